@@ -1,0 +1,118 @@
+# vmediad: plain make and pkg-config; everything is built into $(O).
+# make              release build into build/
+# make regress      deps, builds, every suite, "N passed, N failed"
+# make O=build/test TEST=1   the test build (test-only triggers compiled in)
+
+PREFIX	?= /usr
+SBINDIR	?= $(PREFIX)/sbin
+LIBEXECDIR ?= $(PREFIX)/libexec/vmediad
+MANDIR	?= $(PREFIX)/share/man
+SHAREDIR ?= $(PREFIX)/share/vmediad
+O	?= build
+
+CC	?= cc
+PKGS	= libevent_core libseccomp libcap-ng inih
+CFLAGS	?= -O2 -g
+CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -fstack-protector-strong -fPIE \
+	   -D_FORTIFY_SOURCE=2
+CPPFLAGS += -D_GNU_SOURCE -Iprivsep -Iconf -Isessiond -Iblockd -Ihookd \
+	   $(shell pkg-config --cflags $(PKGS))
+ifeq ($(TEST),1)
+CPPFLAGS += -DVMEDIAD_TEST
+endif
+LDFLAGS	+= -pie -Wl,-z,relro,-z,now
+LDLIBS	= $(shell pkg-config --libs $(PKGS))
+
+COMMON_SRCS = privsep/log.c privsep/msg.c privsep/sandbox.c \
+	   conf/conf.c conf/conf_value.c conf/conf_check.c
+CHILD_SRCS = $(COMMON_SRCS) privsep/child.c
+VMEDIAD_SRCS = $(COMMON_SRCS) privsep/vmediad.c privsep/proc.c \
+	   privsep/vmediad_sandbox.c
+SESSIOND_SRCS = $(CHILD_SRCS) sessiond/sessiond.c sessiond/sessiond_sandbox.c
+BLOCKD_SRCS = $(CHILD_SRCS) blockd/blockd.c blockd/blockd_sandbox.c
+HOOKD_SRCS = $(CHILD_SRCS) hookd/hookd.c hookd/hookd_sandbox.c
+
+PROGS	= $(O)/sbin/vmediad $(O)/libexec/vmediad/sessiond \
+	  $(O)/libexec/vmediad/blockd $(O)/libexec/vmediad/hookd
+
+objs	= $(patsubst %.c,$(O)/obj/%.o,$(1))
+
+all: $(PROGS)
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/sbin/vmediad: $(call objs,$(VMEDIAD_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/libexec/vmediad/sessiond: $(call objs,$(SESSIOND_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/libexec/vmediad/blockd: $(call objs,$(BLOCKD_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/libexec/vmediad/hookd: $(call objs,$(HOOKD_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
+
+# Debian packages the build, the tests and the demo need; installs only
+# what is missing, so it is cheap to run every time.
+DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
+	   libcap-ng-dev libinih-dev
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing $$missing"; \
+		apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		    $$missing >/dev/null; \
+	else \
+		echo "make deps: all packages present"; \
+	fi
+
+test-build:
+	$(MAKE) O=build/test TEST=1 all
+
+SUITES	= conf msg daemon fuzz
+
+regress: deps
+	$(MAKE) all
+	$(MAKE) test-build
+	regress/run $(SUITES)
+
+fuzz: deps
+	$(MAKE) -C regress/fuzz fuzz
+
+demo: all
+	mkdir -p build/demo/empty build/demo/run
+	chmod 755 build/demo/empty
+	sed 's|@TOP@|$(CURDIR)|g' conf/demo.conf > build/demo/vmediad.conf
+	@echo "vmediad demo: web page at http://127.0.0.1:8080/," \
+	    "local NBD socket $(CURDIR)/build/demo/run/demo.sock"
+	$(O)/sbin/vmediad -d -v -f build/demo/vmediad.conf
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(SHAREDIR)/web $(DESTDIR)/etc
+	install -m 755 $(O)/sbin/vmediad $(DESTDIR)$(SBINDIR)/vmediad
+	install -m 755 $(O)/libexec/vmediad/sessiond \
+	    $(O)/libexec/vmediad/blockd $(O)/libexec/vmediad/hookd \
+	    $(DESTDIR)$(LIBEXECDIR)/
+	install -m 644 privsep/vmediad.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 conf/vmediad.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	[ -e $(DESTDIR)/etc/vmediad.conf ] || \
+	    install -m 600 conf/vmediad.conf $(DESTDIR)/etc/vmediad.conf
+
+clean:
+	rm -rf build
+
+.PHONY: all deps test-build regress fuzz demo install clean

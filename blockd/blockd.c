@@ -1,0 +1,34 @@
+/*
+ * blockd's start: take the config from the parent, enter the sandbox,
+ * serve. Device control arrives in later work; today it answers the parent.
+ */
+#include <stddef.h>
+
+#include "child.h"
+#include "log.h"
+#include "blockd.h"
+
+static void
+blockd_conf_applied(struct child *c, const struct conf *old)
+{
+	if (old != NULL)
+		log_info("config %u in force", c->generation);
+}
+
+static const struct child_role blockd_role = {
+	.name = "blockd",
+	.policy = &blockd_policy,
+	.conf_applied = blockd_conf_applied,
+	.dispatch = NULL,
+	.stop = NULL,
+};
+
+int
+main(int argc, char **argv)
+{
+	struct child c;
+
+	child_start(&c, &blockd_role, argc, argv);
+	child_run(&c);
+	return 1;
+}

@@ -1,0 +1,464 @@
+/*
+ * Parses vmediad.conf with inih. Our line reader counts lines and handles
+ * section headers itself, so every error can name its line.
+ */
+#include <sys/socket.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "conf_parse.h"
+
+#define CONF_FILE_MAX	(1024 * 1024)	/* refuse config files larger */
+
+enum conf_section {
+	SECTION_NONE,		/* before the first header */
+	SECTION_GLOBAL,
+	SECTION_EXPORT,
+	SECTION_USER,
+	SECTION_BAD,		/* an invalid header: its keys are skipped */
+};
+
+struct conf_parser {
+	struct conf_ctx		 ctx;
+	const char		*buf;
+	size_t			 len;
+	size_t			 off;
+	enum conf_section	 section;
+	void			*target;	/* export or user being filled */
+	uint64_t		 seen;		/* keys seen in this section */
+	int			 seen_global;
+};
+
+static const struct conf_key global_keys[] = {
+	{ "listen", CONF_K_LISTEN, 0, 0, 1 },
+	{ "user", CONF_K_USERNAME, offsetof(struct conf_global, user),
+	    CONF_NAME_MAX, 0 },
+	{ "chroot", CONF_K_PATH, offsetof(struct conf_global, chroot),
+	    CONF_PATH_MAX, 0 },
+	{ "web", CONF_K_PATH, offsetof(struct conf_global, web),
+	    CONF_PATH_MAX, 0 },
+	{ "auth", CONF_K_AUTH, offsetof(struct conf_global, auth), 0, 0 },
+	{ "audit", CONF_K_PATH, offsetof(struct conf_global, audit),
+	    CONF_PATH_MAX, 0 },
+	{ "tls-certificate", CONF_K_PATH,
+	    offsetof(struct conf_global, tls_certificate), CONF_PATH_MAX, 0 },
+	{ "tls-key", CONF_K_PATH, offsetof(struct conf_global, tls_key),
+	    CONF_PATH_MAX, 0 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static const struct conf_key export_keys[] = {
+	{ "description", CONF_K_TEXT, offsetof(struct conf_export, description),
+	    CONF_TEXT_MAX, 0 },
+	{ "device", CONF_K_DEVICE, offsetof(struct conf_export, device),
+	    CONF_PATH_MAX, 0 },
+	{ "socket", CONF_K_SOCKET, offsetof(struct conf_export, socket),
+	    CONF_SOCK_MAX, 0 },
+	{ "read-only", CONF_K_BOOL, offsetof(struct conf_export, read_only),
+	    0, 0 },
+	{ "timeout", CONF_K_TIMEOUT, offsetof(struct conf_export, timeout),
+	    0, 0 },
+	{ "hook", CONF_K_PATH, offsetof(struct conf_export, hook),
+	    CONF_PATH_MAX, 0 },
+	{ "allow", CONF_K_NAMELIST, offsetof(struct conf_export, allow),
+	    CONF_LIST_MAX, 0 },
+	{ "default", CONF_K_BOOL, offsetof(struct conf_export, is_default),
+	    0, 0 },
+	{ "max-size", CONF_K_SIZE, offsetof(struct conf_export, max_size),
+	    0, 0 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
+static const struct conf_key user_keys[] = {
+	{ "password", CONF_K_HASH, offsetof(struct conf_user, password),
+	    CONF_HASH_MAX, 0 },
+	{ "groups", CONF_K_NAMELIST, offsetof(struct conf_user, groups),
+	    CONF_LIST_MAX, 0 },
+	{ "admin", CONF_K_BOOL, offsetof(struct conf_user, admin), 0, 0 },
+	{ NULL, 0, 0, 0, 0 }
+};
+
+void
+conf_error(struct conf_ctx *ctx, int line, const char *fmt, ...)
+{
+	char msg[512], out[800];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(out, sizeof(out), "%s:%d: %s", ctx->file, line, msg);
+	ctx->errors++;
+	if (ctx->err != NULL)
+		ctx->err(ctx->arg, out);
+}
+
+static const char *
+section_label(struct conf_parser *p, char *label, size_t size)
+{
+	switch (p->section) {
+	case SECTION_EXPORT:
+		snprintf(label, size, "export \"%s\": ",
+		    ((struct conf_export *)p->target)->name);
+		break;
+	case SECTION_USER:
+		snprintf(label, size, "user \"%s\": ",
+		    ((struct conf_user *)p->target)->name);
+		break;
+	default:
+		label[0] = '\0';
+		break;
+	}
+	return label;
+}
+
+/* Accepts `export "name"`: returns the name or NULL. */
+static int
+section_quoted_name(const char *text, const char *word, char *name,
+    size_t size)
+{
+	size_t wlen = strlen(word), nlen;
+	const char *start, *end;
+
+	if (strncmp(text, word, wlen) != 0 || text[wlen] != ' ')
+		return 0;
+	start = text + wlen;
+	while (*start == ' ')
+		start++;
+	if (*start != '"')
+		return 0;
+	start++;
+	end = strchr(start, '"');
+	if (end == NULL || end[1] != '\0')
+		return 0;
+	nlen = end - start;
+	if (nlen == 0 || nlen >= size)
+		return -1;
+	memcpy(name, start, nlen);
+	name[nlen] = '\0';
+	return conf_name_valid(name) ? 1 : -1;
+}
+
+static void
+section_export(struct conf_parser *p, const char *name)
+{
+	struct conf *conf = p->ctx.conf;
+	struct conf_export *e;
+	int i;
+
+	for (i = 0; i < conf->nexports; i++) {
+		if (strcmp(conf->exports[i].name, name) == 0) {
+			conf_error(&p->ctx, p->ctx.line,
+			    "duplicate export \"%s\" (first at line %d)", name,
+			    conf->exports[i].line);
+			p->section = SECTION_BAD;
+			return;
+		}
+	}
+	if (conf->nexports == CONF_EXPORT_MAX) {
+		conf_error(&p->ctx, p->ctx.line, "too many exports (max %d)",
+		    CONF_EXPORT_MAX);
+		p->section = SECTION_BAD;
+		return;
+	}
+	e = &conf->exports[conf->nexports++];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->timeout = CONF_DEFAULT_TIMEOUT;
+	e->max_size = CONF_DEFAULT_MAX_SIZE;
+	e->line = p->ctx.line;
+	p->target = e;
+	p->section = SECTION_EXPORT;
+}
+
+static void
+section_user(struct conf_parser *p, const char *name)
+{
+	struct conf *conf = p->ctx.conf;
+	struct conf_user *u;
+	int i;
+
+	for (i = 0; i < conf->nusers; i++) {
+		if (strcmp(conf->users[i].name, name) == 0) {
+			conf_error(&p->ctx, p->ctx.line,
+			    "duplicate user \"%s\" (first at line %d)", name,
+			    conf->users[i].line);
+			p->section = SECTION_BAD;
+			return;
+		}
+	}
+	if (conf->nusers == CONF_USER_MAX) {
+		conf_error(&p->ctx, p->ctx.line, "too many users (max %d)",
+		    CONF_USER_MAX);
+		p->section = SECTION_BAD;
+		return;
+	}
+	u = &conf->users[conf->nusers++];
+	memset(u, 0, sizeof(*u));
+	snprintf(u->name, sizeof(u->name), "%s", name);
+	u->line = p->ctx.line;
+	p->target = u;
+	p->section = SECTION_USER;
+}
+
+/* A "[...]" line: ours to parse, inih sees a blank line instead. */
+static void
+section_header(struct conf_parser *p, char *text)
+{
+	char name[CONF_NAME_MAX];
+	char *end;
+	int r;
+
+	p->seen = 0;
+	p->section = SECTION_BAD;
+	end = strrchr(text, ']');
+	if (end == NULL || end[1] != '\0') {
+		conf_error(&p->ctx, p->ctx.line, "section header without ']'");
+		return;
+	}
+	*end = '\0';
+	text++;
+	if (strcmp(text, "vmediad") == 0) {
+		if (p->seen_global) {
+			conf_error(&p->ctx, p->ctx.line,
+			    "duplicate section [vmediad]");
+			return;
+		}
+		p->seen_global = 1;
+		p->ctx.conf->global.line = p->ctx.line;
+		p->target = &p->ctx.conf->global;
+		p->section = SECTION_GLOBAL;
+	} else if ((r = section_quoted_name(text, "export", name,
+	    sizeof(name))) != 0) {
+		if (r < 0)
+			conf_error(&p->ctx, p->ctx.line, "bad export name in "
+			    "[%s]: use 1-%d letters, digits, '.', '_', '-'",
+			    text, CONF_NAME_MAX - 1);
+		else
+			section_export(p, name);
+	} else if ((r = section_quoted_name(text, "user", name,
+	    sizeof(name))) != 0) {
+		if (r < 0)
+			conf_error(&p->ctx, p->ctx.line, "bad user name in "
+			    "[%s]: use 1-%d letters, digits, '.', '_', '-'",
+			    text, CONF_NAME_MAX - 1);
+		else
+			section_user(p, name);
+	} else
+		conf_error(&p->ctx, p->ctx.line, "unknown section [%s]", text);
+}
+
+/*
+ * inih's line reader: one line per call, counted; section headers are
+ * handled here; a line too long for inih is an error, never split.
+ */
+static char *
+conf_read_line(char *str, int num, void *stream)
+{
+	struct conf_parser *p = stream;
+	const char *nl;
+	size_t linelen, skip;
+	char *text;
+
+	if (p->off >= p->len)
+		return NULL;
+	p->ctx.line++;
+	nl = memchr(p->buf + p->off, '\n', p->len - p->off);
+	linelen = nl ? (size_t)(nl - (p->buf + p->off)) : p->len - p->off;
+	skip = nl ? linelen + 1 : linelen;
+	if (linelen > 0 && p->buf[p->off + linelen - 1] == '\r')
+		linelen--;
+	if (linelen + 2 > (size_t)num || memchr(p->buf + p->off, '\0',
+	    linelen) != NULL) {
+		if (linelen + 2 > (size_t)num)
+			conf_error(&p->ctx, p->ctx.line, "line too long (max "
+			    "%d characters)", num - 3);
+		else
+			conf_error(&p->ctx, p->ctx.line, "NUL byte in line");
+		p->off += skip;
+		str[0] = '\n';
+		str[1] = '\0';
+		return str;
+	}
+	memcpy(str, p->buf + p->off, linelen);
+	str[linelen] = '\0';
+	p->off += skip;
+	text = str;
+	while (*text == ' ' || *text == '\t')
+		text++;
+	if (*text == '\0' || *text == ';' || *text == '#') {
+		/* blank or comment: inih skips it */
+	} else if (*text == '[') {
+		/* Strip a trailing comment and blanks before parsing. */
+		char *c = strstr(text, " ;");
+		if (c != NULL)
+			*c = '\0';
+		c = text + strlen(text);
+		while (c > text && (c[-1] == ' ' || c[-1] == '\t'))
+			*--c = '\0';
+		section_header(p, text);
+		str[0] = '\0';
+	} else if (strchr(text, '=') == NULL) {
+		conf_error(&p->ctx, p->ctx.line,
+		    "syntax error: expected \"key = value\"");
+		str[0] = '\0';
+	}
+	strcat(str, "\n");
+	return str;
+}
+
+static const struct conf_key *
+key_lookup(const struct conf_key *keys, const char *name, int *index)
+{
+	int i;
+
+	for (i = 0; keys[i].name != NULL; i++) {
+		if (strcmp(keys[i].name, name) == 0) {
+			*index = i;
+			return &keys[i];
+		}
+	}
+	return NULL;
+}
+
+static int
+conf_handler(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct conf_parser *p = user;
+	const struct conf_key *keys, *key;
+	char label[64];
+	int index;
+
+	(void)section;
+	switch (p->section) {
+	case SECTION_NONE:
+		conf_error(&p->ctx, p->ctx.line, "\"%s\" outside any section",
+		    name);
+		return 1;
+	case SECTION_BAD:
+		return 1;	/* already reported at the header */
+	case SECTION_GLOBAL:
+		keys = global_keys;
+		break;
+	case SECTION_EXPORT:
+		keys = export_keys;
+		break;
+	case SECTION_USER:
+	default:
+		keys = user_keys;
+		break;
+	}
+	section_label(p, label, sizeof(label));
+	if ((key = key_lookup(keys, name, &index)) == NULL) {
+		conf_error(&p->ctx, p->ctx.line, "%sunknown key \"%s\"", label,
+		    name);
+		return 1;
+	}
+	if (!key->repeatable && (p->seen & (UINT64_C(1) << index))) {
+		conf_error(&p->ctx, p->ctx.line, "%sduplicate key \"%s\"",
+		    label, name);
+		return 1;
+	}
+	p->seen |= UINT64_C(1) << index;
+	conf_set_value(&p->ctx, label, key, p->target, value);
+	if (p->section == SECTION_EXPORT && strcmp(name, "allow") == 0)
+		((struct conf_export *)p->target)->allow_line = p->ctx.line;
+	if (p->section == SECTION_GLOBAL && strcmp(name, "auth") == 0)
+		p->ctx.conf->global.auth_line = p->ctx.line;
+	if (p->section == SECTION_GLOBAL && strcmp(name, "user") == 0)
+		p->ctx.conf->global.user_line = p->ctx.line;
+	return 1;
+}
+
+/*
+ * Parses a whole config held in memory. file only names it in messages.
+ * Returns the number of errors; conf is complete only when that is 0.
+ */
+int
+conf_parse_buffer(struct conf *conf, const char *file, const char *buf,
+    size_t len, conf_error_fn err, void *arg)
+{
+	struct conf_parser p;
+	int r;
+
+	memset(conf, 0, sizeof(*conf));
+	memset(&p, 0, sizeof(p));
+	p.ctx.conf = conf;
+	p.ctx.file = file;
+	p.ctx.err = err;
+	p.ctx.arg = arg;
+	p.buf = buf;
+	p.len = len;
+	p.section = SECTION_NONE;
+	ini_allow_multiline = 0;
+	ini_stop_on_first_error = 0;
+	/* The reader has turned every line inih could reject into a blank. */
+	r = ini_parse_stream(conf_read_line, &p, conf_handler, &p);
+	if (r < 0)
+		conf_error(&p.ctx, 0, "out of memory");
+	else if (r > 0 && p.ctx.errors == 0)
+		conf_error(&p.ctx, r, "syntax error");
+	if (!p.seen_global)
+		conf_error(&p.ctx, p.ctx.line, "missing section [vmediad]");
+	conf_check(&p.ctx);
+	return p.ctx.errors;
+}
+
+int
+conf_parse_file(struct conf *conf, const char *file, conf_error_fn err,
+    void *arg)
+{
+	struct conf_ctx ctx;
+	char *buf;
+	ssize_t n;
+	size_t len = 0;
+	int fd, errors;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.file = file;
+	ctx.err = err;
+	ctx.arg = arg;
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		conf_error(&ctx, 0, "%s", strerror(errno));
+		return ctx.errors;
+	}
+	if ((buf = malloc(CONF_FILE_MAX + 1)) == NULL) {
+		close(fd);
+		conf_error(&ctx, 0, "out of memory");
+		return ctx.errors;
+	}
+	while ((n = read(fd, buf + len, CONF_FILE_MAX + 1 - len)) > 0)
+		len += n;
+	close(fd);
+	if (n == -1 || len > CONF_FILE_MAX) {
+		conf_error(&ctx, 0, "%s", n == -1 ? strerror(errno) :
+		    "file too large");
+		free(buf);
+		return ctx.errors;
+	}
+	errors = conf_parse_buffer(conf, file, buf, len, err, arg);
+	free(buf);
+	return errors;
+}
+
+/* Parse, then check what only this machine can tell (accounts, paths). */
+int
+conf_load(struct conf *conf, const char *file, conf_error_fn err, void *arg)
+{
+	int errors;
+
+	if ((errors = conf_parse_file(conf, file, err, arg)) != 0)
+		return errors;
+	return conf_check_system(conf, file, err, arg);
+}

@@ -1,0 +1,102 @@
+/*
+ * vmediad's configuration as every process sees it. Strings live in fixed
+ * arrays so that a whole export or user travels as one checked message.
+ */
+#ifndef CONF_H
+#define CONF_H
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <stdint.h>
+
+#define CONF_NAME_MAX	32	/* export, user and group names, with NUL */
+#define CONF_TEXT_MAX	128	/* descriptions */
+#define CONF_PATH_MAX	256	/* absolute paths */
+#define CONF_SOCK_MAX	108	/* sizeof(sun_path) */
+#define CONF_LIST_MAX	256	/* allow and groups lists */
+#define CONF_HASH_MAX	160	/* crypt(3) hashes */
+#define CONF_ADDR_MAX	64	/* a listen address as written */
+#define CONF_LISTEN_MAX	8
+#define CONF_EXPORT_MAX	64
+#define CONF_USER_MAX	256
+
+#define CONF_DEFAULT_FILE	"/etc/vmediad.conf"
+#define CONF_DEFAULT_TIMEOUT	30
+#define CONF_DEFAULT_MAX_SIZE	(UINT64_C(1) << 44)	/* 16 TiB */
+
+enum conf_auth {
+	CONF_AUTH_USERS = 0,
+	CONF_AUTH_NONE = 1,
+};
+
+struct conf_listen {
+	struct sockaddr_storage	 addr;
+	socklen_t		 addrlen;
+	char			 text[CONF_ADDR_MAX];
+	int			 line;
+};
+
+struct conf_global {
+	struct conf_listen	 listen[CONF_LISTEN_MAX];
+	int			 nlisten;
+	char			 user[CONF_NAME_MAX];
+	char			 chroot[CONF_PATH_MAX];
+	char			 web[CONF_PATH_MAX];
+	char			 audit[CONF_PATH_MAX];
+	char			 tls_certificate[CONF_PATH_MAX];
+	char			 tls_key[CONF_PATH_MAX];
+	int32_t			 auth;		/* enum conf_auth */
+	int32_t			 line;		/* of [vmediad] */
+	int32_t			 user_line;
+	int32_t			 auth_line;
+	uid_t			 uid;		/* resolved from user */
+	gid_t			 gid;
+};
+
+struct conf_export {
+	char			 name[CONF_NAME_MAX];
+	char			 description[CONF_TEXT_MAX];
+	char			 device[CONF_PATH_MAX];
+	char			 socket[CONF_SOCK_MAX];
+	char			 hook[CONF_PATH_MAX];
+	char			 allow[CONF_LIST_MAX];
+	uint64_t		 max_size;
+	int32_t			 timeout;	/* seconds */
+	int32_t			 read_only;
+	int32_t			 is_default;
+	int32_t			 line;		/* of the section header */
+	int32_t			 allow_line;
+};
+
+struct conf_user {
+	char			 name[CONF_NAME_MAX];
+	char			 password[CONF_HASH_MAX];
+	char			 groups[CONF_LIST_MAX];
+	int32_t			 admin;
+	int32_t			 line;
+};
+
+struct conf {
+	struct conf_global	 global;
+	struct conf_export	 exports[CONF_EXPORT_MAX];
+	int			 nexports;
+	struct conf_user	 users[CONF_USER_MAX];
+	int			 nusers;
+};
+
+/* Receives one finished error line, "file:line: problem". */
+typedef void (*conf_error_fn)(void *, const char *);
+
+int	 conf_parse_buffer(struct conf *, const char *, const char *, size_t,
+	    conf_error_fn, void *);
+int	 conf_parse_file(struct conf *, const char *, conf_error_fn, void *);
+int	 conf_check_system(struct conf *, const char *, conf_error_fn, void *);
+int	 conf_load(struct conf *, const char *, conf_error_fn, void *);
+int	 conf_export_valid(const struct conf_export *);
+int	 conf_user_valid(const struct conf_user *);
+int	 conf_global_valid(const struct conf_global *);
+const struct conf_export *conf_find_export(const struct conf *, const char *);
+int	 conf_listen_is_local(const struct conf_listen *);
+
+#endif

@@ -1,0 +1,258 @@
+/*
+ * Checks that need the whole config (cross references, defaults), checks
+ * that need this machine (accounts, directories), and the re-validation a
+ * child applies to a config it receives over its channel.
+ */
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conf.h"
+#include "conf_parse.h"
+
+int
+conf_listen_is_local(const struct conf_listen *l)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)&l->addr;
+	const struct sockaddr_in6 *sin6 =
+	    (const struct sockaddr_in6 *)&l->addr;
+
+	switch (l->addr.ss_family) {
+	case AF_UNIX:
+		return 1;
+	case AF_INET:
+		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+	case AF_INET6:
+		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
+	default:
+		return 0;
+	}
+}
+
+const struct conf_export *
+conf_find_export(const struct conf *conf, const char *name)
+{
+	int i;
+
+	for (i = 0; i < conf->nexports; i++)
+		if (strcmp(conf->exports[i].name, name) == 0)
+			return &conf->exports[i];
+	return NULL;
+}
+
+static const struct conf_user *
+find_user(const struct conf *conf, const char *name)
+{
+	int i;
+
+	for (i = 0; i < conf->nusers; i++)
+		if (strcmp(conf->users[i].name, name) == 0)
+			return &conf->users[i];
+	return NULL;
+}
+
+static int
+list_contains(const char *list, const char *name)
+{
+	char copy[CONF_LIST_MAX], *word, *rest;
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	rest = copy;
+	while ((word = strsep(&rest, " \t,")) != NULL)
+		if (strcmp(word, name) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+group_exists(const struct conf *conf, const char *group)
+{
+	int i;
+
+	for (i = 0; i < conf->nusers; i++)
+		if (list_contains(conf->users[i].groups, group))
+			return 1;
+	return 0;
+}
+
+static void
+check_allow(struct conf_ctx *ctx, const struct conf_export *e)
+{
+	char copy[CONF_LIST_MAX], *word, *rest;
+
+	snprintf(copy, sizeof(copy), "%s", e->allow);
+	rest = copy;
+	while ((word = strsep(&rest, " \t,")) != NULL) {
+		if (*word == '\0')
+			continue;
+		if (*word == '@' && !group_exists(ctx->conf, word + 1))
+			conf_error(ctx, e->allow_line, "export \"%s\": allow: "
+			    "no user is in group \"%s\"", e->name, word + 1);
+		else if (*word != '@' && find_user(ctx->conf, word) == NULL)
+			conf_error(ctx, e->allow_line, "export \"%s\": allow: "
+			    "unknown user \"%s\"", e->name, word);
+	}
+}
+
+static void
+check_export(struct conf_ctx *ctx, const struct conf_export *e)
+{
+	const struct conf *conf = ctx->conf;
+	const struct conf_export *other;
+
+	if (e->device[0] != '\0' && e->socket[0] != '\0')
+		conf_error(ctx, e->line, "export \"%s\": both device and "
+		    "socket given; choose one", e->name);
+	else if (e->device[0] == '\0' && e->socket[0] == '\0')
+		conf_error(ctx, e->line, "export \"%s\": needs a device or "
+		    "a socket", e->name);
+	for (other = conf->exports; other < e; other++) {
+		if (e->device[0] != '\0' && strcmp(e->device,
+		    other->device) == 0)
+			conf_error(ctx, e->line, "export \"%s\": device %s "
+			    "already used by export \"%s\"", e->name,
+			    e->device, other->name);
+		if (e->socket[0] != '\0' && strcmp(e->socket,
+		    other->socket) == 0)
+			conf_error(ctx, e->line, "export \"%s\": socket %s "
+			    "already used by export \"%s\"", e->name,
+			    e->socket, other->name);
+		if (e->is_default && other->is_default)
+			conf_error(ctx, e->line, "export \"%s\": export \"%s\" "
+			    "is already the default", e->name, other->name);
+	}
+	if (conf->global.auth == CONF_AUTH_USERS)
+		check_allow(ctx, e);
+}
+
+static void
+check_global(struct conf_ctx *ctx)
+{
+	struct conf_global *g = &ctx->conf->global;
+	int i;
+
+	if (g->line == 0)
+		return;		/* missing [vmediad] is reported already */
+	if (g->nlisten == 0)
+		conf_error(ctx, g->line, "no listen address in [vmediad]");
+	if ((g->tls_certificate[0] == '\0') != (g->tls_key[0] == '\0'))
+		conf_error(ctx, g->line, "tls-certificate and tls-key go "
+		    "together");
+	if (g->auth == CONF_AUTH_NONE) {
+		for (i = 0; i < g->nlisten; i++)
+			if (!conf_listen_is_local(&g->listen[i]))
+				conf_error(ctx, g->auth_line, "auth = none is "
+				    "only allowed on loopback and Unix "
+				    "listeners, not %s (line %d)",
+				    g->listen[i].text, g->listen[i].line);
+	}
+	if (g->user[0] == '\0')
+		snprintf(g->user, sizeof(g->user), "_vmediad");
+	if (g->chroot[0] == '\0')
+		snprintf(g->chroot, sizeof(g->chroot), "/var/empty");
+	if (g->web[0] == '\0')
+		snprintf(g->web, sizeof(g->web), "/usr/share/vmediad/web");
+}
+
+void
+conf_check(struct conf_ctx *ctx)
+{
+	int i;
+
+	check_global(ctx);
+	for (i = 0; i < ctx->conf->nexports; i++)
+		check_export(ctx, &ctx->conf->exports[i]);
+	for (i = 0; i < ctx->conf->nusers; i++)
+		if (ctx->conf->users[i].password[0] == '\0')
+			conf_error(ctx, ctx->conf->users[i].line, "user \"%s\": "
+			    "no password", ctx->conf->users[i].name);
+}
+
+/* What only this machine can answer: the account and the chroot. */
+int
+conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
+    void *arg)
+{
+	struct conf_global *g = &conf->global;
+	struct conf_ctx ctx;
+	struct passwd *pw;
+	struct stat st;
+	int line = g->user_line ? g->user_line : g->line;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = conf;
+	ctx.file = file;
+	ctx.err = err;
+	ctx.arg = arg;
+	if ((pw = getpwnam(g->user)) == NULL)
+		conf_error(&ctx, line, "unknown user \"%s\"", g->user);
+	else if (pw->pw_uid == 0)
+		conf_error(&ctx, line, "user \"%s\" is root; use an "
+		    "unprivileged account", g->user);
+	else {
+		g->uid = pw->pw_uid;
+		g->gid = pw->pw_gid;
+	}
+	if (stat(g->chroot, &st) == -1 || !S_ISDIR(st.st_mode))
+		conf_error(&ctx, g->line, "chroot %s is not a directory",
+		    g->chroot);
+	else if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+		conf_error(&ctx, g->line, "chroot %s must be owned by root "
+		    "and not writable by others", g->chroot);
+	return ctx.errors;
+}
+
+static int
+terminated(const char *field, size_t size)
+{
+	return memchr(field, '\0', size) != NULL;
+}
+
+/* A child re-checks what arrives over its channel before using it. */
+int
+conf_global_valid(const struct conf_global *g)
+{
+	int i;
+
+	if (g->nlisten < 0 || g->nlisten > CONF_LISTEN_MAX)
+		return 0;
+	for (i = 0; i < g->nlisten; i++)
+		if (!terminated(g->listen[i].text, sizeof(g->listen[i].text)) ||
+		    g->listen[i].addrlen > sizeof(g->listen[i].addr))
+			return 0;
+	return terminated(g->user, sizeof(g->user)) &&
+	    terminated(g->chroot, sizeof(g->chroot)) &&
+	    terminated(g->web, sizeof(g->web)) &&
+	    terminated(g->audit, sizeof(g->audit)) &&
+	    terminated(g->tls_certificate, sizeof(g->tls_certificate)) &&
+	    terminated(g->tls_key, sizeof(g->tls_key)) &&
+	    (g->auth == CONF_AUTH_USERS || g->auth == CONF_AUTH_NONE);
+}
+
+int
+conf_export_valid(const struct conf_export *e)
+{
+	return terminated(e->name, sizeof(e->name)) &&
+	    conf_name_valid(e->name) &&
+	    terminated(e->description, sizeof(e->description)) &&
+	    terminated(e->device, sizeof(e->device)) &&
+	    terminated(e->socket, sizeof(e->socket)) &&
+	    terminated(e->hook, sizeof(e->hook)) &&
+	    terminated(e->allow, sizeof(e->allow)) &&
+	    (e->device[0] == '\0') != (e->socket[0] == '\0') &&
+	    e->timeout >= 1 && e->timeout <= 3600 && e->max_size > 0;
+}
+
+int
+conf_user_valid(const struct conf_user *u)
+{
+	return terminated(u->name, sizeof(u->name)) &&
+	    conf_name_valid(u->name) &&
+	    terminated(u->password, sizeof(u->password)) &&
+	    terminated(u->groups, sizeof(u->groups));
+}

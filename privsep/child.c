@@ -1,0 +1,237 @@
+/*
+ * A child's life: check it was started by vmediad, take its config over
+ * the channel, enter its sandbox, then answer the parent until told to
+ * stop or the parent is gone.
+ */
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <event2/event.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "log.h"
+
+static void
+child_usage(const char *name)
+{
+	fprintf(stderr, "usage: %s [-Sv]\n"
+	    "%s is started by vmediad(8), which passes its channel on fd %d;"
+	    " -S prints its sandbox.\n", name, name, MSG_CHANNEL_FD);
+	exit(1);
+}
+
+static void
+child_check_channel(const char *name)
+{
+	int type;
+	socklen_t len = sizeof(type);
+
+	if (getsockopt(MSG_CHANNEL_FD, SOL_SOCKET, SO_TYPE, &type,
+	    &len) == -1 || type != SOCK_SEQPACKET) {
+		fprintf(stderr, "%s: must be started by vmediad (no channel "
+		    "on fd %d)\n", name, MSG_CHANNEL_FD);
+		exit(1);
+	}
+}
+
+static void
+conf_staging_add(struct child *c, struct msg *m)
+{
+	struct conf *s = c->staging;
+
+	if (s == NULL)
+		fatalx("%s before CONF_GLOBAL from parent",
+		    msg_type_name(m->type));
+	if (m->type == MSG_CONF_EXPORT) {
+		if (s->nexports == CONF_EXPORT_MAX ||
+		    !conf_export_valid(&m->u.export))
+			fatalx("bad CONF_EXPORT from parent");
+		s->exports[s->nexports++] = m->u.export;
+	} else {
+		if (s->nusers == CONF_USER_MAX || !conf_user_valid(&m->u.user))
+			fatalx("bad CONF_USER from parent");
+		s->users[s->nusers++] = m->u.user;
+	}
+}
+
+/* Handles the config messages; returns 1 when a config took effect. */
+static int
+child_conf_msg(struct child *c, struct msg *m)
+{
+	struct conf *old;
+
+	switch (m->type) {
+	case MSG_CONF_GLOBAL:
+		if (c->staging != NULL || !conf_global_valid(&m->u.global))
+			fatalx("bad CONF_GLOBAL from parent");
+		if ((c->staging = calloc(1, sizeof(*c->staging))) == NULL)
+			fatal("calloc");
+		c->staging->global = m->u.global;
+		return 0;
+	case MSG_CONF_EXPORT:
+	case MSG_CONF_USER:
+		conf_staging_add(c, m);
+		return 0;
+	case MSG_CONF_END:
+		if (c->staging == NULL ||
+		    m->u.conf_end.nexports != c->staging->nexports ||
+		    m->u.conf_end.nusers != c->staging->nusers)
+			fatalx("incomplete config from parent");
+		old = c->conf;
+		c->conf = c->staging;
+		c->staging = NULL;
+		c->generation = m->u.conf_end.generation;
+		log_debug("config %u: %d exports, %d users", c->generation,
+		    c->conf->nexports, c->conf->nusers);
+		if (c->role->conf_applied != NULL)
+			c->role->conf_applied(c, old);
+		free(old);
+		return 1;
+	default:
+		fatalx("unexpected %s from parent before the config",
+		    msg_type_name(m->type));
+	}
+}
+
+#ifdef VMEDIAD_TEST
+/* Test builds only: prove the allow-list kills on a forbidden call. */
+static void
+child_forbidden_syscall(struct child *c)
+{
+	log_warnx("test: calling ptrace, which no allow-list has");
+	syscall(SYS_ptrace, 0, 0, 0, 0);
+	fatalx("%s: ptrace was allowed; the sandbox is broken",
+	    c->role->name);
+}
+#endif
+
+static void
+child_stop(struct child *c, const char *why)
+{
+	log_debug("%s; exiting", why);
+	if (c->role->stop != NULL)
+		c->role->stop(c);
+	exit(0);
+}
+
+static void
+child_dispatch(struct chan *chan, struct msg *m, void *arg)
+{
+	struct child *c = arg;
+	struct msg_ping pong;
+
+	(void)chan;
+	switch (m->type) {
+	case MSG_CONF_GLOBAL:
+	case MSG_CONF_EXPORT:
+	case MSG_CONF_USER:
+	case MSG_CONF_END:
+		child_conf_msg(c, m);
+		break;
+	case MSG_PING:
+		pong = m->u.ping;
+		chan_send(&c->chan, MSG_PONG, &pong, sizeof(pong), -1);
+		break;
+	case MSG_SHUTDOWN:
+		child_stop(c, "told to stop");
+		break;
+#ifdef VMEDIAD_TEST
+	case MSG_TEST_SYSCALL:
+		child_forbidden_syscall(c);
+		break;
+#endif
+	default:
+		if (c->role->dispatch == NULL || !c->role->dispatch(c, m))
+			fatalx("unexpected %s from parent",
+			    msg_type_name(m->type));
+		break;
+	}
+}
+
+static void
+child_closed(struct chan *chan, void *arg)
+{
+	(void)chan;
+	child_stop(arg, "parent gone");
+}
+
+/* Blocks until the first whole config has arrived. */
+static void
+child_first_conf(struct child *c)
+{
+	struct pollfd pfd = { MSG_CHANNEL_FD, POLLIN, 0 };
+	struct msg m;
+	const char *why;
+	int r;
+
+	for (;;) {
+		if (poll(&pfd, 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("poll");
+		}
+		r = msg_recv(MSG_CHANNEL_FD, &m, &why);
+		if (r == 0)
+			child_stop(c, "parent gone before the config");
+		if (r == -1 && why != NULL)
+			fatalx("malformed message from parent: %s", why);
+		if (r == 1 && child_conf_msg(c, &m))
+			return;
+	}
+}
+
+/*
+ * Start-up up to the sandbox: flags, the channel, the config. The caller
+ * may then prepare what must be opened before the sandbox closes.
+ */
+void
+child_start(struct child *c, const struct child_role *role, int argc,
+    char **argv)
+{
+	int ch;
+
+	memset(c, 0, sizeof(*c));
+	c->role = role;
+	while ((ch = getopt(argc, argv, "Sv")) != -1) {
+		switch (ch) {
+		case 'S':
+			sandbox_print(role->policy);
+			exit(0);
+		case 'v':
+			c->verbose = 1;
+			break;
+		default:
+			child_usage(role->name);
+		}
+	}
+	if (optind != argc)
+		child_usage(role->name);
+	child_check_channel(role->name);
+	log_init(role->name, 1, c->verbose);
+	/* The parent decides when we stop; a terminal's ^C is its to handle. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if ((c->base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	child_first_conf(c);
+}
+
+/* Enters the sandbox and serves the channel until told to stop. */
+void
+child_run(struct child *c)
+{
+	sandbox_enter(c->role->policy, &c->conf->global);
+	chan_init(&c->chan, c->base, MSG_CHANNEL_FD, "parent", child_dispatch,
+	    child_closed, c);
+	event_base_dispatch(c->base);
+	fatalx("event loop ended");
+}

@@ -1,0 +1,364 @@
+/*
+ * The parent's view of its children: fork+exec with the channel on fd 3,
+ * their stderr relayed to syslog, config pushes, liveness pings, and
+ * reaping with a log line that says which child died and how.
+ */
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vmediad.h"
+
+#define PROC_PINGS_MISSED	3	/* unanswered pings before we give up */
+
+static const char *const proc_names[PROC_COUNT] = {
+	"sessiond", "blockd", "hookd"
+};
+
+/* Children live in ../libexec/vmediad/ relative to our own binary. */
+static void
+proc_path(const char *name, char *path, size_t size)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) == -1)
+		fatal("readlink /proc/self/exe");
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) == NULL)
+		fatalx("odd path to self: %s", self);
+	*slash = '\0';
+	if ((size_t)snprintf(path, size, "%s/../libexec/vmediad/%s", self,
+	    name) >= size)
+		fatalx("path to %s too long", name);
+}
+
+static void
+proc_exec(struct vmediad *env, struct proc *p, int chanfd, int errfd)
+{
+	char path[PATH_MAX], *argv[3];
+	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	int devnull, i = 0;
+
+	proc_path(p->name, path, sizeof(path));
+	argv[i++] = (char *)p->name;
+	if (env->verbose)
+		argv[i++] = "-v";
+	argv[i] = NULL;
+	if ((devnull = open("/dev/null", O_RDWR)) == -1)
+		_exit(127);
+	if (dup2(devnull, STDIN_FILENO) == -1 ||
+	    dup2(devnull, STDOUT_FILENO) == -1 ||
+	    (errfd != -1 && dup2(errfd, STDERR_FILENO) == -1) ||
+	    dup2(chanfd, MSG_CHANNEL_FD) == -1)
+		_exit(127);
+	closefrom(MSG_CHANNEL_FD + 1);
+	signal(SIGPIPE, SIG_DFL);
+	execve(path, argv, envp);
+	dprintf(STDERR_FILENO, "vmediad: exec %s: %s\n", path,
+	    strerror(errno));
+	_exit(127);
+}
+
+static void
+proc_dispatch(struct chan *c, struct msg *m, void *arg)
+{
+	struct proc *p = arg;
+
+	(void)c;
+	switch (m->type) {
+	case MSG_PONG:
+		if (m->u.ping.seq > p->pings)
+			fatalx("PONG from %s for a ping never sent", p->name);
+		p->pongs = m->u.ping.seq;
+		break;
+	default:
+		fatalx("unexpected %s from %s", msg_type_name(m->type),
+		    p->name);
+	}
+}
+
+/* The channel closing is the child dying; SIGCHLD tells us how. */
+static void
+proc_closed(struct chan *c, void *arg)
+{
+	struct proc *p = arg;
+
+	(void)c;
+	log_debug("%s closed its channel", p->name);
+}
+
+/*
+ * Relays what a child wrote on stderr, line by line, to our log. Returns
+ * the bytes read, 0 once the pipe is closed, -1 when nothing waits.
+ */
+static ssize_t
+proc_stderr_read(struct proc *p)
+{
+	char buf[4096], *start, *nl;
+	ssize_t n;
+	size_t take;
+
+	n = read(p->stderr_fd, buf, sizeof(buf));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return -1;
+	if (n <= 0) {
+		event_free(p->stderr_ev);
+		p->stderr_ev = NULL;
+		close(p->stderr_fd);
+		p->stderr_fd = -1;
+		return 0;
+	}
+	for (start = buf; start < buf + n; start = nl ? nl + 1 : buf + n) {
+		nl = memchr(start, '\n', buf + n - start);
+		take = (nl ? nl : buf + n) - start;
+		if (take > sizeof(p->line) - 1 - p->linelen)
+			take = sizeof(p->line) - 1 - p->linelen;
+		memcpy(p->line + p->linelen, start, take);
+		p->linelen += take;
+		if (nl != NULL || p->linelen == sizeof(p->line) - 1) {
+			p->line[p->linelen] = '\0';
+			log_emit(LOG_NOTICE, p->line);
+			p->linelen = 0;
+		}
+	}
+	return n;
+}
+
+static void
+proc_stderr(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	proc_stderr_read(arg);
+}
+
+static void
+proc_spawn(struct vmediad *env, struct proc *p)
+{
+	int sp[2], errpipe[2] = { -1, -1 };
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
+		fatal("socketpair");
+	if (!env->foreground && (pipe2(errpipe, O_CLOEXEC) == -1 ||
+	    fcntl(errpipe[0], F_SETFL, O_NONBLOCK) == -1))
+		fatal("stderr pipe");
+	switch (p->pid = fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		proc_exec(env, p, sp[1], errpipe[1]);
+		/* NOTREACHED */
+	}
+	close(sp[1]);
+	chan_init(&p->chan, env->base, sp[0], p->name, proc_dispatch,
+	    proc_closed, p);
+	p->stderr_fd = errpipe[0];
+	if (errpipe[1] != -1) {
+		close(errpipe[1]);
+		p->stderr_ev = event_new(env->base, p->stderr_fd,
+		    EV_READ | EV_PERSIST, proc_stderr, p);
+		if (p->stderr_ev == NULL || event_add(p->stderr_ev, NULL) == -1)
+			fatalx("cannot watch %s's stderr", p->name);
+	}
+	log_debug("started %s (pid %d)", p->name, p->pid);
+}
+
+void
+proc_spawn_all(struct vmediad *env)
+{
+	int i;
+
+	for (i = 0; i < PROC_COUNT; i++) {
+		env->procs[i].name = proc_names[i];
+		env->procs[i].env = env;
+		env->procs[i].stderr_fd = -1;
+		proc_spawn(env, &env->procs[i]);
+	}
+}
+
+/* Each child gets the part of the config it needs: hashes go to sessiond. */
+void
+proc_send_conf(struct vmediad *env, struct proc *p)
+{
+	const struct conf *conf = env->conf;
+	struct msg_conf_end end;
+	int i;
+
+	if (p->pid == 0)
+		return;
+	chan_send(&p->chan, MSG_CONF_GLOBAL, &conf->global,
+	    sizeof(conf->global), -1);
+	for (i = 0; i < conf->nexports; i++)
+		chan_send(&p->chan, MSG_CONF_EXPORT, &conf->exports[i],
+		    sizeof(conf->exports[i]), -1);
+	end.nusers = 0;
+	if (p == &env->procs[PROC_SESSIOND]) {
+		for (i = 0; i < conf->nusers; i++)
+			chan_send(&p->chan, MSG_CONF_USER, &conf->users[i],
+			    sizeof(conf->users[i]), -1);
+		end.nusers = conf->nusers;
+	}
+	end.generation = env->generation;
+	end.nexports = conf->nexports;
+	chan_send(&p->chan, MSG_CONF_END, &end, sizeof(end), -1);
+}
+
+static void
+proc_describe(int status, char *buf, size_t size)
+{
+	const char *sig;
+
+	if (WIFEXITED(status)) {
+		snprintf(buf, size, "exited with status %d",
+		    WEXITSTATUS(status));
+		return;
+	}
+	if (!WIFSIGNALED(status)) {
+		snprintf(buf, size, "stopped (status %#x)", status);
+		return;
+	}
+	sig = sigabbrev_np(WTERMSIG(status));
+	snprintf(buf, size, "killed by SIG%s%s", sig ? sig : "?",
+	    WTERMSIG(status) == SIGSYS ? " (seccomp violation)" : "");
+}
+
+int
+proc_alive(const struct vmediad *env)
+{
+	int i, n = 0;
+
+	for (i = 0; i < PROC_COUNT; i++)
+		if (env->procs[i].pid != 0)
+			n++;
+	return n;
+}
+
+struct proc *
+proc_by_name(struct vmediad *env, const char *name)
+{
+	int i;
+
+	for (i = 0; i < PROC_COUNT; i++)
+		if (strcmp(env->procs[i].name, name) == 0)
+			return &env->procs[i];
+	return NULL;
+}
+
+static void
+proc_release(struct proc *p)
+{
+	/* Keep what the child wrote last: it often says why it died. */
+	while (p->stderr_fd != -1 && proc_stderr_read(p) > 0)
+		;
+	chan_close(&p->chan);
+	p->pid = 0;
+}
+
+/* SIGCHLD: reap, say who died and how; an unplanned death stops all. */
+void
+proc_reap(struct vmediad *env)
+{
+	struct proc *p;
+	char how[64];
+	pid_t pid;
+	int status, i, clean;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0, p = NULL; i < PROC_COUNT; i++)
+			if (env->procs[i].pid == pid)
+				p = &env->procs[i];
+		if (p == NULL)
+			continue;
+		proc_release(p);
+		proc_describe(status, how, sizeof(how));
+		clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		if (!env->stopping) {
+			log_warnx("%s (pid %d) %s; stopping", p->name, pid, how);
+			proc_stop_all(env, 1);
+		} else if (!clean) {
+			log_warnx("%s (pid %d) %s while stopping", p->name,
+			    pid, how);
+			env->exit_code = 1;
+		} else
+			log_debug("%s (pid %d) %s", p->name, pid, how);
+	}
+	if (env->stopping && proc_alive(env) == 0)
+		event_base_loopbreak(env->base);
+}
+
+static void
+proc_stop_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	struct vmediad *env = arg;
+	int i;
+
+	(void)fd;
+	(void)events;
+	for (i = 0; i < PROC_COUNT; i++) {
+		if (env->procs[i].pid == 0)
+			continue;
+		log_warnx("%s (pid %d) did not stop in time; killing it",
+		    env->procs[i].name, env->procs[i].pid);
+		kill(env->procs[i].pid, SIGKILL);
+		env->exit_code = 1;
+	}
+}
+
+/* Tells every child to stop; the loop ends once all are reaped. */
+void
+proc_stop_all(struct vmediad *env, int exit_code)
+{
+	struct timeval grace = { 1, 500000 };
+	int i;
+
+	if (env->stopping)
+		return;
+	env->stopping = 1;
+	env->exit_code = exit_code;
+	for (i = 0; i < PROC_COUNT; i++)
+		if (env->procs[i].pid != 0)
+			chan_send(&env->procs[i].chan, MSG_SHUTDOWN, NULL, 0,
+			    -1);
+	env->stop_timer = evtimer_new(env->base, proc_stop_timeout, env);
+	if (env->stop_timer == NULL || evtimer_add(env->stop_timer,
+	    &grace) == -1)
+		fatalx("cannot arm the stop timer");
+	if (proc_alive(env) == 0)
+		event_base_loopbreak(env->base);
+}
+
+/* A child that stops answering is as good as dead: fail closed. */
+void
+proc_ping(struct vmediad *env)
+{
+	struct proc *p;
+	struct msg_ping ping;
+	int i;
+
+	for (i = 0; i < PROC_COUNT && !env->stopping; i++) {
+		p = &env->procs[i];
+		if (p->pid == 0)
+			continue;
+		if (p->pings - p->pongs >= PROC_PINGS_MISSED) {
+			log_warnx("%s (pid %d) stopped answering; stopping",
+			    p->name, p->pid);
+			kill(p->pid, SIGKILL);
+			proc_stop_all(env, 1);
+			return;
+		}
+		ping.seq = ++p->pings;
+		chan_send(&p->chan, MSG_PING, &ping, sizeof(ping), -1);
+	}
+}

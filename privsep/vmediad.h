@@ -1,0 +1,63 @@
+/*
+ * The parent: reads the config, spawns sessiond, blockd and hookd, pushes
+ * them their config, watches that they live, and tears all down together.
+ */
+#ifndef VMEDIAD_H
+#define VMEDIAD_H
+
+#include <sys/types.h>
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "msg.h"
+#include "sandbox.h"
+
+#define PROC_SESSIOND	0
+#define PROC_BLOCKD	1
+#define PROC_HOOKD	2
+#define PROC_COUNT	3
+
+#define PROC_LINE_MAX	1024	/* a relayed stderr line, longer is cut */
+
+struct vmediad;
+
+struct proc {
+	const char		*name;
+	pid_t			 pid;		/* 0 once reaped */
+	struct chan		 chan;
+	int			 stderr_fd;	/* -1 in the foreground */
+	struct event		*stderr_ev;
+	char			 line[PROC_LINE_MAX];
+	size_t			 linelen;
+	uint64_t		 pings;		/* sent */
+	uint64_t		 pongs;		/* last answered */
+	struct vmediad		*env;
+};
+
+struct vmediad {
+	struct event_base	*base;
+	const char		*conffile;
+	struct conf		*conf;
+	uint32_t		 generation;
+	struct proc		 procs[PROC_COUNT];
+	int			 foreground;
+	int			 verbose;
+	int			 stopping;
+	int			 exit_code;
+	struct event		*stop_timer;
+	struct event		*ping_timer;
+	const char		*test_child;	/* test builds: SIGUSR1 target */
+};
+
+extern const struct sandbox_policy vmediad_policy;
+
+void	proc_spawn_all(struct vmediad *);
+void	proc_send_conf(struct vmediad *, struct proc *);
+void	proc_reap(struct vmediad *);
+void	proc_stop_all(struct vmediad *, int);
+void	proc_ping(struct vmediad *);
+int	proc_alive(const struct vmediad *);
+struct proc *proc_by_name(struct vmediad *, const char *);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * sessiond's rights, all on one screen: it talks to the network through
+ * sockets it is given, never opens a file, never executes anything, and
+ * holds no capability as an unprivileged user in a chroot.
+ */
+#include <sys/mman.h>
+
+#include <seccomp.h>
+#include <stddef.h>
+
+#include "sandbox.h"
+#include "sessiond.h"
+
+static const struct sandbox_rule sessiond_rules[] = {
+	{ SCMP_SYS(epoll_wait), "libevent's loop", 0, 0, 0 },
+	{ SCMP_SYS(epoll_ctl), "libevent's loop", 0, 0, 0 },
+	{ SCMP_SYS(recvmsg), "messages from the parent", 0, 0, 0 },
+	{ SCMP_SYS(sendmsg), "messages to the parent", 0, 0, 0 },
+	{ SCMP_SYS(writev), "log lines on stderr", 0, 0, 0 },
+	{ SCMP_SYS(close), "finished descriptors", 0, 0, 0 },
+	{ SCMP_SYS(brk), "malloc", 0, 0, 0 },
+	{ SCMP_SYS(mmap), "malloc, never executable memory", 3, PROT_EXEC, 0 },
+	{ SCMP_SYS(munmap), "free", 0, 0, 0 },
+	{ SCMP_SYS(madvise), "free returning memory", 0, 0, 0 },
+	{ SCMP_SYS(clock_gettime), "timers, where the vDSO is absent", 0, 0,
+	    0 },
+	{ SCMP_SYS(gettimeofday), "log time, where the vDSO is absent", 0, 0,
+	    0 },
+	{ SCMP_SYS(rt_sigreturn), "return from a signal", 0, 0, 0 },
+	{ SCMP_SYS(exit_group), "exit", 0, 0, 0 },
+	{ SCMP_SYS(exit), "exit", 0, 0, 0 },
+};
+
+const struct sandbox_policy sessiond_policy = {
+	.name = "sessiond",
+	.rules = sessiond_rules,
+	.nrules = sizeof(sessiond_rules) / sizeof(sessiond_rules[0]),
+	.caps = NULL,
+	.ncaps = 0,
+	.drop_root = 1,
+};
