@@ -81,7 +81,7 @@ deps:
 test-build:
 	$(MAKE) O=build/test TEST=1 all
 
-SUITES	= conf msg daemon fuzz
+SUITES	= daemon
 
 regress: deps
 	$(MAKE) all

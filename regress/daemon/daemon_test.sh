@@ -1,0 +1,294 @@
+#!/bin/bash
+# The privsep daemon as a whole: three sandboxed children with the rights
+# design.md gives them, config pushes, and fail-closed shutdown. Root only.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$top/regress/lib/test.sh"
+
+bin=$top/build/test/sbin/vmediad
+rel=$top/build
+work=$top/build/regress/daemon
+mkdir -p "$work/empty"
+chmod 755 "$work/empty"
+
+if [ "$(id -u)" -ne 0 ]; then
+	notok daemon_tests_need_root "run make regress as root"
+	exit 1
+fi
+
+write_conf() {
+	cat >"$work/vmediad.conf" <<CONF
+[vmediad]
+listen = 127.0.0.1:18080
+user = nobody
+chroot = $work/empty
+web = $top/web
+auth = none
+
+[export "cdrom"]
+device = /dev/nbd0
+read-only = yes
+hook = /etc/nbd-proxy/state
+default = yes
+
+[export "lab"]
+socket = $work/lab.sock
+$1
+CONF
+}
+
+pid=
+log=$work/vmediad.log
+
+start() {
+	: >"$log"
+	env "$@" "$bin" -d -v -f "$work/vmediad.conf" >>"$log" 2>&1 &
+	pid=$!
+	wait_log "started with" 50
+}
+
+# wait_log PATTERN TENTHS: the log shows PATTERN within the time.
+wait_log() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		grep -q -- "$1" "$log" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_exit TENTHS: the daemon exits in time; its status lands in $status.
+wait_exit() {
+	local i
+	status=
+	for ((i = 0; i < $1; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"
+			status=$?
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+child_pid() {
+	pgrep -P "$pid" -x "$1"
+}
+
+status_field() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
+}
+
+kill_all() {
+	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	pkill -9 -f "$top/build/test/libexec/vmediad/" 2>/dev/null
+	sleep 0.2
+}
+
+# Nothing of ours may survive the daemon.
+no_leftovers() {
+	! pgrep -f "$top/build/test/(sbin|libexec)/" >/dev/null
+}
+
+# --- sandboxes -------------------------------------------------------------
+
+write_conf ""
+if ! start; then
+	notok daemon_starts "no 'started with' line: $(tail -3 "$log")"
+	kill_all
+	exit 1
+fi
+ok daemon_starts
+
+n=$(pgrep -P "$pid" | wc -l)
+[ "$n" -eq 3 ] && ok daemon_runs_three_children ||
+	notok daemon_runs_three_children "$n children"
+
+s=$(child_pid sessiond)
+b=$(child_pid blockd)
+h=$(child_pid hookd)
+uids=$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' /proc/$s/status)
+[ "$(status_field $s Seccomp)" = 2 ] && ok sessiond_seccomp_filter_on ||
+	notok sessiond_seccomp_filter_on "Seccomp $(status_field $s Seccomp)"
+[ "$(status_field $s NoNewPrivs)" = 1 ] && ok sessiond_no_new_privs ||
+	notok sessiond_no_new_privs "NoNewPrivs $(status_field $s NoNewPrivs)"
+[ "$(status_field $s CapEff)" = 0000000000000000 ] &&
+	[ "$(status_field $s CapPrm)" = 0000000000000000 ] &&
+	[ "$(status_field $s CapBnd)" = 0000000000000000 ] &&
+	ok sessiond_holds_no_capability ||
+	notok sessiond_holds_no_capability "CapEff $(status_field $s CapEff)"
+[ "$uids" = "65534 65534 65534 65534" ] && ok sessiond_runs_as_configured_user ||
+	notok sessiond_runs_as_configured_user "uids $uids"
+[ "$(readlink /proc/$s/root)" = "$work/empty" ] && ok sessiond_chrooted ||
+	notok sessiond_chrooted "root $(readlink /proc/$s/root)"
+
+[ "$(status_field $b CapEff)" = 0000000000200000 ] &&
+	[ "$(status_field $b CapPrm)" = 0000000000200000 ] &&
+	ok blockd_holds_exactly_cap_sys_admin ||
+	notok blockd_holds_exactly_cap_sys_admin "CapEff $(status_field $b CapEff)"
+[ "$(status_field $b Seccomp)" = 2 ] &&
+	[ "$(status_field $b NoNewPrivs)" = 1 ] && ok blockd_seccomp_filter_on ||
+	notok blockd_seccomp_filter_on "Seccomp $(status_field $b Seccomp)"
+uids=$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' /proc/$b/status)
+[ "$uids" = "65534 65534 65534 65534" ] &&
+	[ "$(readlink /proc/$b/root)" = "$work/empty" ] &&
+	ok blockd_unprivileged_and_chrooted ||
+	notok blockd_unprivileged_and_chrooted "uids $uids"
+
+[ "$(status_field $h Seccomp)" = 2 ] &&
+	[ "$(status_field $h NoNewPrivs)" = 1 ] && ok hookd_seccomp_filter_on ||
+	notok hookd_seccomp_filter_on "Seccomp $(status_field $h Seccomp)"
+[ "$(status_field $h CapEff)" = 0000000000210000 ] &&
+	[ "$(status_field $h CapBnd)" = 0000000000210000 ] &&
+	ok hookd_holds_only_hook_capabilities ||
+	notok hookd_holds_only_hook_capabilities "CapEff $(status_field $h CapEff)"
+
+[ "$(status_field $pid Seccomp)" = 2 ] &&
+	[ "$(status_field $pid CapEff)" = 0000000000200020 ] &&
+	ok parent_restricted_after_spawning ||
+	notok parent_restricted_after_spawning \
+	    "Seccomp $(status_field $pid Seccomp) CapEff $(status_field $pid CapEff)"
+
+# --- liveness and reload ---------------------------------------------------
+
+# Test builds ping every 0.5 s and give up after 3 unanswered pings (see
+# unresponsive_child_stops_daemon below): still up after 2.5 s means the
+# children answered.
+sleep 2.5
+kill -0 $pid && ! grep -q "stopped answering" "$log" &&
+	ok children_answer_liveness_pings ||
+	notok children_answer_liveness_pings "$(tail -2 "$log")"
+
+write_conf '[export "extra"]
+socket = '"$work/extra.sock"
+kill -HUP $pid
+if wait_log "sessiond: config 1: 3 exports" 30 &&
+    wait_log "blockd: config 1: 3 exports" 30 &&
+    wait_log "hookd: config 1: 3 exports" 30; then
+	ok sighup_pushes_new_config_to_every_child
+else
+	notok sighup_pushes_new_config_to_every_child "$(tail -3 "$log")"
+fi
+
+write_conf '[export "extra"]
+devce = /dev/nbd1'
+kill -HUP $pid
+if wait_log "vmediad.conf:17: export \"extra\": unknown key \"devce\"" 30 &&
+    wait_log "keeping the running configuration" 30 &&
+    ! grep -q "config 2" "$log" && kill -0 $pid; then
+	ok sighup_bad_config_keeps_old_one
+else
+	notok sighup_bad_config_keeps_old_one "$(tail -3 "$log")"
+fi
+
+write_conf ""
+kill -TERM $pid
+if wait_exit 20 && [ "$status" -eq 0 ]; then
+	ok sigterm_exits_0_within_2s
+else
+	notok sigterm_exits_0_within_2s "status ${status:-still running}"
+fi
+no_leftovers && ok sigterm_leaves_no_process ||
+	notok sigterm_leaves_no_process "$(pgrep -af "$top/build/test")"
+kill_all
+
+# --- fail closed -----------------------------------------------------------
+
+for child in sessiond blockd hookd; do
+	start
+	victim=$(child_pid $child)
+	kill -9 "$victim"
+	if wait_exit 20 && [ "$status" -ne 0 ] &&
+	    grep -q "$child (pid $victim) killed by SIGKILL; stopping" "$log"
+	then
+		ok "kill_9_${child}_stops_daemon_nonzero_within_2s"
+	else
+		notok "kill_9_${child}_stops_daemon_nonzero_within_2s" \
+		    "status ${status:-running}: $(tail -2 "$log")"
+	fi
+	no_leftovers && ok "kill_9_${child}_leaves_no_process" ||
+		notok "kill_9_${child}_leaves_no_process" \
+		    "$(pgrep -af "$top/build/test")"
+	kill_all
+done
+
+for child in sessiond blockd hookd; do
+	start VMEDIAD_TEST_CHILD=$child
+	victim=$(child_pid $child)
+	kill -USR1 $pid
+	if wait_exit 20 && [ "$status" -ne 0 ] && grep -q \
+	    "$child (pid $victim) killed by SIGSYS (seccomp violation); stopping" \
+	    "$log"; then
+		ok "${child}_forbidden_syscall_dies_by_sigsys"
+	else
+		notok "${child}_forbidden_syscall_dies_by_sigsys" \
+		    "status ${status:-running}: $(tail -2 "$log")"
+	fi
+	others=$(grep -c "exited with status 0" "$log")
+	[ "$others" -eq 2 ] && no_leftovers &&
+		ok "${child}_sigsys_others_stop_cleanly" ||
+		notok "${child}_sigsys_others_stop_cleanly" "$others clean exits"
+	kill_all
+done
+
+start
+victim=$(child_pid blockd)
+kill -STOP "$victim"
+if wait_exit 40 && [ "$status" -ne 0 ] &&
+    grep -q "blockd (pid $victim) stopped answering" "$log"; then
+	ok unresponsive_child_stops_daemon
+else
+	notok unresponsive_child_stops_daemon "status ${status:-running}"
+fi
+kill_all
+
+start
+kids=$(pgrep -P "$pid" | tr '\n' ' ')
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+gone=1
+for i in $(seq 20); do
+	gone=1
+	for k in $kids; do kill -0 "$k" 2>/dev/null && gone=0; done
+	[ $gone -eq 1 ] && break
+	sleep 0.1
+done
+[ $gone -eq 1 ] && ok children_exit_when_parent_is_gone ||
+	notok children_exit_when_parent_is_gone "still running: $kids"
+kill_all
+
+# --- binaries --------------------------------------------------------------
+
+out=$("$top/build/libexec/vmediad/sessiond" 2>&1)
+[ $? -eq 1 ] && echo "$out" | grep -q "must be started by vmediad" &&
+	ok child_refuses_to_start_without_channel ||
+	notok child_refuses_to_start_without_channel "$out"
+
+if grep -q "calling ptrace" "$rel/libexec/vmediad/sessiond" \
+    "$rel/libexec/vmediad/blockd" "$rel/libexec/vmediad/hookd"; then
+	notok release_build_has_no_test_trigger "found in $rel"
+else
+	ok release_build_has_no_test_trigger
+fi
+
+# Each process's rights, printed for review; sessiond must not open or exec.
+policies=$work/sandbox-policies.txt
+: >"$policies"
+"$rel/sbin/vmediad" -S >>"$policies"
+for c in sessiond blockd hookd; do
+	"$rel/libexec/vmediad/$c" -S >>"$policies"
+done
+if grep -E '^sessiond: syscall (open|openat|execve|socket|connect|bind)[ :]' \
+    "$policies"; then
+	notok sessiond_policy_cannot_open_exec_or_connect "see $policies"
+else
+	ok sessiond_policy_cannot_open_exec_or_connect
+fi
+grep -q '^blockd: capability sys_admin$' "$policies" &&
+	[ "$(grep -c '^blockd: capability' "$policies")" -eq 1 ] &&
+	ok blockd_policy_lists_one_capability ||
+	notok blockd_policy_lists_one_capability "see $policies"
+
+test_done
