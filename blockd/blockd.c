@@ -19,6 +19,7 @@ static const struct child_role blockd_role = {
 	.name = "blockd",
 	.policy = &blockd_policy,
 	.conf_applied = blockd_conf_applied,
+	.siblings = { NULL, NULL },
 	.dispatch = NULL,
 	.stop = NULL,
 };

@@ -19,6 +19,7 @@ static const struct child_role hookd_role = {
 	.name = "hookd",
 	.policy = &hookd_policy,
 	.conf_applied = hookd_conf_applied,
+	.siblings = { NULL, NULL },
 	.dispatch = NULL,
 	.stop = NULL,
 };

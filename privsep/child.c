@@ -28,15 +28,15 @@ child_usage(const char *name)
 }
 
 static void
-child_check_channel(const char *name)
+child_check_channel(const char *name, int fd)
 {
 	int type;
 	socklen_t len = sizeof(type);
 
-	if (getsockopt(MSG_CHANNEL_FD, SOL_SOCKET, SO_TYPE, &type,
-	    &len) == -1 || type != SOCK_SEQPACKET) {
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_SEQPACKET) {
 		fprintf(stderr, "%s: must be started by vmediad (no channel "
-		    "on fd %d)\n", name, MSG_CHANNEL_FD);
+		    "on fd %d)\n", name, fd);
 		exit(1);
 	}
 }
@@ -112,13 +112,23 @@ child_forbidden_syscall(struct child *c)
 }
 #endif
 
+void
+child_exit(struct child *c)
+{
+	log_debug("exiting");
+	(void)c;
+	exit(0);
+}
+
 static void
 child_stop(struct child *c, const char *why)
 {
-	log_debug("%s; exiting", why);
-	if (c->role->stop != NULL)
-		c->role->stop(c);
-	exit(0);
+	if (c->stopping)
+		return;
+	c->stopping = 1;
+	log_debug("%s", why);
+	if (c->role->stop == NULL || c->role->stop(c))
+		child_exit(c);
 }
 
 static void
@@ -148,11 +158,30 @@ child_dispatch(struct chan *chan, struct msg *m, void *arg)
 		break;
 #endif
 	default:
-		if (c->role->dispatch == NULL || !c->role->dispatch(c, m))
+		if (c->role->dispatch == NULL ||
+		    !c->role->dispatch(c, &c->chan, m))
 			fatalx("unexpected %s from parent",
 			    msg_type_name(m->type));
 		break;
 	}
+}
+
+static void
+sibling_dispatch(struct chan *chan, struct msg *m, void *arg)
+{
+	struct child *c = arg;
+
+	if (!c->role->dispatch(c, chan, m))
+		fatalx("unexpected %s from %s", msg_type_name(m->type),
+		    chan->peer);
+}
+
+/* The parent sees the sibling die and tells us to stop; wait for that. */
+static void
+sibling_closed(struct chan *chan, void *arg)
+{
+	(void)arg;
+	log_debug("%s closed its channel", chan->peer);
 }
 
 static void
@@ -213,7 +242,10 @@ child_start(struct child *c, const struct child_role *role, int argc,
 	}
 	if (optind != argc)
 		child_usage(role->name);
-	child_check_channel(role->name);
+	child_check_channel(role->name, MSG_CHANNEL_FD);
+	for (ch = 0; ch < 2; ch++)
+		if (role->siblings[ch] != NULL)
+			child_check_channel(role->name, MSG_SIBLING_FD + ch);
 	log_init(role->name, 1, c->verbose);
 	/* The parent decides when we stop; a terminal's ^C is its to handle. */
 	signal(SIGINT, SIG_IGN);
@@ -229,9 +261,16 @@ child_start(struct child *c, const struct child_role *role, int argc,
 void
 child_run(struct child *c)
 {
+	int i;
+
 	sandbox_enter(c->role->policy, &c->conf->global);
 	chan_init(&c->chan, c->base, MSG_CHANNEL_FD, "parent", child_dispatch,
 	    child_closed, c);
+	for (i = 0; i < 2; i++)
+		if (c->role->siblings[i] != NULL)
+			chan_init(&c->sib[i], c->base, MSG_SIBLING_FD + i,
+			    c->role->siblings[i], sibling_dispatch,
+			    sibling_closed, c);
 	event_base_dispatch(c->base);
 	fatalx("event loop ended");
 }

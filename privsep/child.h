@@ -18,16 +18,23 @@ struct child_role {
 	const struct sandbox_policy	*policy;
 	/* A new config is in force; old is NULL the first time. */
 	void	(*conf_applied)(struct child *, const struct conf *old);
+	/* Siblings on MSG_SIBLING_FD and MSG_SIBLING2_FD, NULL if none. */
+	const char			*siblings[2];
 	/* A message the common code does not know; 0 means unexpected. */
-	int	(*dispatch)(struct child *, struct msg *);
-	/* Told to stop, or the parent is gone: release what we hold. */
-	void	(*stop)(struct child *);
+	int	(*dispatch)(struct child *, struct chan *, struct msg *);
+	/*
+	 * Told to stop, or the parent is gone: release what we hold.
+	 * Returns 1 when done, 0 when it will call child_exit() later.
+	 */
+	int	(*stop)(struct child *);
 };
 
 struct child {
 	const struct child_role	*role;
 	struct event_base	*base;
-	struct chan		 chan;
+	struct chan		 chan;		/* to the parent */
+	struct chan		 sib[2];	/* to the siblings */
+	int			 stopping;
 	struct conf		*conf;		/* in force */
 	struct conf		*staging;	/* being received */
 	uint32_t		 generation;
@@ -37,5 +44,6 @@ struct child {
 
 void	child_start(struct child *, const struct child_role *, int, char **);
 void	child_run(struct child *);
+void	child_exit(struct child *);
 
 #endif

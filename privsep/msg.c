@@ -26,6 +26,17 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	[MSG_PING] = { "PING", sizeof(struct msg_ping), MSG_FD_NEVER },
 	[MSG_PONG] = { "PONG", sizeof(struct msg_ping), MSG_FD_NEVER },
 	[MSG_SHUTDOWN] = { "SHUTDOWN", 0, MSG_FD_NEVER },
+	[MSG_LISTENER] = { "LISTENER", sizeof(struct msg_listener),
+	    MSG_FD_ALWAYS },
+	[MSG_ATTACH] = { "ATTACH", sizeof(struct msg_attach), MSG_FD_ALWAYS },
+	[MSG_ATTACHED] = { "ATTACHED", sizeof(struct msg_attach_result),
+	    MSG_FD_NEVER },
+	[MSG_DETACH] = { "DETACH", sizeof(struct msg_detach), MSG_FD_NEVER },
+	[MSG_DETACHED] = { "DETACHED", sizeof(struct msg_detach),
+	    MSG_FD_NEVER },
+	[MSG_HOOK_RUN] = { "HOOK_RUN", sizeof(struct msg_hook), MSG_FD_NEVER },
+	[MSG_HOOK_DONE] = { "HOOK_DONE", sizeof(struct msg_hook_done),
+	    MSG_FD_NEVER },
 #ifdef VMEDIAD_TEST
 	[MSG_TEST_SYSCALL] = { "TEST_SYSCALL", 0, MSG_FD_NEVER },
 #endif
@@ -35,6 +46,13 @@ _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,
     "conf_global must fit one message");
 _Static_assert(sizeof(struct conf_export) <= MSG_PAYLOAD_MAX,
     "conf_export must fit one message");
+
+/* A string field must end inside its array before anyone reads it. */
+int
+msg_string_ok(const char *field, size_t size)
+{
+	return memchr(field, '\0', size) != NULL;
+}
 
 const char *
 msg_type_name(uint32_t type)

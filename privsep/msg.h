@@ -10,7 +10,15 @@
 
 #include "conf.h"
 
+/*
+ * Channels on fixed fds in each child:
+ *	sessiond: 3 parent, 4 blockd
+ *	blockd:   3 parent, 4 sessiond, 5 hookd
+ *	hookd:    3 parent, 4 blockd
+ */
 #define MSG_CHANNEL_FD		3	/* a child's channel to the parent */
+#define MSG_SIBLING_FD		4	/* its first sibling */
+#define MSG_SIBLING2_FD		5	/* blockd's second, to hookd */
 #define MSG_PAYLOAD_MAX		4096
 
 enum msg_type {
@@ -23,6 +31,13 @@ enum msg_type {
 	MSG_PONG,		/* child → parent: struct msg_ping, echoed */
 	MSG_SHUTDOWN,		/* parent → child: no payload */
 	MSG_TEST_SYSCALL,	/* test builds: parent → child, no payload */
+	MSG_LISTENER,		/* parent → sessiond: msg_listener + fd */
+	MSG_ATTACH,		/* sessiond → blockd: msg_attach + socket */
+	MSG_ATTACHED,		/* blockd → sessiond: msg_attach_result */
+	MSG_DETACH,		/* sessiond → blockd: msg_detach */
+	MSG_DETACHED,		/* blockd → sessiond: msg_detach */
+	MSG_HOOK_RUN,		/* blockd → hookd: msg_hook */
+	MSG_HOOK_DONE,		/* hookd → blockd: msg_hook_done */
 	MSG_TYPE_COUNT
 };
 
@@ -48,6 +63,65 @@ struct msg_ping {
 	uint64_t	 seq;
 };
 
+enum msg_listen_kind {
+	MSG_LISTEN_HTTP = 1,	/* index names global.listen[] */
+	MSG_LISTEN_EXPORT = 2,	/* export names a socket export */
+};
+
+struct msg_listener {
+	char		 export[CONF_NAME_MAX];
+	int32_t		 kind;
+	int32_t		 index;
+};
+
+/* A request names an export, never a device: blockd maps it itself. */
+struct msg_attach {
+	char		 export[CONF_NAME_MAX];
+	char		 user[CONF_NAME_MAX];
+	uint64_t	 size;
+	uint32_t	 session;
+	uint32_t	 flags;		/* NBD transmission flags */
+};
+
+struct msg_attach_result {
+	char		 export[CONF_NAME_MAX];
+	char		 device[CONF_NAME_MAX];
+	char		 reason[128];
+	uint32_t	 session;
+	int32_t		 ok;
+};
+
+struct msg_detach {
+	char		 export[CONF_NAME_MAX];
+	uint32_t	 session;
+	int32_t		 unused;
+};
+
+enum msg_hook_action {
+	MSG_HOOK_START = 1,
+	MSG_HOOK_STOP = 2,
+};
+
+/* hookd finds the hook and the device in its own copy of the config. */
+struct msg_hook {
+	char		 export[CONF_NAME_MAX];
+	char		 user[CONF_NAME_MAX];
+	uint64_t	 size;
+	uint32_t	 session;
+	int32_t		 action;
+	int32_t		 read_only;
+	int32_t		 unused;
+};
+
+struct msg_hook_done {
+	char		 export[CONF_NAME_MAX];
+	char		 reason[128];
+	uint32_t	 session;
+	int32_t		 action;
+	int32_t		 ok;
+	int32_t		 unused;
+};
+
 struct msg_hdr {
 	uint32_t	 type;
 	uint32_t	 len;
@@ -64,6 +138,12 @@ struct msg {
 		struct conf_user	 user;
 		struct msg_conf_end	 conf_end;
 		struct msg_ping		 ping;
+		struct msg_listener	 listener;
+		struct msg_attach	 attach;
+		struct msg_attach_result attached;
+		struct msg_detach	 detach;
+		struct msg_hook		 hook;
+		struct msg_hook_done	 hook_done;
 		uint64_t		 align;
 	} u;
 };
@@ -84,6 +164,7 @@ struct chan {
 };
 
 const char	*msg_type_name(uint32_t);
+int		 msg_string_ok(const char *, size_t);
 const char	*msg_decode(const void *, size_t, int, struct msg *);
 int		 msg_recv(int, struct msg *, const char **);
 int		 msg_send(int, enum msg_type, const void *, size_t, int);

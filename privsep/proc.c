@@ -44,26 +44,37 @@ proc_path(const char *name, char *path, size_t size)
 		fatalx("path to %s too long", name);
 }
 
+/*
+ * In the new child: its channels onto fds 3, 4 and 5 (sources first moved
+ * out of the way, as they may sit on those very numbers), stdio, exec.
+ */
 static void
-proc_exec(struct vmediad *env, struct proc *p, int chanfd, int errfd)
+proc_exec(struct vmediad *env, struct proc *p, const int *chans, int nchans,
+    int errfd)
 {
 	char path[PATH_MAX], *argv[3];
 	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
-	int devnull, i = 0;
+	int devnull, i, high[3];
 
 	proc_path(p->name, path, sizeof(path));
+	i = 0;
 	argv[i++] = (char *)p->name;
 	if (env->verbose)
 		argv[i++] = "-v";
 	argv[i] = NULL;
+	for (i = 0; i < nchans; i++)
+		if ((high[i] = fcntl(chans[i], F_DUPFD_CLOEXEC, 16)) == -1)
+			_exit(127);
 	if ((devnull = open("/dev/null", O_RDWR)) == -1)
 		_exit(127);
 	if (dup2(devnull, STDIN_FILENO) == -1 ||
 	    dup2(devnull, STDOUT_FILENO) == -1 ||
-	    (errfd != -1 && dup2(errfd, STDERR_FILENO) == -1) ||
-	    dup2(chanfd, MSG_CHANNEL_FD) == -1)
+	    (errfd != -1 && dup2(errfd, STDERR_FILENO) == -1))
 		_exit(127);
-	closefrom(MSG_CHANNEL_FD + 1);
+	for (i = 0; i < nchans; i++)
+		if (dup2(high[i], MSG_CHANNEL_FD + i) == -1)
+			_exit(127);
+	closefrom(MSG_CHANNEL_FD + nchans);
 	signal(SIGPIPE, SIG_DFL);
 	execve(path, argv, envp);
 	dprintf(STDERR_FILENO, "vmediad: exec %s: %s\n", path,
@@ -144,10 +155,12 @@ proc_stderr(evutil_socket_t fd, short events, void *arg)
 	proc_stderr_read(arg);
 }
 
+/* siblings: the child's ends of its sibling channels, in fd order. */
 static void
-proc_spawn(struct vmediad *env, struct proc *p)
+proc_spawn(struct vmediad *env, struct proc *p, const int *siblings,
+    int nsiblings)
 {
-	int sp[2], errpipe[2] = { -1, -1 };
+	int sp[2], errpipe[2] = { -1, -1 }, chans[3], i;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		fatal("socketpair");
@@ -158,7 +171,10 @@ proc_spawn(struct vmediad *env, struct proc *p)
 	case -1:
 		fatal("fork");
 	case 0:
-		proc_exec(env, p, sp[1], errpipe[1]);
+		chans[0] = sp[1];
+		for (i = 0; i < nsiblings; i++)
+			chans[1 + i] = siblings[i];
+		proc_exec(env, p, chans, 1 + nsiblings, errpipe[1]);
 		/* NOTREACHED */
 	}
 	close(sp[1]);
@@ -175,16 +191,30 @@ proc_spawn(struct vmediad *env, struct proc *p)
 	log_debug("started %s (pid %d)", p->name, p->pid);
 }
 
+/* sessiond and blockd, blockd and hookd talk directly; nobody else. */
 void
 proc_spawn_all(struct vmediad *env)
 {
-	int i;
+	int sb[2], bh[2], sess[1], blk[2], hook[1], i;
 
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sb) == -1 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bh) == -1)
+		fatal("socketpair");
+	sess[0] = sb[0];
+	blk[0] = sb[1];
+	blk[1] = bh[0];
+	hook[0] = bh[1];
 	for (i = 0; i < PROC_COUNT; i++) {
 		env->procs[i].name = proc_names[i];
 		env->procs[i].env = env;
 		env->procs[i].stderr_fd = -1;
-		proc_spawn(env, &env->procs[i]);
+	}
+	proc_spawn(env, &env->procs[PROC_SESSIOND], sess, 1);
+	proc_spawn(env, &env->procs[PROC_BLOCKD], blk, 2);
+	proc_spawn(env, &env->procs[PROC_HOOKD], hook, 1);
+	for (i = 0; i < 2; i++) {
+		close(sb[i]);
+		close(bh[i]);
 	}
 }
 
@@ -293,6 +323,10 @@ proc_reap(struct vmediad *env)
 			env->exit_code = 1;
 		} else
 			log_debug("%s (pid %d) %s", p->name, pid, how);
+		if (env->stopping && p == &env->procs[PROC_BLOCKD] &&
+		    env->procs[PROC_HOOKD].pid != 0)
+			chan_send(&env->procs[PROC_HOOKD].chan, MSG_SHUTDOWN,
+			    NULL, 0, -1);
 	}
 	if (env->stopping && proc_alive(env) == 0)
 		event_base_loopbreak(env->base);
@@ -316,6 +350,14 @@ proc_stop_timeout(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
+/* hookd stops after blockd, which runs the stop hooks on its way out. */
+static int
+proc_hookd_waits(struct vmediad *env, struct proc *p)
+{
+	return p == &env->procs[PROC_HOOKD] &&
+	    env->procs[PROC_BLOCKD].pid != 0;
+}
+
 /* Tells every child to stop; the loop ends once all are reaped. */
 void
 proc_stop_all(struct vmediad *env, int exit_code)
@@ -328,7 +370,8 @@ proc_stop_all(struct vmediad *env, int exit_code)
 	env->stopping = 1;
 	env->exit_code = exit_code;
 	for (i = 0; i < PROC_COUNT; i++)
-		if (env->procs[i].pid != 0)
+		if (env->procs[i].pid != 0 && !proc_hookd_waits(env,
+		    &env->procs[i]))
 			chan_send(&env->procs[i].chan, MSG_SHUTDOWN, NULL, 0,
 			    -1);
 	env->stop_timer = evtimer_new(env->base, proc_stop_timeout, env);

@@ -19,6 +19,7 @@ static const struct child_role sessiond_role = {
 	.name = "sessiond",
 	.policy = &sessiond_policy,
 	.conf_applied = sessiond_conf_applied,
+	.siblings = { NULL, NULL },
 	.dispatch = NULL,
 	.stop = NULL,
 };

@@ -1,0 +1,265 @@
+/*
+ * The handshake with a local NBD client. Options are bounded before we
+ * wait for them; an export without an attached image is refused with a
+ * message saying so, which nbdinfo and qemu show to the user.
+ */
+#include <event2/buffer.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nbd_proto.h"
+#include "nbd_server.h"
+
+#define OPTION_HEADER	16	/* IHAVEOPT option32 length32 */
+#define OPTION_MAX	(4 + NBD_NAME_MAX + 2 + 2 * 16)
+#define ERR_TOO_BIG	(NBD_REP_FLAG_ERROR | 9)
+
+static const unsigned char zeroes[124];
+
+static enum nbd_server_result
+server_close(struct nbd_server *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->reason, sizeof(s->reason), fmt, ap);
+	va_end(ap);
+	s->state = NBD_SERVER_CLOSED;
+	return NBD_SERVER_CLOSE;
+}
+
+void
+nbd_server_init(struct nbd_server *s, struct evbuffer *out)
+{
+	unsigned char g[18];
+
+	memset(s, 0, sizeof(*s));
+	s->state = NBD_SERVER_CLIENT_FLAGS;
+	nbd_put64(g, NBD_MAGIC);
+	nbd_put64(g + 8, NBD_IHAVEOPT);
+	nbd_put16(g + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	evbuffer_add(out, g, sizeof(g));
+}
+
+static void
+reply(struct evbuffer *out, uint32_t option, uint32_t type, const void *data,
+    uint32_t len)
+{
+	unsigned char hdr[20];
+
+	nbd_put64(hdr, NBD_REP_MAGIC);
+	nbd_put32(hdr + 8, option);
+	nbd_put32(hdr + 12, type);
+	nbd_put32(hdr + 16, len);
+	evbuffer_add(out, hdr, sizeof(hdr));
+	if (len > 0)
+		evbuffer_add(out, data, len);
+}
+
+static void
+reply_error(struct evbuffer *out, uint32_t option, uint32_t type,
+    const char *text)
+{
+	reply(out, option, type, text, (uint32_t)strlen(text));
+}
+
+static void
+reply_info_export(struct evbuffer *out, uint32_t option,
+    const struct nbd_export_info *e)
+{
+	unsigned char info[12];
+
+	nbd_put16(info, NBD_INFO_EXPORT);
+	nbd_put64(info + 2, e->size);
+	nbd_put16(info + 10, e->flags);
+	reply(out, option, NBD_REP_INFO, info, sizeof(info));
+}
+
+static void
+reply_info_text(struct evbuffer *out, uint32_t option, uint16_t type,
+    const char *text)
+{
+	unsigned char info[2 + 256];
+	size_t len = strnlen(text, sizeof(info) - 2);
+
+	nbd_put16(info, type);
+	memcpy(info + 2, text, len);
+	reply(out, option, NBD_REP_INFO, info, (uint32_t)(2 + len));
+}
+
+static void
+reply_info_block_size(struct evbuffer *out, uint32_t option)
+{
+	unsigned char info[14];
+
+	nbd_put16(info, NBD_INFO_BLOCK_SIZE);
+	nbd_put32(info + 2, 1);
+	nbd_put32(info + 6, 4096);
+	nbd_put32(info + 10, NBD_MAX_PAYLOAD);
+	reply(out, option, NBD_REP_INFO, info, sizeof(info));
+}
+
+/* "" names the default export: this socket has only one. */
+static int
+name_matches(const unsigned char *name, uint32_t len,
+    const struct nbd_export_info *e)
+{
+	return len == 0 || (len == strlen(e->name) &&
+	    memcmp(name, e->name, len) == 0);
+}
+
+static enum nbd_server_result
+option_go(struct nbd_server *s, uint32_t option, const unsigned char *data,
+    uint32_t len, const struct nbd_export_info *e, struct evbuffer *out)
+{
+	char text[160];
+	uint32_t namelen;
+	uint16_t ninfo, i;
+
+	if (len < 6 || (namelen = nbd_get32(data)) > len - 6 ||
+	    (ninfo = nbd_get16(data + 4 + namelen),
+	    6 + namelen + 2 * (uint32_t)ninfo != len)) {
+		reply_error(out, option, NBD_REP_ERR_INVALID,
+		    "malformed option");
+		return NBD_SERVER_MORE;
+	}
+	if (!name_matches(data + 4, namelen, e)) {
+		reply_error(out, option, NBD_REP_ERR_UNKNOWN,
+		    "no such export on this socket");
+		return NBD_SERVER_MORE;
+	}
+	if (!e->attached) {
+		snprintf(text, sizeof(text), "no image attached to export "
+		    "\"%s\": open the vmediad web page and attach one", e->name);
+		reply_error(out, option, NBD_REP_ERR_UNKNOWN, text);
+		return NBD_SERVER_MORE;
+	}
+	for (i = 0; i < ninfo; i++) {
+		switch (nbd_get16(data + 6 + namelen + 2 * i)) {
+		case NBD_INFO_NAME:
+			reply_info_text(out, option, NBD_INFO_NAME, e->name);
+			break;
+		case NBD_INFO_DESCRIPTION:
+			reply_info_text(out, option, NBD_INFO_DESCRIPTION,
+			    e->description);
+			break;
+		case NBD_INFO_BLOCK_SIZE:
+			reply_info_block_size(out, option);
+			break;
+		}
+	}
+	reply_info_export(out, option, e);
+	reply(out, option, NBD_REP_ACK, NULL, 0);
+	if (option == NBD_OPT_INFO)
+		return NBD_SERVER_MORE;
+	s->state = NBD_SERVER_DONE;
+	return NBD_SERVER_READY;
+}
+
+static enum nbd_server_result
+option_export_name(struct nbd_server *s, const unsigned char *data,
+    uint32_t len, const struct nbd_export_info *e, struct evbuffer *out)
+{
+	unsigned char rep[10];
+
+	if (!name_matches(data, len, e))
+		return server_close(s, "EXPORT_NAME for an unknown export");
+	if (!e->attached)
+		return server_close(s, "no image attached");
+	nbd_put64(rep, e->size);
+	nbd_put16(rep + 8, e->flags);
+	evbuffer_add(out, rep, sizeof(rep));
+	if (!s->no_zeroes)
+		evbuffer_add(out, zeroes, sizeof(zeroes));
+	s->state = NBD_SERVER_DONE;
+	return NBD_SERVER_READY;
+}
+
+static void
+option_list(uint32_t len, const struct nbd_export_info *e,
+    struct evbuffer *out)
+{
+	unsigned char server[4 + 64];
+	size_t namelen = strnlen(e->name, 64);
+
+	if (len != 0) {
+		reply_error(out, NBD_OPT_LIST, NBD_REP_ERR_INVALID,
+		    "NBD_OPT_LIST takes no data");
+		return;
+	}
+	nbd_put32(server, (uint32_t)namelen);
+	memcpy(server + 4, e->name, namelen);
+	reply(out, NBD_OPT_LIST, NBD_REP_SERVER, server,
+	    (uint32_t)(4 + namelen));
+	reply(out, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+}
+
+static enum nbd_server_result
+server_option(struct nbd_server *s, const struct nbd_export_info *e,
+    struct evbuffer *in, struct evbuffer *out)
+{
+	unsigned char hdr[OPTION_HEADER], data[OPTION_MAX];
+	uint32_t option, len;
+
+	if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ssize_t)sizeof(hdr))
+		return NBD_SERVER_MORE;
+	if (nbd_get64(hdr) != NBD_IHAVEOPT)
+		return server_close(s, "bad option magic");
+	option = nbd_get32(hdr + 8);
+	len = nbd_get32(hdr + 12);
+	if (len > OPTION_MAX)
+		return server_close(s, "option %u of %u bytes", option, len);
+	if (evbuffer_get_length(in) < sizeof(hdr) + len)
+		return NBD_SERVER_MORE;
+	evbuffer_drain(in, sizeof(hdr));
+	evbuffer_remove(in, data, len);
+	switch (option) {
+	case NBD_OPT_EXPORT_NAME:
+		return option_export_name(s, data, len, e, out);
+	case NBD_OPT_GO:
+	case NBD_OPT_INFO:
+		return option_go(s, option, data, len, e, out);
+	case NBD_OPT_LIST:
+		option_list(len, e, out);
+		return NBD_SERVER_MORE;
+	case NBD_OPT_ABORT:
+		reply(out, option, NBD_REP_ACK, NULL, 0);
+		return server_close(s, "client aborted");
+	default:
+		reply_error(out, option, NBD_REP_ERR_UNSUP,
+		    "option not supported");
+		return NBD_SERVER_MORE;
+	}
+}
+
+enum nbd_server_result
+nbd_server_input(struct nbd_server *s, const struct nbd_export_info *e,
+    struct evbuffer *in, struct evbuffer *out)
+{
+	unsigned char flags[4];
+	enum nbd_server_result r;
+	uint32_t cflags;
+	size_t before;
+
+	if (s->state == NBD_SERVER_CLIENT_FLAGS) {
+		if (evbuffer_get_length(in) < sizeof(flags))
+			return NBD_SERVER_MORE;
+		evbuffer_remove(in, flags, sizeof(flags));
+		cflags = nbd_get32(flags);
+		if (cflags & ~(uint32_t)(NBD_FLAG_FIXED_NEWSTYLE |
+		    NBD_FLAG_NO_ZEROES))
+			return server_close(s, "unknown client flags %#x",
+			    cflags);
+		s->no_zeroes = (cflags & NBD_FLAG_NO_ZEROES) != 0;
+		s->state = NBD_SERVER_OPTIONS;
+	}
+	while (s->state == NBD_SERVER_OPTIONS) {
+		before = evbuffer_get_length(in);
+		r = server_option(s, e, in, out);
+		if (r != NBD_SERVER_MORE || evbuffer_get_length(in) == before)
+			return r;
+	}
+	return s->state == NBD_SERVER_DONE ? NBD_SERVER_READY :
+	    NBD_SERVER_CLOSE;
+}

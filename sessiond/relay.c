@@ -1,0 +1,262 @@
+/*
+ * Transmission relay. Requests are parsed, checked against the export's
+ * size and flags, and sent to the peer under a handle naming one of our
+ * slots; a reply must name a busy slot, carry the simple-reply magic, and
+ * a successful READ exactly the requested payload. Payload bytes move
+ * between evbuffers by chain, never byte by byte.
+ */
+#include <event2/buffer.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nbd_proto.h"
+#include "relay.h"
+
+#define STRUCTURED_REPLY_MAGIC	UINT32_C(0x668e33ef)
+
+void
+relay_init(struct relay *r, uint64_t size, uint16_t flags)
+{
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	r->size = size;
+	r->flags = flags;
+	for (i = 0; i < RELAY_SLOTS; i++)
+		r->free[i] = RELAY_SLOTS - 1 - i;
+	r->nfree = RELAY_SLOTS;
+}
+
+int
+relay_inflight(const struct relay *r)
+{
+	return RELAY_SLOTS - r->nfree;
+}
+
+static enum relay_result
+relay_fail(struct relay *r, enum relay_result result, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
+	return result;
+}
+
+static void
+reply_local(struct relay_down *d, uint64_t handle, uint32_t error)
+{
+	struct nbd_reply rep = { NBD_SIMPLE_REPLY_MAGIC, error, handle };
+	unsigned char buf[NBD_REPLY_SIZE];
+
+	nbd_reply_encode(&rep, buf);
+	evbuffer_add(d->out, buf, sizeof(buf));
+}
+
+/* The error we answer ourselves, or 0 when the peer should see it. */
+static uint32_t
+request_check(const struct relay *r, const struct nbd_request *req)
+{
+	uint64_t end = req->offset + req->length;
+	int ro = (r->flags & NBD_TFLAG_READ_ONLY) != 0;
+
+	if (req->flags & ~NBD_CMD_FLAG_FUA)
+		return NBD_EINVAL;
+	if ((req->flags & NBD_CMD_FLAG_FUA) &&
+	    !(r->flags & NBD_TFLAG_SEND_FUA))
+		return NBD_EINVAL;
+	switch (req->type) {
+	case NBD_CMD_FLUSH:
+		return (r->flags & NBD_TFLAG_SEND_FLUSH) ? 0 : NBD_EINVAL;
+	case NBD_CMD_TRIM:
+		if (!(r->flags & NBD_TFLAG_SEND_TRIM))
+			return NBD_EINVAL;
+		if (ro)
+			return NBD_EPERM;
+		break;
+	case NBD_CMD_WRITE:
+		if (ro)
+			return NBD_EPERM;
+		/* FALLTHROUGH */
+	case NBD_CMD_READ:
+		if (req->length > NBD_MAX_PAYLOAD)
+			return NBD_EINVAL;
+		break;
+	}
+	if (req->length == 0 || end < req->offset || end > r->size)
+		return NBD_EINVAL;
+	return 0;
+}
+
+static struct relay_slot *
+slot_take(struct relay *r, uint16_t *index)
+{
+	struct relay_slot *s;
+
+	*index = r->free[--r->nfree];
+	s = &r->slots[*index];
+	s->busy = 1;
+	s->gen++;
+	return s;
+}
+
+static void
+slot_release(struct relay *r, struct relay_slot *s)
+{
+	if (s->down != NULL)
+		s->down->inflight--;
+	s->busy = 0;
+	s->down = NULL;
+	r->free[r->nfree++] = (uint16_t)(s - r->slots);
+}
+
+/* Sends one checked request to the peer under a slot's handle. */
+static void
+request_forward(struct relay *r, struct relay_down *d,
+    struct nbd_request *req, struct evbuffer *up)
+{
+	unsigned char hdr[NBD_REQUEST_SIZE];
+	struct relay_slot *s;
+	uint16_t index;
+
+	s = slot_take(r, &index);
+	s->handle = req->handle;
+	s->down = d;
+	s->length = req->length;
+	s->type = req->type;
+	d->inflight++;
+	r->requests++;
+	req->handle = ((uint64_t)s->gen << 32) | index;
+	nbd_request_encode(req, hdr);
+	evbuffer_add(up, hdr, sizeof(hdr));
+	evbuffer_drain(d->in, NBD_REQUEST_SIZE);
+	if (req->type == NBD_CMD_WRITE) {
+		evbuffer_remove_buffer(d->in, up, req->length);
+		r->bytes_written += req->length;
+	}
+}
+
+/*
+ * Moves every complete request waiting in d->in to the peer's stream `up`
+ * (or answers it locally when it is not allowed). A WRITE goes on only
+ * once its whole payload is here, so the peer's stream never holds half
+ * a request of a client that vanished.
+ */
+enum relay_result
+relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
+{
+	unsigned char hdr[NBD_REQUEST_SIZE];
+	struct nbd_request req;
+	uint32_t error;
+	size_t payload;
+
+	for (;;) {
+		if (evbuffer_copyout(d->in, hdr, sizeof(hdr)) <
+		    (ssize_t)sizeof(hdr))
+			return RELAY_OK;
+		nbd_request_decode(hdr, &req);
+		if (req.magic != NBD_REQUEST_MAGIC)
+			return relay_fail(r, RELAY_BAD_REQUEST,
+			    "bad request magic %#x", req.magic);
+		if (req.type == NBD_CMD_DISC) {
+			evbuffer_drain(d->in, sizeof(hdr));
+			return RELAY_DISC;
+		}
+		if (req.type > NBD_CMD_TRIM)
+			return relay_fail(r, RELAY_BAD_REQUEST,
+			    "unknown command %u", req.type);
+		payload = req.type == NBD_CMD_WRITE ? req.length : 0;
+		if (payload > NBD_MAX_PAYLOAD)
+			return relay_fail(r, RELAY_BAD_REQUEST,
+			    "write of %u bytes", req.length);
+		if (evbuffer_get_length(d->in) < sizeof(hdr) + payload)
+			return RELAY_OK;
+		if ((error = request_check(r, &req)) != 0) {
+			evbuffer_drain(d->in, sizeof(hdr) + payload);
+			reply_local(d, req.handle, error);
+			continue;
+		}
+		if (r->nfree == 0)
+			return RELAY_FULL;
+		request_forward(r, d, &req, up);
+	}
+}
+
+/* Passes on (or drops, if its owner is gone) READ payload as it comes. */
+static void
+reply_payload(struct relay *r, struct evbuffer *in)
+{
+	size_t n = evbuffer_get_length(in);
+	struct relay_down *d = r->reading->down;
+
+	if (n > r->read_left)
+		n = r->read_left;
+	if (d != NULL)
+		evbuffer_remove_buffer(in, d->out, n);
+	else
+		evbuffer_drain(in, n);
+	r->read_left -= n;
+	r->bytes_read += n;
+	if (r->read_left == 0) {
+		slot_release(r, r->reading);
+		r->reading = NULL;
+	}
+}
+
+/* Checks every reply in the peer's stream and hands it to its owner. */
+enum relay_result
+relay_replies(struct relay *r, struct evbuffer *in)
+{
+	unsigned char hdr[NBD_REPLY_SIZE];
+	struct nbd_reply rep;
+	struct relay_slot *s;
+	uint32_t index;
+
+	for (;;) {
+		if (r->reading != NULL) {
+			reply_payload(r, in);
+			if (r->reading != NULL)
+				return RELAY_OK;
+		}
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ssize_t)sizeof(hdr))
+			return RELAY_OK;
+		nbd_reply_decode(hdr, &rep);
+		if (rep.magic == STRUCTURED_REPLY_MAGIC)
+			return relay_fail(r, RELAY_VIOLATION,
+			    "structured reply, never negotiated");
+		if (rep.magic != NBD_SIMPLE_REPLY_MAGIC)
+			return relay_fail(r, RELAY_VIOLATION,
+			    "bad reply magic %#x", rep.magic);
+		index = (uint32_t)rep.handle;
+		s = index < RELAY_SLOTS ? &r->slots[index] : NULL;
+		if (s == NULL || !s->busy || s->gen != rep.handle >> 32)
+			return relay_fail(r, RELAY_VIOLATION, "reply for "
+			    "handle %#llx, which is not outstanding",
+			    (unsigned long long)rep.handle);
+		evbuffer_drain(in, sizeof(hdr));
+		if (s->down != NULL) {
+			rep.handle = s->handle;
+			nbd_reply_encode(&rep, hdr);
+			evbuffer_add(s->down->out, hdr, sizeof(hdr));
+		}
+		if (s->type == NBD_CMD_READ && rep.error == 0) {
+			r->reading = s;
+			r->read_left = s->length;
+		} else
+			slot_release(r, s);
+	}
+}
+
+/* Its outstanding requests still get replies from the peer: we drop them. */
+void
+relay_down_gone(struct relay *r, struct relay_down *d)
+{
+	int i;
+
+	for (i = 0; i < RELAY_SLOTS; i++)
+		if (r->slots[i].busy && r->slots[i].down == d)
+			r->slots[i].down = NULL;
+	d->inflight = 0;
+}
