@@ -11,7 +11,7 @@ SHAREDIR ?= $(PREFIX)/share/vmediad
 O	?= build
 
 CC	?= cc
-PKGS	= libevent_core libseccomp libcap-ng inih
+PKGS	= libevent_core libseccomp libcap-ng inih libcrypto
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -fstack-protector-strong -fPIE \
 	   -D_FORTIFY_SOURCE=2
@@ -26,10 +26,16 @@ LDLIBS	= $(shell pkg-config --libs $(PKGS))
 COMMON_SRCS = privsep/log.c privsep/msg.c privsep/sandbox.c \
 	   conf/conf.c conf/conf_value.c conf/conf_check.c
 CHILD_SRCS = $(COMMON_SRCS) privsep/child.c
-VMEDIAD_SRCS = $(COMMON_SRCS) privsep/vmediad.c privsep/proc.c \
+VMEDIAD_SRCS = $(COMMON_SRCS) privsep/vmediad.c privsep/proc.c privsep/listen.c \
 	   privsep/vmediad_sandbox.c
-SESSIOND_SRCS = $(CHILD_SRCS) sessiond/sessiond.c sessiond/sessiond_sandbox.c
-BLOCKD_SRCS = $(CHILD_SRCS) blockd/blockd.c blockd/blockd_sandbox.c
+SESSIOND_SRCS = $(CHILD_SRCS) sessiond/sessiond.c sessiond/sessiond_sandbox.c \
+	   sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \
+	   sessiond/local.c sessiond/relay.c sessiond/nbd_proto.c \
+	   sessiond/nbd_client.c sessiond/nbd_server.c sessiond/http.c \
+	   sessiond/http_response.c sessiond/json.c sessiond/ws.c \
+	   sessiond/ws_handshake.c
+BLOCKD_SRCS = $(CHILD_SRCS) blockd/blockd.c blockd/blockd_sandbox.c \
+	   blockd/nbd_netlink.c
 HOOKD_SRCS = $(CHILD_SRCS) hookd/hookd.c hookd/hookd_sandbox.c
 
 PROGS	= $(O)/sbin/vmediad $(O)/libexec/vmediad/sessiond \
@@ -64,7 +70,7 @@ $(O)/libexec/vmediad/hookd: $(call objs,$(HOOKD_SRCS))
 # Debian packages the build, the tests and the demo need; installs only
 # what is missing, so it is cheap to run every time.
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
-	   libcap-ng-dev libinih-dev
+	   libcap-ng-dev libinih-dev libssl-dev
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \

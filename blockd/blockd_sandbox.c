@@ -1,7 +1,8 @@
 /*
  * blockd's rights, all on one screen: exactly CAP_SYS_ADMIN (which the NBD
  * netlink family demands), an unprivileged user in a chroot, no files
- * opened after start-up, no exec, no network.
+ * opened after start-up, no exec, no network: its netlink socket is
+ * opened before the sandbox closes.
  */
 #include <sys/mman.h>
 
@@ -22,6 +23,13 @@ static const struct sandbox_rule blockd_rules[] = {
 	{ SCMP_SYS(recvmsg), "messages from the parent", 0, 0, 0 },
 	{ SCMP_SYS(sendmsg), "messages to the parent", 0, 0, 0 },
 	{ SCMP_SYS(writev), "log lines on stderr", 0, 0, 0 },
+	{ SCMP_SYS(sendto), "NBD netlink requests (socket opened at start)",
+	    0, 0, 0 },
+	{ SCMP_SYS(recvfrom), "NBD netlink answers", 0, 0, 0 },
+	{ SCMP_SYS(getsockopt), "check a handed-over socket's type", 0, 0,
+	    0 },
+	{ SCMP_SYS(getpeername), "check a handed-over socket is connected",
+	    0, 0, 0 },
 	{ SCMP_SYS(close), "finished descriptors", 0, 0, 0 },
 	{ SCMP_SYS(brk), "malloc", 0, 0, 0 },
 	{ SCMP_SYS(mmap), "malloc, never executable memory", 3, PROT_EXEC, 0 },

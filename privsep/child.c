@@ -272,5 +272,7 @@ child_run(struct child *c)
 			    c->role->siblings[i], sibling_dispatch,
 			    sibling_closed, c);
 	event_base_dispatch(c->base);
+	if (c->stopping)
+		child_exit(c);
 	fatalx("event loop ended");
 }

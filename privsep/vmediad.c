@@ -93,6 +93,7 @@ reload(struct vmediad *env)
 	env->generation++;
 	for (i = 0; i < PROC_COUNT; i++)
 		proc_send_conf(env, &env->procs[i]);
+	listen_exports(env);
 	log_info("reloaded %s (config %u)", env->conffile, env->generation);
 }
 
@@ -221,14 +222,18 @@ main(int argc, char **argv)
 	if ((env.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	watch_signals(&env);
+	listen_bind_http(&env);
 	proc_spawn_all(&env);
 	for (i = 0; i < PROC_COUNT; i++)
 		proc_send_conf(&env, &env.procs[i]);
+	listen_send_http(&env);
+	listen_exports(&env);
 	sandbox_enter(&vmediad_policy, &env.conf->global);
 	start_ping_timer(&env);
 	log_info("started with %s: %d exports", env.conffile,
 	    env.conf->nexports);
 	event_base_dispatch(env.base);
+	listen_cleanup(&env);
 	log_info("stopped%s", env.exit_code ? " after a failure" : "");
 	return env.exit_code;
 }

@@ -48,6 +48,13 @@ struct vmediad {
 	struct event		*stop_timer;
 	struct event		*ping_timer;
 	const char		*test_child;	/* test builds: SIGUSR1 target */
+	int			 http_fds[CONF_LISTEN_MAX];
+	int			 nhttp;
+	struct {
+		char		 name[CONF_NAME_MAX];
+		char		 path[CONF_SOCK_MAX];
+	}			 bound[CONF_EXPORT_MAX];	/* export sockets */
+	int			 nbound;
 };
 
 extern const struct sandbox_policy vmediad_policy;
@@ -59,5 +66,10 @@ void	proc_stop_all(struct vmediad *, int);
 void	proc_ping(struct vmediad *);
 int	proc_alive(const struct vmediad *);
 struct proc *proc_by_name(struct vmediad *, const char *);
+
+void	listen_bind_http(struct vmediad *);
+void	listen_send_http(struct vmediad *);
+void	listen_exports(struct vmediad *);
+void	listen_cleanup(struct vmediad *);
 
 #endif

@@ -1,27 +1,187 @@
 /*
- * sessiond's start: take the config from the parent, enter the sandbox,
- * serve. Sessions arrive in later work; today it answers the parent.
+ * sessiond's start and its messages: the config and listeners from the
+ * parent, attach answers from blockd, and the table of exports that the
+ * HTTP side and the sessions share.
  */
-#include <stddef.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "child.h"
 #include "log.h"
 #include "sessiond.h"
 
+struct child *sd_child;
+static struct export_rt sd_table[CONF_EXPORT_MAX];
+static int sd_nexports;
+static uint32_t sd_session_seq;
+
+uint32_t
+sd_next_session_id(void)
+{
+	return ++sd_session_seq;
+}
+
+struct export_rt *
+sd_exports(int *n)
+{
+	*n = sd_nexports;
+	return sd_table;
+}
+
+struct export_rt *
+sd_export(const char *name)
+{
+	int i;
+
+	for (i = 0; i < sd_nexports; i++)
+		if (sd_table[i].present &&
+		    strcmp(sd_table[i].conf.name, name) == 0)
+			return &sd_table[i];
+	return NULL;
+}
+
+/* "/" serves the default export, or the only one there is. */
+struct export_rt *
+sd_default_export(void)
+{
+	int i, present = 0;
+	struct export_rt *only = NULL;
+
+	for (i = 0; i < sd_nexports; i++) {
+		if (!sd_table[i].present)
+			continue;
+		if (sd_table[i].conf.is_default)
+			return &sd_table[i];
+		present++;
+		only = &sd_table[i];
+	}
+	return present == 1 ? only : NULL;
+}
+
+void
+sd_send_blockd(int type, const void *payload, size_t len, int fd)
+{
+	chan_send(&sd_child->sib[0], type, payload, len, fd);
+}
+
+/*
+ * A new config: exports keep their runtime state by name; a running
+ * session keeps the export's old settings until it ends.
+ */
 static void
 sessiond_conf_applied(struct child *c, const struct conf *old)
 {
-	if (old != NULL)
+	const struct conf_export *e;
+	struct export_rt *ex;
+	int i;
+
+	sd_child = c;
+	if (old == NULL) {
+		if (ws_init() == -1)
+			fatalx("cannot initialise SHA-1 for WebSocket");
+		web_load(c->conf->global.web);
+	} else
 		log_info("config %u in force", c->generation);
+	for (i = 0; i < sd_nexports; i++)
+		sd_table[i].present = 0;
+	for (i = 0; i < c->conf->nexports; i++) {
+		e = &c->conf->exports[i];
+		if ((ex = sd_export(e->name)) == NULL) {
+			int j;
+
+			for (j = 0; j < sd_nexports; j++)
+				if (strcmp(sd_table[j].conf.name, e->name) == 0)
+					break;
+			if (j == sd_nexports) {
+				if (sd_nexports == CONF_EXPORT_MAX)
+					fatalx("export table full");
+				memset(&sd_table[j], 0, sizeof(sd_table[j]));
+				sd_nexports++;
+			}
+			ex = &sd_table[j];
+		}
+		if (ex->session == NULL)
+			ex->conf = *e;
+		ex->present = 1;
+	}
+	for (i = 0; i < sd_nexports; i++)
+		if (!sd_table[i].present && sd_table[i].listener != NULL)
+			local_unlisten(&sd_table[i]);
+}
+
+static void
+listener_msg(struct child *c, struct msg *m)
+{
+	struct msg_listener *l = &m->u.listener;
+	struct export_rt *ex;
+
+	if (!msg_string_ok(l->export, sizeof(l->export)))
+		fatalx("malformed LISTENER from parent");
+	if (l->kind == MSG_LISTEN_HTTP && l->index >= 0 &&
+	    l->index < c->conf->global.nlisten) {
+		conn_http_listen(m->fd, l->index);
+		return;
+	}
+	if (l->kind == MSG_LISTEN_EXPORT && (ex = sd_export(l->export)) !=
+	    NULL && ex->conf.socket[0] != '\0' && ex->listener == NULL) {
+		local_listen(ex, m->fd);
+		return;
+	}
+	fatalx("LISTENER from parent for nothing we serve");
+}
+
+static int
+sessiond_dispatch(struct child *c, struct chan *from, struct msg *m)
+{
+	if (from == &c->chan && m->type == MSG_LISTENER)
+		listener_msg(c, m);
+	else if (from == &c->sib[0] && m->type == MSG_ATTACHED) {
+		if (!msg_string_ok(m->u.attached.export,
+		    sizeof(m->u.attached.export)) ||
+		    !msg_string_ok(m->u.attached.device,
+		    sizeof(m->u.attached.device)) ||
+		    !msg_string_ok(m->u.attached.reason,
+		    sizeof(m->u.attached.reason)))
+			fatalx("malformed ATTACHED from blockd");
+		session_attached(&m->u.attached);
+	} else if (from == &c->sib[0] && m->type == MSG_DETACHED) {
+		if (!msg_string_ok(m->u.detach.export,
+		    sizeof(m->u.detach.export)))
+			fatalx("malformed DETACHED from blockd");
+		session_detached(&m->u.detach);
+	} else
+		return 0;
+	return 1;
+}
+
+/* Peers see a WebSocket close, local clients a hang-up. */
+static int
+sessiond_stop(struct child *c)
+{
+	int i;
+
+	(void)c;
+	for (i = 0; i < sd_nexports; i++)
+		if (sd_table[i].session != NULL)
+			session_end(sd_table[i].session, "vmediad stopping",
+			    WS_CLOSE_GOING_AWAY);
+	/* Give the close frames a moment to leave, then go. */
+	event_base_loopexit(c->base, &(struct timeval){ 0, 200000 });
+	return 0;
 }
 
 static const struct child_role sessiond_role = {
 	.name = "sessiond",
 	.policy = &sessiond_policy,
 	.conf_applied = sessiond_conf_applied,
-	.siblings = { NULL, NULL },
-	.dispatch = NULL,
-	.stop = NULL,
+	.siblings = { "blockd", NULL },
+	.dispatch = sessiond_dispatch,
+	.stop = sessiond_stop,
 };
 
 int

@@ -1,11 +1,141 @@
 /*
- * sessiond: the network-facing process. HTTP, WebSocket, login and access
- * control, the NBD handshake and the validating relay.
+ * sessiond: the network-facing process. HTTP, WebSocket, the NBD
+ * handshake, the validating relay, and the local clients of socket
+ * exports; unprivileged, chrooted, holding no capability.
  */
 #ifndef SESSIOND_H
 #define SESSIOND_H
 
+#include <sys/queue.h>
+
+#include <stdint.h>
+#include <time.h>
+
+#include "conf.h"
+#include "msg.h"
+#include "nbd_client.h"
+#include "nbd_server.h"
+#include "relay.h"
 #include "sandbox.h"
+#include "ws.h"
+
+struct bufferevent;
+struct child;
+struct evconnlistener;
+struct evbuffer;
+struct event;
+
+#define SESSIOND_CONN_MAX	512	/* HTTP and local NBD connections */
+#define SESSIOND_HANDSHAKE_SEC	20	/* upgrade to transmission */
+#define SESSIOND_HTTP_IDLE_SEC	30
+#define SESSIOND_CLOSE_SEC	2	/* close handshake, then drop */
+
+enum export_state {
+	EXPORT_IDLE,
+	EXPORT_CONNECTING,	/* NBD handshake or device attach */
+	EXPORT_ACTIVE,
+	EXPORT_CLOSING,		/* device being released */
+};
+
+struct session;
+struct local_client;
+
+/* An export as sessiond serves it: its config and who uses it now. */
+struct export_rt {
+	struct conf_export	 conf;
+	enum export_state	 state;
+	struct session		*session;
+	struct evconnlistener	*listener;	/* socket exports */
+	int			 present;	/* still in the config */
+	uint32_t		 closing_session;	/* awaiting DETACHED */
+	/* the last session's figures, shown while idle */
+	uint64_t		 last_read;
+	uint64_t		 last_written;
+};
+
+struct local_client {
+	TAILQ_ENTRY(local_client) entry;
+	struct export_rt	*ex;
+	struct bufferevent	*bev;
+	struct nbd_server	 hs;
+	struct relay_down	 down;
+	struct event		*timer;		/* handshake timeout */
+	int			 relaying;
+	int			 closing;
+};
+TAILQ_HEAD(local_list, local_client);
+
+struct session {
+	uint32_t		 id;
+	struct export_rt	*ex;
+	char			 user[CONF_NAME_MAX];
+	char			 addr[64];
+	time_t			 since;
+	struct bufferevent	*peer;
+	struct ws_reader	 ws;
+	struct evbuffer		*stream_in;	/* unmasked, from the peer */
+	struct evbuffer		*stream_out;	/* to be framed to the peer */
+	struct nbd_client	 hs;
+	int			 transmitting;	/* handshake done */
+	struct relay		 relay;
+	struct bufferevent	*kernel;	/* device exports */
+	struct relay_down	 kdown;
+	int			 attach_sent;
+	int			 attach_refused;
+	struct local_list	 locals;	/* socket exports */
+	struct event		*timer;		/* handshake, then close */
+	int			 peer_paused;	/* a downstream is full */
+	int			 downs_paused;	/* the peer is full */
+	int			 ending;
+};
+
+/* sessiond.c */
+extern struct child		*sd_child;
+uint32_t	 sd_next_session_id(void);
+struct export_rt *sd_export(const char *);
+struct export_rt *sd_default_export(void);
+struct export_rt *sd_exports(int *);
+void		 sd_send_blockd(int, const void *, size_t, int);
+
+/* conn.c: HTTP connections */
+void	conn_accept(int, const char *, int);
+int	conn_count(void);
+void	conn_http_listen(int, int);
+
+/* web.c: static files */
+struct web_file {
+	char		 path[128];
+	const char	*type;
+	char		*data;
+	size_t		 len;
+};
+void	web_load(const char *);
+const struct web_file *web_find(const char *);
+
+/* api.c */
+void	api_exports(struct evbuffer *);
+
+/* session.c */
+int	session_start(struct export_rt *, struct bufferevent *, const char *,
+	    const char *);
+void	session_end(struct session *, const char *, uint16_t);
+void	session_attached(const struct msg_attach_result *);
+void	session_detached(const struct msg_detach *);
+void	session_kick_downstreams(struct session *);
+void	session_flush_peer(struct session *);
+void	session_pause_peer_if_full(struct session *);
+void	session_down_done(struct session *, struct relay_down *,
+	    enum relay_result);
+void	session_down_drained(struct session *);
+void	session_downstream_setup(struct bufferevent *, struct relay_down *,
+	    void *);
+
+/* local.c: local NBD clients of socket exports */
+void	local_listen(struct export_rt *, int);
+void	local_close_all(struct session *, const char *);
+void	local_client_close(struct local_client *, const char *);
+void	local_client_requests(struct local_client *);
+void	local_unlisten(struct export_rt *);
 
 extern const struct sandbox_policy sessiond_policy;
 

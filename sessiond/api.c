@@ -1,0 +1,78 @@
+/*
+ * GET /api/exports: what each export is and who is using it, as JSON.
+ */
+#include <event2/buffer.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "json.h"
+#include "sessiond.h"
+
+static const char *
+state_name(enum export_state s)
+{
+	switch (s) {
+	case EXPORT_CONNECTING:
+		return "connecting";
+	case EXPORT_ACTIVE:
+		return "active";
+	case EXPORT_CLOSING:
+		return "closing";
+	case EXPORT_IDLE:
+	default:
+		return "idle";
+	}
+}
+
+static void
+api_export(struct evbuffer *out, const struct export_rt *ex)
+{
+	const struct session *s = ex->session;
+	char since[32];
+	struct tm tm;
+
+	evbuffer_add_printf(out, "{\"name\": ");
+	json_string(out, ex->conf.name);
+	evbuffer_add_printf(out, ", \"description\": ");
+	json_string(out, ex->conf.description);
+	evbuffer_add_printf(out, ", \"kind\": \"%s\", \"read_only\": %s, "
+	    "\"default\": %s, \"state\": \"%s\", \"user\": ",
+	    ex->conf.device[0] ? "device" : "socket",
+	    ex->conf.read_only ? "true" : "false",
+	    ex->conf.is_default ? "true" : "false", state_name(ex->state));
+	if (s != NULL && s->user[0] != '\0')
+		json_string(out, s->user);
+	else
+		evbuffer_add_printf(out, "null");
+	if (s == NULL) {
+		evbuffer_add_printf(out, ", \"size\": null, \"bytes_read\": "
+		    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": "
+		    "null}", ex->last_read, ex->last_written);
+		return;
+	}
+	gmtime_r(&s->since, &tm);
+	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	evbuffer_add_printf(out, ", \"size\": %" PRIu64 ", \"bytes_read\": "
+	    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": \"%s\"}",
+	    s->transmitting ? s->relay.size : 0, s->relay.bytes_read,
+	    s->relay.bytes_written, since);
+}
+
+void
+api_exports(struct evbuffer *out)
+{
+	struct export_rt *table;
+	int i, n, first = 1;
+
+	table = sd_exports(&n);
+	evbuffer_add_printf(out, "[");
+	for (i = 0; i < n; i++) {
+		if (!table[i].present)
+			continue;
+		evbuffer_add_printf(out, first ? "" : ", ");
+		api_export(out, &table[i]);
+		first = 0;
+	}
+	evbuffer_add_printf(out, "]\n");
+}

@@ -1,0 +1,202 @@
+/*
+ * Local NBD clients of a socket export (nbdcopy, qemu): sessiond is
+ * their NBD server. While a peer serves an image their requests join the
+ * relay under our handles; with none, the handshake says so and ends.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "log.h"
+#include "nbd_proto.h"
+#include "sessiond.h"
+
+#define LOCAL_HANDSHAKE_SEC	10
+
+/* Local clients not yet in a session's list: still negotiating. */
+static struct local_list negotiating = TAILQ_HEAD_INITIALIZER(negotiating);
+static int nlocal;
+
+static struct local_list *
+client_list(struct local_client *lc)
+{
+	return lc->relaying ? &lc->ex->session->locals : &negotiating;
+}
+
+void
+local_client_close(struct local_client *lc, const char *why)
+{
+	log_debug("export %s: local client closed: %s", lc->ex->conf.name,
+	    why);
+	if (lc->relaying && lc->ex->session != NULL)
+		relay_down_gone(&lc->ex->session->relay, &lc->down);
+	TAILQ_REMOVE(client_list(lc), lc, entry);
+	bufferevent_free(lc->bev);
+	event_free(lc->timer);
+	nlocal--;
+	free(lc);
+}
+
+void
+local_close_all(struct session *s, const char *why)
+{
+	struct local_client *lc;
+
+	while ((lc = TAILQ_FIRST(&s->locals)) != NULL)
+		local_client_close(lc, why);
+}
+
+/* Handshake errors are written first; close once they are out. */
+static void
+close_after_write(struct local_client *lc)
+{
+	bufferevent_disable(lc->bev, EV_READ);
+	lc->closing = 1;
+	if (evbuffer_get_length(bufferevent_get_output(lc->bev)) == 0)
+		local_client_close(lc, lc->hs.reason);
+}
+
+void
+local_client_requests(struct local_client *lc)
+{
+	struct session *s = lc->ex->session;
+
+	session_down_done(s, &lc->down, relay_requests(&s->relay, &lc->down,
+	    s->stream_out));
+}
+
+static void
+handshake(struct local_client *lc)
+{
+	struct export_rt *ex = lc->ex;
+	struct session *s = ex->session;
+	struct nbd_export_info info;
+	enum nbd_server_result r;
+
+	memset(&info, 0, sizeof(info));
+	info.name = ex->conf.name;
+	info.description = ex->conf.description;
+	info.attached = s != NULL && ex->state == EXPORT_ACTIVE;
+	if (info.attached) {
+		info.size = s->relay.size;
+		info.flags = s->relay.flags;
+	}
+	r = nbd_server_input(&lc->hs, &info, bufferevent_get_input(lc->bev),
+	    bufferevent_get_output(lc->bev));
+	if (r == NBD_SERVER_MORE)
+		return;
+	if (r == NBD_SERVER_CLOSE) {
+		close_after_write(lc);
+		return;
+	}
+	evtimer_del(lc->timer);
+	TAILQ_REMOVE(&negotiating, lc, entry);
+	lc->relaying = 1;
+	TAILQ_INSERT_TAIL(&s->locals, lc, entry);
+	if (s->downs_paused)
+		bufferevent_disable(lc->bev, EV_READ);
+	log_debug("session %u: local client joined", s->id);
+	local_client_requests(lc);
+}
+
+static void
+local_read(struct bufferevent *bev, void *arg)
+{
+	struct local_client *lc = arg;
+
+	(void)bev;
+	if (lc->closing)
+		return;
+	if (lc->relaying)
+		local_client_requests(lc);
+	else
+		handshake(lc);
+}
+
+static void
+local_write(struct bufferevent *bev, void *arg)
+{
+	struct local_client *lc = arg;
+
+	if (lc->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			local_client_close(lc, lc->hs.reason);
+		return;
+	}
+	if (lc->relaying)
+		session_down_drained(lc->ex->session);
+}
+
+static void
+local_event(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	local_client_close(arg, (what & BEV_EVENT_EOF) ? "hung up" : "error");
+}
+
+static void
+local_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	local_client_close(arg, "handshake timed out");
+}
+
+static void
+local_accepted(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct timeval tv = { LOCAL_HANDSHAKE_SEC, 0 };
+	struct export_rt *ex = arg;
+	struct local_client *lc;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	if (nlocal + conn_count() >= SESSIOND_CONN_MAX) {
+		log_warnx("export %s: too many connections; refusing a local "
+		    "client", ex->conf.name);
+		close(fd);
+		return;
+	}
+	if ((lc = calloc(1, sizeof(*lc))) == NULL)
+		fatal("calloc");
+	lc->ex = ex;
+	lc->bev = bufferevent_socket_new(sd_child->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	lc->timer = evtimer_new(sd_child->base, local_timeout, lc);
+	if (lc->bev == NULL || lc->timer == NULL)
+		fatalx("local client buffers");
+	session_downstream_setup(lc->bev, &lc->down, lc);
+	bufferevent_setcb(lc->bev, local_read, local_write, local_event, lc);
+	TAILQ_INSERT_TAIL(&negotiating, lc, entry);
+	nlocal++;
+	nbd_server_init(&lc->hs, bufferevent_get_output(lc->bev));
+	evtimer_add(lc->timer, &tv);
+	bufferevent_enable(lc->bev, EV_READ | EV_WRITE);
+}
+
+void
+local_listen(struct export_rt *ex, int fd)
+{
+	ex->listener = evconnlistener_new(sd_child->base, local_accepted, ex,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (ex->listener == NULL)
+		fatalx("cannot listen on %s", ex->conf.socket);
+	log_debug("export %s: local clients on %s", ex->conf.name,
+	    ex->conf.socket);
+}
+
+/* The export left the config: no new clients; current ones finish. */
+void
+local_unlisten(struct export_rt *ex)
+{
+	evconnlistener_free(ex->listener);
+	ex->listener = NULL;
+}

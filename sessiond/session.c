@@ -1,0 +1,501 @@
+/*
+ * A session: one peer serving one export's image. The peer's WebSocket
+ * stream goes through the NBD handshake, then the validating relay, to
+ * the kernel (device exports, through blockd) or local clients (socket
+ * exports). Buffers are bounded both ways: a full side pauses the other.
+ */
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "log.h"
+#include "nbd_proto.h"
+#include "sessiond.h"
+
+#define PEER_OUT_HIGH	(8 * 1024 * 1024)	/* pause downstream reads */
+#define PEER_OUT_LOW	(2 * 1024 * 1024)
+#define DOWN_OUT_HIGH	(8 * 1024 * 1024)	/* pause the peer */
+#define DOWN_OUT_LOW	(2 * 1024 * 1024)
+#define STREAM_IN_MAX	(1024 * 1024)		/* unmasked, not yet relayed */
+#define DOWN_IN_MAX	(NBD_MAX_PAYLOAD + NBD_REQUEST_SIZE + 65536)
+#define FRAME_OUT_MAX	(256 * 1024)
+#define READ_CHUNK	(1024 * 1024)		/* one socket read */
+
+static void session_free(struct session *);
+static void peer_read(struct bufferevent *, void *);
+
+static void
+session_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	struct session *s = arg;
+
+	(void)fd;
+	(void)events;
+	if (s->ending)
+		session_free(s);
+	else
+		session_end(s, "handshake timed out", WS_CLOSE_POLICY);
+}
+
+/* Frames what the relay queued for the peer; pauses downstreams if full. */
+void
+session_flush_peer(struct session *s)
+{
+	struct evbuffer *out;
+	struct local_client *lc;
+
+	if (s->peer == NULL || evbuffer_get_length(s->stream_out) == 0)
+		return;
+	out = bufferevent_get_output(s->peer);
+	if (ws_write_binary(out, s->stream_out, FRAME_OUT_MAX) == -1)
+		fatalx("ws_write_binary failed");
+	if (evbuffer_get_length(out) <= PEER_OUT_HIGH || s->downs_paused)
+		return;
+	s->downs_paused = 1;
+	if (s->kernel != NULL)
+		bufferevent_disable(s->kernel, EV_READ);
+	TAILQ_FOREACH(lc, &s->locals, entry)
+		bufferevent_disable(lc->bev, EV_READ);
+}
+
+static int
+down_full(const struct relay_down *d)
+{
+	return d->out != NULL && evbuffer_get_length(d->out) > DOWN_OUT_HIGH;
+}
+
+void
+session_pause_peer_if_full(struct session *s)
+{
+	struct local_client *lc;
+	int full = s->kernel != NULL && down_full(&s->kdown);
+
+	TAILQ_FOREACH(lc, &s->locals, entry)
+		full |= lc->relaying && down_full(&lc->down);
+	if (full && !s->peer_paused && s->peer != NULL) {
+		s->peer_paused = 1;
+		bufferevent_disable(s->peer, EV_READ);
+	}
+}
+
+/* A downstream drained: the peer may go on once every one has room. */
+void
+session_down_drained(struct session *s)
+{
+	struct local_client *lc;
+
+	if (!s->peer_paused || s->ending)
+		return;
+	if (s->kernel != NULL &&
+	    evbuffer_get_length(s->kdown.out) > DOWN_OUT_LOW)
+		return;
+	TAILQ_FOREACH(lc, &s->locals, entry)
+		if (lc->relaying && evbuffer_get_length(lc->down.out) >
+		    DOWN_OUT_LOW)
+			return;
+	s->peer_paused = 0;
+	bufferevent_enable(s->peer, EV_READ);
+	peer_read(s->peer, s);
+}
+
+/* What a downstream's requests came to; ends or closes as needed. */
+void
+session_down_done(struct session *s, struct relay_down *d,
+    enum relay_result r)
+{
+	session_flush_peer(s);
+	if (r == RELAY_OK || r == RELAY_FULL)
+		return;
+	if (d == &s->kdown) {
+		session_end(s, r == RELAY_DISC ? "kernel disconnected" :
+		    s->relay.reason, WS_CLOSE_NORMAL);
+		return;
+	}
+	local_client_close(d->owner, r == RELAY_DISC ? "client disconnected" :
+	    s->relay.reason);
+}
+
+static void
+kernel_read(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (s->ending)
+		return;
+	session_down_done(s, &s->kdown, relay_requests(&s->relay, &s->kdown,
+	    s->stream_out));
+}
+
+static void
+kernel_write(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	session_down_drained(arg);
+}
+
+static void
+kernel_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	(void)what;
+	session_end(s, "the kernel closed the device socket", WS_CLOSE_NORMAL);
+}
+
+/* Slots came free or the peer drained: let waiting requests go. */
+void
+session_kick_downstreams(struct session *s)
+{
+	struct local_client *lc, *next;
+
+	if (s->ending || s->downs_paused || !s->transmitting)
+		return;
+	if (s->kernel != NULL &&
+	    evbuffer_get_length(s->kdown.in) >= NBD_REQUEST_SIZE)
+		kernel_read(s->kernel, s);
+	for (lc = TAILQ_FIRST(&s->locals); lc != NULL && !s->ending;
+	    lc = next) {
+		next = TAILQ_NEXT(lc, entry);
+		if (lc->relaying &&
+		    evbuffer_get_length(lc->down.in) >= NBD_REQUEST_SIZE)
+			local_client_requests(lc);
+	}
+}
+
+void
+session_downstream_setup(struct bufferevent *bev, struct relay_down *d, void *owner)
+{
+	bufferevent_setwatermark(bev, EV_READ, 0, DOWN_IN_MAX);
+	bufferevent_setwatermark(bev, EV_WRITE, DOWN_OUT_LOW, 0);
+	bufferevent_set_max_single_read(bev, READ_CHUNK);
+	bufferevent_set_max_single_write(bev, READ_CHUNK);
+	d->in = bufferevent_get_input(bev);
+	d->out = bufferevent_get_output(bev);
+	d->inflight = 0;
+	d->owner = owner;
+}
+
+/* Device export: one end of a socketpair to blockd, one for the relay. */
+static int
+attach_device(struct session *s)
+{
+	struct msg_attach a;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+	    sv) == -1) {
+		log_warn("session %u: socketpair", s->id);
+		return -1;
+	}
+	s->kernel = bufferevent_socket_new(sd_child->base, sv[0],
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (s->kernel == NULL)
+		fatalx("bufferevent_socket_new");
+	session_downstream_setup(s->kernel, &s->kdown, s);
+	bufferevent_setcb(s->kernel, kernel_read, kernel_write, kernel_event,
+	    s);
+	/* Relay at once: the kernel reads while the start hook runs. */
+	bufferevent_enable(s->kernel, EV_READ | EV_WRITE);
+	memset(&a, 0, sizeof(a));
+	snprintf(a.export, sizeof(a.export), "%s", s->ex->conf.name);
+	snprintf(a.user, sizeof(a.user), "%s", s->user);
+	a.size = s->relay.size;
+	a.session = s->id;
+	a.flags = s->relay.flags;
+	sd_send_blockd(MSG_ATTACH, &a, sizeof(a), sv[1]);
+	close(sv[1]);
+	s->attach_sent = 1;
+	return 0;
+}
+
+/* The peer's handshake is done: check what it offers, then connect. */
+static int
+transmission_begin(struct session *s)
+{
+	const struct conf_export *e = &s->ex->conf;
+	uint64_t size = s->hs.size;
+	uint16_t flags = s->hs.flags;
+
+	if (size == 0) {
+		session_end(s, "the peer offers an empty image",
+		    WS_CLOSE_POLICY);
+		return 0;
+	}
+	if (size > e->max_size) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "image of %" PRIu64 " bytes "
+		    "exceeds max-size %" PRIu64, size, e->max_size);
+		session_end(s, why, WS_CLOSE_POLICY);
+		return 0;
+	}
+	if (!(flags & NBD_TFLAG_HAS_FLAGS))
+		flags = 0;
+	flags = (flags & NBD_TFLAG_RELAYED) | NBD_TFLAG_HAS_FLAGS;
+	if (e->read_only)
+		flags |= NBD_TFLAG_READ_ONLY;
+	relay_init(&s->relay, size, flags);
+	s->transmitting = 1;
+	log_info("session %u: export %s: peer serves %" PRIu64 " bytes%s "
+	    "(%s)", s->id, e->name, size, (flags & NBD_TFLAG_READ_ONLY) ?
+	    ", read-only" : "", s->hs.fell_back ? "EXPORT_NAME" : "GO");
+	if (e->device[0] != '\0')
+		return attach_device(s) == 0 ? 1 :
+		    (session_end(s, "cannot reach the device", WS_CLOSE_INTERNAL),
+		    0);
+	s->ex->state = EXPORT_ACTIVE;
+	evtimer_del(s->timer);
+	return 1;
+}
+
+/* Handshake, then replies. Returns 0 once the session has ended. */
+static int
+stream_process(struct session *s)
+{
+	enum nbd_client_result hr;
+
+	if (!s->transmitting) {
+		hr = nbd_client_input(&s->hs, s->stream_in, s->stream_out);
+		session_flush_peer(s);
+		if (hr == NBD_CLIENT_ERROR) {
+			session_end(s, s->hs.reason, WS_CLOSE_PROTOCOL);
+			return 0;
+		}
+		if (hr == NBD_CLIENT_MORE || !transmission_begin(s))
+			return hr == NBD_CLIENT_MORE;
+	}
+	if (relay_replies(&s->relay, s->stream_in) == RELAY_VIOLATION) {
+		log_warnx("session %u: export %s: protocol violation by the "
+		    "peer: %s", s->id, s->ex->conf.name, s->relay.reason);
+		session_end(s, s->relay.reason, WS_CLOSE_PROTOCOL);
+		return 0;
+	}
+	session_pause_peer_if_full(s);
+	session_kick_downstreams(s);
+	return !s->ending;
+}
+
+static int
+peer_control(struct session *s, const struct ws_event *ev)
+{
+	switch (ev->type) {
+	case WS_OP_PING:
+		ws_write_control(bufferevent_get_output(s->peer), WS_OP_PONG,
+		    ev->payload, ev->len);
+		return 1;
+	case WS_OP_CLOSE:
+		session_end(s, "the peer closed the WebSocket",
+		    ev->close_code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL :
+		    ev->close_code);
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static void
+peer_read(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct ws_event ev;
+	size_t room, before;
+	int r;
+
+	while (!s->ending && !s->peer_paused) {
+		before = evbuffer_get_length(s->stream_in);
+		room = before < STREAM_IN_MAX ? STREAM_IN_MAX - before : 0;
+		r = ws_read(&s->ws, in, s->stream_in, room, &ev);
+		if (r == WS_READ_ERROR) {
+			log_warnx("session %u: WebSocket: %s", s->id, ev.error);
+			session_end(s, ev.error, ev.close_code);
+			return;
+		}
+		if (r == WS_READ_EVENT) {
+			if (!peer_control(s, &ev))
+				return;
+			continue;
+		}
+		if (!stream_process(s))
+			return;
+		/* Stop when the input is used up or nothing moved. */
+		if (evbuffer_get_length(in) == 0 ||
+		    evbuffer_get_length(s->stream_in) >= before + room)
+			break;
+	}
+	if (s->ending)
+		evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void
+peer_write(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	struct evbuffer *out = bufferevent_get_output(bev);
+	struct local_client *lc;
+
+	if (s->ending) {
+		if (evbuffer_get_length(out) == 0)
+			session_free(s);
+		return;
+	}
+	if (!s->downs_paused || evbuffer_get_length(out) > PEER_OUT_LOW)
+		return;
+	s->downs_paused = 0;
+	if (s->kernel != NULL)
+		bufferevent_enable(s->kernel, EV_READ);
+	TAILQ_FOREACH(lc, &s->locals, entry)
+		bufferevent_enable(lc->bev, EV_READ);
+	session_kick_downstreams(s);
+}
+
+static void
+peer_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (!s->ending)
+		session_end(s, (what & BEV_EVENT_EOF) ? "the peer went away" :
+		    "connection error with the peer", WS_CLOSE_GOING_AWAY);
+	session_free(s);
+}
+
+int
+session_start(struct export_rt *ex, struct bufferevent *bev,
+    const char *addr, const char *user)
+{
+	struct timeval tv = { SESSIOND_HANDSHAKE_SEC, 0 };
+	struct session *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		fatal("calloc");
+	s->id = sd_next_session_id();
+	s->ex = ex;
+	s->peer = bev;
+	s->since = time(NULL);
+	snprintf(s->addr, sizeof(s->addr), "%s", addr);
+	snprintf(s->user, sizeof(s->user), "%s", user);
+	TAILQ_INIT(&s->locals);
+	if ((s->stream_in = evbuffer_new()) == NULL ||
+	    (s->stream_out = evbuffer_new()) == NULL ||
+	    (s->timer = evtimer_new(sd_child->base, session_timeout, s)) ==
+	    NULL)
+		fatalx("session buffers");
+	ws_reader_init(&s->ws, NBD_MAX_PAYLOAD + 4096);
+	nbd_client_init(&s->hs);
+	ex->session = s;
+	ex->state = EXPORT_CONNECTING;
+	bufferevent_setcb(bev, peer_read, peer_write, peer_event, s);
+	bufferevent_set_timeouts(bev, NULL, NULL);
+	bufferevent_setwatermark(bev, EV_WRITE, PEER_OUT_LOW, 0);
+	bufferevent_set_max_single_read(bev, READ_CHUNK);
+	bufferevent_set_max_single_write(bev, READ_CHUNK);
+	evtimer_add(s->timer, &tv);
+	log_info("session %u: %s connects to export %s", s->id, addr,
+	    ex->conf.name);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+		peer_read(bev, s);
+	return 0;
+}
+
+/*
+ * Ends a session: close frame to the peer, local clients dropped, the
+ * device released through blockd. The session itself is freed once the
+ * close frame is out, the peer is gone, or a timer says enough.
+ */
+void
+session_end(struct session *s, const char *reason, uint16_t code)
+{
+	struct export_rt *ex = s->ex;
+	struct timeval tv = { SESSIOND_CLOSE_SEC, 0 };
+	struct msg_detach det;
+	char text[124];
+
+	if (s->ending)
+		return;
+	s->ending = 1;
+	log_info("session %u: export %s ended: %s (%s, read %" PRIu64
+	    ", written %" PRIu64 " bytes, %lld s)", s->id, ex->conf.name,
+	    reason, s->addr, s->relay.bytes_read, s->relay.bytes_written,
+	    (long long)(time(NULL) - s->since));
+	ex->last_read = s->relay.bytes_read;
+	ex->last_written = s->relay.bytes_written;
+	local_close_all(s, reason);
+	if (s->kernel != NULL) {
+		relay_down_gone(&s->relay, &s->kdown);
+		bufferevent_free(s->kernel);
+		s->kernel = NULL;
+	}
+	ex->session = NULL;
+	ex->state = EXPORT_IDLE;
+	if (s->attach_sent && !s->attach_refused) {
+		memset(&det, 0, sizeof(det));
+		snprintf(det.export, sizeof(det.export), "%s", ex->conf.name);
+		det.session = s->id;
+		sd_send_blockd(MSG_DETACH, &det, sizeof(det), -1);
+		ex->state = EXPORT_CLOSING;
+		ex->closing_session = s->id;
+	}
+	if (s->peer != NULL) {
+		snprintf(text, sizeof(text), "%s", reason);
+		ws_write_close(bufferevent_get_output(s->peer), code, text);
+		bufferevent_disable(s->peer, EV_READ);
+	}
+	evtimer_del(s->timer);
+	evtimer_add(s->timer, &tv);
+}
+
+static void
+session_free(struct session *s)
+{
+	if (s->peer != NULL)
+		bufferevent_free(s->peer);
+	evbuffer_free(s->stream_in);
+	evbuffer_free(s->stream_out);
+	event_free(s->timer);
+	free(s);
+}
+
+void
+session_attached(const struct msg_attach_result *res)
+{
+	struct export_rt *ex = sd_export(res->export);
+	struct session *s = ex ? ex->session : NULL;
+
+	if (s == NULL || s->id != res->session || s->ending)
+		return;		/* an answer for a session already gone */
+	if (!res->ok) {
+		s->attach_refused = 1;
+		session_end(s, res->reason, WS_CLOSE_INTERNAL);
+		return;
+	}
+	ex->state = EXPORT_ACTIVE;
+	evtimer_del(s->timer);
+	log_info("session %u: export %s attached as %s", s->id,
+	    ex->conf.name, res->device);
+}
+
+void
+session_detached(const struct msg_detach *det)
+{
+	struct export_rt *ex = sd_export(det->export);
+
+	if (ex != NULL && ex->state == EXPORT_CLOSING &&
+	    ex->closing_session == det->session) {
+		ex->state = EXPORT_IDLE;
+		log_debug("export %s: device released", ex->conf.name);
+	}
+}
