@@ -11,7 +11,7 @@ SHAREDIR ?= $(PREFIX)/share/vmediad
 O	?= build
 
 CC	?= cc
-PKGS	= libevent_core libseccomp libcap-ng inih libcrypto
+PKGS	= libevent_core libseccomp libcap-ng inih
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -fstack-protector-strong -fPIE \
 	   -D_FORTIFY_SOURCE=2
@@ -22,6 +22,8 @@ CPPFLAGS += -DVMEDIAD_TEST
 endif
 LDFLAGS	+= -pie -Wl,-z,relro,-z,now
 LDLIBS	= $(shell pkg-config --libs $(PKGS))
+# Only sessiond needs libcrypto (WebSocket accept keys, later TLS).
+SESSIOND_LIBS = $(shell pkg-config --libs libcrypto)
 
 COMMON_SRCS = privsep/log.c privsep/msg.c privsep/sandbox.c \
 	   conf/conf.c conf/conf_value.c conf/conf_check.c
@@ -55,7 +57,7 @@ $(O)/sbin/vmediad: $(call objs,$(VMEDIAD_SRCS))
 
 $(O)/libexec/vmediad/sessiond: $(call objs,$(SESSIOND_SRCS))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SESSIOND_LIBS)
 
 $(O)/libexec/vmediad/blockd: $(call objs,$(BLOCKD_SRCS))
 	@mkdir -p $(dir $@)
@@ -87,7 +89,7 @@ deps:
 test-build:
 	$(MAKE) O=build/test TEST=1 all
 
-SUITES	= daemon
+SUITES	= http ws web daemon
 
 regress: deps
 	$(MAKE) all

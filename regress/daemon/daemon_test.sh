@@ -251,7 +251,11 @@ wait "$pid" 2>/dev/null
 gone=1
 for i in $(seq 20); do
 	gone=1
-	for k in $kids; do kill -0 "$k" 2>/dev/null && gone=0; done
+	# Orphans go to pid 1, which may leave them as zombies: those ran out.
+	for k in $kids; do
+		st=$(awk '$1 == "State:" { print $2 }' /proc/$k/status 2>/dev/null)
+		[ -n "$st" ] && [ "$st" != Z ] && gone=0
+	done
 	[ $gone -eq 1 ] && break
 	sleep 0.1
 done
