@@ -1,0 +1,475 @@
+/*
+ * vmedia-peer: plays the browser for tests and benchmarks, serving an
+ * image file as an NBD server over a WebSocket to vmediad.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "peer.h"
+
+#define DEFAULT_MAX_FRAME	(1024 * 1024)
+#define MAX_FRAME_LIMIT		(16 * 1024 * 1024)
+
+int peer_verbose;
+static struct peer_stats stats;
+
+static const struct {
+	const char	*name;
+	enum peer_fault	 fault;
+} fault_names[] = {
+	{ "bad-magic",		FAULT_BAD_MAGIC },
+	{ "bad-handle",		FAULT_BAD_HANDLE },
+	{ "short-read",		FAULT_SHORT_READ },
+	{ "long-read",		FAULT_LONG_READ },
+	{ "close-mid-read",	FAULT_CLOSE_MID_READ },
+	{ "stall",		FAULT_STALL },
+	{ "bad-greeting",	FAULT_BAD_GREETING },
+	{ "zero-size",		FAULT_ZERO_SIZE },
+	{ "huge-size",		FAULT_HUGE_SIZE },
+	{ "bad-option-reply",	FAULT_BAD_OPTION_REPLY },
+	{ "slow-handshake",	FAULT_SLOW_HANDSHAKE },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: vmedia-peer [-hrv] [--daemon-ready file] [--die-after-bytes n]\n"
+"           [--export-name-only] [--fault kind[:n]] [--header 'Name: value']\n"
+"           [--max-frame n] [--once] [--protocol value] [--size n]\n"
+"           ws://host[:port]/path image\n");
+}
+
+static void
+help(void)
+{
+	size_t i;
+
+	usage(stdout);
+	printf(
+"Serves IMAGE as an NBD server over a WebSocket, as the browser does.\n"
+"  -r, --read-only          open IMAGE read-only, advertise READ_ONLY\n"
+"  -v, --verbose            log options; twice: every request\n"
+"      --size n             advertise n bytes instead of the file size\n"
+"      --max-frame n        largest WebSocket payload sent (default 1M)\n"
+"      --protocol value     offer a Sec-WebSocket-Protocol (repeatable)\n"
+"      --header 'N: v'      extra upgrade request header (repeatable)\n"
+"      --export-name-only   know only EXPORT_NAME and ABORT, like nbd.js\n"
+"      --fault kind[:n]     misbehave after n requests (default 0)\n"
+"      --die-after-bytes n  drop TCP after n bytes of READ payload\n"
+"      --daemon-ready file  write \"ready\" there after the NBD handshake\n"
+"      --once               serve one session, then exit (the default)\n"
+"Sizes take a K, M, G or T suffix (powers of 1024).\n"
+"Faults (reply faults hit request n, read faults the first READ from n on):");
+	for (i = 0; i < sizeof(fault_names) / sizeof(fault_names[0]); i++)
+		printf("%s%s", i % 6 ? " " : "\n  ", fault_names[i].name);
+	printf("\nExit: 0 clean end (also when a fault drops the connection"
+	    " on\npurpose), 1 usage or local error, 2 HTTP refusal, 3 abnormal"
+	    " close\nor connection error.\n");
+}
+
+static void
+peer_vlog(const char *fmt, va_list ap)
+{
+	char line[1024];
+	int n;
+
+	n = snprintf(line, sizeof(line), "vmedia-peer: ");
+	n += vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	if (n > (int)sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	/* One write per line: lines of concurrent peers do not interleave. */
+	(void)write(STDERR_FILENO, line, n);
+}
+
+void
+peer_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (peer_verbose < level)
+		return;
+	va_start(ap, fmt);
+	peer_vlog(fmt, ap);
+	va_end(ap);
+}
+
+void
+peer_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	peer_vlog(fmt, ap);
+	va_end(ap);
+}
+
+/* Also called from the signal handler: snprintf and write only. */
+static void
+stats_print(void)
+{
+	struct timespec now;
+	double secs;
+	char line[256];
+	int n;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	secs = (now.tv_sec - stats.start.tv_sec) +
+	    (now.tv_nsec - stats.start.tv_nsec) / 1e9;
+	n = snprintf(line, sizeof(line), "vmedia-peer: stats requests=%"
+	    PRIu64 " read=%" PRIu64 " written=%" PRIu64 " seconds=%.3f\n",
+	    stats.requests, stats.bytes_read, stats.bytes_written, secs);
+	(void)write(STDERR_FILENO, line, n);
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stats_print();
+	_exit(PEER_EXIT_ABNORMAL);
+}
+
+static int
+parse_size(const char *s, uint64_t *v)
+{
+	char *end;
+	unsigned long long n;
+	int shift = 0;
+
+	errno = 0;
+	n = strtoull(s, &end, 0);
+	if (errno != 0 || end == s || *s == '-')
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	}
+	if (*end != '\0' || (shift && n > (UINT64_MAX >> shift)))
+		return -1;
+	*v = (uint64_t)n << shift;
+	return 0;
+}
+
+static int
+parse_fault(const char *arg, struct peer_opts *o)
+{
+	const char *colon = strchr(arg, ':');
+	size_t len = colon ? (size_t)(colon - arg) : strlen(arg), i;
+
+	for (i = 0; i < sizeof(fault_names) / sizeof(fault_names[0]); i++)
+		if (strlen(fault_names[i].name) == len &&
+		    strncmp(fault_names[i].name, arg, len) == 0)
+			break;
+	if (i == sizeof(fault_names) / sizeof(fault_names[0]))
+		return -1;
+	o->fault = fault_names[i].fault;
+	o->fault_after = 0;
+	return colon ? parse_size(colon + 1, &o->fault_after) : 0;
+}
+
+/* ws://host[:port][/path]; host may be [v6]. */
+static int
+parse_url(const char *s, struct peer_url *u)
+{
+	const char *auth, *slash, *close, *colon = NULL;
+	size_t hlen, plen;
+
+	memset(u, 0, sizeof(*u));
+	if (strncasecmp(s, "ws://", 5) == 0)
+		auth = s + 5;
+	else if (strncasecmp(s, "wss://", 6) == 0) {
+		auth = s + 6;
+		u->tls = 1;
+	} else
+		return -1;
+	slash = auth + strcspn(auth, "/?#");
+	if (slash == auth || (size_t)(slash - auth) >= sizeof(u->authority))
+		return -1;
+	memcpy(u->authority, auth, slash - auth);
+	if (auth[0] == '[') {
+		if ((close = memchr(auth, ']', slash - auth)) == NULL)
+			return -1;
+		hlen = close - auth - 1;
+		memcpy(u->host, auth + 1, hlen < sizeof(u->host) ? hlen : 0);
+		if (close + 1 < slash && close[1] != ':')
+			return -1;
+		colon = close + 1 < slash ? close + 1 : NULL;
+	} else {
+		colon = memchr(auth, ':', slash - auth);
+		hlen = (colon ? colon : slash) - auth;
+		if (hlen >= sizeof(u->host))
+			return -1;
+		memcpy(u->host, auth, hlen);
+	}
+	if (u->host[0] == '\0')
+		return -1;
+	if (colon) {
+		hlen = slash - colon - 1;
+		if (hlen == 0 || hlen >= sizeof(u->port) ||
+		    strspn(colon + 1, "0123456789") < hlen)
+			return -1;
+		memcpy(u->port, colon + 1, hlen);
+		if (atoi(u->port) < 1 || atoi(u->port) > 65535)
+			return -1;
+	} else
+		snprintf(u->port, sizeof(u->port), "%s", u->tls ? "443" : "80");
+	/* "ws://host", "ws://host?q" send an absolute path; no fragment. */
+	plen = strcspn(slash, "#");
+	if (plen + 2 > sizeof(u->path))
+		return -1;
+	u->path[0] = '/';
+	memcpy(u->path + (*slash != '/'), slash, plen);
+	return 0;
+}
+
+enum {
+	OPT_SIZE = 256, OPT_MAX_FRAME, OPT_PROTOCOL, OPT_HEADER,
+	OPT_NAME_ONLY, OPT_FAULT, OPT_DIE_AFTER, OPT_ONCE, OPT_READY,
+};
+
+static const struct option longopts[] = {
+	{ "read-only",		no_argument,	   NULL, 'r' },
+	{ "verbose",		no_argument,	   NULL, 'v' },
+	{ "help",		no_argument,	   NULL, 'h' },
+	{ "size",		required_argument, NULL, OPT_SIZE },
+	{ "max-frame",		required_argument, NULL, OPT_MAX_FRAME },
+	{ "protocol",		required_argument, NULL, OPT_PROTOCOL },
+	{ "header",		required_argument, NULL, OPT_HEADER },
+	{ "export-name-only", no_argument,	   NULL, OPT_NAME_ONLY },
+	{ "fault",		required_argument, NULL, OPT_FAULT },
+	{ "die-after-bytes",	required_argument, NULL, OPT_DIE_AFTER },
+	{ "once",		no_argument,	   NULL, OPT_ONCE },
+	{ "daemon-ready",	required_argument, NULL, OPT_READY },
+	{ NULL,			0,		   NULL, 0 },
+};
+
+static const char *
+option_name(int ch)
+{
+	const struct option *lo;
+
+	for (lo = longopts; lo->name != NULL; lo++)
+		if (lo->val == ch)
+			return lo->name;
+	return "?";
+}
+
+/* Returns 0, or -1 after saying what is wrong. */
+static int
+parse_option(int ch, const char *arg, struct peer_opts *o)
+{
+	uint64_t v;
+
+	switch (ch) {
+	case 'r':
+		o->read_only = 1;
+		return 0;
+	case 'v':
+		o->verbose++;
+		return 0;
+	case OPT_SIZE:
+		o->have_size = 1;
+		if (parse_size(arg, &o->size) == 0)
+			return 0;
+		break;
+	case OPT_MAX_FRAME:
+		if (parse_size(arg, &v) == 0 && v > 0 && v <= MAX_FRAME_LIMIT) {
+			o->max_frame = v;
+			return 0;
+		}
+		break;
+	case OPT_PROTOCOL:
+	case OPT_HEADER:
+		if (ch == OPT_PROTOCOL && o->nprotocols < PEER_MAX_LIST &&
+		    strpbrk(arg, "\r\n") == NULL) {
+			o->protocols[o->nprotocols++] = arg;
+			return 0;
+		}
+		if (ch == OPT_HEADER && o->nheaders < PEER_MAX_LIST &&
+		    strchr(arg, ':') != NULL && strpbrk(arg, "\r\n") == NULL) {
+			o->headers[o->nheaders++] = arg;
+			return 0;
+		}
+		break;
+	case OPT_NAME_ONLY:
+		o->export_name_only = 1;
+		return 0;
+	case OPT_FAULT:
+		if (parse_fault(arg, o) == 0)
+			return 0;
+		break;
+	case OPT_DIE_AFTER:
+		if (parse_size(arg, &o->die_after_bytes) == 0)
+			return 0;
+		break;
+	case OPT_ONCE:
+		return 0;
+	case OPT_READY:
+		o->ready_file = arg;
+		return 0;
+	default:
+		return -1;
+	}
+	peer_warnx("bad value for --%s: \"%s\"", option_name(ch), arg);
+	return -1;
+}
+
+/* The size the handshake advertises; also the bound for requests. */
+static uint64_t
+export_size(const struct peer_opts *o, const struct stat *sb)
+{
+	if (o->fault == FAULT_ZERO_SIZE)
+		return 0;
+	if (o->fault == FAULT_HUGE_SIZE)
+		return 1ULL << 62;
+	return o->have_size ? o->size : (uint64_t)sb->st_size;
+}
+
+static int
+open_image(const char *path, const struct peer_opts *o, struct stat *sb)
+{
+	int fd;
+
+	fd = open(path, (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (fd == -1) {
+		peer_warnx("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, sb) == -1 || !S_ISREG(sb->st_mode)) {
+		peer_warnx("%s: not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Written then renamed, so a waiting script never sees half a file. */
+static int
+write_ready(const char *path)
+{
+	char tmp[4096];
+	int fd, ok;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1) {
+		peer_warnx("%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	ok = write(fd, "ready\n", 6) == 6;
+	if (close(fd) == -1 || !ok || rename(tmp, path) == -1) {
+		peer_warnx("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* One session over a connected, upgraded WebSocket; returns the status. */
+static int
+session(struct ws *ws, int fd, const struct peer_opts *o, uint64_t size)
+{
+	if (nbd_handshake(ws, o, size) == -1)
+		return ws->status;
+	if (o->ready_file != NULL && write_ready(o->ready_file) == -1) {
+		ws_abort(ws, PEER_EXIT_LOCAL);
+		return ws->status;
+	}
+	return xmit_serve(ws, fd, o, size, &stats);
+}
+
+static int
+run(const struct peer_url *url, int fd, const struct peer_opts *o,
+    uint64_t size)
+{
+	struct peer_io io;
+	struct ws ws;
+	int rc;
+
+	if (ws_init(&ws, &io, o->max_frame) == -1) {
+		peer_warnx("out of memory");
+		ws_free(&ws);
+		return PEER_EXIT_LOCAL;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &stats.start);
+	if (io_connect(&io, url) == -1)
+		rc = PEER_EXIT_ABNORMAL;
+	else if ((rc = http_upgrade(&ws, url, o)) != 0)
+		io.close(&io);
+	else {
+		peer_log(1, "connected to %s%s, %" PRIu64 " bytes%s",
+		    url->authority, url->path, size,
+		    o->read_only ? ", read-only" : "");
+		rc = session(&ws, fd, o, size);
+	}
+	ws_free(&ws);
+	return rc;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct peer_opts o = { .max_frame = DEFAULT_MAX_FRAME,
+	    .die_after_bytes = UINT64_MAX };
+	struct peer_url url;
+	struct sigaction sa;
+	struct stat sb;
+	int ch, fd, rc;
+
+	while ((ch = getopt_long(argc, argv, "hrv", longopts, NULL)) != -1) {
+		if (ch == 'h') {
+			help();
+			return PEER_EXIT_OK;
+		}
+		if (parse_option(ch, optarg, &o) == -1) {
+			usage(stderr);
+			return PEER_EXIT_LOCAL;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc != 2) {
+		usage(stderr);
+		return PEER_EXIT_LOCAL;
+	}
+	peer_verbose = o.verbose;
+	if (parse_url(argv[0], &url) == -1) {
+		peer_warnx("bad URL \"%s\": want ws://host[:port]/path",
+		    argv[0]);
+		return PEER_EXIT_LOCAL;
+	}
+	if (url.tls) {
+		peer_warnx("wss:// is not supported yet");
+		return PEER_EXIT_LOCAL;
+	}
+	if ((fd = open_image(argv[1], &o, &sb)) == -1)
+		return PEER_EXIT_LOCAL;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	/* EPIPE is handled where it occurs. */
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	rc = run(&url, fd, &o, export_size(&o, &sb));
+	stats_print();
+	close(fd);
+	return rc;
+}
