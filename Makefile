@@ -72,7 +72,8 @@ $(O)/libexec/vmediad/hookd: $(call objs,$(HOOKD_SRCS))
 # Debian packages the build, the tests and the demo need; installs only
 # what is missing, so it is cheap to run every time.
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
-	   libcap-ng-dev libinih-dev libssl-dev
+	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin qemu-utils curl \
+	   python3
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -89,7 +90,7 @@ deps:
 test-build:
 	$(MAKE) O=build/test TEST=1 all
 
-SUITES	= http ws web daemon
+SUITES	= http ws web peer daemon sessiond
 
 regress: deps
 	$(MAKE) all

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "child.h"
@@ -254,6 +255,8 @@ child_start(struct child *c, const struct child_role *role, int argc,
 	signal(SIGPIPE, SIG_IGN);
 	if ((c->base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
+	/* glibc reads the time zone on first use: now, not in the chroot. */
+	tzset();
 	child_first_conf(c);
 }
 

@@ -18,9 +18,9 @@
 #include "vmediad.h"
 
 #ifdef VMEDIAD_TEST
-#define PING_INTERVAL_MS	500
+#define PING_INTERVAL_MS	1000
 #else
-#define PING_INTERVAL_MS	5000
+#define PING_INTERVAL_MS	10000
 #endif
 
 static void

@@ -29,7 +29,7 @@ static void
 api_export(struct evbuffer *out, const struct export_rt *ex)
 {
 	const struct session *s = ex->session;
-	char since[32];
+	char since[80];
 	struct tm tm;
 
 	evbuffer_add_printf(out, "{\"name\": ");
@@ -51,8 +51,11 @@ api_export(struct evbuffer *out, const struct export_rt *ex)
 		    "null}", ex->last_read, ex->last_written);
 		return;
 	}
+	/* The time zone was read before the sandbox (child_start). */
 	gmtime_r(&s->since, &tm);
-	strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(since, sizeof(since), "%04d-%02d-%02dT%02d:%02d:%02dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec);
 	evbuffer_add_printf(out, ", \"size\": %" PRIu64 ", \"bytes_read\": "
 	    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": \"%s\"}",
 	    s->transmitting ? s->relay.size : 0, s->relay.bytes_read,

@@ -236,6 +236,7 @@ relay_replies(struct relay *r, struct evbuffer *in)
 			    "handle %#llx, which is not outstanding",
 			    (unsigned long long)rep.handle);
 		evbuffer_drain(in, sizeof(hdr));
+		r->replies++;
 		if (s->down != NULL) {
 			rep.handle = s->handle;
 			nbd_reply_encode(&rep, hdr);

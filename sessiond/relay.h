@@ -40,6 +40,7 @@ struct relay {
 	uint64_t		 bytes_read;	/* payload sent to downstreams */
 	uint64_t		 bytes_written;	/* payload sent to the peer */
 	uint64_t		 requests;
+	uint64_t		 replies;
 	char			 reason[128];
 };
 

@@ -46,6 +46,35 @@ session_timeout(evutil_socket_t fd, short events, void *arg)
 		session_end(s, "handshake timed out", WS_CLOSE_POLICY);
 }
 
+/*
+ * Requests in flight and no reply for the export's timeout: the peer has
+ * stalled. Without this a local client would wait for ever.
+ */
+static void
+session_watchdog(evutil_socket_t fd, short events, void *arg)
+{
+	struct session *s = arg;
+	time_t now = time(NULL);
+	char why[64];
+
+	(void)fd;
+	(void)events;
+	if (s->ending)
+		return;
+	if (relay_inflight(&s->relay) == 0 ||
+	    s->relay.replies != s->seen_replies) {
+		s->seen_replies = s->relay.replies;
+		s->last_progress = now;
+		return;
+	}
+	if (now - s->last_progress < s->ex->conf.timeout)
+		return;
+	snprintf(why, sizeof(why), "the peer stopped answering (%d s)",
+	    s->ex->conf.timeout);
+	log_warnx("session %u: export %s: %s", s->id, s->ex->conf.name, why);
+	session_end(s, why, WS_CLOSE_POLICY);
+}
+
 /* Frames what the relay queued for the peer; pauses downstreams if full. */
 void
 session_flush_peer(struct session *s)
@@ -148,8 +177,14 @@ kernel_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
 	(void)what;
+	/* Before blockd has answered this means a refusal: let it say why. */
+	if (s->attach_sent && !s->attach_answered) {
+		relay_down_gone(&s->relay, &s->kdown);
+		bufferevent_free(bev);
+		s->kernel = NULL;
+		return;
+	}
 	session_end(s, "the kernel closed the device socket", WS_CLOSE_NORMAL);
 }
 
@@ -223,6 +258,7 @@ attach_device(struct session *s)
 static int
 transmission_begin(struct session *s)
 {
+	static const struct timeval watchdog_tick = { 1, 0 };
 	const struct conf_export *e = &s->ex->conf;
 	uint64_t size = s->hs.size;
 	uint16_t flags = s->hs.flags;
@@ -247,6 +283,8 @@ transmission_begin(struct session *s)
 		flags |= NBD_TFLAG_READ_ONLY;
 	relay_init(&s->relay, size, flags);
 	s->transmitting = 1;
+	s->last_progress = time(NULL);
+	evtimer_add(s->watchdog, &watchdog_tick);
 	log_info("session %u: export %s: peer serves %" PRIu64 " bytes%s "
 	    "(%s)", s->id, e->name, size, (flags & NBD_TFLAG_READ_ONLY) ?
 	    ", read-only" : "", s->hs.fell_back ? "EXPORT_NAME" : "GO");
@@ -310,12 +348,13 @@ peer_read(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct ws_event ev;
-	size_t room, before;
+	size_t room, queued, left;
 	int r;
 
 	while (!s->ending && !s->peer_paused) {
-		before = evbuffer_get_length(s->stream_in);
-		room = before < STREAM_IN_MAX ? STREAM_IN_MAX - before : 0;
+		left = evbuffer_get_length(in);
+		queued = evbuffer_get_length(s->stream_in);
+		room = queued < STREAM_IN_MAX ? STREAM_IN_MAX - queued : 0;
 		r = ws_read(&s->ws, in, s->stream_in, room, &ev);
 		if (r == WS_READ_ERROR) {
 			log_warnx("session %u: WebSocket: %s", s->id, ev.error);
@@ -329,9 +368,9 @@ peer_read(struct bufferevent *bev, void *arg)
 		}
 		if (!stream_process(s))
 			return;
-		/* Stop when the input is used up or nothing moved. */
+		/* Done when the input is used up or the reader took nothing. */
 		if (evbuffer_get_length(in) == 0 ||
-		    evbuffer_get_length(s->stream_in) >= before + room)
+		    evbuffer_get_length(in) == left)
 			break;
 	}
 	if (s->ending)
@@ -391,7 +430,8 @@ session_start(struct export_rt *ex, struct bufferevent *bev,
 	if ((s->stream_in = evbuffer_new()) == NULL ||
 	    (s->stream_out = evbuffer_new()) == NULL ||
 	    (s->timer = evtimer_new(sd_child->base, session_timeout, s)) ==
-	    NULL)
+	    NULL || (s->watchdog = event_new(sd_child->base, -1, EV_PERSIST,
+	    session_watchdog, s)) == NULL)
 		fatalx("session buffers");
 	ws_reader_init(&s->ws, NBD_MAX_PAYLOAD + 4096);
 	nbd_client_init(&s->hs);
@@ -454,6 +494,7 @@ session_end(struct session *s, const char *reason, uint16_t code)
 		ws_write_close(bufferevent_get_output(s->peer), code, text);
 		bufferevent_disable(s->peer, EV_READ);
 	}
+	evtimer_del(s->watchdog);
 	evtimer_del(s->timer);
 	evtimer_add(s->timer, &tv);
 }
@@ -466,6 +507,7 @@ session_free(struct session *s)
 	evbuffer_free(s->stream_in);
 	evbuffer_free(s->stream_out);
 	event_free(s->timer);
+	event_free(s->watchdog);
 	free(s);
 }
 
@@ -477,6 +519,7 @@ session_attached(const struct msg_attach_result *res)
 
 	if (s == NULL || s->id != res->session || s->ending)
 		return;		/* an answer for a session already gone */
+	s->attach_answered = 1;
 	if (!res->ok) {
 		s->attach_refused = 1;
 		session_end(s, res->reason, WS_CLOSE_INTERNAL);

@@ -81,9 +81,13 @@ struct session {
 	struct bufferevent	*kernel;	/* device exports */
 	struct relay_down	 kdown;
 	int			 attach_sent;
+	int			 attach_answered;
 	int			 attach_refused;
 	struct local_list	 locals;	/* socket exports */
 	struct event		*timer;		/* handshake, then close */
+	struct event		*watchdog;	/* replies must keep coming */
+	time_t			 last_progress;
+	uint64_t		 seen_replies;
 	int			 peer_paused;	/* a downstream is full */
 	int			 downs_paused;	/* the peer is full */
 	int			 ending;

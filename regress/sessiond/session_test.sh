@@ -1,0 +1,332 @@
+#!/bin/bash
+# Sessions end to end: a peer serves an image over a WebSocket, local NBD
+# clients read and write it through vmediad; HTTP answers and refusals.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$top/regress/lib/test.sh"
+
+bin=$top/build/test/sbin/vmediad
+peer=$top/build/regress/vmedia-peer
+work=$top/build/regress/sessiond
+port=18090
+base=http://127.0.0.1:$port
+mkdir -p "$work/empty"
+chmod 755 "$work/empty"
+log=$work/vmediad.log
+
+cat >"$work/vmediad.conf" <<CONF
+[vmediad]
+listen = 127.0.0.1:$port
+user = nobody
+chroot = $work/empty
+web = $top/web
+auth = none
+
+[export "lab"]
+description = Writable lab image
+socket = $work/lab.sock
+default = yes
+timeout = 3
+
+[export "ro"]
+description = Read-only image
+socket = $work/ro.sock
+read-only = yes
+
+[export "small"]
+socket = $work/small.sock
+max-size = 1M
+
+[export "cd"]
+device = /dev/nbd0
+read-only = yes
+CONF
+
+uri() {
+	echo "nbd+unix:///?socket=$work/$1.sock"
+}
+
+"$bin" -d -v -f "$work/vmediad.conf" >"$log" 2>&1 &
+pid=$!
+# Nothing of ours outlives the suite, whatever happens.
+trap 'kill -9 $pid $(jobs -p) 2>/dev/null' EXIT
+for i in $(seq 50); do
+	grep -q "local clients on $work/small.sock" "$log" && break
+	sleep 0.1
+done
+
+if ! kill -0 $pid 2>/dev/null; then
+	notok daemon_starts "$(tail -3 "$log")"
+	exit 1
+fi
+
+ppid_=
+# start_peer NAME EXPORT IMAGE [options]: a peer in the background, ready
+# once its NBD handshake is done.
+start_peer() {
+	local name=$1 export=$2 image=$3
+	shift 3
+	rm -f "$work/$name.ready"
+	"$peer" -v --daemon-ready "$work/$name.ready" "$@" \
+	    "ws://127.0.0.1:$port/nbd/$export" "$image" \
+	    >"$work/$name.out" 2>&1 &
+	ppid_=$!
+	for i in $(seq 50); do
+		[ -e "$work/$name.ready" ] && break
+		kill -0 $ppid_ 2>/dev/null || break
+		sleep 0.1
+	done
+	# the daemon side is active once the log says so
+	for i in $(seq 30); do
+		curl -s "$base/api/exports" | grep -q "\"name\": \"$export\".*\"state\": \"active\"" && break
+		sleep 0.1
+	done
+}
+
+# wait_gone PID TENTHS: the process ends in time; status in $status.
+wait_gone() {
+	local i
+	status=
+	for ((i = 0; i < $2; i++)); do
+		if ! kill -0 "$1" 2>/dev/null; then
+			wait "$1"
+			status=$?
+			return 0
+		fi
+		sleep 0.1
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 1
+}
+
+json() {
+	python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null
+}
+
+eject() {
+	curl -s -X POST "$base/api/exports/$1/eject" >/dev/null
+}
+
+# --- HTTP -----------------------------------------------------------------
+
+out=$(curl -s "$base/api/exports")
+n=$(echo "$out" | json 'len(d)' 2>/dev/null)
+states=$(echo "$out" | json '",".join(e["state"] for e in d)' 2>/dev/null)
+kinds=$(echo "$out" | json '",".join(e["kind"] for e in d)' 2>/dev/null)
+[ "$n" = 4 ] && [ "$states" = idle,idle,idle,idle ] &&
+    [ "$kinds" = socket,socket,socket,device ] &&
+	ok api_exports_lists_every_export_idle ||
+	notok api_exports_lists_every_export_idle "$out"
+
+hdr=$(curl -s -D - -o "$work/body" "$base/nbd-server.js")
+echo "$hdr" | grep -q '^HTTP/1.1 200' &&
+    echo "$hdr" | grep -qi '^content-type: text/javascript' &&
+    cmp -s "$work/body" "$top/web/nbd-server.js" &&
+	ok static_file_served_from_memory_with_type ||
+	notok static_file_served_from_memory_with_type "$hdr"
+
+code=$(curl -s -o "$work/body" -w '%{http_code}' "$base/nothing-here")
+[ "$code" = 404 ] && json 'd["error"]' <"$work/body" >/dev/null 2>&1 &&
+	ok unknown_path_is_404_json || notok unknown_path_is_404_json "$code"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/api/exports")
+[ "$code" = 405 ] && ok post_to_exports_list_is_405 ||
+	notok post_to_exports_list_is_405 "$code"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+    "$base/api/exports/lab/eject")
+[ "$code" = 409 ] && ok eject_of_idle_export_is_409 ||
+	notok eject_of_idle_export_is_409 "$code"
+
+code=$(printf 'GARBAGE\x01\x02 / HTTP/1.1\r\n\r\n' |
+    timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3; head -c 12 <&3")
+[ "$code" = "HTTP/1.1 400" ] && ok garbage_request_is_400 ||
+	notok garbage_request_is_400 "$code"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' \
+    -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 8' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$base/nbd/lab")
+[ "$code" = 426 ] && ok websocket_version_8_is_426 ||
+	notok websocket_version_8_is_426 "$code"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' \
+    -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$base/nbd/nosuch")
+[ "$code" = 404 ] && ok websocket_to_unknown_export_is_404 ||
+	notok websocket_to_unknown_export_is_404 "$code"
+
+# --- no peer ----------------------------------------------------------------
+
+err=$(qemu-img info "$(uri lab)" 2>&1)
+nbdinfo "$(uri lab)" >/dev/null 2>&1
+[ $? -ne 0 ] && echo "$err" | grep -q "no image attached to export" &&
+	ok local_client_without_peer_gets_clear_error ||
+	notok local_client_without_peer_gets_clear_error "$err"
+
+# --- a writable socket export, GO ------------------------------------------
+
+img=$work/image.bin
+head -c 256M /dev/urandom >"$img"
+sha=$(sha256sum <"$img")
+start_peer lab lab "$img"
+size=$(nbdinfo --size "$(uri lab)" 2>&1)
+[ "$size" = 268435456 ] && ok nbdinfo_reports_peer_size ||
+	notok nbdinfo_reports_peer_size "$size"
+
+out=$(curl -s "$base/api/exports")
+st=$(echo "$out" | json '[e for e in d if e["name"]=="lab"][0]["state"]')
+sz=$(echo "$out" | json '[e for e in d if e["name"]=="lab"][0]["size"]')
+[ "$st" = active ] && [ "$sz" = 268435456 ] &&
+	ok api_shows_attached_export_active || notok api_shows_attached_export_active "$out"
+
+code=$("$peer" "ws://127.0.0.1:$port/nbd/lab" "$img" 2>&1)
+[ $? -eq 2 ] && echo "$code" | grep -q 409 &&
+	ok second_peer_on_busy_export_gets_409 ||
+	notok second_peer_on_busy_export_gets_409 "$code"
+
+rm -f "$work/copy.bin"
+t0=$(date +%s.%N)
+nbdcopy "$(uri lab)" "$work/copy.bin" 2>"$work/nbdcopy.err"
+t1=$(date +%s.%N)
+if [ "$(sha256sum <"$work/copy.bin")" = "$sha" ]; then
+	ok nbdcopy_reads_256mib_byte_identical
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "# nbdcopy 256 MiB through vmediad: %.0f MiB/s\n", 256 / (b - a) }' >&2
+else
+	notok nbdcopy_reads_256mib_byte_identical "$(cat "$work/nbdcopy.err")"
+fi
+rm -f "$work/copy.bin"
+
+nbdcopy "$(uri lab)" "$work/a.bin" & a=$!
+nbdcopy "$(uri lab)" "$work/b.bin" & b=$!
+wait $a; ra=$?
+wait $b; rb=$?
+[ $ra -eq 0 ] && [ $rb -eq 0 ] && [ "$(sha256sum <"$work/a.bin")" = "$sha" ] &&
+    [ "$(sha256sum <"$work/b.bin")" = "$sha" ] &&
+	ok two_local_clients_read_at_once ||
+	notok two_local_clients_read_at_once "rc $ra $rb"
+rm -f "$work/a.bin" "$work/b.bin"
+
+cp "$img" "$work/expect.bin"
+printf '\xa5%.0s' $(seq 8192) | dd of="$work/expect.bin" bs=1 seek=12288 \
+    conv=notrunc status=none
+out=$(qemu-io -f raw -c 'write -P 0xa5 12288 8192' -c flush "$(uri lab)" 2>&1)
+if cmp -s "$img" "$work/expect.bin"; then
+	ok qemu_io_write_reaches_peer_file_exactly
+else
+	notok qemu_io_write_reaches_peer_file_exactly "$out; $(cmp "$img" "$work/expect.bin")"
+fi
+rm -f "$work/expect.bin"
+
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/api/exports/lab/eject")
+if [ "$code" = 200 ] && wait_gone $ppid_ 30 && [ "$status" -eq 0 ] &&
+    grep -q "server closed: 1000 ejected" "$work/lab.out"; then
+	ok eject_closes_the_peer_websocket_normally
+else
+	notok eject_closes_the_peer_websocket_normally "code $code, peer ${status:-running}: $(tail -2 "$work/lab.out")"
+fi
+st=$(curl -s "$base/api/exports" | json '[e for e in d if e["name"]=="lab"][0]["state"]')
+[ "$st" = idle ] && ok export_idle_after_eject || notok export_idle_after_eject "$st"
+
+# --- jsnbd / webui-vue: EXPORT_NAME only -------------------------------------
+
+head -c 8M /dev/urandom >"$work/small.bin"
+start_peer old lab "$work/small.bin" --export-name-only
+nbdcopy "$(uri lab)" "$work/copy.bin" 2>/dev/null
+cmp -s "$work/small.bin" "$work/copy.bin" &&
+    grep -q "peer serves 8388608 bytes (EXPORT_NAME)" "$log" &&
+	ok export_name_only_peer_works_via_fallback ||
+	notok export_name_only_peer_works_via_fallback "$(tail -2 "$log")"
+eject lab
+wait_gone $ppid_ 30
+rm -f "$work/copy.bin"
+
+# --- read-only export ---------------------------------------------------------
+
+sha_small=$(sha256sum <"$work/small.bin")
+start_peer ro ro "$work/small.bin"
+info=$(nbdinfo "$(uri ro)" 2>&1)
+out=$(qemu-io -f raw -c 'write -P 0x11 0 4096' "$(uri ro)" 2>&1)
+wrc=$?
+echo "$info" | grep -q 'is_read_only: true' && [ "$(sha256sum <"$work/small.bin")" = "$sha_small" ] &&
+    ! echo "$out" | grep -q '^wrote' &&
+	ok read_only_export_refuses_writes_file_unchanged ||
+	notok read_only_export_refuses_writes_file_unchanged "rc $wrc: $out"
+eject ro
+wait_gone $ppid_ 30
+
+# --- limits and faults ---------------------------------------------------------
+
+head -c 2M /dev/urandom >"$work/two.bin"
+"$peer" "ws://127.0.0.1:$port/nbd/small" "$work/two.bin" >"$work/big.out" 2>&1
+grep -q "server closed: 1008 image of 2097152 bytes exceeds max-size 1048576" "$work/big.out" &&
+	ok image_over_max_size_refused_1008 ||
+	notok image_over_max_size_refused_1008 "$(tail -1 "$work/big.out")"
+
+for f in zero-size:"the peer offers an empty image" \
+    bad-greeting:"bad greeting magic" \
+    bad-option-reply:"bad option reply magic"; do
+	kind=${f%%:*}
+	want=${f#*:}
+	timeout 10 "$peer" --fault "$kind" "ws://127.0.0.1:$port/nbd/lab" \
+	    "$work/small.bin" >"$work/fault.out" 2>&1
+	if grep -q "$want" "$log" && grep -q "server closed: 100[28]" "$work/fault.out"; then
+		ok "handshake_fault_${kind}_ends_session"
+	else
+		notok "handshake_fault_${kind}_ends_session" "$(tail -1 "$work/fault.out")"
+	fi
+done
+
+for f in bad-magic:"bad reply magic" bad-handle:"which is not outstanding" \
+    long-read:"bad reply magic" stall:"the peer stopped answering"; do
+	kind=${f%%:*}
+	want=${f#*:}
+	start_peer fault lab "$work/small.bin" --fault "$kind:3"
+	timeout 20 nbdcopy "$(uri lab)" "$work/copy.bin" >/dev/null 2>&1
+	crc=$?
+	wait_gone $ppid_ 100
+	if [ $crc -ne 0 ] && [ $crc -ne 124 ] &&
+	    grep -q "session [0-9]*: export lab.*$want" "$log"; then
+		ok "relay_fault_${kind}_ends_session_client_fails_fast"
+	else
+		notok "relay_fault_${kind}_ends_session_client_fails_fast" "nbdcopy rc $crc"
+	fi
+done
+rm -f "$work/copy.bin"
+
+start_peer dead lab "$img" --die-after-bytes 1048576
+timeout 20 nbdcopy "$(uri lab)" "$work/copy.bin" >/dev/null 2>&1
+crc=$?
+wait_gone $ppid_ 50
+st=$(curl -s "$base/api/exports" | json '[e for e in d if e["name"]=="lab"][0]["state"]')
+[ $crc -ne 0 ] && [ $crc -ne 124 ] && [ "$st" = idle ] &&
+	ok peer_vanishing_mid_read_fails_client_and_frees_export ||
+	notok peer_vanishing_mid_read_fails_client_and_frees_export "rc $crc state $st"
+rm -f "$work/copy.bin"
+
+# --- device export without an nbd driver here --------------------------------
+
+"$peer" "ws://127.0.0.1:$port/nbd/cd" "$work/small.bin" >"$work/cd.out" 2>&1
+grep -q "server closed: 1011 connect /dev/nbd0: No such file or directory" "$work/cd.out" &&
+	ok device_attach_failure_reaches_peer_as_1011 ||
+	notok device_attach_failure_reaches_peer_as_1011 "$(tail -1 "$work/cd.out")"
+st=$(curl -s "$base/api/exports" | json '[e for e in d if e["name"]=="cd"][0]["state"]')
+[ "$st" = idle ] && ok device_export_idle_after_refusal ||
+	notok device_export_idle_after_refusal "$st"
+
+# --- the daemon is none the worse -------------------------------------------
+
+bad='SIGSYS\|malformed message\|unexpected \|vmediad: .*stopped answering'
+! grep -q "$bad" "$log" && kill -0 $pid &&
+	ok daemon_survives_every_session_and_fault ||
+	notok daemon_survives_every_session_and_fault "$(grep -m3 "$bad" "$log")"
+
+kill -TERM $pid
+wait_gone $pid 30
+[ "${status:-1}" -eq 0 ] && [ ! -e "$work/lab.sock" ] &&
+	ok sigterm_stops_and_removes_export_sockets ||
+	notok sigterm_stops_and_removes_export_sockets "status ${status:-running}"
+
+rm -f "$img" "$work/small.bin" "$work/two.bin"
+test_done
