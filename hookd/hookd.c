@@ -179,7 +179,11 @@ hook_exec(const struct conf_export *e, const struct msg_hook *req, int out)
 	    dup2(out, STDOUT_FILENO) == -1 || dup2(out, STDERR_FILENO) == -1)
 		_exit(126);
 	closefrom(STDERR_FILENO + 1);
+	/* child_start() ignored these; ignored stays ignored across exec. */
 	signal(SIGPIPE, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	snprintf(env[0], sizeof(env[0]), "VMEDIAD_EXPORT=%s", e->name);
 	snprintf(env[1], sizeof(env[1]), "VMEDIAD_DEVICE=%s", e->device);
 	snprintf(env[2], sizeof(env[2]), "VMEDIAD_SIZE=%llu",

@@ -41,6 +41,7 @@ static const struct sandbox_rule hookd_rules[] = {
 	HOOK(rt_sigaction, "signal handling"),
 	HOOK(rt_sigprocmask, "signal handling"),
 	HOOK(rt_sigreturn, "return from a signal"),
+	HOOK(rt_sigsuspend, "the shell's wait builtin (dash)"),
 	HOOK(sigaltstack, "programs' signal stacks"),
 	HOOK(tgkill, "a shell signalling its own jobs"),
 	HOOK(getpid, "process identity"),

@@ -1,0 +1,1037 @@
+/*
+ * The real hookd, sandboxed, under a harness that plays its parent (fd 3)
+ * and blockd (fd 4): the jsnbd hook contract, ordering, limits, faults.
+ */
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "msg.h"
+#include "test.h"
+
+#define WAIT_MS		10000	/* the longest any one wait may take */
+#define EXIT_MS		5000	/* for a child that should be exiting */
+#define KIDS_MAX	8
+/* SIGHUP, SIGINT, SIGPIPE, SIGTERM: child_start() ignores them. */
+#define HOOKD_IGNORES	((1ULL << (SIGHUP - 1)) | (1ULL << (SIGINT - 1)) | \
+	(1ULL << (SIGPIPE - 1)) | (1ULL << (SIGTERM - 1)))
+
+struct kid {
+	pid_t		 pid;		/* 0 once reaped */
+	int		 parent;	/* our end of the child's fd 3 */
+	int		 sib[2];	/* our ends of its fds 4 and 5, or -1 */
+	char		 log[PATH_MAX];	/* its stderr */
+};
+
+static char top[PATH_MAX];
+static char work[PATH_MAX];
+static char empty[PATH_MAX];
+static pid_t kids[KIDS_MAX];
+static int nkids;
+static uint32_t next_session = 100;
+
+/* --- plumbing -------------------------------------------------------- */
+
+static char *read_work(const char *);
+
+/*
+ * A hook that outlived its kill (a failed test) is still ours to end:
+ * the pids the timeout hooks wrote, if they still run one of our hooks.
+ */
+static void
+kill_strays(const char *file)
+{
+	char path[64], cmd[PATH_MAX], *text, *p, *end;
+	ssize_t n;
+	long pid;
+	int fd;
+
+	if ((text = read_work(file)) == NULL)
+		return;
+	for (p = text; (pid = strtol(p, &end, 10)) > 0; p = end) {
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		if ((fd = open(path, O_RDONLY)) == -1)
+			continue;
+		n = read(fd, cmd, sizeof(cmd) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		cmd[n] = '\0';
+		for (n--; n >= 0; n--)
+			if (cmd[n] == '\0')
+				cmd[n] = ' ';
+		if (strncmp(cmd, "sleep 30", 8) == 0 ||
+		    strstr(cmd, work) != NULL)
+			kill((pid_t)pid, SIGKILL);
+	}
+	free(text);
+}
+
+static void
+cleanup(void)
+{
+	int i;
+
+	for (i = 0; i < nkids; i++)
+		if (kids[i] > 0 && kill(kids[i], SIGKILL) == 0)
+			waitpid(kids[i], NULL, 0);
+	kill_strays("slow.pids");
+	kill_strays("stubborn.pids");
+}
+
+/* The harness itself cannot go on: say so in the output format and stop. */
+static void __attribute__((format(printf, 1, 2), noreturn))
+harness_fail(const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	test_result("hookd_harness", 0, "%s", why);
+	exit(1);
+}
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static void
+path_of(char *buf, size_t size, const char *name)
+{
+	if ((size_t)snprintf(buf, size, "%s/%s", work, name) >= size)
+		harness_fail("path too long: %s/%s", work, name);
+}
+
+/* Writes a root-owned file; hooks get mode 0755. */
+static void __attribute__((format(printf, 3, 4)))
+write_file(const char *name, mode_t mode, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+	FILE *f;
+
+	path_of(path, sizeof(path), name);
+	unlink(path);
+	if ((f = fopen(path, "w")) == NULL)
+		harness_fail("create %s: %s", path, strerror(errno));
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	if (fclose(f) == EOF || chmod(path, mode) == -1 ||
+	    chown(path, 0, 0) == -1)
+		harness_fail("write %s: %s", path, strerror(errno));
+}
+
+/* The whole file, NUL-terminated, or NULL if it is not there. */
+static char *
+read_path(const char *path)
+{
+	char *buf = NULL;
+	size_t len = 0, n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return NULL;
+	do {
+		if ((buf = realloc(buf, len + 4097)) == NULL)
+			harness_fail("realloc");
+		n = fread(buf + len, 1, 4096, f);
+		len += n;
+	} while (n > 0);
+	fclose(f);
+	buf[len] = '\0';
+	return buf;
+}
+
+static char *
+read_work(const char *name)
+{
+	char path[PATH_MAX];
+
+	path_of(path, sizeof(path), name);
+	return read_path(path);
+}
+
+static void
+unlink_work(const char *name)
+{
+	char path[PATH_MAX];
+
+	path_of(path, sizeof(path), name);
+	unlink(path);
+}
+
+/* Does text hold this exact line? */
+static int
+has_line(const char *text, const char *line)
+{
+	size_t len = strlen(line);
+	const char *p;
+
+	for (p = text; p != NULL && *p != '\0'; p = strchr(p, '\n')) {
+		if (*p == '\n')
+			p++;
+		if (strncmp(p, line, len) == 0 &&
+		    (p[len] == '\n' || p[len] == '\0'))
+			return 1;
+	}
+	return 0;
+}
+
+/* --- the child under test -------------------------------------------- */
+
+/*
+ * Starts build/libexec/vmediad/NAME -v the way the parent does: channel
+ * to the parent on fd 3, nsib sibling channels on fds 4 and 5, stdin and
+ * stdout /dev/null, stderr into k->log.
+ */
+static void
+spawn_child(struct kid *k, const char *name, int nsib)
+{
+	char path[PATH_MAX], logname[64];
+	char *argv[] = { (char *)name, "-v", NULL };
+	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+	    "VMEDIAD_LEAK=from-the-harness", NULL };
+	struct rlimit nocore = { 0, 0 };
+	int sp[3][2], high[3], errfd, devnull, i;
+
+	if (nkids == KIDS_MAX || nsib < 0 || nsib > 2)
+		harness_fail("cannot spawn %s", name);
+	memset(k, 0, sizeof(*k));
+	if ((size_t)snprintf(path, sizeof(path), "%s/build/libexec/vmediad/%s",
+	    top, name) >= sizeof(path))
+		harness_fail("path to %s too long", name);
+	snprintf(logname, sizeof(logname), "%s-%d.log", name, nkids + 1);
+	path_of(k->log, sizeof(k->log), logname);
+	for (i = 0; i <= nsib; i++)
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+		    sp[i]) == -1)
+			harness_fail("socketpair: %s", strerror(errno));
+	if ((errfd = open(k->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0644)) == -1)
+		harness_fail("open %s: %s", k->log, strerror(errno));
+	switch (k->pid = fork()) {
+	case -1:
+		harness_fail("fork: %s", strerror(errno));
+	case 0:
+		/* Out of the way first: a source may sit on 3, 4 or 5. */
+		for (i = 0; i <= nsib; i++)
+			if ((high[i] = fcntl(sp[i][1], F_DUPFD_CLOEXEC,
+			    16)) == -1)
+				_exit(127);
+		if ((devnull = open("/dev/null", O_RDWR)) == -1 ||
+		    dup2(devnull, STDIN_FILENO) == -1 ||
+		    dup2(devnull, STDOUT_FILENO) == -1 ||
+		    dup2(errfd, STDERR_FILENO) == -1)
+			_exit(127);
+		for (i = 0; i <= nsib; i++)
+			if (dup2(high[i], MSG_CHANNEL_FD + i) == -1)
+				_exit(127);
+		closefrom(MSG_CHANNEL_FD + nsib + 1);
+		setrlimit(RLIMIT_CORE, &nocore);
+		execve(path, argv, envp);
+		_exit(127);
+	}
+	kids[nkids++] = k->pid;
+	close(errfd);
+	k->parent = sp[0][0];
+	close(sp[0][1]);
+	k->sib[0] = k->sib[1] = -1;
+	for (i = 0; i < nsib; i++) {
+		k->sib[i] = sp[i + 1][0];
+		close(sp[i + 1][1]);
+	}
+}
+
+/* Closes our ends of a child's channels. */
+static void
+kid_close(struct kid *k)
+{
+	int i;
+
+	if (k->parent != -1)
+		close(k->parent);
+	k->parent = -1;
+	for (i = 0; i < 2; i++)
+		if (k->sib[i] != -1) {
+			close(k->sib[i]);
+			k->sib[i] = -1;
+		}
+}
+
+static void
+export_init(struct conf_export *e, const char *name, const char *device,
+    const char *hook, int timeout)
+{
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	snprintf(e->device, sizeof(e->device), "%s", device);
+	if (hook != NULL)
+		path_of(e->hook, sizeof(e->hook), hook);
+	e->max_size = CONF_DEFAULT_MAX_SIZE;
+	e->timeout = timeout;
+}
+
+/* The config push of proc_send_conf(): global, exports, end with counts. */
+static void
+send_conf(struct kid *k, const struct conf_export *e, int n)
+{
+	struct conf_global g;
+	struct msg_conf_end end;
+	int i;
+
+	memset(&g, 0, sizeof(g));
+	snprintf(g.user, sizeof(g.user), "nobody");
+	if ((size_t)snprintf(g.chroot, sizeof(g.chroot), "%s", empty) >=
+	    sizeof(g.chroot))
+		harness_fail("chroot path too long: %s", empty);
+	g.uid = 65534;		/* the parent resolves the user */
+	g.gid = 65534;
+	g.auth = CONF_AUTH_NONE;
+	if (msg_send(k->parent, MSG_CONF_GLOBAL, &g, sizeof(g), -1) == -1)
+		harness_fail("send CONF_GLOBAL: %s", strerror(errno));
+	for (i = 0; i < n; i++)
+		if (msg_send(k->parent, MSG_CONF_EXPORT, &e[i], sizeof(e[i]),
+		    -1) == -1)
+			harness_fail("send CONF_EXPORT: %s", strerror(errno));
+	end.generation = 1;
+	end.nexports = n;
+	end.nusers = 0;
+	if (msg_send(k->parent, MSG_CONF_END, &end, sizeof(end), -1) == -1)
+		harness_fail("send CONF_END: %s", strerror(errno));
+}
+
+/*
+ * Waits up to ms for one message of the given type on fd. Returns 1 with
+ * m filled, 0 (and says why on stderr) on a timeout, EOF or anything else.
+ */
+static int
+expect_msg(int fd, uint32_t type, int ms, struct msg *m)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	long deadline = now_ms() + ms, left;
+	const char *why;
+	int r;
+
+	for (;;) {
+		if ((left = deadline - now_ms()) < 0) {
+			fprintf(stderr, "no %s within %d ms\n",
+			    msg_type_name(type), ms);
+			return 0;
+		}
+		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
+			fprintf(stderr, "poll: %s\n", strerror(errno));
+			return 0;
+		}
+		r = msg_recv(fd, m, &why);
+		if (r == 0) {
+			fprintf(stderr, "channel closed waiting for %s\n",
+			    msg_type_name(type));
+			return 0;
+		}
+		if (r == -1 && why != NULL) {
+			fprintf(stderr, "malformed message: %s\n", why);
+			return 0;
+		}
+		if (r == 1)
+			break;
+	}
+	if (m->fd != -1)
+		close(m->fd);
+	if (m->type != type) {
+		fprintf(stderr, "got %s, wanted %s\n",
+		    msg_type_name(m->type), msg_type_name(type));
+		return 0;
+	}
+	return 1;
+}
+
+/* Nothing arrives on fd within ms. */
+static int
+expect_silence(int fd, int ms)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	return poll(&pfd, 1, ms) == 0;
+}
+
+/* Waits up to ms for the child to exit; 1 with its status. */
+static int
+wait_exit(struct kid *k, int ms, int *status)
+{
+	long deadline = now_ms() + ms;
+	int i;
+
+	while (now_ms() < deadline) {
+		if (waitpid(k->pid, status, WNOHANG) == k->pid) {
+			for (i = 0; i < nkids; i++)
+				if (kids[i] == k->pid)
+					kids[i] = 0;
+			k->pid = 0;
+			return 1;
+		}
+		sleep_ms(20);
+	}
+	fprintf(stderr, "pid %d still running after %d ms\n", k->pid, ms);
+	return 0;
+}
+
+static int
+exited_nonzero(int status)
+{
+	return WIFEXITED(status) && WEXITSTATUS(status) != 0;
+}
+
+/* Lines of the child's log that contain needle. */
+static int
+log_count(const struct kid *k, const char *needle)
+{
+	char *text, *line, *rest;
+	int n = 0;
+
+	if ((text = read_path(k->log)) == NULL)
+		return 0;
+	for (rest = text; (line = strsep(&rest, "\n")) != NULL;)
+		n += strstr(line, needle) != NULL;
+	free(text);
+	return n;
+}
+
+/* A field of /proc/PID/status, e.g. "Seccomp", into buf ("" if none). */
+static const char *
+proc_status(pid_t pid, const char *field, char *buf, size_t size)
+{
+	char path[64], line[256];
+	size_t len = strlen(field);
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return buf;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, field, len) == 0 && line[len] == ':') {
+			snprintf(buf, size, "%s", line + len + 1 +
+			    strspn(line + len + 1, " \t"));
+			buf[strcspn(buf, "\n")] = '\0';
+			break;
+		}
+	fclose(f);
+	return buf;
+}
+
+/* The process is gone (or a zombie whose parent is not us) within ms. */
+static int
+pid_gone(pid_t pid, int ms)
+{
+	long deadline = now_ms() + ms;
+	char state[64];
+
+	do {
+		proc_status(pid, "State", state, sizeof(state));
+		if (state[0] == '\0' || state[0] == 'Z' || state[0] == 'X')
+			return 1;
+		sleep_ms(20);
+	} while (now_ms() < deadline);
+	fprintf(stderr, "pid %d still there: %s\n", pid, state);
+	return 0;
+}
+
+/* --- talking to hookd as blockd -------------------------------------- */
+
+static uint32_t
+send_hook(struct kid *k, const char *export, int action, int read_only)
+{
+	struct msg_hook h;
+
+	memset(&h, 0, sizeof(h));
+	snprintf(h.export, sizeof(h.export), "%s", export);
+	snprintf(h.user, sizeof(h.user), "alice");
+	h.size = 1474560;
+	h.session = ++next_session;
+	h.action = action;
+	h.read_only = read_only;
+	if (msg_send(k->sib[0], MSG_HOOK_RUN, &h, sizeof(h), -1) == -1)
+		harness_fail("send HOOK_RUN: %s", strerror(errno));
+	return h.session;
+}
+
+/* The HOOK_DONE that answers session; 0 if none came or it is off. */
+static int
+expect_hook_done(struct kid *k, const char *export, int action,
+    uint32_t session, int ms, struct msg_hook_done *done)
+{
+	struct msg m;
+
+	if (!expect_msg(k->sib[0], MSG_HOOK_DONE, ms, &m))
+		return 0;
+	*done = m.u.hook_done;
+	if (!msg_string_ok(done->reason, sizeof(done->reason)) ||
+	    strcmp(done->export, export) != 0 || done->session != session ||
+	    done->action != action) {
+		fprintf(stderr, "HOOK_DONE for %.32s session %u action %d, "
+		    "wanted %s %u %d\n", done->export, done->session,
+		    done->action, export, session, action);
+		return 0;
+	}
+	fprintf(stderr, "HOOK_DONE %s %s: ok=%d reason \"%s\"\n", export,
+	    action == MSG_HOOK_START ? "start" : "stop", done->ok,
+	    done->reason);
+	return 1;
+}
+
+static int
+run_hook(struct kid *k, const char *export, int action, int read_only,
+    struct msg_hook_done *done)
+{
+	uint32_t session;
+
+	session = send_hook(k, export, action, read_only);
+	return expect_hook_done(k, export, action, session, WAIT_MS, done);
+}
+
+static int
+ping(struct kid *k)
+{
+	struct msg_ping p = { 4242 };
+	struct msg m;
+
+	if (msg_send(k->parent, MSG_PING, &p, sizeof(p), -1) == -1)
+		return 0;
+	return expect_msg(k->parent, MSG_PONG, WAIT_MS, &m) &&
+	    m.u.ping.seq == 4242;
+}
+
+/* --- the hooks ------------------------------------------------------- */
+
+static void
+write_hooks(void)
+{
+	write_file("record.sh", 0755,
+	    "#!/bin/sh\n"
+	    "# Records how hookd ran it.\n"
+	    "{\n"
+	    "\techo \"argv: $*\"\n"
+	    "\tenv | sort\n"
+	    "\techo \"stdin: $(readlink /proc/self/fd/0)\"\n"
+	    "\tgrep -E '^(Seccomp|NoNewPrivs|CapEff|SigIgn|SigBlk):' "
+	    "/proc/self/status\n"
+	    "} >%s/record-$1.tmp\n"
+	    "mv %s/record-$1.tmp %s/record-$1.out\n"
+	    "echo \"record hook says hello on stdout\"\n"
+	    "echo \"record hook says hello on stderr\" >&2\n",
+	    work, work, work);
+	write_file("order.sh", 0755,
+	    "#!/bin/sh\n"
+	    "echo \"$1 begin\" >>%s/order.out\n"
+	    "if [ \"$1\" = start ]; then sleep 1; fi\n"
+	    "echo \"$1 end\" >>%s/order.out\n", work, work);
+	write_file("fail.sh", 0755,
+	    "#!/bin/sh\n"
+	    "echo \"failing on purpose\"\n"
+	    "exit 3\n");
+	write_file("slow.sh", 0755,
+	    "#!/bin/sh\n"
+	    "sleep 30 &\n"
+	    "echo \"$$ $!\" >%s/slow.pids\n"
+	    "wait\n", work);
+	write_file("stubborn.sh", 0755,
+	    "#!/bin/sh\n"
+	    "trap '' TERM\n"
+	    "sleep 30 &\n"
+	    "echo \"$$ $!\" >%s/stubborn.pids\n"
+	    "wait\n", work);
+	write_file("chatty.sh", 0755,
+	    "#!/bin/sh\n"
+	    "i=0\n"
+	    "while [ $i -lt 10000 ]; do\n"
+	    "\techo \"chatty line $i\"\n"
+	    "\ti=$((i + 1))\n"
+	    "done\n");
+	/* chroot(2) is not on hookd's list, so neither is it on a hook's. */
+	write_file("sigsys.sh", 0755,
+	    "#!/bin/sh\n"
+	    "exec chroot %s /bin/true\n", empty);
+	write_file("net.sh", 0755,
+	    "#!/bin/bash\n"
+	    "exec 3<>/dev/tcp/127.0.0.1/9\n"
+	    "echo connected >%s/net.out\n", work);
+}
+
+static struct conf_export exports[12];
+static int nexports;
+
+static void
+make_exports(void)
+{
+	struct conf_export *e = exports;
+
+	export_init(e++, "record", "/dev/nbd3", "record.sh", 30);
+	export_init(e++, "order", "/dev/nbd4", "order.sh", 30);
+	export_init(e++, "fail", "/dev/nbd5", "fail.sh", 30);
+	export_init(e++, "slow", "/dev/nbd6", "slow.sh", 1);
+	export_init(e++, "stubborn", "/dev/nbd7", "stubborn.sh", 1);
+	export_init(e++, "missing", "/dev/nbd8", "no-such-hook", 30);
+	export_init(e++, "nohook", "/dev/nbd9", NULL, 30);
+	export_init(e++, "chatty", "/dev/nbd10", "chatty.sh", 30);
+	export_init(e++, "sigsys", "/dev/nbd11", "sigsys.sh", 30);
+	export_init(e++, "net", "/dev/nbd12", "net.sh", 30);
+	nexports = e - exports;
+}
+
+/* --- tests ----------------------------------------------------------- */
+
+static void
+test_sandbox(struct kid *k)
+{
+	char buf[64];
+
+	proc_status(k->pid, "Seccomp", buf, sizeof(buf));
+	test_result("hookd_seccomp_filter_on", strcmp(buf, "2") == 0,
+	    "Seccomp %s", buf);
+	proc_status(k->pid, "NoNewPrivs", buf, sizeof(buf));
+	test_result("hookd_no_new_privs", strcmp(buf, "1") == 0,
+	    "NoNewPrivs %s", buf);
+	proc_status(k->pid, "CapEff", buf, sizeof(buf));
+	test_result("hookd_holds_only_sys_admin_and_sys_module",
+	    strcmp(buf, "0000000000210000") == 0, "CapEff %s", buf);
+}
+
+/* Every variable the hook sees is one hookd set (or the shell's own). */
+static int
+env_only_hookds(const char *rec, char *bad, size_t size)
+{
+	static const char *const allowed[] = { "PATH", "PWD", "OLDPWD",
+	    "SHLVL", "_", "VMEDIAD_EXPORT", "VMEDIAD_DEVICE", "VMEDIAD_SIZE",
+	    "VMEDIAD_READONLY", "VMEDIAD_USER", "VMEDIAD_ACTION", NULL };
+	const char *line, *eq;
+	size_t i, len;
+
+	for (line = rec; line != NULL; line = strchr(line, '\n')) {
+		if (*line == '\n')
+			line++;
+		if (strncmp(line, "argv:", 5) == 0 ||
+		    strncmp(line, "stdin:", 6) == 0 ||
+		    strchr("SNC", *line) != NULL)	/* status lines */
+			continue;
+		if ((eq = strchr(line, '=')) == NULL ||
+		    (strchr(line, '\n') != NULL && eq > strchr(line, '\n'))) {
+			snprintf(bad, size, "%.*s", (int)strcspn(line, "\n"),
+			    line);
+			return 0;
+		}
+		len = eq - line;
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strlen(allowed[i]) == len &&
+			    strncmp(allowed[i], line, len) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			snprintf(bad, size, "%.*s", (int)strcspn(line, "\n"),
+			    line);
+			return 0;
+		}
+	}
+	return 1;
+}
+
+/* A hex field such as "SigIgn:\t0000000000005003" of a record; ~0 if none. */
+static unsigned long long
+status_hex(const char *rec, const char *field)
+{
+	const char *p;
+	size_t len = strlen(field);
+
+	for (p = rec; p != NULL; p = strchr(p, '\n')) {
+		if (*p == '\n')
+			p++;
+		if (strncmp(p, field, len) == 0 && p[len] == ':')
+			return strtoull(p + len + 1, NULL, 16);
+	}
+	return ~0ULL;
+}
+
+static void
+test_start_hook(struct kid *k)
+{
+	struct msg_hook_done done;
+	char *rec, bad[256];
+	int got;
+
+	unlink_work("record-start.out");
+	got = run_hook(k, "record", MSG_HOOK_START, 1, &done);
+	test_result("start_hook_answers_hook_done_ok", got && done.ok == 1,
+	    "%s", got ? done.reason : "no HOOK_DONE");
+	rec = read_work("record-start.out");
+	if (rec == NULL)
+		rec = strdup("");
+	test_result("start_hook_argv_is_start_name",
+	    has_line(rec, "argv: start record"), "record: %.200s", rec);
+	test_result("start_hook_env_names_export_and_own_device",
+	    has_line(rec, "VMEDIAD_EXPORT=record") &&
+	    has_line(rec, "VMEDIAD_DEVICE=/dev/nbd3"), "record: %.300s", rec);
+	test_result("start_hook_env_has_size_readonly_user_action",
+	    has_line(rec, "VMEDIAD_SIZE=1474560") &&
+	    has_line(rec, "VMEDIAD_READONLY=yes") &&
+	    has_line(rec, "VMEDIAD_USER=alice") &&
+	    has_line(rec, "VMEDIAD_ACTION=start"), "record: %.300s", rec);
+	test_result("start_hook_env_holds_only_path_and_vmediad_vars",
+	    rec[0] != '\0' && env_only_hookds(rec, bad, sizeof(bad)) &&
+	    has_line(rec, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+	    "unexpected variable: %s", bad);
+	test_result("start_hook_stdin_is_dev_null",
+	    has_line(rec, "stdin: /dev/null"), "record: %.300s", rec);
+	test_result("hook_inherits_hookds_seccomp_filter_and_caps",
+	    has_line(rec, "Seccomp:\t2") && has_line(rec, "NoNewPrivs:\t1") &&
+	    has_line(rec, "CapEff:\t0000000000210000"), "record: %.400s",
+	    rec);
+	test_result("hook_gets_hup_int_pipe_term_back_and_nothing_blocked",
+	    (status_hex(rec, "SigIgn") & HOOKD_IGNORES) == 0 &&
+	    status_hex(rec, "SigBlk") == 0, "record: %.400s", rec);
+	free(rec);
+	test_result("hook_stdout_and_stderr_lines_in_hookd_log",
+	    log_count(k, "hookd: export record: start hook: record hook says "
+	    "hello on stdout") == 1 &&
+	    log_count(k, "hookd: export record: start hook: record hook says "
+	    "hello on stderr") == 1, "see %s", k->log);
+
+	unlink_work("record-stop.out");
+	got = run_hook(k, "record", MSG_HOOK_STOP, 0, &done);
+	rec = read_work("record-stop.out");
+	if (rec == NULL)
+		rec = strdup("");
+	test_result("stop_hook_runs_with_argv_stop_name",
+	    got && done.ok == 1 && has_line(rec, "argv: stop record") &&
+	    has_line(rec, "VMEDIAD_ACTION=stop") &&
+	    has_line(rec, "VMEDIAD_READONLY=no"), "ok=%d record: %.300s",
+	    got ? done.ok : -1, rec);
+	free(rec);
+}
+
+static void
+test_order(struct kid *k)
+{
+	struct msg_hook_done done;
+	uint32_t s1, s2;
+	long t0, t1 = 0;
+	char *out;
+	int got;
+
+	unlink_work("order.out");
+	t0 = now_ms();
+	s1 = send_hook(k, "order", MSG_HOOK_START, 1);
+	s2 = send_hook(k, "order", MSG_HOOK_STOP, 1);
+	got = expect_hook_done(k, "order", MSG_HOOK_START, s1, WAIT_MS,
+	    &done) && done.ok;
+	got = got && expect_hook_done(k, "order", MSG_HOOK_STOP, s2, WAIT_MS,
+	    &done) && done.ok;
+	if (got)
+		t1 = now_ms();
+	test_result("stop_after_slow_start_answered_in_order",
+	    got && t1 - t0 >= 900, "got %d after %ld ms", got, t1 - t0);
+	out = read_work("order.out");
+	test_result("stop_after_slow_start_runs_after_start_finished",
+	    out != NULL && strcmp(out,
+	    "start begin\nstart end\nstop begin\nstop end\n") == 0,
+	    "order.out: %s", out ? out : "(missing)");
+	free(out);
+}
+
+static void
+test_failures(struct kid *k)
+{
+	struct msg_hook_done done;
+	int got;
+
+	got = run_hook(k, "fail", MSG_HOOK_START, 1, &done);
+	test_result("failing_hook_reports_exit_status_3",
+	    got && done.ok == 0 && strstr(done.reason, "exit status 3"),
+	    "ok=%d reason \"%s\"", got ? done.ok : -1,
+	    got ? done.reason : "");
+	test_result("failing_hook_logged",
+	    log_count(k, "export fail: start hook failed: exit status 3") == 1,
+	    "see %s", k->log);
+
+	got = run_hook(k, "missing", MSG_HOOK_START, 1, &done);
+	test_result("missing_hook_file_skipped_ok", got && done.ok == 1,
+	    "ok=%d reason \"%s\"", got ? done.ok : -1,
+	    got ? done.reason : "");
+	test_result("missing_hook_file_logged_not_found",
+	    log_count(k, "no-such-hook not found; skipped") == 1,
+	    "see %s", k->log);
+
+	got = run_hook(k, "nohook", MSG_HOOK_START, 1, &done);
+	test_result("export_without_hook_ok", got && done.ok == 1,
+	    "ok=%d reason \"%s\"", got ? done.ok : -1,
+	    got ? done.reason : "");
+
+	got = run_hook(k, "nosuch", MSG_HOOK_START, 1, &done);
+	test_result("unknown_export_refused", got && done.ok == 0 &&
+	    strstr(done.reason, "no such export"), "ok=%d reason \"%s\"",
+	    got ? done.ok : -1, got ? done.reason : "");
+}
+
+/* Both pids the hook wrote (its shell, its sleep) are gone. */
+static int
+pids_gone(const char *file, char *why, size_t size)
+{
+	char *text;
+	int a, b;
+
+	if ((text = read_work(file)) == NULL ||
+	    sscanf(text, "%d %d", &a, &b) != 2) {
+		snprintf(why, size, "no pids in %s", file);
+		free(text);
+		return 0;
+	}
+	free(text);
+	snprintf(why, size, "pids %d %d", a, b);
+	return pid_gone(a, 2000) && pid_gone(b, 2000);
+}
+
+static void
+test_timeouts(struct kid *k)
+{
+	struct msg_hook_done done;
+	char why[128];
+	long t0, ms;
+	int got;
+
+	unlink_work("slow.pids");
+	t0 = now_ms();
+	got = run_hook(k, "slow", MSG_HOOK_START, 1, &done);
+	ms = now_ms() - t0;
+	test_result("hook_past_timeout_killed_by_sigterm", got &&
+	    done.ok == 0 && strcmp(done.reason, "timed out") == 0 &&
+	    ms >= 900 && ms < 2500 &&
+	    log_count(k, "export slow: start hook timed out; SIGTERM") == 1 &&
+	    log_count(k, "export slow: start hook still running") == 0,
+	    "ok=%d reason \"%s\" after %ld ms", got ? done.ok : -1,
+	    got ? done.reason : "", ms);
+	test_result("hook_killed_by_sigterm_leaves_no_process",
+	    pids_gone("slow.pids", why, sizeof(why)), "%s", why);
+
+	unlink_work("stubborn.pids");
+	t0 = now_ms();
+	got = run_hook(k, "stubborn", MSG_HOOK_START, 1, &done);
+	ms = now_ms() - t0;
+	test_result("hook_ignoring_sigterm_killed_by_sigkill_in_timeout_plus_4s",
+	    got && done.ok == 0 && strcmp(done.reason, "timed out") == 0 &&
+	    ms >= 3500 && ms <= 5000 &&
+	    log_count(k, "export stubborn: start hook timed out; SIGTERM") ==
+	    1 && log_count(k, "export stubborn: start hook still running; "
+	    "SIGKILL") == 1, "ok=%d reason \"%s\" after %ld ms",
+	    got ? done.ok : -1, got ? done.reason : "", ms);
+	test_result("hook_killed_by_sigkill_leaves_no_process",
+	    pids_gone("stubborn.pids", why, sizeof(why)), "%s", why);
+}
+
+static void
+test_output_bound(struct kid *k)
+{
+	struct msg_hook_done done;
+	int got, n;
+
+	got = run_hook(k, "chatty", MSG_HOOK_START, 1, &done);
+	test_result("hook_printing_10000_lines_ok", got && done.ok == 1,
+	    "ok=%d reason \"%s\"", got ? done.ok : -1,
+	    got ? done.reason : "");
+	n = log_count(k, "export chatty: start hook: chatty line");
+	test_result("hook_output_logged_at_most_41_lines", n > 0 && n <= 41,
+	    "%d lines logged", n);
+	test_result("hook_output_overflow_says_further_output_not_logged",
+	    log_count(k, "export chatty: start hook: further output not "
+	    "logged") == 1, "see %s", k->log);
+}
+
+static void
+test_confinement(struct kid *k)
+{
+	struct msg_hook_done done;
+	char *out;
+	int got;
+
+	got = run_hook(k, "sigsys", MSG_HOOK_START, 1, &done);
+	test_result("hook_forbidden_syscall_dies_by_sigsys",
+	    got && done.ok == 0 && strstr(done.reason, "SIGSYS") != NULL,
+	    "ok=%d reason \"%s\"", got ? done.ok : -1,
+	    got ? done.reason : "");
+
+	unlink_work("net.out");
+	got = run_hook(k, "net", MSG_HOOK_START, 1, &done);
+	out = read_work("net.out");
+	test_result("hook_cannot_open_network_socket",
+	    got && done.ok == 0 && out == NULL, "ok=%d reason \"%s\"%s",
+	    got ? done.ok : -1, got ? done.reason : "",
+	    out != NULL ? ", and it connected" : "");
+	free(out);
+}
+
+/* A fresh hookd that must die of what blockd sends it. */
+static void
+test_fatal(const char *name, const void *raw, size_t rawlen,
+    const struct msg_hook *h, const char *logged)
+{
+	struct kid k;
+	int status = 0, exited;
+
+	spawn_child(&k, "hookd", 1);
+	send_conf(&k, exports, nexports);
+	if (!ping(&k)) {
+		test_result(name, 0, "hookd did not come up: see %s", k.log);
+		kid_close(&k);
+		return;
+	}
+	if (raw != NULL)
+		send(k.sib[0], raw, rawlen, MSG_NOSIGNAL);
+	else if (h != NULL)
+		msg_send(k.sib[0], MSG_HOOK_RUN, h, sizeof(*h), -1);
+	else
+		msg_send(k.sib[0], MSG_PING, &(struct msg_ping){ 1 },
+		    sizeof(struct msg_ping), -1);
+	exited = wait_exit(&k, EXIT_MS, &status);
+	test_result(name, exited && exited_nonzero(status) &&
+	    log_count(&k, logged) == 1, "%s (status %#x), see %s",
+	    exited ? "exited" : "still running", status, k.log);
+	kid_close(&k);
+}
+
+static void
+test_malformed(void)
+{
+	struct {
+		struct msg_hdr	hdr;
+		uint64_t	payload;
+	} raw = { { MSG_HOOK_RUN, sizeof(uint64_t) }, 0 };
+	struct msg_hook h;
+
+	memset(&h, 0, sizeof(h));
+	snprintf(h.export, sizeof(h.export), "record");
+	h.size = 4096;
+	h.action = 7;
+	test_fatal("hook_run_with_action_7_is_fatal", NULL, 0, &h,
+	    "malformed HOOK_RUN from blockd");
+	test_fatal("wrong_size_datagram_is_fatal", &raw, sizeof(raw), NULL,
+	    "malformed message from blockd: wrong payload size");
+	test_fatal("unexpected_message_type_from_blockd_is_fatal", NULL, 0,
+	    NULL, "unexpected PING from blockd");
+}
+
+static void
+test_parent_gone(void)
+{
+	struct kid k;
+	int status = 0, exited;
+
+	spawn_child(&k, "hookd", 1);
+	send_conf(&k, exports, nexports);
+	if (!ping(&k)) {
+		test_result("hookd_exits_when_parent_channel_closes", 0,
+		    "hookd did not come up: see %s", k.log);
+		kid_close(&k);
+		return;
+	}
+	close(k.parent);
+	k.parent = -1;
+	exited = wait_exit(&k, EXIT_MS, &status);
+	test_result("hookd_exits_when_parent_channel_closes", exited &&
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    log_count(&k, "parent gone") == 1,
+	    "%s (status %#x), see %s", exited ? "exited" : "still running",
+	    status, k.log);
+	kid_close(&k);
+}
+
+static void
+setup(const char *arg)
+{
+	char path[PATH_MAX];
+
+	if (getuid() != 0)
+		harness_fail("hookd tests need root");
+	if (realpath(arg, top) == NULL)
+		harness_fail("%s: %s", arg, strerror(errno));
+	if ((size_t)snprintf(path, sizeof(path), "%s/build/regress", top) >=
+	    sizeof(path))
+		harness_fail("%s: path too long", top);
+	mkdir(path, 0755);
+	if ((size_t)snprintf(work, sizeof(work), "%s/hookd", path) >=
+	    sizeof(work) - 64)
+		harness_fail("%s: path too long", path);
+	mkdir(work, 0755);
+	path_of(empty, sizeof(empty), "empty");
+	mkdir(empty, 0755);
+	if (chown(work, 0, 0) == -1 || chmod(work, 0755) == -1 ||
+	    chown(empty, 0, 0) == -1 || chmod(empty, 0755) == -1)
+		harness_fail("%s: %s", work, strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	atexit(cleanup);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct kid k;
+	int status = 0, exited;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: hookd_test top-dir\n");
+		return 1;
+	}
+	setup(argv[1]);
+	write_hooks();
+	make_exports();
+
+	spawn_child(&k, "hookd", 1);
+	send_conf(&k, exports, nexports);
+	if (!ping(&k))
+		harness_fail("hookd did not answer PING; see %s", k.log);
+	test_sandbox(&k);
+	test_start_hook(&k);
+	test_order(&k);
+	test_failures(&k);
+	test_timeouts(&k);
+	test_output_bound(&k);
+	test_confinement(&k);
+	test_result("hookd_alive_after_all_hooks", ping(&k) &&
+	    expect_silence(k.sib[0], 100), "see %s", k.log);
+	msg_send(k.parent, MSG_SHUTDOWN, NULL, 0, -1);
+	exited = wait_exit(&k, EXIT_MS, &status);
+	test_result("hookd_shutdown_exits_0", exited && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0, "%s (status %#x)",
+	    exited ? "exited" : "still running", status);
+	kid_close(&k);
+
+	test_malformed();
+	test_parent_gone();
+	return test_done();
+}
