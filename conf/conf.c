@@ -278,9 +278,10 @@ conf_read_line(char *str, int num, void *stream)
 	skip = nl ? linelen + 1 : linelen;
 	if (linelen > 0 && p->buf[p->off + linelen - 1] == '\r')
 		linelen--;
-	if (linelen + 2 > (size_t)num || memchr(p->buf + p->off, '\0',
+	/* At most num - 3 characters: the limit the message states. */
+	if (linelen + 3 > (size_t)num || memchr(p->buf + p->off, '\0',
 	    linelen) != NULL) {
-		if (linelen + 2 > (size_t)num)
+		if (linelen + 3 > (size_t)num)
 			conf_error(&p->ctx, p->ctx.line, "line too long (max "
 			    "%d characters)", num - 3);
 		else
@@ -299,10 +300,14 @@ conf_read_line(char *str, int num, void *stream)
 	if (*text == '\0' || *text == ';' || *text == '#') {
 		/* blank or comment: inih skips it */
 	} else if (*text == '[') {
-		/* Strip a trailing comment and blanks before parsing. */
-		char *c = strstr(text, " ;");
-		if (c != NULL)
-			*c = '\0';
+		/*
+		 * Strip a trailing comment and blanks before parsing: a ';'
+		 * after a space or a tab, as inih treats key lines.
+		 */
+		char *c = text + strcspn(text, ";");
+		while (*c != '\0' && c[-1] != ' ' && c[-1] != '\t')
+			c += 1 + strcspn(c + 1, ";");
+		*c = '\0';
 		c = text + strlen(text);
 		while (c > text && (c[-1] == ' ' || c[-1] == '\t'))
 			*--c = '\0';

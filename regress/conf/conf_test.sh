@@ -1,0 +1,175 @@
+#!/bin/bash
+# vmediad.conf as "vmediad -n" checks it: the sample and the demo config
+# pass; each bad/NAME.conf fails with exactly the lines in bad/NAME.err.
+#
+# A bad config's first line is a comment naming its test. Before a run,
+# @CHROOT@ becomes a root-owned 0755 directory and @WRITABLE@ a group-
+# writable one, in the .conf and the .err alike. vmediad runs in the copy's
+# directory with a relative name, so an expected line reads
+# "NAME.conf:LINE: problem". The sample says "user = _vmediad" and
+# "chroot = /var/empty", which need not exist here: the test checks a copy
+# that uses the account nobody and the test chroot instead.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$top/regress/lib/test.sh"
+
+vmediad=$top/build/sbin/vmediad
+work=$top/build/regress/conf
+chroot=$work/empty
+writable=$work/writable
+
+if [ ! -x "$vmediad" ]; then
+	notok conf_vmediad_is_built "$vmediad missing; run make first"
+	test_done
+	exit
+fi
+rm -rf "$work"
+mkdir -p "$work/bad" "$chroot" "$writable" "$top/build/demo/empty"
+chmod 755 "$chroot" "$top/build/demo/empty"
+chmod 775 "$writable"
+# The chroot check wants root's directory; without root, borrow one.
+chown 0:0 "$chroot" "$top/build/demo/empty" 2>/dev/null || chroot=/usr
+
+# expect_ok NAME FILE: vmediad -n accepts FILE and says so.
+expect_ok() {
+	local name=$1 file=$2 out err rc
+	out=$("$vmediad" -n -f "$file" 2>"$work/stderr")
+	rc=$?
+	err=$(cat "$work/stderr")
+	if [ "$rc" -eq 0 ] && [ "$out" = "configuration OK" ] &&
+	    [ -z "$err" ]; then
+		ok "$name"
+	else
+		notok "$name" "exit $rc, stdout '$out', stderr '${err//$'\n'/ | }'"
+	fi
+}
+
+# expect_errors NAME DIR FILE EXPECTED: vmediad -n, run in DIR, rejects FILE
+# with exit 1 and prints exactly the lines of EXPECTED on stderr.
+expect_errors() {
+	local name=$1 dir=$2 file=$3 expected=$4 out rc got want
+	out=$(cd "$dir" && "$vmediad" -n -f "$file" 2>"$work/stderr")
+	rc=$?
+	got=$(cat "$work/stderr")
+	want=$(cat "$expected")
+	if [ "$rc" -ne 1 ]; then
+		notok "$name" "exit $rc, not 1 (stderr '${got//$'\n'/ | }')"
+	elif [ -n "$out" ]; then
+		notok "$name" "unexpected stdout '$out'"
+	elif [ "$got" != "$want" ]; then
+		notok "$name" "got '${got//$'\n'/ | }', want '${want//$'\n'/ | }'"
+	else
+		ok "$name"
+	fi
+}
+
+substitute() {
+	sed -e "s|@CHROOT@|$chroot|g" -e "s|@WRITABLE@|$writable|g" \
+	    -e "s|@TOP@|$top|g" "$1"
+}
+
+# The configs we ship.
+sed -e 's|^user = _vmediad$|user = nobody|' \
+    -e "s|^chroot = /var/empty\$|chroot = $chroot|" \
+    "$top/conf/vmediad.conf" >"$work/vmediad.conf"
+if cmp -s "$top/conf/vmediad.conf" "$work/vmediad.conf"; then
+	notok conf_sample_passes_check "sample lost its user or chroot line"
+else
+	expect_ok conf_sample_passes_check "$work/vmediad.conf"
+fi
+sed "s|@TOP@|$top|g" "$top/conf/demo.conf" >"$work/demo.conf"
+expect_ok conf_demo_passes_check "$work/demo.conf"
+
+# Every key the parser knows is shown in the sample and the manual.
+keys=$(sed -n 's/^[[:space:]]*{ "\([a-z-]*\)", CONF_K_.*/\1/p' \
+    "$top/conf/conf.c")
+missing=
+for key in $keys; do
+	grep -Eq "^(; )?$key = " "$top/conf/vmediad.conf" ||
+	    missing="$missing $key"
+done
+if [ -n "$keys" ] && [ -z "$missing" ]; then
+	ok conf_sample_shows_every_key
+else
+	notok conf_sample_shows_every_key "not in the sample:${missing:- no keys found}"
+fi
+missing=
+for key in $keys; do
+	grep -Eqs "^\.It Ic $key( |\$)" "$top/conf/vmediad.conf.5" ||
+	    missing="$missing $key"
+done
+if [ -n "$keys" ] && [ -z "$missing" ]; then
+	ok conf_manual_documents_every_key
+else
+	notok conf_manual_documents_every_key "not in vmediad.conf.5:${missing:- no keys found}"
+fi
+
+# The manual's examples pass too, on this machine's account and chroot.
+awk -v dir="$work" '
+	/^\.Bd -literal/ { n++; file = dir "/manual-example-" n ".conf"; next }
+	/^\.Ed/ { file = ""; next }
+	file != "" { print > file }
+' "$top/conf/vmediad.conf.5" 2>/dev/null
+for example in "$work"/manual-example-*.conf; do
+	[ -f "$example" ] || continue
+	sed -i -e '/^user = /d' -e '/^chroot = /d' \
+	    -e "s|^\[vmediad\]\$|[vmediad]\nuser = nobody\nchroot = $chroot|" \
+	    "$example"
+	n=$(basename "$example" .conf)
+	expect_ok "conf_${n//-/_}_passes_check" "$example"
+done
+[ -f "$work/manual-example-1.conf" ] ||
+    notok conf_manual_has_examples "no .Bd -literal block in vmediad.conf.5"
+
+# Variants of good configs that must still pass.
+tr -d '\r' <"$work/vmediad.conf" | sed 's/$/\r/' >"$work/crlf.conf"
+expect_ok conf_crlf_line_endings_are_accepted "$work/crlf.conf"
+
+{
+	substitute "$here/bad/no-listen.conf" |
+	    sed -e 's|^\[vmediad\]$|[vmediad]\t; the daemon\nlisten = 127.0.0.1:8080 ; loopback only|' \
+		-e 's|^\[export "cd"\]$|[export "cd"]  ; a comment after spaces|'
+	echo "read-only = yes ; a comment after a blank is not part of the value"
+	echo "; a comment line"
+	echo "  # an indented comment line"
+	printf 'hook = /%s\n' "$(printf '%*s' 189 '' | tr ' ' h)"
+} >"$work/comments.conf"
+expect_ok conf_comments_after_blanks_and_197_character_lines_are_accepted \
+    "$work/comments.conf"
+
+# Every bad config: exit 1 and exactly the expected lines.
+nbad=0
+for conf in "$here"/bad/*.conf; do
+	base=$(basename "$conf" .conf)
+	name=$(sed -n '1s/^; \(conf_[a-z0-9_]*\)$/\1/p' "$conf")
+	if [ -z "$name" ] || [ ! -f "$here/bad/$base.err" ]; then
+		notok "conf_bad_${base//-/_}" "needs a test name on line 1 and $base.err"
+		continue
+	fi
+	substitute "$conf" >"$work/bad/$base.conf"
+	substitute "$here/bad/$base.err" >"$work/bad/$base.err"
+	expect_errors "$name" "$work/bad" "$base.conf" "$work/bad/$base.err"
+	nbad=$((nbad + 1))
+done
+if [ "$nbad" -ge 20 ]; then
+	ok conf_at_least_20_bad_configs_checked
+else
+	notok conf_at_least_20_bad_configs_checked "only $nbad"
+fi
+
+# Bad input a text file in the tree cannot hold.
+{
+	substitute "$here/bad/no-listen.conf" | sed -n '1,2p'
+	printf 'listen = 127.0.0.1:8080\0junk\n'
+} >"$work/bad/nul.conf"
+printf 'nul.conf:3: NUL byte in line\nnul.conf:2: no listen address in [vmediad]\n' \
+    >"$work/bad/nul.err"
+expect_errors conf_nul_byte_in_line_is_rejected "$work/bad" nul.conf \
+    "$work/bad/nul.err"
+
+echo "no-such.conf:0: No such file or directory" >"$work/bad/no-such.err"
+expect_errors conf_missing_file_is_reported "$work/bad" no-such.conf \
+    "$work/bad/no-such.err"
+
+test_done

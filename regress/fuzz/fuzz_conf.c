@@ -1,0 +1,40 @@
+/*
+ * libFuzzer target for the config parser: any bytes through
+ * conf_parse_buffer, which must report errors, never crash or overrun.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "conf.h"
+
+static void
+ignore_error(void *arg, const char *line)
+{
+	(void)arg;
+	(void)line;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct conf conf;
+	int errors, i;
+
+	errors = conf_parse_buffer(&conf, "fuzz.conf", (const char *)data,
+	    size, ignore_error, NULL);
+	if (errors < 0)
+		__builtin_trap();
+	if (errors != 0)
+		return 0;
+	/* What passes the parser must pass a child's re-validation. */
+	if (!conf_global_valid(&conf.global))
+		__builtin_trap();
+	for (i = 0; i < conf.nexports; i++)
+		if (!conf_export_valid(&conf.exports[i]))
+			__builtin_trap();
+	for (i = 0; i < conf.nusers; i++)
+		if (!conf_user_valid(&conf.users[i]))
+			__builtin_trap();
+	return 0;
+}
