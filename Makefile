@@ -29,6 +29,7 @@ COMMON_SRCS = privsep/log.c privsep/msg.c privsep/sandbox.c \
 	   conf/conf.c conf/conf_value.c conf/conf_check.c
 CHILD_SRCS = $(COMMON_SRCS) privsep/child.c
 VMEDIAD_SRCS = $(COMMON_SRCS) privsep/vmediad.c privsep/proc.c privsep/listen.c \
+	   privsep/devices.c blockd/nbd_netlink.c \
 	   privsep/vmediad_sandbox.c
 SESSIOND_SRCS = $(CHILD_SRCS) sessiond/sessiond.c sessiond/sessiond_sandbox.c \
 	   sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \

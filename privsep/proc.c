@@ -314,6 +314,9 @@ proc_reap(struct vmediad *env)
 		proc_release(p);
 		proc_describe(status, how, sizeof(how));
 		clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		/* blockd normally releases the devices; if it could not: */
+		if (p == &env->procs[PROC_BLOCKD] && !clean)
+			devices_release(env);
 		if (!env->stopping) {
 			log_warnx("%s (pid %d) %s; stopping", p->name, pid, how);
 			proc_stop_all(env, 1);

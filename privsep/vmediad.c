@@ -223,6 +223,7 @@ main(int argc, char **argv)
 		fatalx("event_base_new failed");
 	watch_signals(&env);
 	listen_bind_http(&env);
+	devices_open(&env);
 	proc_spawn_all(&env);
 	for (i = 0; i < PROC_COUNT; i++)
 		proc_send_conf(&env, &env.procs[i]);

@@ -11,6 +11,7 @@
 
 #include "conf.h"
 #include "msg.h"
+#include "nbd_netlink.h"
 #include "sandbox.h"
 
 #define PROC_SESSIOND	0
@@ -55,6 +56,7 @@ struct vmediad {
 		char		 path[CONF_SOCK_MAX];
 	}			 bound[CONF_EXPORT_MAX];	/* export sockets */
 	int			 nbound;
+	struct nbd_nl		 nl;		/* fd -1 without NBD devices */
 };
 
 extern const struct sandbox_policy vmediad_policy;
@@ -71,5 +73,8 @@ void	listen_bind_http(struct vmediad *);
 void	listen_send_http(struct vmediad *);
 void	listen_exports(struct vmediad *);
 void	listen_cleanup(struct vmediad *);
+
+void	devices_open(struct vmediad *);
+void	devices_release(struct vmediad *);
 
 #endif
