@@ -91,7 +91,7 @@ deps:
 test-build:
 	$(MAKE) O=build/test TEST=1 all
 
-SUITES	= http ws web peer daemon sessiond
+SUITES	= conf msg nbd http ws web peer hookd blockd daemon sessiond fuzz
 
 regress: deps
 	$(MAKE) all

@@ -133,14 +133,21 @@ nbd_nl_open(struct nbd_nl *nl)
 	nl->fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
 	if (nl->fd == -1)
 		return -errno;
-	if (bind(nl->fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
-		return -errno;
 	req_init(nl, &req, GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1);
 	attr_put(&req, CTRL_ATTR_FAMILY_NAME, NBD_GENL_FAMILY_NAME,
 	    sizeof(NBD_GENL_FAMILY_NAME));
-	if ((r = nl_talk(nl, &req, family_cb, &nl->family)) != 0)
-		return r;
-	return nl->family != 0 ? 0 : -ENOENT;
+	if (bind(nl->fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		r = -errno;
+	else if ((r = nl_talk(nl, &req, family_cb, &nl->family)) == 0 &&
+	    nl->family == 0)
+		r = -ENOENT;
+	if (r != 0) {
+		/* Without the family the socket is of no use: no fd kept. */
+		close(nl->fd);
+		nl->fd = -1;
+		nl->family = 0;
+	}
+	return r;
 }
 
 int

@@ -94,21 +94,34 @@ msg_decode(const void *buf, size_t n, int fd, struct msg *m)
 	return NULL;
 }
 
-/* Extracts the single fd a datagram may carry; -2 if it was malformed. */
+/*
+ * Extracts the single fd a datagram may carry; -2 if it was malformed.
+ * Every other descriptor that came along is closed, whatever happens.
+ */
 static int
 msg_control_fd(struct msghdr *mh)
 {
 	struct cmsghdr *cm;
-	int fd = -1, extra = 0;
+	int fd = -1, extra = 0, got;
+	size_t i, n;
 
 	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET ||
-		    cm->cmsg_type != SCM_RIGHTS ||
-		    cm->cmsg_len != CMSG_LEN(sizeof(int)) || fd != -1) {
+		    cm->cmsg_type != SCM_RIGHTS) {
 			extra = 1;
 			continue;
 		}
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&got, CMSG_DATA(cm) + i * sizeof(int),
+			    sizeof(int));
+			if (fd == -1)
+				fd = got;
+			else {
+				close(got);
+				extra = 1;
+			}
+		}
 	}
 	if (extra || (mh->msg_flags & MSG_CTRUNC)) {
 		if (fd != -1)

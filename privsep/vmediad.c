@@ -20,7 +20,7 @@
 #ifdef VMEDIAD_TEST
 #define PING_INTERVAL_MS	1000
 #else
-#define PING_INTERVAL_MS	10000
+#define PING_INTERVAL_MS	5000
 #endif
 
 static void

@@ -1,0 +1,614 @@
+/*
+ * sessiond's NBD layers on crafted bytes: the client handshake with a
+ * peer, the server handshake with local clients, and the relay's checks.
+ */
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nbd_client.h"
+#include "nbd_proto.h"
+#include "nbd_server.h"
+#include "relay.h"
+#include "test.h"
+
+static struct evbuffer *
+buf(void)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (b == NULL)
+		abort();
+	return b;
+}
+
+static void
+add16(struct evbuffer *b, uint16_t v)
+{
+	unsigned char p[2];
+
+	nbd_put16(p, v);
+	evbuffer_add(b, p, 2);
+}
+
+static void
+add32(struct evbuffer *b, uint32_t v)
+{
+	unsigned char p[4];
+
+	nbd_put32(p, v);
+	evbuffer_add(b, p, 4);
+}
+
+static void
+add64(struct evbuffer *b, uint64_t v)
+{
+	unsigned char p[8];
+
+	nbd_put64(p, v);
+	evbuffer_add(b, p, 8);
+}
+
+static void
+greeting(struct evbuffer *b, uint16_t flags)
+{
+	add64(b, NBD_MAGIC);
+	add64(b, NBD_IHAVEOPT);
+	add16(b, flags);
+}
+
+static void
+option_reply(struct evbuffer *b, uint32_t option, uint32_t type,
+    const void *data, uint32_t len)
+{
+	add64(b, NBD_REP_MAGIC);
+	add32(b, option);
+	add32(b, type);
+	add32(b, len);
+	evbuffer_add(b, data, len);
+}
+
+static void
+info_export(struct evbuffer *b, uint64_t size, uint16_t flags)
+{
+	unsigned char d[12];
+
+	nbd_put16(d, NBD_INFO_EXPORT);
+	nbd_put64(d + 2, size);
+	nbd_put16(d + 10, flags);
+	option_reply(b, NBD_OPT_GO, NBD_REP_INFO, d, sizeof(d));
+}
+
+/* Feeds all of src to the client one byte at a time if bytewise. */
+static enum nbd_client_result
+client_feed(struct nbd_client *c, struct evbuffer *src, struct evbuffer *out,
+    int bytewise)
+{
+	struct evbuffer *in = buf();
+	enum nbd_client_result r = NBD_CLIENT_MORE;
+	unsigned char byte;
+
+	while (evbuffer_get_length(src) > 0 && r == NBD_CLIENT_MORE) {
+		if (bytewise) {
+			evbuffer_remove(src, &byte, 1);
+			evbuffer_add(in, &byte, 1);
+		} else
+			evbuffer_add_buffer(in, src);
+		r = nbd_client_input(c, in, out);
+	}
+	evbuffer_free(in);
+	return r;
+}
+
+static void
+test_client_go(int bytewise)
+{
+	struct nbd_client c;
+	struct evbuffer *src = buf(), *out = buf();
+	unsigned char sent[26];
+	enum nbd_client_result r;
+
+	nbd_client_init(&c);
+	greeting(src, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	info_export(src, 5ULL << 32, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH);
+	option_reply(src, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+	r = client_feed(&c, src, out, bytewise);
+	evbuffer_copyout(out, sent, sizeof(sent));
+	test_result(bytewise ? "nbd_client_go_fed_bytewise_is_ready" :
+	    "nbd_client_go_is_ready", r == NBD_CLIENT_READY &&
+	    c.size == 5ULL << 32 && c.flags == (NBD_TFLAG_HAS_FLAGS |
+	    NBD_TFLAG_SEND_FLUSH) && !c.fell_back &&
+	    evbuffer_get_length(out) == 26 && nbd_get32(sent) == 3 &&
+	    nbd_get64(sent + 4) == NBD_IHAVEOPT &&
+	    nbd_get32(sent + 12) == NBD_OPT_GO,
+	    "r %d size %llu flags %#x out %zu", r,
+	    (unsigned long long)c.size, c.flags, evbuffer_get_length(out));
+	evbuffer_free(src);
+	evbuffer_free(out);
+}
+
+static void
+test_client_fallback(int no_zeroes)
+{
+	struct nbd_client c;
+	struct evbuffer *src = buf(), *out = buf();
+	unsigned char sent[26 + 16], zero[124] = { 0 };
+	enum nbd_client_result r;
+
+	nbd_client_init(&c);
+	greeting(src, NBD_FLAG_FIXED_NEWSTYLE |
+	    (no_zeroes ? NBD_FLAG_NO_ZEROES : 0));
+	option_reply(src, NBD_OPT_GO, NBD_REP_ERR_UNSUP, NULL, 0);
+	add64(src, 1000000);
+	add16(src, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY);
+	if (!no_zeroes)
+		evbuffer_add(src, zero, sizeof(zero));
+	r = client_feed(&c, src, out, 0);
+	evbuffer_copyout(out, sent, sizeof(sent));
+	test_result(no_zeroes ? "nbd_client_falls_back_to_export_name" :
+	    "nbd_client_falls_back_to_export_name_with_zeroes",
+	    r == NBD_CLIENT_READY && c.fell_back && c.size == 1000000 &&
+	    c.flags == 3 && nbd_get32(sent + 26 + 8) == NBD_OPT_EXPORT_NAME &&
+	    nbd_get32(sent) == (no_zeroes ? 3u : 1u),
+	    "r %d size %llu", r, (unsigned long long)c.size);
+	evbuffer_free(src);
+	evbuffer_free(out);
+}
+
+/* One bad handshake: r must be ERROR and the reason contain want. */
+static void
+client_refuses(const char *name, struct evbuffer *src, const char *want)
+{
+	struct nbd_client c;
+	struct evbuffer *out = buf();
+	enum nbd_client_result r;
+
+	nbd_client_init(&c);
+	r = client_feed(&c, src, out, 0);
+	test_result(name, r == NBD_CLIENT_ERROR && strstr(c.reason, want),
+	    "r %d reason \"%s\"", r, c.reason);
+	evbuffer_free(src);
+	evbuffer_free(out);
+}
+
+static void
+test_client_errors(void)
+{
+	struct evbuffer *b;
+	unsigned char big[8] = { 0 };
+
+	b = buf();
+	add64(b, 0x1234);
+	add64(b, NBD_IHAVEOPT);
+	add16(b, 1);
+	client_refuses("nbd_client_bad_greeting_magic_fails", b,
+	    "bad greeting magic");
+	b = buf();
+	add64(b, NBD_MAGIC);
+	add64(b, 0x00420281861253ULL);
+	add16(b, 1);
+	client_refuses("nbd_client_oldstyle_fails", b, "oldstyle");
+	b = buf();
+	greeting(b, 0);
+	client_refuses("nbd_client_without_fixed_newstyle_fails", b,
+	    "fixed newstyle");
+	b = buf();
+	greeting(b, 1);
+	add64(b, 0x1111);
+	add32(b, NBD_OPT_GO);
+	add32(b, NBD_REP_ACK);
+	add32(b, 0);
+	client_refuses("nbd_client_bad_option_reply_magic_fails", b,
+	    "bad option reply magic");
+	b = buf();
+	greeting(b, 1);
+	option_reply(b, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+	client_refuses("nbd_client_reply_to_unsent_option_fails", b,
+	    "never sent");
+	b = buf();
+	greeting(b, 1);
+	add64(b, NBD_REP_MAGIC);
+	add32(b, NBD_OPT_GO);
+	add32(b, NBD_REP_INFO);
+	add32(b, 1u << 30);
+	evbuffer_add(b, big, sizeof(big));
+	client_refuses("nbd_client_huge_option_reply_fails_without_waiting",
+	    b, "option reply of");
+	b = buf();
+	greeting(b, 1);
+	option_reply(b, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
+	client_refuses("nbd_client_ack_without_export_info_fails", b,
+	    "without export information");
+	b = buf();
+	greeting(b, 1);
+	option_reply(b, NBD_OPT_GO, NBD_REP_ERR_UNKNOWN, "no \"such\"\n", 11);
+	client_refuses("nbd_client_error_reply_keeps_printable_text", b,
+	    "no such");
+	b = buf();
+	greeting(b, 1);
+	{
+		unsigned char d[4] = { 0, 0, 0, 0 };
+		option_reply(b, NBD_OPT_GO, NBD_REP_INFO, d, sizeof(d));
+	}
+	client_refuses("nbd_client_short_info_export_fails", b,
+	    "NBD_INFO_EXPORT of 4 bytes");
+}
+
+/* --- server handshake ------------------------------------------------- */
+
+static struct nbd_export_info srv_info = {
+	"lab", "Lab image", 1, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH
+};
+
+static void
+client_option(struct evbuffer *b, uint32_t option, const void *data,
+    uint32_t len)
+{
+	add64(b, NBD_IHAVEOPT);
+	add32(b, option);
+	add32(b, len);
+	evbuffer_add(b, data, len);
+}
+
+static void
+go_data(struct evbuffer *b, uint32_t option, const char *name)
+{
+	struct evbuffer *d = buf();
+	unsigned char tmp[64];
+	size_t n;
+
+	add32(d, (uint32_t)strlen(name));
+	evbuffer_add(d, name, strlen(name));
+	add16(d, 1);
+	add16(d, NBD_INFO_BLOCK_SIZE);
+	n = evbuffer_remove(d, tmp, sizeof(tmp));
+	client_option(b, option, tmp, (uint32_t)n);
+	evbuffer_free(d);
+}
+
+/* Reads option replies from out: returns the count and the last type. */
+static int
+replies(struct evbuffer *out, uint32_t *last_type, char *text, size_t size)
+{
+	unsigned char hdr[20];
+	uint32_t len;
+	int n = 0;
+
+	text[0] = '\0';
+	while (evbuffer_copyout(out, hdr, 20) == 20 &&
+	    nbd_get64(hdr) == NBD_REP_MAGIC) {
+		len = nbd_get32(hdr + 16);
+		evbuffer_drain(out, 20);
+		*last_type = nbd_get32(hdr + 12);
+		if (*last_type & NBD_REP_FLAG_ERROR && len < size) {
+			evbuffer_remove(out, text, len);
+			text[len] = '\0';
+		} else
+			evbuffer_drain(out, len);
+		n++;
+	}
+	return n;
+}
+
+static enum nbd_server_result
+server_run(struct nbd_server *s, const struct nbd_export_info *e,
+    struct evbuffer *src, struct evbuffer *out, int bytewise)
+{
+	struct evbuffer *in = buf();
+	enum nbd_server_result r = NBD_SERVER_MORE;
+	unsigned char byte, g[18];
+
+	nbd_server_init(s, out);
+	evbuffer_remove(out, g, sizeof(g));
+	while (evbuffer_get_length(src) > 0 && r == NBD_SERVER_MORE) {
+		if (bytewise) {
+			evbuffer_remove(src, &byte, 1);
+			evbuffer_add(in, &byte, 1);
+		} else
+			evbuffer_add_buffer(in, src);
+		r = nbd_server_input(s, e, in, out);
+	}
+	evbuffer_free(in);
+	return r;
+}
+
+static void
+test_server(void)
+{
+	struct nbd_server s;
+	struct evbuffer *src, *out;
+	struct nbd_export_info idle = srv_info;
+	enum nbd_server_result r;
+	uint32_t type = 0;
+	char text[200];
+	int n;
+
+	src = buf(), out = buf();
+	add32(src, 3);
+	go_data(src, NBD_OPT_INFO, "lab");
+	go_data(src, NBD_OPT_GO, "");
+	r = server_run(&s, &srv_info, src, out, 1);
+	n = replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_info_then_go_bytewise_is_ready",
+	    r == NBD_SERVER_READY && n == 6 && type == NBD_REP_ACK,
+	    "r %d replies %d type %u", r, n, type);
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	src = buf(), out = buf();
+	idle.attached = 0;
+	add32(src, 3);
+	go_data(src, NBD_OPT_GO, "lab");
+	r = server_run(&s, &idle, src, out, 0);
+	n = replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_without_peer_says_no_image_attached",
+	    r == NBD_SERVER_MORE && type == NBD_REP_ERR_UNKNOWN &&
+	    strstr(text, "no image attached") != NULL, "type %#x text %s",
+	    type, text);
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	src = buf(), out = buf();
+	add32(src, 1);
+	client_option(src, 99, "xyz", 3);
+	client_option(src, NBD_OPT_LIST, NULL, 0);
+	client_option(src, NBD_OPT_EXPORT_NAME, "lab", 3);
+	r = server_run(&s, &srv_info, src, out, 0);
+	n = replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_unknown_option_unsup_then_list_then_export_name",
+	    r == NBD_SERVER_READY && n == 3 &&
+	    evbuffer_get_length(out) == 10 + 124, "r %d n %d left %zu", r, n,
+	    evbuffer_get_length(out));
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	src = buf(), out = buf();
+	add32(src, 3);
+	go_data(src, NBD_OPT_GO, "other");
+	r = server_run(&s, &srv_info, src, out, 0);
+	replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_unknown_export_name_err_unknown",
+	    r == NBD_SERVER_MORE && type == NBD_REP_ERR_UNKNOWN, "type %#x",
+	    type);
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	src = buf(), out = buf();
+	add32(src, 3);
+	client_option(src, NBD_OPT_GO, "\0\0\0\x09lab", 7);
+	r = server_run(&s, &srv_info, src, out, 0);
+	replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_malformed_go_err_invalid",
+	    r == NBD_SERVER_MORE && type == NBD_REP_ERR_INVALID, "type %#x",
+	    type);
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	src = buf(), out = buf();
+	add32(src, 3);
+	add64(src, NBD_IHAVEOPT);
+	add32(src, NBD_OPT_GO);
+	add32(src, 1u << 31);
+	r = server_run(&s, &srv_info, src, out, 0);
+	test_result("nbd_server_huge_option_closes_without_waiting",
+	    r == NBD_SERVER_CLOSE, "r %d", r);
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	src = buf(), out = buf();
+	add32(src, 0x80);
+	r = server_run(&s, &srv_info, src, out, 0);
+	test_result("nbd_server_unknown_client_flags_close",
+	    r == NBD_SERVER_CLOSE && strstr(s.reason, "client flags"),
+	    "r %d", r);
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	src = buf(), out = buf();
+	add32(src, 1);
+	client_option(src, NBD_OPT_ABORT, NULL, 0);
+	r = server_run(&s, &srv_info, src, out, 0);
+	n = replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_abort_acks_and_closes",
+	    r == NBD_SERVER_CLOSE && n == 1 && type == NBD_REP_ACK, "r %d",
+	    r);
+	evbuffer_free(src);
+	evbuffer_free(out);
+}
+
+/* --- relay ---------------------------------------------------------------- */
+
+static void
+request(struct evbuffer *b, uint16_t type, uint64_t handle, uint64_t off,
+    uint32_t len)
+{
+	struct nbd_request req = { NBD_REQUEST_MAGIC, 0, type, handle, off,
+	    len };
+	unsigned char p[NBD_REQUEST_SIZE];
+
+	nbd_request_encode(&req, p);
+	evbuffer_add(b, p, sizeof(p));
+}
+
+static void
+reply(struct evbuffer *b, uint32_t magic, uint32_t error, uint64_t handle)
+{
+	struct nbd_reply rep = { magic, error, handle };
+	unsigned char p[NBD_REPLY_SIZE];
+
+	nbd_reply_encode(&rep, p);
+	evbuffer_add(b, p, sizeof(p));
+}
+
+/* The handle the relay used for the n-th request it forwarded to up. */
+static uint64_t
+up_handle(struct evbuffer *up, size_t at)
+{
+	unsigned char p[NBD_REQUEST_SIZE];
+
+	struct evbuffer_ptr ptr;
+
+	evbuffer_ptr_set(up, &ptr, at, EVBUFFER_PTR_SET);
+	evbuffer_copyout_from(up, &ptr, p, sizeof(p));
+	return nbd_get64(p + 8);
+}
+
+static void
+test_relay(void)
+{
+	struct relay r;
+	struct relay_down d = { buf(), buf(), 0, NULL };
+	struct relay_down d2 = { buf(), buf(), 0, NULL };
+	struct evbuffer *up = buf(), *peer = buf();
+	unsigned char data[4096], hdr[NBD_REPLY_SIZE];
+	enum relay_result res;
+	uint64_t h;
+	int i;
+
+	memset(data, 0x5a, sizeof(data));
+	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY |
+	    NBD_TFLAG_SEND_FLUSH);
+	request(d.in, NBD_CMD_READ, 0xabcdef, 4096, 4096);
+	res = relay_requests(&r, &d, up);
+	h = up_handle(up, 0);
+	test_result("relay_read_forwarded_under_our_handle",
+	    res == RELAY_OK && evbuffer_get_length(up) == NBD_REQUEST_SIZE &&
+	    h != 0xabcdef && relay_inflight(&r) == 1, "res %d h %#llx", res,
+	    (unsigned long long)h);
+	evbuffer_drain(up, evbuffer_get_length(up));
+
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h);
+	evbuffer_add(peer, data, 1000);
+	res = relay_replies(&r, peer);
+	test_result("relay_partial_read_payload_passes_on",
+	    res == RELAY_OK && evbuffer_get_length(d.out) == 16 + 1000 &&
+	    relay_inflight(&r) == 1, "res %d out %zu", res,
+	    evbuffer_get_length(d.out));
+	evbuffer_add(peer, data, 3096);
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h);
+	res = relay_replies(&r, peer);
+	evbuffer_copyout(d.out, hdr, sizeof(hdr));
+	test_result("relay_read_reply_restores_client_handle",
+	    nbd_get64(hdr + 8) == 0xabcdef &&
+	    evbuffer_get_length(d.out) == 16 + 4096, "handle %#llx",
+	    (unsigned long long)nbd_get64(hdr + 8));
+	test_result("relay_second_reply_to_same_handle_is_violation",
+	    res == RELAY_VIOLATION && strstr(r.reason, "not outstanding"),
+	    "res %d %s", res, r.reason);
+	evbuffer_drain(d.out, evbuffer_get_length(d.out));
+	evbuffer_drain(peer, evbuffer_get_length(peer));
+
+	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY);
+	request(d.in, NBD_CMD_WRITE, 7, 0, 512);
+	evbuffer_add(d.in, data, 512);
+	request(d.in, NBD_CMD_READ, 8, (1 << 20) - 512, 1024);
+	request(d.in, NBD_CMD_FLUSH, 9, 0, 0);
+	res = relay_requests(&r, &d, up);
+	{
+		unsigned char a[16], b[16], c[16];
+
+		evbuffer_remove(d.out, a, 16);
+		evbuffer_remove(d.out, b, 16);
+		evbuffer_remove(d.out, c, 16);
+		test_result("relay_refuses_locally_write_ro_eperm_beyond_end_"
+		    "einval_unadvertised_flush_einval",
+		    res == RELAY_OK && evbuffer_get_length(up) == 0 &&
+		    evbuffer_get_length(d.in) == 0 &&
+		    nbd_get32(a + 4) == NBD_EPERM && nbd_get64(a + 8) == 7 &&
+		    nbd_get32(b + 4) == NBD_EINVAL && nbd_get64(b + 8) == 8 &&
+		    nbd_get32(c + 4) == NBD_EINVAL, "res %d up %zu", res,
+		    evbuffer_get_length(up));
+	}
+
+	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS);
+	request(d.in, NBD_CMD_WRITE, 10, 0, 4096);
+	evbuffer_add(d.in, data, 100);
+	res = relay_requests(&r, &d, up);
+	test_result("relay_write_waits_for_its_whole_payload",
+	    res == RELAY_OK && evbuffer_get_length(up) == 0, "up %zu",
+	    evbuffer_get_length(up));
+	evbuffer_add(d.in, data + 100, 3996);
+	res = relay_requests(&r, &d, up);
+	test_result("relay_write_forwarded_with_payload",
+	    res == RELAY_OK && evbuffer_get_length(up) == 28 + 4096 &&
+	    r.bytes_written == 4096, "up %zu", evbuffer_get_length(up));
+	h = up_handle(up, 0);
+	evbuffer_drain(up, evbuffer_get_length(up));
+
+	relay_down_gone(&r, &d);
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h);
+	res = relay_replies(&r, peer);
+	test_result("relay_reply_for_departed_client_is_dropped",
+	    res == RELAY_OK && evbuffer_get_length(d.out) == 0 &&
+	    relay_inflight(&r) == 0, "res %d", res);
+
+	reply(peer, 0x668e33ef, 0, 1);
+	res = relay_replies(&r, peer);
+	test_result("relay_structured_reply_is_violation",
+	    res == RELAY_VIOLATION && strstr(r.reason, "structured"), "%s",
+	    r.reason);
+	evbuffer_drain(peer, evbuffer_get_length(peer));
+	reply(peer, 0xdeadbeef, 0, 1);
+	res = relay_replies(&r, peer);
+	test_result("relay_bad_reply_magic_is_violation",
+	    res == RELAY_VIOLATION && strstr(r.reason, "bad reply magic"),
+	    "%s", r.reason);
+	evbuffer_drain(peer, evbuffer_get_length(peer));
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, 0xffffffffffffULL);
+	res = relay_replies(&r, peer);
+	test_result("relay_unknown_handle_is_violation",
+	    res == RELAY_VIOLATION, "res %d", res);
+	evbuffer_drain(peer, evbuffer_get_length(peer));
+
+	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS);
+	for (i = 0; i < RELAY_SLOTS + 3; i++)
+		request(d2.in, NBD_CMD_READ, i, 0, 512);
+	res = relay_requests(&r, &d2, up);
+	test_result("relay_full_when_every_slot_is_busy",
+	    res == RELAY_FULL && relay_inflight(&r) == RELAY_SLOTS &&
+	    evbuffer_get_length(d2.in) == 3 * NBD_REQUEST_SIZE, "res %d",
+	    res);
+	h = up_handle(up, 0);
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 5, h);	/* EIO: no payload */
+	res = relay_replies(&r, peer);
+	res = relay_requests(&r, &d2, up);
+	test_result("relay_resumes_after_a_reply_frees_a_slot",
+	    res == RELAY_FULL && evbuffer_get_length(d2.in) ==
+	    2 * NBD_REQUEST_SIZE, "res %d left %zu", res,
+	    evbuffer_get_length(d2.in));
+	evbuffer_drain(d2.in, evbuffer_get_length(d2.in));
+
+	request(d.in, NBD_CMD_DISC, 1, 0, 0);
+	res = relay_requests(&r, &d, up);
+	test_result("relay_disc_reported", res == RELAY_DISC, "res %d", res);
+	evbuffer_add(d.in, "garbage-garbage-garbage-garbage", 30);
+	res = relay_requests(&r, &d, up);
+	test_result("relay_bad_request_magic_reported",
+	    res == RELAY_BAD_REQUEST, "res %d", res);
+	evbuffer_drain(d.in, evbuffer_get_length(d.in));
+	request(d.in, 77, 1, 0, 0);
+	res = relay_requests(&r, &d, up);
+	test_result("relay_unknown_command_reported",
+	    res == RELAY_BAD_REQUEST && strstr(r.reason, "unknown command"),
+	    "res %d", res);
+	evbuffer_free(d.in);
+	evbuffer_free(d.out);
+	evbuffer_free(d2.in);
+	evbuffer_free(d2.out);
+	evbuffer_free(up);
+	evbuffer_free(peer);
+}
+
+int
+main(void)
+{
+	test_client_go(0);
+	test_client_go(1);
+	test_client_fallback(1);
+	test_client_fallback(0);
+	test_client_errors();
+	test_server();
+	test_relay();
+	return test_done();
+}
