@@ -22,21 +22,24 @@ CPPFLAGS += -DVMEDIAD_TEST
 endif
 LDFLAGS	+= -pie -Wl,-z,relro,-z,now
 LDLIBS	= $(shell pkg-config --libs $(PKGS))
-# Only sessiond needs libcrypto (WebSocket accept keys, later TLS).
-SESSIOND_LIBS = $(shell pkg-config --libs libcrypto)
+# Only sessiond needs OpenSSL (WebSocket accept keys, TLS) and crypt(3).
+SESSIOND_LIBS = $(shell pkg-config --libs libevent_openssl libssl libcrypto \
+	   libxcrypt) -lpthread
 
 COMMON_SRCS = privsep/log.c privsep/msg.c privsep/sandbox.c \
 	   conf/conf.c conf/conf_value.c conf/conf_check.c
 CHILD_SRCS = $(COMMON_SRCS) privsep/child.c
 VMEDIAD_SRCS = $(COMMON_SRCS) privsep/vmediad.c privsep/proc.c privsep/listen.c \
-	   privsep/devices.c blockd/nbd_netlink.c \
+	   privsep/devices.c privsep/audit.c blockd/nbd_netlink.c sessiond/json.c \
 	   privsep/vmediad_sandbox.c
 SESSIOND_SRCS = $(CHILD_SRCS) sessiond/sessiond.c sessiond/sessiond_sandbox.c \
 	   sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \
 	   sessiond/local.c sessiond/relay.c sessiond/nbd_proto.c \
 	   sessiond/nbd_client.c sessiond/nbd_server.c sessiond/http.c \
 	   sessiond/http_response.c sessiond/json.c sessiond/ws.c \
-	   sessiond/ws_handshake.c
+	   sessiond/ws_handshake.c sessiond/route.c sessiond/auth.c \
+	   sessiond/cred.c sessiond/cred_json.c sessiond/passwd.c \
+	   sessiond/ratelimit.c sessiond/tls.c
 BLOCKD_SRCS = $(CHILD_SRCS) blockd/blockd.c blockd/blockd_sandbox.c \
 	   blockd/nbd_netlink.c
 HOOKD_SRCS = $(CHILD_SRCS) hookd/hookd.c hookd/hookd_sandbox.c

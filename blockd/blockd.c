@@ -288,6 +288,25 @@ blk_all_idle(void)
 }
 
 static void
+audit_hook_failed(struct child *c, const struct blk_dev *d,
+    const struct msg_hook_done *h)
+{
+	struct msg_audit a;
+
+	memset(&a, 0, sizeof(a));
+	a.event = AUDIT_EV_HOOK_FAILED;
+	a.session = d->session;
+	snprintf(a.user, sizeof(a.user), "%s", d->user);
+	snprintf(a.export, sizeof(a.export), "%s", d->export);
+	snprintf(a.target, sizeof(a.target), "/dev/nbd%u", d->index);
+	if (snprintf(a.reason, sizeof(a.reason), "%s hook: %s",
+	    h->action == MSG_HOOK_START ? "start" : "stop", h->reason) >=
+	    (int)sizeof(a.reason))
+		log_debug("export %s: hook failure reason cut", d->export);
+	chan_send(&c->chan, MSG_AUDIT, &a, sizeof(a), -1);
+}
+
+static void
 hook_done(struct child *c, struct msg *m)
 {
 	struct msg_hook_done *h = &m->u.hook_done;
@@ -300,6 +319,8 @@ hook_done(struct child *c, struct msg *m)
 	if ((d = dev_find(h->export)) == NULL || d->session != h->session)
 		return;
 	e = conf_find_export(c->conf, d->export);
+	if (!h->ok)
+		audit_hook_failed(c, d, h);
 	if (h->action == MSG_HOOK_START && d->state == BLK_STARTING) {
 		if (!h->ok) {
 			attach_answer(c, d->export, d->session, NULL,

@@ -40,52 +40,68 @@ struct conf_parser {
 };
 
 static const struct conf_key global_keys[] = {
-	{ "listen", CONF_K_LISTEN, 0, 0, 1 },
+	{ "listen", CONF_K_LISTEN, 0, 0, 1, 0, 0 },
 	{ "user", CONF_K_USERNAME, offsetof(struct conf_global, user),
-	    CONF_NAME_MAX, 0 },
+	    CONF_NAME_MAX, 0, 0, 0 },
 	{ "chroot", CONF_K_PATH, offsetof(struct conf_global, chroot),
-	    CONF_PATH_MAX, 0 },
+	    CONF_PATH_MAX, 0, 0, 0 },
 	{ "web", CONF_K_PATH, offsetof(struct conf_global, web),
-	    CONF_PATH_MAX, 0 },
-	{ "auth", CONF_K_AUTH, offsetof(struct conf_global, auth), 0, 0 },
+	    CONF_PATH_MAX, 0, 0, 0 },
+	{ "auth", CONF_K_AUTH, offsetof(struct conf_global, auth), 0, 0, 0, 0 },
 	{ "audit", CONF_K_PATH, offsetof(struct conf_global, audit),
-	    CONF_PATH_MAX, 0 },
+	    CONF_PATH_MAX, 0, 0, 0 },
 	{ "tls-certificate", CONF_K_PATH,
-	    offsetof(struct conf_global, tls_certificate), CONF_PATH_MAX, 0 },
+	    offsetof(struct conf_global, tls_certificate), CONF_PATH_MAX, 0, 0, 0 },
 	{ "tls-key", CONF_K_PATH, offsetof(struct conf_global, tls_key),
-	    CONF_PATH_MAX, 0 },
-	{ NULL, 0, 0, 0, 0 }
+	    CONF_PATH_MAX, 0, 0, 0 },
+	{ "origin", CONF_K_ORIGINS, offsetof(struct conf_global, origins),
+	    CONF_LIST_MAX, 0, 0, 0 },
+	{ "max-connections", CONF_K_NUMBER,
+	    offsetof(struct conf_global, max_connections), 0, 0, 1, 4096 },
+	{ "sessions-per-user", CONF_K_NUMBER,
+	    offsetof(struct conf_global, sessions_per_user), 0, 0, 1, 64 },
+	{ "request-timeout", CONF_K_NUMBER,
+	    offsetof(struct conf_global, request_timeout), 0, 0, 1, 600 },
+	{ "handshake-timeout", CONF_K_NUMBER,
+	    offsetof(struct conf_global, handshake_timeout), 0, 0, 1, 600 },
+	{ "idle-timeout", CONF_K_NUMBER,
+	    offsetof(struct conf_global, idle_timeout), 0, 0, 1, 3600 },
+	{ "login-idle", CONF_K_NUMBER, offsetof(struct conf_global, login_idle),
+	    0, 0, 60, 604800 },
+	{ "login-lifetime", CONF_K_NUMBER,
+	    offsetof(struct conf_global, login_lifetime), 0, 0, 60, 2592000 },
+	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 
 static const struct conf_key export_keys[] = {
 	{ "description", CONF_K_TEXT, offsetof(struct conf_export, description),
-	    CONF_TEXT_MAX, 0 },
+	    CONF_TEXT_MAX, 0, 0, 0 },
 	{ "device", CONF_K_DEVICE, offsetof(struct conf_export, device),
-	    CONF_PATH_MAX, 0 },
+	    CONF_PATH_MAX, 0, 0, 0 },
 	{ "socket", CONF_K_SOCKET, offsetof(struct conf_export, socket),
-	    CONF_SOCK_MAX, 0 },
+	    CONF_SOCK_MAX, 0, 0, 0 },
 	{ "read-only", CONF_K_BOOL, offsetof(struct conf_export, read_only),
-	    0, 0 },
+	    0, 0, 0, 0 },
 	{ "timeout", CONF_K_TIMEOUT, offsetof(struct conf_export, timeout),
-	    0, 0 },
+	    0, 0, 0, 0 },
 	{ "hook", CONF_K_PATH, offsetof(struct conf_export, hook),
-	    CONF_PATH_MAX, 0 },
+	    CONF_PATH_MAX, 0, 0, 0 },
 	{ "allow", CONF_K_NAMELIST, offsetof(struct conf_export, allow),
-	    CONF_LIST_MAX, 0 },
+	    CONF_LIST_MAX, 0, 0, 0 },
 	{ "default", CONF_K_BOOL, offsetof(struct conf_export, is_default),
-	    0, 0 },
+	    0, 0, 0, 0 },
 	{ "max-size", CONF_K_SIZE, offsetof(struct conf_export, max_size),
-	    0, 0 },
-	{ NULL, 0, 0, 0, 0 }
+	    0, 0, 0, 0 },
+	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 
 static const struct conf_key user_keys[] = {
 	{ "password", CONF_K_HASH, offsetof(struct conf_user, password),
-	    CONF_HASH_MAX, 0 },
+	    CONF_HASH_MAX, 0, 0, 0 },
 	{ "groups", CONF_K_NAMELIST, offsetof(struct conf_user, groups),
-	    CONF_LIST_MAX, 0 },
-	{ "admin", CONF_K_BOOL, offsetof(struct conf_user, admin), 0, 0 },
-	{ NULL, 0, 0, 0, 0 }
+	    CONF_LIST_MAX, 0, 0, 0 },
+	{ "admin", CONF_K_BOOL, offsetof(struct conf_user, admin), 0, 0, 0, 0 },
+	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 
 void

@@ -24,6 +24,13 @@
 #define CONF_DEFAULT_FILE	"/etc/vmediad.conf"
 #define CONF_DEFAULT_TIMEOUT	30
 #define CONF_DEFAULT_MAX_SIZE	(UINT64_C(1) << 44)	/* 16 TiB */
+#define CONF_DEFAULT_MAX_CONNECTIONS	256
+#define CONF_DEFAULT_SESSIONS_PER_USER	2
+#define CONF_DEFAULT_REQUEST_TIMEOUT	10
+#define CONF_DEFAULT_HANDSHAKE_TIMEOUT	20
+#define CONF_DEFAULT_IDLE_TIMEOUT	60
+#define CONF_DEFAULT_LOGIN_IDLE		1800
+#define CONF_DEFAULT_LOGIN_LIFETIME	43200
 
 enum conf_auth {
 	CONF_AUTH_USERS = 0,
@@ -35,6 +42,7 @@ struct conf_listen {
 	socklen_t		 addrlen;
 	char			 text[CONF_ADDR_MAX];
 	int			 line;
+	int			 tls;		/* "address tls" */
 };
 
 struct conf_global {
@@ -46,7 +54,15 @@ struct conf_global {
 	char			 audit[CONF_PATH_MAX];
 	char			 tls_certificate[CONF_PATH_MAX];
 	char			 tls_key[CONF_PATH_MAX];
+	char			 origins[CONF_LIST_MAX];	/* also allowed */
 	int32_t			 auth;		/* enum conf_auth */
+	int32_t			 max_connections;
+	int32_t			 sessions_per_user;
+	int32_t			 request_timeout;	/* seconds */
+	int32_t			 handshake_timeout;
+	int32_t			 idle_timeout;
+	int32_t			 login_idle;
+	int32_t			 login_lifetime;
 	int32_t			 line;		/* of [vmediad] */
 	int32_t			 user_line;
 	int32_t			 auth_line;
@@ -98,5 +114,6 @@ int	 conf_user_valid(const struct conf_user *);
 int	 conf_global_valid(const struct conf_global *);
 const struct conf_export *conf_find_export(const struct conf *, const char *);
 int	 conf_listen_is_local(const struct conf_listen *);
+int	 conf_name_valid(const char *);
 
 #endif

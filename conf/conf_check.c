@@ -131,6 +131,25 @@ check_export(struct conf_ctx *ctx, const struct conf_export *e)
 }
 
 static void
+default_number(int32_t *field, int32_t value)
+{
+	if (*field == 0)
+		*field = value;
+}
+
+static void
+conf_defaults(struct conf_global *g)
+{
+	default_number(&g->max_connections, CONF_DEFAULT_MAX_CONNECTIONS);
+	default_number(&g->sessions_per_user, CONF_DEFAULT_SESSIONS_PER_USER);
+	default_number(&g->request_timeout, CONF_DEFAULT_REQUEST_TIMEOUT);
+	default_number(&g->handshake_timeout, CONF_DEFAULT_HANDSHAKE_TIMEOUT);
+	default_number(&g->idle_timeout, CONF_DEFAULT_IDLE_TIMEOUT);
+	default_number(&g->login_idle, CONF_DEFAULT_LOGIN_IDLE);
+	default_number(&g->login_lifetime, CONF_DEFAULT_LOGIN_LIFETIME);
+}
+
+static void
 check_global(struct conf_ctx *ctx)
 {
 	struct conf_global *g = &ctx->conf->global;
@@ -151,6 +170,11 @@ check_global(struct conf_ctx *ctx)
 				    "listeners, not %s (line %d)",
 				    g->listen[i].text, g->listen[i].line);
 	}
+	for (i = 0; i < g->nlisten; i++)
+		if (g->listen[i].tls && g->tls_certificate[0] == '\0')
+			conf_error(ctx, g->listen[i].line, "listen %s tls needs "
+			    "tls-certificate and tls-key", g->listen[i].text);
+	conf_defaults(g);
 	if (g->user[0] == '\0')
 		snprintf(g->user, sizeof(g->user), "_vmediad");
 	if (g->chroot[0] == '\0')
@@ -231,6 +255,11 @@ conf_global_valid(const struct conf_global *g)
 	    terminated(g->audit, sizeof(g->audit)) &&
 	    terminated(g->tls_certificate, sizeof(g->tls_certificate)) &&
 	    terminated(g->tls_key, sizeof(g->tls_key)) &&
+	    terminated(g->origins, sizeof(g->origins)) &&
+	    g->max_connections > 0 && g->sessions_per_user > 0 &&
+	    g->request_timeout > 0 && g->handshake_timeout > 0 &&
+	    g->idle_timeout > 0 && g->login_idle > 0 &&
+	    g->login_lifetime > 0 &&
 	    (g->auth == CONF_AUTH_USERS || g->auth == CONF_AUTH_NONE);
 }
 

@@ -31,6 +31,8 @@ enum conf_kind {
 	CONF_K_SIZE,		/* bytes, with K, M, G or T */
 	CONF_K_LISTEN,		/* address:port, [v6]:port or /unix/path */
 	CONF_K_AUTH,		/* users or none */
+	CONF_K_NUMBER,		/* an integer from min to max */
+	CONF_K_ORIGINS,		/* http(s)://host[:port], blank separated */
 };
 
 struct conf_key {
@@ -39,6 +41,8 @@ struct conf_key {
 	size_t			 offset;	/* into the section's struct */
 	size_t			 size;		/* of a string field */
 	int			 repeatable;
+	int32_t			 min;		/* CONF_K_NUMBER */
+	int32_t			 max;
 };
 
 void	conf_error(struct conf_ctx *, int, const char *, ...)
@@ -46,6 +50,5 @@ void	conf_error(struct conf_ctx *, int, const char *, ...)
 void	conf_set_value(struct conf_ctx *, const char *,
 	    const struct conf_key *, void *, const char *);
 void	conf_check(struct conf_ctx *);
-int	conf_name_valid(const char *);
 
 #endif

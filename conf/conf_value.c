@@ -151,6 +151,60 @@ parse_size(const char *s, uint64_t *out)
 }
 
 static int
+parse_number(const char *s, int32_t min, int32_t max, int32_t *out)
+{
+	char *end;
+	long v;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return 0;
+	*out = (int32_t)v;
+	return 1;
+}
+
+/* http://host[:port] or https://host[:port], as browsers send Origin. */
+static int
+origin_valid(const char *s)
+{
+	const char *host;
+	size_t i;
+
+	if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else
+		return 0;
+	if (*host == '\0')
+		return 0;
+	for (i = 0; host[i] != '\0'; i++)
+		if (!((host[i] >= 'a' && host[i] <= 'z') ||
+		    (host[i] >= 'A' && host[i] <= 'Z') ||
+		    (host[i] >= '0' && host[i] <= '9') || host[i] == '.' ||
+		    host[i] == '-' || host[i] == ':' || host[i] == '[' ||
+		    host[i] == ']'))
+			return 0;
+	return 1;
+}
+
+static int
+origins_valid(const char *s)
+{
+	char copy[CONF_LIST_MAX], *word, *rest;
+
+	snprintf(copy, sizeof(copy), "%s", s);
+	rest = copy;
+	while ((word = strsep(&rest, " \t")) != NULL)
+		if (*word != '\0' && !origin_valid(word))
+			return 0;
+	return 1;
+}
+
+static int
 parse_port(const char *s, in_port_t *port)
 {
 	char *end;
@@ -225,6 +279,24 @@ set_listen(struct conf_ctx *ctx, const char *value)
 	struct conf_global *g = &ctx->conf->global;
 	struct conf_listen *l;
 	const char *why;
+	char addr[CONF_ADDR_MAX];
+	size_t len = strlen(value);
+	int tls = 0;
+
+	/* "address tls": this listener speaks HTTPS. */
+	if (len > 4 && strcmp(value + len - 4, " tls") == 0) {
+		tls = 1;
+		len -= 4;
+		while (len > 0 && value[len - 1] == ' ')
+			len--;
+	}
+	if (len >= sizeof(addr)) {
+		conf_error(ctx, ctx->line, "bad listen address: too long");
+		return;
+	}
+	memcpy(addr, value, len);
+	addr[len] = '\0';
+	value = addr;
 
 	if (g->nlisten == CONF_LISTEN_MAX) {
 		conf_error(ctx, ctx->line, "too many listen addresses (max %d)",
@@ -243,6 +315,7 @@ set_listen(struct conf_ctx *ctx, const char *value)
 	}
 	snprintf(l->text, sizeof(l->text), "%s", value);
 	l->line = ctx->line;
+	l->tls = tls;
 	g->nlisten++;
 }
 
@@ -282,6 +355,10 @@ set_string(struct conf_ctx *ctx, const char *label,
 	case CONF_K_HASH:
 		valid = hash_valid(value);
 		expect = "expected a crypt(3) hash such as $y$...";
+		break;
+	case CONF_K_ORIGINS:
+		valid = origins_valid(value);
+		expect = "expected origins such as https://bmc.example.com";
 		break;
 	case CONF_K_TEXT:
 	default:
@@ -326,6 +403,12 @@ conf_set_value(struct conf_ctx *ctx, const char *label,
 		if (!parse_timeout(value, (int32_t *)field))
 			conf_error(ctx, ctx->line, "%s%s: expected seconds "
 			    "from 1 to 3600", label, key->name);
+		break;
+	case CONF_K_NUMBER:
+		if (!parse_number(value, key->min, key->max, (int32_t *)field))
+			conf_error(ctx, ctx->line, "%s%s: expected a number "
+			    "from %d to %d", label, key->name, key->min,
+			    key->max);
 		break;
 	case CONF_K_SIZE:
 		if (!parse_size(value, (uint64_t *)field))

@@ -37,6 +37,7 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	[MSG_HOOK_RUN] = { "HOOK_RUN", sizeof(struct msg_hook), MSG_FD_NEVER },
 	[MSG_HOOK_DONE] = { "HOOK_DONE", sizeof(struct msg_hook_done),
 	    MSG_FD_NEVER },
+	[MSG_AUDIT] = { "AUDIT", sizeof(struct msg_audit), MSG_FD_NEVER },
 #ifdef VMEDIAD_TEST
 	[MSG_TEST_SYSCALL] = { "TEST_SYSCALL", 0, MSG_FD_NEVER },
 #endif

@@ -38,6 +38,7 @@ enum msg_type {
 	MSG_DETACHED,		/* blockd → sessiond: msg_detach */
 	MSG_HOOK_RUN,		/* blockd → hookd: msg_hook */
 	MSG_HOOK_DONE,		/* hookd → blockd: msg_hook_done */
+	MSG_AUDIT,		/* sessiond, blockd → parent: msg_audit */
 	MSG_TYPE_COUNT
 };
 
@@ -113,6 +114,35 @@ struct msg_hook {
 	int32_t		 unused;
 };
 
+/* What happened, for the audit trail the parent writes. */
+enum msg_audit_event {
+	AUDIT_EV_LOGIN = 1,
+	AUDIT_EV_LOGIN_FAILED,
+	AUDIT_EV_LOGOUT,
+	AUDIT_EV_SESSION_START,
+	AUDIT_EV_SESSION_END,
+	AUDIT_EV_EJECT,
+	AUDIT_EV_PROTOCOL_VIOLATION,
+	AUDIT_EV_HOOK_FAILED,
+	AUDIT_EV_ACCESS_DENIED,
+	AUDIT_EV_CONFIG_RELOAD,		/* the parent's own */
+	AUDIT_EV_COUNT
+};
+
+struct msg_audit {
+	char		 user[CONF_NAME_MAX];
+	char		 addr[64];
+	char		 export[CONF_NAME_MAX];
+	char		 target[CONF_PATH_MAX];	/* device or socket */
+	char		 reason[128];
+	uint64_t	 size;
+	uint64_t	 bytes_read;
+	uint64_t	 bytes_written;
+	uint64_t	 duration_ms;
+	uint32_t	 session;
+	int32_t		 event;		/* enum msg_audit_event */
+};
+
 struct msg_hook_done {
 	char		 export[CONF_NAME_MAX];
 	char		 reason[128];
@@ -144,6 +174,7 @@ struct msg {
 		struct msg_detach	 detach;
 		struct msg_hook		 hook;
 		struct msg_hook_done	 hook_done;
+		struct msg_audit	 audit;
 		uint64_t		 align;
 	} u;
 };

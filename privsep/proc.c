@@ -94,6 +94,9 @@ proc_dispatch(struct chan *c, struct msg *m, void *arg)
 			fatalx("PONG from %s for a ping never sent", p->name);
 		p->pongs = m->u.ping.seq;
 		break;
+	case MSG_AUDIT:
+		audit_from_child(p->env, p, &m->u.audit);
+		break;
 	default:
 		fatalx("unexpected %s from %s", msg_type_name(m->type),
 		    p->name);

@@ -69,6 +69,9 @@ sandbox_seccomp(const struct sandbox_policy *p)
 
 	if ((ctx = seccomp_init(SCMP_ACT_KILL_PROCESS)) == NULL)
 		fatalx("%s: seccomp_init failed", p->name);
+	/* Threads started before the sandbox get the same filter. */
+	if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0)
+		fatalx("%s: seccomp TSYNC unavailable", p->name);
 	for (i = 0; i < p->nrules; i++) {
 		r = &p->rules[i];
 		if (r->arg1 == 0)

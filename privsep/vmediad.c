@@ -75,15 +75,20 @@ static void
 reload(struct vmediad *env)
 {
 	struct conf *conf;
-	int i;
+	char why[128];
+	int i, errors;
 
 	if ((conf = calloc(1, sizeof(*conf))) == NULL) {
 		log_warn("reload");
 		return;
 	}
-	if (conf_load(conf, env->conffile, conf_log_error, NULL) != 0) {
+	if ((errors = conf_load(conf, env->conffile, conf_log_error,
+	    NULL)) != 0) {
 		log_warnx("reload: %s has errors; keeping the running "
 		    "configuration", env->conffile);
+		snprintf(why, sizeof(why), "rejected: %d errors in %s", errors,
+		    env->conffile);
+		audit_reload(env, why);
 		free(conf);
 		return;
 	}
@@ -95,6 +100,9 @@ reload(struct vmediad *env)
 		proc_send_conf(env, &env->procs[i]);
 	listen_exports(env);
 	log_info("reloaded %s (config %u)", env->conffile, env->generation);
+	snprintf(why, sizeof(why), "config %u from %s", env->generation,
+	    env->conffile);
+	audit_reload(env, why);
 }
 
 static void
@@ -224,6 +232,7 @@ main(int argc, char **argv)
 	watch_signals(&env);
 	listen_bind_http(&env);
 	devices_open(&env);
+	audit_open(&env);
 	proc_spawn_all(&env);
 	for (i = 0; i < PROC_COUNT; i++)
 		proc_send_conf(&env, &env.procs[i]);

@@ -57,6 +57,7 @@ struct vmediad {
 	}			 bound[CONF_EXPORT_MAX];	/* export sockets */
 	int			 nbound;
 	struct nbd_nl		 nl;		/* fd -1 without NBD devices */
+	int			 audit_fd;	/* -1: no audit file */
 };
 
 extern const struct sandbox_policy vmediad_policy;
@@ -73,6 +74,12 @@ void	listen_bind_http(struct vmediad *);
 void	listen_send_http(struct vmediad *);
 void	listen_exports(struct vmediad *);
 void	listen_cleanup(struct vmediad *);
+
+void	audit_open(struct vmediad *);
+void	audit_record(struct vmediad *, const struct msg_audit *);
+void	audit_from_child(struct vmediad *, const struct proc *,
+	    const struct msg_audit *);
+void	audit_reload(struct vmediad *, const char *);
 
 void	devices_open(struct vmediad *);
 void	devices_release(struct vmediad *);

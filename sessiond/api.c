@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "auth.h"
 #include "json.h"
 #include "sessiond.h"
 
@@ -62,8 +63,9 @@ api_export(struct evbuffer *out, const struct export_rt *ex)
 	    s->relay.bytes_written, since);
 }
 
+/* Only what the caller may use: the others do not exist for them. */
 void
-api_exports(struct evbuffer *out)
+api_exports(struct evbuffer *out, const struct identity *id)
 {
 	struct export_rt *table;
 	int i, n, first = 1;
@@ -71,7 +73,7 @@ api_exports(struct evbuffer *out)
 	table = sd_exports(&n);
 	evbuffer_add_printf(out, "[");
 	for (i = 0; i < n; i++) {
-		if (!table[i].present)
+		if (!table[i].present || !auth_may_use(id, &table[i].conf))
 			continue;
 		evbuffer_add_printf(out, first ? "" : ", ");
 		api_export(out, &table[i]);

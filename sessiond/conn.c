@@ -1,7 +1,8 @@
 /*
- * HTTP connections: accept, parse one request at a time, answer it or
- * hand the connection to a session on a WebSocket upgrade. Everything a
- * client sends is bounded by the parser; idle connections time out.
+ * HTTP connections: accept (evicting the oldest idle connection when
+ * full), parse one request at a time, hand each to route.c. An idle
+ * connection times out; one that starts a request must finish it within
+ * request-timeout, however slowly it trickles.
  */
 #include <sys/socket.h>
 
@@ -19,19 +20,11 @@
 #include <unistd.h>
 
 #include "child.h"
-#include "http.h"
+#include "conn.h"
 #include "log.h"
+#include "passwd.h"
 #include "sessiond.h"
-
-struct conn {
-	TAILQ_ENTRY(conn)	 entry;
-	struct bufferevent	*bev;
-	struct http_parser	 parser;
-	struct http_request	*req;
-	char			 addr[64];
-	int			 listen_index;
-	int			 closing;	/* close once output is out */
-};
+#include "tls.h"
 
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static int nconns;
@@ -42,18 +35,30 @@ conn_count(void)
 	return nconns;
 }
 
-static void
+void
 conn_free(struct conn *c)
 {
 	TAILQ_REMOVE(&conns, c, entry);
 	nconns--;
+	if (c->waiting)
+		passwd_forget(c);
+	cred_clear(&c->cred);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
+	event_free(c->timer);
 	free(c->req);
 	free(c);
 }
 
 static void
+timer_arm(struct conn *c, int seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	evtimer_add(c->timer, &tv);
+}
+
+void
 conn_close_after_write(struct conn *c)
 {
 	c->closing = 1;
@@ -62,174 +67,48 @@ conn_close_after_write(struct conn *c)
 		conn_free(c);
 }
 
-static void
-conn_error(struct conn *c, int status, const char *message)
+void
+conn_error_headers(struct conn *c, int status, const char *message,
+    const struct http_header *hdrs, size_t n)
 {
 	log_debug("%s: %d %s", c->addr, status, message);
-	http_error_json(bufferevent_get_output(c->bev), status, message, 0);
+	http_error_json_headers(bufferevent_get_output(c->bev), status,
+	    message, 0, hdrs, n);
 	conn_close_after_write(c);
 }
 
-static void
-serve_static(struct conn *c, const struct http_request *req, int keep)
+void
+conn_error(struct conn *c, int status, const char *message)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	const struct web_file *f;
-
-	if ((f = web_find(req->path)) == NULL) {
-		conn_error(c, 404, "not found");
-		return;
-	}
-	http_response_begin(out, 200, f->type, f->len, keep);
-	http_response_header(out, "Cache-Control", "no-cache");
-	http_response_header(out, "X-Content-Type-Options", "nosniff");
-	http_response_end(out);
-	if (req->method != HTTP_METHOD_HEAD)
-		evbuffer_add_reference(out, f->data, f->len, NULL, NULL);
+	conn_error_headers(c, status, message, NULL, 0);
 }
 
-static void
-serve_json(struct conn *c, const struct http_request *req,
-    struct evbuffer *body, int status, int keep)
+static void conn_read(struct bufferevent *, void *);
+
+/* A response is out (or queued): wait for the next request, or close. */
+void
+conn_request_done(struct conn *c, int keep)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-
-	http_response_begin(out, status, "application/json",
-	    evbuffer_get_length(body), keep);
-	http_response_header(out, "Cache-Control", "no-store");
-	http_response_end(out);
-	if (req->method != HTTP_METHOD_HEAD)
-		evbuffer_add_buffer(out, body);
-}
-
-/* POST /api/exports/NAME/eject */
-static void
-serve_eject(struct conn *c, const struct http_request *req, int keep)
-{
-	char name[CONF_NAME_MAX];
-	const char *p = req->path + strlen("/api/exports/");
-	const char *slash = strchr(p, '/');
-	struct export_rt *ex;
-	struct evbuffer *body;
-
-	if (slash == NULL || strcmp(slash, "/eject") != 0 ||
-	    (size_t)(slash - p) >= sizeof(name)) {
-		conn_error(c, 404, "not found");
-		return;
-	}
-	memcpy(name, p, slash - p);
-	name[slash - p] = '\0';
-	if ((ex = sd_export(name)) == NULL) {
-		conn_error(c, 404, "no such export");
-		return;
-	}
-	if (ex->session == NULL || ex->session->ending) {
-		conn_error(c, 409, "nothing attached to this export");
-		return;
-	}
-	log_info("export %s: eject requested from %s", name, c->addr);
-	session_end(ex->session, "ejected", WS_CLOSE_NORMAL);
-	if ((body = evbuffer_new()) == NULL)
-		fatal("evbuffer_new");
-	evbuffer_add_printf(body, "{\"ejected\": true}");
-	serve_json(c, req, body, 200, keep);
-	evbuffer_free(body);
-}
-
-/* Chooses the subprotocol to echo: "binary" if offered, else the first. */
-static int
-choose_protocol(const char *offered, char *chosen, size_t size)
-{
-	const char *cursor = offered, *tok;
-	size_t len;
-
-	chosen[0] = '\0';
-	if (ws_protocol_offered(offered, "binary")) {
-		snprintf(chosen, size, "binary");
-		return 1;
-	}
-	if (ws_protocol_next(&cursor, &tok, &len) && len < size) {
-		memcpy(chosen, tok, len);
-		chosen[len] = '\0';
-		return 1;
-	}
-	return 0;
-}
-
-static void
-serve_upgrade(struct conn *c, const struct http_request *req)
-{
-	struct export_rt *ex;
-	struct ws_handshake hs;
-	char protocol[HTTP_WS_PROTOCOL_MAX];
-	struct bufferevent *bev;
-
-	if (strcmp(req->path, "/") == 0)
-		ex = sd_default_export();
-	else if (strncmp(req->path, "/nbd/", 5) == 0)
-		ex = sd_export(req->path + 5);
-	else
-		ex = NULL;
-	if (ex == NULL) {
-		conn_error(c, 404, "no such export");
-		return;
-	}
-	if (ws_handshake_check(req, &hs) != 0) {
-		conn_error(c, hs.status ? hs.status : 400, hs.error ?
-		    hs.error : "bad WebSocket handshake");
-		return;
-	}
-	if (ex->state != EXPORT_IDLE) {
-		conn_error(c, 409, "export busy: an image is attached");
-		return;
-	}
-	choose_protocol(req->ws_protocol, protocol, sizeof(protocol));
-	ws_handshake_response(bufferevent_get_output(c->bev), hs.accept,
-	    protocol[0] ? protocol : NULL);
-	bev = c->bev;
-	c->bev = NULL;
-	if (session_start(ex, bev, c->addr, "") == -1)
-		bufferevent_free(bev);
-	conn_free(c);
-}
-
-static void
-serve_request(struct conn *c)
-{
-	const struct http_request *req = c->req;
-	int keep = http_keep_alive(req);
-	struct evbuffer *body;
-
-	if (req->connection & HTTP_CONN_UPGRADE || req->upgrade[0] != '\0') {
-		serve_upgrade(c, req);
-		return;
-	}
-	if (strncmp(req->path, "/api/exports/", 13) == 0) {
-		if (req->method != HTTP_METHOD_POST) {
-			conn_error(c, 405, "use POST");
-			return;
-		}
-		serve_eject(c, req, keep);
-	} else if (strcmp(req->path, "/api/exports") == 0) {
-		if (req->method != HTTP_METHOD_GET &&
-		    req->method != HTTP_METHOD_HEAD) {
-			conn_error(c, 405, "use GET");
-			return;
-		}
-		if ((body = evbuffer_new()) == NULL)
-			fatal("evbuffer_new");
-		api_exports(body);
-		serve_json(c, req, body, 200, keep);
-		evbuffer_free(body);
-	} else if (req->method == HTTP_METHOD_GET ||
-	    req->method == HTTP_METHOD_HEAD)
-		serve_static(c, req, keep);
-	else {
-		conn_error(c, 405, "method not allowed");
-		return;
-	}
-	if (!keep)
+	c->in_request = 0;
+	if (!keep) {
 		conn_close_after_write(c);
+		return;
+	}
+	timer_arm(c, sd_child->conf->global.idle_timeout);
+}
+
+/*
+ * After a password check: read on. Deferred, so that the caller may
+ * still be answering (or have handed the connection on) when it runs.
+ */
+void
+conn_resume(struct conn *c)
+{
+	c->waiting = 0;
+	bufferevent_enable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
+		    BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void
@@ -238,21 +117,24 @@ conn_read(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	int r;
 
-	while (!c->closing) {
-		r = http_parse(&c->parser, bufferevent_get_input(bev), c->req);
-		if (r == HTTP_PARSE_MORE)
-			return;
-		if (r == HTTP_PARSE_ERROR) {
-			conn_error(c, c->parser.status, c->parser.error);
-			return;
-		}
-		http_parser_init(&c->parser);
-		serve_request(c);	/* may free c */
+	if (c->closing || c->waiting)
+		return;
+	if (!c->in_request && evbuffer_get_length(bufferevent_get_input(bev))) {
+		c->in_request = 1;
+		timer_arm(c, sd_child->conf->global.request_timeout);
+	}
+	r = http_parse(&c->parser, bufferevent_get_input(bev), c->req);
+	if (r == HTTP_PARSE_MORE)
+		return;
+	if (r == HTTP_PARSE_ERROR) {
+		conn_error(c, c->parser.status, c->parser.error);
 		return;
 	}
+	http_parser_init(&c->parser);
+	route_request(c);	/* may free c, or hand it to a session */
 }
 
-/* Output drained: close if asked, else read the next request. */
+/* Output drained: close if asked, else go on with buffered input. */
 static void
 conn_write(struct bufferevent *bev, void *arg)
 {
@@ -262,69 +144,111 @@ conn_write(struct bufferevent *bev, void *arg)
 		conn_free(c);
 		return;
 	}
-	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+	if (!c->waiting && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
 		conn_read(bev, c);
 }
 
 static void
 conn_event(struct bufferevent *bev, short what, void *arg)
 {
-	struct conn *c = arg;
-
 	(void)bev;
-	if (what & BEV_EVENT_TIMEOUT)
-		log_debug("%s: idle, closing", c->addr);
-	conn_free(c);
+	(void)what;
+	conn_free(arg);
 }
 
 static void
-format_addr(int fd, char *buf, size_t size)
+conn_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	(void)events;
+	if (c->closing || !c->in_request) {
+		log_debug("%s: idle, closing", c->addr);
+		conn_free(c);
+		return;
+	}
+	log_info("%s: request not complete in %d s; closing", c->addr,
+	    sd_child->conf->global.request_timeout);
+	conn_error(c, 408, "request timeout");
+}
+
+static void
+format_addr(int fd, struct conn *c)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN];
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
 	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
 
-	snprintf(buf, size, "local");
+	snprintf(c->addr, sizeof(c->addr), "local");
+	snprintf(c->host, sizeof(c->host), "local");
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 		return;
 	if (ss.ss_family == AF_INET && inet_ntop(AF_INET, &sin->sin_addr,
-	    host, sizeof(host)) != NULL)
-		snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
+	    c->host, sizeof(c->host)) != NULL)
+		snprintf(c->addr, sizeof(c->addr), "%s:%u", c->host,
+		    ntohs(sin->sin_port));
 	else if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6,
-	    &sin6->sin6_addr, host, sizeof(host)) != NULL)
-		snprintf(buf, size, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	    &sin6->sin6_addr, c->host, sizeof(c->host)) != NULL)
+		snprintf(c->addr, sizeof(c->addr), "[%s]:%u", c->host,
+		    ntohs(sin6->sin6_port));
 }
 
-void
-conn_accept(int fd, const char *why, int listen_index)
+/*
+ * At the limit, the connection idle longest (no request under way, no
+ * check running) makes room: idle sockets cannot lock others out.
+ */
+static int
+conn_make_room(void)
 {
-	struct timeval idle = { SESSIOND_HTTP_IDLE_SEC, 0 };
+	struct conn *c;
+	int limit = sd_child->conf->global.max_connections;
+
+	if (nconns + session_count() + local_count() < limit)
+		return 1;
+	TAILQ_FOREACH(c, &conns, entry) {
+		if (!c->waiting && !c->closing) {
+			log_info("%s: closed to make room (max-connections "
+			    "%d)", c->addr, limit);
+			conn_free(c);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void
+conn_accept(int fd, int listen_index)
+{
+	const struct conf_listen *l;
 	struct conn *c;
 	int one = 1;
 
-	(void)why;
-	if (nconns >= SESSIOND_CONN_MAX) {
+	if (!conn_make_room()) {
 		log_warnx("too many connections; refusing one");
 		close(fd);
 		return;
 	}
+	l = &sd_child->conf->global.listen[listen_index];
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->req = malloc(sizeof(*c->req))) == NULL)
 		fatal("calloc");
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	format_addr(fd, c->addr, sizeof(c->addr));
+	format_addr(fd, c);
 	c->listen_index = listen_index;
+	c->tls = l->tls;
+	c->local = conf_listen_is_local(l);
 	http_parser_init(&c->parser);
-	c->bev = bufferevent_socket_new(sd_child->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
-		fatalx("bufferevent_socket_new");
+	c->bev = c->tls ? tls_bufferevent(sd_child->base, fd) :
+	    bufferevent_socket_new(sd_child->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(sd_child->base, conn_timeout, c);
+	if (c->bev == NULL || c->timer == NULL)
+		fatalx("connection buffers");
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	nconns++;
 	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
-	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	timer_arm(c, sd_child->conf->global.idle_timeout);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -335,7 +259,7 @@ http_accepted(struct evconnlistener *l, evutil_socket_t fd,
 	(void)l;
 	(void)sa;
 	(void)salen;
-	conn_accept(fd, "http", (int)(intptr_t)arg);
+	conn_accept(fd, (int)(intptr_t)arg);
 }
 
 void
@@ -349,5 +273,18 @@ conn_http_listen(int fd, int index)
 	if (l == NULL)
 		fatalx("cannot listen on %s",
 		    sd_child->conf->global.listen[index].text);
-	log_debug("listening on %s", sd_child->conf->global.listen[index].text);
+	log_debug("listening on %s%s",
+	    sd_child->conf->global.listen[index].text,
+	    sd_child->conf->global.listen[index].tls ? " (TLS)" : "");
+}
+
+/* The upgrade took the socket: the connection object goes, not it. */
+struct bufferevent *
+conn_take_bev(struct conn *c)
+{
+	struct bufferevent *bev = c->bev;
+
+	c->bev = NULL;
+	conn_free(c);
+	return bev;
 }

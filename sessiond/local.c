@@ -159,7 +159,8 @@ local_accepted(struct evconnlistener *l, evutil_socket_t fd,
 	(void)l;
 	(void)sa;
 	(void)salen;
-	if (nlocal + conn_count() >= SESSIOND_CONN_MAX) {
+	if (nlocal + conn_count() + session_count() >=
+	    sd_child->conf->global.max_connections) {
 		log_warnx("export %s: too many connections; refusing a local "
 		    "client", ex->conf.name);
 		close(fd);
@@ -191,6 +192,12 @@ local_listen(struct export_rt *ex, int fd)
 		fatalx("cannot listen on %s", ex->conf.socket);
 	log_debug("export %s: local clients on %s", ex->conf.name,
 	    ex->conf.socket);
+}
+
+int
+local_count(void)
+{
+	return nlocal;
 }
 
 /* The export left the config: no new clients; current ones finish. */

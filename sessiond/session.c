@@ -31,6 +31,49 @@
 #define READ_CHUNK	(1024 * 1024)		/* one socket read */
 
 static void session_free(struct session *);
+static int nsessions;
+
+int
+session_count(void)
+{
+	return nsessions;
+}
+
+int
+session_count_user(const char *user)
+{
+	struct export_rt *table;
+	int i, n, count = 0;
+
+	table = sd_exports(&n);
+	for (i = 0; i < n; i++)
+		if (table[i].session != NULL &&
+		    strcmp(table[i].session->user, user) == 0)
+			count++;
+	return count;
+}
+
+static void
+session_audit(const struct session *s, int event, const char *reason)
+{
+	const struct conf_export *e = &s->ex->conf;
+	struct msg_audit a;
+
+	memset(&a, 0, sizeof(a));
+	a.event = event;
+	a.session = s->id;
+	snprintf(a.user, sizeof(a.user), "%s", s->user);
+	snprintf(a.addr, sizeof(a.addr), "%s", s->addr);
+	snprintf(a.export, sizeof(a.export), "%s", e->name);
+	snprintf(a.target, sizeof(a.target), "%s", e->device[0] ? e->device :
+	    e->socket);
+	snprintf(a.reason, sizeof(a.reason), "%s", reason);
+	a.size = s->transmitting ? s->relay.size : 0;
+	a.bytes_read = s->relay.bytes_read;
+	a.bytes_written = s->relay.bytes_written;
+	a.duration_ms = (uint64_t)(time(NULL) - s->since) * 1000;
+	sd_audit(&a);
+}
 static void peer_read(struct bufferevent *, void *);
 
 static void
@@ -288,6 +331,7 @@ transmission_begin(struct session *s)
 	log_info("session %u: export %s: peer serves %" PRIu64 " bytes%s "
 	    "(%s)", s->id, e->name, size, (flags & NBD_TFLAG_READ_ONLY) ?
 	    ", read-only" : "", s->hs.fell_back ? "EXPORT_NAME" : "GO");
+	session_audit(s, AUDIT_EV_SESSION_START, "");
 	if (e->device[0] != '\0')
 		return attach_device(s) == 0 ? 1 :
 		    (session_end(s, "cannot reach the device", WS_CLOSE_INTERNAL),
@@ -316,6 +360,7 @@ stream_process(struct session *s)
 	if (relay_replies(&s->relay, s->stream_in) == RELAY_VIOLATION) {
 		log_warnx("session %u: export %s: protocol violation by the "
 		    "peer: %s", s->id, s->ex->conf.name, s->relay.reason);
+		session_audit(s, AUDIT_EV_PROTOCOL_VIOLATION, s->relay.reason);
 		session_end(s, s->relay.reason, WS_CLOSE_PROTOCOL);
 		return 0;
 	}
@@ -415,11 +460,12 @@ int
 session_start(struct export_rt *ex, struct bufferevent *bev,
     const char *addr, const char *user)
 {
-	struct timeval tv = { SESSIOND_HANDSHAKE_SEC, 0 };
+	struct timeval tv = { sd_child->conf->global.handshake_timeout, 0 };
 	struct session *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		fatal("calloc");
+	nsessions++;
 	s->id = sd_next_session_id();
 	s->ex = ex;
 	s->peer = bev;
@@ -473,6 +519,7 @@ session_end(struct session *s, const char *reason, uint16_t code)
 	    (long long)(time(NULL) - s->since));
 	ex->last_read = s->relay.bytes_read;
 	ex->last_written = s->relay.bytes_written;
+	session_audit(s, AUDIT_EV_SESSION_END, reason);
 	local_close_all(s, reason);
 	if (s->kernel != NULL) {
 		relay_down_gone(&s->relay, &s->kdown);
@@ -509,6 +556,7 @@ session_free(struct session *s)
 	event_free(s->timer);
 	event_free(s->watchdog);
 	free(s);
+	nsessions--;
 }
 
 void

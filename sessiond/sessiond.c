@@ -13,7 +13,10 @@
 
 #include "child.h"
 #include "log.h"
+#include "auth.h"
+#include "passwd.h"
 #include "sessiond.h"
+#include "tls.h"
 
 struct child *sd_child;
 static struct export_rt sd_table[CONF_EXPORT_MAX];
@@ -45,22 +48,29 @@ sd_export(const char *name)
 	return NULL;
 }
 
-/* "/" serves the default export, or the only one there is. */
+/* "/" serves the default export, or the only one the caller may use. */
 struct export_rt *
-sd_default_export(void)
+sd_default_export(const struct identity *id)
 {
-	int i, present = 0;
+	int i, usable = 0;
 	struct export_rt *only = NULL;
 
 	for (i = 0; i < sd_nexports; i++) {
-		if (!sd_table[i].present)
+		if (!sd_table[i].present || !auth_may_use(id,
+		    &sd_table[i].conf))
 			continue;
 		if (sd_table[i].conf.is_default)
 			return &sd_table[i];
-		present++;
+		usable++;
 		only = &sd_table[i];
 	}
-	return present == 1 ? only : NULL;
+	return usable == 1 ? only : NULL;
+}
+
+void
+sd_audit(struct msg_audit *a)
+{
+	chan_send(&sd_child->chan, MSG_AUDIT, a, sizeof(*a), -1);
 }
 
 void
@@ -82,9 +92,13 @@ sessiond_conf_applied(struct child *c, const struct conf *old)
 
 	sd_child = c;
 	if (old == NULL) {
+		/* Before the sandbox: what needs files, threads or keys. */
 		if (ws_init() == -1)
 			fatalx("cannot initialise SHA-1 for WebSocket");
 		web_load(c->conf->global.web);
+		if (passwd_init(c->base) == -1)
+			fatal("password worker");
+		tls_init(&c->conf->global);
 	} else
 		log_info("config %u in force", c->generation);
 	for (i = 0; i < sd_nexports; i++)

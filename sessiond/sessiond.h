@@ -25,9 +25,6 @@ struct evconnlistener;
 struct evbuffer;
 struct event;
 
-#define SESSIOND_CONN_MAX	512	/* HTTP and local NBD connections */
-#define SESSIOND_HANDSHAKE_SEC	20	/* upgrade to transmission */
-#define SESSIOND_HTTP_IDLE_SEC	30
 #define SESSIOND_CLOSE_SEC	2	/* close handshake, then drop */
 
 enum export_state {
@@ -97,12 +94,13 @@ struct session {
 extern struct child		*sd_child;
 uint32_t	 sd_next_session_id(void);
 struct export_rt *sd_export(const char *);
-struct export_rt *sd_default_export(void);
+struct identity;
+struct export_rt *sd_default_export(const struct identity *);
+void		 sd_audit(struct msg_audit *);
 struct export_rt *sd_exports(int *);
 void		 sd_send_blockd(int, const void *, size_t, int);
 
 /* conn.c: HTTP connections */
-void	conn_accept(int, const char *, int);
 int	conn_count(void);
 void	conn_http_listen(int, int);
 
@@ -117,12 +115,14 @@ void	web_load(const char *);
 const struct web_file *web_find(const char *);
 
 /* api.c */
-void	api_exports(struct evbuffer *);
+void	api_exports(struct evbuffer *, const struct identity *);
 
 /* session.c */
 int	session_start(struct export_rt *, struct bufferevent *, const char *,
 	    const char *);
 void	session_end(struct session *, const char *, uint16_t);
+int	session_count(void);
+int	session_count_user(const char *);
 void	session_attached(const struct msg_attach_result *);
 void	session_detached(const struct msg_detach *);
 void	session_kick_downstreams(struct session *);
@@ -140,6 +140,7 @@ void	local_close_all(struct session *, const char *);
 void	local_client_close(struct local_client *, const char *);
 void	local_client_requests(struct local_client *);
 void	local_unlisten(struct export_rt *);
+int	local_count(void);
 
 extern const struct sandbox_policy sessiond_policy;
 

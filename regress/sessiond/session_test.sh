@@ -317,7 +317,7 @@ st=$(curl -s "$base/api/exports" | json '[e for e in d if e["name"]=="cd"][0]["s
 
 # --- the daemon is none the worse -------------------------------------------
 
-bad='SIGSYS\|malformed message\|unexpected \|vmediad: .*stopped answering'
+bad='SIGSYS\|malformed message\|unexpected \|(pid [0-9]*) stopped answering'
 ! grep -q "$bad" "$log" && kill -0 $pid &&
 	ok daemon_survives_every_session_and_fault ||
 	notok daemon_survives_every_session_and_fault "$(grep -m3 "$bad" "$log")"

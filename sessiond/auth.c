@@ -1,0 +1,184 @@
+/*
+ * Login sessions and access rules. A login is a random 256-bit token
+ * (hex in the cookie) with idle and absolute expiry; tokens are compared
+ * in constant time. Exports: admins may use all; others what allow names.
+ */
+#include <sys/random.h>
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "child.h"
+#include "log.h"
+#include "sessiond.h"
+
+#define AUTH_LOGINS_MAX	1024
+
+struct login {
+	char		 token[CRED_TOKEN_LEN + 1];
+	char		 user[CONF_NAME_MAX];
+	time_t		 created;
+	time_t		 used;
+};
+
+static struct login logins[AUTH_LOGINS_MAX];
+
+int
+auth_required(void)
+{
+	return sd_child->conf->global.auth == CONF_AUTH_USERS;
+}
+
+const struct conf_user *
+auth_user(const char *name)
+{
+	const struct conf *conf = sd_child->conf;
+	int i;
+
+	for (i = 0; i < conf->nusers; i++)
+		if (strcmp(conf->users[i].name, name) == 0)
+			return &conf->users[i];
+	return NULL;
+}
+
+void
+auth_identity_user(struct identity *id, enum auth_how how, const char *user)
+{
+	const struct conf_user *u = auth_user(user);
+
+	id->how = how;
+	snprintf(id->user, sizeof(id->user), "%s", user);
+	id->admin = u != NULL && u->admin;
+}
+
+static int
+word_in(const char *list, const char *word, int group)
+{
+	char copy[CONF_LIST_MAX], *w, *rest;
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	rest = copy;
+	while ((w = strsep(&rest, " \t,")) != NULL) {
+		if (group != (*w == '@'))
+			continue;
+		if (strcmp(group ? w + 1 : w, word) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* allow names users and @groups; an export without allow is admins' only. */
+int
+auth_may_use(const struct identity *id, const struct conf_export *e)
+{
+	const struct conf_user *u;
+	char groups[CONF_LIST_MAX], *g, *rest;
+
+	if (id->how == AUTH_HOW_ANONYMOUS || id->admin)
+		return 1;
+	if (id->how == AUTH_HOW_NONE || (u = auth_user(id->user)) == NULL)
+		return 0;
+	if (word_in(e->allow, u->name, 0))
+		return 1;
+	snprintf(groups, sizeof(groups), "%s", u->groups);
+	rest = groups;
+	while ((g = strsep(&rest, " \t,")) != NULL)
+		if (*g != '\0' && word_in(e->allow, g, 1))
+			return 1;
+	return 0;
+}
+
+static int
+login_expired(const struct login *l, time_t now)
+{
+	const struct conf_global *g = &sd_child->conf->global;
+
+	return now - l->used > g->login_idle ||
+	    now - l->created > g->login_lifetime || auth_user(l->user) == NULL;
+}
+
+/* Room for one more: a free or expired slot, else the least recent. */
+static struct login *
+login_slot(time_t now)
+{
+	struct login *oldest = &logins[0];
+	int i;
+
+	for (i = 0; i < AUTH_LOGINS_MAX; i++) {
+		if (logins[i].token[0] == '\0' || login_expired(&logins[i],
+		    now))
+			return &logins[i];
+		if (logins[i].used < oldest->used)
+			oldest = &logins[i];
+	}
+	log_info("login table full: %s's oldest login ends", oldest->user);
+	return oldest;
+}
+
+int
+auth_login_create(const char *user, char token[CRED_TOKEN_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[CRED_TOKEN_LEN / 2];
+	struct login *l;
+	time_t now = time(NULL);
+	size_t i;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return -1;
+	l = login_slot(now);
+	for (i = 0; i < sizeof(raw); i++) {
+		l->token[2 * i] = hex[raw[i] >> 4];
+		l->token[2 * i + 1] = hex[raw[i] & 0xf];
+	}
+	l->token[CRED_TOKEN_LEN] = '\0';
+	explicit_bzero(raw, sizeof(raw));
+	snprintf(l->user, sizeof(l->user), "%s", user);
+	l->created = l->used = now;
+	memcpy(token, l->token, sizeof(l->token));
+	return 0;
+}
+
+/* Compares against every slot, found or not: no timing tells. */
+static struct login *
+login_lookup(const char *token)
+{
+	struct login *found = NULL;
+	int i;
+
+	for (i = 0; i < AUTH_LOGINS_MAX; i++)
+		if (logins[i].token[0] != '\0' && CRYPTO_memcmp(logins[i].token,
+		    token, CRED_TOKEN_LEN) == 0)
+			found = &logins[i];
+	return found;
+}
+
+int
+auth_login_find(const char *token, struct identity *id, enum auth_how how)
+{
+	struct login *l = login_lookup(token);
+	time_t now = time(NULL);
+
+	if (l == NULL)
+		return -1;
+	if (login_expired(l, now)) {
+		memset(l, 0, sizeof(*l));
+		return -1;
+	}
+	l->used = now;
+	auth_identity_user(id, how, l->user);
+	memcpy(id->token, l->token, sizeof(id->token));
+	return 0;
+}
+
+void
+auth_login_remove(const char *token)
+{
+	struct login *l = login_lookup(token);
+
+	if (l != NULL)
+		explicit_bzero(l, sizeof(*l));
+}

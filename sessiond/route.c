@@ -1,0 +1,551 @@
+/*
+ * What each request gets. Order matters: a foreign Origin is refused
+ * first, then the caller is identified (cookie, Bearer, token as
+ * subprotocol, or Basic through the password worker), then the endpoint
+ * decides what that caller may see or do.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "child.h"
+#include "conn.h"
+#include "json.h"
+#include "log.h"
+#include "passwd.h"
+#include "ratelimit.h"
+#include "sessiond.h"
+
+static void route_identified(struct conn *);
+
+static void
+audit_conn(int event, const struct conn *c, const char *user,
+    const char *export, const char *reason)
+{
+	struct msg_audit a;
+
+	memset(&a, 0, sizeof(a));
+	a.event = event;
+	snprintf(a.user, sizeof(a.user), "%s", user);
+	snprintf(a.addr, sizeof(a.addr), "%s", c->addr);
+	snprintf(a.export, sizeof(a.export), "%s", export);
+	snprintf(a.reason, sizeof(a.reason), "%s", reason);
+	sd_audit(&a);
+}
+
+static void
+respond_json(struct conn *c, int status, struct evbuffer *body,
+    const struct http_header *hdrs, size_t n)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	int keep = http_keep_alive(c->req);
+	size_t i;
+
+	http_response_begin(out, status, "application/json",
+	    evbuffer_get_length(body), keep);
+	http_response_header(out, "Cache-Control", "no-store");
+	for (i = 0; i < n; i++)
+		http_response_header(out, hdrs[i].name, hdrs[i].value);
+	http_response_end(out);
+	if (c->req->method != HTTP_METHOD_HEAD)
+		evbuffer_add_buffer(out, body);
+	evbuffer_free(body);
+	conn_request_done(c, keep);
+}
+
+static struct evbuffer *
+body_new(void)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (b == NULL)
+		fatal("evbuffer_new");
+	return b;
+}
+
+/* --- origin ------------------------------------------------------------ */
+
+/* The Origin a page served by us would send: our scheme and Host. */
+static int
+origin_is_host(const struct conn *c, const char *origin)
+{
+	const char *scheme = c->tls ? "https://" : "http://";
+	size_t n = strlen(scheme);
+
+	return c->req->has_host && strncmp(origin, scheme, n) == 0 &&
+	    strcasecmp(origin + n, c->req->host) == 0;
+}
+
+static int
+origin_allowed(const struct conn *c)
+{
+	char list[CONF_LIST_MAX], *o, *rest;
+	const char *origin = c->req->origin;
+
+	if (origin_is_host(c, origin))
+		return 1;
+	snprintf(list, sizeof(list), "%s", sd_child->conf->global.origins);
+	rest = list;
+	while ((o = strsep(&rest, " \t")) != NULL)
+		if (*o != '\0' && strcasecmp(o, origin) == 0)
+			return 1;
+	return 0;
+}
+
+/* --- identity ---------------------------------------------------------- */
+
+/* webui-vue offers the session token as a subprotocol: find it. */
+static int
+identify_protocol(struct conn *c)
+{
+	const char *cursor = c->req->ws_protocol, *tok;
+	char token[CRED_TOKEN_LEN + 1];
+	size_t len;
+
+	while (ws_protocol_next(&cursor, &tok, &len)) {
+		if (!cred_token_valid(tok, len))
+			continue;
+		memcpy(token, tok, len);
+		token[len] = '\0';
+		if (auth_login_find(token, &c->id, AUTH_HOW_PROTOCOL) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+rate_limited(struct conn *c, const char *user)
+{
+	char key[96], value[16];
+	struct http_header h = { "Retry-After", value };
+	time_t now = time(NULL);
+	int wait, uwait;
+
+	snprintf(key, sizeof(key), "a:%s", c->host);
+	wait = ratelimit_wait(key, now);
+	snprintf(key, sizeof(key), "u:%s", user);
+	if ((uwait = ratelimit_wait(key, now)) > wait)
+		wait = uwait;
+	if (wait == 0)
+		return 0;
+	snprintf(value, sizeof(value), "%d", wait);
+	conn_error_headers(c, 429, "too many failed logins; try again later",
+	    &h, 1);
+	return 1;
+}
+
+static void
+login_failure(struct conn *c, const char *user, const char *why)
+{
+	char key[96];
+	time_t now = time(NULL);
+
+	snprintf(key, sizeof(key), "a:%s", c->host);
+	ratelimit_failed(key, now);
+	snprintf(key, sizeof(key), "u:%s", user);
+	ratelimit_failed(key, now);
+	log_info("%s: login as %s failed: %s", c->addr, user, why);
+	audit_conn(AUDIT_EV_LOGIN_FAILED, c, user, "", why);
+}
+
+static void
+login_success(struct conn *c, const char *user)
+{
+	char key[96];
+
+	snprintf(key, sizeof(key), "a:%s", c->host);
+	ratelimit_passed(key);
+	snprintf(key, sizeof(key), "u:%s", user);
+	ratelimit_passed(key);
+}
+
+/* Starts a password check; done(c, ok) follows from the event loop. */
+static int
+check_password(struct conn *c, passwd_done_fn done)
+{
+	const struct conf_user *u = auth_user(c->cred.user);
+
+	if (rate_limited(c, c->cred.user))
+		return -1;
+	if (passwd_check(u ? u->password : passwd_dummy_hash(),
+	    c->cred.password, done, c) == -1) {
+		conn_error(c, 503, "busy checking passwords; try again");
+		return -1;
+	}
+	explicit_bzero(c->cred.password, sizeof(c->cred.password));
+	c->waiting = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	return 0;
+}
+
+static void
+basic_done(void *arg, int ok)
+{
+	struct conn *c = arg;
+
+	c->waiting = 0;
+	if (!ok || auth_user(c->cred.user) == NULL) {
+		login_failure(c, c->cred.user, "wrong user or password");
+		cred_clear(&c->cred);
+		conn_error(c, 401, "wrong user or password");
+		return;
+	}
+	login_success(c, c->cred.user);
+	auth_identity_user(&c->id, AUTH_HOW_BASIC, c->cred.user);
+	cred_clear(&c->cred);
+	conn_resume(c);
+	route_identified(c);	/* may free c */
+}
+
+/*
+ * Who is asking. Returns 1 when known (or known to be nobody), 0 when a
+ * password check runs or an error was sent.
+ */
+static int
+identify(struct conn *c)
+{
+	char token[CRED_TOKEN_LEN + 1];
+
+	memset(&c->id, 0, sizeof(c->id));
+	if (!auth_required()) {
+		c->id.how = AUTH_HOW_ANONYMOUS;
+		return 1;
+	}
+	if (cred_cookie_token(c->req->cookie, token) &&
+	    auth_login_find(token, &c->id, AUTH_HOW_COOKIE) == 0)
+		return 1;
+	cred_authorization(c->req->authorization, &c->cred);
+	switch (c->cred.kind) {
+	case CRED_BEARER:
+		if (auth_login_find(c->cred.token, &c->id,
+		    AUTH_HOW_BEARER) == 0)
+			return 1;
+		conn_error(c, 401, "unknown or expired token");
+		return 0;
+	case CRED_BASIC:
+		if (!c->tls && !c->local) {
+			cred_clear(&c->cred);
+			conn_error(c, 401, "Basic authentication needs TLS "
+			    "or a loopback listener");
+			return 0;
+		}
+		check_password(c, basic_done);
+		return 0;
+	case CRED_BAD:
+		conn_error(c, 401, "malformed Authorization header");
+		return 0;
+	case CRED_NONE:
+	default:
+		break;
+	}
+	if (c->req->upgrade[0] != '\0' && identify_protocol(c))
+		return 1;
+	return 1;	/* nobody: endpoints decide */
+}
+
+/* --- endpoints --------------------------------------------------------- */
+
+static int
+need_identity(struct conn *c)
+{
+	if (c->id.how != AUTH_HOW_NONE)
+		return 1;
+	conn_error(c, 401, "authentication required");
+	return 0;
+}
+
+static void
+serve_session(struct conn *c)
+{
+	struct evbuffer *b = body_new();
+
+	evbuffer_add_printf(b, "{\"auth\": \"%s\", \"user\": ",
+	    auth_required() ? "users" : "none");
+	if (c->id.how != AUTH_HOW_NONE && c->id.user[0] != '\0')
+		json_string(b, c->id.user);
+	else
+		evbuffer_add_printf(b, "null");
+	evbuffer_add_printf(b, ", \"admin\": %s}\n",
+	    c->id.admin || c->id.how == AUTH_HOW_ANONYMOUS ? "true" : "false");
+	respond_json(c, 200, b, NULL, 0);
+}
+
+static void
+login_done(void *arg, int ok)
+{
+	struct conn *c = arg;
+	char token[CRED_TOKEN_LEN + 1], cookie[256];
+	struct http_header h = { "Set-Cookie", cookie };
+	struct evbuffer *b;
+
+	c->waiting = 0;
+	if (!ok || auth_user(c->cred.user) == NULL) {
+		login_failure(c, c->cred.user, "wrong user or password");
+		cred_clear(&c->cred);
+		conn_error(c, 401, "wrong user or password");
+		return;
+	}
+	if (auth_login_create(c->cred.user, token) == -1) {
+		cred_clear(&c->cred);
+		conn_error(c, 503, "cannot create a login");
+		return;
+	}
+	login_success(c, c->cred.user);
+	auth_identity_user(&c->id, AUTH_HOW_COOKIE, c->cred.user);
+	cred_clear(&c->cred);
+	log_info("%s: %s logged in", c->addr, c->id.user);
+	audit_conn(AUDIT_EV_LOGIN, c, c->id.user, "", "");
+	snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; "
+	    "SameSite=Strict%s; Max-Age=%d", CRED_COOKIE_NAME, token,
+	    c->tls ? "; Secure" : "", sd_child->conf->global.login_lifetime);
+	explicit_bzero(token, sizeof(token));
+	b = body_new();
+	evbuffer_add_printf(b, "{\"user\": ");
+	json_string(b, c->id.user);
+	evbuffer_add_printf(b, ", \"admin\": %s}\n", c->id.admin ? "true" :
+	    "false");
+	conn_resume(c);
+	respond_json(c, 200, b, &h, 1);
+	explicit_bzero(cookie, sizeof(cookie));
+}
+
+static void
+serve_login(struct conn *c)
+{
+	if (!auth_required()) {
+		conn_error(c, 400, "this server does not use logins");
+		return;
+	}
+	if (cred_login_body(c->req->body, c->req->body_len, &c->cred) == -1) {
+		explicit_bzero(c->req->body, sizeof(c->req->body));
+		conn_error(c, 400, "expected {\"username\": ..., \"password\": "
+		    "...}");
+		return;
+	}
+	explicit_bzero(c->req->body, sizeof(c->req->body));
+	check_password(c, login_done);
+}
+
+static void
+serve_logout(struct conn *c)
+{
+	char cookie[128];
+	struct http_header h = { "Set-Cookie", cookie };
+	struct evbuffer *b = body_new();
+
+	if (c->id.how == AUTH_HOW_COOKIE) {
+		auth_login_remove(c->id.token);
+		audit_conn(AUDIT_EV_LOGOUT, c, c->id.user, "", "");
+	}
+	snprintf(cookie, sizeof(cookie), "%s=; Path=/; HttpOnly; "
+	    "SameSite=Strict%s; Max-Age=0", CRED_COOKIE_NAME,
+	    c->tls ? "; Secure" : "");
+	evbuffer_add_printf(b, "{\"logged_out\": true}\n");
+	respond_json(c, 200, b, &h, 1);
+}
+
+static void
+serve_exports(struct conn *c)
+{
+	struct evbuffer *b = body_new();
+
+	if (!need_identity(c)) {
+		evbuffer_free(b);
+		return;
+	}
+	api_exports(b, &c->id);
+	respond_json(c, 200, b, NULL, 0);
+}
+
+static void
+forbidden(struct conn *c, const char *export, const char *why)
+{
+	audit_conn(AUDIT_EV_ACCESS_DENIED, c, c->id.user, export, why);
+	conn_error(c, 403, why);
+}
+
+/* POST /api/exports/NAME/eject: the owner or an admin. */
+static void
+serve_eject(struct conn *c)
+{
+	char name[CONF_NAME_MAX], why[128];
+	const char *p = c->req->path + strlen("/api/exports/");
+	const char *slash = strchr(p, '/');
+	struct export_rt *ex;
+	struct evbuffer *b;
+
+	if (slash == NULL || strcmp(slash, "/eject") != 0 ||
+	    (size_t)(slash - p) >= sizeof(name)) {
+		conn_error(c, 404, "not found");
+		return;
+	}
+	memcpy(name, p, slash - p);
+	name[slash - p] = '\0';
+	if (!need_identity(c))
+		return;
+	if ((ex = sd_export(name)) == NULL || !auth_may_use(&c->id,
+	    &ex->conf)) {
+		conn_error(c, 404, "no such export");
+		return;
+	}
+	if (ex->session == NULL || ex->session->ending) {
+		conn_error(c, 409, "nothing attached to this export");
+		return;
+	}
+	if (c->id.how != AUTH_HOW_ANONYMOUS && !c->id.admin &&
+	    strcmp(ex->session->user, c->id.user) != 0) {
+		forbidden(c, name, "only its owner or an admin may eject");
+		return;
+	}
+	snprintf(why, sizeof(why), "ejected by %s", c->id.user[0] ?
+	    c->id.user : c->addr);
+	log_info("export %s: %s", name, why);
+	audit_conn(AUDIT_EV_EJECT, c, c->id.user, name, ex->session->user);
+	session_end(ex->session, "ejected", WS_CLOSE_NORMAL);
+	b = body_new();
+	evbuffer_add_printf(b, "{\"ejected\": true}\n");
+	respond_json(c, 200, b, NULL, 0);
+}
+
+/* "binary" if offered, the login token if that is how we know them. */
+static void
+choose_protocol(const struct conn *c, char *chosen, size_t size)
+{
+	const char *cursor = c->req->ws_protocol, *tok;
+	size_t len;
+
+	chosen[0] = '\0';
+	if (c->id.how == AUTH_HOW_PROTOCOL)
+		snprintf(chosen, size, "%s", c->id.token);
+	else if (ws_protocol_offered(c->req->ws_protocol, "binary"))
+		snprintf(chosen, size, "binary");
+	else if (ws_protocol_next(&cursor, &tok, &len) && len < size) {
+		memcpy(chosen, tok, len);
+		chosen[len] = '\0';
+	}
+}
+
+static void
+serve_upgrade(struct conn *c)
+{
+	struct export_rt *ex = NULL;
+	struct ws_handshake hs;
+	char protocol[HTTP_WS_PROTOCOL_MAX];
+
+	if (!need_identity(c))
+		return;
+	if (strcmp(c->req->path, "/") == 0)
+		ex = sd_default_export(&c->id);
+	else if (strncmp(c->req->path, "/nbd/", 5) == 0)
+		ex = sd_export(c->req->path + 5);
+	if (ex == NULL || !auth_may_use(&c->id, &ex->conf)) {
+		conn_error(c, 404, "no such export");
+		return;
+	}
+	if (ws_handshake_check(c->req, &hs) != 0) {
+		conn_error(c, hs.status ? hs.status : 400, hs.error ?
+		    hs.error : "bad WebSocket handshake");
+		return;
+	}
+	if (ex->state != EXPORT_IDLE) {
+		conn_error(c, 409, "export busy: an image is attached");
+		return;
+	}
+	if (c->id.how != AUTH_HOW_ANONYMOUS && session_count_user(c->id.user) >=
+	    sd_child->conf->global.sessions_per_user) {
+		conn_error(c, 429, "too many sessions for this user");
+		return;
+	}
+	choose_protocol(c, protocol, sizeof(protocol));
+	ws_handshake_response(bufferevent_get_output(c->bev), hs.accept,
+	    protocol[0] ? protocol : NULL);
+	session_start(ex, conn_take_bev(c), c->addr, c->id.user);
+}
+
+static void
+serve_static(struct conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	const struct web_file *f;
+	int keep = http_keep_alive(c->req);
+
+	if ((f = web_find(c->req->path)) == NULL) {
+		conn_error(c, 404, "not found");
+		return;
+	}
+	http_response_begin(out, 200, f->type, f->len, keep);
+	http_response_header(out, "Cache-Control", "no-cache");
+	http_response_header(out, "X-Content-Type-Options", "nosniff");
+	http_response_header(out, "Content-Security-Policy",
+	    "default-src 'self'; connect-src 'self' ws: wss:; "
+	    "frame-ancestors 'none'");
+	http_response_end(out);
+	if (c->req->method != HTTP_METHOD_HEAD)
+		evbuffer_add_reference(out, f->data, f->len, NULL, NULL);
+	conn_request_done(c, keep);
+}
+
+static int
+method_is(struct conn *c, enum http_method m)
+{
+	enum http_method got = c->req->method;
+
+	if (got == m || (m == HTTP_METHOD_GET && got == HTTP_METHOD_HEAD))
+		return 1;
+	conn_error(c, 405, m == HTTP_METHOD_POST ? "use POST" : "use GET");
+	return 0;
+}
+
+/* Once we know who asks (or that nobody does). */
+static void
+route_identified(struct conn *c)
+{
+	const char *path = c->req->path;
+	int cookie = c->id.how == AUTH_HOW_COOKIE;
+	int upgrade = c->req->upgrade[0] != '\0' ||
+	    (c->req->connection & HTTP_CONN_UPGRADE);
+
+	/* A cookie rides along by itself: such requests must say whence. */
+	if (cookie && (upgrade || c->req->method == HTTP_METHOD_POST) &&
+	    !c->req->has_origin) {
+		forbidden(c, "", "a cookie request needs an Origin header");
+		return;
+	}
+	if (upgrade)
+		serve_upgrade(c);
+	else if (strcmp(path, "/api/session") == 0) {
+		if (method_is(c, HTTP_METHOD_GET))
+			serve_session(c);
+	} else if (strcmp(path, "/api/logout") == 0) {
+		if (method_is(c, HTTP_METHOD_POST))
+			serve_logout(c);
+	} else if (strcmp(path, "/api/exports") == 0) {
+		if (method_is(c, HTTP_METHOD_GET))
+			serve_exports(c);
+	} else if (strncmp(path, "/api/exports/", 13) == 0) {
+		if (method_is(c, HTTP_METHOD_POST))
+			serve_eject(c);
+	} else if (strncmp(path, "/api/", 5) == 0)
+		conn_error(c, 404, "not found");
+	else if (method_is(c, HTTP_METHOD_GET))
+		serve_static(c);
+}
+
+void
+route_request(struct conn *c)
+{
+	if (c->req->has_origin && !origin_allowed(c)) {
+		forbidden(c, "", "origin not allowed");
+		return;
+	}
+	if (strcmp(c->req->path, "/api/login") == 0) {
+		if (method_is(c, HTTP_METHOD_POST))
+			serve_login(c);
+		return;
+	}
+	if (identify(c))
+		route_identified(c);
+}

@@ -1,0 +1,15 @@
+/*
+ * HTTPS listeners: the key and certificate are loaded before the sandbox
+ * closes; each connection gets an OpenSSL bufferevent, TLS 1.2 or newer.
+ */
+#ifndef TLS_H
+#define TLS_H
+
+struct bufferevent;
+struct conf_global;
+struct event_base;
+
+void	tls_init(const struct conf_global *);
+struct bufferevent *tls_bufferevent(struct event_base *, int);
+
+#endif
