@@ -31,7 +31,7 @@ COMMON_SRCS = privsep/log.c privsep/msg.c privsep/sandbox.c \
 CHILD_SRCS = $(COMMON_SRCS) privsep/child.c
 VMEDIAD_SRCS = $(COMMON_SRCS) privsep/vmediad.c privsep/proc.c privsep/listen.c \
 	   privsep/devices.c privsep/audit.c blockd/nbd_netlink.c sessiond/json.c \
-	   privsep/vmediad_sandbox.c
+	   privsep/vmediad_sandbox.c privsep/hashpw.c
 SESSIOND_SRCS = $(CHILD_SRCS) sessiond/sessiond.c sessiond/sessiond_sandbox.c \
 	   sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \
 	   sessiond/local.c sessiond/relay.c sessiond/nbd_proto.c \
@@ -57,7 +57,7 @@ $(O)/obj/%.o: %.c
 
 $(O)/sbin/vmediad: $(call objs,$(VMEDIAD_SRCS))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcrypt
 
 $(O)/libexec/vmediad/sessiond: $(call objs,$(SESSIOND_SRCS))
 	@mkdir -p $(dir $@)

@@ -26,7 +26,8 @@
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: vmediad [-dnSv] [-f file]\n");
+	fprintf(stderr, "usage: vmediad [-dnSv] [-f file]\n"
+	    "       vmediad -P\n");
 	exit(1);
 }
 
@@ -184,7 +185,7 @@ main(int argc, char **argv)
 
 	memset(&env, 0, sizeof(env));
 	env.conffile = CONF_DEFAULT_FILE;
-	while ((ch = getopt(argc, argv, "df:nSv")) != -1) {
+	while ((ch = getopt(argc, argv, "df:nPSv")) != -1) {
 		switch (ch) {
 		case 'd':
 			env.foreground = 1;
@@ -195,6 +196,8 @@ main(int argc, char **argv)
 		case 'n':
 			checkonly = 1;
 			break;
+		case 'P':
+			return hashpw_main();
 		case 'S':
 			sandbox_print(&vmediad_policy);
 			return 0;

@@ -81,6 +81,8 @@ void	audit_from_child(struct vmediad *, const struct proc *,
 	    const struct msg_audit *);
 void	audit_reload(struct vmediad *, const char *);
 
+int	hashpw_main(void);
+
 void	devices_open(struct vmediad *);
 void	devices_release(struct vmediad *);
 
