@@ -115,6 +115,8 @@ basic_split(const unsigned char *d, int n, struct cred *c)
 			return -1;
 	memcpy(c->user, d, ulen);
 	c->user[ulen] = '\0';
+	if (!conf_name_valid(c->user))
+		return -1;
 	memcpy(c->password, colon + 1, plen);
 	c->password[plen] = '\0';
 	return 0;

@@ -137,11 +137,48 @@ json_string_in(struct json_in *in, char *out, size_t size)
 	return 0;
 }
 
+static int
+digits(const char **p, const char *end)
+{
+	const char *start = *p;
+
+	while (*p < end && **p >= '0' && **p <= '9')
+		(*p)++;
+	return *p > start;
+}
+
+/* -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, exactly. */
+static int
+json_number(const char *p, const char *end)
+{
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0')
+		p++;
+	else if (!digits(&p, end))
+		return 0;
+	if (p < end && *p == '.') {
+		p++;
+		if (!digits(&p, end))
+			return 0;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (!digits(&p, end))
+			return 0;
+	}
+	return p == end;
+}
+
 /* A member we ignore: a string or a bare scalar, nothing nested. */
 static int
 json_skip_value(struct json_in *in)
 {
 	char scratch[CRED_PASSWORD_MAX * 4];
+	const char *start = in->p;
+	size_t len;
 
 	if (in->p < in->end && *in->p == '"')
 		return json_string_in(in, scratch, sizeof(scratch));
@@ -149,7 +186,13 @@ json_skip_value(struct json_in *in)
 	    (*in->p >= 'a' && *in->p <= 'z') || *in->p == '-' ||
 	    *in->p == '+' || *in->p == '.' || *in->p == 'E'))
 		in->p++;
-	return 0;
+	len = in->p - start;
+	if ((len == 4 && memcmp(start, "true", 4) == 0) ||
+	    (len == 5 && memcmp(start, "false", 5) == 0) ||
+	    (len == 4 && memcmp(start, "null", 4) == 0) ||
+	    json_number(start, in->p))
+		return 0;
+	return -1;
 }
 
 static int

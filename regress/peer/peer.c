@@ -46,10 +46,11 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: vmedia-peer [-hrv] [--daemon-ready file] [--die-after-bytes n]\n"
-"           [--export-name-only] [--fault kind[:n]] [--header 'Name: value']\n"
+"usage: vmedia-peer [-hrv] [--basic user:password] [--ca file]\n"
+"           [--daemon-ready file] [--die-after-bytes n] [--export-name-only]\n"
+"           [--fault kind[:n]] [--header 'Name: value'] [--insecure]\n"
 "           [--max-frame n] [--once] [--protocol value] [--size n]\n"
-"           ws://host[:port]/path image\n");
+"           ws[s]://host[:port]/path image\n");
 }
 
 static void
@@ -66,6 +67,10 @@ help(void)
 "      --max-frame n        largest WebSocket payload sent (default 1M)\n"
 "      --protocol value     offer a Sec-WebSocket-Protocol (repeatable)\n"
 "      --header 'N: v'      extra upgrade request header (repeatable)\n"
+"      --basic user:pw      send Authorization: Basic on the upgrade\n"
+"      --ca file            wss://: trust this CA or self-signed certificate\n"
+"                           instead of the system store\n"
+"      --insecure           wss://: do not check the server's certificate\n"
 "      --export-name-only   know only EXPORT_NAME and ABORT, like nbd.js\n"
 "      --fault kind[:n]     misbehave after n requests (default 0)\n"
 "      --die-after-bytes n  drop TCP after n bytes of READ payload\n"
@@ -77,7 +82,8 @@ help(void)
 		printf("%s%s", i % 6 ? " " : "\n  ", fault_names[i].name);
 	printf("\nExit: 0 clean end (also when a fault drops the connection"
 	    " on\npurpose), 1 usage or local error, 2 HTTP refusal, 3 abnormal"
-	    " close\nor connection error.\n");
+	    " close,\nconnection error or TLS failure (handshake, untrusted"
+	    " certificate).\n");
 }
 
 static void
@@ -183,7 +189,7 @@ parse_fault(const char *arg, struct peer_opts *o)
 	return colon ? parse_size(colon + 1, &o->fault_after) : 0;
 }
 
-/* ws://host[:port][/path]; host may be [v6]. */
+/* ws[s]://host[:port][/path]; host may be [v6]. */
 static int
 parse_url(const char *s, struct peer_url *u)
 {
@@ -241,6 +247,7 @@ parse_url(const char *s, struct peer_url *u)
 enum {
 	OPT_SIZE = 256, OPT_MAX_FRAME, OPT_PROTOCOL, OPT_HEADER,
 	OPT_NAME_ONLY, OPT_FAULT, OPT_DIE_AFTER, OPT_ONCE, OPT_READY,
+	OPT_BASIC, OPT_CA, OPT_INSECURE,
 };
 
 static const struct option longopts[] = {
@@ -256,6 +263,9 @@ static const struct option longopts[] = {
 	{ "die-after-bytes",	required_argument, NULL, OPT_DIE_AFTER },
 	{ "once",		no_argument,	   NULL, OPT_ONCE },
 	{ "daemon-ready",	required_argument, NULL, OPT_READY },
+	{ "basic",		required_argument, NULL, OPT_BASIC },
+	{ "ca",			required_argument, NULL, OPT_CA },
+	{ "insecure",		no_argument,	   NULL, OPT_INSECURE },
 	{ NULL,			0,		   NULL, 0 },
 };
 
@@ -322,6 +332,19 @@ parse_option(int ch, const char *arg, struct peer_opts *o)
 		return 0;
 	case OPT_READY:
 		o->ready_file = arg;
+		return 0;
+	case OPT_BASIC:
+		/* RFC 7617: the user name cannot hold a colon. */
+		if (strchr(arg, ':') != NULL && arg[0] != ':') {
+			o->basic = arg;
+			return 0;
+		}
+		break;
+	case OPT_CA:
+		o->ca_file = arg;
+		return 0;
+	case OPT_INSECURE:
+		o->insecure = 1;
 		return 0;
 	default:
 		return -1;
@@ -449,14 +472,12 @@ main(int argc, char *argv[])
 	}
 	peer_verbose = o.verbose;
 	if (parse_url(argv[0], &url) == -1) {
-		peer_warnx("bad URL \"%s\": want ws://host[:port]/path",
+		peer_warnx("bad URL \"%s\": want ws[s]://host[:port]/path",
 		    argv[0]);
 		return PEER_EXIT_LOCAL;
 	}
-	if (url.tls) {
-		peer_warnx("wss:// is not supported yet");
+	if (url.tls && tls_init(o.ca_file, o.insecure) == -1)
 		return PEER_EXIT_LOCAL;
-	}
 	if ((fd = open_image(argv[1], &o, &sb)) == -1)
 		return PEER_EXIT_LOCAL;
 

@@ -19,8 +19,8 @@
 #define PEER_EXIT_ABNORMAL	3	/* abnormal close, network error */
 
 /*
- * The byte transport under the WebSocket. Plain TCP today; wss:// will
- * add a TLS implementation of the same four calls.
+ * The byte transport under the WebSocket: plain TCP, or TLS for wss://
+ * (peer_tls.c), behind the same four calls.
  */
 struct peer_io {
 	int	  fd;
@@ -71,6 +71,9 @@ struct peer_opts {
 	int		 nprotocols;
 	const char	*headers[PEER_MAX_LIST];
 	int		 nheaders;
+	const char	*basic;		/* "user:password" */
+	const char	*ca_file;	/* instead of the system store */
+	int		 insecure;	/* no certificate check */
 };
 
 struct peer_stats {
@@ -123,6 +126,10 @@ extern int peer_verbose;
 /* peer_io.c */
 int	io_connect(struct peer_io *, const struct peer_url *);
 int	io_wait_readable(struct peer_io *, int);
+
+/* peer_tls.c */
+int	tls_init(const char *, int);
+int	tls_connect(struct peer_io *, const struct peer_url *);
 
 /* peer_http.c */
 int	http_upgrade(struct ws *, const struct peer_url *,

@@ -54,6 +54,23 @@ http_accept_for(const char *key, char out[29])
 	EVP_EncodeBlock((unsigned char *)out, md, mdlen);
 }
 
+/* "Authorization: Basic base64(user:password)\r\n" at req + len. */
+static size_t
+http_basic(char *req, size_t len, const char *credentials)
+{
+	size_t n = strlen(credentials);
+	const char *prefix = "Authorization: Basic ";
+	size_t need = strlen(prefix) + 4 * ((n + 2) / 3) + 3;
+
+	if (len + need >= HTTP_REQ_MAX)
+		return HTTP_REQ_MAX;
+	len += snprintf(req + len, HTTP_REQ_MAX - len, "%s", prefix);
+	len += EVP_EncodeBlock((unsigned char *)req + len,
+	    (const unsigned char *)credentials, n);
+	len += snprintf(req + len, HTTP_REQ_MAX - len, "\r\n");
+	return len;
+}
+
 static int
 http_request(struct ws *ws, const struct peer_url *url,
     const struct peer_opts *o, const char *key)
@@ -74,6 +91,8 @@ http_request(struct ws *ws, const struct peer_url *url,
 	for (i = 0; i < o->nheaders && len < HTTP_REQ_MAX; i++)
 		len += snprintf(req + len, HTTP_REQ_MAX - len, "%s\r\n",
 		    o->headers[i]);
+	if (o->basic != NULL && len < HTTP_REQ_MAX)
+		len = http_basic(req, len, o->basic);
 	if (len < HTTP_REQ_MAX)
 		len += snprintf(req + len, HTTP_REQ_MAX - len, "\r\n");
 	if (len >= HTTP_REQ_MAX) {
@@ -179,11 +198,33 @@ http_refused(struct ws *ws, size_t headlen)
 	free(body);
 }
 
+/* Whether val is one of the values offered; --protocol 'a, b' is two. */
+static int
+http_offered(const struct peer_opts *o, const char *val)
+{
+	const char *p, *end;
+	size_t vlen = strlen(val), len;
+	int i;
+
+	for (i = 0; i < o->nprotocols; i++) {
+		for (p = o->protocols[i]; *p != '\0'; p = end) {
+			p += strspn(p, " \t,");
+			end = p + strcspn(p, ",");
+			len = end - p;
+			while (len > 0 && (p[len - 1] == ' ' ||
+			    p[len - 1] == '\t'))
+				len--;
+			if (len > 0 && len == vlen && memcmp(p, val, len) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
 static int
 http_check(const char *head, const char *key, const struct peer_opts *o)
 {
-	char val[256], accept[29];
-	int i;
+	char val[1024], accept[29];
 
 	if (http_header(head, "Upgrade", val, sizeof(val)) == -1 ||
 	    strcasecmp(val, "websocket") != 0) {
@@ -209,10 +250,7 @@ http_check(const char *head, const char *key, const struct peer_opts *o)
 	}
 	if (http_header(head, "Sec-WebSocket-Protocol", val, sizeof(val)) == -1)
 		return 0;
-	for (i = 0; i < o->nprotocols; i++)
-		if (strcmp(val, o->protocols[i]) == 0)
-			break;
-	if (i == o->nprotocols) {
+	if (!http_offered(o, val)) {
 		peer_warnx("server chose subprotocol \"%s\" we did not offer",
 		    val);
 		return -1;

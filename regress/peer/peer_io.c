@@ -1,6 +1,6 @@
 /*
  * vmedia-peer's transport: a TCP connection behind read/writev function
- * pointers, so that a TLS layer for wss:// can slot in later.
+ * pointers; for wss:// the TLS layer (peer_tls.c) takes it over.
  */
 #include <sys/socket.h>
 
@@ -52,10 +52,6 @@ io_connect(struct peer_io *io, const struct peer_url *url)
 	struct addrinfo hints, *res, *ai;
 	int fd = -1, error, on = 1, saved = 0;
 
-	if (url->tls) {
-		peer_warnx("wss:// is not supported yet");
-		return -1;
-	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -90,7 +86,7 @@ io_connect(struct peer_io *io, const struct peer_url *url)
 	io->writev = tcp_writev;
 	io->pending = tcp_pending;
 	io->close = tcp_close;
-	return 0;
+	return url->tls ? tls_connect(io, url) : 0;
 }
 
 /* 1 if input is waiting, 0 on timeout, -1 on error. */

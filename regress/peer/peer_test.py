@@ -8,6 +8,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -22,7 +23,8 @@ from wsnbd import (CMD_DISC, CMD_FLUSH, CMD_READ, CMD_TRIM, CMD_WRITE,
                    OP_BINARY, OP_CONT, OP_PING, OP_TEXT, OPT_ABORT,
                    OPT_GO, OPT_INFO, OPT_LIST, REP_ACK,
                    REP_ERR_INVALID, REP_ERR_UNSUP, REPLY_MAGIC,
-                   SIMPLE_REPLY_MAGIC, Client, Fail, Listener, frame)
+                   SIMPLE_REPLY_MAGIC, Client, Fail, Listener, frame,
+                   tls_server_context)
 
 PEER = os.path.abspath(sys.argv[1])
 MiB = 1 << 20
@@ -30,7 +32,9 @@ IMAGE_SIZE = 24 * MiB + 1234  # odd, and bigger than the peer's buffers
 ORIG = random.Random(6455).randbytes(IMAGE_SIZE)
 WORK = None
 SHARED = None
+CERT = None  # (certificate, key) made by the first wss:// test
 TESTS = []
+TOKEN = "0123456789abcdef" * 4  # a session token as sessiond makes them
 
 
 def test(fn):
@@ -61,9 +65,10 @@ class Session:
 
     def __init__(self, args=(), image=None, family=socket.AF_INET,
                  host="127.0.0.1", url_host=None, path="/nbd/cdrom",
-                 upgrade=True, protocol=None, trailing=b""):
-        self.lst = Listener(family, host)
-        self.url = "ws://%s:%d%s" % (url_host or host, self.lst.port, path)
+                 upgrade=True, protocol=None, trailing=b"", tls=None):
+        self.lst = Listener(family, host, tls)
+        self.url = "%s://%s:%d%s" % ("wss" if tls else "ws",
+                                     url_host or host, self.lst.port, path)
         self.image = image or SHARED
         self.proc = subprocess.Popen([PEER, *args, self.url, self.image],
                                      stdout=subprocess.DEVNULL,
@@ -115,6 +120,47 @@ class Session:
 def run_peer(args, timeout=5):
     p = subprocess.run([PEER, *args], capture_output=True, timeout=timeout)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def tls_cert():
+    """A self-signed certificate for localhost and 127.0.0.1, made once
+    per run with the openssl command into the run's directory."""
+    global CERT
+    if CERT is None:
+        d = tempfile.mkdtemp(prefix="tls.", dir=WORK)
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                        "-nodes", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                        "-days", "2", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        CERT = (cert, key)
+    return CERT
+
+
+def tls_refused(args, url_host="127.0.0.1", host="127.0.0.1", ctx=None):
+    """Starts a wss:// peer whose TLS handshake must fail; returns its exit
+    code and stderr, and what the server side saw (an exception or None)."""
+    cert, key = tls_cert()
+    lst = Listener(host=host, tls=ctx or tls_server_context(cert, key))
+    url = "wss://%s:%d/nbd/cdrom" % (url_host, lst.port)
+    proc = subprocess.Popen([PEER, *args, url, SHARED],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = None
+    try:
+        conn = lst.accept()
+        conn.close()
+    except (ssl.SSLError, OSError) as e:
+        seen = e
+    try:
+        _, err = proc.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise Fail("peer still running after a failed handshake")
+    finally:
+        lst.close()
+    return proc.returncode, err.decode(errors="replace"), seen
 
 
 # --- handshake ---
@@ -536,6 +582,44 @@ def unoffered_subprotocol_exits_3():
 
 
 @test
+def full_token_subprotocol_echoed_is_accepted_and_printed():
+    s = Session(["-v", "--protocol", TOKEN], protocol=TOKEN)
+    protos = [v for k, v in s.req[2] if k == "sec-websocket-protocol"]
+    check(protos == [TOKEN], "protocols %s" % protos)
+    s.ready()
+    s.end()
+    check("subprotocol: %s" % TOKEN in s.stderr, "subprotocol not printed: "
+          "%s" % s.stderr)
+
+
+@test
+def token_chosen_from_comma_list_is_accepted():
+    s = Session(["-v", "--protocol", "vmedia, " + TOKEN], protocol=TOKEN)
+    s.ready()
+    s.end()
+    check("subprotocol: %s" % TOKEN in s.stderr, "subprotocol not printed")
+
+
+@test
+def server_choosing_two_subprotocols_exits_3():
+    s = Session(["--protocol", "vmedia, " + TOKEN],
+                protocol="vmedia, " + TOKEN)
+    s.expect_exit(3)
+    check("did not offer" in s.stderr, s.stderr)
+
+
+@test
+def basic_option_sends_authorization_header():
+    s = Session(["--basic", "alice:pa:ss w\u00e9rd"])
+    auth = [v for k, v in s.req[2] if k == "authorization"]
+    want = "Basic " + base64.b64encode("alice:pa:ss w\u00e9rd".encode()) \
+        .decode()
+    check(auth == [want], "authorization %s, want %s" % (auth, want))
+    s.ready()
+    s.end()
+
+
+@test
 def frames_right_after_101_are_not_lost():
     s = Session(trailing=frame(OP_PING, b"early"))
     s.ready()
@@ -700,6 +784,129 @@ def fault_slow_handshake_still_hears_close():
     check(time.monotonic() - t < 3, "close took too long")
 
 
+# --- wss:// ---
+
+@test
+def wss_go_session_with_ca_reads_and_writes_match():
+    cert, key = tls_cert()
+    names = []
+    img = fresh_image()
+    s = Session(["-v", "--ca", cert], image=img, url_host="localhost",
+                tls=tls_server_context(cert, key, names)).ready(b"cdrom")
+    check(names == ["localhost"], "SNI %s, want localhost" % names)
+    check(s.conn.sock.version() in ("TLSv1.2", "TLSv1.3"),
+          "version %s" % s.conn.sock.version())
+    check(s.nbd.size == IMAGE_SIZE, "size %s" % s.nbd.size)
+    err, data = s.nbd.read(3, 9 * MiB)
+    check(err == 0 and data == ORIG[3:9 * MiB + 3], "9 MiB read differs")
+    new = random.randbytes(3 * MiB + 5)
+    s.nbd.c.send(s.nbd.request(CMD_WRITE, 7, 4096, len(new), new),
+                 frame_size=MiB)
+    check(s.nbd.checked_reply(7) == 0, "write over TLS failed")
+    reqs = b"".join(s.nbd.request(CMD_READ, h, h * 1000, 700)
+                    for h in range(100))
+    s.conn.send(reqs, frame_size=3000)
+    shadow = ORIG[:4096] + new + ORIG[4096 + len(new):]
+    for h in range(100):
+        check(s.nbd.checked_reply(h) == 0, "pipelined read %d" % h)
+        check(s.conn.read(700) == shadow[h * 1000:h * 1000 + 700],
+              "pipelined read %d data" % h)
+    s.conn.send_frame(OP_PING, b"tls")
+    s.nbd.read(0, 1)
+    check(s.conn.pongs == [b"tls"], "pongs %s" % s.conn.pongs)
+    s.end()
+    check("certificate verified" in s.stderr, "no TLS line: %s" % s.stderr)
+    disk = open(img, "rb").read()
+    check(disk[4096:4096 + len(new)] == new, "TLS write not stored")
+
+
+@test
+def wss_ip_address_checked_against_ip_san_without_sni():
+    cert, key = tls_cert()
+    names = []
+    s = Session(["--ca", cert], tls=tls_server_context(cert, key, names))
+    s.ready()
+    check(s.nbd.read(5, 5)[1] == ORIG[5:10], "read over wss://127.0.0.1")
+    s.end()
+    check(names == [None], "SNI %s for an address, want none" % names)
+
+
+@test
+def wss_insecure_skips_verification():
+    cert, key = tls_cert()
+    s = Session(["-v", "--insecure"], tls=tls_server_context(cert, key))
+    s.ready()
+    check(s.nbd.read(100, 50)[1] == ORIG[100:150], "read with --insecure")
+    s.end()
+    check("not checked (--insecure)" in s.stderr, "no TLS line: %s" %
+          s.stderr)
+
+
+@test
+def wss_self_signed_without_ca_exits_3():
+    rc, err, seen = tls_refused([])
+    check(rc == 3, "exit %d: %s" % (rc, err))
+    check("not trusted" in err and "self-signed" in err.replace(" signed",
+          "-signed") and "--ca" in err, "message: %s" % err)
+    check(seen is not None, "server saw a completed handshake")
+
+
+@test
+def wss_name_not_in_certificate_exits_3():
+    cert, _ = tls_cert()
+    try:
+        socket.socket().bind(("127.0.0.2", 0))
+    except OSError as e:
+        raise Skip("no 127.0.0.2: %s" % e)
+    rc, err, _ = tls_refused(["--ca", cert], url_host="127.0.0.2",
+                             host="127.0.0.2")
+    check(rc == 3 and "not trusted" in err and "mismatch" in err,
+          "exit %d: %s" % (rc, err))
+
+
+@test
+def wss_to_plain_http_server_exits_3():
+    lst = Listener()
+    proc = subprocess.Popen([PEER, "--insecure", "wss://127.0.0.1:%d/" %
+                             lst.port, SHARED], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        conn = lst.accept()
+        conn.recv_some()
+        conn.sock.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+        conn.close()
+        _, err = proc.communicate(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        lst.close()
+    err = err.decode(errors="replace")
+    check(proc.returncode == 3 and "TLS handshake" in err,
+          "exit %d: %s" % (proc.returncode, err))
+
+
+@test
+def wss_tls_1_1_only_server_exits_3():
+    cert, key = tls_cert()
+    try:
+        ctx = tls_server_context(cert, key,
+                                 max_version=ssl.TLSVersion.TLSv1_1)
+    except (ssl.SSLError, ValueError) as e:
+        raise Skip("no TLS 1.1 server here: %s" % e)
+    rc, err, _ = tls_refused(["--insecure"], ctx=ctx)
+    check(rc == 3 and "TLS handshake" in err, "exit %d: %s" % (rc, err))
+
+
+@test
+def wss_server_eof_without_close_exits_3():
+    cert, key = tls_cert()
+    s = Session(["--ca", cert], tls=tls_server_context(cert, key)).ready()
+    s.conn.close()
+    s.expect_exit(3)
+    check("without a close frame" in s.stderr, s.stderr)
+
+
 # --- command line ---
 
 @test
@@ -709,7 +916,12 @@ def usage_errors_exit_1():
                       (["http://127.0.0.1/", img], "bad URL"),
                       (["ws://127.0.0.1:99999/", img], "bad URL"),
                       (["ws:///x", img], "bad URL"),
-                      (["wss://127.0.0.1/", img], "not supported"),
+                      (["--ca", WORK + "/missing.pem", "wss://127.0.0.1/",
+                        img], "--ca"),
+                      (["--basic", "nocolon", "ws://127.0.0.1/", img],
+                       "--basic"),
+                      (["--basic", ":pw", "ws://127.0.0.1/", img],
+                       "--basic"),
                       (["ws://127.0.0.1/", WORK + "/missing"], "missing"),
                       (["-r", "ws://127.0.0.1/", WORK], "regular file"),
                       (["--fault", "nope", "ws://127.0.0.1/", img], "usage"),

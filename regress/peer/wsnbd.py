@@ -4,6 +4,7 @@ i.e. what sessiond does, so that vmedia-peer can be tested on its own."""
 import base64
 import hashlib
 import socket
+import ssl
 import struct
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -69,18 +70,41 @@ def frame(op, payload=b"", fin=True, mask=None, rsv=0):
     return h + payload
 
 
+def tls_server_context(cert, key, names=None, max_version=None):
+    """A wss:// server's context; the SNI names clients send are appended
+    to names (None when a client sends none)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    if max_version is not None:
+        ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        ctx.maximum_version = max_version
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if names is not None:
+        ctx.sni_callback = lambda sock, name, c: names.append(name)
+    return ctx
+
+
 class Listener:
-    def __init__(self, family=socket.AF_INET, host="127.0.0.1"):
+    def __init__(self, family=socket.AF_INET, host="127.0.0.1", tls=None):
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, 0))
         self.sock.listen(4)
         self.sock.settimeout(5)
         self.port = self.sock.getsockname()[1]
+        self.tls = tls  # an ssl.SSLContext for wss://
 
     def accept(self):
+        """The next connection, after the TLS handshake for wss:// (which
+        raises ssl.SSLError if the peer gives up on it)."""
         s, _ = self.sock.accept()
         s.settimeout(5)
+        if self.tls is not None:
+            try:
+                s = self.tls.wrap_socket(s, server_side=True)
+            except (ssl.SSLError, OSError):
+                s.close()
+                raise
         return Conn(s)
 
     def close(self):
