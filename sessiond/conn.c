@@ -148,12 +148,13 @@ conn_write(struct bufferevent *bev, void *arg)
 		conn_read(bev, c);
 }
 
+/* End of stream, an error or a timeout; "connected" ends a TLS handshake. */
 static void
 conn_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
-	(void)what;
-	conn_free(arg);
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		conn_free(arg);
 }
 
 static void
@@ -199,7 +200,7 @@ format_addr(int fd, struct conn *c)
  * At the limit, the connection idle longest (no request under way, no
  * check running) makes room: idle sockets cannot lock others out.
  */
-static int
+int
 conn_make_room(void)
 {
 	struct conn *c;

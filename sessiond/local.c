@@ -159,8 +159,7 @@ local_accepted(struct evconnlistener *l, evutil_socket_t fd,
 	(void)l;
 	(void)sa;
 	(void)salen;
-	if (nlocal + conn_count() + session_count() >=
-	    sd_child->conf->global.max_connections) {
+	if (!conn_make_room()) {
 		log_warnx("export %s: too many connections; refusing a local "
 		    "client", ex->conf.name);
 		close(fd);

@@ -450,6 +450,8 @@ peer_event(struct bufferevent *bev, short what, void *arg)
 	struct session *s = arg;
 
 	(void)bev;
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
+		return;
 	if (!s->ending)
 		session_end(s, (what & BEV_EVENT_EOF) ? "the peer went away" :
 		    "connection error with the peer", WS_CLOSE_GOING_AWAY);

@@ -102,6 +102,7 @@ void		 sd_send_blockd(int, const void *, size_t, int);
 
 /* conn.c: HTTP connections */
 int	conn_count(void);
+int	conn_make_room(void);
 void	conn_http_listen(int, int);
 
 /* web.c: static files */

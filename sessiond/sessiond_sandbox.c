@@ -39,6 +39,7 @@ static const struct sandbox_rule sessiond_rules[] = {
 	    "executable", 3, PROT_EXEC, 0 },
 	{ SCMP_SYS(munmap), "free", 0, 0, 0 },
 	{ SCMP_SYS(getrandom), "login tokens, TLS", 0, 0, 0 },
+	{ SCMP_SYS(getpid), "OpenSSL's generator checks for a fork", 0, 0, 0 },
 	{ SCMP_SYS(madvise), "free returning memory", 0, 0, 0 },
 	{ SCMP_SYS(clock_gettime), "timers, where the vDSO is absent", 0, 0,
 	    0 },

@@ -39,13 +39,15 @@ CONF
 }
 
 pid=
+kids_seen=
 log=$work/vmediad.log
 
 start() {
 	: >"$log"
 	env "$@" "$bin" -d -v -f "$work/vmediad.conf" >>"$log" 2>&1 &
 	pid=$!
-	wait_log "started with" 50
+	wait_log "started with" 50 || return 1
+	kids_seen=$(pgrep -P "$pid" | tr '\n' ' ')
 }
 
 # wait_log PATTERN TENTHS: the log shows PATTERN within the time.
@@ -81,15 +83,22 @@ status_field() {
 	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
 }
 
+# Only our own daemon and its children: other suites may be running.
 kill_all() {
-	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-	pkill -9 -f "$top/build/test/libexec/vmediad/" 2>/dev/null
+	local kids=
+	[ -n "$pid" ] && kids=$(pgrep -P "$pid")
+	[ -n "$pid" ] && kill -9 "$pid" $kids 2>/dev/null
 	sleep 0.2
 }
 
-# Nothing of ours may survive the daemon.
+# Nothing of ours may survive the daemon: no child of it, no orphan.
 no_leftovers() {
-	! pgrep -f "$top/build/test/(sbin|libexec)/" >/dev/null
+	local k st
+	for k in $kids_seen; do
+		st=$(awk '$1 == "State:" { print $2 }' /proc/$k/status 2>/dev/null)
+		[ -n "$st" ] && [ "$st" != Z ] && return 1
+	done
+	return 0
 }
 
 # --- sandboxes -------------------------------------------------------------
