@@ -318,6 +318,14 @@ send_conf(struct kid *k, const struct conf_export *e, int n)
 	g.uid = 65534;		/* the parent resolves the user */
 	g.gid = 65534;
 	g.auth = CONF_AUTH_NONE;
+	/* What conf_check fills in as defaults in the parent. */
+	g.max_connections = CONF_DEFAULT_MAX_CONNECTIONS;
+	g.sessions_per_user = CONF_DEFAULT_SESSIONS_PER_USER;
+	g.request_timeout = CONF_DEFAULT_REQUEST_TIMEOUT;
+	g.handshake_timeout = CONF_DEFAULT_HANDSHAKE_TIMEOUT;
+	g.idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
+	g.login_idle = CONF_DEFAULT_LOGIN_IDLE;
+	g.login_lifetime = CONF_DEFAULT_LOGIN_LIFETIME;
 	if (msg_send(k->parent, MSG_CONF_GLOBAL, &g, sizeof(g), -1) == -1)
 		harness_fail("send CONF_GLOBAL: %s", strerror(errno));
 	for (i = 0; i < n; i++)

@@ -58,6 +58,8 @@ static const struct {
 	    "msg_hook_run_round_trips" },
 	{ MSG_HOOK_DONE, "HOOK_DONE", sizeof(struct msg_hook_done), 0,
 	    "msg_hook_done_round_trips" },
+	{ MSG_AUDIT, "AUDIT", sizeof(struct msg_audit), 0,
+	    "msg_audit_round_trips" },
 };
 #define NTYPES	(sizeof(msg_types) / sizeof(msg_types[0]))
 
