@@ -2,8 +2,10 @@
 //
 // An image is any object with
 //   size                         byte length (a Number; safe integer)
-//   async read(offset, length)   -> Uint8Array of exactly `length` bytes
-//                                   that the caller owns (may keep/modify)
+//   async read(offset, length)   -> Uint8Array of exactly `length` bytes,
+//                                   read-only to the caller: it may be a view
+//                                   of a buffer the image keeps (copy first
+//                                   to modify)
 //   async write(offset, bytes)   optional; absent means read-only. The image
 //                                   copies what it keeps: callers may reuse
 //                                   `bytes` once the promise settles.
@@ -14,6 +16,7 @@
 // and throw RangeError, which the server reports as EINVAL.
 
 import { RangeSet } from './range-set.js';
+import { ENOSPC } from './nbd-protocol.js';
 
 export const SECTOR_SIZE = 512;
 
@@ -45,6 +48,85 @@ export class FileImage {
     // A File changed or truncated on disk after it was picked reads short.
     if (bytes.length !== length) throw new Error(`short read: ${bytes.length} of ${length} bytes`);
     return bytes;
+  }
+}
+
+/**
+ * Read-ahead for sequential reads over a slow-per-call image (a Blob: every
+ * slice().arrayBuffer() is a round trip through the browser process that
+ * costs several times more per byte for 256 KiB than for 32 MiB). Like the
+ * kernel's read-ahead: a read that starts where a recent read ended opens a
+ * window of 4 times its length, and each window, once used, has the next
+ * one fetched ahead at twice its size, up to maxWindow. So a long run is
+ * read in large slices, while a short run costs at most a few times its
+ * length; other reads, and reads of maxWindow or more, go straight to the
+ * base. A read inside a window gets a view of it (no copy). A window is
+ * dropped once all of it was served, and the oldest when more than
+ * maxWindows are held.
+ */
+export class ReadAheadImage {
+  #base;
+  #windows = []; // {start, end, promise, served}, oldest first
+  #recentEnds; // ends of the last few reads (a ring)
+  #recentAt = 0;
+
+  constructor(base, { maxWindow = 32 * 1024 * 1024, minWindow = 128 * 1024, maxWindows = 3, streams = 16 } = {}) {
+    if (!Number.isSafeInteger(maxWindow) || maxWindow <= 0) throw new RangeError(`bad maxWindow ${maxWindow}`);
+    this.#base = base;
+    this.size = checkSize(base.size);
+    this.name = base.name;
+    this.maxWindow = maxWindow;
+    this.minWindow = Math.min(minWindow, maxWindow);
+    this.maxWindows = Math.max(2, maxWindows);
+    this.#recentEnds = new Array(streams).fill(-1);
+    this.windowReads = 0; // windows fetched (for tests and diagnostics)
+  }
+
+  /** Windows held (fetched or being fetched). */
+  get heldWindows() {
+    return this.#windows.length;
+  }
+
+  async read(offset, length) {
+    checkRange(this, offset, length);
+    const end = offset + length;
+    const sequential = this.#recentEnds.includes(offset);
+    this.#recentEnds[this.#recentAt] = end;
+    this.#recentAt = (this.#recentAt + 1) % this.#recentEnds.length;
+    if (length === 0 || length >= this.maxWindow) return this.#base.read(offset, length);
+
+    let w = this.#windows.find((x) => x.start <= offset && end <= x.end);
+    // A read across windows goes direct, rather than opening one that
+    // overlaps them.
+    if (!w && sequential && !this.#windows.some((x) => x.start < end && offset < x.end)) {
+      w = this.#open(offset, Math.min(this.maxWindow, Math.max(this.minWindow, 4 * length), this.size - offset));
+    }
+    if (!w) return this.#base.read(offset, length);
+    // The newest window of a run gets its successor fetched ahead.
+    const size = w.end - w.start;
+    if (w.end < this.size && !this.#windows.some((x) => x.start === w.end)) {
+      this.#open(w.end, Math.min(this.maxWindow, 2 * size, this.size - w.end));
+    }
+    const bytes = await w.promise;
+    w.served += length;
+    if (w.served >= size) this.#drop(w);
+    return bytes.subarray(offset - w.start, end - w.start);
+  }
+
+  // Starts fetching [start, start + size); a failed fetch is dropped so that
+  // a later read tries again (its readers see the error).
+  #open(start, size) {
+    const w = { start, end: start + size, promise: this.#base.read(start, size), served: 0 };
+    w.promise.catch(() => this.#drop(w));
+    this.#windows.push(w);
+    this.windowReads++;
+    while (this.#windows.length > this.maxWindows) this.#windows.shift(); // readers keep their promise
+    return w;
+  }
+
+  #drop(w) {
+    const i = this.#windows.indexOf(w);
+    if (i >= 0) this.#windows.splice(i, 1);
   }
 }
 
@@ -91,19 +173,27 @@ export class MemoryImage {
  *
  * Mutations are not meant to run concurrently with each other on the same
  * blocks (NbdServer serialises writes/trims); reads may run alongside.
+ *
+ * maxBytes bounds the memory held in blocks: a write that would need more
+ * fails with ENOSPC (the machine sees a full disk, the tab survives) and
+ * changes nothing.
  */
 export class OverlayImage {
   #base;
   #blocks = new Map(); // block index -> Uint8Array (block length)
   #zeroed = new RangeSet();
+  #maxBlocks;
 
-  constructor(base, { blockSize = 4096 } = {}) {
+  constructor(base, { blockSize = 4096, maxBytes = Infinity } = {}) {
     if (!Number.isSafeInteger(blockSize) || blockSize < 512 || (blockSize & (blockSize - 1)) !== 0) {
       throw new RangeError(`block size ${blockSize} must be a power of two >= 512`);
     }
+    if (!(maxBytes >= 0)) throw new RangeError(`bad maxBytes ${maxBytes}`);
     this.#base = base;
     this.size = checkSize(base.size);
     this.blockSize = blockSize;
+    this.maxBytes = maxBytes;
+    this.#maxBlocks = Math.floor(maxBytes / blockSize);
   }
 
   /** Number of blocks held in memory. */
@@ -134,12 +224,17 @@ export class OverlayImage {
     const last = Math.floor((offset + length - 1) / bs);
     let needLower = false;
     for (let i = first; i <= last && !needLower; i++) needLower = !this.#blocks.has(i);
-    const out = needLower ? await this.#readLower(offset, length) : new Uint8Array(length);
+    let out = needLower ? await this.#readLower(offset, length) : new Uint8Array(length);
+    let owned = !needLower; // the lower read may be a shared view
     // Apply the overlay after the await, in one synchronous pass, so the
     // result reflects the overlay as of one instant.
     for (let i = first; i <= last; i++) {
       const block = this.#blocks.get(i);
       if (!block) continue;
+      if (!owned) {
+        out = out.slice();
+        owned = true;
+      }
       const start = i * bs;
       const from = Math.max(start, offset);
       const to = Math.min(start + block.length, offset + length);
@@ -220,9 +315,16 @@ export class OverlayImage {
   async #readLower(offset, length) {
     const end = offset + length;
     if (this.#zeroed.covers(offset, end)) return new Uint8Array(length);
-    const out = await this.#base.read(offset, length);
+    let out = await this.#base.read(offset, length);
     if (out.length !== length) throw new Error(`short read from base: ${out.length} of ${length}`);
-    this.#zeroed.forEachOverlap(offset, end, (from, to) => out.fill(0, from - offset, to - offset));
+    let owned = false;
+    this.#zeroed.forEachOverlap(offset, end, (from, to) => {
+      if (!owned) {
+        out = out.slice();
+        owned = true;
+      }
+      out.fill(0, from - offset, to - offset);
+    });
     return out;
   }
 
@@ -233,6 +335,7 @@ export class OverlayImage {
     const end = offset + length;
     const first = Math.floor(offset / bs);
     const last = Math.floor((end - 1) / bs);
+    if (this.#maxBlocks !== Infinity) this.#checkRoom(first, last);
     // Only the edge blocks can be partly covered; fetch their old contents
     // first so that the update below is one synchronous step.
     const fetched = new Map();
@@ -240,7 +343,7 @@ export class OverlayImage {
       const start = i * bs;
       const blockEnd = this.#blockEnd(i);
       if ((offset > start || end < blockEnd) && !this.#blocks.has(i)) {
-        fetched.set(i, await this.#readLower(start, blockEnd - start));
+        fetched.set(i, (await this.#readLower(start, blockEnd - start)).slice());
       }
     }
     for (let i = first; i <= last; i++) {
@@ -253,6 +356,17 @@ export class OverlayImage {
       if (bytes) block.set(bytes.subarray(from - offset, to - offset), from - start);
       else block.fill(0, from - start, to - start);
       this.#blocks.set(i, block);
+    }
+  }
+
+  // Throws ENOSPC if blocks [first, last] do not fit under maxBytes.
+  #checkRoom(first, last) {
+    let add = 0;
+    for (let i = first; i <= last; i++) if (!this.#blocks.has(i)) add++;
+    if (this.#blocks.size + add > this.#maxBlocks) {
+      const error = new Error(`the overlay is full (${this.maxBytes} bytes of writes held in memory)`);
+      error.nbdErrno = ENOSPC;
+      throw error;
     }
   }
 
@@ -305,7 +419,7 @@ export class FileHandleImage {
     this.#handle = handle;
     this.#blockSize = blockSize;
     this.#commitThreshold = commitThreshold;
-    this.#overlay = new OverlayImage(new FileImage(file), { blockSize });
+    this.#overlay = new OverlayImage(new ReadAheadImage(new FileImage(file)), { blockSize });
     this.size = this.#overlay.size;
     this.name = handle.name ?? file.name ?? '';
     this.commits = 0;
@@ -374,7 +488,7 @@ export class FileHandleImage {
     }
     const file = await this.#handle.getFile();
     if (file.size !== this.size) throw new Error(`file size changed to ${file.size} during commit`);
-    this.#overlay = new OverlayImage(new FileImage(file), { blockSize: this.#blockSize });
+    this.#overlay = new OverlayImage(new ReadAheadImage(new FileImage(file)), { blockSize: this.#blockSize });
     this.commits++;
   }
 }

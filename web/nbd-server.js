@@ -8,6 +8,10 @@
 // are barriers: each waits for everything received before it, and
 // everything received after it waits for it. So a FLUSH replies only after
 // all earlier writes completed, and a read never races a write it overlaps.
+//
+// Replies that complete in the same task (say, all the reads one
+// read-ahead window answers) go out in one send() at the end of it: fewer,
+// larger WebSocket messages.
 
 import * as P from './nbd-protocol.js';
 import { ByteQueue } from './byte-queue.js';
@@ -24,6 +28,10 @@ const DISCARD = 'discard';
 const DONE = 'done';
 
 const view = (bytes) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+// Replies batched into one send() stay under this (sessiond takes frames of
+// up to 32 MiB + 4 KiB); a single larger reply goes out as header + data.
+const BATCH_MAX = 1024 * 1024;
 
 /** errno for a failed image operation; images may set err.nbdErrno. */
 export function errnoFor(err) {
@@ -58,6 +66,11 @@ export class NbdServer extends EventTarget {
   #resolveFinished;
   #maxRequest;
   #multiConn;
+  #sendCopies;
+  #batch = []; // reply parts waiting for the end of the task
+  #batchBytes = 0;
+  #flushQueued = false;
+  #scratch = null; // reused to pack batches when send() copies
 
   // Ordering (see top of file): the promise of the last barrier operation,
   // and the reads started since it.
@@ -85,8 +98,11 @@ export class NbdServer extends EventTarget {
    *                readOnly          default: true unless image.write exists
    *                maxRequest        largest READ/WRITE (default 32 MiB)
    *                multiConn         advertise NBD_FLAG_CAN_MULTI_CONN
+   *                sendCopies        send() copies the bytes before it
+   *                                  returns (WebSocket.send does), so
+   *                                  one packing buffer can be reused
    */
-  constructor(image, { send, readOnly, maxRequest = P.DEFAULT_MAX_REQUEST, multiConn = false } = {}) {
+  constructor(image, { send, readOnly, maxRequest = P.DEFAULT_MAX_REQUEST, multiConn = false, sendCopies = false } = {}) {
     super();
     if (typeof send !== 'function') throw new TypeError('NbdServer needs a send(bytes) function');
     const writable = typeof image.write === 'function';
@@ -97,6 +113,7 @@ export class NbdServer extends EventTarget {
     this.#send = send;
     this.#maxRequest = maxRequest;
     this.#multiConn = multiConn;
+    this.#sendCopies = sendCopies;
   }
 
   /** Transmission flags this server advertises. */
@@ -428,19 +445,52 @@ export class NbdServer extends EventTarget {
   #reply(handle, error, data = null) {
     this.#stats.inFlight--;
     if (this.#closed) return;
-    const H = P.SIMPLE_REPLY_SIZE;
-    // Small reads go out as one message; big ones as header + data to avoid
-    // copying megabytes (the stream has no message boundaries anyway).
-    const inline = data && data.length <= 256 * 1024;
-    const header = new Uint8Array(inline ? H + data.length : H);
+    const header = new Uint8Array(P.SIMPLE_REPLY_SIZE);
     const v = view(header);
     v.setUint32(0, P.SIMPLE_REPLY_MAGIC);
     v.setUint32(4, error);
     v.setBigUint64(8, handle);
-    if (inline) header.set(data, H);
-    this.#output(header);
-    if (data && !inline) this.#output(data);
+    const bytes = header.length + (data?.length ?? 0);
+    if (this.#batchBytes + bytes > BATCH_MAX) this.#flush();
+    this.#batch.push(header);
+    if (data?.length) this.#batch.push(data);
+    this.#batchBytes += bytes;
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => {
+        this.#flushQueued = false;
+        this.#flush();
+      });
+    }
     this.dispatchEvent(new CustomEvent('progress', { detail: this.stats }));
+  }
+
+  // Sends the batched replies: one part as it is, several packed into one
+  // buffer (the stream has no message boundaries), a lone reply too big to
+  // batch as its parts, uncopied.
+  #flush() {
+    const parts = this.#batch;
+    const total = this.#batchBytes;
+    if (parts.length === 0) return;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    if (parts.length === 1 || total > BATCH_MAX) {
+      for (const part of parts) this.#output(part);
+      return;
+    }
+    let out;
+    if (this.#sendCopies) {
+      if (!this.#scratch || this.#scratch.length < total) this.#scratch = new Uint8Array(Math.max(total, 1024 * 1024));
+      out = this.#scratch.subarray(0, total);
+    } else {
+      out = new Uint8Array(total);
+    }
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    this.#output(out);
   }
 
   // NBD_CMD_DISC: no reply; finish what is outstanding, then close.
@@ -467,6 +517,7 @@ export class NbdServer extends EventTarget {
   #finish(state, reason) {
     if (this.#finishing) return this.finished;
     this.#finishing = true;
+    this.#flush(); // replies already made go out before the end
     this.#phase = DONE;
     this.#closed = true;
     this.#queue.clear();

@@ -3,11 +3,18 @@
 //   const session = new NbdSession(new WebSocket(url), new FileImage(file));
 //   session.addEventListener('statechange', (e) => show(e.detail.state));
 //   session.addEventListener('progress', (e) => show(e.detail.bytesRead));
+//   session.addEventListener('socketclose', (e) => why(e.detail.code, e.detail.reason));
 //   session.close(); // detach
 //
 // The socket may still be connecting (the greeting goes out on 'open') or
 // already open. Binary frames are a byte stream; a text frame is a protocol
 // error. When the NBD session ends, the socket is closed, and vice versa.
+//
+// 'socketclose' fires once, when the socket has closed (whichever side
+// began), with {code, reason, wasClean, opened}: the server's close code
+// and reason (vmediad says why it ended a session there), and whether the
+// socket ever opened (a refused upgrade, say 409 busy, never opens, and
+// browsers show it only as code 1006).
 
 import { NbdServer } from './nbd-server.js';
 
@@ -21,6 +28,13 @@ const CLOSE_PROTOCOL_ERROR = 4000;
 export class NbdSession extends EventTarget {
   #socket;
   #listeners = [];
+  #closeSeen = false;
+
+  /** True once the socket opened. */
+  opened = false;
+
+  /** {code, reason, wasClean, opened} once the socket closed, else null. */
+  closeInfo = null;
 
   /**
    * @param socket  a WebSocket (or anything with its interface)
@@ -31,20 +45,28 @@ export class NbdSession extends EventTarget {
     super();
     this.#socket = socket;
     socket.binaryType = 'arraybuffer';
-    this.server = new NbdServer(image, { ...options, send: (bytes) => socket.send(bytes) });
+    // WebSocket.send copies what it is given before it returns.
+    this.server = new NbdServer(image, { sendCopies: true, ...options, send: (bytes) => socket.send(bytes) });
     for (const type of ['statechange', 'progress', 'ioerror']) {
       this.server.addEventListener(type, (e) => this.dispatchEvent(new CustomEvent(type, { detail: e.detail })));
     }
     this.server.addEventListener('statechange', (e) => this.#onServerState(e.detail));
 
-    this.#listen('open', () => this.server.start());
+    this.#listen('open', () => {
+      this.opened = true;
+      this.server.start();
+    });
     this.#listen('message', (e) => {
       if (typeof e.data === 'string') this.server.fail('text frame on the NBD socket');
       else this.server.receive(new Uint8Array(e.data));
     });
-    this.#listen('close', (e) => this.server.close(`connection closed (${e.code ?? 'no code'}${e.reason ? ': ' + e.reason : ''})`));
     this.#listen('error', () => this.server.fail('connection error'));
-    if (socket.readyState === WS_OPEN) this.server.start();
+    // Stays until the socket closed, after the NBD session ended too.
+    socket.addEventListener('close', (e) => this.#onClose(e));
+    if (socket.readyState === WS_OPEN) {
+      this.opened = true;
+      this.server.start();
+    }
   }
 
   get state() {
@@ -72,6 +94,16 @@ export class NbdSession extends EventTarget {
   #listen(type, fn) {
     this.#socket.addEventListener(type, fn);
     this.#listeners.push([type, fn]);
+  }
+
+  #onClose(e) {
+    if (this.#closeSeen) return;
+    this.#closeSeen = true;
+    const code = e.code ?? 1005;
+    const reason = e.reason ?? '';
+    this.closeInfo = { code, reason, wasClean: e.wasClean ?? false, opened: this.opened };
+    this.server.close(`connection closed (${e.code ?? 'no code'}${reason ? ': ' + reason : ''})`);
+    this.dispatchEvent(new CustomEvent('socketclose', { detail: { ...this.closeInfo } }));
   }
 
   #onServerState({ state, reason }) {

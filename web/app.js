@@ -1,0 +1,377 @@
+// The page: one card per export from GET /api/exports, each driving an
+// Attachment (attachment.js). Plain DOM, no framework, no build step.
+
+import * as api from './api.js';
+import { Attachment, OVERLAY, READ_ONLY, WRITE_FILE } from './attachment.js';
+import { formatBytes, formatDuration, formatRate } from './format.js';
+
+const POLL_MS = 2000;
+const SAMPLE_MS = 500;
+
+// Writing to the user's file needs the File System Access API (Chromium
+// based browsers, in a secure context: https or localhost).
+const canWriteFiles =
+  typeof globalThis.showOpenFilePicker === 'function' &&
+  typeof globalThis.FileSystemFileHandle?.prototype?.createWritable === 'function';
+
+const LABELS = {
+  idle: 'Idle',
+  'in-use': 'In use',
+  connecting: 'Connecting',
+  attached: 'Attached',
+  ejecting: 'Ejecting',
+  ejected: 'Ejected',
+  ended: 'Detached',
+  lost: 'Connection lost',
+  error: 'Error',
+};
+
+const cards = new Map(); // export name -> card
+const list = document.getElementById('exports');
+const notice = document.getElementById('notice');
+let nextId = 0;
+
+function createCard(info) {
+  const el = document.getElementById('export-card').content.firstElementChild.cloneNode(true);
+  const id = `x${nextId++}`;
+  const $ = (selector) => el.querySelector(selector);
+  const card = {
+    el,
+    attachment: new Attachment(info, {
+      connect: (url) => new WebSocket(url),
+      url: (name) => api.nbdUrl(name),
+      api,
+    }),
+    input: $('.file-input'),
+    drop: $('.drop'),
+    pickHandle: $('.pick-handle'),
+    modes: $('.modes'),
+    attach: $('.attach'),
+    eject: $('.eject'),
+    warning: $('.warning'),
+    stats: $('.stats'),
+    actionError: '', // a refused action, shown until the next one
+  };
+  el.dataset.export = info.name;
+  el.setAttribute('aria-labelledby', `${id}-name`);
+  $('.export-name').id = `${id}-name`;
+  card.input.id = `${id}-file`;
+  card.drop.htmlFor = card.input.id;
+  // A stable name (the label's text changes to the chosen file), described
+  // by what is chosen and the state.
+  card.input.setAttribute('aria-label', `Choose an image for ${info.name}`);
+  $('.drop-text').id = `${id}-chosen`;
+  $('.status').id = `${id}-status`;
+  card.input.setAttribute('aria-describedby', `${id}-chosen ${id}-status`);
+  for (const radio of el.querySelectorAll('.modes input')) {
+    radio.name = `${id}-mode`;
+    radio.addEventListener('change', () => {
+      if (radio.checked) act(card, () => card.attachment.setMode(radio.value));
+    });
+  }
+  $('.mode-file').hidden = !canWriteFiles;
+
+  card.input.addEventListener('change', () => {
+    const file = card.input.files?.[0];
+    if (file) act(card, () => card.attachment.choose(file));
+  });
+  card.pickHandle.addEventListener('click', () => pickHandle(card));
+  setUpDrop(card);
+  card.attach.addEventListener('click', () => attach(card));
+  card.eject.addEventListener('click', () => eject(card));
+  let wasBusy = false;
+  card.attachment.addEventListener('change', () => {
+    render(card);
+    // Our session ended: the server's list says so soon; ask now.
+    if (wasBusy && !card.attachment.busy) setTimeout(poll, 250);
+    wasBusy = card.attachment.busy;
+  });
+  cards.set(info.name, card);
+  return card;
+}
+
+// Runs a user action; a refusal shows on the card instead of vanishing.
+function act(card, fn) {
+  try {
+    card.actionError = '';
+    fn();
+  } catch (e) {
+    card.actionError = e?.message ?? String(e);
+    render(card);
+  }
+}
+
+async function pickHandle(card) {
+  let handle;
+  let file;
+  try {
+    [handle] = await globalThis.showOpenFilePicker({ multiple: false });
+    file = await handle.getFile();
+  } catch (e) {
+    if (e?.name !== 'AbortError') act(card, () => { throw e; });
+    return;
+  }
+  act(card, () => card.attachment.choose(file, handle));
+}
+
+function setUpDrop(card) {
+  const { el } = card;
+  let depth = 0;
+  const acceptable = (e) => e.dataTransfer?.types?.includes('Files') && !card.attachment.busy;
+  el.addEventListener('dragenter', (e) => {
+    if (!acceptable(e)) return;
+    e.preventDefault();
+    depth++;
+    el.classList.add('dragging');
+  });
+  el.addEventListener('dragover', (e) => {
+    if (!acceptable(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+  });
+  el.addEventListener('dragleave', () => {
+    if (--depth <= 0) {
+      depth = 0;
+      el.classList.remove('dragging');
+    }
+  });
+  el.addEventListener('drop', async (e) => {
+    depth = 0;
+    el.classList.remove('dragging');
+    if (!acceptable(e)) return;
+    e.preventDefault();
+    const file = e.dataTransfer.files?.[0];
+    if (!file) return;
+    // Chromium hands out a file handle for a dropped file: with it the
+    // 'save into the file' mode works without picking the file again.
+    // It must be asked for before the event handler returns.
+    const item = [...e.dataTransfer.items].find((i) => i.kind === 'file');
+    const pending = canWriteFiles && item?.getAsFileSystemHandle ? item.getAsFileSystemHandle().catch(() => null) : null;
+    const handle = pending ? await pending : null;
+    act(card, () => card.attachment.choose(file, handle?.kind === 'file' ? handle : null));
+  });
+}
+
+async function attach(card) {
+  const a = card.attachment;
+  card.actionError = '';
+  if (a.mode === WRITE_FILE) {
+    // Must come first: the permission prompt needs the click's activation.
+    const handle = a.source?.handle;
+    let permission = 'denied';
+    try {
+      permission = await handle.requestPermission({ mode: 'readwrite' });
+    } catch (e) {
+      card.actionError = `No permission to write the file: ${e?.message ?? e}`;
+    }
+    if (permission !== 'granted') {
+      card.actionError ||= 'No permission to write the file: choose another write mode, or allow it.';
+      render(card);
+      return;
+    }
+  }
+  await a.attach().catch((e) => {
+    card.actionError = e?.message ?? String(e);
+    render(card);
+  });
+}
+
+async function eject(card) {
+  const a = card.attachment;
+  card.actionError = '';
+  if (a.busy) {
+    await a.eject();
+    return;
+  }
+  if (!a.inUseElsewhere) return;
+  card.eject.disabled = true;
+  card.actionError = (await a.ejectElsewhere()) ?? '';
+  await poll();
+  render(card);
+}
+
+function detailText(card, shown) {
+  const a = card.attachment;
+  const info = a.info;
+  const file = a.source ? `${a.source.name} (${formatBytes(a.source.size)})` : '';
+  switch (shown) {
+    case 'idle':
+      return file ? `Ready to attach ${file}.` : 'No image attached. Choose one below.';
+    case 'in-use': {
+      if (info.state === 'closing') return 'Releasing the device…';
+      const who = info.user ? ` by ${info.user}` : '';
+      const since = info.since ? `, since ${new Date(info.since).toLocaleTimeString()}` : '';
+      if (info.state === 'connecting') return `An image is being attached from elsewhere${who}.`;
+      return `An image${info.size ? ' of ' + formatBytes(info.size) : ''} is attached from elsewhere${who}${since}.`;
+    }
+    case 'attached': {
+      const how =
+        a.mode === OVERLAY ? 'writes are kept in memory and discarded at eject'
+        : a.mode === WRITE_FILE ? 'writes are saved into the file'
+        : 'read-only';
+      return `Serving ${file}: ${how}.`;
+    }
+    case 'lost':
+      return `${a.message} ${a.mode === OVERLAY ? 'Changes made so far are still in memory. ' : ''}Reattach to serve the same image again.`;
+    default:
+      return a.message;
+  }
+}
+
+function render(card) {
+  const a = card.attachment;
+  const info = a.info;
+  const shown = a.state === 'idle' && a.inUseElsewhere ? 'in-use' : a.state;
+  const { el } = card;
+  el.dataset.state = shown;
+  el.querySelector('.export-name').textContent = info.name;
+  el.querySelector('.description').textContent = info.description || '';
+  el.querySelector('.description').hidden = !info.description;
+  const badges = [info.kind === 'device' ? 'Device' : 'Socket', info.read_only ? 'Read-only' : 'Writable'];
+  if (info.default) badges.push('Default');
+  const ul = el.querySelector('.badges');
+  if (ul.dataset.text !== badges.join()) {
+    ul.replaceChildren(...badges.map((b) => Object.assign(document.createElement('li'), { textContent: b, className: `badge badge-${b.toLowerCase()}` })));
+    ul.dataset.text = badges.join();
+  }
+  el.querySelector('.state-label').textContent = LABELS[shown] ?? shown;
+  el.querySelector('.state-detail').textContent = detailText(card, shown);
+
+  // The picker: what is chosen, locked while attached.
+  const locked = a.busy;
+  card.input.disabled = locked;
+  card.drop.classList.toggle('disabled', locked);
+  card.drop.classList.toggle('chosen', !!a.source);
+  el.querySelector('.drop-main').textContent = a.source ? a.source.name : 'Choose an image';
+  el.querySelector('.drop-hint').textContent = a.source
+    ? `${formatBytes(a.source.size)}${locked ? '' : ' · choose another or drop a file'}`
+    : 'or drop a file here';
+  const needHandle = a.mode === WRITE_FILE && !a.source?.handle;
+  card.pickHandle.hidden = !(a.mode === WRITE_FILE && canWriteFiles) || locked;
+  card.pickHandle.textContent = a.source?.handle ? 'Choose another file to write to…' : 'Choose a file to write to…';
+
+  // Write modes: only for writable exports, and not while attached (the
+  // status line says what happens to writes then).
+  card.modes.hidden = !!info.read_only || locked;
+  el.classList.toggle('wide-picker', card.modes.hidden);
+  for (const radio of card.modes.querySelectorAll('input')) radio.checked = radio.value === a.mode;
+
+  // Warnings: what happens to writes, image errors, refused actions.
+  const warnings = [];
+  if (card.actionError) warnings.push(card.actionError);
+  if (needHandle && a.source) warnings.push('To save changes into the file, choose it with "Choose a file to write to…" (or drop it here).');
+  if (a.ioError && (a.busy || a.state === 'lost')) {
+    const what = a.ioError.command === 'read' ? 'Reading the image failed' : `The image refused a ${a.ioError.command}`;
+    warnings.push(`${what}: ${a.ioError.error?.message ?? 'error ' + a.ioError.errno}.`);
+  }
+  card.warning.textContent = warnings.join(' ');
+  card.warning.hidden = warnings.length === 0;
+
+  renderStats(card);
+
+  // Buttons: Attach while the export is ours to take, Eject while it is
+  // taken (by us, or from elsewhere: the server decides who may eject).
+  const ejectShown = a.busy || a.inUseElsewhere;
+  const focused = document.activeElement;
+  card.attach.hidden = ejectShown;
+  card.attach.disabled = !a.canAttach;
+  card.attach.textContent = a.canReattach ? `Reattach ${a.source.name}` : 'Attach';
+  card.eject.hidden = !ejectShown;
+  card.eject.disabled = a.state === 'ejecting' || info.state === 'closing';
+  card.eject.textContent = a.state === 'connecting' ? 'Cancel' : 'Eject';
+  // Keyboard users keep their place when one button replaces the other.
+  if (focused === card.attach && card.attach.hidden) card.eject.focus();
+  else if (focused === card.eject && card.eject.hidden) card.attach.focus();
+}
+
+function renderStats(card) {
+  const a = card.attachment;
+  const show = a.state === 'attached' || a.state === 'ejecting';
+  card.stats.hidden = !show;
+  if (!show) return;
+  const s = a.stats;
+  const set = (cls, text) => {
+    const dd = card.stats.querySelector(cls);
+    if (dd.textContent !== text) dd.textContent = text;
+  };
+  set('.stat-read', formatBytes(s.bytesRead));
+  set('.stat-written', formatBytes(s.bytesWritten));
+  set('.stat-rate', formatRate(s.rate));
+  set('.stat-inflight', String(s.inFlight));
+  set('.stat-time', formatDuration((Date.now() - a.since) / 1000));
+  const memoryRow = card.stats.querySelector('.stat-memory-row');
+  memoryRow.hidden = a.mode === READ_ONLY;
+  memoryRow.querySelector('dt').textContent = a.mode === WRITE_FILE ? 'Not yet saved' : 'Changes in memory';
+  set('.stat-memory', formatBytes(a.mode === WRITE_FILE ? s.pendingBytes : s.overlayBytes));
+}
+
+function showNotice(text) {
+  notice.textContent = text;
+  notice.hidden = !text;
+}
+
+async function poll() {
+  let exports;
+  try {
+    exports = await api.listExports();
+  } catch (e) {
+    showNotice(`${e.message[0].toUpperCase()}${e.message.slice(1)}. Retrying…`);
+    list.setAttribute('aria-busy', 'false');
+    if (cards.size === 0) list.querySelector('.loading')?.replaceChildren('The exports could not be loaded.');
+    return;
+  }
+  showNotice('');
+  list.setAttribute('aria-busy', 'false');
+  const names = new Set(exports.map((x) => x.name));
+  for (const [name, card] of cards) {
+    if (!names.has(name) && !card.attachment.busy) {
+      card.el.remove();
+      cards.delete(name);
+    }
+  }
+  list.querySelector('.loading')?.remove();
+  list.querySelector('.empty')?.remove();
+  for (const info of exports) {
+    const card = cards.get(info.name) ?? createCard(info);
+    card.attachment.update(info);
+    list.append(card.el); // keeps the server's order
+  }
+  if (exports.length === 0) {
+    list.append(Object.assign(document.createElement('p'), { className: 'empty', textContent: 'No exports are configured on this server.' }));
+  }
+}
+
+function tick() {
+  const now = performance.now();
+  for (const card of cards.values()) {
+    if (!card.attachment.busy) continue;
+    card.attachment.sample(now);
+    renderStats(card);
+    card.el.querySelector('.state-detail').textContent = detailText(card, card.attachment.state);
+  }
+}
+
+// Dropping a file outside a card must not navigate away from the page.
+for (const type of ['dragover', 'drop']) {
+  window.addEventListener(type, (e) => {
+    if (e.dataTransfer?.types?.includes('Files')) e.preventDefault();
+  });
+}
+
+window.addEventListener('beforeunload', (e) => {
+  if ([...cards.values()].some((c) => c.attachment.busy)) {
+    e.preventDefault();
+    e.returnValue = '';
+  }
+});
+
+// Until there is a login form (it goes where index.html says), say why
+// nothing works when the server wants a login.
+api.onUnauthorized(() => showNotice('Sign in to use virtual media on this server.'));
+
+// For diagnostics (and the browser tests): the attachments by export name.
+globalThis.vmedia = { attachment: (name) => cards.get(name)?.attachment, canWriteFiles };
+
+poll();
+setInterval(poll, POLL_MS);
+setInterval(tick, SAMPLE_MS);
