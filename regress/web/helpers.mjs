@@ -138,3 +138,37 @@ export function byHandle(bytes, lengths = {}) {
   replies.sort((a, b) => (a.handle < b.handle ? -1 : a.handle > b.handle ? 1 : 0));
   return hex(concat(...replies.map((r) => simpleReply(r.handle, r.error, r.data))));
 }
+
+/** A WebSocket stand-in: records what is sent; the test opens, delivers, drops. */
+export class FakeSocket extends EventTarget {
+  readyState = 0; // CONNECTING
+  binaryType = 'blob';
+  sent = [];
+  closedWith = null;
+
+  send(bytes) {
+    if (this.readyState !== 1) throw new Error('send on a socket that is not open');
+    this.sent.push(Uint8Array.from(bytes));
+  }
+  close(code, reason) {
+    this.closedWith = { code, reason };
+    this.readyState = 2;
+  }
+  // Test side:
+  open() {
+    this.readyState = 1;
+    this.dispatchEvent(new Event('open'));
+  }
+  deliver(data) {
+    this.dispatchEvent(Object.assign(new Event('message'), { data }));
+  }
+  dropped(code, reason = '', wasClean = code !== 1006) {
+    this.readyState = 3;
+    this.dispatchEvent(Object.assign(new Event('close'), { code, reason, wasClean }));
+  }
+  output() {
+    const out = concat(...this.sent);
+    this.sent = [];
+    return out;
+  }
+}

@@ -3,40 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NbdSession } from '../../web/nbd-session.js';
 import { MemoryImage } from '../../web/image.js';
-import { DISC, GREETING, READ, clientFlags, concat, hex, option, pattern, request, settle, simpleReply } from './helpers.mjs';
-
-class FakeSocket extends EventTarget {
-  readyState = 0; // CONNECTING
-  binaryType = 'blob';
-  sent = [];
-  closedWith = null;
-
-  send(bytes) {
-    assert.equal(this.readyState, 1, 'send on an open socket only');
-    this.sent.push(Uint8Array.from(bytes));
-  }
-  close(code, reason) {
-    this.closedWith = { code, reason };
-    this.readyState = 2;
-  }
-  // Test side:
-  open() {
-    this.readyState = 1;
-    this.dispatchEvent(new Event('open'));
-  }
-  deliver(data) {
-    this.dispatchEvent(Object.assign(new Event('message'), { data }));
-  }
-  dropped(code, reason = '') {
-    this.readyState = 3;
-    this.dispatchEvent(Object.assign(new Event('close'), { code, reason }));
-  }
-  output() {
-    const out = concat(...this.sent);
-    this.sent = [];
-    return out;
-  }
-}
+import { DISC, FakeSocket, GREETING, READ, clientFlags, concat, hex, option, pattern, request, settle, simpleReply } from './helpers.mjs';
 
 test('greets on open, serves binary frames, closes with 1000 after DISC', async () => {
   const socket = new FakeSocket();
@@ -112,4 +79,41 @@ test('a socket error is an error state', () => {
   assert.equal(session.state, 'error');
   assert.equal(session.reason, 'connection error');
   assert.equal(socket.closedWith.code, 4000);
+});
+
+test('socketclose reports the code, the reason and that the socket opened', async () => {
+  const socket = new FakeSocket();
+  const session = new NbdSession(socket, new MemoryImage(512));
+  const closes = [];
+  session.addEventListener('socketclose', (e) => closes.push(e.detail));
+  socket.open();
+  socket.dropped(1008, 'image too big');
+  socket.dropped(1008, 'again'); // a second close event is ignored
+  assert.deepEqual(closes, [{ code: 1008, reason: 'image too big', wasClean: true, opened: true }]);
+  assert.deepEqual(session.closeInfo, closes[0]);
+  assert.equal(session.reason, 'connection closed (1008: image too big)');
+  await session.finished;
+});
+
+test('a refused connection: error, then close 1006 that never opened', async () => {
+  const socket = new FakeSocket();
+  const session = new NbdSession(socket, new MemoryImage(512));
+  const closes = [];
+  session.addEventListener('socketclose', (e) => closes.push(e.detail));
+  socket.dispatchEvent(new Event('error'));
+  assert.equal(session.state, 'error');
+  socket.dropped(1006);
+  assert.deepEqual(closes, [{ code: 1006, reason: '', wasClean: false, opened: false }]);
+});
+
+test('replies are sent with one send per batch over the socket', async () => {
+  const socket = new FakeSocket();
+  new NbdSession(socket, new MemoryImage(pattern(8192)), { readOnly: true });
+  socket.open();
+  socket.deliver(concat(clientFlags(3), option(1)).buffer);
+  socket.output();
+  socket.deliver(concat(request(READ, 1, 0, 100), request(READ, 2, 100, 100), request(READ, 3, 4096, 8)).buffer);
+  await settle();
+  assert.equal(socket.sent.length, 1);
+  assert.equal(hex(socket.output()), hex(concat(simpleReply(1, 0, pattern(100)), simpleReply(2, 0, pattern(100, 100)), simpleReply(3, 0, pattern(8, 4096)))));
 });

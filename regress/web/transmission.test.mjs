@@ -3,8 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryImage } from '../../web/image.js';
+import { NbdServer } from '../../web/nbd-server.js';
 import {
-  DISC, FLUSH, READ, TRIM, WRITE, byHandle, concat, fromHex, harness, hex, pattern, request,
+  DISC, FLUSH, READ, TRIM, WRITE, byHandle, clientFlags, concat, fromHex, harness, hex, option, pattern, request,
   settle, simpleReply, transmitting,
 } from './helpers.mjs';
 
@@ -319,4 +320,39 @@ test('close() stops output and flushes; later replies are dropped', async () => 
   assert.equal(h.take().length, 0);
   assert.equal(flushed, true);
   assert.equal(h.server.stats.inFlight, 0);
+});
+
+test('replies completing together go out in one send; a big lone reply as header then data', async () => {
+  const sends = [];
+  const image = new MemoryImage(pattern(10 << 20));
+  const server = new NbdServer(image, { send: (b) => sends.push(b) });
+  server.start();
+  server.receive(concat(clientFlags(3), option(1)));
+  sends.length = 0;
+  server.receive(concat(request(READ, 1, 0, 512), request(READ, 2, 512, 512), request(WRITE, 3, 0, 4, { data: [1, 2, 3, 4] })));
+  await server.drain();
+  await settle();
+  // The two reads complete together; the write is a barrier after them.
+  assert.equal(sends.length, 2);
+  assert.equal(hex(sends[0]), hex(concat(simpleReply(1, 0, pattern(512)), simpleReply(2, 0, pattern(512, 512)))));
+  sends.length = 0;
+  server.receive(request(READ, 4, 0, 9 << 20));
+  await settle();
+  assert.equal(sends.length, 2);
+  assert.equal(sends[0].length, 16);
+  assert.equal(sends[1].length, 9 << 20);
+});
+
+test('with sendCopies the packing buffer is reused', async () => {
+  const buffers = [];
+  const server = new NbdServer(new MemoryImage(pattern(4096)), { send: (b) => buffers.push(b.buffer), sendCopies: true, readOnly: true });
+  server.start();
+  server.receive(concat(clientFlags(3), option(1)));
+  buffers.length = 0;
+  for (let round = 0; round < 2; round++) {
+    server.receive(concat(request(READ, 1, 0, 64), request(READ, 2, 64, 64)));
+    await settle();
+  }
+  assert.equal(buffers.length, 2);
+  assert.equal(buffers[0], buffers[1]);
 });
