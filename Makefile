@@ -77,7 +77,7 @@ $(O)/libexec/vmediad/hookd: $(call objs,$(HOOKD_SRCS))
 # what is missing, so it is cheap to run every time.
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin qemu-utils curl \
-	   python3 openssl
+	   python3 openssl chromium
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -94,7 +94,8 @@ deps:
 test-build:
 	$(MAKE) O=build/test TEST=1 all
 
-SUITES	= conf msg nbd cred http ws web peer hookd blockd daemon sessiond auth fuzz
+SUITES	= conf msg nbd cred http ws web peer hookd blockd daemon sessiond auth \
+	  browser fuzz
 
 regress: deps
 	$(MAKE) all
@@ -103,6 +104,11 @@ regress: deps
 
 fuzz: deps
 	$(MAKE) -C regress/fuzz fuzz
+
+# Throughput, as ratios against a reference in the same run.
+bench: deps
+	$(MAKE) all
+	$(MAKE) -C regress/bench bench
 
 demo: all
 	mkdir -p build/demo/empty build/demo/run
@@ -128,4 +134,4 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all deps test-build regress fuzz demo install clean
+.PHONY: all deps test-build regress fuzz bench demo install clean
