@@ -128,6 +128,12 @@ install: all
 	    $(DESTDIR)$(LIBEXECDIR)/
 	install -m 644 privsep/vmediad.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 644 conf/vmediad.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 $(wildcard web/*.html web/*.js web/*.css web/*.svg) \
+	    $(DESTDIR)$(SHAREDIR)/web/
+	if [ -e conf/hooks/usb-gadget ]; then \
+		install -d $(DESTDIR)$(SHAREDIR)/hooks && \
+		install -m 755 conf/hooks/usb-gadget $(DESTDIR)$(SHAREDIR)/hooks/; \
+	fi
 	[ -e $(DESTDIR)/etc/vmediad.conf ] || \
 	    install -m 600 conf/vmediad.conf $(DESTDIR)/etc/vmediad.conf
 
