@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,14 +357,47 @@ blockd_dispatch(struct child *c, struct chan *from, struct msg *m)
 	return 1;
 }
 
+/*
+ * What a crash left of a hook's work goes before the first attach: a USB
+ * gadget that still holds /dev/nbdN open keeps the kernel from connecting
+ * the device again. So each device export's stop hook runs once at start.
+ */
+static void
+blockd_stop_hooks(evutil_socket_t fd, short events, void *arg)
+{
+	const struct conf_export *e;
+	struct child *c = arg;
+	struct blk_dev *d;
+	int i;
+
+	(void)fd;
+	(void)events;
+	for (i = 0; i < c->conf->nexports; i++) {
+		e = &c->conf->exports[i];
+		if (e->device[0] == '\0' || e->hook[0] == '\0')
+			continue;
+		d = dev_get(e);
+		if (d->state != BLK_IDLE)
+			continue;
+		d->index = device_index(e->device);
+		d->tell_sessiond = 0;
+		hook_request(c, d, MSG_HOOK_STOP);
+	}
+}
+
 /* Before the sandbox: the netlink socket, and no stale connections. */
 static void
 blockd_prepare(struct child *c)
 {
+	static const struct timeval now = { 0, 0 };
 	const struct conf_export *e;
 	uint32_t index;
 	int i, r, devices = 0;
 
+	/* Once the loop runs: the channel to hookd is not up yet. */
+	if (event_base_once(c->base, -1, EV_TIMEOUT, blockd_stop_hooks, c,
+	    &now) == -1)
+		fatalx("cannot schedule the start-up stop hooks");
 	for (i = 0; i < c->conf->nexports; i++)
 		devices += c->conf->exports[i].device[0] != '\0';
 	if ((blk_nl_error = nbd_nl_open(&blk_nl)) != 0) {

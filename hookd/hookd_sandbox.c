@@ -5,6 +5,7 @@
  * hookd stays uid 0 outside any chroot (hooks write configfs and sysfs)
  * and keeps only the capabilities such a hook needs.
  */
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <linux/capability.h>
@@ -69,6 +70,11 @@ static const struct sandbox_rule hookd_rules[] = {
 	HOOK(sysinfo, "programs sizing buffers"),
 	HOOK(sched_getaffinity, "programs counting CPUs"),
 	HOOK(umask, "the shell"),
+	/* busybox, the BMC's usual shell and tools, names each applet */
+	{ SCMP_SYS(prctl), "PR_GET_NAME: busybox applet names", 1,
+	    ~(scmp_datum_t)0, PR_GET_NAME },
+	{ SCMP_SYS(prctl), "PR_SET_NAME: busybox applet names", 1,
+	    ~(scmp_datum_t)0, PR_SET_NAME },
 	/* memory; mmap and mprotect may map code: hooks are programs */
 	HOOK(brk, "malloc"),
 	HOOK(mmap, "malloc and loading programs"),
