@@ -77,7 +77,7 @@ $(O)/libexec/vmediad/hookd: $(call objs,$(HOOKD_SRCS))
 # what is missing, so it is cheap to run every time.
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin qemu-utils curl \
-	   python3 openssl chromium
+	   python3 openssl chromium qemu-system-x86 busybox-static xorriso
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -95,7 +95,7 @@ test-build:
 	$(MAKE) O=build/test TEST=1 all
 
 SUITES	= conf msg nbd cred http ws web peer hookd blockd daemon sessiond auth \
-	  browser fuzz
+	  browser vm fuzz
 
 regress: deps
 	$(MAKE) all

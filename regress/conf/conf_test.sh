@@ -105,10 +105,14 @@ else
 	notok conf_manual_documents_every_key "not in vmediad.conf.5:${missing:- no keys found}"
 fi
 
-# The manual's examples pass too, on this machine's account and chroot.
+# The manual's whole examples (those starting with [vmediad]; others are
+# fragments) pass too, on this machine's account and chroot.
+rm -f "$work"/manual-example-*.conf
 awk -v dir="$work" '
-	/^\.Bd -literal/ { n++; file = dir "/manual-example-" n ".conf"; next }
-	/^\.Ed/ { file = ""; next }
+	/^\.Bd -literal/ { block = 1; first = 1; next }
+	/^\.Ed/ { block = 0; file = ""; next }
+	block && first { first = 0; if ($0 == "[vmediad]") {
+		n++; file = dir "/manual-example-" n ".conf" } }
 	file != "" { print > file }
 ' "$top/conf/vmediad.conf.5" 2>/dev/null
 for example in "$work"/manual-example-*.conf; do
