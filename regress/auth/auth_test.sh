@@ -7,15 +7,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$top/regress/lib/test.sh"
 
-bin=$top/build/test/sbin/vmediad
-peer=$top/build/regress/vmedia-peer
 work=$top/build/regress/auth
 port=18420
 tport=18421
-base=http://127.0.0.1:$port
-mkdir -p "$work/empty"
-chmod 755 "$work/empty"
-log=$work/vmediad.log
+. "$top/regress/lib/session.sh"
+
 audit=$work/audit.log
 rm -f "$audit"
 
@@ -67,21 +63,7 @@ password = $(hash opspw)
 admin = yes
 CONF
 
-"$bin" -d -v -f "$work/vmediad.conf" >"$log" 2>&1 &
-pid=$!
-trap 'kill -9 $pid $(jobs -p) 2>/dev/null' EXIT
-for i in $(seq 50); do
-	grep -q "local clients on $work/shared.sock" "$log" && break
-	sleep 0.1
-done
-if ! kill -0 $pid 2>/dev/null; then
-	notok daemon_starts "$(tail -3 "$log")"
-	exit 1
-fi
-
-json() {
-	python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null
-}
+start_daemon shared
 
 # code METHOD PATH [curl args]: the status code.
 code() {
@@ -98,40 +80,6 @@ login() {
 
 token_of() {
 	awk '$6 == "vmediad_session" { print $7 }' "$work/$1.jar"
-}
-
-uri() {
-	echo "nbd+unix:///?socket=$work/$1.sock"
-}
-
-ppid_=
-start_peer() {
-	local name=$1 url=$2 image=$3
-	shift 3
-	rm -f "$work/$name.ready"
-	"$peer" -v --daemon-ready "$work/$name.ready" "$@" "$url" "$image" \
-	    >"$work/$name.out" 2>&1 &
-	ppid_=$!
-	for i in $(seq 50); do
-		[ -e "$work/$name.ready" ] && break
-		kill -0 $ppid_ 2>/dev/null || break
-		sleep 0.1
-	done
-}
-
-wait_gone() {
-	local i
-	status=
-	for ((i = 0; i < $2; i++)); do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			status=$?
-			return 0
-		fi
-		sleep 0.1
-	done
-	kill -9 "$1" 2>/dev/null
-	return 1
 }
 
 head -c 16M /dev/urandom >"$work/image.bin"
@@ -357,11 +305,8 @@ c=$(code POST /api/login -H "Origin: $base" -d 'not json')
 [ "$c" = 400 ] || [ "$c" = 429 ] && ok malformed_login_body_is_400 ||
 	notok malformed_login_body_is_400 "$c"
 
-bad='SIGSYS\|malformed message\|unexpected \|(pid [0-9]*) stopped answering'
-! grep -q "$bad" "$log" && kill -0 $pid && ok daemon_survives_the_tenants ||
-	notok daemon_survives_the_tenants "$(grep -m3 "$bad" "$log")"
-kill -TERM $pid
-wait_gone $pid 30
+daemon_survived daemon_survives_the_tenants
+stop_daemon
 [ "${status:-1}" -eq 0 ] && ok sigterm_exits_0 || notok sigterm_exits_0 "${status:-running}"
 rm -f "$img"
 test_done

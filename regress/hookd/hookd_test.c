@@ -2,46 +2,26 @@
  * The real hookd, sandboxed, under a harness that plays its parent (fd 3)
  * and blockd (fd 4): the jsnbd hook contract, ordering, limits, faults.
  */
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "conf.h"
-#include "msg.h"
+#include "child_harness.h"
 #include "test.h"
 
-#define WAIT_MS		10000	/* the longest any one wait may take */
-#define EXIT_MS		5000	/* for a child that should be exiting */
-#define KIDS_MAX	8
 /* SIGHUP, SIGINT, SIGPIPE, SIGTERM: child_start() ignores them. */
 #define HOOKD_IGNORES	((1ULL << (SIGHUP - 1)) | (1ULL << (SIGINT - 1)) | \
 	(1ULL << (SIGPIPE - 1)) | (1ULL << (SIGTERM - 1)))
 
-struct kid {
-	pid_t		 pid;		/* 0 once reaped */
-	int		 parent;	/* our end of the child's fd 3 */
-	int		 sib[2];	/* our ends of its fds 4 and 5, or -1 */
-	char		 log[PATH_MAX];	/* its stderr */
-};
-
-static char top[PATH_MAX];
-static char work[PATH_MAX];
-static char empty[PATH_MAX];
-static pid_t kids[KIDS_MAX];
-static int nkids;
 static uint32_t next_session = 100;
 
 /* --- plumbing -------------------------------------------------------- */
@@ -75,61 +55,18 @@ kill_strays(const char *file)
 			if (cmd[n] == '\0')
 				cmd[n] = ' ';
 		if (strncmp(cmd, "sleep 30", 8) == 0 ||
-		    strstr(cmd, work) != NULL)
+		    strstr(cmd, harness_work) != NULL)
 			kill((pid_t)pid, SIGKILL);
 	}
 	free(text);
 }
 
+/* At exit, once the harness has killed hookd. */
 static void
 cleanup(void)
 {
-	int i;
-
-	for (i = 0; i < nkids; i++)
-		if (kids[i] > 0 && kill(kids[i], SIGKILL) == 0)
-			waitpid(kids[i], NULL, 0);
 	kill_strays("slow.pids");
 	kill_strays("stubborn.pids");
-}
-
-/* The harness itself cannot go on: say so in the output format and stop. */
-static void __attribute__((format(printf, 1, 2), noreturn))
-harness_fail(const char *fmt, ...)
-{
-	char why[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	test_result("hookd_harness", 0, "%s", why);
-	exit(1);
-}
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-static void
-path_of(char *buf, size_t size, const char *name)
-{
-	if ((size_t)snprintf(buf, size, "%s/%s", work, name) >= size)
-		harness_fail("path too long: %s/%s", work, name);
 }
 
 /* Writes a root-owned file; hooks get mode 0755. */
@@ -150,27 +87,6 @@ write_file(const char *name, mode_t mode, const char *fmt, ...)
 	if (fclose(f) == EOF || chmod(path, mode) == -1 ||
 	    chown(path, 0, 0) == -1)
 		harness_fail("write %s: %s", path, strerror(errno));
-}
-
-/* The whole file, NUL-terminated, or NULL if it is not there. */
-static char *
-read_path(const char *path)
-{
-	char *buf = NULL;
-	size_t len = 0, n;
-	FILE *f;
-
-	if ((f = fopen(path, "r")) == NULL)
-		return NULL;
-	do {
-		if ((buf = realloc(buf, len + 4097)) == NULL)
-			harness_fail("realloc");
-		n = fread(buf + len, 1, 4096, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	buf[len] = '\0';
-	return buf;
 }
 
 static char *
@@ -208,87 +124,6 @@ has_line(const char *text, const char *line)
 	return 0;
 }
 
-/* --- the child under test -------------------------------------------- */
-
-/*
- * Starts build/libexec/vmediad/NAME -v the way the parent does: channel
- * to the parent on fd 3, nsib sibling channels on fds 4 and 5, stdin and
- * stdout /dev/null, stderr into k->log.
- */
-static void
-spawn_child(struct kid *k, const char *name, int nsib)
-{
-	char path[PATH_MAX], logname[64];
-	char *argv[] = { (char *)name, "-v", NULL };
-	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-	    "VMEDIAD_LEAK=from-the-harness", NULL };
-	struct rlimit nocore = { 0, 0 };
-	int sp[3][2], high[3], errfd, devnull, i;
-
-	if (nkids == KIDS_MAX || nsib < 0 || nsib > 2)
-		harness_fail("cannot spawn %s", name);
-	memset(k, 0, sizeof(*k));
-	if ((size_t)snprintf(path, sizeof(path), "%s/build/libexec/vmediad/%s",
-	    top, name) >= sizeof(path))
-		harness_fail("path to %s too long", name);
-	snprintf(logname, sizeof(logname), "%s-%d.log", name, nkids + 1);
-	path_of(k->log, sizeof(k->log), logname);
-	for (i = 0; i <= nsib; i++)
-		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-		    sp[i]) == -1)
-			harness_fail("socketpair: %s", strerror(errno));
-	if ((errfd = open(k->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1)
-		harness_fail("open %s: %s", k->log, strerror(errno));
-	switch (k->pid = fork()) {
-	case -1:
-		harness_fail("fork: %s", strerror(errno));
-	case 0:
-		/* Out of the way first: a source may sit on 3, 4 or 5. */
-		for (i = 0; i <= nsib; i++)
-			if ((high[i] = fcntl(sp[i][1], F_DUPFD_CLOEXEC,
-			    16)) == -1)
-				_exit(127);
-		if ((devnull = open("/dev/null", O_RDWR)) == -1 ||
-		    dup2(devnull, STDIN_FILENO) == -1 ||
-		    dup2(devnull, STDOUT_FILENO) == -1 ||
-		    dup2(errfd, STDERR_FILENO) == -1)
-			_exit(127);
-		for (i = 0; i <= nsib; i++)
-			if (dup2(high[i], MSG_CHANNEL_FD + i) == -1)
-				_exit(127);
-		closefrom(MSG_CHANNEL_FD + nsib + 1);
-		setrlimit(RLIMIT_CORE, &nocore);
-		execve(path, argv, envp);
-		_exit(127);
-	}
-	kids[nkids++] = k->pid;
-	close(errfd);
-	k->parent = sp[0][0];
-	close(sp[0][1]);
-	k->sib[0] = k->sib[1] = -1;
-	for (i = 0; i < nsib; i++) {
-		k->sib[i] = sp[i + 1][0];
-		close(sp[i + 1][1]);
-	}
-}
-
-/* Closes our ends of a child's channels. */
-static void
-kid_close(struct kid *k)
-{
-	int i;
-
-	if (k->parent != -1)
-		close(k->parent);
-	k->parent = -1;
-	for (i = 0; i < 2; i++)
-		if (k->sib[i] != -1) {
-			close(k->sib[i]);
-			k->sib[i] = -1;
-		}
-}
-
 static void
 export_init(struct conf_export *e, const char *name, const char *device,
     const char *hook, int timeout)
@@ -300,162 +135,6 @@ export_init(struct conf_export *e, const char *name, const char *device,
 		path_of(e->hook, sizeof(e->hook), hook);
 	e->max_size = CONF_DEFAULT_MAX_SIZE;
 	e->timeout = timeout;
-}
-
-/* The config push of proc_send_conf(): global, exports, end with counts. */
-static void
-send_conf(struct kid *k, const struct conf_export *e, int n)
-{
-	struct conf_global g;
-	struct msg_conf_end end;
-	int i;
-
-	memset(&g, 0, sizeof(g));
-	snprintf(g.user, sizeof(g.user), "nobody");
-	if ((size_t)snprintf(g.chroot, sizeof(g.chroot), "%s", empty) >=
-	    sizeof(g.chroot))
-		harness_fail("chroot path too long: %s", empty);
-	g.uid = 65534;		/* the parent resolves the user */
-	g.gid = 65534;
-	g.auth = CONF_AUTH_NONE;
-	/* What conf_check fills in as defaults in the parent. */
-	g.max_connections = CONF_DEFAULT_MAX_CONNECTIONS;
-	g.sessions_per_user = CONF_DEFAULT_SESSIONS_PER_USER;
-	g.request_timeout = CONF_DEFAULT_REQUEST_TIMEOUT;
-	g.handshake_timeout = CONF_DEFAULT_HANDSHAKE_TIMEOUT;
-	g.idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
-	g.login_idle = CONF_DEFAULT_LOGIN_IDLE;
-	g.login_lifetime = CONF_DEFAULT_LOGIN_LIFETIME;
-	if (msg_send(k->parent, MSG_CONF_GLOBAL, &g, sizeof(g), -1) == -1)
-		harness_fail("send CONF_GLOBAL: %s", strerror(errno));
-	for (i = 0; i < n; i++)
-		if (msg_send(k->parent, MSG_CONF_EXPORT, &e[i], sizeof(e[i]),
-		    -1) == -1)
-			harness_fail("send CONF_EXPORT: %s", strerror(errno));
-	end.generation = 1;
-	end.nexports = n;
-	end.nusers = 0;
-	if (msg_send(k->parent, MSG_CONF_END, &end, sizeof(end), -1) == -1)
-		harness_fail("send CONF_END: %s", strerror(errno));
-}
-
-/*
- * Waits up to ms for one message of the given type on fd. Returns 1 with
- * m filled, 0 (and says why on stderr) on a timeout, EOF or anything else.
- */
-static int
-expect_msg(int fd, uint32_t type, int ms, struct msg *m)
-{
-	struct pollfd pfd = { fd, POLLIN, 0 };
-	long deadline = now_ms() + ms, left;
-	const char *why;
-	int r;
-
-	for (;;) {
-		if ((left = deadline - now_ms()) < 0) {
-			fprintf(stderr, "no %s within %d ms\n",
-			    msg_type_name(type), ms);
-			return 0;
-		}
-		if (poll(&pfd, 1, (int)left) == -1 && errno != EINTR) {
-			fprintf(stderr, "poll: %s\n", strerror(errno));
-			return 0;
-		}
-		r = msg_recv(fd, m, &why);
-		if (r == 0) {
-			fprintf(stderr, "channel closed waiting for %s\n",
-			    msg_type_name(type));
-			return 0;
-		}
-		if (r == -1 && why != NULL) {
-			fprintf(stderr, "malformed message: %s\n", why);
-			return 0;
-		}
-		if (r == 1)
-			break;
-	}
-	if (m->fd != -1)
-		close(m->fd);
-	if (m->type != type) {
-		fprintf(stderr, "got %s, wanted %s\n",
-		    msg_type_name(m->type), msg_type_name(type));
-		return 0;
-	}
-	return 1;
-}
-
-/* Nothing arrives on fd within ms. */
-static int
-expect_silence(int fd, int ms)
-{
-	struct pollfd pfd = { fd, POLLIN, 0 };
-
-	return poll(&pfd, 1, ms) == 0;
-}
-
-/* Waits up to ms for the child to exit; 1 with its status. */
-static int
-wait_exit(struct kid *k, int ms, int *status)
-{
-	long deadline = now_ms() + ms;
-	int i;
-
-	while (now_ms() < deadline) {
-		if (waitpid(k->pid, status, WNOHANG) == k->pid) {
-			for (i = 0; i < nkids; i++)
-				if (kids[i] == k->pid)
-					kids[i] = 0;
-			k->pid = 0;
-			return 1;
-		}
-		sleep_ms(20);
-	}
-	fprintf(stderr, "pid %d still running after %d ms\n", k->pid, ms);
-	return 0;
-}
-
-static int
-exited_nonzero(int status)
-{
-	return WIFEXITED(status) && WEXITSTATUS(status) != 0;
-}
-
-/* Lines of the child's log that contain needle. */
-static int
-log_count(const struct kid *k, const char *needle)
-{
-	char *text, *line, *rest;
-	int n = 0;
-
-	if ((text = read_path(k->log)) == NULL)
-		return 0;
-	for (rest = text; (line = strsep(&rest, "\n")) != NULL;)
-		n += strstr(line, needle) != NULL;
-	free(text);
-	return n;
-}
-
-/* A field of /proc/PID/status, e.g. "Seccomp", into buf ("" if none). */
-static const char *
-proc_status(pid_t pid, const char *field, char *buf, size_t size)
-{
-	char path[64], line[256];
-	size_t len = strlen(field);
-	FILE *f;
-
-	buf[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return buf;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, field, len) == 0 && line[len] == ':') {
-			snprintf(buf, size, "%s", line + len + 1 +
-			    strspn(line + len + 1, " \t"));
-			buf[strcspn(buf, "\n")] = '\0';
-			break;
-		}
-	fclose(f);
-	return buf;
 }
 
 /* The process is gone (or a zombie whose parent is not us) within ms. */
@@ -528,18 +207,6 @@ run_hook(struct kid *k, const char *export, int action, int read_only,
 	return expect_hook_done(k, export, action, session, WAIT_MS, done);
 }
 
-static int
-ping(struct kid *k)
-{
-	struct msg_ping p = { 4242 };
-	struct msg m;
-
-	if (msg_send(k->parent, MSG_PING, &p, sizeof(p), -1) == -1)
-		return 0;
-	return expect_msg(k->parent, MSG_PONG, WAIT_MS, &m) &&
-	    m.u.ping.seq == 4242;
-}
-
 /* --- the hooks ------------------------------------------------------- */
 
 static void
@@ -558,12 +225,12 @@ write_hooks(void)
 	    "mv %s/record-$1.tmp %s/record-$1.out\n"
 	    "echo \"record hook says hello on stdout\"\n"
 	    "echo \"record hook says hello on stderr\" >&2\n",
-	    work, work, work);
+	    harness_work, harness_work, harness_work);
 	write_file("order.sh", 0755,
 	    "#!/bin/sh\n"
 	    "echo \"$1 begin\" >>%s/order.out\n"
 	    "if [ \"$1\" = start ]; then sleep 1; fi\n"
-	    "echo \"$1 end\" >>%s/order.out\n", work, work);
+	    "echo \"$1 end\" >>%s/order.out\n", harness_work, harness_work);
 	write_file("fail.sh", 0755,
 	    "#!/bin/sh\n"
 	    "echo \"failing on purpose\"\n"
@@ -572,13 +239,13 @@ write_hooks(void)
 	    "#!/bin/sh\n"
 	    "sleep 30 &\n"
 	    "echo \"$$ $!\" >%s/slow.pids\n"
-	    "wait\n", work);
+	    "wait\n", harness_work);
 	write_file("stubborn.sh", 0755,
 	    "#!/bin/sh\n"
 	    "trap '' TERM\n"
 	    "sleep 30 &\n"
 	    "echo \"$$ $!\" >%s/stubborn.pids\n"
-	    "wait\n", work);
+	    "wait\n", harness_work);
 	write_file("chatty.sh", 0755,
 	    "#!/bin/sh\n"
 	    "i=0\n"
@@ -589,11 +256,11 @@ write_hooks(void)
 	/* chroot(2) is not on hookd's list, so neither is it on a hook's. */
 	write_file("sigsys.sh", 0755,
 	    "#!/bin/sh\n"
-	    "exec chroot %s /bin/true\n", empty);
+	    "exec chroot %s /bin/true\n", harness_empty);
 	write_file("net.sh", 0755,
 	    "#!/bin/bash\n"
 	    "exec 3<>/dev/tcp/127.0.0.1/9\n"
-	    "echo connected >%s/net.out\n", work);
+	    "echo connected >%s/net.out\n", harness_work);
 }
 
 static struct conf_export exports[12];
@@ -622,17 +289,10 @@ make_exports(void)
 static void
 test_sandbox(struct kid *k)
 {
-	char buf[64];
-
-	proc_status(k->pid, "Seccomp", buf, sizeof(buf));
-	test_result("hookd_seccomp_filter_on", strcmp(buf, "2") == 0,
-	    "Seccomp %s", buf);
-	proc_status(k->pid, "NoNewPrivs", buf, sizeof(buf));
-	test_result("hookd_no_new_privs", strcmp(buf, "1") == 0,
-	    "NoNewPrivs %s", buf);
-	proc_status(k->pid, "CapEff", buf, sizeof(buf));
-	test_result("hookd_holds_only_sys_admin_and_sys_module",
-	    strcmp(buf, "0000000000210000") == 0, "CapEff %s", buf);
+	test_proc_status(k, "hookd_seccomp_filter_on", "Seccomp", "2");
+	test_proc_status(k, "hookd_no_new_privs", "NoNewPrivs", "1");
+	test_proc_status(k, "hookd_holds_only_sys_admin_and_sys_module",
+	    "CapEff", "0000000000210000");
 }
 
 /* Every variable the hook sees is one hookd set (or the shell's own). */
@@ -910,15 +570,9 @@ test_fatal(const char *name, const void *raw, size_t rawlen,
     const struct msg_hook *h, const char *logged)
 {
 	struct kid k;
-	int status = 0, exited;
 
-	spawn_child(&k, "hookd", 1);
-	send_conf(&k, exports, nexports);
-	if (!ping(&k)) {
-		test_result(name, 0, "hookd did not come up: see %s", k.log);
-		kid_close(&k);
+	if (!kid_up_for(name, &k, "hookd", 1, exports, nexports))
 		return;
-	}
 	if (raw != NULL)
 		send(k.sib[0], raw, rawlen, MSG_NOSIGNAL);
 	else if (h != NULL)
@@ -926,11 +580,7 @@ test_fatal(const char *name, const void *raw, size_t rawlen,
 	else
 		msg_send(k.sib[0], MSG_PING, &(struct msg_ping){ 1 },
 		    sizeof(struct msg_ping), -1);
-	exited = wait_exit(&k, EXIT_MS, &status);
-	test_result(name, exited && exited_nonzero(status) &&
-	    log_count(&k, logged) == 1, "%s (status %#x), see %s",
-	    exited ? "exited" : "still running", status, k.log);
-	kid_close(&k);
+	expect_fatal(name, &k, logged);
 }
 
 static void
@@ -954,74 +604,20 @@ test_malformed(void)
 	    NULL, "unexpected PING from blockd");
 }
 
-static void
-test_parent_gone(void)
-{
-	struct kid k;
-	int status = 0, exited;
-
-	spawn_child(&k, "hookd", 1);
-	send_conf(&k, exports, nexports);
-	if (!ping(&k)) {
-		test_result("hookd_exits_when_parent_channel_closes", 0,
-		    "hookd did not come up: see %s", k.log);
-		kid_close(&k);
-		return;
-	}
-	close(k.parent);
-	k.parent = -1;
-	exited = wait_exit(&k, EXIT_MS, &status);
-	test_result("hookd_exits_when_parent_channel_closes", exited &&
-	    WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
-	    log_count(&k, "parent gone") == 1,
-	    "%s (status %#x), see %s", exited ? "exited" : "still running",
-	    status, k.log);
-	kid_close(&k);
-}
-
-static void
-setup(const char *arg)
-{
-	char path[PATH_MAX];
-
-	if (getuid() != 0)
-		harness_fail("hookd tests need root");
-	if (realpath(arg, top) == NULL)
-		harness_fail("%s: %s", arg, strerror(errno));
-	if ((size_t)snprintf(path, sizeof(path), "%s/build/regress", top) >=
-	    sizeof(path))
-		harness_fail("%s: path too long", top);
-	mkdir(path, 0755);
-	if ((size_t)snprintf(work, sizeof(work), "%s/hookd", path) >=
-	    sizeof(work) - 64)
-		harness_fail("%s: path too long", path);
-	mkdir(work, 0755);
-	path_of(empty, sizeof(empty), "empty");
-	mkdir(empty, 0755);
-	if (chown(work, 0, 0) == -1 || chmod(work, 0755) == -1 ||
-	    chown(empty, 0, 0) == -1 || chmod(empty, 0755) == -1)
-		harness_fail("%s: %s", work, strerror(errno));
-	signal(SIGPIPE, SIG_IGN);
-	atexit(cleanup);
-}
-
 int
 main(int argc, char **argv)
 {
 	struct kid k;
-	int status = 0, exited;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: hookd_test top-dir\n");
 		return 1;
 	}
-	setup(argv[1]);
+	harness_setup("hookd", argv[1], cleanup);
 	write_hooks();
 	make_exports();
 
-	spawn_child(&k, "hookd", 1);
-	send_conf(&k, exports, nexports);
-	if (!ping(&k))
+	if (!kid_up(&k, "hookd", 1, exports, nexports))
 		harness_fail("hookd did not answer PING; see %s", k.log);
 	test_sandbox(&k);
 	test_start_hook(&k);
@@ -1032,14 +628,9 @@ main(int argc, char **argv)
 	test_confinement(&k);
 	test_result("hookd_alive_after_all_hooks", ping(&k) &&
 	    expect_silence(k.sib[0], 100), "see %s", k.log);
-	msg_send(k.parent, MSG_SHUTDOWN, NULL, 0, -1);
-	exited = wait_exit(&k, EXIT_MS, &status);
-	test_result("hookd_shutdown_exits_0", exited && WIFEXITED(status) &&
-	    WEXITSTATUS(status) == 0, "%s (status %#x)",
-	    exited ? "exited" : "still running", status);
-	kid_close(&k);
+	test_shutdown(&k, "hookd");
 
 	test_malformed();
-	test_parent_gone();
+	test_parent_gone("hookd", 1, exports, nexports);
 	return test_done();
 }

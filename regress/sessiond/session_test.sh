@@ -6,14 +6,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$top/regress/lib/test.sh"
 
-bin=$top/build/test/sbin/vmediad
-peer=$top/build/regress/vmedia-peer
 work=$top/build/regress/sessiond
 port=18090
-base=http://127.0.0.1:$port
-mkdir -p "$work/empty"
-chmod 755 "$work/empty"
-log=$work/vmediad.log
+. "$top/regress/lib/session.sh"
 
 cat >"$work/vmediad.conf" <<CONF
 [vmediad]
@@ -43,66 +38,18 @@ device = /dev/nbd0
 read-only = yes
 CONF
 
-uri() {
-	echo "nbd+unix:///?socket=$work/$1.sock"
-}
+start_daemon small
 
-"$bin" -d -v -f "$work/vmediad.conf" >"$log" 2>&1 &
-pid=$!
-# Nothing of ours outlives the suite, whatever happens.
-trap 'kill -9 $pid $(jobs -p) 2>/dev/null' EXIT
-for i in $(seq 50); do
-	grep -q "local clients on $work/small.sock" "$log" && break
-	sleep 0.1
-done
-
-if ! kill -0 $pid 2>/dev/null; then
-	notok daemon_starts "$(tail -3 "$log")"
-	exit 1
-fi
-
-ppid_=
-# start_peer NAME EXPORT IMAGE [options]: a peer in the background, ready
-# once its NBD handshake is done.
-start_peer() {
+# attach_peer NAME EXPORT IMAGE [options]: start_peer on the export's
+# WebSocket, then wait until the API shows the export active.
+attach_peer() {
 	local name=$1 export=$2 image=$3
 	shift 3
-	rm -f "$work/$name.ready"
-	"$peer" -v --daemon-ready "$work/$name.ready" "$@" \
-	    "ws://127.0.0.1:$port/nbd/$export" "$image" \
-	    >"$work/$name.out" 2>&1 &
-	ppid_=$!
-	for i in $(seq 50); do
-		[ -e "$work/$name.ready" ] && break
-		kill -0 $ppid_ 2>/dev/null || break
-		sleep 0.1
-	done
-	# the daemon side is active once the log says so
+	start_peer "$name" "ws://127.0.0.1:$port/nbd/$export" "$image" "$@"
 	for i in $(seq 30); do
 		curl -s "$base/api/exports" | grep -q "\"name\": \"$export\".*\"state\": \"active\"" && break
 		sleep 0.1
 	done
-}
-
-# wait_gone PID TENTHS: the process ends in time; status in $status.
-wait_gone() {
-	local i
-	status=
-	for ((i = 0; i < $2; i++)); do
-		if ! kill -0 "$1" 2>/dev/null; then
-			wait "$1"
-			status=$?
-			return 0
-		fi
-		sleep 0.1
-	done
-	kill -9 "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-	return 1
-}
-
-json() {
-	python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null
 }
 
 eject() {
@@ -170,7 +117,7 @@ nbdinfo "$(uri lab)" >/dev/null 2>&1
 img=$work/image.bin
 head -c 256M /dev/urandom >"$img"
 sha=$(sha256sum <"$img")
-start_peer lab lab "$img"
+attach_peer lab lab "$img"
 size=$(nbdinfo --size "$(uri lab)" 2>&1)
 [ "$size" = 268435456 ] && ok nbdinfo_reports_peer_size ||
 	notok nbdinfo_reports_peer_size "$size"
@@ -232,7 +179,7 @@ st=$(curl -s "$base/api/exports" | json '[e for e in d if e["name"]=="lab"][0]["
 # --- jsnbd / webui-vue: EXPORT_NAME only -------------------------------------
 
 head -c 8M /dev/urandom >"$work/small.bin"
-start_peer old lab "$work/small.bin" --export-name-only
+attach_peer old lab "$work/small.bin" --export-name-only
 nbdcopy "$(uri lab)" "$work/copy.bin" 2>/dev/null
 cmp -s "$work/small.bin" "$work/copy.bin" &&
     grep -q "peer serves 8388608 bytes (EXPORT_NAME)" "$log" &&
@@ -245,7 +192,7 @@ rm -f "$work/copy.bin"
 # --- read-only export ---------------------------------------------------------
 
 sha_small=$(sha256sum <"$work/small.bin")
-start_peer ro ro "$work/small.bin"
+attach_peer ro ro "$work/small.bin"
 info=$(nbdinfo "$(uri ro)" 2>&1)
 out=$(qemu-io -f raw -c 'write -P 0x11 0 4096' "$(uri ro)" 2>&1)
 wrc=$?
@@ -282,7 +229,7 @@ for f in bad-magic:"bad reply magic" bad-handle:"which is not outstanding" \
     long-read:"bad reply magic" stall:"the peer stopped answering"; do
 	kind=${f%%:*}
 	want=${f#*:}
-	start_peer fault lab "$work/small.bin" --fault "$kind:3"
+	attach_peer fault lab "$work/small.bin" --fault "$kind:3"
 	timeout 20 nbdcopy "$(uri lab)" "$work/copy.bin" >/dev/null 2>&1
 	crc=$?
 	wait_gone $ppid_ 100
@@ -295,7 +242,7 @@ for f in bad-magic:"bad reply magic" bad-handle:"which is not outstanding" \
 done
 rm -f "$work/copy.bin"
 
-start_peer dead lab "$img" --die-after-bytes 1048576
+attach_peer dead lab "$img" --die-after-bytes 1048576
 timeout 20 nbdcopy "$(uri lab)" "$work/copy.bin" >/dev/null 2>&1
 crc=$?
 wait_gone $ppid_ 50
@@ -317,13 +264,9 @@ st=$(curl -s "$base/api/exports" | json '[e for e in d if e["name"]=="cd"][0]["s
 
 # --- the daemon is none the worse -------------------------------------------
 
-bad='SIGSYS\|malformed message\|unexpected \|(pid [0-9]*) stopped answering'
-! grep -q "$bad" "$log" && kill -0 $pid &&
-	ok daemon_survives_every_session_and_fault ||
-	notok daemon_survives_every_session_and_fault "$(grep -m3 "$bad" "$log")"
+daemon_survived daemon_survives_every_session_and_fault
 
-kill -TERM $pid
-wait_gone $pid 30
+stop_daemon
 [ "${status:-1}" -eq 0 ] && [ ! -e "$work/lab.sock" ] &&
 	ok sigterm_stops_and_removes_export_sockets ||
 	notok sigterm_stops_and_removes_export_sockets "status ${status:-running}"

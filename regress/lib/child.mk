@@ -1,0 +1,15 @@
+# Suites running a real, sandboxed child under regress/lib/child_harness.c,
+# as root. Include it last, after TOP, PROG, SRCS (the suite's own) [HDRS].
+
+CC	= gcc
+CPPFLAGS = -I$(TOP)/privsep -I$(TOP)/conf -I$(TOP)/sessiond \
+	  $(shell pkg-config --cflags libevent_core)
+LDLIBS	= $(shell pkg-config --libs libevent_core inih libseccomp libcap-ng)
+SRCS	+= $(TOP)/regress/lib/child_harness.c $(TOP)/privsep/msg.c \
+	  $(TOP)/privsep/log.c
+HDRS	+= $(TOP)/regress/lib/child_harness.h $(TOP)/privsep/msg.h \
+	  $(TOP)/privsep/log.h $(TOP)/conf/conf.h
+RUN_FIRST = daemons
+RUN_ARGS = $(abspath $(TOP))
+
+include $(TOP)/regress/lib/unit.mk
