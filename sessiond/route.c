@@ -181,21 +181,33 @@ check_password(struct conn *c, passwd_done_fn done)
 	return 0;
 }
 
-static void
-basic_done(void *arg, int ok)
+/*
+ * The worker's verdict: 1 with the identity set, or 0 after a 401. The
+ * credentials are wiped either way.
+ */
+static int
+password_checked(struct conn *c, int ok, enum auth_how how)
 {
-	struct conn *c = arg;
-
 	c->waiting = 0;
 	if (!ok || auth_user(c->cred.user) == NULL) {
 		login_failure(c, c->cred.user, "wrong user or password");
 		cred_clear(&c->cred);
 		conn_error(c, 401, "wrong user or password");
-		return;
+		return 0;
 	}
 	login_success(c, c->cred.user);
-	auth_identity_user(&c->id, AUTH_HOW_BASIC, c->cred.user);
+	auth_identity_user(&c->id, how, c->cred.user);
 	cred_clear(&c->cred);
+	return 1;
+}
+
+static void
+basic_done(void *arg, int ok)
+{
+	struct conn *c = arg;
+
+	if (!password_checked(c, ok, AUTH_HOW_BASIC))
+		return;
 	conn_resume(c);
 	route_identified(c);	/* may free c */
 }
@@ -281,21 +293,12 @@ login_done(void *arg, int ok)
 	struct http_header h = { "Set-Cookie", cookie };
 	struct evbuffer *b;
 
-	c->waiting = 0;
-	if (!ok || auth_user(c->cred.user) == NULL) {
-		login_failure(c, c->cred.user, "wrong user or password");
-		cred_clear(&c->cred);
-		conn_error(c, 401, "wrong user or password");
+	if (!password_checked(c, ok, AUTH_HOW_COOKIE))
 		return;
-	}
-	if (auth_login_create(c->cred.user, token) == -1) {
-		cred_clear(&c->cred);
+	if (auth_login_create(c->id.user, token) == -1) {
 		conn_error(c, 503, "cannot create a login");
 		return;
 	}
-	login_success(c, c->cred.user);
-	auth_identity_user(&c->id, AUTH_HOW_COOKIE, c->cred.user);
-	cred_clear(&c->cred);
 	log_info("%s: %s logged in", c->addr, c->id.user);
 	audit_conn(AUDIT_EV_LOGIN, c, c->id.user, "", "");
 	snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; "
