@@ -2,19 +2,24 @@
 // goes through request(), which turns the daemon's JSON errors
 // ({"error": "..."} with a status) and network failures into ApiError.
 //
-// Login is not there yet: when it is, a 401 from any call reaches the
-// handler set with onUnauthorized(), where the page shows its login form,
-// and login()/logout() below are the calls it makes. WebSockets carry the
-// session cookie by themselves (same origin).
+// When the server wants a login, a 401 from any call but the login itself
+// reaches the handler set with onUnauthorized(), where the page shows its
+// login form. The login is a cookie (HttpOnly, so this code never sees it)
+// that fetch and the NBD WebSockets carry by themselves (same origin), with
+// the Origin header the server asks of them.
+
+import { parseRetryAfter } from './account.js';
 
 export class ApiError extends Error {
   /**
-   * @param status  HTTP status, or 0 when the server could not be reached
+   * @param status      HTTP status, or 0 when the server could not be reached
+   * @param retryAfter  seconds from a Retry-After header (429), or null
    */
-  constructor(message, status = 0) {
+  constructor(message, status = 0, retryAfter = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
+    this.retryAfter = retryAfter;
   }
 }
 
@@ -25,8 +30,12 @@ export function onUnauthorized(fn) {
   unauthorized = fn;
 }
 
-/** A JSON request; resolves to the parsed body, rejects with ApiError. */
-export async function request(method, path, body) {
+/**
+ * A JSON request; resolves to the parsed body, rejects with ApiError.
+ * options.login: a 401 is the answer itself (wrong password), not a sign
+ * that the login ended, so onUnauthorized's handler is not called.
+ */
+export async function request(method, path, body, { login = false } = {}) {
   const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store' };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
@@ -49,11 +58,21 @@ export async function request(method, path, body) {
   }
   if (!response.ok) {
     const message = typeof data?.error === 'string' ? data.error : `${response.status} ${response.statusText}`.trim();
-    const error = new ApiError(message, response.status);
-    if (response.status === 401) unauthorized?.(error);
+    const error = new ApiError(message, response.status, parseRetryAfter(response.headers?.get?.('Retry-After') ?? null));
+    if (response.status === 401 && !login) unauthorized?.(error);
     throw error;
   }
   return data;
+}
+
+/**
+ * Who we are: {auth: 'users'|'none', user: name or null, admin}. With
+ * auth 'users' and user null, the page shows its login form.
+ */
+export async function session() {
+  const data = await request('GET', '/api/session');
+  if (data?.auth !== 'users' && data?.auth !== 'none') throw new ApiError('unexpected answer from the server about the login', 200);
+  return { auth: data.auth, user: typeof data.user === 'string' ? data.user : null, admin: !!data.admin };
 }
 
 /**
@@ -72,11 +91,17 @@ export function eject(name) {
   return request('POST', `/api/exports/${encodeURIComponent(name)}/eject`);
 }
 
-/** For the login form to come: POST /api/login and /api/logout. */
-export function login(user, password) {
-  return request('POST', '/api/login', { user, password });
+/**
+ * Logs in: resolves to {user, admin}; the server sets the cookie. Rejects
+ * with ApiError 401 (wrong user or password), 429 with retryAfter (backed
+ * off after failures), 0 (unreachable).
+ */
+export async function login(username, password) {
+  const data = await request('POST', '/api/login', { username, password }, { login: true });
+  return { user: typeof data?.user === 'string' ? data.user : username, admin: !!data?.admin };
 }
 
+/** Ends the login (the server clears the cookie). */
 export function logout() {
   return request('POST', '/api/logout');
 }

@@ -1,8 +1,14 @@
 // The page: one card per export from GET /api/exports, each driving an
 // Attachment (attachment.js). Plain DOM, no framework, no build step.
+//
+// Views: 'loading' (asking GET /api/session), 'login' (the server wants a
+// login and we have none: the form, not the exports), 'exports'. A 401
+// from any call later (the login expired, or ended in another page) goes
+// back to the form; attachments of this page keep serving meanwhile.
 
 import * as api from './api.js';
 import { Attachment, OVERLAY, READ_ONLY, WRITE_FILE } from './attachment.js';
+import { ejectErrorText, loggedOutText, loginEndedText, loginErrorText, sentence, tooManyText } from './account.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
 
 const POLL_MS = 2000;
@@ -27,9 +33,26 @@ const LABELS = {
 };
 
 const cards = new Map(); // export name -> card
-const list = document.getElementById('exports');
-const notice = document.getElementById('notice');
+const byId = (id) => document.getElementById(id);
+const list = byId('exports');
+const notice = byId('notice');
+const skip = document.querySelector('.skip');
+const loginView = byId('login-view');
+const loginForm = byId('login');
+const loginMessage = byId('login-message');
+const userInput = byId('login-user');
+const passwordInput = byId('login-password');
+const loginButton = loginForm.querySelector('.login-submit');
+const accountBox = byId('account');
+const logoutButton = byId('logout');
 let nextId = 0;
+
+let view = 'loading';
+/** {auth: 'users'|'none', user, admin} from the server; null until known. */
+let account = null;
+/** Who the cards were made for: another user's login drops them. */
+let cardsUser = null;
+const me = () => (account?.auth === 'users' ? account.user : null);
 
 function createCard(info) {
   const el = document.getElementById('export-card').content.firstElementChild.cloneNode(true);
@@ -41,6 +64,7 @@ function createCard(info) {
       connect: (url) => new WebSocket(url),
       url: (name) => api.nbdUrl(name),
       api,
+      user: me,
     }),
     input: $('.file-input'),
     drop: $('.drop'),
@@ -185,7 +209,8 @@ async function eject(card) {
   }
   if (!a.inUseElsewhere) return;
   card.eject.disabled = true;
-  card.actionError = (await a.ejectElsewhere()) ?? '';
+  const error = await a.ejectElsewhere();
+  card.actionError = error ? ejectErrorText(error) : '';
   await poll();
   render(card);
 }
@@ -199,10 +224,11 @@ function detailText(card, shown) {
       return file ? `Ready to attach ${file}.` : 'No image attached. Choose one below.';
     case 'in-use': {
       if (info.state === 'closing') return 'Releasing the device…';
-      const who = info.user ? ` by ${info.user}` : '';
+      const where = info.user && info.user === me() ? 'by you, from another page or program'
+        : `from elsewhere${info.user ? ` by ${info.user}` : ''}`;
       const since = info.since ? `, since ${new Date(info.since).toLocaleTimeString()}` : '';
-      if (info.state === 'connecting') return `An image is being attached from elsewhere${who}.`;
-      return `An image${info.size ? ' of ' + formatBytes(info.size) : ''} is attached from elsewhere${who}${since}.`;
+      if (info.state === 'connecting') return `An image is being attached ${where}.`;
+      return `An image${info.size ? ' of ' + formatBytes(info.size) : ''} is attached ${where}${since}.`;
     }
     case 'attached': {
       const how =
@@ -311,15 +337,18 @@ function showNotice(text) {
 }
 
 async function poll() {
+  if (view !== 'exports') return;
   let exports;
   try {
     exports = await api.listExports();
   } catch (e) {
-    showNotice(`${e.message[0].toUpperCase()}${e.message.slice(1)}. Retrying…`);
+    if (view !== 'exports' || e.status === 401) return; // the login form is up
+    showNotice(`${sentence(e.message)} Retrying…`);
     list.setAttribute('aria-busy', 'false');
     if (cards.size === 0) list.querySelector('.loading')?.replaceChildren('The exports could not be loaded.');
     return;
   }
+  if (view !== 'exports') return; // logged out meanwhile
   showNotice('');
   list.setAttribute('aria-busy', 'false');
   const names = new Set(exports.map((x) => x.name));
@@ -365,13 +394,175 @@ window.addEventListener('beforeunload', (e) => {
   }
 });
 
-// Until there is a login form (it goes where index.html says), say why
-// nothing works when the server wants a login.
-api.onUnauthorized(() => showNotice('Sign in to use virtual media on this server.'));
+// ---- logins ---------------------------------------------------------------------
+
+const serving = () => [...cards.values()].filter((c) => c.attachment.busy);
+
+// Drops the cards not serving (all of them after a logout): what another
+// user chose must not show for the next one.
+function dropIdleCards() {
+  for (const [name, card] of cards) {
+    if (card.attachment.busy) continue;
+    card.el.remove();
+    cards.delete(name);
+  }
+}
+
+function setSkip(target, text) {
+  skip.href = `#${target}`;
+  skip.textContent = text;
+}
+
+let retryTimer = null;
+
+/** The login form says `text`; kind 'error', 'warn' or 'info'. */
+function setLoginMessage(text, kind = 'info') {
+  clearTimeout(retryTimer);
+  loginMessage.textContent = text;
+  loginMessage.hidden = !text;
+  loginMessage.dataset.kind = kind;
+}
+
+function renderAccount() {
+  const user = me();
+  accountBox.hidden = !user || view !== 'exports';
+  byId('account-name').textContent = user ?? '';
+  byId('account-admin').hidden = !account?.admin;
+}
+
+function showLogin(message = '', kind = 'info') {
+  view = 'login';
+  document.body.dataset.view = 'login';
+  showNotice('');
+  list.hidden = true;
+  loginView.hidden = false;
+  renderAccount();
+  setLoginMessage(message, kind);
+  setSkip('login', 'Skip to the login');
+  passwordInput.value = '';
+  markInvalid(userInput, false);
+  markInvalid(passwordInput, false);
+  (userInput.value ? passwordInput : userInput).focus();
+}
+
+function showExports() {
+  view = 'exports';
+  document.body.dataset.view = 'exports';
+  loginView.hidden = true;
+  list.hidden = false;
+  if (cardsUser !== me()) dropIdleCards();
+  cardsUser = me();
+  if (cards.size === 0 && !list.querySelector('.loading')) {
+    list.querySelector('.empty')?.remove();
+    list.append(Object.assign(document.createElement('p'), { className: 'loading', textContent: 'Loading the exports…' }));
+  }
+  list.setAttribute('aria-busy', 'true');
+  renderAccount();
+  setSkip('exports', 'Skip to the exports');
+  return poll();
+}
+
+let loggingIn = false;
+
+function markInvalid(input, bad) {
+  if (bad) input.setAttribute('aria-invalid', 'true');
+  else input.removeAttribute('aria-invalid');
+}
+
+loginForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  if (loggingIn) return;
+  const username = userInput.value.trim();
+  const password = passwordInput.value;
+  markInvalid(userInput, !username);
+  markInvalid(passwordInput, !!username && !password);
+  if (!username || !password) {
+    setLoginMessage(username ? 'Enter your password.' : 'Enter your user name.', 'error');
+    (username ? passwordInput : userInput).focus();
+    return;
+  }
+  loggingIn = true;
+  loginForm.setAttribute('aria-busy', 'true');
+  loginButton.textContent = 'Logging in…';
+  try {
+    const who = await api.login(username, password);
+    account = { auth: 'users', user: who.user, admin: who.admin };
+    passwordInput.value = '';
+    setLoginMessage('');
+    const shown = showExports();
+    list.focus({ preventScroll: true });
+    await shown;
+  } catch (error) {
+    setLoginMessage(loginErrorText(error), 'error');
+    if (error.status === 401) {
+      passwordInput.value = '';
+      markInvalid(passwordInput, true);
+      passwordInput.focus();
+    } else if (error.status === 429 && error.retryAfter > 0) {
+      // Say so when the wait is over (once: a live region that counts
+      // down every second would keep interrupting a screen reader).
+      const text = loginMessage.textContent;
+      retryTimer = setTimeout(() => {
+        if (loginMessage.textContent === text) setLoginMessage(tooManyText(0), 'info');
+      }, error.retryAfter * 1000);
+    }
+  } finally {
+    loggingIn = false;
+    loginForm.removeAttribute('aria-busy');
+    loginButton.textContent = 'Log in';
+  }
+});
+
+// Log out ends what this page serves first: whoever uses this browser
+// next must not find an image still attached as someone else.
+logoutButton.addEventListener('click', async () => {
+  logoutButton.disabled = true;
+  const busy = serving();
+  try {
+    for (const card of busy) card.attachment.eject();
+    const end = Date.now() + 8000;
+    while (serving().length && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+    try {
+      await api.logout();
+    } catch (error) {
+      showNotice(`Could not log out: ${error.status === 0 ? 'cannot reach the server' : error.message}. Try again.`);
+      return;
+    }
+    account = { auth: 'users', user: null, admin: false };
+    view = 'login';
+    dropIdleCards();
+    showLogin(loggedOutText(busy.length), 'info');
+  } finally {
+    logoutButton.disabled = false;
+  }
+});
+
+// Any 401 once the exports are shown: the login ended.
+api.onUnauthorized(() => {
+  if (view !== 'exports' || account?.auth === 'none') return;
+  account = { auth: 'users', user: null, admin: false };
+  showLogin(loginEndedText(serving().length > 0), 'warn');
+});
+
+async function start() {
+  let who;
+  try {
+    who = await api.session();
+  } catch (e) {
+    showNotice(`${sentence(e.status === 0 ? 'cannot reach the server' : e.message)} Retrying…`);
+    list.setAttribute('aria-busy', 'false');
+    list.querySelector('.loading')?.replaceChildren('The server could not be reached.');
+    setTimeout(start, POLL_MS);
+    return;
+  }
+  account = who;
+  if (who.auth === 'users' && !who.user) showLogin();
+  else showExports();
+}
 
 // For diagnostics (and the browser tests): the attachments by export name.
-globalThis.vmedia = { attachment: (name) => cards.get(name)?.attachment, canWriteFiles };
+globalThis.vmedia = { attachment: (name) => cards.get(name)?.attachment, canWriteFiles, account: () => account, view: () => view };
 
-poll();
+start();
 setInterval(poll, POLL_MS);
 setInterval(tick, SAMPLE_MS);

@@ -78,6 +78,7 @@ export class Attachment extends EventTarget {
   #info;
   #connect;
   #api;
+  #user;
   #overlayLimit;
   #ejectTimeout;
   #session = null;
@@ -93,15 +94,17 @@ export class Attachment extends EventTarget {
   /**
    * @param info     the export from GET /api/exports
    * @param options  connect(url) -> WebSocket, url(name) -> ws URL,
-   *                 api {eject(name), listExports()}, overlayLimit (bytes),
-   *                 ejectTimeout (ms before closing the socket ourselves)
+   *                 api {eject(name), listExports()}, user() -> the name
+   *                 logged in or null, overlayLimit (bytes), ejectTimeout
+   *                 (ms before closing the socket ourselves)
    */
-  constructor(info, { connect, url, api, overlayLimit = 1024 ** 3, ejectTimeout = 5000 } = {}) {
+  constructor(info, { connect, url, api, user = () => null, overlayLimit = 1024 ** 3, ejectTimeout = 5000 } = {}) {
     super();
     this.#info = info;
     this.#connect = connect;
     this.url = url;
     this.#api = api;
+    this.#user = user;
     this.#overlayLimit = overlayLimit;
     this.#ejectTimeout = ejectTimeout;
     if (info.read_only) this.mode = READ_ONLY;
@@ -239,13 +242,16 @@ export class Attachment extends EventTarget {
     }
   }
 
-  /** Ejects a session that is not ours, through the server. */
+  /**
+   * Ejects a session that is not ours, through the server. Resolves to
+   * null, or to the error (an ApiError: status 403, 404, 409, ...).
+   */
   async ejectElsewhere() {
     try {
       await this.#api.eject(this.name);
       return null;
     } catch (e) {
-      return e?.message ?? String(e);
+      return e ?? new Error('eject failed');
     }
   }
 
@@ -318,21 +324,32 @@ export class Attachment extends EventTarget {
     if (!close.opened) this.#explainRefusal();
   }
 
-  // Browsers hide why an upgrade was refused (404, 409, 401): ask the API.
+  // Browsers hide why an upgrade was refused (401, 404, 409, 429): ask
+  // the API what could have been the reason.
   async #explainRefusal() {
     let list;
     try {
       list = await this.#api.listExports();
     } catch (e) {
-      this.#setState('error', `Cannot reach the server: ${e?.message ?? e}.`);
+      if (this.state !== 'error') return;
+      const status = e?.status ?? 0;
+      this.#setState('error',
+        status === 401 ? 'Your login has ended: log in again, then attach.'
+        : status === 0 ? 'Cannot reach the server. Check the network connection, then try again.'
+        : `The server refused the connection: ${e?.message ?? e}.`);
       return;
     }
     if (this.state !== 'error') return;
     const info = list.find((x) => x.name === this.name);
-    if (!info) this.#setState('error', 'The server has no such export any more.');
-    else {
-      this.update(info);
-      if (info.state !== 'idle') this.#setState('error', 'The export is busy: an image is already attached to it.');
+    if (!info) {
+      this.#setState('error', 'This export is not available to you any more (or it no longer exists).');
+      return;
+    }
+    this.update(info);
+    const me = this.#user();
+    if (info.state !== 'idle') this.#setState('error', 'The export is busy: an image is already attached to it.');
+    else if (me && list.some((x) => x.name !== this.name && x.state !== 'idle' && x.user === me)) {
+      this.#setState('error', 'The server refused the connection: you already have as many images attached as it allows one person. Eject one, then attach.');
     }
   }
 

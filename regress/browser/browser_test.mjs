@@ -108,6 +108,9 @@ await check('page_lists_every_export_with_state_and_access', async () => {
     assert((await cardState(e.name)) === 'idle' && (await detail(e.name)).startsWith('Idle'), `${e.name} not shown idle`);
   }
   assert((await card('lab').innerText()).includes('Default'), 'the default export is not marked');
+  // Without logins there is no login form and no one to name.
+  assert(await page.locator('#login-view').isHidden(), 'a login form on a server without logins');
+  assert(await page.locator('#account').isHidden(), 'a user shown on a server without logins');
 });
 
 await check('controls_have_labels_and_roles', async () => {

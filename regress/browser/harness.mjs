@@ -125,12 +125,22 @@ export const nbdUri = (sock) => `nbd+unix:///?socket=${sock}`;
 
 // ---- the daemon ---------------------------------------------------------------
 
+/** A crypt(3) hash of `password`, from `vmediad -P` (for [user] sections). */
+export function hashPassword(password, bin = vmediad) {
+  const r = spawnSync(bin, ['-P'], { input: `${password}\n`, encoding: 'utf8' });
+  const hash = r.stdout.trim();
+  if (r.status !== 0 || !hash.startsWith('$')) throw new Error(`vmediad -P: ${r.stderr.trim() || hash}`);
+  return hash;
+}
+
 /**
  * Starts build/test/sbin/vmediad in the foreground on 127.0.0.1:port with
  * the given exports ({name, description, readOnly, default, maxSize,
- * timeout, device}); a socket export's socket is WORK/NAME.sock.
+ * timeout, device, allow}); a socket export's socket is WORK/NAME.sock.
+ * auth 'none' (the default) or 'users' with users [{name, password (in
+ * clear: hashed here), groups, admin}]; global: more [vmediad] lines.
  */
-export async function startDaemon({ work, port, exports, bin = vmediad }) {
+export async function startDaemon({ work, port, exports, bin = vmediad, auth = 'none', users = [], global = [] }) {
   mkdirSync(join(work, 'empty'), { recursive: true });
   chmodSync(join(work, 'empty'), 0o755);
   const lines = [
@@ -139,7 +149,8 @@ export async function startDaemon({ work, port, exports, bin = vmediad }) {
     'user = nobody',
     `chroot = ${join(work, 'empty')}`,
     `web = ${join(top, 'web')}`,
-    'auth = none',
+    `auth = ${auth}`,
+    ...global,
     '',
   ];
   for (const e of exports) {
@@ -151,6 +162,13 @@ export async function startDaemon({ work, port, exports, bin = vmediad }) {
     if (e.default) lines.push('default = yes');
     if (e.maxSize) lines.push(`max-size = ${e.maxSize}`);
     if (e.timeout) lines.push(`timeout = ${e.timeout}`);
+    if (e.allow) lines.push(`allow = ${e.allow}`);
+    lines.push('');
+  }
+  for (const u of users) {
+    lines.push(`[user "${u.name}"]`, `password = ${hashPassword(u.password, bin)}`);
+    if (u.groups) lines.push(`groups = ${u.groups}`);
+    if (u.admin) lines.push('admin = yes');
     lines.push('');
   }
   const conf = join(work, 'vmediad.conf');
@@ -177,7 +195,7 @@ export async function startDaemon({ work, port, exports, bin = vmediad }) {
           if (exited) throw new Error('exited');
           const log = this.log();
           if (!sockets.every((s) => log.includes(`local clients on ${s}`))) return false;
-          const r = await fetch(`${this.base}/api/exports`);
+          const r = await fetch(`${this.base}/api/session`);
           return r.ok;
         },
         10000,
@@ -232,6 +250,15 @@ export function cpuSeconds(pid) {
 }
 
 // ---- the browser ----------------------------------------------------------------
+
+/**
+ * Headless Chromium without a profile: a Browser whose newContext() gives
+ * separate cookie jars (one per person logged in).
+ */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS, timeout: 30000 });
+}
 
 /** Headless Chromium with a fresh profile under `work`; a persistent context. */
 export async function launchBrowser(work, { viewport = { width: 1024, height: 768 } } = {}) {

@@ -7,7 +7,7 @@ import { FakeSocket, READ, WRITE, clientFlags, concat, hex, option, pattern, req
 
 const info = (more = {}) => ({ name: 'lab', description: '', kind: 'socket', read_only: false, default: false, state: 'idle', ...more });
 
-function setup(exportInfo = info(), apiOverrides = {}) {
+function setup(exportInfo = info(), apiOverrides = {}, user = null) {
   const sockets = [];
   const calls = [];
   const api = {
@@ -31,6 +31,7 @@ function setup(exportInfo = info(), apiOverrides = {}) {
     },
     url: (name) => `ws://host/nbd/${name}`,
     api,
+    user: () => user,
   });
   const states = [];
   a.addEventListener('change', () => {
@@ -136,6 +137,55 @@ test('a refused upgrade is explained from the export list', async () => {
   assert.equal(a.inUseElsewhere, true);
   assert.equal(a.canAttach, false);
   assert.equal(calls.length, 0);
+});
+
+// A refused upgrade (never opened, code 1006), then whatever the list says.
+async function refused(apiOverrides, user = null) {
+  const t = setup(info(), apiOverrides, user);
+  t.a.choose(file());
+  await t.a.attach();
+  t.socket().dispatchEvent(new Event('error'));
+  t.socket().dropped(1006);
+  for (let i = 0; i < 4; i++) await settle();
+  return t;
+}
+
+test('a refused upgrade after the login ended says to log in again', async () => {
+  const ended = Object.assign(new Error('authentication required'), { status: 401 });
+  const { a } = await refused({ listExports: async () => { throw ended; } });
+  assert.equal(a.state, 'error');
+  assert.equal(a.message, 'Your login has ended: log in again, then attach.');
+  assert.equal(a.canAttach, true); // the file is still chosen
+});
+
+test('a refused upgrade with the server gone says so', async () => {
+  const gone = Object.assign(new Error('cannot reach the server (Failed to fetch)'), { status: 0 });
+  const { a } = await refused({ listExports: async () => { throw gone; } });
+  assert.match(a.message, /^Cannot reach the server\. Check the network connection/);
+});
+
+test('a refused upgrade for an export no longer listed for us', async () => {
+  const { a } = await refused({ listExports: async () => [info({ name: 'other' })] });
+  assert.equal(a.message, 'This export is not available to you any more (or it no longer exists).');
+});
+
+test('a refused upgrade while we serve another export: the per-user limit', async () => {
+  const mine = info({ name: 'other', state: 'active', user: 'alice' });
+  const { a } = await refused({ listExports: async () => [info(), mine] }, 'alice');
+  assert.match(a.message, /as many images attached as it allows one person\. Eject one, then attach\.$/);
+  // Someone else's session elsewhere does not explain it.
+  const theirs = info({ name: 'other', state: 'active', user: 'bob' });
+  const { a: b } = await refused({ listExports: async () => [info(), theirs] }, 'alice');
+  assert.equal(b.message, 'The server refused the connection (code 1006).');
+});
+
+test('ejecting a session that is not ours gives back the server\'s error', async () => {
+  const forbidden = Object.assign(new Error('only its owner or an admin may eject'), { status: 403 });
+  const { a } = setup(info({ state: 'active', user: 'bob' }), { eject: async () => { throw forbidden; } });
+  assert.equal(a.inUseElsewhere, true);
+  assert.equal(await a.ejectElsewhere(), forbidden);
+  const { a: b } = setup(info({ state: 'active' }), { eject: async () => ({ ejected: true }) });
+  assert.equal(await b.ejectElsewhere(), null);
 });
 
 test('the server\'s reason is shown when it refuses the image', async () => {
