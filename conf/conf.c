@@ -70,6 +70,10 @@ static const struct conf_key global_keys[] = {
 	    0, 0, 60, 604800 },
 	{ "login-lifetime", CONF_K_NUMBER,
 	    offsetof(struct conf_global, login_lifetime), 0, 0, 60, 2592000 },
+	{ "max-header-size", CONF_K_NUMBER,
+	    offsetof(struct conf_global, max_header_size), 0, 0, 1024, 16384 },
+	{ "max-headers", CONF_K_NUMBER,
+	    offsetof(struct conf_global, max_headers), 0, 0, 8, 64 },
 	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 

@@ -31,6 +31,8 @@
 #define CONF_DEFAULT_IDLE_TIMEOUT	60
 #define CONF_DEFAULT_LOGIN_IDLE		1800
 #define CONF_DEFAULT_LOGIN_LIFETIME	43200
+#define CONF_DEFAULT_MAX_HEADER_SIZE	16384
+#define CONF_DEFAULT_MAX_HEADERS	64
 
 enum conf_auth {
 	CONF_AUTH_USERS = 0,
@@ -63,6 +65,8 @@ struct conf_global {
 	int32_t			 idle_timeout;
 	int32_t			 login_idle;
 	int32_t			 login_lifetime;
+	int32_t			 max_header_size;	/* bytes */
+	int32_t			 max_headers;
 	int32_t			 line;		/* of [vmediad] */
 	int32_t			 user_line;
 	int32_t			 auth_line;

@@ -147,6 +147,8 @@ conf_defaults(struct conf_global *g)
 	default_number(&g->idle_timeout, CONF_DEFAULT_IDLE_TIMEOUT);
 	default_number(&g->login_idle, CONF_DEFAULT_LOGIN_IDLE);
 	default_number(&g->login_lifetime, CONF_DEFAULT_LOGIN_LIFETIME);
+	default_number(&g->max_header_size, CONF_DEFAULT_MAX_HEADER_SIZE);
+	default_number(&g->max_headers, CONF_DEFAULT_MAX_HEADERS);
 }
 
 static void
@@ -259,7 +261,8 @@ conf_global_valid(const struct conf_global *g)
 	    g->max_connections > 0 && g->sessions_per_user > 0 &&
 	    g->request_timeout > 0 && g->handshake_timeout > 0 &&
 	    g->idle_timeout > 0 && g->login_idle > 0 &&
-	    g->login_lifetime > 0 &&
+	    g->login_lifetime > 0 && g->max_header_size > 0 &&
+	    g->max_headers > 0 &&
 	    (g->auth == CONF_AUTH_USERS || g->auth == CONF_AUTH_NONE);
 }
 

@@ -99,6 +99,19 @@ http_fail(struct http_parser *p, int status, const char *why)
 	return HTTP_PARSE_ERROR;
 }
 
+/* Lower limits from the config; never above the compiled ones. */
+static size_t http_headers_max = HTTP_HEADERS_MAX;
+static unsigned int http_nheaders_max = HTTP_NHEADERS_MAX;
+
+void
+http_set_limits(size_t headers_max, unsigned int nheaders_max)
+{
+	http_headers_max = headers_max < HTTP_HEADERS_MAX ? headers_max :
+	    HTTP_HEADERS_MAX;
+	http_nheaders_max = nheaders_max < HTTP_NHEADERS_MAX ? nheaders_max :
+	    HTTP_NHEADERS_MAX;
+}
+
 void
 http_parser_init(struct http_parser *p)
 {
@@ -357,7 +370,7 @@ http_header_line(struct http_parser *p, struct http_request *req,
 
 	if (line[0] == ' ' || line[0] == '\t')
 		return http_fail(p, 400, "obsolete line folding");
-	if (++req->nheaders > HTTP_NHEADERS_MAX)
+	if (++req->nheaders > http_nheaders_max)
 		return http_fail(p, 431, "too many header fields");
 	if ((colon = memchr(line, ':', len)) == NULL)
 		return http_fail(p, 400, "malformed header field");
@@ -477,7 +490,7 @@ http_parse(struct http_parser *p, struct evbuffer *in,
 			p->state = HTTP_S_HEADERS;
 			break;
 		case HTTP_S_HEADERS:
-			budget = HTTP_HEADERS_MAX - p->header_bytes;
+			budget = http_headers_max - p->header_bytes;
 			if (budget < 2)
 				return http_fail(p, 431, "header block too large");
 			r = http_line(p, in, budget - 2, &line, &len);

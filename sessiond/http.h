@@ -101,6 +101,7 @@ struct http_header {
 	const char	*value;
 };
 
+void	http_set_limits(size_t, unsigned int);
 void	http_parser_init(struct http_parser *);
 int	http_parse(struct http_parser *, struct evbuffer *,
 	    struct http_request *);

@@ -14,6 +14,7 @@
 #include "child.h"
 #include "log.h"
 #include "auth.h"
+#include "http.h"
 #include "passwd.h"
 #include "sessiond.h"
 #include "tls.h"
@@ -101,6 +102,8 @@ sessiond_conf_applied(struct child *c, const struct conf *old)
 		tls_init(&c->conf->global);
 	} else
 		log_info("config %u in force", c->generation);
+	http_set_limits((size_t)c->conf->global.max_header_size,
+	    (unsigned int)c->conf->global.max_headers);
 	for (i = 0; i < sd_nexports; i++)
 		sd_table[i].present = 0;
 	for (i = 0; i < c->conf->nexports; i++) {

@@ -249,6 +249,8 @@ send_conf(struct kid *k, const struct conf_export *e, int n)
 	g.idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
 	g.login_idle = CONF_DEFAULT_LOGIN_IDLE;
 	g.login_lifetime = CONF_DEFAULT_LOGIN_LIFETIME;
+	g.max_header_size = CONF_DEFAULT_MAX_HEADER_SIZE;
+	g.max_headers = CONF_DEFAULT_MAX_HEADERS;
 	if (msg_send(k->parent, MSG_CONF_GLOBAL, &g, sizeof(g), -1) == -1)
 		harness_fail("send CONF_GLOBAL: %s", strerror(errno));
 	for (i = 0; i < n; i++)

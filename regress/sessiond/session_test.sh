@@ -17,6 +17,8 @@ user = nobody
 chroot = $work/empty
 web = $top/web
 auth = none
+max-headers = 20
+max-header-size = 4096
 
 [export "lab"]
 description = Writable lab image
@@ -91,6 +93,16 @@ code=$(printf 'GARBAGE\x01\x02 / HTTP/1.1\r\n\r\n' |
     timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3; head -c 12 <&3")
 [ "$code" = "HTTP/1.1 400" ] && ok garbage_request_is_400 ||
 	notok garbage_request_is_400 "$code"
+
+hdrs=()
+for i in $(seq 25); do hdrs+=(-H "X-Many-$i: $i"); done
+code=$(curl -s -o /dev/null -w '%{http_code}' "${hdrs[@]}" "$base/api/exports")
+[ "$code" = 431 ] && ok more_headers_than_max_headers_is_431 ||
+	notok more_headers_than_max_headers_is_431 "$code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 5000 /dev/zero | tr '\0' a)" \
+    "$base/api/exports")
+[ "$code" = 431 ] && ok header_block_over_max_header_size_is_431 ||
+	notok header_block_over_max_header_size_is_431 "$code"
 
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Connection: Upgrade' \
     -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 8' \
