@@ -76,7 +76,7 @@ $(O)/libexec/vmediad/hookd: $(call objs,$(HOOKD_SRCS))
 # Debian packages the build, the tests and the demo need; installs only
 # what is missing, so it is cheap to run every time.
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
-	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin qemu-utils curl \
+	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin python3-libnbd qemu-utils curl \
 	   python3 openssl chromium qemu-system-x86 busybox-static xorriso
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \

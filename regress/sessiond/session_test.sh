@@ -134,6 +134,17 @@ size=$(nbdinfo --size "$(uri lab)" 2>&1)
 [ "$size" = 268435456 ] && ok nbdinfo_reports_peer_size ||
 	notok nbdinfo_reports_peer_size "$size"
 
+# nbdsh runs on the python3 that has Debian's nbd module.
+nbdsize=$(PATH=/usr/bin:$PATH nbdsh -u "$(uri lab)" -c 'print(h.get_size())' 2>&1)
+PATH=/usr/bin:$PATH nbdsh -u "$(uri lab)" -c '
+import sys
+sys.stdout.buffer.write(h.pread(1048576, 100 * 1048576 + 4096))
+' >"$work/nbdsh.out" 2>"$work/nbdsh.err"
+dd if="$img" bs=4096 skip=$((25600 + 1)) count=256 status=none >"$work/nbdsh.want"
+[ "$nbdsize" = 268435456 ] &&
+cmp -s "$work/nbdsh.out" "$work/nbdsh.want" && ok nbdsh_reads_size_and_a_range ||
+	notok nbdsh_reads_size_and_a_range "$(head -c 300 "$work/nbdsh.err")"
+
 out=$(curl -s "$base/api/exports")
 st=$(echo "$out" | json '[e for e in d if e["name"]=="lab"][0]["state"]')
 sz=$(echo "$out" | json '[e for e in d if e["name"]=="lab"][0]["size"]')
