@@ -80,6 +80,23 @@ sd_send_blockd(int type, const void *payload, size_t len, int fd)
 	chan_send(&sd_child->sib[0], type, payload, len, fd);
 }
 
+/* The entry of an export by name, present or not; a new one if none. */
+static struct export_rt *
+export_slot(const char *name)
+{
+	struct export_rt *ex;
+	int i;
+
+	for (i = 0; i < sd_nexports; i++)
+		if (strcmp(sd_table[i].conf.name, name) == 0)
+			return &sd_table[i];
+	if (sd_nexports == CONF_EXPORT_MAX)
+		fatalx("export table full");
+	ex = &sd_table[sd_nexports++];
+	memset(ex, 0, sizeof(*ex));
+	return ex;
+}
+
 /*
  * A new config: exports keep their runtime state by name; a running
  * session keeps the export's old settings until it ends.
@@ -108,20 +125,7 @@ sessiond_conf_applied(struct child *c, const struct conf *old)
 		sd_table[i].present = 0;
 	for (i = 0; i < c->conf->nexports; i++) {
 		e = &c->conf->exports[i];
-		if ((ex = sd_export(e->name)) == NULL) {
-			int j;
-
-			for (j = 0; j < sd_nexports; j++)
-				if (strcmp(sd_table[j].conf.name, e->name) == 0)
-					break;
-			if (j == sd_nexports) {
-				if (sd_nexports == CONF_EXPORT_MAX)
-					fatalx("export table full");
-				memset(&sd_table[j], 0, sizeof(sd_table[j]));
-				sd_nexports++;
-			}
-			ex = &sd_table[j];
-		}
+		ex = export_slot(e->name);
 		if (ex->session == NULL)
 			ex->conf = *e;
 		ex->present = 1;
