@@ -17,31 +17,39 @@ static const int blockd_caps[] = {
 	CAP_SYS_ADMIN,		/* NBD_CMD_CONNECT/DISCONNECT are admin-only */
 };
 
+/* Where a call differs by architecture, the rule says which needs it. */
 static const struct sandbox_rule blockd_rules[] = {
-	{ SCMP_SYS(epoll_wait), "libevent's loop", 0, 0, 0 },
-	{ SCMP_SYS(epoll_ctl), "libevent's loop", 0, 0, 0 },
-	{ SCMP_SYS(recvmsg), "messages from the parent", 0, 0, 0 },
-	{ SCMP_SYS(sendmsg), "messages to the parent", 0, 0, 0 },
-	{ SCMP_SYS(writev), "log lines on stderr", 0, 0, 0 },
-	{ SCMP_SYS(sendto), "NBD netlink requests (socket opened at start)",
-	    0, 0, 0 },
-	{ SCMP_SYS(recvfrom), "NBD netlink answers", 0, 0, 0 },
-	{ SCMP_SYS(getsockopt), "check a handed-over socket's type", 0, 0,
-	    0 },
-	{ SCMP_SYS(getpeername), "check a handed-over socket is connected",
-	    0, 0, 0 },
-	{ SCMP_SYS(close), "finished descriptors", 0, 0, 0 },
-	{ SCMP_SYS(brk), "malloc", 0, 0, 0 },
-	{ SCMP_SYS(mmap), "malloc, never executable memory", 3, PROT_EXEC, 0 },
-	{ SCMP_SYS(munmap), "free", 0, 0, 0 },
-	{ SCMP_SYS(madvise), "free returning memory", 0, 0, 0 },
-	{ SCMP_SYS(clock_gettime), "timers, where the vDSO is absent", 0, 0,
-	    0 },
-	{ SCMP_SYS(gettimeofday), "log time, where the vDSO is absent", 0, 0,
-	    0 },
-	{ SCMP_SYS(rt_sigreturn), "return from a signal", 0, 0, 0 },
-	{ SCMP_SYS(exit_group), "exit", 0, 0, 0 },
-	{ SCMP_SYS(exit), "exit", 0, 0, 0 },
+	SB_ON(SANDBOX_X86_64 | SANDBOX_ARMHF, epoll_wait, "libevent's loop"),
+	SB_ON(SANDBOX_ARM64, epoll_pwait, "libevent's loop (arm64 has no "
+	    "epoll_wait)"),
+	SB(epoll_ctl, "libevent's loop"),
+	SB(recvmsg, "messages from the parent"),
+	SB(sendmsg, "messages to the parent"),
+	SB(writev, "log lines on stderr"),
+	SB_ON(SANDBOX_64, sendto, "NBD netlink requests (socket opened at "
+	    "start)"),
+	SB_ON(SANDBOX_64, recvfrom, "NBD netlink answers"),
+	SB_ON(SANDBOX_ARMHF, send, "NBD netlink requests (armhf: glibc's "
+	    "send is a syscall of its own)"),
+	SB_ON(SANDBOX_ARMHF, recv, "NBD netlink answers (armhf: glibc's "
+	    "recv is a syscall of its own)"),
+	SB(getsockopt, "check a handed-over socket's type"),
+	SB(getpeername, "check a handed-over socket is connected"),
+	SB(close, "finished descriptors"),
+	SB(brk, "malloc"),
+	SB_ARG_ON(SANDBOX_64, mmap, 3, PROT_EXEC, 0, "malloc, never "
+	    "executable memory"),
+	SB_ARG_ON(SANDBOX_ARMHF, mmap2, 3, PROT_EXEC, 0, "malloc, never "
+	    "executable memory (armhf: glibc's mmap)"),
+	SB(munmap, "free"),
+	SB(madvise, "free returning memory"),
+	SB_ON(SANDBOX_64, clock_gettime, "timers, where the vDSO is absent"),
+	SB_ON(SANDBOX_64, gettimeofday, "log time, where the vDSO is absent"),
+	SB_ON(SANDBOX_ARMHF, clock_gettime64, "timers and log time (armhf "
+	    "with a 64-bit time_t; the AST2600 has no vDSO clock)"),
+	SB(rt_sigreturn, "return from a signal"),
+	SB(exit_group, "exit"),
+	SB(exit, "exit"),
 };
 
 const struct sandbox_policy blockd_policy = {

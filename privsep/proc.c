@@ -53,8 +53,23 @@ proc_exec(struct vmediad *env, struct proc *p, const int *chans, int nchans,
     int errfd)
 {
 	char path[PATH_MAX], *argv[3];
-	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	char *envp[4] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	int devnull, i, high[3];
+#ifdef VMEDIAD_TEST
+	static char log[64], rule[128];
+	const char *v;
+	int nenv = 1;
+
+	/* Test builds hand the sandbox's test switches on (sandbox.c). */
+	if ((v = getenv("VMEDIAD_SECCOMP_LOG")) != NULL) {
+		snprintf(log, sizeof(log), "VMEDIAD_SECCOMP_LOG=%s", v);
+		envp[nenv++] = log;
+	}
+	if ((v = getenv("VMEDIAD_TEST_SANDBOX_RULE")) != NULL) {
+		snprintf(rule, sizeof(rule), "VMEDIAD_TEST_SANDBOX_RULE=%s", v);
+		envp[nenv++] = rule;
+	}
+#endif
 
 	proc_path(p->name, path, sizeof(path));
 	i = 0;

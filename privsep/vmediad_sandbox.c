@@ -19,46 +19,68 @@ static const int vmediad_caps[] = {
 	CAP_SYS_ADMIN,		/* release NBD devices if blockd is gone */
 };
 
+/* Where a call differs by architecture, the rule says which needs it. */
 static const struct sandbox_rule vmediad_rules[] = {
-	{ SCMP_SYS(epoll_wait), "libevent's loop", 0, 0, 0 },
-	{ SCMP_SYS(epoll_ctl), "libevent's loop", 0, 0, 0 },
-	{ SCMP_SYS(recvmsg), "messages from the children", 0, 0, 0 },
-	{ SCMP_SYS(sendmsg), "messages to the children", 0, 0, 0 },
-	{ SCMP_SYS(read), "children's stderr, the config on SIGHUP", 0, 0,
-	    0 },
-	{ SCMP_SYS(writev), "log lines on stderr", 0, 0, 0 },
-	{ SCMP_SYS(write), "libevent's signal pipe", 0, 0, 0 },
-	{ SCMP_SYS(openat), "the config and account files, read-only", 3,
-	    O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY },
-	{ SCMP_SYS(newfstatat), "the chroot check on SIGHUP; stdio", 0, 0, 0 },
-	{ SCMP_SYS(fstat), "stdio", 0, 0, 0 },
-	{ SCMP_SYS(lseek), "stdio reading account files", 0, 0, 0 },
-	{ SCMP_SYS(close), "finished descriptors", 0, 0, 0 },
-	{ SCMP_SYS(socket), "syslog and the account lookup, AF_UNIX only", 1,
-	    ~(scmp_datum_t)0, AF_UNIX },
-	{ SCMP_SYS(connect), "syslog and the account lookup", 0, 0, 0 },
-	{ SCMP_SYS(bind), "sockets of exports added on SIGHUP", 0, 0, 0 },
-	{ SCMP_SYS(listen), "sockets of exports added on SIGHUP", 0, 0, 0 },
-	{ SCMP_SYS(chmod), "those sockets are mode 0600", 0, 0, 0 },
-	{ SCMP_SYS(unlink), "sockets of exports removed, or stale", 0, 0, 0 },
-	{ SCMP_SYS(lstat), "is a stale path a socket?", 0, 0, 0 },
-	{ SCMP_SYS(sendto), "syslog; NBD netlink if blockd died", 0, 0, 0 },
-	{ SCMP_SYS(recvfrom), "NBD netlink answers if blockd died", 0, 0, 0 },
-	{ SCMP_SYS(getpid), "syslog's LOG_PID", 0, 0, 0 },
-	{ SCMP_SYS(wait4), "reap children", 0, 0, 0 },
-	{ SCMP_SYS(kill), "stop children that do not stop", 0, 0, 0 },
-	{ SCMP_SYS(rt_sigaction), "libevent's signal handling", 0, 0, 0 },
-	{ SCMP_SYS(rt_sigprocmask), "libevent's signal handling", 0, 0, 0 },
-	{ SCMP_SYS(rt_sigreturn), "return from a signal", 0, 0, 0 },
-	{ SCMP_SYS(brk), "malloc", 0, 0, 0 },
-	{ SCMP_SYS(mmap), "malloc, never executable memory", 3, PROT_EXEC, 0 },
-	{ SCMP_SYS(munmap), "free", 0, 0, 0 },
-	{ SCMP_SYS(madvise), "free returning memory", 0, 0, 0 },
-	{ SCMP_SYS(clock_gettime), "timers, where the vDSO is absent", 0, 0,
-	    0 },
-	{ SCMP_SYS(gettimeofday), "log time, where the vDSO is absent", 0, 0,
-	    0 },
-	{ SCMP_SYS(exit_group), "exit", 0, 0, 0 },
+	SB_ON(SANDBOX_X86_64 | SANDBOX_ARMHF, epoll_wait, "libevent's loop"),
+	SB_ON(SANDBOX_ARM64, epoll_pwait, "libevent's loop (arm64 has no "
+	    "epoll_wait)"),
+	SB(epoll_ctl, "libevent's loop"),
+	SB(recvmsg, "messages from the children"),
+	SB(sendmsg, "messages to the children"),
+	SB(read, "children's stderr, the config on SIGHUP"),
+	SB(writev, "log lines on stderr"),
+	SB(write, "libevent's signal pipe"),
+	SB_ARG(openat, 3, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY, "the "
+	    "config and account files, read-only"),
+	SB_ON(SANDBOX_64, newfstatat, "the chroot check on SIGHUP; stdio; "
+	    "is a stale path a socket?"),
+	SB_ON(SANDBOX_X86_64, fstat, "stdio"),
+	SB_ON(SANDBOX_X86_64, lstat, "is a stale path a socket?"),
+	SB_ON(SANDBOX_ARMHF, statx, "stat, fstat and lstat (armhf with a "
+	    "64-bit time_t)"),
+	SB_ON(SANDBOX_64, lseek, "stdio reading account files"),
+	SB_ON(SANDBOX_ARMHF, _llseek, "stdio reading account files (armhf: "
+	    "glibc's lseek)"),
+	SB(close, "finished descriptors"),
+	SB_ARG(socket, 1, ~(scmp_datum_t)0, AF_UNIX, "syslog and the "
+	    "account lookup, AF_UNIX only"),
+	SB(connect, "syslog and the account lookup"),
+	SB(bind, "sockets of exports added on SIGHUP"),
+	SB(listen, "sockets of exports added on SIGHUP"),
+	SB_ON(SANDBOX_X86_64 | SANDBOX_ARMHF, chmod, "those sockets are mode "
+	    "0600"),
+	SB_ON(SANDBOX_ARM64, fchmodat, "those sockets are mode 0600 (arm64: "
+	    "glibc's chmod)"),
+	SB_ON(SANDBOX_X86_64 | SANDBOX_ARMHF, unlink, "sockets of exports "
+	    "removed, or stale"),
+	SB_ON(SANDBOX_ARM64, unlinkat, "sockets of exports removed, or stale "
+	    "(arm64: glibc's unlink)"),
+	SB_ON(SANDBOX_64, sendto, "syslog; NBD netlink if blockd died"),
+	SB_ON(SANDBOX_64, recvfrom, "NBD netlink answers if blockd died"),
+	SB_ON(SANDBOX_ARMHF, send, "syslog; NBD netlink if blockd died "
+	    "(armhf: glibc's send is a syscall of its own)"),
+	SB_ON(SANDBOX_ARMHF, recv, "NBD netlink answers if blockd died "
+	    "(armhf: glibc's recv is a syscall of its own)"),
+	SB(getpid, "syslog's LOG_PID"),
+	SB(wait4, "reap children"),
+	SB(kill, "stop children that do not stop"),
+	SB(rt_sigaction, "libevent's signal handling"),
+	SB(rt_sigprocmask, "libevent's signal handling"),
+	SB(rt_sigreturn, "return from a signal"),
+	SB_ON(SANDBOX_ARMHF, sigreturn, "return from a signal handler "
+	    "installed without SA_SIGINFO (armhf)"),
+	SB(brk, "malloc"),
+	SB_ARG_ON(SANDBOX_64, mmap, 3, PROT_EXEC, 0, "malloc, never "
+	    "executable memory"),
+	SB_ARG_ON(SANDBOX_ARMHF, mmap2, 3, PROT_EXEC, 0, "malloc, never "
+	    "executable memory (armhf: glibc's mmap)"),
+	SB(munmap, "free"),
+	SB(madvise, "free returning memory"),
+	SB_ON(SANDBOX_64, clock_gettime, "timers, where the vDSO is absent"),
+	SB_ON(SANDBOX_64, gettimeofday, "log time, where the vDSO is absent"),
+	SB_ON(SANDBOX_ARMHF, clock_gettime64, "timers and log time (armhf "
+	    "with a 64-bit time_t; the AST2600 has no vDSO clock)"),
+	SB(exit_group, "exit"),
 };
 
 const struct sandbox_policy vmediad_policy = {

@@ -13,42 +13,50 @@
 #include "sandbox.h"
 #include "sessiond.h"
 
+/* Where a call differs by architecture, the rule says which needs it. */
 static const struct sandbox_rule sessiond_rules[] = {
-	{ SCMP_SYS(epoll_wait), "libevent's loop", 0, 0, 0 },
-	{ SCMP_SYS(epoll_ctl), "libevent's loop", 0, 0, 0 },
-	{ SCMP_SYS(recvmsg), "messages from the parent and blockd", 0, 0, 0 },
-	{ SCMP_SYS(sendmsg), "messages to blockd, with a socket", 0, 0, 0 },
-	{ SCMP_SYS(accept4), "clients on listeners the parent bound", 0, 0, 0 },
-	{ SCMP_SYS(socketpair), "AF_UNIX only: one kernel-side NBD socket "
-	    "per device session", 1, ~(scmp_datum_t)0, AF_UNIX },
-	{ SCMP_SYS(read), "client data", 0, 0, 0 },
-	{ SCMP_SYS(readv), "client data into evbuffers", 0, 0, 0 },
-	{ SCMP_SYS(write), "client data", 0, 0, 0 },
-	{ SCMP_SYS(writev), "client data from evbuffers; log lines", 0, 0, 0 },
-	{ SCMP_SYS(ioctl), "FIONREAD only: how much a socket holds", 2,
-	    ~(scmp_datum_t)0, FIONREAD },
-	{ SCMP_SYS(fcntl), "non-blocking sockets", 0, 0, 0 },
-	{ SCMP_SYS(setsockopt), "TCP_NODELAY on clients", 0, 0, 0 },
-	{ SCMP_SYS(getsockopt), "socket errors", 0, 0, 0 },
-	{ SCMP_SYS(getpeername), "client addresses for the log", 0, 0, 0 },
-	{ SCMP_SYS(shutdown), "closing clients", 0, 0, 0 },
-	{ SCMP_SYS(close), "finished descriptors", 0, 0, 0 },
-	{ SCMP_SYS(brk), "malloc", 0, 0, 0 },
-	{ SCMP_SYS(mmap), "malloc, never executable memory", 3, PROT_EXEC, 0 },
-	{ SCMP_SYS(mprotect), "the password thread's malloc arena, never "
-	    "executable", 3, PROT_EXEC, 0 },
-	{ SCMP_SYS(munmap), "free", 0, 0, 0 },
-	{ SCMP_SYS(getrandom), "login tokens, TLS", 0, 0, 0 },
-	{ SCMP_SYS(getpid), "OpenSSL's generator checks for a fork", 0, 0, 0 },
-	{ SCMP_SYS(madvise), "free returning memory", 0, 0, 0 },
-	{ SCMP_SYS(clock_gettime), "timers, where the vDSO is absent", 0, 0,
-	    0 },
-	{ SCMP_SYS(gettimeofday), "log time, where the vDSO is absent", 0, 0,
-	    0 },
-	{ SCMP_SYS(futex), "locks: libcrypto, the password thread", 0, 0, 0 },
-	{ SCMP_SYS(rt_sigreturn), "return from a signal", 0, 0, 0 },
-	{ SCMP_SYS(exit_group), "exit", 0, 0, 0 },
-	{ SCMP_SYS(exit), "exit", 0, 0, 0 },
+	SB_ON(SANDBOX_X86_64 | SANDBOX_ARMHF, epoll_wait, "libevent's loop"),
+	SB_ON(SANDBOX_ARM64, epoll_pwait, "libevent's loop (arm64 has no "
+	    "epoll_wait)"),
+	SB(epoll_ctl, "libevent's loop"),
+	SB(recvmsg, "messages from the parent and blockd"),
+	SB(sendmsg, "messages to blockd, with a socket"),
+	SB(accept4, "clients on listeners the parent bound"),
+	SB_ARG(socketpair, 1, ~(scmp_datum_t)0, AF_UNIX, "AF_UNIX only: one "
+	    "kernel-side NBD socket per device session"),
+	SB(read, "client data"),
+	SB(readv, "client data into evbuffers"),
+	SB(write, "client data"),
+	SB(writev, "client data from evbuffers; log lines"),
+	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, FIONREAD, "FIONREAD only: how "
+	    "much a socket holds"),
+	SB_ON(SANDBOX_64, fcntl, "non-blocking sockets"),
+	SB_ON(SANDBOX_ARMHF, fcntl64, "non-blocking sockets (armhf: "
+	    "glibc's fcntl)"),
+	SB(setsockopt, "TCP_NODELAY on clients"),
+	SB(getsockopt, "socket errors"),
+	SB(getpeername, "client addresses for the log"),
+	SB(shutdown, "closing clients"),
+	SB(close, "finished descriptors"),
+	SB(brk, "malloc"),
+	SB_ARG_ON(SANDBOX_64, mmap, 3, PROT_EXEC, 0, "malloc, never "
+	    "executable memory"),
+	SB_ARG_ON(SANDBOX_ARMHF, mmap2, 3, PROT_EXEC, 0, "malloc, never "
+	    "executable memory (armhf: glibc's mmap)"),
+	SB_ARG(mprotect, 3, PROT_EXEC, 0, "the password thread's malloc "
+	    "arena, never executable"),
+	SB(munmap, "free"),
+	SB(getrandom, "login tokens, TLS"),
+	SB(getpid, "OpenSSL's generator checks for a fork"),
+	SB(madvise, "free returning memory"),
+	SB_ON(SANDBOX_64, clock_gettime, "timers, where the vDSO is absent"),
+	SB_ON(SANDBOX_64, gettimeofday, "log time, where the vDSO is absent"),
+	SB_ON(SANDBOX_ARMHF, clock_gettime64, "timers and log time (armhf "
+	    "with a 64-bit time_t; the AST2600 has no vDSO clock)"),
+	SB(futex, "locks: libcrypto, the password thread"),
+	SB(rt_sigreturn, "return from a signal"),
+	SB(exit_group, "exit"),
+	SB(exit, "exit"),
 };
 
 const struct sandbox_policy sessiond_policy = {

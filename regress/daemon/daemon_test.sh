@@ -299,6 +299,29 @@ if grep -E '^sessiond: syscall (open|openat|execve|socket|connect|bind)[ :]' \
 else
 	ok sessiond_policy_cannot_open_exec_or_connect
 fi
+# -S prints only calls of this architecture, each with its number here.
+if grep -E '^[a-z]+: syscall ' "$policies" |
+    grep -vE '^[a-z]+: syscall [a-z0-9_]+ \([0-9]+\)( \(argument checked\))?: .' ||
+    grep -E '^[a-z]+: syscall (mmap2|_llseek|fcntl64|epoll_pwait|getuid32) ' \
+    "$policies"; then
+	notok sandbox_print_lists_only_this_architecture "see $policies"
+else
+	ok sandbox_print_lists_only_this_architecture
+fi
+
+# The self-check: a rule that names no syscall here stops the daemon at
+# start, naming the rule, instead of loading a rule that never matches.
+write_conf ""
+out=$(VMEDIAD_TEST_SANDBOX_RULE=mmap2 timeout 10 "$bin" -d \
+    -f "$work/vmediad.conf" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && echo "$out" | grep -q \
+    'sandbox rule mmap2 (VMEDIAD_TEST_SANDBOX_RULE) names no syscall on x86-64'; then
+	ok sandbox_rule_absent_on_arch_stops_the_daemon
+else
+	notok sandbox_rule_absent_on_arch_stops_the_daemon "exit $rc: $(echo "$out" | tail -2)"
+fi
+
 grep -q '^blockd: capability sys_admin$' "$policies" &&
 	[ "$(grep -c '^blockd: capability' "$policies")" -eq 1 ] &&
 	ok blockd_policy_lists_one_capability ||
