@@ -208,8 +208,14 @@ child_first_conf(struct child *c)
 			fatal("poll");
 		}
 		r = msg_recv(MSG_CHANNEL_FD, &m, &why);
-		if (r == 0)
-			child_stop(c, "parent gone before the config");
+		/*
+		 * Nothing runs yet that a role's stop would wind down, and
+		 * its loop, which would finish the stop, has not started.
+		 */
+		if (r == 0) {
+			log_debug("parent gone before the config");
+			child_exit(c);
+		}
 		if (r == -1 && why != NULL)
 			fatalx("malformed message from parent: %s", why);
 		if (r == 1 && child_conf_msg(c, &m))

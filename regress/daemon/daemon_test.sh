@@ -279,6 +279,37 @@ out=$("$top/build/libexec/vmediad/sessiond" 2>&1)
 	ok child_refuses_to_start_without_channel ||
 	notok child_refuses_to_start_without_channel "$out"
 
+# A parent that dies before it sent the config: each child exits at once,
+# without spinning (sessiond once waited for a loop never started).
+for c in sessiond blockd hookd; do
+	out=$(python3 - "$rel/libexec/vmediad/$c" <<'PY'
+import os, resource, socket, subprocess, sys, time
+pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+         for _ in range(3)]
+def fds():
+	for i, (a, b) in enumerate(pairs):
+		os.dup2(b.fileno(), 3 + i)
+p = subprocess.Popen([sys.argv[1]], preexec_fn=fds, close_fds=False,
+                     stderr=subprocess.DEVNULL)
+for a, b in pairs[:1]:
+	a.close()
+try:
+	rc = p.wait(timeout=3)
+except subprocess.TimeoutExpired:
+	p.kill()
+	p.wait()
+	print("still running after 3 s")
+	sys.exit(0)
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("exit %d cpu %.2f" % (rc, ru.ru_utime + ru.ru_stime))
+PY
+)
+	case $out in
+	"exit 0 cpu 0.0"*|"exit 0 cpu 0.1"*) ok "${c}_exits_when_parent_dies_before_config" ;;
+	*) notok "${c}_exits_when_parent_dies_before_config" "$out" ;;
+	esac
+done
+
 if grep -q "calling ptrace" "$rel/libexec/vmediad/sessiond" \
     "$rel/libexec/vmediad/blockd" "$rel/libexec/vmediad/hookd"; then
 	notok release_build_has_no_test_trigger "found in $rel"
