@@ -2,28 +2,57 @@
 # make              release build into build/
 # make regress      deps, builds, every suite, "N passed, N failed"
 # make O=build/test TEST=1   the test build (test-only triggers compiled in)
+# make ARCH=armhf   cross build for a BMC into build/armhf (or ARCH=arm64)
+# make size         stripped sizes per executable and arch
 
 PREFIX	?= /usr
 SBINDIR	?= $(PREFIX)/sbin
 LIBEXECDIR ?= $(PREFIX)/libexec/vmediad
 MANDIR	?= $(PREFIX)/share/man
 SHAREDIR ?= $(PREFIX)/share/vmediad
-O	?= build
 
 CC	?= cc
-PKGS	= libevent_core libseccomp libcap-ng inih
+STRIP	?= strip
+PKG_CONFIG ?= pkg-config
 CFLAGS	?= -O2 -g
 CFLAGS	+= -std=gnu11 -Wall -Wextra -Werror -fstack-protector-strong -fPIE \
 	   -D_FORTIFY_SOURCE=2
+
+# A cross build takes the target's libraries from a sysroot of Debian
+# packages (cross/sysroot.sh), made on demand in build/sysroot/ARCH.
+ifeq ($(ARCH),arm64)
+TRIPLET	= aarch64-linux-gnu
+else ifeq ($(ARCH),armhf)
+TRIPLET	= arm-linux-gnueabihf
+# A 32-bit time_t ends in 2038, a 32-bit off_t refuses images over 2 GiB.
+CPPFLAGS += -D_FILE_OFFSET_BITS=64 -D_TIME_BITS=64
+else ifneq ($(ARCH),)
+$(error ARCH=$(ARCH): armhf or arm64, or none for a native build)
+endif
+ifneq ($(ARCH),)
+O	?= build/$(ARCH)
+SYSROOT	?= $(CURDIR)/build/sysroot/$(ARCH)
+CC	= $(TRIPLET)-gcc
+STRIP	= $(TRIPLET)-strip
+PKG_CONFIG = PKG_CONFIG_LIBDIR=$(SYSROOT)/usr/lib/$(TRIPLET)/pkgconfig \
+	   PKG_CONFIG_SYSROOT_DIR=$(SYSROOT) pkg-config
+CPPFLAGS += -I$(SYSROOT)/usr/include/$(TRIPLET)
+LDFLAGS	+= -L$(SYSROOT)/lib/$(TRIPLET) -L$(SYSROOT)/usr/lib/$(TRIPLET) \
+	   -Wl,-rpath-link,$(SYSROOT)/usr/lib/$(TRIPLET):$(SYSROOT)/lib/$(TRIPLET)
+CROSS_READY = cross-toolchain $(SYSROOT)/.complete
+endif
+O	?= build
+
+PKGS	= libevent_core libseccomp libcap-ng inih
 CPPFLAGS += -D_GNU_SOURCE -Iprivsep -Iconf -Isessiond -Iblockd -Ihookd \
-	   $(shell pkg-config --cflags $(PKGS))
+	   $(shell $(PKG_CONFIG) --cflags $(PKGS))
 ifeq ($(TEST),1)
 CPPFLAGS += -DVMEDIAD_TEST
 endif
 LDFLAGS	+= -pie -Wl,-z,relro,-z,now
-LDLIBS	= $(shell pkg-config --libs $(PKGS))
+LDLIBS	= $(shell $(PKG_CONFIG) --libs $(PKGS))
 # Only sessiond needs OpenSSL (WebSocket accept keys, TLS) and crypt(3).
-SESSIOND_LIBS = $(shell pkg-config --libs libevent_openssl libssl libcrypto \
+SESSIOND_LIBS = $(shell $(PKG_CONFIG) --libs libevent_openssl libssl libcrypto \
 	   libxcrypt) -lpthread
 
 COMMON_SRCS = privsep/log.c privsep/msg.c privsep/sandbox.c \
@@ -51,7 +80,7 @@ objs	= $(patsubst %.c,$(O)/obj/%.o,$(1))
 
 all: $(PROGS)
 
-$(O)/obj/%.o: %.c
+$(O)/obj/%.o: %.c | $(CROSS_READY)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -74,28 +103,61 @@ $(O)/libexec/vmediad/hookd: $(call objs,$(HOOKD_SRCS))
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
 
 # Debian packages the build, the tests and the demo need; installs only
-# what is missing, so it is cheap to run every time.
+# what is missing, so it is cheap to run every time. A failing
+# apt-get update is not fatal: with the ARM package indexes added for the
+# sysroots, one of them may be mid-sync while the rest are fine.
+CROSS_PKGS = crossbuild-essential-arm64 crossbuild-essential-armhf
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin python3-libnbd qemu-utils curl \
-	   python3 openssl chromium qemu-system-x86 busybox-static xorriso
-deps:
-	@missing=$$(for p in $(DEB_PKGS); do \
+	   python3 openssl chromium qemu-system-x86 busybox-static xorriso \
+	   $(CROSS_PKGS)
+define apt-install-missing
+	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 		grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-		echo "make deps: installing $$missing"; \
-		apt-get update -qq && \
+		echo "make $@: installing $$missing"; \
+		apt-get update -qq || true; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		    $$missing >/dev/null; \
+		    -o DPkg::Lock::Timeout=300 $$missing >/dev/null; \
 	else \
-		echo "make deps: all packages present"; \
+		echo "make $@: all packages present"; \
 	fi
+endef
+deps:
+	$(call apt-install-missing,$(DEB_PKGS))
+
+# The cross toolchains alone; a cross build runs this if its compiler is
+# missing.
+deps-cross:
+	$(call apt-install-missing,$(CROSS_PKGS))
+
+ifneq ($(ARCH),)
+sysroot: $(SYSROOT)/.complete
+
+$(SYSROOT)/.complete: | cross-toolchain
+	cross/sysroot.sh $(ARCH) $(SYSROOT)
+
+cross-toolchain:
+	@command -v $(CC) >/dev/null 2>&1 || $(MAKE) -s deps-cross
+	@command -v $(CC) >/dev/null 2>&1 || \
+	    { echo "no $(CC), even after make deps-cross" >&2; exit 1; }
+endif
+
+# Builds what is missing for the three arches, then one table.
+size:
+	@$(MAKE) -s ARCH= O=build all
+	@$(MAKE) -s ARCH=arm64 O=build/arm64 all
+	@$(MAKE) -s ARCH=armhf O=build/armhf all
+	@cross/size.sh $$(uname -m)=build:strip \
+	    arm64=build/arm64:aarch64-linux-gnu-strip \
+	    armhf=build/armhf:arm-linux-gnueabihf-strip
 
 test-build:
 	$(MAKE) O=build/test TEST=1 all
 
 SUITES	= conf msg nbd cred http ws web peer hookd blockd daemon sessiond auth \
-	  browser vm fuzz
+	  browser cross vm fuzz
 
 regress: deps
 	$(MAKE) all
@@ -140,4 +202,5 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all deps test-build regress fuzz bench demo install clean
+.PHONY: all deps deps-cross cross-toolchain sysroot size test-build regress fuzz bench \
+	demo install clean
