@@ -10,6 +10,7 @@ SBINDIR	?= $(PREFIX)/sbin
 LIBEXECDIR ?= $(PREFIX)/libexec/vmediad
 MANDIR	?= $(PREFIX)/share/man
 SHAREDIR ?= $(PREFIX)/share/vmediad
+UNITDIR	?= /lib/systemd/system
 
 CC	?= cc
 STRIP	?= strip
@@ -109,8 +110,8 @@ $(O)/libexec/vmediad/hookd: $(call objs,$(HOOKD_SRCS))
 CROSS_PKGS = crossbuild-essential-arm64 crossbuild-essential-armhf
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin python3-libnbd qemu-utils curl \
-	   python3 openssl chromium qemu-system-x86 busybox-static xorriso \
-	   $(CROSS_PKGS)
+	   python3 openssl chromium qemu-system-x86 qemu-system-arm busybox-static \
+	   xorriso systemd $(CROSS_PKGS)
 define apt-install-missing
 	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -156,7 +157,7 @@ size:
 test-build:
 	$(MAKE) O=build/test TEST=1 all
 
-SUITES	= conf msg nbd cred http ws web peer hookd blockd daemon sessiond auth \
+SUITES	= conf msg sandbox nbd cred http ws web peer hookd blockd daemon sessiond auth \
 	  browser cross vm fuzz
 
 regress: deps
@@ -172,7 +173,9 @@ bench: deps
 	$(MAKE) all
 	$(MAKE) -C regress/bench bench
 
-demo: all
+# Like regress, installs what it needs first, so it works on a fresh machine.
+demo: deps
+	$(MAKE) all
 	mkdir -p build/demo/empty build/demo/run
 	chmod 755 build/demo/empty
 	sed 's|@TOP@|$(CURDIR)|g' conf/demo.conf > build/demo/vmediad.conf
@@ -196,6 +199,8 @@ install: all
 		install -d $(DESTDIR)$(SHAREDIR)/hooks && \
 		install -m 755 conf/hooks/usb-gadget $(DESTDIR)$(SHAREDIR)/hooks/; \
 	fi
+	install -d $(DESTDIR)$(UNITDIR)
+	install -m 644 conf/vmediad.service $(DESTDIR)$(UNITDIR)/
 	[ -e $(DESTDIR)/etc/vmediad.conf ] || \
 	    install -m 600 conf/vmediad.conf $(DESTDIR)/etc/vmediad.conf
 

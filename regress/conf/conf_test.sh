@@ -176,4 +176,32 @@ echo "no-such.conf:0: No such file or directory" >"$work/bad/no-such.err"
 expect_errors conf_missing_file_is_reported "$work/bad" no-such.conf \
     "$work/bad/no-such.err"
 
+# The systemd unit, as make install lays it out, passes systemd-analyze
+# verify: its commands exist, its keys are known, its man pages are there.
+# The unit names installed paths; the check points them at the staging
+# folder.
+stage=$work/stage
+rm -rf "$stage"
+if ! command -v systemd-analyze >/dev/null; then
+	notok systemd_unit_verifies "no systemd-analyze (Debian package systemd; make deps)"
+elif ! make -s -C "$top" install DESTDIR="$stage" >"$work/install.log" 2>&1; then
+	notok systemd_unit_verifies "make install failed: $(tail -2 "$work/install.log")"
+elif [ ! -f "$stage/lib/systemd/system/vmediad.service" ]; then
+	notok systemd_unit_verifies "make install put no lib/systemd/system/vmediad.service"
+else
+	sed "s|/usr/sbin/vmediad|$stage/usr/sbin/vmediad|g" \
+	    "$stage/lib/systemd/system/vmediad.service" >"$work/vmediad.service"
+	if out=$(MANPATH=$stage/usr/share/man systemd-analyze verify \
+	    "$work/vmediad.service" 2>&1) && [ -z "$out" ]; then
+		ok systemd_unit_verifies
+	else
+		notok systemd_unit_verifies "$out"
+	fi
+	# The unit's ExecStartPre checks the config the sample installs.
+	grep -q '^ExecStartPre=/usr/sbin/vmediad -n -f /etc/vmediad.conf$' \
+	    "$stage/lib/systemd/system/vmediad.service" &&
+		ok systemd_unit_checks_config_first ||
+		notok systemd_unit_checks_config_first "no ExecStartPre with -n"
+fi
+
 test_done
