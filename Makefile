@@ -45,8 +45,7 @@ endif
 O	?= build
 
 PKGS	= libevent_core libseccomp libcap-ng inih
-CPPFLAGS += -D_GNU_SOURCE -Iprivsep -Iconf -Isessiond -Iblockd -Ihookd \
-	   $(shell $(PKG_CONFIG) --cflags $(PKGS))
+CPPFLAGS += -D_GNU_SOURCE $(shell $(PKG_CONFIG) --cflags $(PKGS))
 ifeq ($(TEST),1)
 CPPFLAGS += -DVMEDIAD_TEST
 endif
@@ -56,23 +55,35 @@ LDLIBS	= $(shell $(PKG_CONFIG) --libs $(PKGS))
 SESSIOND_LIBS = $(shell $(PKG_CONFIG) --libs libevent_openssl libssl libcrypto \
 	   libxcrypt) -lpthread
 
-COMMON_SRCS = privsep/log.c privsep/msg.c privsep/sandbox.c \
+# Who depends on what. common/ holds what several executables share; each
+# executable's own folder sees only itself, common/ and conf/.
+COMMON_SRCS = common/log.c common/msg.c common/sandbox.c \
 	   conf/conf.c conf/conf_value.c conf/conf_check.c
-CHILD_SRCS = $(COMMON_SRCS) privsep/child.c
-VMEDIAD_SRCS = $(COMMON_SRCS) privsep/vmediad.c privsep/proc.c privsep/listen.c \
-	   privsep/devices.c privsep/audit.c blockd/nbd_netlink.c sessiond/json.c \
-	   privsep/vmediad_sandbox.c privsep/hashpw.c
-SESSIOND_SRCS = $(CHILD_SRCS) sessiond/sessiond.c sessiond/sessiond_sandbox.c \
+CHILD_SRCS = $(COMMON_SRCS) common/child.c
+VMEDIAD_SRCS = $(COMMON_SRCS) common/nbd_netlink.c common/json.c \
+	   privsep/vmediad.c privsep/proc.c privsep/listen.c \
+	   privsep/devices.c privsep/audit.c privsep/vmediad_sandbox.c \
+	   privsep/hashpw.c
+SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
+	   sessiond/sessiond.c sessiond/sessiond_sandbox.c \
 	   sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \
-	   sessiond/local.c sessiond/relay.c sessiond/nbd_proto.c \
+	   sessiond/local.c sessiond/relay.c \
 	   sessiond/nbd_client.c sessiond/nbd_server.c sessiond/http.c \
-	   sessiond/http_response.c sessiond/json.c sessiond/ws.c \
+	   sessiond/http_response.c sessiond/ws.c \
 	   sessiond/ws_handshake.c sessiond/route.c sessiond/auth.c \
 	   sessiond/cred.c sessiond/cred_json.c sessiond/passwd.c \
 	   sessiond/ratelimit.c sessiond/tls.c
-BLOCKD_SRCS = $(CHILD_SRCS) blockd/blockd.c blockd/blockd_sandbox.c \
-	   blockd/nbd_netlink.c
+BLOCKD_SRCS = $(CHILD_SRCS) common/nbd_netlink.c \
+	   blockd/blockd.c blockd/blockd_sandbox.c
 HOOKD_SRCS = $(CHILD_SRCS) hookd/hookd.c hookd/hookd_sandbox.c
+
+# Include paths per folder: a file sees its own folder and what it shares.
+$(O)/obj/common/%.o: INCLUDES = -Icommon -Iconf
+$(O)/obj/conf/%.o: INCLUDES = -Iconf
+$(O)/obj/privsep/%.o: INCLUDES = -Iprivsep -Icommon -Iconf
+$(O)/obj/sessiond/%.o: INCLUDES = -Isessiond -Icommon -Iconf
+$(O)/obj/blockd/%.o: INCLUDES = -Iblockd -Icommon -Iconf
+$(O)/obj/hookd/%.o: INCLUDES = -Ihookd -Icommon -Iconf
 
 PROGS	= $(O)/sbin/vmediad $(O)/libexec/vmediad/sessiond \
 	  $(O)/libexec/vmediad/blockd $(O)/libexec/vmediad/hookd
@@ -83,7 +94,7 @@ all: $(PROGS)
 
 $(O)/obj/%.o: %.c | $(CROSS_READY)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(INCLUDES) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(O)/sbin/vmediad: $(call objs,$(VMEDIAD_SRCS))
 	@mkdir -p $(dir $@)

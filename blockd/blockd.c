@@ -15,6 +15,7 @@
 
 #include "blockd.h"
 #include "child.h"
+#include "libevent_tv.h"
 #include "log.h"
 #include "nbd_netlink.h"
 #include "nbd_proto.h"
@@ -389,14 +390,14 @@ blockd_stop_hooks(evutil_socket_t fd, short events, void *arg)
 static void
 blockd_prepare(struct child *c)
 {
-	static const struct timeval now = { 0, 0 };
+	static const struct libevent_tv now = { 0, 0 };
 	const struct conf_export *e;
 	uint32_t index;
 	int i, r, devices = 0;
 
 	/* Once the loop runs: the channel to hookd is not up yet. */
 	if (event_base_once(c->base, -1, EV_TIMEOUT, blockd_stop_hooks, c,
-	    &now) == -1)
+	    LIBEVENT_TV(&now)) == -1)
 		fatalx("cannot schedule the start-up stop hooks");
 	for (i = 0; i < c->conf->nexports; i++)
 		devices += c->conf->exports[i].device[0] != '\0';

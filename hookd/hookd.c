@@ -18,6 +18,7 @@
 
 #include "child.h"
 #include "hookd.h"
+#include "libevent_tv.h"
 #include "log.h"
 
 #define HOOK_QUEUE_MAX		8	/* waiting jobs per export */
@@ -146,7 +147,7 @@ static void
 timer_fired(evutil_socket_t fd, short events, void *arg)
 {
 	struct hook_run *r = arg;
-	struct timeval grace = { HOOK_KILL_GRACE, 0 };
+	struct libevent_tv grace = { HOOK_KILL_GRACE, 0 };
 
 	(void)fd;
 	(void)events;
@@ -158,7 +159,7 @@ timer_fired(evutil_socket_t fd, short events, void *arg)
 		    action_name(r->queue[0].action));
 		kill(-r->pid, SIGTERM);
 		r->term_sent = 1;
-		evtimer_add(r->timer, &grace);
+		evtimer_add(r->timer, LIBEVENT_TV(&grace));
 	} else {
 		log_warnx("export %s: %s hook still running; SIGKILL",
 		    r->export, action_name(r->queue[0].action));
@@ -224,7 +225,7 @@ run_start(struct hook_run *r)
 {
 	const struct msg_hook *req = &r->queue[0];
 	const struct conf_export *e;
-	struct timeval timeout;
+	struct libevent_tv timeout;
 	struct stat st;
 	int pipefd[2];
 
@@ -264,7 +265,7 @@ run_start(struct hook_run *r)
 	event_add(r->out_ev, NULL);
 	timeout.tv_sec = e->timeout;
 	timeout.tv_usec = 0;
-	evtimer_add(r->timer, &timeout);
+	evtimer_add(r->timer, LIBEVENT_TV(&timeout));
 	log_info("export %s: running %s %s %s", e->name, e->hook,
 	    action_name(req->action), e->name);
 }

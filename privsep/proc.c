@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "libevent_tv.h"
 #include "log.h"
 #include "vmediad.h"
 
@@ -383,7 +384,7 @@ proc_hookd_waits(struct vmediad *env, struct proc *p)
 void
 proc_stop_all(struct vmediad *env, int exit_code)
 {
-	struct timeval grace = { 1, 500000 };
+	struct libevent_tv grace = { 1, 500000 };
 	int i;
 
 	if (env->stopping)
@@ -397,7 +398,7 @@ proc_stop_all(struct vmediad *env, int exit_code)
 			    -1);
 	env->stop_timer = evtimer_new(env->base, proc_stop_timeout, env);
 	if (env->stop_timer == NULL || evtimer_add(env->stop_timer,
-	    &grace) == -1)
+	    LIBEVENT_TV(&grace)) == -1)
 		fatalx("cannot arm the stop timer");
 	if (proc_alive(env) == 0)
 		event_base_loopbreak(env->base);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "libevent_tv.h"
 #include "log.h"
 #include "vmediad.h"
 
@@ -168,12 +169,12 @@ watch_signals(struct vmediad *env)
 static void
 start_ping_timer(struct vmediad *env)
 {
-	struct timeval tv = { PING_INTERVAL_MS / 1000,
+	struct libevent_tv tv = { PING_INTERVAL_MS / 1000,
 	    (PING_INTERVAL_MS % 1000) * 1000 };
 
 	env->ping_timer = event_new(env->base, -1, EV_PERSIST, on_ping_timer,
 	    env);
-	if (env->ping_timer == NULL || evtimer_add(env->ping_timer, &tv) == -1)
+	if (env->ping_timer == NULL || evtimer_add(env->ping_timer, LIBEVENT_TV(&tv)) == -1)
 		fatalx("cannot arm the liveness timer");
 }
 

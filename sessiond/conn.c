@@ -21,6 +21,7 @@
 
 #include "child.h"
 #include "conn.h"
+#include "libevent_tv.h"
 #include "log.h"
 #include "passwd.h"
 #include "sessiond.h"
@@ -53,9 +54,9 @@ conn_free(struct conn *c)
 static void
 timer_arm(struct conn *c, int seconds)
 {
-	struct timeval tv = { seconds, 0 };
+	struct libevent_tv tv = { seconds, 0 };
 
-	evtimer_add(c->timer, &tv);
+	evtimer_add(c->timer, LIBEVENT_TV(&tv));
 }
 
 void

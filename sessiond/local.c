@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "libevent_tv.h"
 #include "log.h"
 #include "nbd_proto.h"
 #include "sessiond.h"
@@ -152,7 +153,7 @@ static void
 local_accepted(struct evconnlistener *l, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
-	struct timeval tv = { LOCAL_HANDSHAKE_SEC, 0 };
+	struct libevent_tv tv = { LOCAL_HANDSHAKE_SEC, 0 };
 	struct export_rt *ex = arg;
 	struct local_client *lc;
 
@@ -178,7 +179,7 @@ local_accepted(struct evconnlistener *l, evutil_socket_t fd,
 	TAILQ_INSERT_TAIL(&negotiating, lc, entry);
 	nlocal++;
 	nbd_server_init(&lc->hs, bufferevent_get_output(lc->bev));
-	evtimer_add(lc->timer, &tv);
+	evtimer_add(lc->timer, LIBEVENT_TV(&tv));
 	bufferevent_enable(lc->bev, EV_READ | EV_WRITE);
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "libevent_tv.h"
 #include "log.h"
 #include "nbd_proto.h"
 #include "sessiond.h"
@@ -301,7 +302,7 @@ attach_device(struct session *s)
 static int
 transmission_begin(struct session *s)
 {
-	static const struct timeval watchdog_tick = { 1, 0 };
+	static const struct libevent_tv watchdog_tick = { 1, 0 };
 	const struct conf_export *e = &s->ex->conf;
 	uint64_t size = s->hs.size;
 	uint16_t flags = s->hs.flags;
@@ -327,7 +328,7 @@ transmission_begin(struct session *s)
 	relay_init(&s->relay, size, flags);
 	s->transmitting = 1;
 	s->last_progress = time(NULL);
-	evtimer_add(s->watchdog, &watchdog_tick);
+	evtimer_add(s->watchdog, LIBEVENT_TV(&watchdog_tick));
 	log_info("session %u: export %s: peer serves %" PRIu64 " bytes%s "
 	    "(%s)", s->id, e->name, size, (flags & NBD_TFLAG_READ_ONLY) ?
 	    ", read-only" : "", s->hs.fell_back ? "EXPORT_NAME" : "GO");
@@ -462,7 +463,7 @@ int
 session_start(struct export_rt *ex, struct bufferevent *bev,
     const char *addr, const char *user)
 {
-	struct timeval tv = { sd_child->conf->global.handshake_timeout, 0 };
+	struct libevent_tv tv = { sd_child->conf->global.handshake_timeout, 0 };
 	struct session *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
@@ -490,7 +491,7 @@ session_start(struct export_rt *ex, struct bufferevent *bev,
 	bufferevent_setwatermark(bev, EV_WRITE, PEER_OUT_LOW, 0);
 	bufferevent_set_max_single_read(bev, READ_CHUNK);
 	bufferevent_set_max_single_write(bev, READ_CHUNK);
-	evtimer_add(s->timer, &tv);
+	evtimer_add(s->timer, LIBEVENT_TV(&tv));
 	log_info("session %u: %s connects to export %s", s->id, addr,
 	    ex->conf.name);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -508,7 +509,7 @@ void
 session_end(struct session *s, const char *reason, uint16_t code)
 {
 	struct export_rt *ex = s->ex;
-	struct timeval tv = { SESSIOND_CLOSE_SEC, 0 };
+	struct libevent_tv tv = { SESSIOND_CLOSE_SEC, 0 };
 	struct msg_detach det;
 	char text[124];
 
@@ -545,7 +546,7 @@ session_end(struct session *s, const char *reason, uint16_t code)
 	}
 	evtimer_del(s->watchdog);
 	evtimer_del(s->timer);
-	evtimer_add(s->timer, &tv);
+	evtimer_add(s->timer, LIBEVENT_TV(&tv));
 }
 
 static void

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "libevent_tv.h"
 #include "log.h"
 #include "auth.h"
 #include "http.h"
@@ -184,15 +185,15 @@ sessiond_dispatch(struct child *c, struct chan *from, struct msg *m)
 static int
 sessiond_stop(struct child *c)
 {
+	static const struct libevent_tv close_grace = { 0, 200000 };
 	int i;
 
-	(void)c;
 	for (i = 0; i < sd_nexports; i++)
 		if (sd_table[i].session != NULL)
 			session_end(sd_table[i].session, "vmediad stopping",
 			    WS_CLOSE_GOING_AWAY);
 	/* Give the close frames a moment to leave, then go. */
-	event_base_loopexit(c->base, &(struct timeval){ 0, 200000 });
+	event_base_loopexit(c->base, LIBEVENT_TV(&close_grace));
 	return 0;
 }
 

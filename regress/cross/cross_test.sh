@@ -118,6 +118,16 @@ else
 	    "no *_time64 symbol imported (built without _TIME_BITS=64?):$bad"
 fi
 
+# Debian 12's armhf libevent has a 32-bit time_t, our armhf build a 64-bit
+# one: every timeout handed to libevent must be a struct libevent_tv
+# (common/libevent_tv.h), never a struct timeval of ours.
+if grep -n 'struct timeval' "$top"/common/*.c "$top"/privsep/*.c \
+    "$top"/sessiond/*.c "$top"/blockd/*.c "$top"/hookd/*.c >"$log"; then
+	notok cross_libevent_timeouts_in_libevent_layout "$(head -3 "$log")"
+else
+	ok cross_libevent_timeouts_in_libevent_layout
+fi
+
 # Stripped sizes (make size also builds the native release build).
 if make -s -C "$top" size >"$log" 2>&1; then
 	sed "s/^/# /" "$log"

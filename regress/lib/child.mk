@@ -2,13 +2,13 @@
 # as root. Include it last, after TOP, PROG, SRCS (the suite's own) [HDRS].
 
 CC	= gcc
-CPPFLAGS = -I$(TOP)/privsep -I$(TOP)/conf -I$(TOP)/sessiond \
+CPPFLAGS = -I$(TOP)/common -I$(TOP)/conf -I$(TOP)/sessiond \
 	  $(shell pkg-config --cflags libevent_core)
 LDLIBS	= $(shell pkg-config --libs libevent_core inih libseccomp libcap-ng)
-SRCS	+= $(TOP)/regress/lib/child_harness.c $(TOP)/privsep/msg.c \
-	  $(TOP)/privsep/log.c
-HDRS	+= $(TOP)/regress/lib/child_harness.h $(TOP)/privsep/msg.h \
-	  $(TOP)/privsep/log.h $(TOP)/conf/conf.h
+SRCS	+= $(TOP)/regress/lib/child_harness.c $(TOP)/common/msg.c \
+	  $(TOP)/common/log.c
+HDRS	+= $(TOP)/regress/lib/child_harness.h $(TOP)/common/msg.h \
+	  $(TOP)/common/log.h $(TOP)/conf/conf.h
 RUN_FIRST = daemons
 RUN_ARGS = $(abspath $(TOP))
 
