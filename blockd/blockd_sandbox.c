@@ -23,16 +23,14 @@ static const struct sandbox_rule blockd_rules[] = {
 	SB_ON(SANDBOX_ARM64, epoll_pwait, "libevent's loop (arm64 has no "
 	    "epoll_wait)"),
 	SB(epoll_ctl, "libevent's loop"),
-	SB(recvmsg, "messages from the parent"),
+	SB(recvmsg, "messages from the parent; NBD netlink answers, with "
+	    "their sender"),
 	SB(sendmsg, "messages to the parent"),
 	SB(writev, "log lines on stderr"),
 	SB_ON(SANDBOX_64, sendto, "NBD netlink requests (socket opened at "
 	    "start)"),
-	SB_ON(SANDBOX_64, recvfrom, "NBD netlink answers"),
 	SB_ON(SANDBOX_ARMHF, send, "NBD netlink requests (armhf: glibc's "
 	    "send is a syscall of its own)"),
-	SB_ON(SANDBOX_ARMHF, recv, "NBD netlink answers (armhf: glibc's "
-	    "recv is a syscall of its own)"),
 	SB(getsockopt, "check a handed-over socket's type"),
 	SB(getpeername, "check a handed-over socket is connected"),
 	SB(close, "finished descriptors"),

@@ -64,8 +64,41 @@ req_init(struct nbd_nl *nl, struct nl_req *req, uint16_t type, uint8_t cmd,
 }
 
 /*
- * Sends req and reads until its ack. Each data message on the way goes
- * to cb (may be NULL). Returns 0 or -errno.
+ * One datagram from the kernel: recvmsg, which every process using this
+ * already may call, tells the sender; a datagram from another port (a
+ * process, not the kernel) or cut short is refused. Returns its length or
+ * -errno.
+ */
+static ssize_t
+nl_recv(struct nbd_nl *nl, void *buf, size_t size)
+{
+	struct sockaddr_nl from;
+	struct iovec iov = { buf, size };
+	struct msghdr mh = {
+		.msg_name = &from,
+		.msg_namelen = sizeof(from),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+	};
+	ssize_t n;
+
+	do {
+		n = recvmsg(nl->fd, &mh, 0);
+	} while (n == -1 && errno == EINTR);
+	if (n == -1)
+		return -errno;
+	if (mh.msg_namelen != sizeof(from) || from.nl_family != AF_NETLINK ||
+	    from.nl_pid != 0)
+		return -EPERM;
+	if (mh.msg_flags & MSG_TRUNC)
+		return -EMSGSIZE;
+	return n;
+}
+
+/*
+ * Sends req and reads until its ack, its error, or the NLMSG_DONE that
+ * ends a multi-part answer. Each data message on the way goes to cb (may
+ * be NULL). Returns 0 or -errno.
  */
 static int
 nl_talk(struct nbd_nl *nl, struct nl_req *req,
@@ -80,16 +113,16 @@ nl_talk(struct nbd_nl *nl, struct nl_req *req,
 	if (send(nl->fd, req, req->nlh.nlmsg_len, 0) == -1)
 		return -errno;
 	for (;;) {
-		if ((n = recv(nl->fd, buf, sizeof(buf), 0)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
+		if ((n = nl_recv(nl, buf, sizeof(buf))) < 0)
+			return (int)n;
 		len = (int)n;
 		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
 		    h = NLMSG_NEXT(h, len)) {
-			if (h->nlmsg_seq != req->nlh.nlmsg_seq)
+			if (h->nlmsg_seq != req->nlh.nlmsg_seq ||
+			    h->nlmsg_type == NLMSG_NOOP)
 				continue;
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
 			if (h->nlmsg_type == NLMSG_ERROR) {
 				if (h->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
 					return -EPROTO;

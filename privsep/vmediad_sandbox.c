@@ -25,7 +25,8 @@ static const struct sandbox_rule vmediad_rules[] = {
 	SB_ON(SANDBOX_ARM64, epoll_pwait, "libevent's loop (arm64 has no "
 	    "epoll_wait)"),
 	SB(epoll_ctl, "libevent's loop"),
-	SB(recvmsg, "messages from the children"),
+	SB(recvmsg, "messages from the children; NBD netlink answers if "
+	    "blockd died"),
 	SB(sendmsg, "messages to the children"),
 	SB(read, "children's stderr, the config on SIGHUP"),
 	SB(writev, "log lines on stderr"),
@@ -56,11 +57,8 @@ static const struct sandbox_rule vmediad_rules[] = {
 	SB_ON(SANDBOX_ARM64, unlinkat, "sockets of exports removed, or stale "
 	    "(arm64: glibc's unlink)"),
 	SB_ON(SANDBOX_64, sendto, "syslog; NBD netlink if blockd died"),
-	SB_ON(SANDBOX_64, recvfrom, "NBD netlink answers if blockd died"),
 	SB_ON(SANDBOX_ARMHF, send, "syslog; NBD netlink if blockd died "
 	    "(armhf: glibc's send is a syscall of its own)"),
-	SB_ON(SANDBOX_ARMHF, recv, "NBD netlink answers if blockd died "
-	    "(armhf: glibc's recv is a syscall of its own)"),
 	SB(getpid, "syslog's LOG_PID"),
 	SB(wait4, "reap children"),
 	SB(kill, "stop children that do not stop"),
