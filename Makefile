@@ -57,8 +57,8 @@ SESSIOND_LIBS = $(shell $(PKG_CONFIG) --libs libevent_openssl libssl libcrypto \
 
 # Who depends on what. common/ holds what several executables share; each
 # executable's own folder sees only itself, common/ and conf/.
-COMMON_SRCS = common/log.c common/msg.c common/sandbox.c \
-	   conf/conf.c conf/conf_value.c conf/conf_check.c
+COMMON_SRCS = common/log.c common/msg.c common/msg_audit.c common/sandbox.c \
+	   conf/conf.c conf/conf_value.c conf/conf_check.c conf/conf_lookup.c
 CHILD_SRCS = $(COMMON_SRCS) common/child.c
 VMEDIAD_SRCS = $(COMMON_SRCS) common/nbd_netlink.c common/json.c \
 	   privsep/vmediad.c privsep/proc.c privsep/listen.c \
@@ -67,7 +67,7 @@ VMEDIAD_SRCS = $(COMMON_SRCS) common/nbd_netlink.c common/json.c \
 SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/sessiond.c sessiond/sessiond_sandbox.c \
 	   sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \
-	   sessiond/local.c sessiond/relay.c \
+	   sessiond/local.c sessiond/relay.c sessiond/flow.c \
 	   sessiond/nbd_client.c sessiond/nbd_server.c sessiond/http.c \
 	   sessiond/http_response.c sessiond/ws.c \
 	   sessiond/ws_handshake.c sessiond/route.c sessiond/auth.c \

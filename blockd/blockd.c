@@ -58,13 +58,6 @@ to_hookd(struct child *c)
 	return &c->sib[1];
 }
 
-/* "/dev/nbd12" → 12; the config parser has checked the form. */
-static uint32_t
-device_index(const char *device)
-{
-	return (uint32_t)strtoul(device + strlen("/dev/nbd"), NULL, 10);
-}
-
 static struct blk_dev *
 dev_find(const char *export)
 {
@@ -212,7 +205,7 @@ attach(struct child *c, struct msg *m)
 		return;
 	}
 	memset(&nc, 0, sizeof(nc));
-	nc.index = device_index(e->device);
+	nc.index = (uint32_t)conf_nbd_index(e->device);
 	nc.sock = m->fd;
 	nc.size = a->size;
 	nc.block_size = BLK_BLOCK_SIZE;
@@ -295,11 +288,8 @@ audit_hook_failed(struct child *c, const struct blk_dev *d,
 {
 	struct msg_audit a;
 
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_EV_HOOK_FAILED;
+	msg_audit_init(&a, AUDIT_EV_HOOK_FAILED, d->user, "", d->export, "");
 	a.session = d->session;
-	snprintf(a.user, sizeof(a.user), "%s", d->user);
-	snprintf(a.export, sizeof(a.export), "%s", d->export);
 	snprintf(a.target, sizeof(a.target), "/dev/nbd%u", d->index);
 	if (snprintf(a.reason, sizeof(a.reason), "%s hook: %s",
 	    h->action == MSG_HOOK_START ? "start" : "stop", h->reason) >=
@@ -380,7 +370,7 @@ blockd_stop_hooks(evutil_socket_t fd, short events, void *arg)
 		d = dev_get(e);
 		if (d->state != BLK_IDLE)
 			continue;
-		d->index = device_index(e->device);
+		d->index = (uint32_t)conf_nbd_index(e->device);
 		d->tell_sessiond = 0;
 		hook_request(c, d, MSG_HOOK_STOP);
 	}
@@ -412,7 +402,7 @@ blockd_prepare(struct child *c)
 		e = &c->conf->exports[i];
 		if (e->device[0] == '\0')
 			continue;
-		index = device_index(e->device);
+		index = (uint32_t)conf_nbd_index(e->device);
 		if ((r = nbd_nl_connected(&blk_nl, index)) == 1) {
 			log_warnx("export %s: clearing a stale connection on "
 			    "%s", e->name, e->device);

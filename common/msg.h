@@ -194,6 +194,8 @@ struct chan {
 	void			*arg;
 };
 
+void		 msg_audit_init(struct msg_audit *, int, const char *,
+		    const char *, const char *, const char *);
 const char	*msg_type_name(uint32_t);
 int		 msg_string_ok(const char *, size_t);
 const char	*msg_decode(const void *, size_t, int, struct msg *);

@@ -169,28 +169,36 @@ section_quoted_name(const char *text, const char *word, char *name,
 	return conf_name_valid(name) ? 1 : -1;
 }
 
+/*
+ * What every named section must pass: a name not used before (at
+ * first_line, 0 if new) and room in its table.
+ */
+static int
+section_admit(struct conf_parser *p, const char *what, const char *name,
+    int first_line, int count, int max)
+{
+	if (first_line != 0)
+		conf_error(&p->ctx, p->ctx.line, "duplicate %s \"%s\" (first "
+		    "at line %d)", what, name, first_line);
+	else if (count == max)
+		conf_error(&p->ctx, p->ctx.line, "too many %ss (max %d)", what,
+		    max);
+	else
+		return 1;
+	p->section = SECTION_BAD;
+	return 0;
+}
+
 static void
 section_export(struct conf_parser *p, const char *name)
 {
 	struct conf *conf = p->ctx.conf;
+	const struct conf_export *taken = conf_find_export(conf, name);
 	struct conf_export *e;
-	int i;
 
-	for (i = 0; i < conf->nexports; i++) {
-		if (strcmp(conf->exports[i].name, name) == 0) {
-			conf_error(&p->ctx, p->ctx.line,
-			    "duplicate export \"%s\" (first at line %d)", name,
-			    conf->exports[i].line);
-			p->section = SECTION_BAD;
-			return;
-		}
-	}
-	if (conf->nexports == CONF_EXPORT_MAX) {
-		conf_error(&p->ctx, p->ctx.line, "too many exports (max %d)",
-		    CONF_EXPORT_MAX);
-		p->section = SECTION_BAD;
+	if (!section_admit(p, "export", name, taken ? taken->line : 0,
+	    conf->nexports, CONF_EXPORT_MAX))
 		return;
-	}
 	e = &conf->exports[conf->nexports++];
 	memset(e, 0, sizeof(*e));
 	snprintf(e->name, sizeof(e->name), "%s", name);
@@ -205,24 +213,12 @@ static void
 section_user(struct conf_parser *p, const char *name)
 {
 	struct conf *conf = p->ctx.conf;
+	const struct conf_user *taken = conf_find_user(conf, name);
 	struct conf_user *u;
-	int i;
 
-	for (i = 0; i < conf->nusers; i++) {
-		if (strcmp(conf->users[i].name, name) == 0) {
-			conf_error(&p->ctx, p->ctx.line,
-			    "duplicate user \"%s\" (first at line %d)", name,
-			    conf->users[i].line);
-			p->section = SECTION_BAD;
-			return;
-		}
-	}
-	if (conf->nusers == CONF_USER_MAX) {
-		conf_error(&p->ctx, p->ctx.line, "too many users (max %d)",
-		    CONF_USER_MAX);
-		p->section = SECTION_BAD;
+	if (!section_admit(p, "user", name, taken ? taken->line : 0,
+	    conf->nusers, CONF_USER_MAX))
 		return;
-	}
 	u = &conf->users[conf->nusers++];
 	memset(u, 0, sizeof(*u));
 	snprintf(u->name, sizeof(u->name), "%s", name);

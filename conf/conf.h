@@ -116,7 +116,14 @@ int	 conf_load(struct conf *, const char *, conf_error_fn, void *);
 int	 conf_export_valid(const struct conf_export *);
 int	 conf_user_valid(const struct conf_user *);
 int	 conf_global_valid(const struct conf_global *);
+
+/* conf_lookup.c */
+#define CONF_LIST_SEPS	" \t,"	/* between names and @groups */
 const struct conf_export *conf_find_export(const struct conf *, const char *);
+const struct conf_user *conf_find_user(const struct conf *, const char *);
+int	 conf_list_next(const char **, const char *, char *, size_t);
+int	 conf_list_has(const char *, const char *, int);
+int	 conf_nbd_index(const char *);
 int	 conf_listen_is_local(const struct conf_listen *);
 int	 conf_name_valid(const char *);
 

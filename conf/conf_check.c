@@ -34,48 +34,13 @@ conf_listen_is_local(const struct conf_listen *l)
 	}
 }
 
-const struct conf_export *
-conf_find_export(const struct conf *conf, const char *name)
-{
-	int i;
-
-	for (i = 0; i < conf->nexports; i++)
-		if (strcmp(conf->exports[i].name, name) == 0)
-			return &conf->exports[i];
-	return NULL;
-}
-
-static const struct conf_user *
-find_user(const struct conf *conf, const char *name)
-{
-	int i;
-
-	for (i = 0; i < conf->nusers; i++)
-		if (strcmp(conf->users[i].name, name) == 0)
-			return &conf->users[i];
-	return NULL;
-}
-
-static int
-list_contains(const char *list, const char *name)
-{
-	char copy[CONF_LIST_MAX], *word, *rest;
-
-	snprintf(copy, sizeof(copy), "%s", list);
-	rest = copy;
-	while ((word = strsep(&rest, " \t,")) != NULL)
-		if (strcmp(word, name) == 0)
-			return 1;
-	return 0;
-}
-
 static int
 group_exists(const struct conf *conf, const char *group)
 {
 	int i;
 
 	for (i = 0; i < conf->nusers; i++)
-		if (list_contains(conf->users[i].groups, group))
+		if (conf_list_has(conf->users[i].groups, group, 0))
 			return 1;
 	return 0;
 }
@@ -83,17 +48,15 @@ group_exists(const struct conf *conf, const char *group)
 static void
 check_allow(struct conf_ctx *ctx, const struct conf_export *e)
 {
-	char copy[CONF_LIST_MAX], *word, *rest;
+	const char *list = e->allow;
+	char word[CONF_NAME_MAX + 1];
 
-	snprintf(copy, sizeof(copy), "%s", e->allow);
-	rest = copy;
-	while ((word = strsep(&rest, " \t,")) != NULL) {
-		if (*word == '\0')
-			continue;
+	while (conf_list_next(&list, CONF_LIST_SEPS, word, sizeof(word))) {
 		if (*word == '@' && !group_exists(ctx->conf, word + 1))
 			conf_error(ctx, e->allow_line, "export \"%s\": allow: "
 			    "no user is in group \"%s\"", e->name, word + 1);
-		else if (*word != '@' && find_user(ctx->conf, word) == NULL)
+		else if (*word != '@' && conf_find_user(ctx->conf, word) ==
+		    NULL)
 			conf_error(ctx, e->allow_line, "export \"%s\": allow: "
 			    "unknown user \"%s\"", e->name, word);
 	}

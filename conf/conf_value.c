@@ -53,33 +53,18 @@ path_valid(const char *s)
 static int
 device_valid(const char *s)
 {
-	const char *digits = s + strlen("/dev/nbd");
-
-	if (strncmp(s, "/dev/nbd", 8) != 0 || *digits == '\0' ||
-	    strlen(digits) > 3)
-		return 0;
-	for (; *digits != '\0'; digits++)
-		if (*digits < '0' || *digits > '9')
-			return 0;
-	return 1;
+	return conf_nbd_index(s) >= 0;
 }
 
-/* Names or @groups separated by blanks, each a valid name. */
+/* Names or @groups separated by blanks or commas, each a valid name. */
 static int
 namelist_valid(const char *s)
 {
-	char copy[CONF_LIST_MAX], *word, *rest;
+	char word[CONF_NAME_MAX + 1];
 
-	snprintf(copy, sizeof(copy), "%s", s);
-	rest = copy;
-	while ((word = strsep(&rest, " \t,")) != NULL) {
-		if (*word == '\0')
-			continue;
-		if (*word == '@')
-			word++;
-		if (!conf_name_valid(word))
+	while (conf_list_next(&s, CONF_LIST_SEPS, word, sizeof(word)))
+		if (!conf_name_valid(word[0] == '@' ? word + 1 : word))
 			return 0;
-	}
 	return 1;
 }
 
@@ -194,12 +179,10 @@ origin_valid(const char *s)
 static int
 origins_valid(const char *s)
 {
-	char copy[CONF_LIST_MAX], *word, *rest;
+	char word[CONF_LIST_MAX];
 
-	snprintf(copy, sizeof(copy), "%s", s);
-	rest = copy;
-	while ((word = strsep(&rest, " \t")) != NULL)
-		if (*word != '\0' && !origin_valid(word))
+	while (conf_list_next(&s, " \t", word, sizeof(word)))
+		if (!origin_valid(word))
 			return 0;
 	return 1;
 }

@@ -137,8 +137,6 @@ audit_reload(struct vmediad *env, const char *reason)
 {
 	struct msg_audit a;
 
-	memset(&a, 0, sizeof(a));
-	a.event = AUDIT_EV_CONFIG_RELOAD;
-	snprintf(a.reason, sizeof(a.reason), "%s", reason);
+	msg_audit_init(&a, AUDIT_EV_CONFIG_RELOAD, "", "", "", reason);
 	audit_record(env, &a);
 }

@@ -39,8 +39,7 @@ devices_release(struct vmediad *env)
 		e = &env->conf->exports[i];
 		if (e->device[0] == '\0')
 			continue;
-		index = (uint32_t)strtoul(e->device + strlen("/dev/nbd"), NULL,
-		    10);
+		index = (uint32_t)conf_nbd_index(e->device);
 		if (nbd_nl_connected(&env->nl, index) != 1)
 			continue;
 		if ((r = nbd_nl_disconnect(&env->nl, index)) != 0)

@@ -35,13 +35,7 @@ auth_required(void)
 const struct conf_user *
 auth_user(const char *name)
 {
-	const struct conf *conf = sd_child->conf;
-	int i;
-
-	for (i = 0; i < conf->nusers; i++)
-		if (strcmp(conf->users[i].name, name) == 0)
-			return &conf->users[i];
-	return NULL;
+	return conf_find_user(sd_child->conf, name);
 }
 
 void
@@ -54,39 +48,23 @@ auth_identity_user(struct identity *id, enum auth_how how, const char *user)
 	id->admin = u != NULL && u->admin;
 }
 
-static int
-word_in(const char *list, const char *word, int group)
-{
-	char copy[CONF_LIST_MAX], *w, *rest;
-
-	snprintf(copy, sizeof(copy), "%s", list);
-	rest = copy;
-	while ((w = strsep(&rest, " \t,")) != NULL) {
-		if (group != (*w == '@'))
-			continue;
-		if (strcmp(group ? w + 1 : w, word) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /* allow names users and @groups; an export without allow is admins' only. */
 int
 auth_may_use(const struct identity *id, const struct conf_export *e)
 {
 	const struct conf_user *u;
-	char groups[CONF_LIST_MAX], *g, *rest;
+	const char *groups;
+	char group[CONF_NAME_MAX + 1];
 
 	if (id->how == AUTH_HOW_ANONYMOUS || id->admin)
 		return 1;
 	if (id->how == AUTH_HOW_NONE || (u = auth_user(id->user)) == NULL)
 		return 0;
-	if (word_in(e->allow, u->name, 0))
+	if (conf_list_has(e->allow, u->name, 0))
 		return 1;
-	snprintf(groups, sizeof(groups), "%s", u->groups);
-	rest = groups;
-	while ((g = strsep(&rest, " \t,")) != NULL)
-		if (*g != '\0' && word_in(e->allow, g, 1))
+	groups = u->groups;
+	while (conf_list_next(&groups, CONF_LIST_SEPS, group, sizeof(group)))
+		if (conf_list_has(e->allow, group, 1))
 			return 1;
 	return 0;
 }

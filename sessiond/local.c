@@ -100,8 +100,7 @@ handshake(struct local_client *lc)
 	TAILQ_REMOVE(&negotiating, lc, entry);
 	lc->relaying = 1;
 	TAILQ_INSERT_TAIL(&s->locals, lc, entry);
-	if (s->downs_paused)
-		bufferevent_disable(lc->bev, EV_READ);
+	flow_downstream_joined(s, lc);
 	log_debug("session %u: local client joined", s->id);
 	local_client_requests(lc);
 }
@@ -131,7 +130,7 @@ local_write(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (lc->relaying)
-		session_down_drained(lc->ex->session);
+		flow_downstream_drained(lc->ex->session);
 }
 
 static void

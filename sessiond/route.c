@@ -27,12 +27,7 @@ audit_conn(int event, const struct conn *c, const char *user,
 {
 	struct msg_audit a;
 
-	memset(&a, 0, sizeof(a));
-	a.event = event;
-	snprintf(a.user, sizeof(a.user), "%s", user);
-	snprintf(a.addr, sizeof(a.addr), "%s", c->addr);
-	snprintf(a.export, sizeof(a.export), "%s", export);
-	snprintf(a.reason, sizeof(a.reason), "%s", reason);
+	msg_audit_init(&a, event, user, c->addr, export, reason);
 	sd_audit(&a);
 }
 
@@ -82,15 +77,14 @@ origin_is_host(const struct conn *c, const char *origin)
 static int
 origin_allowed(const struct conn *c)
 {
-	char list[CONF_LIST_MAX], *o, *rest;
 	const char *origin = c->req->origin;
+	const char *list = sd_child->conf->global.origins;
+	char o[CONF_LIST_MAX];
 
 	if (origin_is_host(c, origin))
 		return 1;
-	snprintf(list, sizeof(list), "%s", sd_child->conf->global.origins);
-	rest = list;
-	while ((o = strsep(&rest, " \t")) != NULL)
-		if (*o != '\0' && strcasecmp(o, origin) == 0)
+	while (conf_list_next(&list, " \t", o, sizeof(o)))
+		if (strcasecmp(o, origin) == 0)
 			return 1;
 	return 0;
 }

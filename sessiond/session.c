@@ -22,13 +22,8 @@
 #include "nbd_proto.h"
 #include "sessiond.h"
 
-#define PEER_OUT_HIGH	(8 * 1024 * 1024)	/* pause downstream reads */
-#define PEER_OUT_LOW	(2 * 1024 * 1024)
-#define DOWN_OUT_HIGH	(8 * 1024 * 1024)	/* pause the peer */
-#define DOWN_OUT_LOW	(2 * 1024 * 1024)
 #define STREAM_IN_MAX	(1024 * 1024)		/* unmasked, not yet relayed */
 #define DOWN_IN_MAX	(NBD_MAX_PAYLOAD + NBD_REQUEST_SIZE + 65536)
-#define FRAME_OUT_MAX	(256 * 1024)
 #define READ_CHUNK	(1024 * 1024)		/* one socket read */
 
 static void session_free(struct session *);
@@ -60,15 +55,10 @@ session_audit(const struct session *s, int event, const char *reason)
 	const struct conf_export *e = &s->ex->conf;
 	struct msg_audit a;
 
-	memset(&a, 0, sizeof(a));
-	a.event = event;
+	msg_audit_init(&a, event, s->user, s->addr, e->name, reason);
 	a.session = s->id;
-	snprintf(a.user, sizeof(a.user), "%s", s->user);
-	snprintf(a.addr, sizeof(a.addr), "%s", s->addr);
-	snprintf(a.export, sizeof(a.export), "%s", e->name);
 	snprintf(a.target, sizeof(a.target), "%s", e->device[0] ? e->device :
 	    e->socket);
-	snprintf(a.reason, sizeof(a.reason), "%s", reason);
 	a.size = s->transmitting ? s->relay.size : 0;
 	a.bytes_read = s->relay.bytes_read;
 	a.bytes_written = s->relay.bytes_written;
@@ -119,73 +109,12 @@ session_watchdog(evutil_socket_t fd, short events, void *arg)
 	session_end(s, why, WS_CLOSE_POLICY);
 }
 
-/* Frames what the relay queued for the peer; pauses downstreams if full. */
-void
-session_flush_peer(struct session *s)
-{
-	struct evbuffer *out;
-	struct local_client *lc;
-
-	if (s->peer == NULL || evbuffer_get_length(s->stream_out) == 0)
-		return;
-	out = bufferevent_get_output(s->peer);
-	if (ws_write_binary(out, s->stream_out, FRAME_OUT_MAX) == -1)
-		fatalx("ws_write_binary failed");
-	if (evbuffer_get_length(out) <= PEER_OUT_HIGH || s->downs_paused)
-		return;
-	s->downs_paused = 1;
-	if (s->kernel != NULL)
-		bufferevent_disable(s->kernel, EV_READ);
-	TAILQ_FOREACH(lc, &s->locals, entry)
-		bufferevent_disable(lc->bev, EV_READ);
-}
-
-static int
-down_full(const struct relay_down *d)
-{
-	return d->out != NULL && evbuffer_get_length(d->out) > DOWN_OUT_HIGH;
-}
-
-void
-session_pause_peer_if_full(struct session *s)
-{
-	struct local_client *lc;
-	int full = s->kernel != NULL && down_full(&s->kdown);
-
-	TAILQ_FOREACH(lc, &s->locals, entry)
-		full |= lc->relaying && down_full(&lc->down);
-	if (full && !s->peer_paused && s->peer != NULL) {
-		s->peer_paused = 1;
-		bufferevent_disable(s->peer, EV_READ);
-	}
-}
-
-/* A downstream drained: the peer may go on once every one has room. */
-void
-session_down_drained(struct session *s)
-{
-	struct local_client *lc;
-
-	if (!s->peer_paused || s->ending)
-		return;
-	if (s->kernel != NULL &&
-	    evbuffer_get_length(s->kdown.out) > DOWN_OUT_LOW)
-		return;
-	TAILQ_FOREACH(lc, &s->locals, entry)
-		if (lc->relaying && evbuffer_get_length(lc->down.out) >
-		    DOWN_OUT_LOW)
-			return;
-	s->peer_paused = 0;
-	bufferevent_enable(s->peer, EV_READ);
-	peer_read(s->peer, s);
-}
-
 /* What a downstream's requests came to; ends or closes as needed. */
 void
 session_down_done(struct session *s, struct relay_down *d,
     enum relay_result r)
 {
-	session_flush_peer(s);
+	flow_peer_output(s);
 	if (r == RELAY_OK || r == RELAY_FULL)
 		return;
 	if (d == &s->kdown) {
@@ -213,7 +142,7 @@ static void
 kernel_write(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
-	session_down_drained(arg);
+	flow_downstream_drained(arg);
 }
 
 static void
@@ -238,7 +167,7 @@ session_kick_downstreams(struct session *s)
 {
 	struct local_client *lc, *next;
 
-	if (s->ending || s->downs_paused || !s->transmitting)
+	if (s->ending || s->downstreams == FLOW_PAUSED || !s->transmitting)
 		return;
 	if (s->kernel != NULL &&
 	    evbuffer_get_length(s->kdown.in) >= NBD_REQUEST_SIZE)
@@ -253,10 +182,11 @@ session_kick_downstreams(struct session *s)
 }
 
 void
-session_downstream_setup(struct bufferevent *bev, struct relay_down *d, void *owner)
+session_downstream_setup(struct bufferevent *bev, struct relay_down *d,
+    void *owner)
 {
 	bufferevent_setwatermark(bev, EV_READ, 0, DOWN_IN_MAX);
-	bufferevent_setwatermark(bev, EV_WRITE, DOWN_OUT_LOW, 0);
+	flow_downstream_setup(bev);
 	bufferevent_set_max_single_read(bev, READ_CHUNK);
 	bufferevent_set_max_single_write(bev, READ_CHUNK);
 	d->in = bufferevent_get_input(bev);
@@ -350,7 +280,7 @@ stream_process(struct session *s)
 
 	if (!s->transmitting) {
 		hr = nbd_client_input(&s->hs, s->stream_in, s->stream_out);
-		session_flush_peer(s);
+		flow_peer_output(s);
 		if (hr == NBD_CLIENT_ERROR) {
 			session_end(s, s->hs.reason, WS_CLOSE_PROTOCOL);
 			return 0;
@@ -365,7 +295,7 @@ stream_process(struct session *s)
 		session_end(s, s->relay.reason, WS_CLOSE_PROTOCOL);
 		return 0;
 	}
-	session_pause_peer_if_full(s);
+	flow_downstreams_filled(s);
 	session_kick_downstreams(s);
 	return !s->ending;
 }
@@ -397,7 +327,7 @@ peer_read(struct bufferevent *bev, void *arg)
 	size_t room, queued, left;
 	int r;
 
-	while (!s->ending && !s->peer_paused) {
+	while (!s->ending && s->peer_input == FLOW_OPEN) {
 		left = evbuffer_get_length(in);
 		queued = evbuffer_get_length(s->stream_in);
 		room = queued < STREAM_IN_MAX ? STREAM_IN_MAX - queued : 0;
@@ -423,26 +353,25 @@ peer_read(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 }
 
+/* The peer may go on: read what waits in its socket. */
+void
+session_peer_input(struct session *s)
+{
+	peer_read(s->peer, s);
+}
+
 static void
 peer_write(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	struct evbuffer *out = bufferevent_get_output(bev);
-	struct local_client *lc;
 
 	if (s->ending) {
 		if (evbuffer_get_length(out) == 0)
 			session_free(s);
 		return;
 	}
-	if (!s->downs_paused || evbuffer_get_length(out) > PEER_OUT_LOW)
-		return;
-	s->downs_paused = 0;
-	if (s->kernel != NULL)
-		bufferevent_enable(s->kernel, EV_READ);
-	TAILQ_FOREACH(lc, &s->locals, entry)
-		bufferevent_enable(lc->bev, EV_READ);
-	session_kick_downstreams(s);
+	flow_peer_drained(s);
 }
 
 static void
@@ -488,7 +417,7 @@ session_start(struct export_rt *ex, struct bufferevent *bev,
 	ex->state = EXPORT_CONNECTING;
 	bufferevent_setcb(bev, peer_read, peer_write, peer_event, s);
 	bufferevent_set_timeouts(bev, NULL, NULL);
-	bufferevent_setwatermark(bev, EV_WRITE, PEER_OUT_LOW, 0);
+	flow_peer_setup(bev);
 	bufferevent_set_max_single_read(bev, READ_CHUNK);
 	bufferevent_set_max_single_write(bev, READ_CHUNK);
 	evtimer_add(s->timer, LIBEVENT_TV(&tv));

@@ -37,6 +37,12 @@ enum export_state {
 struct session;
 struct local_client;
 
+/* Backpressure, one state per direction (flow.c). */
+enum flow_state {
+	FLOW_OPEN = 0,
+	FLOW_PAUSED,
+};
+
 /* An export as sessiond serves it: its config and who uses it now. */
 struct export_rt {
 	struct conf_export	 conf;
@@ -85,8 +91,8 @@ struct session {
 	struct event		*watchdog;	/* replies must keep coming */
 	time_t			 last_progress;
 	uint64_t		 seen_replies;
-	int			 peer_paused;	/* a downstream is full */
-	int			 downs_paused;	/* the peer is full */
+	enum flow_state		 peer_input;	/* paused: a downstream is full */
+	enum flow_state		 downstreams;	/* paused: the peer is full */
 	int			 ending;
 };
 
@@ -127,13 +133,20 @@ int	session_count_user(const char *);
 void	session_attached(const struct msg_attach_result *);
 void	session_detached(const struct msg_detach *);
 void	session_kick_downstreams(struct session *);
-void	session_flush_peer(struct session *);
-void	session_pause_peer_if_full(struct session *);
+void	session_peer_input(struct session *);
 void	session_down_done(struct session *, struct relay_down *,
 	    enum relay_result);
-void	session_down_drained(struct session *);
 void	session_downstream_setup(struct bufferevent *, struct relay_down *,
 	    void *);
+
+/* flow.c: backpressure between the peer and the downstreams */
+void	flow_peer_setup(struct bufferevent *);
+void	flow_downstream_setup(struct bufferevent *);
+void	flow_peer_output(struct session *);
+void	flow_peer_drained(struct session *);
+void	flow_downstreams_filled(struct session *);
+void	flow_downstream_drained(struct session *);
+void	flow_downstream_joined(struct session *, struct local_client *);
 
 /* local.c: local NBD clients of socket exports */
 void	local_listen(struct export_rt *, int);

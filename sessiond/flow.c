@@ -1,0 +1,142 @@
+/*
+ * Backpressure between a session's peer and its downstreams (the kernel's
+ * socket, local clients): one state per direction, paused when the buffer
+ * it fills passes a high mark, resumed once below the low mark.
+ */
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "log.h"
+#include "sessiond.h"
+
+#define PEER_OUT_HIGH	(8 * 1024 * 1024)	/* pause downstream reads */
+#define PEER_OUT_LOW	(2 * 1024 * 1024)
+#define DOWN_OUT_HIGH	(8 * 1024 * 1024)	/* pause the peer */
+#define DOWN_OUT_LOW	(2 * 1024 * 1024)
+#define FRAME_OUT_MAX	(256 * 1024)		/* one WebSocket frame */
+
+/* Write callbacks fire at the low marks: that is where we resume. */
+void
+flow_peer_setup(struct bufferevent *bev)
+{
+	bufferevent_setwatermark(bev, EV_WRITE, PEER_OUT_LOW, 0);
+}
+
+void
+flow_downstream_setup(struct bufferevent *bev)
+{
+	bufferevent_setwatermark(bev, EV_WRITE, DOWN_OUT_LOW, 0);
+}
+
+/* The peer is full: requests from downstreams wait where they are. */
+static void
+pause_downstreams(struct session *s)
+{
+	struct local_client *lc;
+
+	s->downstreams = FLOW_PAUSED;
+	if (s->kernel != NULL)
+		bufferevent_disable(s->kernel, EV_READ);
+	TAILQ_FOREACH(lc, &s->locals, entry)
+		bufferevent_disable(lc->bev, EV_READ);
+}
+
+static void
+resume_downstreams(struct session *s)
+{
+	struct local_client *lc;
+
+	s->downstreams = FLOW_OPEN;
+	if (s->kernel != NULL)
+		bufferevent_enable(s->kernel, EV_READ);
+	TAILQ_FOREACH(lc, &s->locals, entry)
+		bufferevent_enable(lc->bev, EV_READ);
+	session_kick_downstreams(s);
+}
+
+/* A downstream is full: the peer's replies wait in its socket. */
+static void
+pause_peer(struct session *s)
+{
+	s->peer_input = FLOW_PAUSED;
+	bufferevent_disable(s->peer, EV_READ);
+}
+
+static void
+resume_peer(struct session *s)
+{
+	s->peer_input = FLOW_OPEN;
+	bufferevent_enable(s->peer, EV_READ);
+	session_peer_input(s);
+}
+
+/* Frames what the relay queued for the peer; pauses downstreams if full. */
+void
+flow_peer_output(struct session *s)
+{
+	struct evbuffer *out;
+
+	if (s->peer == NULL || evbuffer_get_length(s->stream_out) == 0)
+		return;
+	out = bufferevent_get_output(s->peer);
+	if (ws_write_binary(out, s->stream_out, FRAME_OUT_MAX) == -1)
+		fatalx("ws_write_binary failed");
+	if (evbuffer_get_length(out) > PEER_OUT_HIGH &&
+	    s->downstreams == FLOW_OPEN)
+		pause_downstreams(s);
+}
+
+/* The peer took what we wrote: downstreams go on below the low mark. */
+void
+flow_peer_drained(struct session *s)
+{
+	if (s->downstreams == FLOW_PAUSED && evbuffer_get_length(
+	    bufferevent_get_output(s->peer)) <= PEER_OUT_LOW)
+		resume_downstreams(s);
+}
+
+static int
+down_above(const struct relay_down *d, size_t mark)
+{
+	return d->out != NULL && evbuffer_get_length(d->out) > mark;
+}
+
+/* Replies were relayed: the peer waits while any downstream is full. */
+void
+flow_downstreams_filled(struct session *s)
+{
+	struct local_client *lc;
+	int full = s->kernel != NULL && down_above(&s->kdown, DOWN_OUT_HIGH);
+
+	TAILQ_FOREACH(lc, &s->locals, entry)
+		full |= lc->relaying && down_above(&lc->down, DOWN_OUT_HIGH);
+	if (full && s->peer_input == FLOW_OPEN && s->peer != NULL)
+		pause_peer(s);
+}
+
+/* A downstream drained: the peer goes on once every one has room. */
+void
+flow_downstream_drained(struct session *s)
+{
+	struct local_client *lc;
+
+	if (s->peer_input == FLOW_OPEN || s->ending)
+		return;
+	if (s->kernel != NULL && down_above(&s->kdown, DOWN_OUT_LOW))
+		return;
+	TAILQ_FOREACH(lc, &s->locals, entry)
+		if (lc->relaying && down_above(&lc->down, DOWN_OUT_LOW))
+			return;
+	resume_peer(s);
+}
+
+/* A local client joining a paused session starts paused too. */
+void
+flow_downstream_joined(struct session *s, struct local_client *lc)
+{
+	if (s->downstreams == FLOW_PAUSED)
+		bufferevent_disable(lc->bev, EV_READ);
+}
