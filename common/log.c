@@ -31,12 +31,6 @@ log_init(const char *name, int to_stderr, int verbose)
 		openlog("vmediad", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-void
-log_procname(const char *name)
-{
-	log_name = name;
-}
-
 /* Writes one finished line; the parent also uses it for relayed lines. */
 void
 log_emit(int pri, const char *line)

@@ -8,7 +8,6 @@
 #include <stdarg.h>
 
 void	log_init(const char *, int, int);
-void	log_procname(const char *);
 void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));

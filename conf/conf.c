@@ -142,7 +142,10 @@ section_label(struct conf_parser *p, char *label, size_t size)
 	return label;
 }
 
-/* Accepts `export "name"`: returns the name or NULL. */
+/*
+ * Reads `export "name"` (word, then a quoted name): 1 with the name in
+ * name[size], 0 if text is no such header, -1 if the name is not valid.
+ */
 static int
 section_quoted_name(const char *text, const char *word, char *name,
     size_t size)

@@ -137,7 +137,7 @@ cred_authorization(const char *header, struct cred *c)
 		    sizeof(decoded));
 		if (n > 0 && basic_split(decoded, n, c) == 0)
 			c->kind = CRED_BASIC;
-		memset(decoded, 0, sizeof(decoded));
+		explicit_bzero(decoded, sizeof(decoded));
 	} else if (strncasecmp(header, "Bearer ", 7) == 0 &&
 	    cred_token_valid(header + 7, strlen(header + 7))) {
 		memcpy(c->token, header + 7, CRED_TOKEN_LEN);

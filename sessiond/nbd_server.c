@@ -117,9 +117,14 @@ option_go(struct nbd_server *s, uint32_t option, const unsigned char *data,
 	uint32_t namelen;
 	uint16_t ninfo, i;
 
-	if (len < 6 || (namelen = nbd_get32(data)) > len - 6 ||
-	    (ninfo = nbd_get16(data + 4 + namelen),
-	    6 + namelen + 2 * (uint32_t)ninfo != len)) {
+	/* name length, name, count of info requests, 16 bits each */
+	if (len < 6 || (namelen = nbd_get32(data)) > len - 6) {
+		reply_error(out, option, NBD_REP_ERR_INVALID,
+		    "malformed option");
+		return NBD_SERVER_MORE;
+	}
+	ninfo = nbd_get16(data + 4 + namelen);
+	if (6 + namelen + 2 * (uint32_t)ninfo != len) {
 		reply_error(out, option, NBD_REP_ERR_INVALID,
 		    "malformed option");
 		return NBD_SERVER_MORE;

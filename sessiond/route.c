@@ -92,7 +92,7 @@ origin_allowed(const struct conn *c)
 /* --- identity ---------------------------------------------------------- */
 
 /* webui-vue offers the session token as a subprotocol: find it. */
-static int
+static void
 identify_protocol(struct conn *c)
 {
 	const char *cursor = c->req->ws_protocol, *tok;
@@ -105,9 +105,8 @@ identify_protocol(struct conn *c)
 		memcpy(token, tok, len);
 		token[len] = '\0';
 		if (auth_login_find(token, &c->id, AUTH_HOW_PROTOCOL) == 0)
-			return 1;
+			return;
 	}
-	return 0;
 }
 
 static int
@@ -247,9 +246,10 @@ identify(struct conn *c)
 	default:
 		break;
 	}
-	if (c->req->upgrade[0] != '\0' && identify_protocol(c))
-		return 1;
-	return 1;	/* nobody: endpoints decide */
+	/* The token may come as a subprotocol; if not, endpoints decide. */
+	if (c->req->upgrade[0] != '\0')
+		identify_protocol(c);
+	return 1;
 }
 
 /* --- endpoints --------------------------------------------------------- */

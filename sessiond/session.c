@@ -263,10 +263,12 @@ transmission_begin(struct session *s)
 	    "(%s)", s->id, e->name, size, (flags & NBD_TFLAG_READ_ONLY) ?
 	    ", read-only" : "", s->hs.fell_back ? "EXPORT_NAME" : "GO");
 	session_audit(s, AUDIT_EV_SESSION_START, "");
-	if (e->device[0] != '\0')
-		return attach_device(s) == 0 ? 1 :
-		    (session_end(s, "cannot reach the device", WS_CLOSE_INTERNAL),
-		    0);
+	if (e->device[0] != '\0') {
+		if (attach_device(s) == 0)
+			return 1;
+		session_end(s, "cannot reach the device", WS_CLOSE_INTERNAL);
+		return 0;
+	}
 	s->ex->state = EXPORT_ACTIVE;
 	evtimer_del(s->timer);
 	return 1;
