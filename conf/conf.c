@@ -280,6 +280,12 @@ section_header(struct conf_parser *p, char *text)
 /*
  * inih's line reader: one line per call, counted; section headers are
  * handled here; a line too long for inih is an error, never split.
+ *
+ * Why not inih's own reader with its line numbers: INI_HANDLER_LINENO is
+ * fixed when the library is built (it changes the handler's arguments),
+ * and Debian's libinih is built without it; nor would inih report an
+ * overlong line or a NUL byte at its line. Reading the lines ourselves
+ * gives every error its line, whatever the library was built with.
  */
 static char *
 conf_read_line(char *str, int num, void *stream)
