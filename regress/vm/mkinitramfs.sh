@@ -1,37 +1,82 @@
 #!/bin/sh
-# Builds the VM's initramfs: busybox-static, the kernel modules the tests
-# need (with their dependencies), vmediad's release build at its installed
-# layout with every library ldd lists, the USB gadget hook, the guest's
-# config and accounts, and guest/init as /init.
-#   mkinitramfs.sh KERNEL_DIR TOP OUT
-# KERNEL_DIR is what fetch-kernel.sh printed; TOP the source tree, whose
-# build/ holds the release build; OUT the uncompressed cpio archive.
+# Builds a test VM's initramfs: busybox-static, the kernel modules the
+# tests need (with their dependencies), one of vmediad's release builds
+# at its installed layout with every library it loads, the USB gadget
+# hook, the guest's config and accounts, and guest/init as /init.
+#   mkinitramfs.sh ARCH KERNEL_DIR TOP BUILD SYSROOT OUT
+# ARCH is x86_64, arm64 or armhf; KERNEL_DIR what fetch-kernel.sh printed;
+# TOP the source tree; BUILD the release build of that arch (sbin/,
+# libexec/vmediad/); SYSROOT where that arch's libraries and busybox are
+# (/ for the build machine's own; lib/TRIPLET, usr/lib/TRIPLET, the
+# loader, bin/busybox); OUT the uncompressed cpio archive.
+# The environment may add modules (VM_NIC_MODULES: the NIC's driver, the
+# guest loads them in that order) and settings for the guest's /init
+# (VM_CONSOLE: the console's tty, which also carries the host's answers).
 set -eu
 
-kdir=${1:?usage: mkinitramfs.sh KERNEL_DIR TOP OUT}
-top=${2:?usage: mkinitramfs.sh KERNEL_DIR TOP OUT}
-out=${3:?usage: mkinitramfs.sh KERNEL_DIR TOP OUT}
+usage="usage: mkinitramfs.sh ARCH KERNEL_DIR TOP BUILD SYSROOT OUT"
+arch=${1:?$usage}
+kdir=${2:?$usage}
+top=${3:?$usage}
+build=${4:?$usage}
+sysroot=${5:?$usage}
+out=${6:?$usage}
 here=$(cd "$(dirname "$0")" && pwd)
 case $out in /*) ;; *) out=$(pwd)/$out ;; esac
+case $build in /*) ;; *) build=$(pwd)/$build ;; esac
+case $sysroot in /*) ;; *) sysroot=$(pwd)/$sysroot ;; esac
+sysroot=${sysroot%/}
 
 die() {
 	echo "mkinitramfs: $*" >&2
 	exit 1
 }
 
+case $arch in
+x86_64)	triplet=x86_64-linux-gnu machine="Advanced Micro Devices X86-64" ;;
+arm64)	triplet=aarch64-linux-gnu machine=AArch64 ;;
+armhf)	triplet=arm-linux-gnueabihf machine=ARM ;;
+*)	die "$usage" ;;
+esac
+
 # What the tests load: NBD, the NIC, the USB gadget chain looped back
 # into the same kernel (dummy_hcd), the USB disk and ISO 9660 on top.
 # configfs, libcomposite and usb_f_mass_storage are there for the hook
 # to load itself, as it would on a BMC.
-MODULES="nbd virtio_pci virtio_net dummy_hcd usb-storage sd_mod sr_mod
-isofs configfs libcomposite usb_f_mass_storage"
+MODULES="nbd ${VM_NIC_MODULES:-virtio_pci virtio_net} dummy_hcd usb-storage
+sd_mod sr_mod isofs configfs libcomposite usb_f_mass_storage"
 
 ver=$(ls "$kdir/lib/modules")
 [ -n "$ver" ] && [ -f "$kdir/lib/modules/$ver/modules.dep" ] ||
 	die "no lib/modules/VER/modules.dep in $kdir"
-busybox=$(command -v busybox) || die "no busybox (package busybox-static)"
-ldd "$busybox" >/dev/null 2>&1 &&
-	die "$busybox is linked dynamically; install busybox-static"
+command -v readelf >/dev/null || die "no readelf (package binutils)"
+
+# elf_is FILE: FILE is an ELF executable of this arch.
+elf_is() {
+	LC_ALL=C readelf -h "$1" 2>/dev/null |
+	    grep -q "^ *Machine: *$machine\$"
+}
+
+interp() {
+	LC_ALL=C readelf -l "$1" 2>/dev/null |
+	    sed -n 's/.*\[Requesting program interpreter: \(.*\)\]/\1/p'
+}
+
+needed() {
+	LC_ALL=C readelf -d "$1" 2>/dev/null |
+	    sed -n 's/.*(NEEDED).*Shared library: \[\(.*\)\]/\1/p'
+}
+
+# The sysroot's busybox, a static one: the host's own for x86_64.
+busybox=$sysroot/bin/busybox
+[ -f "$busybox" ] || busybox=$sysroot/usr/bin/busybox
+[ -f "$busybox" ] || die "no ${sysroot:-/}/bin/busybox (package busybox-static, $arch)"
+elf_is "$busybox" || die "$busybox is not an $arch executable"
+[ -z "$(interp "$busybox")" ] ||
+	die "$busybox is linked dynamically; want busybox-static"
+# Its applets, listed by the build machine's busybox (the same Debian
+# release; a foreign one cannot run here).
+applets=$(busybox --list) || die "no busybox here to list the applets"
 
 root=$out.root
 rm -rf "$root"
@@ -39,14 +84,14 @@ mkdir -p "$root"
 cd "$root"
 mkdir -p bin sbin usr/bin usr/sbin usr/libexec/vmediad usr/share/vmediad \
     usr/share/vmediad/hooks etc/vmediad dev proc sys run tmp mnt root \
-    var/empty "lib/modules/$ver"
+    var/empty "lib/modules/$ver" "lib/$triplet"
 chmod 1777 tmp
 chmod 755 var/empty
 
 # busybox, and a link per applet; "busybox" itself is in the list, and a
 # link of that name would replace the binary.
 cp "$busybox" bin/busybox
-for applet in $(bin/busybox --list); do
+for applet in $applets; do
 	[ "$applet" = busybox ] || ln -s busybox "bin/$applet"
 done
 # The kernel runs /sbin/modprobe to load modules on demand.
@@ -56,20 +101,49 @@ ln -s ../bin/busybox sbin/modprobe
 # children in ../libexec/vmediad; the hook in /usr/share/vmediad/hooks.
 for f in sbin/vmediad libexec/vmediad/sessiond libexec/vmediad/blockd \
     libexec/vmediad/hookd; do
-	[ -x "$top/build/$f" ] || die "no $top/build/$f: run make first"
-	cp "$top/build/$f" "usr/$f"
+	[ -x "$build/$f" ] || die "no $build/$f: build $arch first"
+	elf_is "$build/$f" || die "$build/$f is not an $arch executable"
+	cp "$build/$f" "usr/$f"
 done
 install -m 755 "$top/conf/hooks/usb-gadget" usr/share/vmediad/hooks/usb-gadget
 cp -r "$top/web" usr/share/vmediad/web
 
-# Every library the binaries load, and the loader, at their own paths.
-libs=$(for f in usr/sbin/vmediad usr/libexec/vmediad/*; do ldd "$f"; done |
-    awk '/=> \// { print $3 } /^[ \t]*\/[^ ]*ld-linux/ { print $1 }' | sort -u)
-[ -n "$libs" ] || die "ldd listed no libraries"
-for lib in $libs; do
-	mkdir -p ".${lib%/*}"
-	cp -L "$lib" ".$lib"
+# Every library the binaries load, by their NEEDED entries, from the
+# sysroot's library folders into /lib/TRIPLET (the loader's own default
+# path); and the loader at the path the binaries name.
+libdirs="$sysroot/lib/$triplet $sysroot/usr/lib/$triplet"
+todo=$(for f in usr/sbin/vmediad usr/libexec/vmediad/*; do needed "$f"; done)
+[ -n "$todo" ] || die "readelf listed no libraries of $build/sbin/vmediad"
+while [ -n "$todo" ]; do
+	next=
+	for lib in $todo; do
+		[ -e "lib/$triplet/$lib" ] && continue
+		found=
+		for d in $libdirs; do
+			[ -e "$d/$lib" ] && { found=$d/$lib; break; }
+		done
+		[ -n "$found" ] || die "library $lib not found in $libdirs"
+		cp -L "$found" "lib/$triplet/$lib" || die "cannot copy $found"
+		elf_is "lib/$triplet/$lib" || die "$found is not an $arch library"
+		next="$next $(needed "lib/$triplet/$lib")"
+	done
+	todo=$next
 done
+loader=$(interp usr/sbin/vmediad)
+[ -n "$loader" ] || die "$build/sbin/vmediad names no program interpreter"
+name=${loader##*/}
+[ -e "lib/$triplet/$name" ] || {
+	found=
+	for d in $libdirs; do
+		[ -e "$d/$name" ] && { found=$d/$name; break; }
+	done
+	[ -n "$found" ] || die "loader $name not found in $libdirs"
+	cp -L "$found" "lib/$triplet/$name"
+}
+if [ "$loader" != "/lib/$triplet/$name" ]; then
+	mkdir -p ".${loader%/*}"
+	ln -s "/lib/$triplet/$name" ".$loader"
+fi
 
 # The modules and everything they depend on, by the cache's modules.dep;
 # then a modules.dep of our own for busybox modprobe in the guest.
@@ -92,7 +166,7 @@ for path in $want; do
 	cp "$mdir/$path" "lib/modules/$ver/$path"
 done
 cp "$mdir/modules.builtin" "$mdir/modules.order" "lib/modules/$ver/"
-bin/busybox depmod -b "$root" "$ver" ||
+busybox depmod -b "$root" "$ver" ||
 	die "depmod of the initramfs modules failed"
 
 # Accounts and name service: glibc 2.34+ has the files service built in.
@@ -108,12 +182,19 @@ printf 'passwd: files\ngroup: files\nshadow: files\n' >etc/nsswitch.conf
 # The kernel's tick, for reading nbd's debugfs timeout (in jiffies).
 sed -n 's/^CONFIG_HZ=//p' "$kdir/boot/config-$ver" >etc/kernel-hz
 [ -s etc/kernel-hz ] || die "no CONFIG_HZ in $kdir/boot/config-$ver"
+# What /init needs to know of this VM.
+cat >etc/vmtest.env <<EOF
+VM_ARCH=$arch
+VM_NIC_MODULES="${VM_NIC_MODULES:-virtio_pci virtio_net}"
+VM_CONSOLE=${VM_CONSOLE:-ttyS0}
+EOF
 cp "$here/guest/vmediad.conf" etc/vmediad.conf
 cp "$here/guest/usb-gadget.conf" etc/vmediad/usb-gadget.conf
 install -m 755 "$here/guest/test-hook" usr/share/vmediad/hooks/test-hook
 install -m 755 "$here/guest/init" init
 
-find . | sort | bin/busybox cpio -o -H newc -R 0:0 >"$out.tmp" 2>/dev/null ||
+# The build machine's busybox: the guest's may be of another arch.
+find . | sort | busybox cpio -o -H newc -R 0:0 >"$out.tmp" 2>/dev/null ||
 	die "cpio failed"
 mv "$out.tmp" "$out"
 cd /

@@ -1,26 +1,82 @@
 #!/bin/bash
-# The real kernel path: boots a Debian kernel under qemu-system-x86_64
-# (TCG) with vmediad inside, serves images to it from test peers on this
-# side through a forwarded loopback port, and reports what guest/init
-# checked (/dev/nbdN, the USB gadget hook, credentials, faults) as the
-# suite's ok / not ok lines. Every wait is bounded; a hung guest is a
-# failure with the console's tail, never a hung suite.
+# The real kernel path: boots a Debian kernel under QEMU (TCG) with one of
+# vmediad's release builds inside, serves images to it from test peers on
+# this side through a forwarded loopback port, and reports what
+# guest/init checked (/dev/nbdN, the USB gadget hook, credentials,
+# faults, seccomp) as the suite's ok / not ok lines. Every wait is
+# bounded; a hung guest is a failure with the console's tail, never a
+# hung suite.
+#   VM_ARCH=x86_64|arm64|armhf run.sh
+# x86_64: qemu-system-x86_64, the amd64 kernel, build/ (suite vm).
+# arm64:  qemu-system-aarch64 -M virt -cpu cortex-a57, the arm64 kernel,
+#         build/arm64 (suite vm-arm64).
+# armhf:  qemu-system-arm -M ast2600-evb, the BMC's own SoC, Debian's
+#         armmp kernel with the AST2600 EVB's device tree and NIC
+#         (ftgmac100), build/armhf (suite vm-ast2600).
+# VM_BUILD and VM_SYSROOT point at another build and its libraries
+# (nothing is built then); GUEST_TIMEOUT bounds the guest's run.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$top/regress/lib/test.sh"
 
-work=$top/build/vm
+arch=${VM_ARCH:-x86_64}
+# Check names carry the arch but on x86_64, whose names came first.
+case $arch in
+x86_64)
+	suite=vm prefix= seccomp_arch=x86_64
+	qemu_bin=qemu-system-x86_64 qemu_pkg=qemu-system-x86
+	sysroot=/ make_arch=
+	console_tty=ttyS0 console_arg=console=ttyS0
+	nic_modules="virtio_pci virtio_net"
+	machine=(-cpu max -smp 2 -m 512)
+	guest_timeout=420 ;;
+arm64)
+	suite=vm-arm64 prefix=arm64_ seccomp_arch=aarch64
+	qemu_bin=qemu-system-aarch64 qemu_pkg=qemu-system-arm
+	sysroot=$top/build/sysroot/arm64 make_arch=arm64
+	console_tty=ttyAMA0 console_arg=console=ttyAMA0
+	nic_modules="virtio_pci virtio_net"
+	machine=(-M virt -cpu cortex-a57 -smp 2 -m 1024)
+	guest_timeout=600 ;;
+armhf)
+	suite=vm-ast2600 prefix=ast2600_ seccomp_arch=arm
+	qemu_bin=qemu-system-arm qemu_pkg=qemu-system-arm
+	sysroot=$top/build/sysroot/armhf make_arch=armhf
+	console_tty=ttyS4 console_arg=console=ttyS4,115200
+	# The board's own NIC: an MDIO bus of its own, then the MAC.
+	nic_modules="mdio-aspeed ftgmac100"
+	machine=(-M ast2600-evb -m 1024)
+	guest_timeout=600 ;;
+*)
+	echo "not ok vm_arch_known: VM_ARCH=$arch: x86_64, arm64 or armhf"
+	exit 1 ;;
+esac
+build=${VM_BUILD:-$top/build${make_arch:+/$make_arch}}
+sysroot=${VM_SYSROOT:-$sysroot}
+work=$top/build/$suite
 cache=$work/cache
 img=$work/images
 peer=$top/build/regress/vmedia-peer
-console=$work/console.log
-ctl=$work/ctl
-GUEST_TIMEOUT=${GUEST_TIMEOUT:-420}	# seconds from boot to "VMTEST done"
+console=$work/console
+GUEST_TIMEOUT=${GUEST_TIMEOUT:-$guest_timeout}	# seconds from boot to "VMTEST done"
 start=$(date +%s)
+guest_passed=0
 
 wall_time() {
-	echo "# vm wall time: $(($(date +%s) - start)) s"
+	echo "# $suite ($arch): $((guest_passed)) passed, $test_failed failed," \
+	    "wall time $(($(date +%s) - start)) s"
+}
+
+# The suite's own lines, named for the arch.
+ok() {
+	echo "ok $prefix$1"
+	guest_passed=$((guest_passed + 1))
+}
+
+notok() {
+	test_failed=$((test_failed + 1))
+	echo "not ok $prefix$1: $2"
 }
 
 fatal() {
@@ -33,19 +89,35 @@ mkdir -p "$work" "$img"
 
 # --- what the VM needs: a failure, never a skip ----------------------------
 
-for tool in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static \
-    xorriso:xorriso; do
+for tool in "$qemu_bin:$qemu_pkg" busybox:busybox-static xorriso:xorriso \
+    readelf:binutils curl:curl python3:python3; do
 	command -v "${tool%%:*}" >/dev/null ||
 		fatal vm_tools_present "no ${tool%%:*}: install Debian package ${tool#*:} (make deps)"
 done
+make -s -C "$top/regress/peer" all >"$work/make.log" 2>&1 ||
+	fatal vm_tools_present "make -C regress/peer all failed: $(tail -3 "$work/make.log")"
 [ -x "$peer" ] || fatal vm_tools_present "no $peer: make -C regress/peer all"
+if [ -z "${VM_BUILD:-}" ]; then
+	# The release build of the arch (a cross build makes its sysroot).
+	make -s -C "$top" ${make_arch:+ARCH=$make_arch} all \
+	    >"$work/make.log" 2>&1 ||
+		fatal vm_release_build "make${make_arch:+ ARCH=$make_arch} failed: $(tail -3 "$work/make.log")"
+fi
 
-kdir=$("$here/fetch-kernel.sh" "$cache" 2>"$work/fetch.log") ||
+kdir=$("$here/fetch-kernel.sh" "$arch" "$cache" 2>"$work/fetch.log") ||
 	fatal vm_kernel_available "$(tail -3 "$work/fetch.log")"
 ver=$(ls "$kdir/lib/modules")
-echo "# vm kernel: $ver"
-"$here/mkinitramfs.sh" "$kdir" "$top" "$work/initramfs.cpio" \
-    >"$work/mkinitramfs.log" 2>&1 ||
+echo "# $suite kernel: $ver"
+dtb=
+if [ "$arch" = armhf ]; then
+	# The AST2600 EVB's device tree, from the kernel's own package.
+	dtb=$kdir/usr/lib/linux-image-$ver/aspeed-ast2600-evb-a1.dtb
+	[ -f "$dtb" ] || fatal vm_kernel_available "no $dtb in the kernel package"
+	machine+=(-dtb "$dtb")
+fi
+VM_NIC_MODULES=$nic_modules VM_CONSOLE=$console_tty \
+    "$here/mkinitramfs.sh" "$arch" "$kdir" "$top" "$build" "$sysroot" \
+    "$work/initramfs.cpio" >"$work/mkinitramfs.log" 2>&1 ||
 	fatal vm_initramfs_builds "$(tail -3 "$work/mkinitramfs.log")"
 
 # --- images the peers serve --------------------------------------------------
@@ -60,6 +132,15 @@ xorriso -as mkisofs -quiet -V VMTEST -o "$img/cd.iso" "$img/iso" \
 head -c 8M /dev/urandom >"$img/disk.img"
 cp "$img/disk.img" "$img/disk.orig"
 head -c 64M /dev/urandom >"$img/big.img"
+# Over 4 GiB, sparse: random MiBs at its end and across 4 GiB, zeros
+# elsewhere (blocks of 512 KiB: 10238-10239 and 8191-8192).
+truncate -s 5G "$img/huge.img"
+head -c 1M /dev/urandom |
+    dd of="$img/huge.img" bs=512k seek=10238 conv=notrunc status=none
+head -c 1M /dev/urandom |
+    dd of="$img/huge.img" bs=512k seek=8191 conv=notrunc status=none
+[ "$(stat -c %s "$img/huge.img")" = 5368709120 ] ||
+	fatal vm_images_build "huge.img: $(stat -c %s "$img/huge.img") bytes"
 
 # --- peers, on the host's side of the forwarded port -------------------------
 
@@ -73,6 +154,13 @@ for p in $(seq 18190 18219); do
 done
 [ -n "$port" ] || fatal vm_port_free "no free port in 18190-18219"
 base=http://127.0.0.1:$port
+# QEMU's user networking forwards it to vmediad on the guest's NIC: the
+# AST2600's own MAC (the first of its four), a virtio one elsewhere.
+fwd=hostfwd=tcp:127.0.0.1:$port-10.0.2.15:8080
+case $arch in
+armhf) nic=(-netdev "user,id=n0,$fwd" -net nic,netdev=n0,model=ftgmac100) ;;
+*) nic=(-netdev "user,id=n0,$fwd" -device virtio-net-pci,netdev=n0) ;;
+esac
 
 declare -A peer_pid
 
@@ -144,7 +232,12 @@ cmd_peer() {
 		out="failed not active: $(tail -1 "$work/$name.out")"
 		return
 	fi
-	out="ready $(stat -c %s "$img/$image") $(sha256sum <"$img/$image" | cut -d' ' -f1)"
+	# The sha256 of small images only: 5 GiB take seconds.
+	if [ "$(stat -c %s "$img/$image")" -le $((1 << 30)) ]; then
+		out="ready $(stat -c %s "$img/$image") $(sha256sum <"$img/$image" | cut -d' ' -f1)"
+	else
+		out="ready $(stat -c %s "$img/$image") -"
+	fi
 }
 
 # peer-exit NAME SECONDS: "exited STATUS CLOSE-CODE LAST-LINE" once it
@@ -183,6 +276,15 @@ cmd_file_sha() {
 	safe_name "$1" && out=$(sha256sum <"$img/$1" | cut -d' ' -f1)
 }
 
+# blocks-sha IMAGE SKIP COUNT: the sha256 of COUNT blocks of 512 KiB
+# from block SKIP on.
+cmd_blocks_sha() {
+	out=bad-request
+	safe_name "$1" && [[ $2 =~ ^[0-9]+$ && $3 =~ ^[0-9]+$ ]] &&
+		out=$(dd if="$img/$1" bs=512k skip="$2" count="$3" status=none |
+		    sha256sum | cut -d' ' -f1)
+}
+
 # patched IMAGE OFFSET LENGTH BYTE: is the peer's file its original with
 # exactly those bytes set to BYTE (hex)?
 cmd_patched() {
@@ -209,6 +311,7 @@ answer() {
 	peer-exit) cmd_peer_exit "$@" ;;
 	eject) cmd_eject "$@" ;;
 	file-sha) cmd_file_sha "$@" ;;
+	blocks-sha) cmd_blocks_sha "$@" ;;
 	patched) cmd_patched "$@" ;;
 	*) out="unknown command $cmd" ;;
 	esac
@@ -216,26 +319,54 @@ answer() {
 	echo "$(date +%T) $id $((SECONDS - t0)) s: $out" >>"$work/host.log"
 }
 
+# "syscall N" with the call's name for this arch, where libseccomp's
+# resolver is at hand (package seccomp).
+syscall_names() {
+	local text=$1 rest=$1 n name out=
+	command -v scmp_sys_resolver >/dev/null || { echo "$text"; return; }
+	while [[ $rest =~ syscall\ ([0-9]+) ]]; do
+		n=${BASH_REMATCH[1]}
+		name=$(scmp_sys_resolver -a "$seccomp_arch" "$n" 2>/dev/null)
+		out=$out${rest%%"${BASH_REMATCH[0]}"*}"syscall $n${name:+ $name}"
+		rest=${rest#*"${BASH_REMATCH[0]}"}
+	done
+	echo "$out$rest"
+}
+
 # --- the VM -------------------------------------------------------------------
 
-rm -f "$console" "$ctl.in" "$ctl.out" "$work/host.log"
-mkfifo "$ctl.in" "$ctl.out"
-: >"$console"
-timeout -s KILL "$GUEST_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max \
-    -smp 2 -m 512 -nodefaults -display none -monitor none -no-reboot \
+# The console is the one channel both ways (not every board has a second
+# serial port): QEMU appends the guest's output to console.out, a plain
+# file, and reads the host's answers from console.in, a FIFO.
+rm -f "$console.in" "$console.out" "$work/host.log"
+mkfifo "$console.in"
+: >"$console.out"
+echo "# $suite: $qemu_bin ${machine[*]}"
+timeout -s KILL "$GUEST_TIMEOUT" "$qemu_bin" -accel tcg "${machine[@]}" \
+    -nodefaults -display none -monitor none -no-reboot \
     -kernel "$kdir/boot/vmlinuz-$ver" -initrd "$work/initramfs.cpio" \
-    -append "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init" \
-    -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$port-10.0.2.15:8080" \
-    -device virtio-net-pci,netdev=n0 \
-    -chardev "file,id=con,path=$console" -serial chardev:con \
-    -chardev "pipe,id=ctl,path=$ctl" -serial chardev:ctl \
+    -append "$console_arg quiet loglevel=1 panic=-1 rdinit=/init" \
+    "${nic[@]}" ${VM_QEMU_ARGS:-} \
+    -chardev "pipe,id=con,path=$console" -serial chardev:con \
     >"$work/qemu.log" 2>&1 &
-qemu=$!
+qemu=$!	# timeout's pid: it passes a TERM on to QEMU, a KILL it does not
+
+# QEMU goes on a TERM (a halted AST2600 does not power off by itself).
+stop_qemu() {
+	local i
+	kill -TERM $qemu 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		kill -0 $qemu 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 $qemu 2>/dev/null
+	wait $qemu 2>/dev/null
+}
 # Nothing of ours outlives the suite, whatever happens.
-trap 'kill -9 $qemu ${tailpid:-} ${peer_pid[*]} $(jobs -p) 2>/dev/null' EXIT
+trap 'stop_qemu; kill -9 ${tailpid:-} ${peer_pid[*]} $(jobs -p) 2>/dev/null' EXIT
 # Read and write ends both ours: opening never blocks on QEMU.
-exec 5<>"$ctl.in" 6<>"$ctl.out"
-exec 4< <(exec tail -n +1 -F "$console" 2>/dev/null)
+exec 5<>"$console.in"
+exec 4< <(exec tail -n +1 -F "$console.out" 2>/dev/null)
 tailpid=$!
 
 done_seen=0
@@ -261,16 +392,16 @@ while [ $SECONDS -lt $deadline ]; do
 		ok "${line#ok }"
 		guest_count=$((guest_count + 1)) ;;
 	"not ok "*)
-		echo "$line"
-		test_failed=$((test_failed + 1))
+		line=${line#not ok }
+		notok "${line%%: *}" "$(syscall_names "${line#*: }")"
 		guest_count=$((guest_count + 1)) ;;
 	"WAIT "*)
 		# shellcheck disable=SC2086
 		answer ${line#WAIT } ;;
 	"info dd_nbd0 "*)
 		set -- ${line#info dd_nbd0 }
-		awk -v b="$1" -v t="$2" 'BEGIN { printf "# vm dd if=/dev/nbd0 of=/dev/null bs=1M iflag=direct: %d MiB in %.1f s, %.1f MB/s\n", b / 1048576, t / 100, b / 1e6 / (t / 100) }' ;;
-	"info "*) echo "# vm: ${line#info }" ;;
+		awk -v b="$1" -v t="$2" 'BEGIN { printf "# '"$suite"' dd if=/dev/nbd0 of=/dev/null bs=1M iflag=direct: %d MiB in %.1f s, %.1f MB/s\n", b / 1048576, t / 100, b / 1e6 / (t / 100) }' ;;
+	"info "*) echo "# $suite: ${line#info }" ;;
 	done)
 		done_seen=1
 		break ;;
@@ -278,11 +409,6 @@ while [ $SECONDS -lt $deadline ]; do
 done
 
 if [ $done_seen -eq 1 ]; then
-	# poweroff -f: QEMU goes at once.
-	for ((i = 0; i < 100; i++)); do
-		kill -0 $qemu 2>/dev/null || break
-		sleep 0.1
-	done
 	ok vm_guest_ran_every_check
 else
 	if kill -0 $qemu 2>/dev/null; then
@@ -291,13 +417,13 @@ else
 		why="QEMU ended before \"VMTEST done\": $(tail -2 "$work/qemu.log")"
 	fi
 	notok vm_guest_ran_every_check "$why after $guest_count checks; console tail:"
-	tail -n 40 "$console" | tr -d '\r' | sed 's/^/#   /'
+	tail -n 40 "$console.out" | tr -d '\r' | sed 's/^/#   /'
 fi
-kill -9 $qemu 2>/dev/null
-wait $qemu 2>/dev/null
+# The guest has said all it will (poweroff -f follows "done").
+stop_qemu
 if [ $test_failed -gt 0 ]; then
-	cp "$console" "$work/console-failed.log"
-	echo "# vm: the guest's console is in $work/console-failed.log"
+	cp "$console.out" "$work/console-failed.log"
+	echo "# $suite: the guest's console is in $work/console-failed.log"
 fi
 wall_time
 test_done
