@@ -169,7 +169,7 @@ test-build:
 	$(MAKE) O=build/test TEST=1 all
 
 SUITES	= conf msg sandbox nbd cred http ws web peer hookd blockd daemon sessiond auth \
-	  browser cross vm fuzz
+	  browser cross vm vm-arm64 vm-ast2600 fuzz
 
 regress: deps
 	$(MAKE) all
