@@ -57,7 +57,8 @@ SESSIOND_LIBS = $(shell $(PKG_CONFIG) --libs libevent_openssl libssl libcrypto \
 
 # Who depends on what. common/ holds what several executables share; each
 # executable's own folder sees only itself, common/ and conf/.
-COMMON_SRCS = common/log.c common/msg.c common/msg_audit.c common/sandbox.c \
+COMMON_SRCS = common/log.c common/msg.c common/chan.c common/msg_audit.c \
+	   common/sandbox.c \
 	   conf/conf.c conf/conf_value.c conf/conf_check.c conf/conf_lookup.c
 CHILD_SRCS = $(COMMON_SRCS) common/child.c
 VMEDIAD_SRCS = $(COMMON_SRCS) common/nbd_netlink.c common/json.c \

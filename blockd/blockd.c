@@ -164,6 +164,7 @@ socket_check(int fd)
 	return NULL;
 }
 
+/* The table checked the request's form; here, our config's say. */
 static const char *
 attach_check(const struct conf_export *e, const struct msg_attach *a)
 {
@@ -171,11 +172,8 @@ attach_check(const struct conf_export *e, const struct msg_attach *a)
 		return "no such export";
 	if (e->device[0] == '\0')
 		return "not a device export";
-	if (a->size == 0 || a->size > e->max_size)
+	if (a->size > e->max_size)
 		return "size out of range";
-	if (!(a->flags & NBD_TFLAG_HAS_FLAGS) ||
-	    (a->flags & ~(uint32_t)NBD_TFLAG_RELAYED))
-		return "transmission flags not allowed";
 	if (e->read_only && !(a->flags & NBD_TFLAG_READ_ONLY))
 		return "read-only export offered as writable";
 	return NULL;
@@ -191,9 +189,6 @@ attach(struct child *c, struct msg *m)
 	const char *why;
 	int r;
 
-	if (!msg_string_ok(a->export, sizeof(a->export)) ||
-	    !msg_string_ok(a->user, sizeof(a->user)))
-		fatalx("malformed ATTACH from sessiond");
 	e = conf_find_export(c->conf, a->export);
 	if ((why = attach_check(e, a)) == NULL &&
 	    (why = socket_check(m->fd)) == NULL &&
@@ -260,8 +255,6 @@ detach(struct child *c, struct msg *m)
 	struct msg_detach *det = &m->u.detach;
 	struct blk_dev *d;
 
-	if (!msg_string_ok(det->export, sizeof(det->export)))
-		fatalx("malformed DETACH from sessiond");
 	d = dev_find(det->export);
 	if (d == NULL || d->session != det->session || d->state == BLK_IDLE)
 		return;		/* already gone: nothing to do */
@@ -305,9 +298,6 @@ hook_done(struct child *c, struct msg *m)
 	const struct conf_export *e;
 	struct blk_dev *d;
 
-	if (!msg_string_ok(h->export, sizeof(h->export)) ||
-	    !msg_string_ok(h->reason, sizeof(h->reason)))
-		fatalx("malformed HOOK_DONE from hookd");
 	if ((d = dev_find(h->export)) == NULL || d->session != h->session)
 		return;
 	e = conf_find_export(c->conf, d->export);
@@ -334,24 +324,31 @@ hook_done(struct child *c, struct msg *m)
 		child_exit(c);
 }
 
+/* The table let through only these, each from its one sender. */
 static int
 blockd_dispatch(struct child *c, struct chan *from, struct msg *m)
 {
-	if (from == to_sessiond(c) && m->type == MSG_ATTACH)
+	(void)from;
+	switch (m->type) {
+	case MSG_ATTACH:
 		attach(c, m);
-	else if (from == to_sessiond(c) && m->type == MSG_DETACH)
+		return 1;
+	case MSG_DETACH:
 		detach(c, m);
-	else if (from == to_hookd(c) && m->type == MSG_HOOK_DONE)
+		return 1;
+	case MSG_HOOK_DONE:
 		hook_done(c, m);
-	else
+		return 1;
+	default:
 		return 0;
-	return 1;
+	}
 }
 
 /*
  * What a crash left of a hook's work goes before the first attach: a USB
  * gadget that still holds /dev/nbdN open keeps the kernel from connecting
- * the device again. So each device export's stop hook runs once at start.
+ * the device again. So each device export's stop hook runs once at start;
+ * which exports have a hook is hookd's to know, not ours.
  */
 static void
 blockd_stop_hooks(evutil_socket_t fd, short events, void *arg)
@@ -365,7 +362,7 @@ blockd_stop_hooks(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	for (i = 0; i < c->conf->nexports; i++) {
 		e = &c->conf->exports[i];
-		if (e->device[0] == '\0' || e->hook[0] == '\0')
+		if (e->device[0] == '\0')
 			continue;
 		d = dev_get(e);
 		if (d->state != BLK_IDLE)
@@ -440,10 +437,9 @@ blockd_stop(struct child *c)
 }
 
 static const struct child_role blockd_role = {
-	.name = "blockd",
+	.self = PROC_BLOCKD,
 	.policy = &blockd_policy,
 	.conf_applied = blockd_conf_applied,
-	.siblings = { "sessiond", "hookd" },
 	.dispatch = blockd_dispatch,
 	.stop = blockd_stop,
 };

@@ -42,6 +42,7 @@ child_check_channel(const char *name, int fd)
 	}
 }
 
+/* The table checked each part; what is left is their order and count. */
 static void
 conf_staging_add(struct child *c, struct msg *m)
 {
@@ -51,16 +52,63 @@ conf_staging_add(struct child *c, struct msg *m)
 		fatalx("%s before CONF_GLOBAL from parent",
 		    msg_type_name(m->type));
 	if (m->type == MSG_CONF_EXPORT) {
-		if (s->nexports == CONF_EXPORT_MAX ||
-		    !conf_export_valid(&m->u.export))
-			fatalx("bad CONF_EXPORT from parent");
+		if (s->nexports == CONF_EXPORT_MAX)
+			fatalx("too many CONF_EXPORT from parent");
 		s->exports[s->nexports++] = m->u.export;
 	} else {
-		if (s->nusers == CONF_USER_MAX || !conf_user_valid(&m->u.user))
-			fatalx("bad CONF_USER from parent");
+		if (s->nusers == CONF_USER_MAX)
+			fatalx("too many CONF_USER from parent");
 		s->users[s->nusers++] = m->u.user;
 	}
 }
+
+#ifdef VMEDIAD_TEST
+static void
+census_field(char *line, size_t size, const char *name, const char *value)
+{
+	size_t len = strlen(line);
+
+	if (value[0] != '\0' && len < size)
+		snprintf(line + len, size - len, " %s", name);
+}
+
+/*
+ * Test builds: which parts of the config reached us, for regress/daemon
+ * to check that a child gets only what it needs (proc_send_conf).
+ */
+static void
+child_conf_census(const struct child *c)
+{
+	const struct conf_global *g = &c->conf->global;
+	const struct conf_export *e;
+	char line[1024];
+	size_t len;
+	int i;
+
+	snprintf(line, sizeof(line), "listen %d;", g->nlisten);
+	census_field(line, sizeof(line), "user", g->user);
+	census_field(line, sizeof(line), "chroot", g->chroot);
+	census_field(line, sizeof(line), "web", g->web);
+	census_field(line, sizeof(line), "audit", g->audit);
+	census_field(line, sizeof(line), "tls-certificate",
+	    g->tls_certificate);
+	census_field(line, sizeof(line), "tls-key", g->tls_key);
+	census_field(line, sizeof(line), "origins", g->origins);
+	for (i = 0; i < c->conf->nexports; i++) {
+		e = &c->conf->exports[i];
+		len = strlen(line);
+		snprintf(line + len, sizeof(line) - len, "; export %s:",
+		    e->name);
+		census_field(line, sizeof(line), "description",
+		    e->description);
+		census_field(line, sizeof(line), "device", e->device);
+		census_field(line, sizeof(line), "socket", e->socket);
+		census_field(line, sizeof(line), "hook", e->hook);
+		census_field(line, sizeof(line), "allow", e->allow);
+	}
+	log_info("test: received %s; users %d", line, c->conf->nusers);
+}
+#endif
 
 /* Handles the config messages; returns 1 when a config took effect. */
 static int
@@ -70,8 +118,8 @@ child_conf_msg(struct child *c, struct msg *m)
 
 	switch (m->type) {
 	case MSG_CONF_GLOBAL:
-		if (c->staging != NULL || !conf_global_valid(&m->u.global))
-			fatalx("bad CONF_GLOBAL from parent");
+		if (c->staging != NULL)
+			fatalx("CONF_GLOBAL from parent in the middle of a push");
 		if ((c->staging = calloc(1, sizeof(*c->staging))) == NULL)
 			fatal("calloc");
 		c->staging->global = m->u.global;
@@ -85,12 +133,19 @@ child_conf_msg(struct child *c, struct msg *m)
 		    m->u.conf_end.nexports != c->staging->nexports ||
 		    m->u.conf_end.nusers != c->staging->nusers)
 			fatalx("incomplete config from parent");
+		/* A reload is newer than what it replaces, never older. */
+		if (c->conf != NULL && m->u.conf_end.generation <= c->generation)
+			fatalx("config %u from parent after config %u",
+			    m->u.conf_end.generation, c->generation);
 		old = c->conf;
 		c->conf = c->staging;
 		c->staging = NULL;
 		c->generation = m->u.conf_end.generation;
 		log_debug("config %u: %d exports, %d users", c->generation,
 		    c->conf->nexports, c->conf->nusers);
+#ifdef VMEDIAD_TEST
+		child_conf_census(c);
+#endif
 		if (c->role->conf_applied != NULL)
 			c->role->conf_applied(c, old);
 		free(old);
@@ -108,16 +163,20 @@ child_forbidden_syscall(struct child *c)
 {
 	log_warnx("test: calling ptrace, which no allow-list has");
 	syscall(SYS_ptrace, 0, 0, 0, 0);
-	fatalx("%s: ptrace was allowed; the sandbox is broken",
-	    c->role->name);
+	fatalx("%s: ptrace was allowed; the sandbox is broken", c->name);
 }
 #endif
 
+/* What is still queued goes out first: the loop will not run again. */
 void
 child_exit(struct child *c)
 {
+	int i;
+
 	log_debug("exiting");
-	(void)c;
+	chan_flush(&c->chan);
+	for (i = 0; i < 2; i++)
+		chan_flush(&c->sib[i]);
 	exit(0);
 }
 
@@ -161,7 +220,7 @@ child_dispatch(struct chan *chan, struct msg *m, void *arg)
 	default:
 		if (c->role->dispatch == NULL ||
 		    !c->role->dispatch(c, &c->chan, m))
-			fatalx("unexpected %s from parent",
+			fatalx("%s from parent allowed but not handled",
 			    msg_type_name(m->type));
 		break;
 	}
@@ -173,8 +232,8 @@ sibling_dispatch(struct chan *chan, struct msg *m, void *arg)
 	struct child *c = arg;
 
 	if (!c->role->dispatch(c, chan, m))
-		fatalx("unexpected %s from %s", msg_type_name(m->type),
-		    chan->peer);
+		fatalx("%s from %s allowed but not handled",
+		    msg_type_name(m->type), msg_proc_name(chan->peer));
 }
 
 /* The parent sees the sibling die and tells us to stop; wait for that. */
@@ -182,7 +241,7 @@ static void
 sibling_closed(struct chan *chan, void *arg)
 {
 	(void)arg;
-	log_debug("%s closed its channel", chan->peer);
+	log_debug("%s closed its channel", msg_proc_name(chan->peer));
 }
 
 static void
@@ -207,7 +266,8 @@ child_first_conf(struct child *c)
 				continue;
 			fatal("poll");
 		}
-		r = msg_recv(MSG_CHANNEL_FD, &m, &why);
+		r = msg_recv(MSG_CHANNEL_FD, c->role->self, PROC_PARENT, &m,
+		    &why);
 		/*
 		 * Nothing runs yet that a role's stop would wind down, and
 		 * its loop, which would finish the stop, has not started.
@@ -217,7 +277,7 @@ child_first_conf(struct child *c)
 			child_exit(c);
 		}
 		if (r == -1 && why != NULL)
-			fatalx("malformed message from parent: %s", why);
+			fatalx("protocol error from parent: %s", why);
 		if (r == 1 && child_conf_msg(c, &m))
 			return;
 	}
@@ -235,6 +295,8 @@ child_start(struct child *c, const struct child_role *role, int argc,
 
 	memset(c, 0, sizeof(*c));
 	c->role = role;
+	c->name = msg_proc_name(role->self);
+	c->chan.fd = c->sib[0].fd = c->sib[1].fd = -1;
 	while ((ch = getopt(argc, argv, "Sv")) != -1) {
 		switch (ch) {
 		case 'S':
@@ -244,16 +306,16 @@ child_start(struct child *c, const struct child_role *role, int argc,
 			c->verbose = 1;
 			break;
 		default:
-			child_usage(role->name);
+			child_usage(c->name);
 		}
 	}
 	if (optind != argc)
-		child_usage(role->name);
-	child_check_channel(role->name, MSG_CHANNEL_FD);
+		child_usage(c->name);
+	child_check_channel(c->name, MSG_CHANNEL_FD);
 	for (ch = 0; ch < 2; ch++)
-		if (role->siblings[ch] != NULL)
-			child_check_channel(role->name, MSG_SIBLING_FD + ch);
-	log_init(role->name, 1, c->verbose);
+		if (msg_sibling(role->self, ch) != PROC_NONE)
+			child_check_channel(c->name, MSG_SIBLING_FD + ch);
+	log_init(c->name, 1, c->verbose);
 	/* The parent decides when we stop; a terminal's ^C is its to handle. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
@@ -270,15 +332,16 @@ child_start(struct child *c, const struct child_role *role, int argc,
 void
 child_run(struct child *c)
 {
+	enum msg_proc self = c->role->self;
 	int i;
 
 	sandbox_enter(c->role->policy, &c->conf->global);
-	chan_init(&c->chan, c->base, MSG_CHANNEL_FD, "parent", child_dispatch,
-	    child_closed, c);
+	chan_init(&c->chan, c->base, MSG_CHANNEL_FD, self, PROC_PARENT,
+	    child_dispatch, child_closed, c);
 	for (i = 0; i < 2; i++)
-		if (c->role->siblings[i] != NULL)
-			chan_init(&c->sib[i], c->base, MSG_SIBLING_FD + i,
-			    c->role->siblings[i], sibling_dispatch,
+		if (msg_sibling(self, i) != PROC_NONE)
+			chan_init(&c->sib[i], c->base, MSG_SIBLING_FD + i, self,
+			    msg_sibling(self, i), sibling_dispatch,
 			    sibling_closed, c);
 	event_base_dispatch(c->base);
 	if (c->stopping)

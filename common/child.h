@@ -14,13 +14,14 @@
 struct child;
 
 struct child_role {
-	const char			*name;
+	enum msg_proc			 self;	/* its siblings: msg_sibling() */
 	const struct sandbox_policy	*policy;
 	/* A new config is in force; old is NULL the first time. */
 	void	(*conf_applied)(struct child *, const struct conf *old);
-	/* Siblings on MSG_SIBLING_FD and MSG_SIBLING2_FD, NULL if none. */
-	const char			*siblings[2];
-	/* A message the common code does not know; 0 means unexpected. */
+	/*
+	 * A message the common code does not handle, already checked
+	 * against the table; 0 means the role forgot a type it may get.
+	 */
 	int	(*dispatch)(struct child *, struct chan *, struct msg *);
 	/*
 	 * Told to stop, or the parent is gone: release what we hold.
@@ -31,6 +32,7 @@ struct child_role {
 
 struct child {
 	const struct child_role	*role;
+	const char		*name;		/* the role's, for log lines */
 	struct event_base	*base;
 	struct chan		 chan;		/* to the parent */
 	struct chan		 sib[2];	/* to the siblings */

@@ -1,46 +1,315 @@
 /*
- * The channel between vmediad's processes: one message per SOCK_SEQPACKET
- * datagram, checked against the type table for exact size and fd before
- * anyone reads it. A malformed message is fatal to the receiver.
+ * The message contract between vmediad's processes and its decoder: one
+ * table says, per type, who sends it to whom, its payload and fd, and what
+ * its fields must hold; every receiver checks every message against it.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <errno.h>
-#include <event2/event.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "msg.h"
+#include "nbd_proto.h"
+
+#define BY_PARENT	PROC_BIT(PROC_PARENT)
+#define BY_SESSIOND	PROC_BIT(PROC_SESSIOND)
+#define BY_BLOCKD	PROC_BIT(PROC_BLOCKD)
+#define BY_HOOKD	PROC_BIT(PROC_HOOKD)
+#define BY_CHILDREN	(BY_SESSIOND | BY_BLOCKD | BY_HOOKD)
+
+static const char *const msg_procs[PROC_MAX] = {
+	[PROC_SESSIOND] = "sessiond",
+	[PROC_BLOCKD] = "blockd",
+	[PROC_HOOKD] = "hookd",
+	[PROC_PARENT] = "parent",
+};
+
+/* Who sits on a child's sibling fds, MSG_SIBLING_FD and MSG_SIBLING2_FD. */
+static const int msg_siblings[PROC_MAX][2] = {
+	[PROC_SESSIOND] = { PROC_BLOCKD, PROC_NONE },
+	[PROC_BLOCKD] = { PROC_SESSIOND, PROC_HOOKD },
+	[PROC_HOOKD] = { PROC_BLOCKD, PROC_NONE },
+	[PROC_PARENT] = { PROC_NONE, PROC_NONE },
+};
+
+/* --- what the fields must hold --------------------------------------- */
+
+/* A string field must end inside its array before anyone reads it. */
+static int
+ends(const char *field, size_t size)
+{
+	return memchr(field, '\0', size) != NULL;
+}
+
+/* An export or user name as the config allows it. */
+static int
+name_ok(const char *field, size_t size)
+{
+	return ends(field, size) && conf_name_valid(field);
+}
+
+/* A session's user: a name, or none when logins are off. */
+static int
+user_ok(const char *field, size_t size)
+{
+	return ends(field, size) && (field[0] == '\0' ||
+	    conf_name_valid(field));
+}
+
+static int
+bool_ok(int32_t v)
+{
+	return v == 0 || v == 1;
+}
+
+static int
+action_ok(int32_t action)
+{
+	return action == MSG_HOOK_START || action == MSG_HOOK_STOP;
+}
+
+static const char *
+check_conf_global(const struct msg *m, enum msg_proc from)
+{
+	(void)from;
+	return conf_global_valid(&m->u.global) ? NULL :
+	    "not a valid [vmediad] section";
+}
+
+static const char *
+check_conf_export(const struct msg *m, enum msg_proc from)
+{
+	(void)from;
+	return conf_export_valid(&m->u.export) ? NULL : "not a valid export";
+}
+
+static const char *
+check_conf_user(const struct msg *m, enum msg_proc from)
+{
+	(void)from;
+	return conf_user_valid(&m->u.user) ? NULL : "not a valid user";
+}
+
+static const char *
+check_conf_end(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_conf_end *end = &m->u.conf_end;
+
+	(void)from;
+	if (end->nexports < 0 || end->nexports > CONF_EXPORT_MAX)
+		return "export count out of range";
+	if (end->nusers < 0 || end->nusers > CONF_USER_MAX)
+		return "user count out of range";
+	return NULL;
+}
+
+static const char *
+check_ping(const struct msg *m, enum msg_proc from)
+{
+	(void)from;
+	return m->u.ping.seq != 0 ? NULL : "sequence number 0";
+}
+
+static const char *
+check_listener(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_listener *l = &m->u.listener;
+
+	(void)from;
+	if (!ends(l->export, sizeof(l->export)))
+		return "export not terminated";
+	switch (l->kind) {
+	case MSG_LISTEN_HTTP:
+		if (l->export[0] != '\0')
+			return "HTTP listener names an export";
+		if (l->index < 0 || l->index >= CONF_LISTEN_MAX)
+			return "listener index out of range";
+		return NULL;
+	case MSG_LISTEN_EXPORT:
+		if (!conf_name_valid(l->export))
+			return "export is not a valid name";
+		return l->index == 0 ? NULL : "export listener with an index";
+	default:
+		return "unknown listener kind";
+	}
+}
+
+static const char *
+check_attach(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_attach *a = &m->u.attach;
+
+	(void)from;
+	if (!name_ok(a->export, sizeof(a->export)))
+		return "export is not a valid name";
+	if (!user_ok(a->user, sizeof(a->user)))
+		return "user is not a valid name";
+	/* sessiond ended sessions of empty images; the kernel's is signed. */
+	if (a->size == 0 || a->size > INT64_MAX)
+		return "size out of range";
+	if (a->session == 0)
+		return "session 0";
+	/* sessiond passes on only what it relays, and says it does. */
+	if (!(a->flags & NBD_TFLAG_HAS_FLAGS) ||
+	    (a->flags & ~(uint32_t)NBD_TFLAG_RELAYED))
+		return "transmission flags outside what is relayed";
+	return NULL;
+}
+
+static const char *
+check_attached(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_attach_result *r = &m->u.attached;
+
+	(void)from;
+	if (!name_ok(r->export, sizeof(r->export)))
+		return "export is not a valid name";
+	if (!ends(r->device, sizeof(r->device)) ||
+	    !ends(r->reason, sizeof(r->reason)))
+		return "device or reason not terminated";
+	if (r->session == 0)
+		return "session 0";
+	if (!bool_ok(r->ok))
+		return "ok neither 0 nor 1";
+	if (r->ok ? r->reason[0] != '\0' : r->device[0] != '\0')
+		return "a device with a refusal, or a reason with success";
+	return NULL;
+}
+
+static const char *
+check_detach(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_detach *d = &m->u.detach;
+
+	(void)from;
+	if (!name_ok(d->export, sizeof(d->export)))
+		return "export is not a valid name";
+	return d->session != 0 ? NULL : "session 0";
+}
+
+/* Session 0 is blockd's own: the stop hooks it runs at start. */
+static const char *
+check_hook_run(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_hook *h = &m->u.hook;
+
+	(void)from;
+	if (!name_ok(h->export, sizeof(h->export)))
+		return "export is not a valid name";
+	if (!user_ok(h->user, sizeof(h->user)))
+		return "user is not a valid name";
+	if (!action_ok(h->action))
+		return "unknown action";
+	return bool_ok(h->read_only) ? NULL : "read_only neither 0 nor 1";
+}
+
+static const char *
+check_hook_done(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_hook_done *h = &m->u.hook_done;
+
+	(void)from;
+	if (!name_ok(h->export, sizeof(h->export)))
+		return "export is not a valid name";
+	if (!ends(h->reason, sizeof(h->reason)))
+		return "reason not terminated";
+	if (!action_ok(h->action))
+		return "unknown action";
+	return bool_ok(h->ok) ? NULL : "ok neither 0 nor 1";
+}
+
+/*
+ * The user and export of a failed login are what the client typed: only
+ * terminated, never taken for names. blockd reports hook failures only.
+ */
+static const char *
+check_audit(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_audit *a = &m->u.audit;
+
+	if (!ends(a->user, sizeof(a->user)) ||
+	    !ends(a->addr, sizeof(a->addr)) ||
+	    !ends(a->export, sizeof(a->export)) ||
+	    !ends(a->target, sizeof(a->target)) ||
+	    !ends(a->reason, sizeof(a->reason)))
+		return "a string not terminated";
+	if (a->event <= 0 || a->event >= AUDIT_EV_COUNT ||
+	    a->event == AUDIT_EV_CONFIG_RELOAD)
+		return "event out of range";
+	if (from == PROC_BLOCKD && a->event != AUDIT_EV_HOOK_FAILED)
+		return "blockd reports hook failures only";
+	return NULL;
+}
+
+/* --- the table -------------------------------------------------------- */
 
 static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
-	[MSG_CONF_GLOBAL] = { "CONF_GLOBAL", sizeof(struct conf_global),
-	    MSG_FD_NEVER },
-	[MSG_CONF_EXPORT] = { "CONF_EXPORT", sizeof(struct conf_export),
-	    MSG_FD_NEVER },
-	[MSG_CONF_USER] = { "CONF_USER", sizeof(struct conf_user),
-	    MSG_FD_NEVER },
-	[MSG_CONF_END] = { "CONF_END", sizeof(struct msg_conf_end),
-	    MSG_FD_NEVER },
-	[MSG_PING] = { "PING", sizeof(struct msg_ping), MSG_FD_NEVER },
-	[MSG_PONG] = { "PONG", sizeof(struct msg_ping), MSG_FD_NEVER },
-	[MSG_SHUTDOWN] = { "SHUTDOWN", 0, MSG_FD_NEVER },
-	[MSG_LISTENER] = { "LISTENER", sizeof(struct msg_listener),
-	    MSG_FD_ALWAYS },
-	[MSG_ATTACH] = { "ATTACH", sizeof(struct msg_attach), MSG_FD_ALWAYS },
-	[MSG_ATTACHED] = { "ATTACHED", sizeof(struct msg_attach_result),
-	    MSG_FD_NEVER },
-	[MSG_DETACH] = { "DETACH", sizeof(struct msg_detach), MSG_FD_NEVER },
-	[MSG_DETACHED] = { "DETACHED", sizeof(struct msg_detach),
-	    MSG_FD_NEVER },
-	[MSG_HOOK_RUN] = { "HOOK_RUN", sizeof(struct msg_hook), MSG_FD_NEVER },
-	[MSG_HOOK_DONE] = { "HOOK_DONE", sizeof(struct msg_hook_done),
-	    MSG_FD_NEVER },
-	[MSG_AUDIT] = { "AUDIT", sizeof(struct msg_audit), MSG_FD_NEVER },
+	[MSG_CONF_GLOBAL] = { "CONF_GLOBAL", "struct conf_global",
+	    sizeof(struct conf_global), MSG_FD_NEVER, BY_PARENT, BY_CHILDREN,
+	    check_conf_global, "starts a config push; strings terminated, "
+	    "limits positive, auth known" },
+	[MSG_CONF_EXPORT] = { "CONF_EXPORT", "struct conf_export",
+	    sizeof(struct conf_export), MSG_FD_NEVER, BY_PARENT, BY_CHILDREN,
+	    check_conf_export, "one export the receiver needs; name a config "
+	    "name, device or socket, timeout 1-3600, max-size > 0" },
+	[MSG_CONF_USER] = { "CONF_USER", "struct conf_user",
+	    sizeof(struct conf_user), MSG_FD_NEVER, BY_PARENT, BY_SESSIOND,
+	    check_conf_user, "one login; name a config name, hash and "
+	    "groups terminated" },
+	[MSG_CONF_END] = { "CONF_END", "struct msg_conf_end",
+	    sizeof(struct msg_conf_end), MSG_FD_NEVER, BY_PARENT, BY_CHILDREN,
+	    check_conf_end, "ends a push; counts within the config's "
+	    "limits (and equal to what came: child.c)" },
+	[MSG_PING] = { "PING", "struct msg_ping", sizeof(struct msg_ping),
+	    MSG_FD_NEVER, BY_PARENT, BY_CHILDREN, check_ping,
+	    "liveness; sequence number not 0" },
+	[MSG_PONG] = { "PONG", "struct msg_ping", sizeof(struct msg_ping),
+	    MSG_FD_NEVER, BY_CHILDREN, BY_PARENT, check_ping,
+	    "the ping echoed; not 0 (nor ahead of the pings: proc.c)" },
+	[MSG_SHUTDOWN] = { "SHUTDOWN", "none", 0, MSG_FD_NEVER, BY_PARENT,
+	    BY_CHILDREN, NULL, "stop: release what you hold, then exit 0" },
 #ifdef VMEDIAD_TEST
-	[MSG_TEST_SYSCALL] = { "TEST_SYSCALL", 0, MSG_FD_NEVER },
+	[MSG_TEST_SYSCALL] = { "TEST_SYSCALL", "none", 0, MSG_FD_NEVER,
+	    BY_PARENT, BY_CHILDREN, NULL, "test builds only: call ptrace, "
+	    "which no allow-list has" },
 #endif
+	[MSG_LISTENER] = { "LISTENER", "struct msg_listener",
+	    sizeof(struct msg_listener), MSG_FD_ALWAYS, BY_PARENT,
+	    BY_SESSIOND, check_listener, "a bound socket to serve; kind "
+	    "HTTP with a listen index, or EXPORT with an export name" },
+	[MSG_ATTACH] = { "ATTACH", "struct msg_attach",
+	    sizeof(struct msg_attach), MSG_FD_ALWAYS, BY_SESSIOND, BY_BLOCKD,
+	    check_attach, "a session's kernel-side socket; export and user "
+	    "names, size 1 to 2^63-1, session not 0, flags HAS_FLAGS within "
+	    "the relayed ones" },
+	[MSG_ATTACHED] = { "ATTACHED", "struct msg_attach_result",
+	    sizeof(struct msg_attach_result), MSG_FD_NEVER, BY_BLOCKD,
+	    BY_SESSIOND, check_attached, "the answer; export a name, session "
+	    "not 0, ok 0 or 1, a device only with success, a reason only "
+	    "with a refusal" },
+	[MSG_DETACH] = { "DETACH", "struct msg_detach",
+	    sizeof(struct msg_detach), MSG_FD_NEVER, BY_SESSIOND, BY_BLOCKD,
+	    check_detach, "the session ended; export a name, session not 0" },
+	[MSG_DETACHED] = { "DETACHED", "struct msg_detach",
+	    sizeof(struct msg_detach), MSG_FD_NEVER, BY_BLOCKD, BY_SESSIOND,
+	    check_detach, "the device is free again; export a name, session "
+	    "not 0" },
+	[MSG_HOOK_RUN] = { "HOOK_RUN", "struct msg_hook",
+	    sizeof(struct msg_hook), MSG_FD_NEVER, BY_BLOCKD, BY_HOOKD,
+	    check_hook_run, "run an export's hook; export and user names, "
+	    "action start or stop, read_only 0 or 1" },
+	[MSG_HOOK_DONE] = { "HOOK_DONE", "struct msg_hook_done",
+	    sizeof(struct msg_hook_done), MSG_FD_NEVER, BY_HOOKD, BY_BLOCKD,
+	    check_hook_done, "how it went; export a name, reason terminated, "
+	    "action start or stop, ok 0 or 1" },
+	[MSG_AUDIT] = { "AUDIT", "struct msg_audit",
+	    sizeof(struct msg_audit), MSG_FD_NEVER, BY_SESSIOND | BY_BLOCKD,
+	    BY_PARENT, check_audit, "an event for the audit file; strings "
+	    "terminated, a child's event, blockd's only hook_failed" },
 };
 
 _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,
@@ -48,50 +317,87 @@ _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,
 _Static_assert(sizeof(struct conf_export) <= MSG_PAYLOAD_MAX,
     "conf_export must fit one message");
 
-/* A string field must end inside its array before anyone reads it. */
-int
-msg_string_ok(const char *field, size_t size)
+/* The row of a type, NULL for types this build does not know. */
+const struct msg_info *
+msg_info(uint32_t type)
 {
-	return memchr(field, '\0', size) != NULL;
+	if (type >= MSG_TYPE_COUNT || msg_table[type].name == NULL)
+		return NULL;
+	return &msg_table[type];
 }
 
 const char *
 msg_type_name(uint32_t type)
 {
-	if (type >= MSG_TYPE_COUNT || msg_table[type].name == NULL)
-		return "unknown";
-	return msg_table[type].name;
+	const struct msg_info *info = msg_info(type);
+
+	return info != NULL ? info->name : "unknown";
 }
 
+const char *
+msg_proc_name(int proc)
+{
+	if (proc < 0 || proc >= PROC_MAX)
+		return "nobody";
+	return msg_procs[proc];
+}
+
+/* Who is on a child's i-th sibling fd; PROC_NONE if nobody. */
+int
+msg_sibling(enum msg_proc self, int i)
+{
+	if ((unsigned)self >= PROC_MAX || i < 0 || i > 1)
+		return PROC_NONE;
+	return msg_siblings[self][i];
+}
+
+/* --- one datagram ------------------------------------------------------ */
+
 /*
- * Checks one received datagram (and the fd that came with it, or -1)
- * against the table and copies it into m. Returns NULL or the problem;
- * on a problem the fd is left for the caller to close.
+ * Checks one datagram that peer sent to self (with the fd that came with
+ * it, or -1) against the table and copies it into m. Returns NULL or the
+ * problem, leaving m untouched; the fd is then the caller's to close.
  */
 const char *
-msg_decode(const void *buf, size_t n, int fd, struct msg *m)
+msg_decode(const void *buf, size_t n, int fd, enum msg_proc self,
+    enum msg_proc peer, struct msg *m)
 {
-	struct msg_hdr hdr;
+	static char why[128];
 	const struct msg_info *info;
+	struct msg_hdr hdr;
+	struct msg tmp;
+	const char *bad;
 
 	if (n < sizeof(hdr))
 		return "truncated header";
 	memcpy(&hdr, buf, sizeof(hdr));
 	if (hdr.len != n - sizeof(hdr))
 		return "length does not match the datagram";
-	if (hdr.type >= MSG_TYPE_COUNT || msg_table[hdr.type].name == NULL)
+	if ((info = msg_info(hdr.type)) == NULL)
 		return "unknown message type";
-	info = &msg_table[hdr.type];
+	if ((unsigned)self >= PROC_MAX || (unsigned)peer >= PROC_MAX ||
+	    !(info->from & PROC_BIT(peer)) || !(info->to & PROC_BIT(self))) {
+		snprintf(why, sizeof(why), "%s not allowed from %s to %s",
+		    info->name, msg_proc_name(peer), msg_proc_name(self));
+		return why;
+	}
 	if (hdr.len != info->size)
 		return "wrong payload size for its type";
 	if (info->fd == MSG_FD_ALWAYS && fd == -1)
 		return "fd missing";
 	if (info->fd == MSG_FD_NEVER && fd != -1)
 		return "unexpected fd";
+	/* Checked where it is aligned, copied only once it passed. */
+	memcpy(tmp.u.bytes, (const unsigned char *)buf + sizeof(hdr),
+	    hdr.len);
+	if (info->check != NULL && (bad = info->check(&tmp, peer)) != NULL) {
+		snprintf(why, sizeof(why), "%s: %s", info->name, bad);
+		return why;
+	}
 	m->type = hdr.type;
 	m->len = hdr.len;
 	m->fd = fd;
-	memcpy(m->u.bytes, (const unsigned char *)buf + sizeof(hdr), hdr.len);
+	memcpy(m->u.bytes, tmp.u.bytes, hdr.len);
 	return NULL;
 }
 
@@ -133,12 +439,13 @@ msg_control_fd(struct msghdr *mh)
 }
 
 /*
- * Reads one message without blocking. Returns 1 with m filled, 0 when the
- * peer has closed, -1 with errno EAGAIN when nothing waits, or -1 with
- * *why set when the message was malformed.
+ * Reads one message that peer sent to self, without blocking. Returns 1
+ * with m filled, 0 when the peer has closed, -1 with errno EAGAIN when
+ * nothing waits, or -1 with *why set when the message broke the contract.
  */
 int
-msg_recv(int sock, struct msg *m, const char **why)
+msg_recv(int sock, enum msg_proc self, enum msg_proc peer, struct msg *m,
+    const char **why)
 {
 	unsigned char buf[sizeof(struct msg_hdr) + MSG_PAYLOAD_MAX + 1];
 	union {
@@ -175,7 +482,7 @@ msg_recv(int sock, struct msg *m, const char **why)
 	if (mh.msg_flags & MSG_TRUNC)
 		*why = "oversized message";
 	else
-		*why = msg_decode(buf, n, fd, m);
+		*why = msg_decode(buf, n, fd, self, peer, m);
 	if (*why != NULL) {
 		if (fd != -1)
 			close(fd);
@@ -184,10 +491,13 @@ msg_recv(int sock, struct msg *m, const char **why)
 	return 1;
 }
 
-/* Returns 0, or -1 with errno set (EPIPE when the peer is gone). */
+/*
+ * Writes one message; flags go to sendmsg (MSG_DONTWAIT from a channel).
+ * Returns 0, or -1 with errno set (EPIPE when the peer is gone).
+ */
 int
-msg_send(int sock, enum msg_type type, const void *payload, size_t len,
-    int fd)
+msg_write(int sock, enum msg_type type, const void *payload, size_t len,
+    int fd, int flags)
 {
 	struct msg_hdr hdr = { type, (uint32_t)len };
 	union {
@@ -220,7 +530,7 @@ msg_send(int sock, enum msg_type type, const void *payload, size_t len,
 		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 	}
 	do {
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
 	} while (n == -1 && errno == EINTR);
 	if (n == -1)
 		return -1;
@@ -231,70 +541,14 @@ msg_send(int sock, enum msg_type type, const void *payload, size_t len,
 	return 0;
 }
 
-static void
-chan_readable(evutil_socket_t fd, short events, void *arg)
+/*
+ * One message, waiting for room if the socket is full: for the tests'
+ * harnesses. The daemons send through a channel, which never waits. The
+ * fd stays the caller's.
+ */
+int
+msg_send(int sock, enum msg_type type, const void *payload, size_t len,
+    int fd)
 {
-	struct chan *c = arg;
-	struct msg m;
-	const char *why;
-	int r;
-
-	(void)fd;
-	(void)events;
-	for (;;) {
-		r = msg_recv(c->fd, &m, &why);
-		if (r == 1) {
-			c->dispatch(c, &m, c->arg);
-			if (c->fd == -1)
-				return;	/* the dispatcher closed us */
-			continue;
-		}
-		if (r == 0) {
-			chan_close(c);
-			c->closed(c, c->arg);
-			return;
-		}
-		if (why != NULL)
-			fatalx("malformed message from %s: %s", c->peer, why);
-		return;
-	}
-}
-
-void
-chan_init(struct chan *c, struct event_base *base, int fd, const char *peer,
-    chan_dispatch_fn dispatch, chan_closed_fn closed, void *arg)
-{
-	c->fd = fd;
-	c->peer = peer;
-	c->dispatch = dispatch;
-	c->closed = closed;
-	c->arg = arg;
-	c->ev = event_new(base, fd, EV_READ | EV_PERSIST, chan_readable, c);
-	if (c->ev == NULL || event_add(c->ev, NULL) == -1)
-		fatalx("cannot watch the channel to %s", peer);
-}
-
-void
-chan_close(struct chan *c)
-{
-	if (c->ev != NULL) {
-		event_free(c->ev);
-		c->ev = NULL;
-	}
-	if (c->fd != -1) {
-		close(c->fd);
-		c->fd = -1;
-	}
-}
-
-/* Our own peer going away is handled by its closed callback, not here. */
-void
-chan_send(struct chan *c, enum msg_type type, const void *payload,
-    size_t len, int fd)
-{
-	if (c->fd == -1)
-		return;
-	if (msg_send(c->fd, type, payload, len, fd) == -1 && errno != EPIPE &&
-	    errno != ECONNRESET)
-		fatal("send %s to %s", msg_type_name(type), c->peer);
+	return msg_write(sock, type, payload, len, fd, 0);
 }

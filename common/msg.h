@@ -1,9 +1,11 @@
 /*
- * Every message vmediad's processes exchange: one table of types, each
- * with its payload struct, direction and whether it carries an fd.
+ * Every message vmediad's processes exchange: one table of types (msg.c),
+ * each with its payload, sender, receiver, fd and field checks.
  */
 #ifndef MSG_H
 #define MSG_H
+
+#include <sys/queue.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -11,7 +13,7 @@
 #include "conf.h"
 
 /*
- * Channels on fixed fds in each child:
+ * Channels on fixed fds in each child (msg_sibling() says who is where):
  *	sessiond: 3 parent, 4 blockd
  *	blockd:   3 parent, 4 sessiond, 5 hookd
  *	hookd:    3 parent, 4 blockd
@@ -21,24 +23,51 @@
 #define MSG_SIBLING2_FD		5	/* blockd's second, to hookd */
 #define MSG_PAYLOAD_MAX		4096
 
+/*
+ * What a channel may hold unsent. The largest burst is a config push to
+ * sessiond: CONF_GLOBAL, 64 exports, 256 users and CONF_END (330 messages,
+ * 185 KiB) with its 72 listeners; twice that, a reload right behind the
+ * start, still fits. More means the reader has stopped reading: fatal.
+ */
+#define CHAN_QUEUE_MSGS		1024
+#define CHAN_QUEUE_BYTES	(512 * 1024)
+
+/*
+ * The four processes, as each end of a channel names itself and its
+ * peer. The children come first: the parent's procs[] is in this order.
+ */
+enum msg_proc {
+	PROC_SESSIOND,
+	PROC_BLOCKD,
+	PROC_HOOKD,
+	PROC_PARENT,
+	PROC_MAX
+};
+#define PROC_NONE	(-1)		/* no process on that fd */
+#define PROC_BIT(p)	(1u << (p))
+
+/*
+ * Who sends each type to whom, its payload, its fd and what the receiver
+ * checks: msg_table in msg.c, the one place; ARCHITECTURE.md prints it.
+ */
 enum msg_type {
 	MSG_NONE = 0,
-	MSG_CONF_GLOBAL,	/* parent → children: struct conf_global */
-	MSG_CONF_EXPORT,	/* parent → children: struct conf_export */
-	MSG_CONF_USER,		/* parent → sessiond: struct conf_user */
-	MSG_CONF_END,		/* parent → children: struct msg_conf_end */
-	MSG_PING,		/* parent → child: struct msg_ping */
-	MSG_PONG,		/* child → parent: struct msg_ping, echoed */
-	MSG_SHUTDOWN,		/* parent → child: no payload */
-	MSG_TEST_SYSCALL,	/* test builds: parent → child, no payload */
-	MSG_LISTENER,		/* parent → sessiond: msg_listener + fd */
-	MSG_ATTACH,		/* sessiond → blockd: msg_attach + socket */
-	MSG_ATTACHED,		/* blockd → sessiond: msg_attach_result */
-	MSG_DETACH,		/* sessiond → blockd: msg_detach */
-	MSG_DETACHED,		/* blockd → sessiond: msg_detach */
-	MSG_HOOK_RUN,		/* blockd → hookd: msg_hook */
-	MSG_HOOK_DONE,		/* hookd → blockd: msg_hook_done */
-	MSG_AUDIT,		/* sessiond, blockd → parent: msg_audit */
+	MSG_CONF_GLOBAL,
+	MSG_CONF_EXPORT,
+	MSG_CONF_USER,
+	MSG_CONF_END,
+	MSG_PING,
+	MSG_PONG,
+	MSG_SHUTDOWN,
+	MSG_TEST_SYSCALL,	/* test builds only */
+	MSG_LISTENER,
+	MSG_ATTACH,
+	MSG_ATTACHED,
+	MSG_DETACH,
+	MSG_DETACHED,
+	MSG_HOOK_RUN,
+	MSG_HOOK_DONE,
+	MSG_AUDIT,
 	MSG_TYPE_COUNT
 };
 
@@ -47,10 +76,22 @@ enum msg_fd {
 	MSG_FD_ALWAYS,
 };
 
+struct msg;
+
+/*
+ * One row of the table: each type has one sender or one receiver, so the
+ * two sets name exactly the channels it may travel.
+ */
 struct msg_info {
 	const char	*name;
+	const char	*payload;	/* the struct, in words */
 	size_t		 size;		/* exact payload size */
 	enum msg_fd	 fd;
+	unsigned int	 from;		/* PROC_BIT()s of its senders */
+	unsigned int	 to;		/* and of its receivers */
+	/* NULL, or what is wrong with the fields; from is the sender. */
+	const char	*(*check)(const struct msg *, enum msg_proc from);
+	const char	*checks;	/* what check() insists on, in words */
 };
 
 /* Ends a config push; the counts let the receiver see nothing was lost. */
@@ -181,30 +222,49 @@ struct msg {
 
 struct event_base;
 struct chan;
+struct chan_out;
 
 typedef void (*chan_dispatch_fn)(struct chan *, struct msg *, void *);
 typedef void (*chan_closed_fn)(struct chan *, void *);
 
+/*
+ * A channel to one peer. Sends never block: what the socket does not take
+ * waits in the queue, written when the socket is writable again.
+ */
 struct chan {
 	int			 fd;
-	const char		*peer;		/* for log lines */
-	struct event		*ev;
+	enum msg_proc		 self;
+	enum msg_proc		 peer;
+	struct event		*ev;		/* readable */
+	struct event		*wev;		/* writable, while queued */
+	TAILQ_HEAD(, chan_out)	 queue;
+	size_t			 nqueued;
+	size_t			 queued_bytes;
 	chan_dispatch_fn	 dispatch;
 	chan_closed_fn		 closed;
+	/* The queue overflowed (closed by then); NULL makes it fatal. */
+	chan_closed_fn		 full;
 	void			*arg;
 };
 
 void		 msg_audit_init(struct msg_audit *, int, const char *,
 		    const char *, const char *, const char *);
+const struct msg_info *msg_info(uint32_t);
 const char	*msg_type_name(uint32_t);
-int		 msg_string_ok(const char *, size_t);
-const char	*msg_decode(const void *, size_t, int, struct msg *);
-int		 msg_recv(int, struct msg *, const char **);
+const char	*msg_proc_name(int);
+int		 msg_sibling(enum msg_proc, int);
+const char	*msg_decode(const void *, size_t, int, enum msg_proc,
+		    enum msg_proc, struct msg *);
+int		 msg_recv(int, enum msg_proc, enum msg_proc, struct msg *,
+		    const char **);
+int		 msg_write(int, enum msg_type, const void *, size_t, int, int);
 int		 msg_send(int, enum msg_type, const void *, size_t, int);
 void		 chan_init(struct chan *, struct event_base *, int,
-		    const char *, chan_dispatch_fn, chan_closed_fn, void *);
+		    enum msg_proc, enum msg_proc, chan_dispatch_fn,
+		    chan_closed_fn, void *);
 void		 chan_close(struct chan *);
 void		 chan_send(struct chan *, enum msg_type, const void *, size_t,
 		    int);
+void		 chan_flush(struct chan *);
 
 #endif

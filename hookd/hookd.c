@@ -340,12 +340,9 @@ hook_request(struct child *c, struct msg *m)
 	struct msg_hook *req = &m->u.hook;
 	struct hook_run *r;
 
-	if (!msg_string_ok(req->export, sizeof(req->export)) ||
-	    !msg_string_ok(req->user, sizeof(req->user)) ||
-	    (req->action != MSG_HOOK_START && req->action != MSG_HOOK_STOP))
-		fatalx("malformed HOOK_RUN from blockd");
+	/* We are told only the exports that have a hook. */
 	if (conf_find_export(c->conf, req->export) == NULL) {
-		hook_answer(req, 0, "no such export");
+		hook_answer(req, 1, "no hook configured");
 		return;
 	}
 	r = run_get(req->export);
@@ -359,10 +356,12 @@ hook_request(struct child *c, struct msg *m)
 	run_next(r);
 }
 
+/* HOOK_RUN, from blockd: the only message of ours the table lets in. */
 static int
 hookd_dispatch(struct child *c, struct chan *from, struct msg *m)
 {
-	if (from != &c->sib[0] || m->type != MSG_HOOK_RUN)
+	(void)from;
+	if (m->type != MSG_HOOK_RUN)
 		return 0;
 	hook_request(c, m);
 	return 1;
@@ -399,10 +398,9 @@ hookd_stop(struct child *c)
 }
 
 static const struct child_role hookd_role = {
-	.name = "hookd",
+	.self = PROC_HOOKD,
 	.policy = &hookd_policy,
 	.conf_applied = hookd_conf_applied,
-	.siblings = { "blockd", NULL },
 	.dispatch = hookd_dispatch,
 	.stop = hookd_stop,
 };

@@ -115,23 +115,6 @@ audit_record(struct vmediad *env, const struct msg_audit *a)
 	log_info("audit: %s", line);
 }
 
-/* A child's report: every string must end inside its field. */
-void
-audit_from_child(struct vmediad *env, const struct proc *p,
-    const struct msg_audit *a)
-{
-	if (!msg_string_ok(a->user, sizeof(a->user)) ||
-	    !msg_string_ok(a->addr, sizeof(a->addr)) ||
-	    !msg_string_ok(a->export, sizeof(a->export)) ||
-	    !msg_string_ok(a->target, sizeof(a->target)) ||
-	    !msg_string_ok(a->reason, sizeof(a->reason)) ||
-	    a->event <= 0 || a->event >= AUDIT_EV_COUNT ||
-	    a->event == AUDIT_EV_CONFIG_RELOAD ||
-	    (p != &env->procs[PROC_SESSIOND] && a->event != AUDIT_EV_HOOK_FAILED))
-		fatalx("malformed AUDIT from %s", p->name);
-	audit_record(env, a);
-}
-
 void
 audit_reload(struct vmediad *env, const char *reason)
 {

@@ -101,6 +101,7 @@ listen_bind_http(struct vmediad *env)
 	env->nhttp = g->nlisten;
 }
 
+/* The channel owns fd from here: it closes it once sessiond has it. */
 static void
 send_listener(struct vmediad *env, int kind, int index, const char *export,
     int fd)
@@ -113,7 +114,6 @@ send_listener(struct vmediad *env, int kind, int index, const char *export,
 	snprintf(ml.export, sizeof(ml.export), "%s", export);
 	chan_send(&env->procs[PROC_SESSIOND].chan, MSG_LISTENER, &ml,
 	    sizeof(ml), fd);
-	close(fd);
 }
 
 void

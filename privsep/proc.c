@@ -23,10 +23,6 @@
 
 #define PROC_PINGS_MISSED	3	/* unanswered pings before we give up */
 
-static const char *const proc_names[PROC_COUNT] = {
-	"sessiond", "blockd", "hookd"
-};
-
 /* Children live in ../libexec/vmediad/ relative to our own binary. */
 static void
 proc_path(const char *name, char *path, size_t size)
@@ -98,6 +94,7 @@ proc_exec(struct vmediad *env, struct proc *p, const int *chans, int nchans,
 	_exit(127);
 }
 
+/* The table let through only these, checked, from this child. */
 static void
 proc_dispatch(struct chan *c, struct msg *m, void *arg)
 {
@@ -111,11 +108,11 @@ proc_dispatch(struct chan *c, struct msg *m, void *arg)
 		p->pongs = m->u.ping.seq;
 		break;
 	case MSG_AUDIT:
-		audit_from_child(p->env, p, &m->u.audit);
+		audit_record(p->env, &m->u.audit);
 		break;
 	default:
-		fatalx("unexpected %s from %s", msg_type_name(m->type),
-		    p->name);
+		fatalx("%s from %s allowed but not handled",
+		    msg_type_name(m->type), p->name);
 	}
 }
 
@@ -127,6 +124,24 @@ proc_closed(struct chan *c, void *arg)
 
 	(void)c;
 	log_debug("%s closed its channel", p->name);
+}
+
+/*
+ * The child stopped reading and its queue overflowed (chan.c logged it).
+ * For us fatal means what any child's death means: it goes, all stop.
+ */
+static void
+proc_full(struct chan *c, void *arg)
+{
+	struct proc *p = arg;
+
+	(void)c;
+	if (p->pid == 0)
+		return;
+	log_warnx("%s (pid %d) does not read its channel; stopping", p->name,
+	    p->pid);
+	kill(p->pid, SIGKILL);
+	proc_stop_all(p->env, 1);
 }
 
 /*
@@ -197,8 +212,9 @@ proc_spawn(struct vmediad *env, struct proc *p, const int *siblings,
 		/* NOTREACHED */
 	}
 	close(sp[1]);
-	chan_init(&p->chan, env->base, sp[0], p->name, proc_dispatch,
-	    proc_closed, p);
+	chan_init(&p->chan, env->base, sp[0], PROC_PARENT, p->id,
+	    proc_dispatch, proc_closed, p);
+	p->chan.full = proc_full;
 	p->stderr_fd = errpipe[0];
 	if (errpipe[1] != -1) {
 		close(errpipe[1]);
@@ -224,7 +240,8 @@ proc_spawn_all(struct vmediad *env)
 	blk[1] = bh[0];
 	hook[0] = bh[1];
 	for (i = 0; i < PROC_COUNT; i++) {
-		env->procs[i].name = proc_names[i];
+		env->procs[i].id = i;
+		env->procs[i].name = msg_proc_name(i);
 		env->procs[i].env = env;
 		env->procs[i].stderr_fd = -1;
 	}
@@ -237,32 +254,98 @@ proc_spawn_all(struct vmediad *env)
 	}
 }
 
-/* Each child gets the part of the config it needs: hashes go to sessiond. */
+/*
+ * The globals a child is told. sessiond serves HTTP, TLS and the web
+ * page; blockd and hookd only need to enter their sandboxes. The audit
+ * file is the parent's alone.
+ */
+static void
+proc_global_view(enum msg_proc to, const struct conf_global *g,
+    struct conf_global *v)
+{
+	*v = *g;
+	memset(v->audit, 0, sizeof(v->audit));
+	if (to == PROC_SESSIOND)
+		return;
+	memset(v->listen, 0, sizeof(v->listen));
+	v->nlisten = 0;
+	memset(v->web, 0, sizeof(v->web));
+	memset(v->tls_certificate, 0, sizeof(v->tls_certificate));
+	memset(v->tls_key, 0, sizeof(v->tls_key));
+	memset(v->origins, 0, sizeof(v->origins));
+}
+
+/*
+ * The exports a child is told, and of each what it uses; 0 if none of it.
+ * sessiond serves them all but runs no hook; blockd connects the device
+ * exports; hookd runs the hooks of those that have one. Strings are
+ * cleared whole, so that nothing of them travels after the NUL.
+ */
+static int
+proc_export_view(enum msg_proc to, const struct conf_export *e,
+    struct conf_export *v)
+{
+	*v = *e;
+	memset(v->hook, 0, sizeof(v->hook));
+	if (to == PROC_SESSIOND)
+		return 1;
+	if (e->device[0] == '\0' || (to == PROC_HOOKD && e->hook[0] == '\0'))
+		return 0;
+	if (to == PROC_HOOKD)
+		memcpy(v->hook, e->hook, sizeof(v->hook));
+	memset(v->description, 0, sizeof(v->description));
+	memset(v->allow, 0, sizeof(v->allow));
+	return 1;
+}
+
+/* Each child gets the part of the config it needs: logins go to sessiond. */
 void
 proc_send_conf(struct vmediad *env, struct proc *p)
 {
 	const struct conf *conf = env->conf;
+	struct conf_global g;
+	struct conf_export e;
 	struct msg_conf_end end;
 	int i;
 
 	if (p->pid == 0)
 		return;
-	chan_send(&p->chan, MSG_CONF_GLOBAL, &conf->global,
-	    sizeof(conf->global), -1);
-	for (i = 0; i < conf->nexports; i++)
-		chan_send(&p->chan, MSG_CONF_EXPORT, &conf->exports[i],
-		    sizeof(conf->exports[i]), -1);
-	end.nusers = 0;
-	if (p == &env->procs[PROC_SESSIOND]) {
+	memset(&end, 0, sizeof(end));
+	proc_global_view(p->id, &conf->global, &g);
+	chan_send(&p->chan, MSG_CONF_GLOBAL, &g, sizeof(g), -1);
+	for (i = 0; i < conf->nexports; i++) {
+		if (!proc_export_view(p->id, &conf->exports[i], &e))
+			continue;
+		chan_send(&p->chan, MSG_CONF_EXPORT, &e, sizeof(e), -1);
+		end.nexports++;
+	}
+	if (p->id == PROC_SESSIOND) {
 		for (i = 0; i < conf->nusers; i++)
 			chan_send(&p->chan, MSG_CONF_USER, &conf->users[i],
 			    sizeof(conf->users[i]), -1);
 		end.nusers = conf->nusers;
 	}
 	end.generation = env->generation;
-	end.nexports = conf->nexports;
 	chan_send(&p->chan, MSG_CONF_END, &end, sizeof(end), -1);
 }
+
+#ifdef VMEDIAD_TEST
+/*
+ * Test builds: config pushes to one child, faster than any child reads,
+ * until its queue overflows; regress/daemon stops the child first.
+ */
+void
+proc_flood(struct vmediad *env, struct proc *p)
+{
+	int i;
+
+	log_warnx("test: flooding %s with config pushes", p->name);
+	for (i = 0; i < CHAN_QUEUE_MSGS && p->chan.fd != -1; i++) {
+		env->generation++;
+		proc_send_conf(env, p);
+	}
+}
+#endif
 
 static void
 proc_describe(int status, char *buf, size_t size)

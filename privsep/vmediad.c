@@ -135,6 +135,11 @@ on_signal(evutil_socket_t sig, short events, void *arg)
 		    p->pid != 0)
 			chan_send(&p->chan, MSG_TEST_SYSCALL, NULL, 0, -1);
 		break;
+	case SIGUSR2:
+		if ((p = proc_by_name(env, env->test_child)) != NULL &&
+		    p->pid != 0 && !env->stopping)
+			proc_flood(env, p);
+		break;
 #endif
 	}
 }
@@ -152,7 +157,7 @@ watch_signals(struct vmediad *env)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD,
 #ifdef VMEDIAD_TEST
-		SIGUSR1,
+		SIGUSR1, SIGUSR2,
 #endif
 	};
 	struct event *ev;

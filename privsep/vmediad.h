@@ -14,16 +14,14 @@
 #include "nbd_netlink.h"
 #include "sandbox.h"
 
-#define PROC_SESSIOND	0
-#define PROC_BLOCKD	1
-#define PROC_HOOKD	2
-#define PROC_COUNT	3
+#define PROC_COUNT	3	/* the children, procs[] by enum msg_proc */
 
 #define PROC_LINE_MAX	1024	/* a relayed stderr line, longer is cut */
 
 struct vmediad;
 
 struct proc {
+	enum msg_proc		 id;
 	const char		*name;
 	pid_t			 pid;		/* 0 once reaped */
 	struct chan		 chan;
@@ -64,6 +62,9 @@ extern const struct sandbox_policy vmediad_policy;
 
 void	proc_spawn_all(struct vmediad *);
 void	proc_send_conf(struct vmediad *, struct proc *);
+#ifdef VMEDIAD_TEST
+void	proc_flood(struct vmediad *, struct proc *);
+#endif
 void	proc_reap(struct vmediad *);
 void	proc_stop_all(struct vmediad *, int);
 void	proc_ping(struct vmediad *);
@@ -77,8 +78,6 @@ void	listen_cleanup(struct vmediad *);
 
 void	audit_open(struct vmediad *);
 void	audit_record(struct vmediad *, const struct msg_audit *);
-void	audit_from_child(struct vmediad *, const struct proc *,
-	    const struct msg_audit *);
 void	audit_reload(struct vmediad *, const char *);
 
 int	hashpw_main(void);

@@ -222,8 +222,7 @@ attach_device(struct session *s)
 	a.size = s->relay.size;
 	a.session = s->id;
 	a.flags = s->relay.flags;
-	sd_send_blockd(MSG_ATTACH, &a, sizeof(a), sv[1]);
-	close(sv[1]);
+	sd_send_blockd(MSG_ATTACH, &a, sizeof(a), sv[1]);	/* takes sv[1] */
 	s->attach_sent = 1;
 	return 0;
 }

@@ -75,6 +75,7 @@ sd_audit(struct msg_audit *a)
 	chan_send(&sd_child->chan, MSG_AUDIT, a, sizeof(*a), -1);
 }
 
+/* As chan_send: the fd is the channel's from here, closed once sent. */
 void
 sd_send_blockd(int type, const void *payload, size_t len, int fd)
 {
@@ -142,8 +143,6 @@ listener_msg(struct child *c, struct msg *m)
 	struct msg_listener *l = &m->u.listener;
 	struct export_rt *ex;
 
-	if (!msg_string_ok(l->export, sizeof(l->export)))
-		fatalx("malformed LISTENER from parent");
 	if (l->kind == MSG_LISTEN_HTTP && l->index >= 0 &&
 	    l->index < c->conf->global.nlisten) {
 		conn_http_listen(m->fd, l->index);
@@ -157,28 +156,24 @@ listener_msg(struct child *c, struct msg *m)
 	fatalx("LISTENER from parent for nothing we serve");
 }
 
+/* The table let through only these, each from its one sender. */
 static int
 sessiond_dispatch(struct child *c, struct chan *from, struct msg *m)
 {
-	if (from == &c->chan && m->type == MSG_LISTENER)
+	(void)from;
+	switch (m->type) {
+	case MSG_LISTENER:
 		listener_msg(c, m);
-	else if (from == &c->sib[0] && m->type == MSG_ATTACHED) {
-		if (!msg_string_ok(m->u.attached.export,
-		    sizeof(m->u.attached.export)) ||
-		    !msg_string_ok(m->u.attached.device,
-		    sizeof(m->u.attached.device)) ||
-		    !msg_string_ok(m->u.attached.reason,
-		    sizeof(m->u.attached.reason)))
-			fatalx("malformed ATTACHED from blockd");
+		return 1;
+	case MSG_ATTACHED:
 		session_attached(&m->u.attached);
-	} else if (from == &c->sib[0] && m->type == MSG_DETACHED) {
-		if (!msg_string_ok(m->u.detach.export,
-		    sizeof(m->u.detach.export)))
-			fatalx("malformed DETACHED from blockd");
+		return 1;
+	case MSG_DETACHED:
 		session_detached(&m->u.detach);
-	} else
+		return 1;
+	default:
 		return 0;
-	return 1;
+	}
 }
 
 /* Peers see a WebSocket close, local clients a hang-up. */
@@ -198,10 +193,9 @@ sessiond_stop(struct child *c)
 }
 
 static const struct child_role sessiond_role = {
-	.name = "sessiond",
+	.self = PROC_SESSIOND,
 	.policy = &sessiond_policy,
 	.conf_applied = sessiond_conf_applied,
-	.siblings = { "blockd", NULL },
 	.dispatch = sessiond_dispatch,
 	.stop = sessiond_stop,
 };

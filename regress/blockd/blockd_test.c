@@ -239,12 +239,10 @@ attach(struct kid *k, const char *export, uint64_t size, uint32_t flags,
 		harness_fail("send ATTACH: %s", strerror(errno));
 	close(p->give);
 	p->give = -1;
-	if (!expect_msg(k->sib[0], MSG_ATTACHED, WAIT_MS, &m))
+	if (!expect_msg(k, k->sib[0], MSG_ATTACHED, WAIT_MS, &m))
 		return 0;
 	*res = m.u.attached;
-	if (!msg_string_ok(res->reason, sizeof(res->reason)) ||
-	    !msg_string_ok(res->device, sizeof(res->device)) ||
-	    res->session != a.session || strcmp(res->export, export) != 0) {
+	if (res->session != a.session || strcmp(res->export, export) != 0) {
 		fprintf(stderr, "ATTACHED for %.32s session %u, wanted %s %u\n",
 		    res->export, res->session, export, a.session);
 		return 0;
@@ -252,6 +250,40 @@ attach(struct kid *k, const char *export, uint64_t size, uint32_t flags,
 	fprintf(stderr, "ATTACHED %s: ok=%d device \"%s\" reason \"%s\"\n",
 	    export, res->ok, res->device, res->reason);
 	return 1;
+}
+
+/*
+ * At start blockd asks for the stop hook of every device export (which
+ * have one is hookd's to know): answer each as hookd does for an export
+ * without a hook. 1 if exactly cd and rw came, in config order.
+ */
+static int
+answer_start_hooks(struct kid *k)
+{
+	static const char *const want[] = { "cd", "rw" };
+	struct msg_hook_done done;
+	struct msg m;
+	size_t i;
+
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		if (!expect_msg(k, k->sib[1], MSG_HOOK_RUN, WAIT_MS, &m))
+			return 0;
+		if (strcmp(m.u.hook.export, want[i]) != 0 ||
+		    m.u.hook.action != MSG_HOOK_STOP ||
+		    m.u.hook.session != 0) {
+			fprintf(stderr, "HOOK_RUN %s action %d session %u, "
+			    "wanted %s stop 0\n", m.u.hook.export,
+			    m.u.hook.action, m.u.hook.session, want[i]);
+			return 0;
+		}
+		memset(&done, 0, sizeof(done));
+		snprintf(done.export, sizeof(done.export), "%s", want[i]);
+		snprintf(done.reason, sizeof(done.reason), "no hook configured");
+		done.action = MSG_HOOK_STOP;
+		done.ok = 1;
+		msg_send(k->sib[1], MSG_HOOK_DONE, &done, sizeof(done), -1);
+	}
+	return expect_silence(k->sib[1], QUIET_MS);
 }
 
 /* --- tests ----------------------------------------------------------- */
@@ -321,15 +353,8 @@ test_refusals(struct kid *k)
 	    PROBE_STREAM, "no such export", NULL);
 	test_refusal(k, "attach_socket_export_refused", "sock", 4096, ro,
 	    PROBE_STREAM, "not a device export", NULL);
-	test_refusal(k, "attach_size_0_refused", "cd", 0, ro, PROBE_STREAM,
-	    "size out of range", NULL);
 	test_refusal(k, "attach_size_over_max_size_refused", "cd",
 	    MAX_SIZE_CD + 1, ro, PROBE_STREAM, "size out of range", NULL);
-	test_refusal(k, "attach_flags_without_has_flags_refused", "rw", 4096,
-	    0, PROBE_STREAM, "transmission flags not allowed", NULL);
-	test_refusal(k, "attach_flags_outside_0x3f_refused", "rw", 4096,
-	    NBD_TFLAG_HAS_FLAGS | 0x100, PROBE_STREAM,
-	    "transmission flags not allowed", NULL);
 	test_refusal(k, "attach_read_only_export_offered_writable_refused",
 	    "cd", 4096, NBD_TFLAG_HAS_FLAGS, PROBE_STREAM,
 	    "read-only export offered as writable", NULL);
@@ -351,7 +376,7 @@ test_refusals(struct kid *k)
 	    log_count(k, "blockd: export nosuch: attach refused: no such "
 	    "export") == 1 &&
 	    log_count(k, "blockd: export cd: attach refused: size out of "
-	    "range") == 2 &&
+	    "range") == 1 &&
 	    log_count(k, "blockd: export cd: attach refused: socket not "
 	    "connected") == 1 &&
 	    log_count(k, "blockd: export cd: attach refused: connect "
@@ -387,39 +412,145 @@ test_ignored(struct kid *k)
 	    k->log);
 }
 
-/* A fresh blockd that must die of what one channel sends it. */
+/*
+ * A fresh blockd that must die of one message on one channel: the parent
+ * (chan -1), sessiond (0) or hookd (1), with a probe socket if with_fd.
+ */
 static void
-test_fatal(const char *name, int chan, const struct msg_attach *a, int fd,
-    const char *logged)
+test_fatal(const char *name, int chan, uint32_t type, const void *payload,
+    size_t len, int with_fd, const char *logged)
 {
+	struct probe p;
 	struct kid k;
 
 	if (!kid_up_for(name, &k, "blockd", 2, exports, nexports))
 		return;
-	msg_send(k.sib[chan], MSG_ATTACH, a, sizeof(*a), fd);
+	probe_open(&p, PROBE_STREAM);
+	msg_send(chan == -1 ? k.parent : k.sib[chan], type, payload, len,
+	    with_fd ? p.give : -1);
 	expect_fatal(name, &k, logged);
+	probe_close(&p);
+}
+
+/* An ATTACH that passes every check of the table. */
+static void
+attach_good(struct msg_attach *a)
+{
+	attach_init(a, "cd", 4096, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY);
+}
+
+static void
+test_malformed_attach(void)
+{
+	struct msg_attach a;
+
+	attach_good(&a);
+	test_fatal("attach_without_fd_is_fatal", 0, MSG_ATTACH, &a, sizeof(a),
+	    0, "blockd: protocol error from sessiond: fd missing");
+	test_fatal("attach_from_hookd_channel_is_fatal", 1, MSG_ATTACH, &a,
+	    sizeof(a), 1, "blockd: protocol error from hookd: ATTACH not "
+	    "allowed from hookd to blockd");
+	test_fatal("attach_from_parent_channel_is_fatal", -1, MSG_ATTACH, &a,
+	    sizeof(a), 1, "blockd: protocol error from parent: ATTACH not "
+	    "allowed from parent to blockd");
+
+	memset(a.export, 'A', sizeof(a.export));
+	test_fatal("attach_with_unterminated_export_is_fatal", 0, MSG_ATTACH,
+	    &a, sizeof(a), 1, "blockd: protocol error from sessiond: ATTACH: "
+	    "export is not a valid name");
+	attach_good(&a);
+	snprintf(a.export, sizeof(a.export), "-cd");
+	test_fatal("attach_with_export_outside_name_rules_is_fatal", 0,
+	    MSG_ATTACH, &a, sizeof(a), 1, "blockd: protocol error from "
+	    "sessiond: ATTACH: export is not a valid name");
+	attach_good(&a);
+	memset(a.user, 'u', sizeof(a.user));
+	test_fatal("attach_with_unterminated_user_is_fatal", 0, MSG_ATTACH,
+	    &a, sizeof(a), 1, "blockd: protocol error from sessiond: ATTACH: "
+	    "user is not a valid name");
+	attach_good(&a);
+	a.size = 0;
+	test_fatal("attach_size_0_is_fatal", 0, MSG_ATTACH, &a, sizeof(a), 1,
+	    "blockd: protocol error from sessiond: ATTACH: size out of range");
+	attach_good(&a);
+	a.size = UINT64_MAX;
+	test_fatal("attach_size_over_int64_max_is_fatal", 0, MSG_ATTACH, &a,
+	    sizeof(a), 1, "blockd: protocol error from sessiond: ATTACH: size "
+	    "out of range");
+	attach_good(&a);
+	a.session = 0;
+	test_fatal("attach_session_0_is_fatal", 0, MSG_ATTACH, &a, sizeof(a),
+	    1, "blockd: protocol error from sessiond: ATTACH: session 0");
+	attach_good(&a);
+	a.flags = NBD_TFLAG_READ_ONLY;
+	test_fatal("attach_flags_without_has_flags_is_fatal", 0, MSG_ATTACH,
+	    &a, sizeof(a), 1, "blockd: protocol error from sessiond: ATTACH: "
+	    "transmission flags outside what is relayed");
+	attach_good(&a);
+	a.flags |= NBD_TFLAG_CAN_MULTI_CONN;
+	test_fatal("attach_flags_outside_relayed_is_fatal", 0, MSG_ATTACH, &a,
+	    sizeof(a), 1, "blockd: protocol error from sessiond: ATTACH: "
+	    "transmission flags outside what is relayed");
 }
 
 static void
 test_malformed(void)
 {
-	struct msg_attach a;
-	struct probe p;
+	struct msg_hook_done done;
+	struct msg_detach det;
+	struct msg_listener l;
+	struct conf_user u;
 
-	attach_init(&a, "cd", 4096, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY);
-	test_fatal("attach_without_fd_is_fatal", 0, &a, -1,
-	    "malformed message from sessiond: fd missing");
+	test_malformed_attach();
 
-	probe_open(&p, PROBE_STREAM);
-	test_fatal("attach_from_hookd_channel_is_fatal", 1, &a, p.give,
-	    "unexpected ATTACH from hookd");
-	probe_close(&p);
+	memset(&det, 0, sizeof(det));
+	memset(det.export, 'c', sizeof(det.export));
+	det.session = 1;
+	test_fatal("detach_with_unterminated_export_is_fatal", 0, MSG_DETACH,
+	    &det, sizeof(det), 0, "blockd: protocol error from sessiond: "
+	    "DETACH: export is not a valid name");
+	snprintf(det.export, sizeof(det.export), "cd");
+	det.session = 0;
+	test_fatal("detach_session_0_is_fatal", 0, MSG_DETACH, &det,
+	    sizeof(det), 0, "blockd: protocol error from sessiond: DETACH: "
+	    "session 0");
+	det.session = 1;
+	test_fatal("detached_from_sessiond_is_fatal", 0, MSG_DETACHED, &det,
+	    sizeof(det), 0, "blockd: protocol error from sessiond: DETACHED "
+	    "not allowed from sessiond to blockd");
 
-	memset(a.export, 'A', sizeof(a.export));
-	probe_open(&p, PROBE_STREAM);
-	test_fatal("attach_with_unterminated_export_is_fatal", 0, &a, p.give,
-	    "malformed ATTACH from sessiond");
-	probe_close(&p);
+	memset(&done, 0, sizeof(done));
+	snprintf(done.export, sizeof(done.export), "cd");
+	done.action = 3;
+	test_fatal("hook_done_with_action_3_is_fatal", 1, MSG_HOOK_DONE, &done,
+	    sizeof(done), 0, "blockd: protocol error from hookd: HOOK_DONE: "
+	    "unknown action");
+	done.action = MSG_HOOK_STOP;
+	done.ok = 2;
+	test_fatal("hook_done_with_ok_2_is_fatal", 1, MSG_HOOK_DONE, &done,
+	    sizeof(done), 0, "blockd: protocol error from hookd: HOOK_DONE: ok "
+	    "neither 0 nor 1");
+	done.ok = 1;
+	memset(done.reason, 'r', sizeof(done.reason));
+	test_fatal("hook_done_with_unterminated_reason_is_fatal", 1,
+	    MSG_HOOK_DONE, &done, sizeof(done), 0, "blockd: protocol error "
+	    "from hookd: HOOK_DONE: reason not terminated");
+	memset(done.reason, 0, sizeof(done.reason));
+	test_fatal("hook_done_from_sessiond_is_fatal", 0, MSG_HOOK_DONE,
+	    &done, sizeof(done), 0, "blockd: protocol error from sessiond: "
+	    "HOOK_DONE not allowed from sessiond to blockd");
+
+	/* The parent's messages that blockd may not get. */
+	memset(&u, 0, sizeof(u));
+	snprintf(u.name, sizeof(u.name), "alice");
+	test_fatal("conf_user_to_blockd_is_fatal", -1, MSG_CONF_USER, &u,
+	    sizeof(u), 0, "blockd: protocol error from parent: CONF_USER not "
+	    "allowed from parent to blockd");
+	memset(&l, 0, sizeof(l));
+	l.kind = MSG_LISTEN_HTTP;
+	test_fatal("listener_to_blockd_is_fatal", -1, MSG_LISTENER, &l,
+	    sizeof(l), 1, "blockd: protocol error from parent: LISTENER not "
+	    "allowed from parent to blockd");
 }
 
 int
@@ -437,6 +568,8 @@ main(int argc, char **argv)
 
 	if (!kid_up(&k, "blockd", 2, exports, nexports))
 		harness_fail("blockd did not answer PING; see %s", k.log);
+	test_result("blockd_asks_stop_hook_of_each_device_export_at_start",
+	    answer_start_hooks(&k), "see %s", k.log);
 	test_result("blockd_warns_nbd_netlink_family_missing",
 	    log_count(&k, "blockd: no NBD netlink family (No such file or "
 	    "directory): device exports cannot attach") == 1,
@@ -455,6 +588,8 @@ main(int argc, char **argv)
 	test_shutdown(&k, "blockd");
 
 	test_malformed();
-	test_parent_gone("blockd", 2, exports, nexports);
+	test_full_queue("blockd", 2, exports, nexports);
+	/* Only the socket export: no start-up stop hook waits for hookd. */
+	test_parent_gone("blockd", 2, &exports[2], 1);
 	return test_done();
 }

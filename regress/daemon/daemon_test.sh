@@ -25,11 +25,14 @@ user = nobody
 chroot = $work/empty
 web = $top/web
 auth = none
+audit = $work/audit.log
 
 [export "cdrom"]
+description = the managed host's CD
 device = /dev/nbd0
 read-only = yes
 hook = /etc/nbd-proxy/state
+allow = alice
 default = yes
 
 [export "lab"]
@@ -160,6 +163,30 @@ uids=$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' /proc/$b/status)
 	notok parent_restricted_after_spawning \
 	    "Seccomp $(status_field $pid Seccomp) CapEff $(status_field $pid CapEff)"
 
+# --- what each child is told ------------------------------------------------
+
+# Test builds log which fields of the config reached a child (child.c):
+# sessiond everything it serves but no audit file and no hook; blockd the
+# device export without hook, description or allow list; hookd the device
+# export that has a hook. Paths in [vmediad] reach sessiond only.
+census() {
+	grep -o "$1: test: received .*" "$log" | head -1 | sed 's/^[a-z]*: //'
+}
+want="test: received listen 1; user chroot web; export cdrom: description device allow; export lab: socket; users 0"
+[ "$(census sessiond)" = "$want" ] &&
+	ok sessiond_gets_every_export_but_no_audit_file_or_hook ||
+	notok sessiond_gets_every_export_but_no_audit_file_or_hook \
+	    "$(census sessiond)"
+want="test: received listen 0; user chroot; export cdrom: device; users 0"
+[ "$(census blockd)" = "$want" ] &&
+	ok blockd_gets_only_device_exports_without_hook_or_allow ||
+	notok blockd_gets_only_device_exports_without_hook_or_allow \
+	    "$(census blockd)"
+want="test: received listen 0; user chroot; export cdrom: device hook; users 0"
+[ "$(census hookd)" = "$want" ] &&
+	ok hookd_gets_only_exports_with_a_hook ||
+	notok hookd_gets_only_exports_with_a_hook "$(census hookd)"
+
 # --- liveness and reload ---------------------------------------------------
 
 # Test builds ping every second and give up after 3 unanswered pings (see
@@ -174,8 +201,8 @@ write_conf '[export "extra"]
 socket = '"$work/extra.sock"
 kill -HUP $pid
 if wait_log "sessiond: config 1: 3 exports" 30 &&
-    wait_log "blockd: config 1: 3 exports" 30 &&
-    wait_log "hookd: config 1: 3 exports" 30; then
+    wait_log "blockd: config 1: 1 exports" 30 &&
+    wait_log "hookd: config 1: 1 exports" 30; then
 	ok sighup_pushes_new_config_to_every_child
 else
 	notok sighup_pushes_new_config_to_every_child "$(tail -3 "$log")"
@@ -184,7 +211,7 @@ fi
 write_conf '[export "extra"]
 devce = /dev/nbd1'
 kill -HUP $pid
-if wait_log "vmediad.conf:17: export \"extra\": unknown key \"devce\"" 30 &&
+if wait_log "vmediad.conf:20: export \"extra\": unknown key \"devce\"" 30 &&
     wait_log "keeping the running configuration" 30 &&
     ! grep -q "config 2" "$log" && kill -0 $pid; then
 	ok sighup_bad_config_keeps_old_one
@@ -251,6 +278,28 @@ if wait_exit 60 && [ "$status" -ne 0 ] &&
 else
 	notok unresponsive_child_stops_daemon "status ${status:-running}"
 fi
+kill_all
+
+# A child that stops reading while the parent sends: the parent's queue to
+# it overflows (test builds flood it on SIGUSR2); the daemon must not
+# block on it but stop, saying why, and leave nothing behind.
+start
+victim=$(child_pid sessiond)
+kill -STOP "$victim"
+kill -USR2 $pid
+if wait_exit 50 && [ "$status" -ne 0 ] &&
+    grep -q "vmediad: channel to sessiond full: [0-9]* messages" "$log" &&
+    grep -q "sessiond (pid $victim) does not read its channel; stopping" \
+    "$log"; then
+	ok full_channel_queue_stops_daemon_nonzero
+else
+	notok full_channel_queue_stops_daemon_nonzero \
+	    "status ${status:-running}: $(tail -3 "$log")"
+fi
+others=$(grep -c "exited with status 0" "$log")
+[ "$others" -eq 2 ] && no_leftovers &&
+	ok full_channel_queue_leaves_no_process ||
+	notok full_channel_queue_leaves_no_process "$others clean exits: $(pgrep -af "$top/build/test")"
 kill_all
 
 start

@@ -1,6 +1,7 @@
 /*
  * Writes the msg fuzz seeds: one datagram of every message type, encoded
- * by msg_send itself, with a real config (from the file given) inside.
+ * by msg_send itself, with a real config (from the file given) inside,
+ * each one that its receiver accepts, so fuzzing starts past the checks.
  * The seeds carry no fd; fuzz_msg decodes each input with and without.
  * Usage: msg_seeds vmediad.conf outdir
  */
@@ -55,6 +56,7 @@ main(int argc, char **argv)
 	struct msg_detach detach;
 	struct msg_hook hook;
 	struct msg_hook_done hook_done;
+	struct msg_audit audit;
 	int sp[2];
 
 	if (argc != 3) {
@@ -85,6 +87,7 @@ main(int argc, char **argv)
 
 	/* The data path, for the device export and its user. */
 	memset(&listener, 0, sizeof(listener));
+	listener.kind = MSG_LISTEN_HTTP;
 	seed(sp, argv[2], "listener", MSG_LISTENER, &listener,
 	    sizeof(listener));
 	memset(&attach, 0, sizeof(attach));
@@ -123,5 +126,15 @@ main(int argc, char **argv)
 	hook_done.ok = 1;
 	seed(sp, argv[2], "hook_done", MSG_HOOK_DONE, &hook_done,
 	    sizeof(hook_done));
+	memset(&audit, 0, sizeof(audit));
+	memcpy(audit.user, attach.user, sizeof(audit.user));
+	snprintf(audit.addr, sizeof(audit.addr), "192.0.2.1");
+	memcpy(audit.export, attach.export, sizeof(audit.export));
+	snprintf(audit.target, sizeof(audit.target), "%s",
+	    conf.exports[0].device);
+	audit.size = attach.size;
+	audit.session = 1;
+	audit.event = AUDIT_EV_SESSION_START;
+	seed(sp, argv[2], "audit", MSG_AUDIT, &audit, sizeof(audit));
 	return 0;
 }

@@ -180,11 +180,10 @@ expect_hook_done(struct kid *k, const char *export, int action,
 {
 	struct msg m;
 
-	if (!expect_msg(k->sib[0], MSG_HOOK_DONE, ms, &m))
+	if (!expect_msg(k, k->sib[0], MSG_HOOK_DONE, ms, &m))
 		return 0;
 	*done = m.u.hook_done;
-	if (!msg_string_ok(done->reason, sizeof(done->reason)) ||
-	    strcmp(done->export, export) != 0 || done->session != session ||
+	if (strcmp(done->export, export) != 0 || done->session != session ||
 	    done->action != action) {
 		fprintf(stderr, "HOOK_DONE for %.32s session %u action %d, "
 		    "wanted %s %u %d\n", done->export, done->session,
@@ -462,10 +461,12 @@ test_failures(struct kid *k)
 	    "ok=%d reason \"%s\"", got ? done.ok : -1,
 	    got ? done.reason : "");
 
+	/* The parent tells hookd only the exports that have a hook. */
 	got = run_hook(k, "nosuch", MSG_HOOK_START, 1, &done);
-	test_result("unknown_export_refused", got && done.ok == 0 &&
-	    strstr(done.reason, "no such export"), "ok=%d reason \"%s\"",
-	    got ? done.ok : -1, got ? done.reason : "");
+	test_result("export_hookd_was_not_told_has_no_hook", got &&
+	    done.ok == 1 && strcmp(done.reason, "no hook configured") == 0,
+	    "ok=%d reason \"%s\"", got ? done.ok : -1,
+	    got ? done.reason : "");
 }
 
 /* Both pids the hook wrote (its shell, its sleep) are gone. */
@@ -564,23 +565,31 @@ test_confinement(struct kid *k)
 	free(out);
 }
 
-/* A fresh hookd that must die of what blockd sends it. */
+/*
+ * A fresh hookd that must die of one message: on its channel to the
+ * parent (chan -1) or to blockd (0), with the line it must log once.
+ */
 static void
-test_fatal(const char *name, const void *raw, size_t rawlen,
-    const struct msg_hook *h, const char *logged)
+test_fatal(const char *name, int chan, uint32_t type, const void *payload,
+    size_t len, const char *logged)
 {
 	struct kid k;
 
 	if (!kid_up_for(name, &k, "hookd", 1, exports, nexports))
 		return;
-	if (raw != NULL)
-		send(k.sib[0], raw, rawlen, MSG_NOSIGNAL);
-	else if (h != NULL)
-		msg_send(k.sib[0], MSG_HOOK_RUN, h, sizeof(*h), -1);
-	else
-		msg_send(k.sib[0], MSG_PING, &(struct msg_ping){ 1 },
-		    sizeof(struct msg_ping), -1);
+	msg_send(chan == -1 ? k.parent : k.sib[0], type, payload, len, -1);
 	expect_fatal(name, &k, logged);
+}
+
+static void
+hook_init(struct msg_hook *h)
+{
+	memset(h, 0, sizeof(*h));
+	snprintf(h->export, sizeof(h->export), "record");
+	snprintf(h->user, sizeof(h->user), "alice");
+	h->size = 4096;
+	h->session = 1;
+	h->action = MSG_HOOK_START;
 }
 
 static void
@@ -590,18 +599,67 @@ test_malformed(void)
 		struct msg_hdr	hdr;
 		uint64_t	payload;
 	} raw = { { MSG_HOOK_RUN, sizeof(uint64_t) }, 0 };
+	struct msg_hook_done done;
+	struct msg_conf_end end;
+	struct msg_ping ping = { 0 };
 	struct msg_hook h;
+	struct kid k;
 
-	memset(&h, 0, sizeof(h));
-	snprintf(h.export, sizeof(h.export), "record");
-	h.size = 4096;
+	hook_init(&h);
 	h.action = 7;
-	test_fatal("hook_run_with_action_7_is_fatal", NULL, 0, &h,
-	    "malformed HOOK_RUN from blockd");
-	test_fatal("wrong_size_datagram_is_fatal", &raw, sizeof(raw), NULL,
-	    "malformed message from blockd: wrong payload size");
-	test_fatal("unexpected_message_type_from_blockd_is_fatal", NULL, 0,
-	    NULL, "unexpected PING from blockd");
+	test_fatal("hook_run_with_action_7_is_fatal", 0, MSG_HOOK_RUN, &h,
+	    sizeof(h), "hookd: protocol error from blockd: HOOK_RUN: unknown "
+	    "action");
+	hook_init(&h);
+	memset(h.export, 'x', sizeof(h.export));
+	test_fatal("hook_run_with_unterminated_export_is_fatal", 0,
+	    MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from blockd: "
+	    "HOOK_RUN: export is not a valid name");
+	hook_init(&h);
+	snprintf(h.user, sizeof(h.user), "../root");
+	test_fatal("hook_run_with_user_outside_name_rules_is_fatal", 0,
+	    MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from blockd: "
+	    "HOOK_RUN: user is not a valid name");
+	hook_init(&h);
+	h.read_only = 2;
+	test_fatal("hook_run_with_read_only_2_is_fatal", 0, MSG_HOOK_RUN, &h,
+	    sizeof(h), "hookd: protocol error from blockd: HOOK_RUN: "
+	    "read_only neither 0 nor 1");
+
+	/* Wrong direction: what blockd may not say to us. */
+	memset(&done, 0, sizeof(done));
+	snprintf(done.export, sizeof(done.export), "record");
+	done.action = MSG_HOOK_START;
+	test_fatal("hook_done_from_blockd_is_fatal", 0, MSG_HOOK_DONE, &done,
+	    sizeof(done), "hookd: protocol error from blockd: HOOK_DONE not "
+	    "allowed from blockd to hookd");
+	ping.seq = 1;
+	test_fatal("ping_from_blockd_is_fatal", 0, MSG_PING, &ping,
+	    sizeof(ping), "hookd: protocol error from blockd: PING not allowed "
+	    "from blockd to hookd");
+	hook_init(&h);
+	test_fatal("hook_run_from_parent_is_fatal", -1, MSG_HOOK_RUN, &h,
+	    sizeof(h), "hookd: protocol error from parent: HOOK_RUN not "
+	    "allowed from parent to hookd");
+
+	/* From the parent, fields out of range. */
+	ping.seq = 0;
+	test_fatal("ping_with_sequence_0_from_parent_is_fatal", -1, MSG_PING,
+	    &ping, sizeof(ping), "hookd: protocol error from parent: PING: "
+	    "sequence number 0");
+	memset(&end, 0, sizeof(end));
+	end.generation = 2;
+	end.nexports = -1;
+	test_fatal("conf_end_with_negative_export_count_is_fatal", -1,
+	    MSG_CONF_END, &end, sizeof(end), "hookd: protocol error from "
+	    "parent: CONF_END: export count out of range");
+
+	if (kid_up_for("wrong_size_datagram_is_fatal", &k, "hookd", 1,
+	    exports, nexports)) {
+		send(k.sib[0], &raw, sizeof(raw), MSG_NOSIGNAL);
+		expect_fatal("wrong_size_datagram_is_fatal", &k,
+		    "hookd: protocol error from blockd: wrong payload size");
+	}
 }
 
 int
@@ -631,6 +689,7 @@ main(int argc, char **argv)
 	test_shutdown(&k, "hookd");
 
 	test_malformed();
+	test_full_queue("hookd", 1, exports, nexports);
 	test_parent_gone("hookd", 1, exports, nexports);
 	return test_done();
 }

@@ -22,7 +22,7 @@
 #include "child_harness.h"
 #include "test.h"
 
-#define KIDS_MAX	8
+#define KIDS_MAX	64
 
 char harness_work[PATH_MAX];
 char harness_empty[PATH_MAX];
@@ -164,6 +164,9 @@ spawn_child(struct kid *k, const char *name, int nsib)
 	if (nkids == KIDS_MAX || nsib < 0 || nsib > 2)
 		harness_fail("cannot spawn %s", name);
 	memset(k, 0, sizeof(*k));
+	for (k->proc = 0; k->proc < PROC_PARENT; k->proc++)
+		if (strcmp(msg_proc_name(k->proc), name) == 0)
+			break;
 	if ((size_t)snprintf(path, sizeof(path), "%s/build/libexec/vmediad/%s",
 	    top, name) >= sizeof(path))
 		harness_fail("path to %s too long", name);
@@ -300,19 +303,34 @@ ping(struct kid *k)
 
 	if (msg_send(k->parent, MSG_PING, &p, sizeof(p), -1) == -1)
 		return 0;
-	return expect_msg(k->parent, MSG_PONG, WAIT_MS, &m) &&
+	return expect_msg(k, k->parent, MSG_PONG, WAIT_MS, &m) &&
 	    m.u.ping.seq == 4242;
 }
 
+/* Whom we play on one of the child's channels: its parent or a sibling. */
+static enum msg_proc
+played_on(const struct kid *k, int fd)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (fd == k->sib[i] && msg_sibling(k->proc, i) != PROC_NONE)
+			return msg_sibling(k->proc, i);
+	return PROC_PARENT;
+}
+
 /*
- * Waits up to ms for one message of the given type on fd. Returns 1 with
- * m filled, 0 (and says why on stderr) on a timeout, EOF or anything else.
+ * Waits up to ms for one message of the given type on fd, one of k's
+ * channels, checked as the contract says: from k to whom we play there.
+ * Returns 1 with m filled, 0 (and says why on stderr) on a timeout, EOF,
+ * a message that breaks the contract, or any other type.
  */
 int
-expect_msg(int fd, uint32_t type, int ms, struct msg *m)
+expect_msg(const struct kid *k, int fd, uint32_t type, int ms, struct msg *m)
 {
 	struct pollfd pfd = { fd, POLLIN, 0 };
 	long deadline = now_ms() + ms, left;
+	enum msg_proc self = played_on(k, fd);
 	const char *why;
 	int r;
 
@@ -326,14 +344,15 @@ expect_msg(int fd, uint32_t type, int ms, struct msg *m)
 			fprintf(stderr, "poll: %s\n", strerror(errno));
 			return 0;
 		}
-		r = msg_recv(fd, m, &why);
+		r = msg_recv(fd, self, k->proc, m, &why);
 		if (r == 0) {
 			fprintf(stderr, "channel closed waiting for %s\n",
 			    msg_type_name(type));
 			return 0;
 		}
 		if (r == -1 && why != NULL) {
-			fprintf(stderr, "malformed message: %s\n", why);
+			fprintf(stderr, "protocol error from %s: %s\n",
+			    msg_proc_name(k->proc), why);
 			return 0;
 		}
 		if (r == 1)
@@ -489,4 +508,43 @@ test_parent_gone(const char *name, int nsib, const struct conf_export *e,
 	    "%s (status %#x), see %s", exited ? "exited" : "still running",
 	    status, k.log);
 	kid_close(&k);
+}
+
+/*
+ * NAME_full_queue_to_parent_is_fatal: pings it answers while we read no
+ * answer. Past the bound (CHAN_QUEUE_MSGS) of what it may hold unsent it
+ * must die saying so, not wait for us; then our sends meet a closed end.
+ */
+void
+test_full_queue(const char *name, int nsib, const struct conf_export *e,
+    int n)
+{
+	struct pollfd pfd;
+	struct msg_ping p;
+	struct kid k;
+	char test[64], logged[64];
+	long deadline;
+	int sent = 0;
+
+	snprintf(test, sizeof(test), "%s_full_queue_to_parent_is_fatal", name);
+	snprintf(logged, sizeof(logged), "%s: channel to parent full", name);
+	if (!kid_up_for(test, &k, name, nsib, e, n))
+		return;
+	deadline = now_ms() + WAIT_MS;
+	for (p.seq = 1; now_ms() < deadline; ) {
+		if (msg_write(k.parent, MSG_PING, &p, sizeof(p), -1,
+		    MSG_DONTWAIT) == 0) {
+			p.seq++;
+			sent++;
+			continue;
+		}
+		if (errno != EAGAIN)
+			break;		/* EPIPE: it is gone */
+		pfd.fd = k.parent;
+		pfd.events = POLLOUT;
+		poll(&pfd, 1, 100);
+	}
+	fprintf(stderr, "%s: %d pings sent, none of the answers read\n",
+	    name, sent);
+	expect_fatal(test, &k, logged);
 }

@@ -18,6 +18,7 @@
 #define EXIT_MS		5000	/* for a child that should be exiting */
 
 struct kid {
+	enum msg_proc	 proc;		/* who it is; we play its peers */
 	pid_t		 pid;		/* 0 once reaped */
 	int		 parent;	/* our end of the child's fd 3 */
 	int		 sib[2];	/* our ends of its fds 4 and 5, or -1 */
@@ -43,7 +44,7 @@ int	kid_up(struct kid *, const char *, int, const struct conf_export *,
 int	kid_up_for(const char *, struct kid *, const char *, int,
 	    const struct conf_export *, int);
 int	ping(struct kid *);
-int	expect_msg(int, uint32_t, int, struct msg *);
+int	expect_msg(const struct kid *, int, uint32_t, int, struct msg *);
 int	expect_silence(int, int);
 int	wait_exit(struct kid *, int, int *);
 int	log_count(const struct kid *, const char *);
@@ -54,5 +55,6 @@ void	test_proc_status(struct kid *, const char *, const char *,
 void	expect_fatal(const char *, struct kid *, const char *);
 void	test_shutdown(struct kid *, const char *);
 void	test_parent_gone(const char *, int, const struct conf_export *, int);
+void	test_full_queue(const char *, int, const struct conf_export *, int);
 
 #endif

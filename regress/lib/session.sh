@@ -34,8 +34,8 @@ stop_daemon() {
 # daemon_survived NAME: ok if vmediad still runs and its log shows no
 # crashed child and no broken channel.
 daemon_survived() {
-	local bad='SIGSYS\|malformed message\|unexpected \|'
-	bad+='(pid [0-9]*) stopped answering'
+	local bad='SIGSYS\|protocol error from\|unexpected \|'
+	bad+='channel to [a-z]* full\|(pid [0-9]*) stopped answering'
 
 	! grep -q "$bad" "$log" && kill -0 $pid && ok "$1" ||
 		notok "$1" "$(grep -m3 "$bad" "$log")"

@@ -1,6 +1,8 @@
 /*
  * The channel between vmediad's processes, tested over real SOCK_SEQPACKET
  * socketpairs: what msg_send writes msg_recv reads back, and what it rejects.
+ * The contract's table is in contract_test.c, the queued channel in
+ * chan_test.c; msg_test -M prints the table for ARCHITECTURE.md.
  */
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -15,55 +17,177 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "msg.h"
+#include "msg_tests.h"
+#include "nbd_proto.h"
 #include "test.h"
 
-/*
- * Every type, the payload size it must have and whether it carries an fd:
- * the table a reader of msg.h expects, checked against msg.c.
- */
-static const struct {
-	enum msg_type	 type;
-	const char	*name;
-	size_t		 size;
-	int		 fd;
-	const char	*test;
-} msg_types[] = {
+const struct contract contract[] = {
 	{ MSG_CONF_GLOBAL, "CONF_GLOBAL", sizeof(struct conf_global), 0,
-	    "msg_conf_global_round_trips" },
+	    P(PARENT), CHILDREN, "msg_conf_global_round_trips" },
 	{ MSG_CONF_EXPORT, "CONF_EXPORT", sizeof(struct conf_export), 0,
-	    "msg_conf_export_round_trips" },
+	    P(PARENT), CHILDREN, "msg_conf_export_round_trips" },
 	{ MSG_CONF_USER, "CONF_USER", sizeof(struct conf_user), 0,
-	    "msg_conf_user_round_trips" },
+	    P(PARENT), P(SESSIOND), "msg_conf_user_round_trips" },
 	{ MSG_CONF_END, "CONF_END", sizeof(struct msg_conf_end), 0,
-	    "msg_conf_end_round_trips" },
-	{ MSG_PING, "PING", sizeof(struct msg_ping), 0,
+	    P(PARENT), CHILDREN, "msg_conf_end_round_trips" },
+	{ MSG_PING, "PING", sizeof(struct msg_ping), 0, P(PARENT), CHILDREN,
 	    "msg_ping_round_trips" },
-	{ MSG_PONG, "PONG", sizeof(struct msg_ping), 0,
+	{ MSG_PONG, "PONG", sizeof(struct msg_ping), 0, CHILDREN, P(PARENT),
 	    "msg_pong_round_trips" },
-	{ MSG_SHUTDOWN, "SHUTDOWN", 0, 0, "msg_shutdown_round_trips" },
-	{ MSG_TEST_SYSCALL, "TEST_SYSCALL", 0, 0,
+	{ MSG_SHUTDOWN, "SHUTDOWN", 0, 0, P(PARENT), CHILDREN,
+	    "msg_shutdown_round_trips" },
+	{ MSG_TEST_SYSCALL, "TEST_SYSCALL", 0, 0, P(PARENT), CHILDREN,
 	    "msg_test_syscall_round_trips" },
 	{ MSG_LISTENER, "LISTENER", sizeof(struct msg_listener), 1,
+	    P(PARENT), P(SESSIOND),
 	    "msg_listener_round_trips_with_a_working_fd" },
-	{ MSG_ATTACH, "ATTACH", sizeof(struct msg_attach), 1,
-	    "msg_attach_round_trips_with_a_working_fd" },
+	{ MSG_ATTACH, "ATTACH", sizeof(struct msg_attach), 1, P(SESSIOND),
+	    P(BLOCKD), "msg_attach_round_trips_with_a_working_fd" },
 	{ MSG_ATTACHED, "ATTACHED", sizeof(struct msg_attach_result), 0,
-	    "msg_attached_round_trips" },
-	{ MSG_DETACH, "DETACH", sizeof(struct msg_detach), 0,
-	    "msg_detach_round_trips" },
-	{ MSG_DETACHED, "DETACHED", sizeof(struct msg_detach), 0,
-	    "msg_detached_round_trips" },
-	{ MSG_HOOK_RUN, "HOOK_RUN", sizeof(struct msg_hook), 0,
-	    "msg_hook_run_round_trips" },
+	    P(BLOCKD), P(SESSIOND), "msg_attached_round_trips" },
+	{ MSG_DETACH, "DETACH", sizeof(struct msg_detach), 0, P(SESSIOND),
+	    P(BLOCKD), "msg_detach_round_trips" },
+	{ MSG_DETACHED, "DETACHED", sizeof(struct msg_detach), 0, P(BLOCKD),
+	    P(SESSIOND), "msg_detached_round_trips" },
+	{ MSG_HOOK_RUN, "HOOK_RUN", sizeof(struct msg_hook), 0, P(BLOCKD),
+	    P(HOOKD), "msg_hook_run_round_trips" },
 	{ MSG_HOOK_DONE, "HOOK_DONE", sizeof(struct msg_hook_done), 0,
-	    "msg_hook_done_round_trips" },
+	    P(HOOKD), P(BLOCKD), "msg_hook_done_round_trips" },
 	{ MSG_AUDIT, "AUDIT", sizeof(struct msg_audit), 0,
-	    "msg_audit_round_trips" },
+	    P(SESSIOND) | P(BLOCKD), P(PARENT), "msg_audit_round_trips" },
 };
-#define NTYPES	(sizeof(msg_types) / sizeof(msg_types[0]))
+const size_t ncontract = sizeof(contract) / sizeof(contract[0]);
+
+static const struct contract *
+contract_of(uint32_t type)
+{
+	size_t i;
+
+	for (i = 0; i < ncontract; i++)
+		if (contract[i].type == type)
+			return &contract[i];
+	return NULL;
+}
+
+static int
+lowest_bit(unsigned int mask)
+{
+	return __builtin_ctz(mask);
+}
+
+/* A channel the type may travel: its first sender to its first receiver. */
+void
+ends_of(uint32_t type, enum msg_proc *self, enum msg_proc *peer)
+{
+	const struct contract *c = contract_of(type);
+
+	*self = c != NULL ? lowest_bit(c->to) : PROC_SESSIOND;
+	*peer = c != NULL ? lowest_bit(c->from) : PROC_PARENT;
+}
 
 static void
+global_valid(struct conf_global *g)
+{
+	memset(g, 0, sizeof(*g));
+	snprintf(g->user, sizeof(g->user), "nobody");
+	snprintf(g->chroot, sizeof(g->chroot), "/var/empty");
+	g->auth = CONF_AUTH_NONE;
+	g->max_connections = CONF_DEFAULT_MAX_CONNECTIONS;
+	g->sessions_per_user = CONF_DEFAULT_SESSIONS_PER_USER;
+	g->request_timeout = CONF_DEFAULT_REQUEST_TIMEOUT;
+	g->handshake_timeout = CONF_DEFAULT_HANDSHAKE_TIMEOUT;
+	g->idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
+	g->login_idle = CONF_DEFAULT_LOGIN_IDLE;
+	g->login_lifetime = CONF_DEFAULT_LOGIN_LIFETIME;
+	g->max_header_size = CONF_DEFAULT_MAX_HEADER_SIZE;
+	g->max_headers = CONF_DEFAULT_MAX_HEADERS;
+}
+
+/* A payload of the type that its receiver accepts, as our processes send. */
+void
+valid_payload(enum msg_type type, struct msg *m)
+{
+	memset(&m->u, 0, sizeof(m->u));
+	switch (type) {
+	case MSG_CONF_GLOBAL:
+		global_valid(&m->u.global);
+		break;
+	case MSG_CONF_EXPORT:
+		snprintf(m->u.export.name, CONF_NAME_MAX, "cd");
+		snprintf(m->u.export.device, CONF_PATH_MAX, "/dev/nbd0");
+		m->u.export.timeout = 30;
+		m->u.export.max_size = UINT64_C(1) << 30;
+		break;
+	case MSG_CONF_USER:
+		snprintf(m->u.user.name, CONF_NAME_MAX, "alice");
+		snprintf(m->u.user.password, CONF_HASH_MAX, "$6$salt$hash");
+		break;
+	case MSG_CONF_END:
+		m->u.conf_end.generation = 1;
+		m->u.conf_end.nexports = 1;
+		break;
+	case MSG_PING:
+	case MSG_PONG:
+		m->u.ping.seq = 7;
+		break;
+	case MSG_LISTENER:
+		m->u.listener.kind = MSG_LISTEN_HTTP;
+		break;
+	case MSG_ATTACH:
+		snprintf(m->u.attach.export, CONF_NAME_MAX, "cd");
+		snprintf(m->u.attach.user, CONF_NAME_MAX, "alice");
+		m->u.attach.size = 4096;
+		m->u.attach.session = 1;
+		m->u.attach.flags = NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY;
+		break;
+	case MSG_ATTACHED:
+		snprintf(m->u.attached.export, CONF_NAME_MAX, "cd");
+		snprintf(m->u.attached.device, CONF_NAME_MAX, "/dev/nbd0");
+		m->u.attached.session = 1;
+		m->u.attached.ok = 1;
+		break;
+	case MSG_DETACH:
+	case MSG_DETACHED:
+		snprintf(m->u.detach.export, CONF_NAME_MAX, "cd");
+		m->u.detach.session = 1;
+		break;
+	case MSG_HOOK_RUN:
+		snprintf(m->u.hook.export, CONF_NAME_MAX, "cd");
+		snprintf(m->u.hook.user, CONF_NAME_MAX, "alice");
+		m->u.hook.size = 4096;
+		m->u.hook.action = MSG_HOOK_START;
+		m->u.hook.read_only = 1;
+		break;
+	case MSG_HOOK_DONE:
+		snprintf(m->u.hook_done.export, CONF_NAME_MAX, "cd");
+		snprintf(m->u.hook_done.reason, 128, "ok");
+		m->u.hook_done.action = MSG_HOOK_START;
+		m->u.hook_done.ok = 1;
+		break;
+	case MSG_AUDIT:
+		snprintf(m->u.audit.user, CONF_NAME_MAX, "alice");
+		snprintf(m->u.audit.addr, 64, "127.0.0.1");
+		snprintf(m->u.audit.export, CONF_NAME_MAX, "cd");
+		m->u.audit.event = AUDIT_EV_HOOK_FAILED;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The datagram msg_send would write for m's payload of the type. */
+size_t
+encode(unsigned char *buf, enum msg_type type, const struct msg *m)
+{
+	const struct contract *c = contract_of(type);
+	struct msg_hdr hdr = { type, c != NULL ? (uint32_t)c->size : 0 };
+
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), m->u.bytes, hdr.len);
+	return sizeof(hdr) + hdr.len;
+}
+
+void
 seqpacket_pair(int sp[2])
 {
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
@@ -72,7 +196,7 @@ seqpacket_pair(int sp[2])
 	}
 }
 
-static void
+void
 close_pair(int sp[2])
 {
 	close(sp[0]);
@@ -80,7 +204,7 @@ close_pair(int sp[2])
 }
 
 /* The descriptor number the kernel will hand out next. */
-static int
+int
 lowest_free_fd(void)
 {
 	int fd = dup(STDIN_FILENO);
@@ -93,7 +217,7 @@ lowest_free_fd(void)
 	return fd;
 }
 
-static int
+int
 open_fd_count(void)
 {
 	DIR *d;
@@ -149,7 +273,7 @@ send_raw(int sock, const void *buf, size_t len, int fd, int nfds)
 }
 
 /* A header and payload_len payload bytes, with the len field as given. */
-static size_t
+size_t
 craft(unsigned char *buf, uint32_t type, uint32_t len_field,
     size_t payload_len)
 {
@@ -158,15 +282,6 @@ craft(unsigned char *buf, uint32_t type, uint32_t len_field,
 	memcpy(buf, &hdr, sizeof(hdr));
 	memset(buf + sizeof(hdr), 0xa5, payload_len);
 	return sizeof(hdr) + payload_len;
-}
-
-static void
-fill_pattern(unsigned char *p, size_t len, unsigned seed)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (unsigned char)(i * 31 + seed);
 }
 
 /*
@@ -184,28 +299,31 @@ fd_reaches_pipe(int fd, int readend)
 	    memcmp(back, "through", 7) == 0;
 }
 
+/* Each type from its sender to its receiver: as sent, fd and all. */
 static void
 test_round_trips(void)
 {
-	static unsigned char payload[MSG_PAYLOAD_MAX];
-	static struct msg m;
+	static struct msg sent, m;
+	const struct contract *t;
+	enum msg_proc self, peer;
 	const char *why;
 	size_t i;
 	int sp[2], pfd[2], r;
 
 	seqpacket_pair(sp);
-	for (i = 0; i < NTYPES; i++) {
+	for (i = 0; i < ncontract; i++) {
+		t = &contract[i];
 		pfd[0] = pfd[1] = -1;
-		if (msg_types[i].fd && pipe2(pfd, O_CLOEXEC) == -1) {
+		if (t->fd && pipe2(pfd, O_CLOEXEC) == -1) {
 			perror("pipe2");
 			exit(1);
 		}
-		fill_pattern(payload, msg_types[i].size, msg_types[i].type);
+		valid_payload(t->type, &sent);
 		memset(&m, 0, sizeof(m));
 		m.fd = -1;
-		if (msg_send(sp[0], msg_types[i].type, payload,
-		    msg_types[i].size, pfd[1]) == -1) {
-			test_result(msg_types[i].test, 0, "msg_send: %s",
+		if (msg_send(sp[0], t->type, sent.u.bytes, t->size,
+		    pfd[1]) == -1) {
+			test_result(t->test, 0, "msg_send: %s",
 			    strerror(errno));
 			goto next;
 		}
@@ -213,22 +331,22 @@ test_round_trips(void)
 			close(pfd[1]);	/* only the passed copy can write now */
 			pfd[1] = -1;
 		}
-		r = msg_recv(sp[1], &m, &why);
+		ends_of(t->type, &self, &peer);
+		r = msg_recv(sp[1], self, peer, &m, &why);
 		if (r != 1)
-			test_result(msg_types[i].test, 0, "msg_recv %d: %s", r,
+			test_result(t->test, 0, "msg_recv %d: %s", r,
 			    why ? why : strerror(errno));
-		else if (m.type != msg_types[i].type ||
-		    m.len != msg_types[i].size ||
-		    (m.fd != -1) != msg_types[i].fd)
-			test_result(msg_types[i].test, 0, "got type %u len %u "
-			    "fd %d", m.type, m.len, m.fd);
-		else if (memcmp(m.u.bytes, payload, m.len) != 0)
-			test_result(msg_types[i].test, 0, "payload differs");
+		else if (m.type != t->type || m.len != t->size ||
+		    (m.fd != -1) != t->fd)
+			test_result(t->test, 0, "got type %u len %u fd %d",
+			    m.type, m.len, m.fd);
+		else if (memcmp(m.u.bytes, sent.u.bytes, m.len) != 0)
+			test_result(t->test, 0, "payload differs");
 		else if (m.fd != -1 && !fd_reaches_pipe(m.fd, pfd[0]))
-			test_result(msg_types[i].test, 0, "received fd %d does "
-			    "not write into the pipe", m.fd);
+			test_result(t->test, 0, "received fd %d does not write "
+			    "into the pipe", m.fd);
 		else
-			test_result(msg_types[i].test, 1, NULL);
+			test_result(t->test, 1, NULL);
 next:
 		if (m.fd != -1)
 			close(m.fd);
@@ -245,13 +363,12 @@ test_type_names(void)
 {
 	size_t i;
 
-	for (i = 0; i < NTYPES; i++) {
-		if (strcmp(msg_type_name(msg_types[i].type),
-		    msg_types[i].name) != 0) {
+	for (i = 0; i < ncontract; i++) {
+		if (strcmp(msg_type_name(contract[i].type),
+		    contract[i].name) != 0) {
 			test_result("msg_type_names_match_the_table", 0,
-			    "type %u is %s, want %s", msg_types[i].type,
-			    msg_type_name(msg_types[i].type),
-			    msg_types[i].name);
+			    "type %u is %s, want %s", contract[i].type,
+			    msg_type_name(contract[i].type), contract[i].name);
 			return;
 		}
 	}
@@ -260,8 +377,8 @@ test_type_names(void)
 	    strcmp(msg_type_name(MSG_TYPE_COUNT), "unknown") == 0 &&
 	    strcmp(msg_type_name(UINT32_MAX), "unknown") == 0,
 	    "MSG_NONE or an out-of-range type has a name");
-	test_result("msg_every_type_is_tested", NTYPES == MSG_TYPE_COUNT - 1,
-	    "%zu types tested, %d in msg.h", NTYPES, MSG_TYPE_COUNT - 1);
+	test_result("msg_every_type_is_tested", ncontract == MSG_TYPE_COUNT - 1,
+	    "%zu types tested, %d in msg.h", ncontract, MSG_TYPE_COUNT - 1);
 }
 
 /*
@@ -334,9 +451,15 @@ expect_rejected(const char *name, const void *buf, size_t len, int with_fd,
     const char *want)
 {
 	static struct msg m;
+	struct msg_hdr hdr = { MSG_NONE, 0 };
+	enum msg_proc self, peer;
 	const char *why;
 	int sp[2], pfd[2] = { -1, -1 }, before, next, r;
 
+	/* As the type's receiver from its sender: the channel is right. */
+	if (len >= sizeof(hdr))
+		memcpy(&hdr, buf, sizeof(hdr));
+	ends_of(hdr.type, &self, &peer);
 	seqpacket_pair(sp);
 	if (with_fd && pipe2(pfd, O_CLOEXEC) == -1) {
 		perror("pipe2");
@@ -345,7 +468,7 @@ expect_rejected(const char *name, const void *buf, size_t len, int with_fd,
 	send_raw(sp[0], buf, len, pfd[1], with_fd);
 	before = open_fd_count();
 	next = lowest_free_fd();
-	r = msg_recv(sp[1], &m, &why);
+	r = msg_recv(sp[1], self, peer, &m, &why);
 	if (r != -1 || why == NULL)
 		test_result(name, 0, "msg_recv returned %d, reason %s", r,
 		    why ? why : "none");
@@ -463,7 +586,7 @@ test_two_fds(void)
 	len = craft(buf, MSG_ATTACH, sizeof(struct msg_attach),
 	    sizeof(struct msg_attach));
 	send_raw(sp[0], buf, len, STDERR_FILENO, 2);
-	r = msg_recv(sp[1], &m, &why);
+	r = msg_recv(sp[1], PROC_BLOCKD, PROC_SESSIOND, &m, &why);
 	test_result("msg_recv_rejects_two_fds_in_one_message",
 	    r == -1 && why != NULL && strcmp(why, "bad control data") == 0,
 	    "returned %d, reason %s", r, why ? why : "none");
@@ -479,17 +602,17 @@ test_recv_states(void)
 
 	seqpacket_pair(sp);
 	errno = 0;
-	r = msg_recv(sp[1], &m, &why);
+	r = msg_recv(sp[1], PROC_SESSIOND, PROC_PARENT, &m, &why);
 	test_result("msg_recv_with_nothing_waiting_is_eagain",
 	    r == -1 && errno == EAGAIN && why == NULL,
 	    "returned %d, errno %d, reason %s", r, errno, why ? why : "none");
 
 	msg_send(sp[0], MSG_SHUTDOWN, NULL, 0, -1);
 	close(sp[0]);
-	r = msg_recv(sp[1], &m, &why);
+	r = msg_recv(sp[1], PROC_SESSIOND, PROC_PARENT, &m, &why);
 	test_result("msg_recv_delivers_what_was_sent_before_close",
 	    r == 1 && m.type == MSG_SHUTDOWN, "returned %d", r);
-	r = msg_recv(sp[1], &m, &why);
+	r = msg_recv(sp[1], PROC_SESSIOND, PROC_PARENT, &m, &why);
 	test_result("msg_recv_returns_0_when_peer_closes", r == 0 &&
 	    why == NULL, "returned %d, reason %s", r, why ? why : "none");
 	close(sp[1]);
@@ -515,7 +638,7 @@ static void
 test_decode(void)
 {
 	static unsigned char buf[sizeof(struct msg_hdr) + MSG_PAYLOAD_MAX];
-	static struct msg m, untouched;
+	static struct msg m, untouched, valid;
 	struct msg_ping ping = { 0x1122334455667788ULL };
 	const char *why;
 	size_t len;
@@ -523,188 +646,77 @@ test_decode(void)
 	len = craft(buf, MSG_PONG, sizeof(ping), 0);
 	memcpy(buf + sizeof(struct msg_hdr), &ping, sizeof(ping));
 	len += sizeof(ping);
-	why = msg_decode(buf, len, -1, &m);
+	why = msg_decode(buf, len, -1, PROC_PARENT, PROC_HOOKD, &m);
 	test_result("msg_decode_accepts_pong", why == NULL &&
 	    m.type == MSG_PONG && m.len == sizeof(ping) && m.fd == -1 &&
 	    m.u.ping.seq == ping.seq, "%s", why ? why : "wrong contents");
 
-	why = msg_decode(buf, 0, -1, &m);
+	why = msg_decode(buf, 0, -1, PROC_PARENT, PROC_HOOKD, &m);
 	test_result("msg_decode_rejects_empty_buffer", why != NULL &&
 	    strcmp(why, "truncated header") == 0, "%s", why ? why : "accepted");
 
 	len = craft(buf, MSG_PING, UINT32_MAX, 8);
-	why = msg_decode(buf, len, -1, &m);
+	why = msg_decode(buf, len, -1, PROC_HOOKD, PROC_PARENT, &m);
 	test_result("msg_decode_rejects_length_uint32_max", why != NULL &&
 	    strcmp(why, "length does not match the datagram") == 0, "%s",
 	    why ? why : "accepted");
 
 	len = craft(buf, MSG_PING, sizeof(ping), sizeof(ping));
-	why = msg_decode(buf, len, 42, &m);
+	why = msg_decode(buf, len, 42, PROC_HOOKD, PROC_PARENT, &m);
 	test_result("msg_decode_rejects_fd_on_ping", why != NULL &&
 	    strcmp(why, "unexpected fd") == 0, "%s", why ? why : "accepted");
 
-	len = craft(buf, MSG_ATTACH, sizeof(struct msg_attach),
-	    sizeof(struct msg_attach));
-	why = msg_decode(buf, len, 42, &m);
+	valid_payload(MSG_ATTACH, &valid);
+	len = encode(buf, MSG_ATTACH, &valid);
+	why = msg_decode(buf, len, 42, PROC_BLOCKD, PROC_SESSIOND, &m);
 	test_result("msg_decode_accepts_attach_with_fd", why == NULL &&
 	    m.type == MSG_ATTACH && m.fd == 42, "%s", why ? why : "wrong fd");
-	why = msg_decode(buf, len, -1, &m);
+	why = msg_decode(buf, len, -1, PROC_BLOCKD, PROC_SESSIOND, &m);
 	test_result("msg_decode_rejects_attach_without_fd", why != NULL &&
 	    strcmp(why, "fd missing") == 0, "%s", why ? why : "accepted");
 
 	len = craft(buf, MSG_CONF_USER, sizeof(struct conf_user) + 1,
 	    sizeof(struct conf_user) + 1);
-	why = msg_decode(buf, len, -1, &m);
+	why = msg_decode(buf, len, -1, PROC_SESSIOND, PROC_PARENT, &m);
 	test_result("msg_decode_rejects_conf_user_one_byte_long",
 	    why != NULL && strcmp(why, "wrong payload size for its type") == 0,
 	    "%s", why ? why : "accepted");
 
 	len = craft(buf, MSG_CONF_END, sizeof(struct msg_conf_end),
 	    sizeof(struct msg_conf_end));
-	why = msg_decode(buf, len - 1, -1, &m);
+	why = msg_decode(buf, len - 1, -1, PROC_HOOKD, PROC_PARENT, &m);
 	test_result("msg_decode_rejects_buffer_cut_short", why != NULL,
 	    "accepted");
 
 	memset(&m, 0x5a, sizeof(m));
 	memcpy(&untouched, &m, sizeof(m));
 	len = craft(buf, MSG_TYPE_COUNT + 100, 4, 4);
-	why = msg_decode(buf, len, -1, &m);
+	why = msg_decode(buf, len, -1, PROC_HOOKD, PROC_PARENT, &m);
 	test_result("msg_decode_leaves_message_untouched_on_rejection",
+	    why != NULL && memcmp(&m, &untouched, sizeof(m)) == 0,
+	    "%s", why ? "message was written" : "accepted");
+
+	/* A field check fails only after the whole payload was read. */
+	valid_payload(MSG_DETACH, &valid);
+	valid.u.detach.session = 0;
+	len = encode(buf, MSG_DETACH, &valid);
+	why = msg_decode(buf, len, -1, PROC_BLOCKD, PROC_SESSIOND, &m);
+	test_result("msg_decode_leaves_message_untouched_on_a_bad_field",
 	    why != NULL && memcmp(&m, &untouched, sizeof(m)) == 0,
 	    "%s", why ? "message was written" : "accepted");
 }
 
-/* The channel: libevent reads, dispatches in order, reports the close. */
-struct chan_seen {
-	uint64_t	 seqs[8];
-	int		 nmsgs;
-	int		 nclosed;
-	struct event_base *base;
-};
-
-static void
-record_dispatch(struct chan *c, struct msg *m, void *arg)
-{
-	struct chan_seen *seen = arg;
-
-	(void)c;
-	if (m->type == MSG_PING && seen->nmsgs < 8)
-		seen->seqs[seen->nmsgs] = m->u.ping.seq;
-	seen->nmsgs++;
-}
-
-static void
-record_closed(struct chan *c, void *arg)
-{
-	struct chan_seen *seen = arg;
-
-	seen->nclosed++;
-	if (c->fd != -1)
-		seen->nclosed += 100;	/* must be closed before the callback */
-	event_base_loopbreak(seen->base);
-}
-
-static void
-test_chan(void)
-{
-	struct chan_seen seen;
-	struct msg_ping ping;
-	struct chan c;
-	int sp[2], i, ok;
-
-	memset(&seen, 0, sizeof(seen));
-	if ((seen.base = event_base_new()) == NULL) {
-		fprintf(stderr, "event_base_new failed\n");
-		exit(1);
-	}
-	seqpacket_pair(sp);
-	chan_init(&c, seen.base, sp[1], "test peer", record_dispatch,
-	    record_closed, &seen);
-	for (i = 1; i <= 5; i++) {
-		ping.seq = i;
-		msg_send(sp[0], MSG_PING, &ping, sizeof(ping), -1);
-	}
-	close(sp[0]);
-	event_base_dispatch(seen.base);
-	ok = seen.nmsgs == 5;
-	for (i = 0; ok && i < 5; i++)
-		ok = seen.seqs[i] == (uint64_t)i + 1;
-	test_result("chan_dispatches_every_message_in_order", ok,
-	    "%d messages dispatched", seen.nmsgs);
-	test_result("chan_reports_peer_close_once_after_closing",
-	    seen.nclosed == 1 && c.fd == -1 && c.ev == NULL,
-	    "closed callback count %d, fd %d", seen.nclosed, c.fd);
-	chan_send(&c, MSG_SHUTDOWN, NULL, 0, -1);
-	test_result("chan_send_on_closed_chan_is_a_no_op", 1, NULL);
-	event_base_free(seen.base);
-
-	/* Sending to a peer that is gone is the closed callback's business. */
-	seqpacket_pair(sp);
-	close(sp[1]);
-	c.fd = sp[0];
-	c.ev = NULL;
-	chan_send(&c, MSG_SHUTDOWN, NULL, 0, -1);
-	test_result("chan_send_to_vanished_peer_is_not_fatal", 1, NULL);
-	chan_close(&c);
-}
-
 /*
- * A malformed message ends the receiving process with a log line naming
- * the peer and the reason; run in a child so the test survives it.
+ * msg_test [ARCHITECTURE.md] runs the suite, and checks the page's
+ * message table if given one; msg_test -M prints that table.
  */
-static void
-test_chan_malformed_is_fatal(void)
-{
-	const char *name = "chan_malformed_message_is_fatal_and_logged";
-	unsigned char buf[sizeof(struct msg_hdr)];
-	char out[512];
-	int sp[2], errpipe[2], status;
-	struct event_base *base;
-	struct chan c;
-	ssize_t n;
-	size_t len;
-	pid_t pid;
-
-	seqpacket_pair(sp);
-	if (pipe(errpipe) == -1) {
-		perror("pipe");
-		exit(1);
-	}
-	fflush(stdout);
-	if ((pid = fork()) == -1) {
-		perror("fork");
-		exit(1);
-	}
-	if (pid == 0) {
-		dup2(errpipe[1], STDERR_FILENO);
-		close(sp[0]);
-		if ((base = event_base_new()) == NULL)
-			_exit(3);
-		chan_init(&c, base, sp[1], "blockd", record_dispatch,
-		    record_closed, NULL);
-		event_base_dispatch(base);
-		_exit(2);	/* fatalx never ran */
-	}
-	close(errpipe[1]);
-	close(sp[1]);
-	len = craft(buf, MSG_NONE, 0, 0);
-	send_raw(sp[0], buf, len, -1, 0);
-	len = 0;
-	while (len < sizeof(out) - 1 &&
-	    (n = read(errpipe[0], out + len, sizeof(out) - 1 - len)) > 0)
-		len += n;
-	out[len] = '\0';
-	waitpid(pid, &status, 0);
-	test_result(name, WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
-	    strstr(out, "malformed message from blockd: unknown message "
-	    "type") != NULL, "status %#x, stderr \"%s\"", status, out);
-	close(errpipe[0]);
-	close(sp[0]);
-}
-
 int
-main(void)
+main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "-M") == 0) {
+		print_table(stdout);
+		return 0;
+	}
 	/* SIGPIPE stays fatal: msg_send must not raise it. */
 	test_round_trips();
 	test_type_names();
@@ -713,7 +725,9 @@ main(void)
 	test_two_fds();
 	test_recv_states();
 	test_decode();
-	test_chan();
-	test_chan_malformed_is_fatal();
+	test_contract();
+	test_chan_all();
+	if (argc == 2)
+		test_architecture(argv[1]);
 	return test_done();
 }
