@@ -119,7 +119,8 @@ child_conf_msg(struct child *c, struct msg *m)
 	switch (m->type) {
 	case MSG_CONF_GLOBAL:
 		if (c->staging != NULL)
-			fatalx("CONF_GLOBAL from parent in the middle of a push");
+			fatalx("CONF_GLOBAL from parent in the middle of a "
+			    "push");
 		if ((c->staging = calloc(1, sizeof(*c->staging))) == NULL)
 			fatal("calloc");
 		c->staging->global = m->u.global;
@@ -134,7 +135,8 @@ child_conf_msg(struct child *c, struct msg *m)
 		    m->u.conf_end.nusers != c->staging->nusers)
 			fatalx("incomplete config from parent");
 		/* A reload is newer than what it replaces, never older. */
-		if (c->conf != NULL && m->u.conf_end.generation <= c->generation)
+		if (c->conf != NULL &&
+		    m->u.conf_end.generation <= c->generation)
 			fatalx("config %u from parent after config %u",
 			    m->u.conf_end.generation, c->generation);
 		old = c->conf;

@@ -38,25 +38,18 @@ static const int msg_siblings[PROC_MAX][2] = {
 
 /* --- what the fields must hold --------------------------------------- */
 
-/* A string field must end inside its array before anyone reads it. */
-static int
-ends(const char *field, size_t size)
-{
-	return memchr(field, '\0', size) != NULL;
-}
-
 /* An export or user name as the config allows it. */
 static int
 name_ok(const char *field, size_t size)
 {
-	return ends(field, size) && conf_name_valid(field);
+	return conf_terminated(field, size) && conf_name_valid(field);
 }
 
 /* A session's user: a name, or none when logins are off. */
 static int
 user_ok(const char *field, size_t size)
 {
-	return ends(field, size) && (field[0] == '\0' ||
+	return conf_terminated(field, size) && (field[0] == '\0' ||
 	    conf_name_valid(field));
 }
 
@@ -120,7 +113,7 @@ check_listener(const struct msg *m, enum msg_proc from)
 	const struct msg_listener *l = &m->u.listener;
 
 	(void)from;
-	if (!ends(l->export, sizeof(l->export)))
+	if (!conf_terminated(l->export, sizeof(l->export)))
 		return "export not terminated";
 	switch (l->kind) {
 	case MSG_LISTEN_HTTP:
@@ -168,8 +161,8 @@ check_attached(const struct msg *m, enum msg_proc from)
 	(void)from;
 	if (!name_ok(r->export, sizeof(r->export)))
 		return "export is not a valid name";
-	if (!ends(r->device, sizeof(r->device)) ||
-	    !ends(r->reason, sizeof(r->reason)))
+	if (!conf_terminated(r->device, sizeof(r->device)) ||
+	    !conf_terminated(r->reason, sizeof(r->reason)))
 		return "device or reason not terminated";
 	if (r->session == 0)
 		return "session 0";
@@ -215,7 +208,7 @@ check_hook_done(const struct msg *m, enum msg_proc from)
 	(void)from;
 	if (!name_ok(h->export, sizeof(h->export)))
 		return "export is not a valid name";
-	if (!ends(h->reason, sizeof(h->reason)))
+	if (!conf_terminated(h->reason, sizeof(h->reason)))
 		return "reason not terminated";
 	if (!action_ok(h->action))
 		return "unknown action";
@@ -231,11 +224,11 @@ check_audit(const struct msg *m, enum msg_proc from)
 {
 	const struct msg_audit *a = &m->u.audit;
 
-	if (!ends(a->user, sizeof(a->user)) ||
-	    !ends(a->addr, sizeof(a->addr)) ||
-	    !ends(a->export, sizeof(a->export)) ||
-	    !ends(a->target, sizeof(a->target)) ||
-	    !ends(a->reason, sizeof(a->reason)))
+	if (!conf_terminated(a->user, sizeof(a->user)) ||
+	    !conf_terminated(a->addr, sizeof(a->addr)) ||
+	    !conf_terminated(a->export, sizeof(a->export)) ||
+	    !conf_terminated(a->target, sizeof(a->target)) ||
+	    !conf_terminated(a->reason, sizeof(a->reason)))
 		return "a string not terminated";
 	if (a->event <= 0 || a->event >= AUDIT_EV_COUNT ||
 	    a->event == AUDIT_EV_CONFIG_RELOAD)

@@ -113,6 +113,7 @@ int	 conf_parse_buffer(struct conf *, const char *, const char *, size_t,
 int	 conf_parse_file(struct conf *, const char *, conf_error_fn, void *);
 int	 conf_check_system(struct conf *, const char *, conf_error_fn, void *);
 int	 conf_load(struct conf *, const char *, conf_error_fn, void *);
+int	 conf_terminated(const char *, size_t);
 int	 conf_export_valid(const struct conf_export *);
 int	 conf_user_valid(const struct conf_user *);
 int	 conf_global_valid(const struct conf_global *);

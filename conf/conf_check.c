@@ -196,8 +196,12 @@ conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
 	return ctx.errors;
 }
 
-static int
-terminated(const char *field, size_t size)
+/*
+ * A string field ends inside its array: what every receiver of a config
+ * or a message checks first (common/msg.c uses this one too).
+ */
+int
+conf_terminated(const char *field, size_t size)
 {
 	return memchr(field, '\0', size) != NULL;
 }
@@ -211,16 +215,18 @@ conf_global_valid(const struct conf_global *g)
 	if (g->nlisten < 0 || g->nlisten > CONF_LISTEN_MAX)
 		return 0;
 	for (i = 0; i < g->nlisten; i++)
-		if (!terminated(g->listen[i].text, sizeof(g->listen[i].text)) ||
+		if (!conf_terminated(g->listen[i].text,
+		    sizeof(g->listen[i].text)) ||
 		    g->listen[i].addrlen > sizeof(g->listen[i].addr))
 			return 0;
-	return terminated(g->user, sizeof(g->user)) &&
-	    terminated(g->chroot, sizeof(g->chroot)) &&
-	    terminated(g->web, sizeof(g->web)) &&
-	    terminated(g->audit, sizeof(g->audit)) &&
-	    terminated(g->tls_certificate, sizeof(g->tls_certificate)) &&
-	    terminated(g->tls_key, sizeof(g->tls_key)) &&
-	    terminated(g->origins, sizeof(g->origins)) &&
+	return conf_terminated(g->user, sizeof(g->user)) &&
+	    conf_terminated(g->chroot, sizeof(g->chroot)) &&
+	    conf_terminated(g->web, sizeof(g->web)) &&
+	    conf_terminated(g->audit, sizeof(g->audit)) &&
+	    conf_terminated(g->tls_certificate,
+	    sizeof(g->tls_certificate)) &&
+	    conf_terminated(g->tls_key, sizeof(g->tls_key)) &&
+	    conf_terminated(g->origins, sizeof(g->origins)) &&
 	    g->max_connections > 0 && g->sessions_per_user > 0 &&
 	    g->request_timeout > 0 && g->handshake_timeout > 0 &&
 	    g->idle_timeout > 0 && g->login_idle > 0 &&
@@ -232,22 +238,23 @@ conf_global_valid(const struct conf_global *g)
 int
 conf_export_valid(const struct conf_export *e)
 {
-	return terminated(e->name, sizeof(e->name)) &&
+	return conf_terminated(e->name, sizeof(e->name)) &&
 	    conf_name_valid(e->name) &&
-	    terminated(e->description, sizeof(e->description)) &&
-	    terminated(e->device, sizeof(e->device)) &&
-	    terminated(e->socket, sizeof(e->socket)) &&
-	    terminated(e->hook, sizeof(e->hook)) &&
-	    terminated(e->allow, sizeof(e->allow)) &&
+	    conf_terminated(e->description, sizeof(e->description)) &&
+	    conf_terminated(e->device, sizeof(e->device)) &&
+	    conf_terminated(e->socket, sizeof(e->socket)) &&
+	    conf_terminated(e->hook, sizeof(e->hook)) &&
+	    conf_terminated(e->allow, sizeof(e->allow)) &&
 	    (e->device[0] == '\0') != (e->socket[0] == '\0') &&
+	    (e->device[0] == '\0' || conf_nbd_index(e->device) >= 0) &&
 	    e->timeout >= 1 && e->timeout <= 3600 && e->max_size > 0;
 }
 
 int
 conf_user_valid(const struct conf_user *u)
 {
-	return terminated(u->name, sizeof(u->name)) &&
+	return conf_terminated(u->name, sizeof(u->name)) &&
 	    conf_name_valid(u->name) &&
-	    terminated(u->password, sizeof(u->password)) &&
-	    terminated(u->groups, sizeof(u->groups));
+	    conf_terminated(u->password, sizeof(u->password)) &&
+	    conf_terminated(u->groups, sizeof(u->groups));
 }

@@ -278,7 +278,8 @@ answer_start_hooks(struct kid *k)
 		}
 		memset(&done, 0, sizeof(done));
 		snprintf(done.export, sizeof(done.export), "%s", want[i]);
-		snprintf(done.reason, sizeof(done.reason), "no hook configured");
+		snprintf(done.reason, sizeof(done.reason),
+		    "no hook configured");
 		done.action = MSG_HOOK_STOP;
 		done.ok = 1;
 		msg_send(k->sib[1], MSG_HOOK_DONE, &done, sizeof(done), -1);

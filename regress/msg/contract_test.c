@@ -12,7 +12,8 @@
 #include "nbd_proto.h"
 #include "test.h"
 
-#define TABLE_BEGIN	"<!-- msg_test -M begin: make -s -C regress/msg table -->"
+#define TABLE_BEGIN	\
+	"<!-- msg_test -M begin: make -s -C regress/msg table -->"
 #define TABLE_END	"<!-- msg_test -M end -->"
 
 static const char *
@@ -110,8 +111,8 @@ test_channels(void)
 					ok = 0;
 				}
 			}
-		snprintf(name, sizeof(name), "msg_decode_%s_only_on_its_channels",
-		    lower(c->name));
+		snprintf(name, sizeof(name),
+		    "msg_decode_%s_only_on_its_channels", lower(c->name));
 		test_result(name, ok, "see stderr");
 	}
 }
@@ -154,6 +155,12 @@ static void
 export_timeout_0(struct msg *m)
 {
 	m->u.export.timeout = 0;
+}
+
+static void
+export_device_not_nbd(struct msg *m)
+{
+	snprintf(m->u.export.device, CONF_PATH_MAX, "/dev/sda");
 }
 
 static void
@@ -348,11 +355,16 @@ static const struct bad_case bad_cases[] = {
 	    PROC_PARENT, export_name_unterminated,
 	    "CONF_EXPORT: not a valid export" },
 	{ "conf_export_named_outside_name_rules_refused", MSG_CONF_EXPORT,
-	    PROC_PARENT, export_name_dotdot, "CONF_EXPORT: not a valid export" },
+	    PROC_PARENT, export_name_dotdot,
+	    "CONF_EXPORT: not a valid export" },
+	{ "conf_export_with_a_device_not_dev_nbdn_refused", MSG_CONF_EXPORT,
+	    PROC_PARENT, export_device_not_nbd,
+	    "CONF_EXPORT: not a valid export" },
 	{ "conf_export_with_timeout_0_refused", MSG_CONF_EXPORT, PROC_PARENT,
 	    export_timeout_0, "CONF_EXPORT: not a valid export" },
 	{ "conf_user_with_unterminated_name_refused", MSG_CONF_USER,
-	    PROC_PARENT, user_name_unterminated, "CONF_USER: not a valid user" },
+	    PROC_PARENT, user_name_unterminated,
+	    "CONF_USER: not a valid user" },
 	{ "conf_user_with_unterminated_groups_refused", MSG_CONF_USER,
 	    PROC_PARENT, user_groups_unterminated,
 	    "CONF_USER: not a valid user" },
