@@ -248,7 +248,8 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	[MSG_CONF_EXPORT] = { "CONF_EXPORT", "struct conf_export",
 	    sizeof(struct conf_export), MSG_FD_NEVER, BY_PARENT, BY_CHILDREN,
 	    check_conf_export, "one export the receiver needs; name a config "
-	    "name, device or socket, timeout 1-3600, max-size > 0" },
+	    "name, a /dev/nbdN device or a socket, timeout 1-3600, max-size > "
+	    "0" },
 	[MSG_CONF_USER] = { "CONF_USER", "struct conf_user",
 	    sizeof(struct conf_user), MSG_FD_NEVER, BY_PARENT, BY_SESSIOND,
 	    check_conf_user, "one login; name a config name, hash and "
