@@ -216,6 +216,16 @@ cmd_peer() {
 	fi
 	rm -f "$work/$name.ready"
 	login
+	# An eject or a failure releases the device, then the stop hook
+	# runs: the export takes a new image once it is idle again.
+	for ((i = 0; i < 300; i++)); do
+		[ "$(export_state "$export")" = idle ] && break
+		sleep 0.1
+	done
+	if [ "$(export_state "$export")" != idle ]; then
+		out="failed export $export not idle: $(export_state "$export")"
+		return
+	fi
 	"$peer" -v --daemon-ready "$work/$name.ready" \
 	    --header "Cookie: $cookie" --header "Origin: $base" "$@" \
 	    "ws://127.0.0.1:$port/nbd/$export" "$img/$image" \
