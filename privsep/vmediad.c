@@ -243,6 +243,11 @@ main(int argc, char **argv)
 	devices_open(&env);
 	audit_open(&env);
 	proc_spawn_all(&env);
+	/*
+	 * What the children's sockets do not take now waits in the channels'
+	 * queues, listeners and all, and goes once the loop below runs; the
+	 * children wait for their whole config before anything else.
+	 */
 	for (i = 0; i < PROC_COUNT; i++)
 		proc_send_conf(&env, &env.procs[i]);
 	listen_send_http(&env);
