@@ -72,9 +72,11 @@ void
 conn_error_headers(struct conn *c, int status, const char *message,
     const struct http_header *hdrs, size_t n)
 {
+	int flags = c->req->method == HTTP_METHOD_HEAD ? HTTP_RESPONSE_HEAD : 0;
+
 	log_debug("%s: %d %s", c->addr, status, message);
 	http_error_json_headers(bufferevent_get_output(c->bev), status,
-	    message, 0, hdrs, n);
+	    message, flags, hdrs, n);
 	conn_close_after_write(c);
 }
 
@@ -234,7 +236,7 @@ conn_accept(int fd, int listen_index)
 	}
 	l = &sd_child->conf->global.listen[listen_index];
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->req = malloc(sizeof(*c->req))) == NULL)
+	    (c->req = calloc(1, sizeof(*c->req))) == NULL)
 		fatal("calloc");
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	format_addr(fd, c);
