@@ -267,6 +267,18 @@ release
 serves 100 && ok accept_busy_loop_emfile_serves_once_connections_close ||
 	notok accept_busy_loop_emfile_serves_once_connections_close "no answer"
 
+# A reload may not need more files than the children were started with.
+write_conf 1024
+kill -HUP $pid
+for i in $(seq 50); do
+	grep -q "keeping the running configuration" "$log" && break
+	sleep 0.1
+done
+grep -q "max-connections 1024 needs .* restart vmediad to raise it" "$log" &&
+    ! grep -q "reloaded" "$log" && serves 50 &&
+	ok accept_busy_loop_reload_beyond_nofile_refused ||
+	notok accept_busy_loop_reload_beyond_nofile_refused "$(tail -2 "$log")"
+
 daemon_survived daemon_survives_running_out_of_files
 stop_daemon
 rm -f "$img" "$work/hold.in"
