@@ -23,7 +23,7 @@
 #include "sessiond.h"
 
 #define LOCAL_HANDSHAKE_SEC	10
-#define LOCAL_REPLIES_MAX	(16 * 1024 * 1024)	/* unread, per client */
+#define LOCAL_REPLIES_MAX	(8 * 1024 * 1024)	/* unread, per client */
 
 /* Local clients not yet in a session's list: still negotiating. */
 static struct local_list negotiating = TAILQ_HEAD_INITIALIZER(negotiating);
