@@ -64,10 +64,10 @@ CHILD_SRCS = $(COMMON_SRCS) common/child.c
 VMEDIAD_SRCS = $(COMMON_SRCS) common/nbd_netlink.c common/json.c \
 	   privsep/vmediad.c privsep/proc.c privsep/listen.c \
 	   privsep/devices.c privsep/audit.c privsep/vmediad_sandbox.c \
-	   privsep/hashpw.c
+	   privsep/hashpw.c privsep/nofile.c
 SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/sessiond.c sessiond/sessiond_sandbox.c \
-	   sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \
+	   sessiond/accept.c sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \
 	   sessiond/local.c sessiond/relay.c sessiond/flow.c \
 	   sessiond/nbd_client.c sessiond/nbd_server.c sessiond/http.c \
 	   sessiond/http_response.c sessiond/ws.c \

@@ -95,6 +95,14 @@ reload(struct vmediad *env)
 		return;
 	}
 	reload_keep_fixed(&env->conf->global, &conf->global);
+	if (nofile_fits(conf, env->nofile, why, sizeof(why)) == -1) {
+		log_warnx("reload: %s: %s; keeping the running configuration",
+		    env->conffile, why);
+		audit_reload(env, "rejected: more connections than open "
+		    "files allow");
+		free(conf);
+		return;
+	}
 	free(env->conf);
 	env->conf = conf;
 	env->generation++;
@@ -183,6 +191,24 @@ start_ping_timer(struct vmediad *env)
 		fatalx("cannot arm the liveness timer");
 }
 
+/*
+ * Before anything is spawned: the open-file limit fits max-connections,
+ * raised if need be, or the config is refused (by -n as well).
+ */
+static int
+nofile_start(struct vmediad *env)
+{
+	char why[256];
+	rlim_t was, need = nofile_needed(env->conf);
+
+	if (nofile_raise(env->conf, &was, why, sizeof(why)) == -1) {
+		fprintf(stderr, "%s: %s\n", env->conffile, why);
+		return -1;
+	}
+	env->nofile = was == RLIM_INFINITY || was >= need ? was : need;
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -218,7 +244,8 @@ main(int argc, char **argv)
 		usage();
 	if ((env.conf = calloc(1, sizeof(*env.conf))) == NULL)
 		fatal("calloc");
-	if (conf_load(env.conf, env.conffile, conf_print_error, NULL) != 0)
+	if (conf_load(env.conf, env.conffile, conf_print_error, NULL) != 0 ||
+	    nofile_start(&env) == -1)
 		return 1;
 	if (checkonly) {
 		printf("configuration OK\n");
@@ -229,6 +256,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_init("vmediad", env.foreground, env.verbose);
+	log_debug("open files: %llu for max-connections %d",
+	    (unsigned long long)env.nofile, env.conf->global.max_connections);
 #ifdef VMEDIAD_TEST
 	env.test_child = getenv("VMEDIAD_TEST_CHILD");
 	if (env.test_child == NULL)

@@ -6,6 +6,7 @@
 #define VMEDIAD_H
 
 #include <sys/types.h>
+#include <sys/resource.h>
 
 #include <stdint.h>
 
@@ -56,6 +57,7 @@ struct vmediad {
 	int			 nbound;
 	struct nbd_nl		 nl;		/* fd -1 without NBD devices */
 	int			 audit_fd;	/* -1: no audit file */
+	rlim_t			 nofile;	/* RLIMIT_NOFILE of the children */
 };
 
 extern const struct sandbox_policy vmediad_policy;
@@ -81,6 +83,10 @@ void	audit_record(struct vmediad *, const struct msg_audit *);
 void	audit_reload(struct vmediad *, const char *);
 
 int	hashpw_main(void);
+
+rlim_t	nofile_needed(const struct conf *);
+int	nofile_raise(const struct conf *, rlim_t *, char *, size_t);
+int	nofile_fits(const struct conf *, rlim_t, char *, size_t);
 
 void	devices_open(struct vmediad *);
 void	devices_release(struct vmediad *);

@@ -1,8 +1,10 @@
 /*
- * HTTP connections: accept (evicting the oldest idle connection when
+ * HTTP connections: accept (evicting the connection idle longest when
  * full), parse one request at a time, hand each to route.c. An idle
  * connection times out; one that starts a request must finish it within
- * request-timeout, however slowly it trickles.
+ * request-timeout, however slowly it trickles. A request is read only
+ * once the answer to the last one is out: a client that sends without
+ * reading fills its own socket, not our memory.
  */
 #include <sys/socket.h>
 
@@ -13,7 +15,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +29,10 @@
 #include "sessiond.h"
 #include "tls.h"
 
+/* Least recently active first: eviction takes the first idle one. */
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static int nconns;
+static unsigned long refused;	/* since the last connection accepted */
 
 int
 conn_count(void)
@@ -72,9 +76,11 @@ void
 conn_error_headers(struct conn *c, int status, const char *message,
     const struct http_header *hdrs, size_t n)
 {
+	int flags = c->req->method == HTTP_METHOD_HEAD ? HTTP_RESPONSE_HEAD : 0;
+
 	log_debug("%s: %d %s", c->addr, status, message);
 	http_error_json_headers(bufferevent_get_output(c->bev), status,
-	    message, 0, hdrs, n);
+	    message, flags, hdrs, n);
 	conn_close_after_write(c);
 }
 
@@ -86,11 +92,20 @@ conn_error(struct conn *c, int status, const char *message)
 
 static void conn_read(struct bufferevent *, void *);
 
+/* It sent something or was answered: last in line for eviction. */
+static void
+conn_touch(struct conn *c)
+{
+	TAILQ_REMOVE(&conns, c, entry);
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+}
+
 /* A response is out (or queued): wait for the next request, or close. */
 void
 conn_request_done(struct conn *c, int keep)
 {
 	c->in_request = 0;
+	conn_touch(c);
 	if (!keep) {
 		conn_close_after_write(c);
 		return;
@@ -120,6 +135,12 @@ conn_read(struct bufferevent *bev, void *arg)
 
 	if (c->closing || c->waiting)
 		return;
+	conn_touch(c);
+	/* The last answer is still going out: conn_write reads on. */
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		bufferevent_disable(bev, EV_READ);
+		return;
+	}
 	if (!c->in_request && evbuffer_get_length(bufferevent_get_input(bev))) {
 		c->in_request = 1;
 		timer_arm(c, sd_child->conf->global.request_timeout);
@@ -135,7 +156,7 @@ conn_read(struct bufferevent *bev, void *arg)
 	route_request(c);	/* may free c, or hand it to a session */
 }
 
-/* Output drained: close if asked, else go on with buffered input. */
+/* Output drained: close if asked, else read on. */
 static void
 conn_write(struct bufferevent *bev, void *arg)
 {
@@ -145,7 +166,10 @@ conn_write(struct bufferevent *bev, void *arg)
 		conn_free(c);
 		return;
 	}
-	if (!c->waiting && evbuffer_get_length(bufferevent_get_input(bev)) > 0)
+	if (c->waiting)
+		return;
+	bufferevent_enable(bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
 		conn_read(bev, c);
 }
 
@@ -197,11 +221,20 @@ format_addr(int fd, struct conn *c)
 		    ntohs(sin6->sin6_port));
 }
 
+/* Nothing under way: no request coming in, checked, or going out. */
+static int
+conn_idle(const struct conn *c)
+{
+	return !c->in_request && !c->waiting && !c->closing &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
+}
+
 /*
- * At the limit, the connection idle longest (no request under way, no
- * check running) makes room: idle sockets cannot lock others out.
+ * At the limit, the HTTP connection idle longest makes room: idle sockets
+ * cannot lock others out. A request under way is never cut (request-
+ * timeout bounds it), nor a session or a local client.
  */
-int
+static int
 conn_make_room(void)
 {
 	struct conn *c;
@@ -210,9 +243,9 @@ conn_make_room(void)
 	if (nconns + session_count() + local_count() < limit)
 		return 1;
 	TAILQ_FOREACH(c, &conns, entry) {
-		if (!c->waiting && !c->closing) {
-			log_info("%s: closed to make room (max-connections "
-			    "%d)", c->addr, limit);
+		if (conn_idle(c)) {
+			log_info("%s: idle longest, closed to make room "
+			    "(max-connections %d)", c->addr, limit);
 			conn_free(c);
 			return 1;
 		}
@@ -220,21 +253,44 @@ conn_make_room(void)
 	return 0;
 }
 
-static void
-conn_accept(int fd, int listen_index)
+/*
+ * Whether a new connection (what: for the log) may come in. Refusals are
+ * logged when they begin and when they end: each costs a client no more
+ * than a connect, and must not cost us a log line.
+ */
+int
+conn_admit(const char *what)
 {
+	if (!conn_make_room()) {
+		if (refused++ == 0)
+			log_warnx("max-connections %d reached, every connection "
+			    "busy: refusing %s and any more until one ends",
+			    sd_child->conf->global.max_connections, what);
+		return 0;
+	}
+	if (refused > 0) {
+		log_info("accepting again after refusing %lu connections",
+		    refused);
+		refused = 0;
+	}
+	return 1;
+}
+
+static void
+conn_accept(int fd, void *arg)
+{
+	int listen_index = (int)(intptr_t)arg;
 	const struct conf_listen *l;
 	struct conn *c;
 	int one = 1;
 
-	if (!conn_make_room()) {
-		log_warnx("too many connections; refusing one");
+	if (!conn_admit("an HTTP client")) {
 		close(fd);
 		return;
 	}
 	l = &sd_child->conf->global.listen[listen_index];
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->req = malloc(sizeof(*c->req))) == NULL)
+	    (c->req = calloc(1, sizeof(*c->req))) == NULL)
 		fatal("calloc");
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	format_addr(fd, c);
@@ -254,25 +310,10 @@ conn_accept(int fd, int listen_index)
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-static void
-http_accepted(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
-{
-	(void)l;
-	(void)sa;
-	(void)salen;
-	conn_accept(fd, (int)(intptr_t)arg);
-}
-
 void
 conn_http_listen(int fd, int index)
 {
-	struct evconnlistener *l;
-
-	l = evconnlistener_new(sd_child->base, http_accepted,
-	    (void *)(intptr_t)index, LEV_OPT_CLOSE_ON_FREE |
-	    LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-	if (l == NULL)
+	if (acceptor_new(fd, conn_accept, (void *)(intptr_t)index) == NULL)
 		fatalx("cannot listen on %s",
 		    sd_child->conf->global.listen[index].text);
 	log_debug("listening on %s%s",

@@ -1,7 +1,9 @@
 /*
  * Backpressure between a session's peer and its downstreams (the kernel's
  * socket, local clients): one state per direction, paused when the buffer
- * it fills passes a high mark, resumed once below the low mark.
+ * it fills passes a high mark, resumed once below the low mark. A full
+ * kernel socket pauses the peer; a local client never does, as it would
+ * stall the others: its own requests wait instead (relay_down.replies_max).
  */
 #include <sys/queue.h>
 
@@ -104,32 +106,23 @@ down_above(const struct relay_down *d, size_t mark)
 	return d->out != NULL && evbuffer_get_length(d->out) > mark;
 }
 
-/* Replies were relayed: the peer waits while any downstream is full. */
+/* Replies were relayed: the peer waits while the kernel's socket is full. */
 void
 flow_downstreams_filled(struct session *s)
 {
-	struct local_client *lc;
-	int full = s->kernel != NULL && down_above(&s->kdown, DOWN_OUT_HIGH);
-
-	TAILQ_FOREACH(lc, &s->locals, entry)
-		full |= lc->relaying && down_above(&lc->down, DOWN_OUT_HIGH);
-	if (full && s->peer_input == FLOW_OPEN && s->peer != NULL)
+	if (s->kernel != NULL && down_above(&s->kdown, DOWN_OUT_HIGH) &&
+	    s->peer_input == FLOW_OPEN && s->peer != NULL)
 		pause_peer(s);
 }
 
-/* A downstream drained: the peer goes on once every one has room. */
+/* The kernel's socket drained: the peer goes on below the low mark. */
 void
 flow_downstream_drained(struct session *s)
 {
-	struct local_client *lc;
-
 	if (s->peer_input == FLOW_OPEN || s->ending)
 		return;
 	if (s->kernel != NULL && down_above(&s->kdown, DOWN_OUT_LOW))
 		return;
-	TAILQ_FOREACH(lc, &s->locals, entry)
-		if (lc->relaying && down_above(&lc->down, DOWN_OUT_LOW))
-			return;
 	resume_peer(s);
 }
 

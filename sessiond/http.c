@@ -247,12 +247,11 @@ http_request_line(struct http_parser *p, struct http_request *req,
 	mlen = sp1 - line;
 	if (!http_token(line, mlen))
 		return http_fail(p, 400, "malformed method");
-	if (http_version(p, req, sp2 + 1, end - sp2 - 1) == HTTP_PARSE_ERROR)
-		return HTTP_PARSE_ERROR;
-	if (http_target(p, req, sp1 + 1, sp2 - sp1 - 1) == HTTP_PARSE_ERROR)
-		return HTTP_PARSE_ERROR;
-
-	/* Methods are case-sensitive (RFC 9110 9.1). */
+	/*
+	 * The method first, so that an error in the rest of the line is
+	 * answered as HEAD needs, without a body. Methods are
+	 * case-sensitive (RFC 9110 9.1).
+	 */
 	if (mlen == 3 && memcmp(line, "GET", 3) == 0)
 		req->method = HTTP_METHOD_GET;
 	else if (mlen == 4 && memcmp(line, "HEAD", 4) == 0)
@@ -265,7 +264,9 @@ http_request_line(struct http_parser *p, struct http_request *req,
 		mlen = sizeof(req->method_name) - 1;
 	memcpy(req->method_name, line, mlen);
 	req->method_name[mlen] = '\0';
-	return 0;
+	if (http_version(p, req, sp2 + 1, end - sp2 - 1) == HTTP_PARSE_ERROR)
+		return HTTP_PARSE_ERROR;
+	return http_target(p, req, sp1 + 1, sp2 - sp1 - 1);
 }
 
 static int

@@ -108,6 +108,10 @@ int	http_parse(struct http_parser *, struct evbuffer *,
 int	http_keep_alive(const struct http_request *);
 int	http_token(const char *, size_t);
 
+/* http_error_json flags; keep-alive is 1, as a plain boolean would be. */
+#define HTTP_RESPONSE_KEEP_ALIVE	0x01	/* the connection stays open */
+#define HTTP_RESPONSE_HEAD		0x02	/* a HEAD request: no body */
+
 const char *http_reason(int);
 int	http_response_begin(struct evbuffer *, int, const char *, size_t,
 	    int);

@@ -24,6 +24,7 @@ http_reason(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
@@ -96,11 +97,13 @@ http_response_end(struct evbuffer *out)
 
 /*
  * {"error": "message"} with extra headers (Allow, WWW-Authenticate...).
- * A HEAD request gets no body: answer it with begin and end alone.
+ * flags: HTTP_RESPONSE_KEEP_ALIVE, and HTTP_RESPONSE_HEAD when answering
+ * a HEAD request, which gets the headers a GET would, Content-Length
+ * included, and no body (RFC 9110 9.3.2).
  */
 int
 http_error_json_headers(struct evbuffer *out, int status, const char *message,
-    int keep_alive, const struct http_header *headers, size_t nheaders)
+    int flags, const struct http_header *headers, size_t nheaders)
 {
 	struct evbuffer *body;
 	size_t i;
@@ -113,15 +116,16 @@ http_error_json_headers(struct evbuffer *out, int status, const char *message,
 	    evbuffer_add(body, "}", 1) == -1)
 		goto done;
 	if (http_response_begin(out, status, "application/json",
-	    evbuffer_get_length(body), keep_alive) == -1 ||
+	    evbuffer_get_length(body), flags & HTTP_RESPONSE_KEEP_ALIVE) == -1 ||
 	    http_response_header(out, "Cache-Control", "no-store") == -1)
 		goto done;
 	for (i = 0; i < nheaders; i++)
 		if (http_response_header(out, headers[i].name,
 		    headers[i].value) == -1)
 			goto done;
-	if (http_response_end(out) == -1 ||
-	    evbuffer_add_buffer(out, body) == -1)
+	if (http_response_end(out) == -1)
+		goto done;
+	if (!(flags & HTTP_RESPONSE_HEAD) && evbuffer_add_buffer(out, body) == -1)
 		goto done;
 	rv = 0;
 done:
@@ -131,8 +135,7 @@ done:
 
 int
 http_error_json(struct evbuffer *out, int status, const char *message,
-    int keep_alive)
+    int flags)
 {
-	return http_error_json_headers(out, status, message, keep_alive,
-	    NULL, 0);
+	return http_error_json_headers(out, status, message, flags, NULL, 0);
 }

@@ -2,11 +2,15 @@
  * Local NBD clients of a socket export (nbdcopy, qemu): sessiond is
  * their NBD server. While a peer serves an image their requests join the
  * relay under our handles; with none, the handshake says so and ends.
+ * What we send a client is bounded: its requests wait while it has
+ * LOCAL_REPLIES_MAX bytes of replies unread, and one that reads nothing
+ * for its export's timeout is disconnected, alone.
  */
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +23,12 @@
 #include "sessiond.h"
 
 #define LOCAL_HANDSHAKE_SEC	10
+#define LOCAL_REPLIES_MAX	(8 * 1024 * 1024)	/* unread, per client */
 
 /* Local clients not yet in a session's list: still negotiating. */
 static struct local_list negotiating = TAILQ_HEAD_INITIALIZER(negotiating);
 static int nlocal;
+static unsigned int local_seq;
 
 static struct local_list *
 client_list(struct local_client *lc)
@@ -33,7 +39,7 @@ client_list(struct local_client *lc)
 void
 local_client_close(struct local_client *lc, const char *why)
 {
-	log_debug("export %s: local client closed: %s", lc->ex->conf.name,
+	log_debug("export %s: %s closed: %s", lc->ex->conf.name, lc->name,
 	    why);
 	if (lc->relaying && lc->ex->session != NULL)
 		relay_down_gone(&lc->ex->session->relay, &lc->down);
@@ -51,6 +57,15 @@ local_close_all(struct session *s, const char *why)
 
 	while ((lc = TAILQ_FIRST(&s->locals)) != NULL)
 		local_client_close(lc, why);
+}
+
+/* This client misbehaves: it goes, with a line saying who and why. */
+static void
+local_client_cut(struct local_client *lc, const char *why)
+{
+	log_warnx("export %s: %s: %s; disconnected", lc->ex->conf.name,
+	    lc->name, why);
+	local_client_close(lc, why);
 }
 
 /* Handshake errors are written first; close once they are out. */
@@ -92,6 +107,10 @@ handshake(struct local_client *lc)
 	    bufferevent_get_output(lc->bev));
 	if (r == NBD_SERVER_MORE)
 		return;
+	if (r == NBD_SERVER_UNREAD) {
+		local_client_cut(lc, lc->hs.reason);
+		return;
+	}
 	if (r == NBD_SERVER_CLOSE) {
 		close_after_write(lc);
 		return;
@@ -101,7 +120,7 @@ handshake(struct local_client *lc)
 	lc->relaying = 1;
 	TAILQ_INSERT_TAIL(&s->locals, lc, entry);
 	flow_downstream_joined(s, lc);
-	log_debug("session %u: local client joined", s->id);
+	log_debug("session %u: %s joined", s->id, lc->name);
 	local_client_requests(lc);
 }
 
@@ -119,6 +138,7 @@ local_read(struct bufferevent *bev, void *arg)
 		handshake(lc);
 }
 
+/* It read some replies: requests that waited for room may go. */
 static void
 local_write(struct bufferevent *bev, void *arg)
 {
@@ -129,15 +149,25 @@ local_write(struct bufferevent *bev, void *arg)
 			local_client_close(lc, lc->hs.reason);
 		return;
 	}
-	if (lc->relaying)
-		flow_downstream_drained(lc->ex->session);
+	if (lc->relaying && lc->ex->session->downstreams == FLOW_OPEN &&
+	    evbuffer_get_length(lc->down.in) >= NBD_REQUEST_SIZE)
+		local_client_requests(lc);
 }
 
 static void
 local_event(struct bufferevent *bev, short what, void *arg)
 {
-	(void)bev;
-	local_client_close(arg, (what & BEV_EVENT_EOF) ? "hung up" : "error");
+	struct local_client *lc = arg;
+	char why[128];
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		snprintf(why, sizeof(why), "stopped reading its replies (%zu "
+		    "bytes unread for %d s)", evbuffer_get_length(
+		    bufferevent_get_output(bev)), lc->ex->conf.timeout);
+		local_client_cut(lc, why);
+		return;
+	}
+	local_client_close(lc, (what & BEV_EVENT_EOF) ? "hung up" : "error");
 }
 
 static void
@@ -148,20 +178,32 @@ local_timeout(evutil_socket_t fd, short events, void *arg)
 	local_client_close(arg, "handshake timed out");
 }
 
+/* Who it is, for the log: a number, and the process at the other end. */
 static void
-local_accepted(struct evconnlistener *l, evutil_socket_t fd,
-    struct sockaddr *sa, int salen, void *arg)
+local_client_name(struct local_client *lc, int fd)
+{
+	struct ucred uc;
+	socklen_t len = sizeof(uc);
+
+	local_seq++;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0)
+		snprintf(lc->name, sizeof(lc->name), "local client %u (pid "
+		    "%ld, uid %lu)", local_seq, (long)uc.pid,
+		    (unsigned long)uc.uid);
+	else
+		snprintf(lc->name, sizeof(lc->name), "local client %u",
+		    local_seq);
+}
+
+static void
+local_accepted(int fd, void *arg)
 {
 	struct libevent_tv tv = { LOCAL_HANDSHAKE_SEC, 0 };
 	struct export_rt *ex = arg;
+	struct libevent_tv unread = { ex->conf.timeout, 0 };
 	struct local_client *lc;
 
-	(void)l;
-	(void)sa;
-	(void)salen;
-	if (!conn_make_room()) {
-		log_warnx("export %s: too many connections; refusing a local "
-		    "client", ex->conf.name);
+	if (!conn_admit("a local NBD client")) {
 		close(fd);
 		return;
 	}
@@ -173,7 +215,11 @@ local_accepted(struct evconnlistener *l, evutil_socket_t fd,
 	lc->timer = evtimer_new(sd_child->base, local_timeout, lc);
 	if (lc->bev == NULL || lc->timer == NULL)
 		fatalx("local client buffers");
+	local_client_name(lc, fd);
 	session_downstream_setup(lc->bev, &lc->down, lc);
+	lc->down.replies_max = LOCAL_REPLIES_MAX;
+	/* Write timeout: pending output and no progress for that long. */
+	bufferevent_set_timeouts(lc->bev, NULL, LIBEVENT_TV(&unread));
 	bufferevent_setcb(lc->bev, local_read, local_write, local_event, lc);
 	TAILQ_INSERT_TAIL(&negotiating, lc, entry);
 	nlocal++;
@@ -185,8 +231,7 @@ local_accepted(struct evconnlistener *l, evutil_socket_t fd,
 void
 local_listen(struct export_rt *ex, int fd)
 {
-	ex->listener = evconnlistener_new(sd_child->base, local_accepted, ex,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	ex->listener = acceptor_new(fd, local_accepted, ex);
 	if (ex->listener == NULL)
 		fatalx("cannot listen on %s", ex->conf.socket);
 	log_debug("export %s: local clients on %s", ex->conf.name,
@@ -203,6 +248,6 @@ local_count(void)
 void
 local_unlisten(struct export_rt *ex)
 {
-	evconnlistener_free(ex->listener);
+	acceptor_free(ex->listener);
 	ex->listener = NULL;
 }

@@ -260,6 +260,12 @@ nbd_server_input(struct nbd_server *s, const struct nbd_export_info *e,
 		s->state = NBD_SERVER_OPTIONS;
 	}
 	while (s->state == NBD_SERVER_OPTIONS) {
+		/* A client that asks without reading would fill our memory. */
+		if (evbuffer_get_length(out) > NBD_SERVER_OUT_MAX) {
+			server_close(s, "does not read its option replies (%zu "
+			    "bytes unread)", evbuffer_get_length(out));
+			return NBD_SERVER_UNREAD;
+		}
 		before = evbuffer_get_length(in);
 		r = server_option(s, e, in, out);
 		if (r != NBD_SERVER_MORE || evbuffer_get_length(in) == before)

@@ -25,10 +25,14 @@ enum nbd_server_state {
 	NBD_SERVER_CLOSED,
 };
 
+/* Option replies the client has not read; past this it is dropped. */
+#define NBD_SERVER_OUT_MAX	(64 * 1024)
+
 enum nbd_server_result {
 	NBD_SERVER_MORE,	/* feed more bytes */
 	NBD_SERVER_READY,	/* transmission starts */
 	NBD_SERVER_CLOSE,	/* flush out, then close; reason says why */
+	NBD_SERVER_UNREAD,	/* out is past NBD_SERVER_OUT_MAX: close now */
 };
 
 struct nbd_server {

@@ -102,6 +102,14 @@ slot_take(struct relay *r, uint16_t *index)
 	return s;
 }
 
+/* n bytes of what a downstream is owed have reached its output. */
+static void
+owed_paid(struct relay_down *d, uint64_t n)
+{
+	if (d != NULL)
+		d->owed -= n < d->owed ? n : d->owed;
+}
+
 static void
 slot_release(struct relay *r, struct relay_slot *s)
 {
@@ -127,6 +135,8 @@ request_forward(struct relay *r, struct relay_down *d,
 	s->length = req->length;
 	s->type = req->type;
 	d->inflight++;
+	d->owed += NBD_REPLY_SIZE + (req->type == NBD_CMD_READ ? req->length :
+	    0);
 	r->requests++;
 	req->handle = ((uint64_t)s->gen << 32) | index;
 	nbd_request_encode(req, hdr);
@@ -156,6 +166,9 @@ relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
 		if (evbuffer_copyout(d->in, hdr, sizeof(hdr)) <
 		    (ssize_t)sizeof(hdr))
 			return RELAY_OK;
+		if (d->replies_max != 0 && evbuffer_get_length(d->out) +
+		    d->owed >= d->replies_max)
+			return RELAY_BACKLOG;
 		nbd_request_decode(hdr, &req);
 		if (req.magic != NBD_REQUEST_MAGIC)
 			return relay_fail(r, RELAY_BAD_REQUEST,
@@ -197,6 +210,7 @@ reply_payload(struct relay *r, struct evbuffer *in)
 		evbuffer_remove_buffer(in, d->out, n);
 	else
 		evbuffer_drain(in, n);
+	owed_paid(d, n);
 	r->read_left -= n;
 	r->bytes_read += n;
 	if (r->read_left == 0) {
@@ -242,11 +256,15 @@ relay_replies(struct relay *r, struct evbuffer *in)
 			nbd_reply_encode(&rep, hdr);
 			evbuffer_add(s->down->out, hdr, sizeof(hdr));
 		}
+		owed_paid(s->down, sizeof(hdr));
 		if (s->type == NBD_CMD_READ && rep.error == 0) {
 			r->reading = s;
 			r->read_left = s->length;
-		} else
-			slot_release(r, s);
+			continue;
+		}
+		if (s->type == NBD_CMD_READ)	/* no payload after an error */
+			owed_paid(s->down, s->length);
+		slot_release(r, s);
 	}
 }
 
@@ -260,4 +278,5 @@ relay_down_gone(struct relay *r, struct relay_down *d)
 		if (r->slots[i].busy && r->slots[i].down == d)
 			r->slots[i].down = NULL;
 	d->inflight = 0;
+	d->owed = 0;
 }

@@ -12,12 +12,18 @@
 
 struct evbuffer;
 
-/* One source of requests: the kernel's socket or a local NBD client. */
+/*
+ * One source of requests: the kernel's socket or a local NBD client. With
+ * replies_max set, its requests wait while the replies it has not read
+ * (queued in out, or owed by the peer) come to that many bytes.
+ */
 struct relay_down {
 	struct evbuffer		*in;		/* its requests */
 	struct evbuffer		*out;		/* our replies to it */
 	uint32_t		 inflight;
 	void			*owner;
+	uint64_t		 owed;		/* reply bytes still to come */
+	size_t			 replies_max;	/* 0: no bound */
 };
 
 struct relay_slot {
@@ -47,6 +53,8 @@ struct relay {
 enum relay_result {
 	RELAY_OK,		/* consumed what it could */
 	RELAY_FULL,		/* no free slot: call again after replies */
+	RELAY_BACKLOG,		/* replies_max reached: call again once the
+				   downstream has read some */
 	RELAY_DISC,		/* the downstream asked to disconnect */
 	RELAY_BAD_REQUEST,	/* the downstream broke the protocol */
 	RELAY_VIOLATION,	/* the peer broke the protocol */

@@ -2,7 +2,9 @@
  * A session: one peer serving one export's image. The peer's WebSocket
  * stream goes through the NBD handshake, then the validating relay, to
  * the kernel (device exports, through blockd) or local clients (socket
- * exports). Buffers are bounded both ways: a full side pauses the other.
+ * exports). Buffers are bounded both ways: a full side pauses the other,
+ * but a local client that does not read holds up only its own requests
+ * (local.c), and a peer that does not read is cut off.
  */
 #include <sys/socket.h>
 
@@ -25,6 +27,7 @@
 #define STREAM_IN_MAX	(1024 * 1024)		/* unmasked, not yet relayed */
 #define DOWN_IN_MAX	(NBD_MAX_PAYLOAD + NBD_REQUEST_SIZE + 65536)
 #define READ_CHUNK	(1024 * 1024)		/* one socket read */
+#define PONG_QUEUE_MAX	(64 * 1024)		/* pongs the peer has not read */
 
 static void session_free(struct session *);
 static int nsessions;
@@ -115,7 +118,7 @@ session_down_done(struct session *s, struct relay_down *d,
     enum relay_result r)
 {
 	flow_peer_output(s);
-	if (r == RELAY_OK || r == RELAY_FULL)
+	if (r == RELAY_OK || r == RELAY_FULL || r == RELAY_BACKLOG)
 		return;
 	if (d == &s->kdown) {
 		session_end(s, r == RELAY_DISC ? "kernel disconnected" :
@@ -172,8 +175,8 @@ session_kick_downstreams(struct session *s)
 	if (s->kernel != NULL &&
 	    evbuffer_get_length(s->kdown.in) >= NBD_REQUEST_SIZE)
 		kernel_read(s->kernel, s);
-	for (lc = TAILQ_FIRST(&s->locals); lc != NULL && !s->ending;
-	    lc = next) {
+	for (lc = TAILQ_FIRST(&s->locals); lc != NULL && !s->ending &&
+	    s->downstreams == FLOW_OPEN; lc = next) {
 		next = TAILQ_NEXT(lc, entry);
 		if (lc->relaying &&
 		    evbuffer_get_length(lc->down.in) >= NBD_REQUEST_SIZE)
@@ -192,6 +195,8 @@ session_downstream_setup(struct bufferevent *bev, struct relay_down *d,
 	d->in = bufferevent_get_input(bev);
 	d->out = bufferevent_get_output(bev);
 	d->inflight = 0;
+	d->owed = 0;
+	d->replies_max = 0;
 	d->owner = owner;
 }
 
@@ -301,14 +306,34 @@ stream_process(struct session *s)
 	return !s->ending;
 }
 
+/*
+ * Each ping is answered, but a peer that pings without reading would have
+ * us queue pongs for ever: past PONG_QUEUE_MAX bytes of them since its
+ * output last drained to the low mark, it is cut off.
+ */
+static int
+peer_pong(struct session *s, const struct ws_event *ev)
+{
+	char why[96];
+
+	s->pongs_queued += 2 + ev->len;
+	if (s->pongs_queued > PONG_QUEUE_MAX) {
+		snprintf(why, sizeof(why), "the peer does not read what it is "
+		    "sent (%zu bytes of pongs queued)", s->pongs_queued);
+		session_end(s, why, WS_CLOSE_POLICY);
+		return 0;
+	}
+	ws_write_control(bufferevent_get_output(s->peer), WS_OP_PONG,
+	    ev->payload, ev->len);
+	return 1;
+}
+
 static int
 peer_control(struct session *s, const struct ws_event *ev)
 {
 	switch (ev->type) {
 	case WS_OP_PING:
-		ws_write_control(bufferevent_get_output(s->peer), WS_OP_PONG,
-		    ev->payload, ev->len);
-		return 1;
+		return peer_pong(s, ev);
 	case WS_OP_CLOSE:
 		session_end(s, "the peer closed the WebSocket",
 		    ev->close_code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL :
@@ -372,6 +397,7 @@ peer_write(struct bufferevent *bev, void *arg)
 			session_free(s);
 		return;
 	}
+	s->pongs_queued = 0;
 	flow_peer_drained(s);
 }
 

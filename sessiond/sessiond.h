@@ -19,9 +19,9 @@
 #include "sandbox.h"
 #include "ws.h"
 
+struct acceptor;
 struct bufferevent;
 struct child;
-struct evconnlistener;
 struct evbuffer;
 struct event;
 
@@ -48,7 +48,7 @@ struct export_rt {
 	struct conf_export	 conf;
 	enum export_state	 state;
 	struct session		*session;
-	struct evconnlistener	*listener;	/* socket exports */
+	struct acceptor		*listener;	/* socket exports */
 	int			 present;	/* still in the config */
 	uint32_t		 closing_session;	/* awaiting DETACHED */
 	/* the last session's figures, shown while idle */
@@ -58,6 +58,7 @@ struct export_rt {
 
 struct local_client {
 	TAILQ_ENTRY(local_client) entry;
+	char			 name[64];	/* for the log */
 	struct export_rt	*ex;
 	struct bufferevent	*bev;
 	struct nbd_server	 hs;
@@ -91,7 +92,8 @@ struct session {
 	struct event		*watchdog;	/* replies must keep coming */
 	time_t			 last_progress;
 	uint64_t		 seen_replies;
-	enum flow_state		 peer_input;	/* paused: a downstream is full */
+	size_t			 pongs_queued;	/* since the output drained */
+	enum flow_state		 peer_input;	/* paused: the kernel's is full */
 	enum flow_state		 downstreams;	/* paused: the peer is full */
 	int			 ending;
 };
@@ -106,9 +108,14 @@ void		 sd_audit(struct msg_audit *);
 struct export_rt *sd_exports(int *);
 void		 sd_send_blockd(int, const void *, size_t, int);
 
+/* accept.c: listeners that pause when out of file descriptors */
+typedef void (*acceptor_fn)(int, void *);
+struct acceptor *acceptor_new(int, acceptor_fn, void *);
+void	acceptor_free(struct acceptor *);
+
 /* conn.c: HTTP connections */
 int	conn_count(void);
-int	conn_make_room(void);
+int	conn_admit(const char *);
 void	conn_http_listen(int, int);
 
 /* web.c: static files */

@@ -62,7 +62,7 @@ static void
 fuzz_relay(const uint8_t *data, size_t size, size_t chunk)
 {
 	struct relay r;
-	struct relay_down d = { evbuffer_new(), evbuffer_new(), 0, NULL };
+	struct relay_down d = { evbuffer_new(), evbuffer_new(), 0, NULL, 0, 0 };
 	struct evbuffer *up = evbuffer_new(), *peer = evbuffer_new();
 	enum relay_result res;
 	size_t off, n;

@@ -362,6 +362,9 @@ test_syntax(void)
 	    "GET / http/1.1\r\nHost: h\r\n\r\n", 400);
 	expect_str("http_version_2_is_505", "GET / HTTP/2.0\r\nHost: h\r\n\r\n",
 	    505);
+	expect_str("http_head_version_2_is_505", "HEAD / HTTP/2.0\r\n\r\n", 505);
+	test_result("head_error_response_has_no_body_method_known_at_505",
+	    req->method == HTTP_METHOD_HEAD, "method %d", req->method);
 	expect_str("http_version_1_2_is_505",
 	    "GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505);
 	expect_str("http_version_with_trailing_bytes_is_400",
@@ -434,8 +437,8 @@ test_responses(void)
 {
 	struct evbuffer *out = evbuffer_new();
 	static const struct http_header allow = { "Allow", "GET, HEAD" };
-	static const int statuses[] = { 200, 204, 301, 304, 400, 401, 403, 404,
-	    405, 409, 413, 414, 429, 431, 500, 501, 503, 505 };
+	static const int statuses[] = { 101, 200, 204, 301, 304, 400, 401, 403,
+	    404, 405, 408, 409, 413, 414, 426, 429, 431, 500, 501, 503, 505 };
 	size_t i;
 	int rv, all = 1;
 
@@ -472,12 +475,26 @@ test_responses(void)
 	    "Connection: keep-alive\r\nCache-Control: no-store\r\n"
 	    "Allow: GET, HEAD\r\n\r\n{\"error\": \"method\"}"), "rv %d", rv);
 
+	rv = http_error_json_headers(out, 405, "method", HTTP_RESPONSE_HEAD,
+	    &allow, 1);
+	test_result("head_error_response_has_no_body", rv == 0 &&
+	    out_is(out, "HTTP/1.1 405 Method Not Allowed\r\n"
+	    "Content-Type: application/json\r\nContent-Length: 19\r\n"
+	    "Connection: close\r\nCache-Control: no-store\r\n"
+	    "Allow: GET, HEAD\r\n\r\n"), "rv %d", rv);
+
 	for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++)
 		if (http_reason(statuses[i])[0] == '\0')
 			all = 0;
 	test_result("http_every_status_we_send_has_a_reason", all &&
 	    strcmp(http_reason(431), "Request Header Fields Too Large") == 0,
 	    "missing");
+	rv = http_error_json(out, 408, "request timeout", 0);
+	test_result("request_timeout_408_status_line_has_reason_phrase",
+	    rv == 0 && evbuffer_get_length(out) > 30 && memcmp(
+	    evbuffer_pullup(out, 30), "HTTP/1.1 408 Request Timeout\r\n", 30)
+	    == 0, "%.30s", (char *)evbuffer_pullup(out, -1));
+	evbuffer_drain(out, evbuffer_get_length(out));
 	evbuffer_free(out);
 }
 

@@ -415,6 +415,19 @@ test_server(void)
 	    r);
 	evbuffer_free(src);
 	evbuffer_free(out);
+
+	/* 100000 LISTs, none of the replies read: about 4 MB of answers. */
+	src = buf(), out = buf();
+	add32(src, 3);
+	for (n = 0; n < 100000; n++)
+		client_option(src, NBD_OPT_LIST, NULL, 0);
+	r = server_run(&s, &srv_info, src, out, 0);
+	test_result("unbounded_option_replies_opt_list_flood_unread_closes",
+	    r == NBD_SERVER_UNREAD && evbuffer_get_length(out) <=
+	    NBD_SERVER_OUT_MAX + 1024 && strstr(s.reason, "does not read"),
+	    "r %d, %zu bytes out", r, evbuffer_get_length(out));
+	evbuffer_free(src);
+	evbuffer_free(out);
 }
 
 /* --- relay ---------------------------------------------------------------- */
@@ -458,8 +471,8 @@ static void
 test_relay(void)
 {
 	struct relay r;
-	struct relay_down d = { buf(), buf(), 0, NULL };
-	struct relay_down d2 = { buf(), buf(), 0, NULL };
+	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0 };
+	struct relay_down d2 = { buf(), buf(), 0, NULL, 0, 0 };
 	struct evbuffer *up = buf(), *peer = buf();
 	unsigned char data[4096], hdr[NBD_REPLY_SIZE];
 	enum relay_result res;
@@ -578,6 +591,46 @@ test_relay(void)
 	    2 * NBD_REQUEST_SIZE, "res %d left %zu", res,
 	    evbuffer_get_length(d2.in));
 	evbuffer_drain(d2.in, evbuffer_get_length(d2.in));
+
+	/*
+	 * A client that reads nothing: its requests wait once the replies it
+	 * has not read (queued, or still owed by the peer) reach the bound,
+	 * and go on as it reads.
+	 */
+	relay_down_gone(&r, &d2);
+	evbuffer_drain(d2.out, evbuffer_get_length(d2.out));
+	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS);
+	evbuffer_drain(up, evbuffer_get_length(up));
+	d2.replies_max = 3 * (4096 + NBD_REPLY_SIZE);
+	for (i = 0; i < 10; i++)
+		request(d2.in, NBD_CMD_READ, i, 0, 4096);
+	res = relay_requests(&r, &d2, up);
+	test_result("stalled_local_client_requests_wait_at_replies_max",
+	    res == RELAY_BACKLOG && relay_inflight(&r) == 3 &&
+	    d2.owed == 3 * (4096 + NBD_REPLY_SIZE), "res %d inflight %d",
+	    res, relay_inflight(&r));
+	for (i = 0; i < 3; i++) {
+		reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, up_handle(up,
+		    i * NBD_REQUEST_SIZE));
+		evbuffer_add(peer, data, 4096);
+	}
+	relay_replies(&r, peer);
+	res = relay_requests(&r, &d2, up);
+	test_result("stalled_local_client_replies_queued_still_count",
+	    res == RELAY_BACKLOG && d2.owed == 0 && relay_inflight(&r) == 0 &&
+	    evbuffer_get_length(d2.out) == 3 * (4096 + NBD_REPLY_SIZE),
+	    "res %d owed %llu", res, (unsigned long long)d2.owed);
+	evbuffer_drain(d2.out, 4096 + NBD_REPLY_SIZE);
+	res = relay_requests(&r, &d2, up);
+	test_result("stalled_local_client_requests_go_on_as_it_reads",
+	    res == RELAY_BACKLOG && relay_inflight(&r) == 1 &&
+	    evbuffer_get_length(d2.in) == 6 * NBD_REQUEST_SIZE, "res %d",
+	    res);
+	relay_down_gone(&r, &d2);
+	evbuffer_drain(d2.in, evbuffer_get_length(d2.in));
+	evbuffer_drain(d2.out, evbuffer_get_length(d2.out));
+	evbuffer_drain(up, evbuffer_get_length(up));
+	d2.replies_max = 0;
 
 	request(d.in, NBD_CMD_DISC, 1, 0, 0);
 	res = relay_requests(&r, &d, up);

@@ -1,7 +1,8 @@
 # A local NBD client that asks for many large reads and does not read the
-# replies for a while: sessiond must pause the peer rather than buffer
-# them all. Prints sessiond's VmRSS (kB) while stalled, then reads every
-# reply and prints how many arrived intact.
+# replies for a while (less than the export's timeout): its requests must
+# wait rather than sessiond buffer all the replies. Prints sessiond's
+# VmRSS (kB) while stalled, then reads every reply and prints how many
+# arrived intact.
 import socket, struct, sys, time
 
 path, pid, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -37,7 +38,7 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
 reqs = b"".join(struct.pack(">IHHQQI", 0x25609513, 0, 0, i, (i * size) % (200 << 20), size)
                 for i in range(count))
 s.sendall(reqs)
-time.sleep(3)
+time.sleep(1.5)
 print("rss", rss(pid), flush=True)
 ok = 0
 for _ in range(count):
