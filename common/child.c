@@ -94,6 +94,7 @@ child_conf_census(const struct child *c)
 	    g->tls_certificate);
 	census_field(line, sizeof(line), "tls-key", g->tls_key);
 	census_field(line, sizeof(line), "origins", g->origins);
+	census_field(line, sizeof(line), "hook-modules", g->hook_modules);
 	for (i = 0; i < c->conf->nexports; i++) {
 		e = &c->conf->exports[i];
 		len = strlen(line);

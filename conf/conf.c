@@ -56,6 +56,8 @@ static const struct conf_key global_keys[] = {
 	    CONF_PATH_MAX, 0, 0, 0 },
 	{ "origin", CONF_K_ORIGINS, offsetof(struct conf_global, origins),
 	    CONF_LIST_MAX, 0, 0, 0 },
+	{ "hook-modules", CONF_K_MODULES,
+	    offsetof(struct conf_global, hook_modules), CONF_LIST_MAX, 0, 0, 0 },
 	{ "max-connections", CONF_K_NUMBER,
 	    offsetof(struct conf_global, max_connections), 0, 0, 1, 4096 },
 	{ "sessions-per-user", CONF_K_NUMBER,

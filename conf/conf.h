@@ -57,6 +57,7 @@ struct conf_global {
 	char			 tls_certificate[CONF_PATH_MAX];
 	char			 tls_key[CONF_PATH_MAX];
 	char			 origins[CONF_LIST_MAX];	/* also allowed */
+	char			 hook_modules[CONF_LIST_MAX];	/* hookd loads */
 	int32_t			 auth;		/* enum conf_auth */
 	int32_t			 max_connections;
 	int32_t			 sessions_per_user;

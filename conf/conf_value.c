@@ -176,6 +176,20 @@ origin_valid(const char *s)
 	return 1;
 }
 
+/* Module names as modprobe takes them: letters, digits, '_' and '-'. */
+static int
+modules_valid(const char *s)
+{
+	char word[CONF_NAME_MAX];
+
+	while (conf_list_next(&s, CONF_LIST_SEPS, word, sizeof(word)))
+		if (word[0] == '\0' || word[0] == '-' ||
+		    word[strspn(word, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")] != '\0')
+			return 0;
+	return 1;
+}
+
 static int
 origins_valid(const char *s)
 {
@@ -338,6 +352,10 @@ set_string(struct conf_ctx *ctx, const char *label,
 	case CONF_K_HASH:
 		valid = hash_valid(value);
 		expect = "expected a crypt(3) hash such as $y$...";
+		break;
+	case CONF_K_MODULES:
+		valid = modules_valid(value);
+		expect = "expected kernel module names such as libcomposite";
 		break;
 	case CONF_K_ORIGINS:
 		valid = origins_valid(value);

@@ -373,10 +373,15 @@ hookd_conf_applied(struct child *c, const struct conf *old)
 	struct event *ev;
 
 	if (old != NULL) {
+		if (strcmp(old->global.hook_modules,
+		    c->conf->global.hook_modules) != 0)
+			log_warnx("hook-modules changed: loaded at the next "
+			    "start, hookd holds no right to load them now");
 		log_info("config %u in force", c->generation);
 		return;
 	}
-	/* Before the sandbox: libevent installs its signal handler now. */
+	/* Before the sandbox: what hooks may not do, then SIGCHLD. */
+	hookd_prepare(&c->conf->global);
 	hook_child = c;
 	signal(SIGCHLD, SIG_DFL);
 	ev = evsignal_new(c->base, SIGCHLD, sigchld, NULL);

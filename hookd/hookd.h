@@ -9,4 +9,7 @@
 
 extern const struct sandbox_policy hookd_policy;
 
+/* prepare.c */
+void	hookd_prepare(const struct conf_global *);
+
 #endif

@@ -1,24 +1,21 @@
 /*
  * hookd's rights, all on one screen. A seccomp filter is inherited across
  * exec, so this list is also every hook's: what shell scripts and the
- * usual tools need to build a USB gadget in configfs, and no network.
- * hookd stays uid 0 outside any chroot (hooks write configfs and sysfs)
- * and keeps only the capabilities such a hook needs.
+ * usual tools need to build a USB gadget in configfs, and no network, no
+ * mount, no module loading, no ioctl beyond terminal queries. hookd stays
+ * uid 0 outside any chroot (configfs, sysfs and /dev/nbdN belong to root)
+ * but holds no capability: the modules and the configfs mount hooks need
+ * are prepared at start (prepare.c), before this sandbox.
  */
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 
-#include <linux/capability.h>
 #include <seccomp.h>
 #include <stddef.h>
 
 #include "hookd.h"
 #include "sandbox.h"
-
-static const int hookd_caps[] = {
-	CAP_SYS_ADMIN,		/* hooks mount configfs and bind gadgets */
-	CAP_SYS_MODULE,		/* hooks may load gadget modules */
-};
 
 /*
  * Where a call differs by architecture, the rule says which needs it:
@@ -122,7 +119,14 @@ static const struct sandbox_rule hookd_rules[] = {
 	SB_ON(NOT_ARM64, dup2, "redirections"),
 	SB(dup3, "redirections"),
 	SB_ON(NOT_ARM64, pipe, "shell pipelines"),
-	SB(ioctl, "terminal probes of the shell"),
+	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, TCGETS, "TCGETS only: isatty() "
+	    "of the shell and of tools"),
+	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, TIOCGWINSZ, "TIOCGWINSZ only: "
+	    "tools asking a terminal's width"),
+	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, TIOCGPGRP, "TIOCGPGRP only: the "
+	    "shell's job control"),
+	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, FIONREAD, "FIONREAD only: how "
+	    "much a pipe holds"),
 	SB_ON(SANDBOX_64, newfstatat, "stat"),
 	SB_ON(SANDBOX_64, fstat, "stat"),
 	SB_ON(X86, stat, "stat"),
@@ -177,11 +181,6 @@ static const struct sandbox_rule hookd_rules[] = {
 	SB_ON(SANDBOX_64, gettimeofday, "time"),
 	SB_ON(ARMHF, clock_gettime64, "time (armhf: time64; the AST2600 has "
 	    "no vDSO clock)"),
-	/* what gadget hooks need beyond plain files */
-	SB(mount, "mount configfs"),
-	SB(umount2, "unmount configfs"),
-	SB(finit_module, "modprobe of gadget modules"),
-	SB(init_module, "modprobe of gadget modules"),
 	/* a local socket for tools that log; never a network family */
 	SB_ARG(socket, 1, ~(scmp_datum_t)0, AF_UNIX, "AF_UNIX only: no "
 	    "network for hooks"),
@@ -195,7 +194,7 @@ const struct sandbox_policy hookd_policy = {
 	.name = "hookd",
 	.rules = hookd_rules,
 	.nrules = sizeof(hookd_rules) / sizeof(hookd_rules[0]),
-	.caps = hookd_caps,
-	.ncaps = sizeof(hookd_caps) / sizeof(hookd_caps[0]),
+	.caps = NULL,
+	.ncaps = 0,
 	.drop_root = 0,
 };

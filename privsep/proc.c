@@ -256,8 +256,8 @@ proc_spawn_all(struct vmediad *env)
 
 /*
  * The globals a child is told. sessiond serves HTTP, TLS and the web
- * page; blockd and hookd only need to enter their sandboxes. The audit
- * file is the parent's alone.
+ * page; blockd and hookd need to enter their sandboxes, and hookd loads
+ * the hooks' modules before. The audit file is the parent's alone.
  */
 static void
 proc_global_view(enum msg_proc to, const struct conf_global *g,
@@ -265,14 +265,18 @@ proc_global_view(enum msg_proc to, const struct conf_global *g,
 {
 	*v = *g;
 	memset(v->audit, 0, sizeof(v->audit));
-	if (to == PROC_SESSIOND)
+	if (to == PROC_SESSIOND) {
+		memset(v->hook_modules, 0, sizeof(v->hook_modules));
 		return;
+	}
 	memset(v->listen, 0, sizeof(v->listen));
 	v->nlisten = 0;
 	memset(v->web, 0, sizeof(v->web));
 	memset(v->tls_certificate, 0, sizeof(v->tls_certificate));
 	memset(v->tls_key, 0, sizeof(v->tls_key));
 	memset(v->origins, 0, sizeof(v->origins));
+	if (to != PROC_HOOKD)
+		memset(v->hook_modules, 0, sizeof(v->hook_modules));
 }
 
 /*

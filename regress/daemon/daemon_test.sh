@@ -152,10 +152,11 @@ uids=$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' /proc/$b/status)
 [ "$(status_field $h Seccomp)" = 2 ] &&
 	[ "$(status_field $h NoNewPrivs)" = 1 ] && ok hookd_seccomp_filter_on ||
 	notok hookd_seccomp_filter_on "Seccomp $(status_field $h Seccomp)"
-[ "$(status_field $h CapEff)" = 0000000000210000 ] &&
-	[ "$(status_field $h CapBnd)" = 0000000000210000 ] &&
-	ok hookd_holds_only_hook_capabilities ||
-	notok hookd_holds_only_hook_capabilities "CapEff $(status_field $h CapEff)"
+[ "$(status_field $h CapEff)" = 0000000000000000 ] &&
+	[ "$(status_field $h CapPrm)" = 0000000000000000 ] &&
+	[ "$(status_field $h CapBnd)" = 0000000000000000 ] &&
+	ok hookd_holds_no_capability ||
+	notok hookd_holds_no_capability "CapEff $(status_field $h CapEff) CapBnd $(status_field $h CapBnd)"
 
 [ "$(status_field $pid Seccomp)" = 2 ] &&
 	[ "$(status_field $pid CapEff)" = 0000000000200020 ] &&

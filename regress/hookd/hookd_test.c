@@ -290,8 +290,10 @@ test_sandbox(struct kid *k)
 {
 	test_proc_status(k, "hookd_seccomp_filter_on", "Seccomp", "2");
 	test_proc_status(k, "hookd_no_new_privs", "NoNewPrivs", "1");
-	test_proc_status(k, "hookd_holds_only_sys_admin_and_sys_module",
-	    "CapEff", "0000000000210000");
+	test_proc_status(k, "hookd_holds_no_capability", "CapEff",
+	    "0000000000000000");
+	test_proc_status(k, "hookd_bounding_set_is_empty", "CapBnd",
+	    "0000000000000000");
 }
 
 /* Every variable the hook sees is one hookd set (or the shell's own). */
@@ -377,9 +379,11 @@ test_start_hook(struct kid *k)
 	    "unexpected variable: %s", bad);
 	test_result("start_hook_stdin_is_dev_null",
 	    has_line(rec, "stdin: /dev/null"), "record: %.300s", rec);
-	test_result("hook_inherits_hookds_seccomp_filter_and_caps",
+	test_result("hook_runs_with_hookds_filter_and_no_capability",
 	    has_line(rec, "Seccomp:\t2") && has_line(rec, "NoNewPrivs:\t1") &&
-	    has_line(rec, "CapEff:\t0000000000210000"), "record: %.400s",
+	    has_line(rec, "CapEff:\t0000000000000000") &&
+	    has_line(rec, "CapPrm:\t0000000000000000") &&
+	    has_line(rec, "CapBnd:\t0000000000000000"), "record: %.400s",
 	    rec);
 	test_result("hook_gets_hup_int_pipe_term_back_and_nothing_blocked",
 	    (status_hex(rec, "SigIgn") & HOOKD_IGNORES) == 0 &&
