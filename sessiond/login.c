@@ -121,8 +121,9 @@ login_record(struct conn *c, const struct auth_dropped *dropped)
 	if (dropped->table_full) {
 		log_info("login table full: %s's oldest login ends",
 		    dropped->user);
-		route_audit(c, AUDIT_EV_LOGOUT, dropped->user, "",
-		    "login table full: ended to make room");
+		snprintf(why, sizeof(why), "login table full: ended for a "
+		    "login of %s", c->id.user);
+		route_audit(c, AUDIT_EV_LOGOUT, dropped->user, "", why);
 	}
 }
 

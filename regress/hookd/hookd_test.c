@@ -157,13 +157,14 @@ pid_gone(pid_t pid, int ms)
 /* --- talking to hookd as blockd -------------------------------------- */
 
 static uint32_t
-send_hook(struct kid *k, const char *export, int action, int read_only)
+send_hook_as(struct kid *k, const char *export, int action, int read_only,
+    const char *user)
 {
 	struct msg_hook h;
 
 	memset(&h, 0, sizeof(h));
 	snprintf(h.export, sizeof(h.export), "%s", export);
-	snprintf(h.user, sizeof(h.user), "alice");
+	snprintf(h.user, sizeof(h.user), "%s", user);
 	h.size = 1474560;
 	h.session = ++next_session;
 	h.action = action;
@@ -171,6 +172,12 @@ send_hook(struct kid *k, const char *export, int action, int read_only)
 	if (msg_send(k->sib[0], MSG_HOOK_RUN, &h, sizeof(h), -1) == -1)
 		harness_fail("send HOOK_RUN: %s", strerror(errno));
 	return h.session;
+}
+
+static uint32_t
+send_hook(struct kid *k, const char *export, int action, int read_only)
+{
+	return send_hook_as(k, export, action, read_only, "alice");
 }
 
 /* The HOOK_DONE that answers session; 0 if none came or it is off. */
@@ -281,6 +288,8 @@ make_exports(void)
 	export_init(e++, "chatty", "/dev/nbd10", "chatty.sh", 30);
 	export_init(e++, "sigsys", "/dev/nbd11", "sigsys.sh", 30);
 	export_init(e++, "net", "/dev/nbd12", "net.sh", 30);
+	/* Not from a config: vmediad would refuse it; hookd must too. */
+	export_init(e++, "baddev", "/dev/sda;x", "record.sh", 30);
 	nexports = e - exports;
 }
 
@@ -564,6 +573,73 @@ test_confinement(struct kid *k)
 	free(out);
 }
 
+/*
+ * A value that would reach the hook's environment is checked again by
+ * hookd against the config's rules: a user name must be a name (or empty,
+ * as with auth = none), a device /dev/nbdN. Otherwise the hook does not
+ * run, blockd hears it failed, and the log says why.
+ */
+static int
+refused_not_run(struct kid *k, const char *export, const char *user,
+    const char *why)
+{
+	struct msg_hook_done done;
+	uint32_t session;
+	char *rec;
+	int got;
+
+	unlink_work("record-start.out");
+	session = send_hook_as(k, export, MSG_HOOK_START, 1, user);
+	got = expect_hook_done(k, export, MSG_HOOK_START, session, WAIT_MS,
+	    &done);
+	rec = read_work("record-start.out");
+	free(rec);
+	return got && done.ok == 0 && strstr(done.reason, why) != NULL &&
+	    rec == NULL;
+}
+
+static void
+test_hook_environment(struct kid *k)
+{
+	struct msg_hook_done done;
+	char *rec;
+	int got, before;
+
+	before = log_count(k, "export record: start hook failed: not run: "
+	    "the user name is not a valid name");
+	test_result("hook_environment_user_name_with_newline_not_run",
+	    refused_not_run(k, "record", "alice\nLD_PRELOAD=/tmp/x",
+	    "user name"), "see %s", k->log);
+	test_result("hook_environment_user_name_with_shell_syntax_not_run",
+	    refused_not_run(k, "record", "$(reboot)", "user name"),
+	    "see %s", k->log);
+	test_result("hook_environment_user_name_starting_with_dash_not_run",
+	    refused_not_run(k, "record", "-rf", "user name"), "see %s",
+	    k->log);
+	test_result("hook_environment_refusals_logged",
+	    log_count(k, "export record: start hook failed: not run: the "
+	    "user name is not a valid name") == before + 3, "see %s", k->log);
+	test_result("hook_environment_device_not_dev_nbd_not_run",
+	    refused_not_run(k, "baddev", "alice", "device"), "see %s",
+	    k->log);
+
+	unlink_work("record-start.out");
+	got = run_hook(k, "record", MSG_HOOK_START, 1, &done);
+	rec = read_work("record-start.out");
+	test_result("hook_environment_valid_user_still_runs", got &&
+	    done.ok == 1 && rec != NULL && has_line(rec, "VMEDIAD_USER=alice"),
+	    "ok=%d record: %.200s", got ? done.ok : -1, rec ? rec : "");
+	free(rec);
+	unlink_work("record-start.out");
+	got = expect_hook_done(k, "record", MSG_HOOK_START,
+	    send_hook_as(k, "record", MSG_HOOK_START, 1, ""), WAIT_MS, &done);
+	rec = read_work("record-start.out");
+	test_result("hook_environment_empty_user_of_auth_none_runs", got &&
+	    done.ok == 1 && rec != NULL && has_line(rec, "VMEDIAD_USER="),
+	    "ok=%d record: %.200s", got ? done.ok : -1, rec ? rec : "");
+	free(rec);
+}
+
 /* A fresh hookd that must die of what blockd sends it. */
 static void
 test_fatal(const char *name, const void *raw, size_t rawlen,
@@ -621,6 +697,7 @@ main(int argc, char **argv)
 		harness_fail("hookd did not answer PING; see %s", k.log);
 	test_sandbox(&k);
 	test_start_hook(&k);
+	test_hook_environment(&k);
 	test_order(&k);
 	test_failures(&k);
 	test_timeouts(&k);
