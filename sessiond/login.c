@@ -162,6 +162,7 @@ void
 login_serve(struct conn *c)
 {
 	if (!auth_required()) {
+		explicit_bzero(c->req->body, sizeof(c->req->body));
 		conn_error(c, 400, "this server does not use logins");
 		return;
 	}

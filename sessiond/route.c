@@ -394,8 +394,8 @@ void
 route_request(struct conn *c)
 {
 	if (!host_served(c)) {
-		refuse(c, 421, AUDIT_EV_ACCESS_DENIED, "", "", "this server "
-		    "is not known by that Host name (see server-name)");
+		refuse(c, 421, AUDIT_EV_ACCESS_DENIED, "", "",
+		    "Host is not a name of this server");
 		return;
 	}
 	if (c->req->has_origin && !origin_allowed(c)) {

@@ -3,14 +3,17 @@
 # need (with their dependencies), vmediad's release build at its installed
 # layout with every library ldd lists, the USB gadget hook, the guest's
 # config and accounts, and guest/init as /init.
-#   mkinitramfs.sh KERNEL_DIR TOP OUT
+#   mkinitramfs.sh KERNEL_DIR TOP OUT TLS_DIR
 # KERNEL_DIR is what fetch-kernel.sh printed; TOP the source tree, whose
-# build/ holds the release build; OUT the uncompressed cpio archive.
+# build/ holds the release build; OUT the uncompressed cpio archive;
+# TLS_DIR holds the listener's cert.pem and key.pem.
 set -eu
 
-kdir=${1:?usage: mkinitramfs.sh KERNEL_DIR TOP OUT}
-top=${2:?usage: mkinitramfs.sh KERNEL_DIR TOP OUT}
-out=${3:?usage: mkinitramfs.sh KERNEL_DIR TOP OUT}
+usage="usage: mkinitramfs.sh KERNEL_DIR TOP OUT TLS_DIR"
+kdir=${1:?$usage}
+top=${2:?$usage}
+out=${3:?$usage}
+tls=${4:?$usage}
 here=$(cd "$(dirname "$0")" && pwd)
 case $out in /*) ;; *) out=$(pwd)/$out ;; esac
 
@@ -110,6 +113,9 @@ sed -n 's/^CONFIG_HZ=//p' "$kdir/boot/config-$ver" >etc/kernel-hz
 [ -s etc/kernel-hz ] || die "no CONFIG_HZ in $kdir/boot/config-$ver"
 cp "$here/guest/vmediad.conf" etc/vmediad.conf
 cp "$here/guest/usb-gadget.conf" etc/vmediad/usb-gadget.conf
+# Root's alone (the archive makes everything root's): vmediad wants that.
+install -m 644 "$tls/cert.pem" etc/vmediad/cert.pem
+install -m 600 "$tls/key.pem" etc/vmediad/key.pem
 install -m 755 "$here/guest/test-hook" usr/share/vmediad/hooks/test-hook
 install -m 755 "$here/guest/init" init
 
