@@ -301,12 +301,14 @@ serve_upgrade(struct conn *c)
 	if (usable_export(c, ex) == NULL)
 		return;
 	if (ws_handshake_check(c->req, &hs) != 0) {
-		conn_error(c, hs.status ? hs.status : 400, hs.error ?
-		    hs.error : "bad WebSocket handshake");
+		refuse(c, hs.status ? hs.status : 400,
+		    AUDIT_EV_PROTOCOL_VIOLATION, c->id.user, ex->conf.name,
+		    hs.error ? hs.error : "bad WebSocket handshake");
 		return;
 	}
 	if (ex->state != EXPORT_IDLE) {
-		conn_error(c, 409, "export busy: an image is attached");
+		refuse(c, 409, AUDIT_EV_ACCESS_DENIED, c->id.user,
+		    ex->conf.name, "export busy: an image is attached");
 		return;
 	}
 	if (c->id.how != AUTH_HOW_ANONYMOUS && session_count_user(c->id.user) >=

@@ -256,6 +256,19 @@ n=$(audit_has 'd["event"] == "access_denied" and d.get("status") == 401')
 [ "$c" = 401 ] && [ "$n" = 1 ] && ok refusal_401_without_login_is_audited ||
 	notok refusal_401_without_login_is_audited "$c, $n records"
 
+head -c 1M /dev/urandom >"$work/image.bin"
+start_peer busy "ws://127.0.0.1:$port/nbd/lab" "$work/image.bin" --basic alice:alicepw
+audit_mark
+c=$(code --interface 127.0.0.6 -m 5 -u alice:alicepw -H 'Connection: Upgrade' \
+    -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+    -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' "$base/nbd/lab")
+n=$(audit_has 'd["event"] == "access_denied" and d.get("status") == 409 and d.get("export") == "lab"')
+[ "$c" = 409 ] && [ "$n" = 1 ] && ok refusal_409_attach_to_busy_export_is_audited ||
+	notok refusal_409_attach_to_busy_export_is_audited "$c, $n records"
+kill $ppid_ 2>/dev/null
+wait_gone $ppid_ 30
+rm -f "$work/image.bin"
+
 audit_mark
 for i in $(seq 70); do echo 127.0.0.9; done | flood bearer >/dev/null
 n=$(audit_has '"not recorded" in d.get("reason", "") and d["address"] == "127.0.0.9"')
