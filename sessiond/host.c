@@ -25,12 +25,14 @@ host_name(const char *host, char *name, size_t size)
 	const char *port;
 	size_t len;
 
-	if (host[0] == '[')
-		port = (port = strchr(host, ']')) != NULL ? port + 1 : NULL;
-	else
+	if (host[0] != '[')
 		port = host + strcspn(host, ":");
-	if (port == NULL || (*port != '\0' && (*port != ':' ||
-	    strspn(port + 1, "0123456789") != strlen(port + 1))))
+	else if ((port = strchr(host, ']')) != NULL)
+		port++;
+	else
+		return 0;
+	if (*port != '\0' && (*port != ':' ||
+	    strspn(port + 1, "0123456789") != strlen(port + 1)))
 		return 0;
 	len = port - host;
 	if (len > 0 && host[len - 1] == '.')
