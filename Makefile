@@ -71,7 +71,8 @@ SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/local.c sessiond/relay.c sessiond/flow.c \
 	   sessiond/nbd_client.c sessiond/nbd_server.c sessiond/http.c \
 	   sessiond/http_response.c sessiond/ws.c \
-	   sessiond/ws_handshake.c sessiond/route.c sessiond/auth.c \
+	   sessiond/ws_handshake.c sessiond/route.c sessiond/login.c \
+	   sessiond/refusal.c sessiond/host.c sessiond/auth.c \
 	   sessiond/cred.c sessiond/cred_json.c sessiond/passwd.c \
 	   sessiond/ratelimit.c sessiond/tls.c
 BLOCKD_SRCS = $(CHILD_SRCS) common/nbd_netlink.c \

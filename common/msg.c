@@ -233,6 +233,8 @@ check_audit(const struct msg *m, enum msg_proc from)
 	if (a->event <= 0 || a->event >= AUDIT_EV_COUNT ||
 	    a->event == AUDIT_EV_CONFIG_RELOAD)
 		return "event out of range";
+	if (a->status < 0 || a->status > 999)
+		return "status is no HTTP status";
 	if (from == PROC_BLOCKD && a->event != AUDIT_EV_HOOK_FAILED)
 		return "blockd reports hook failures only";
 	return NULL;
@@ -303,7 +305,8 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	[MSG_AUDIT] = { "AUDIT", "struct msg_audit",
 	    sizeof(struct msg_audit), MSG_FD_NEVER, BY_SESSIOND | BY_BLOCKD,
 	    BY_PARENT, check_audit, "an event for the audit file; strings "
-	    "terminated, a child's event, blockd's only hook_failed" },
+	    "terminated, a child's event, status 0 to 999, blockd's only "
+	    "hook_failed" },
 };
 
 _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,

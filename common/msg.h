@@ -166,6 +166,7 @@ enum msg_audit_event {
 	AUDIT_EV_PROTOCOL_VIOLATION,
 	AUDIT_EV_HOOK_FAILED,
 	AUDIT_EV_ACCESS_DENIED,
+	AUDIT_EV_NOT_RECORDED,		/* refusals past an address's bound */
 	AUDIT_EV_CONFIG_RELOAD,		/* the parent's own */
 	AUDIT_EV_COUNT
 };
@@ -182,6 +183,8 @@ struct msg_audit {
 	uint64_t	 duration_ms;
 	uint32_t	 session;
 	int32_t		 event;		/* enum msg_audit_event */
+	int32_t		 status;	/* HTTP status of a refusal, or 0 */
+	int32_t		 unused;
 };
 
 struct msg_hook_done {

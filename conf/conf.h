@@ -31,6 +31,7 @@
 #define CONF_DEFAULT_IDLE_TIMEOUT	60
 #define CONF_DEFAULT_LOGIN_IDLE		1800
 #define CONF_DEFAULT_LOGIN_LIFETIME	43200
+#define CONF_DEFAULT_LOGINS_PER_USER	16
 #define CONF_DEFAULT_MAX_HEADER_SIZE	16384
 #define CONF_DEFAULT_MAX_HEADERS	64
 
@@ -57,6 +58,7 @@ struct conf_global {
 	char			 tls_certificate[CONF_PATH_MAX];
 	char			 tls_key[CONF_PATH_MAX];
 	char			 origins[CONF_LIST_MAX];	/* also allowed */
+	char			 server_names[CONF_LIST_MAX];	/* Host besides ours */
 	char			 hook_modules[CONF_LIST_MAX];	/* hookd loads */
 	int32_t			 auth;		/* enum conf_auth */
 	int32_t			 max_connections;
@@ -66,6 +68,7 @@ struct conf_global {
 	int32_t			 idle_timeout;
 	int32_t			 login_idle;
 	int32_t			 login_lifetime;
+	int32_t			 logins_per_user;
 	int32_t			 max_header_size;	/* bytes */
 	int32_t			 max_headers;
 	int32_t			 line;		/* of [vmediad] */

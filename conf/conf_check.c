@@ -8,6 +8,7 @@
 
 #include <netinet/in.h>
 
+#include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,6 +111,7 @@ conf_defaults(struct conf_global *g)
 	default_number(&g->idle_timeout, CONF_DEFAULT_IDLE_TIMEOUT);
 	default_number(&g->login_idle, CONF_DEFAULT_LOGIN_IDLE);
 	default_number(&g->login_lifetime, CONF_DEFAULT_LOGIN_LIFETIME);
+	default_number(&g->logins_per_user, CONF_DEFAULT_LOGINS_PER_USER);
 	default_number(&g->max_header_size, CONF_DEFAULT_MAX_HEADER_SIZE);
 	default_number(&g->max_headers, CONF_DEFAULT_MAX_HEADERS);
 }
@@ -162,7 +164,32 @@ conf_check(struct conf_ctx *ctx)
 			    "no password", ctx->conf->users[i].name);
 }
 
-/* What only this machine can answer: the account and the chroot. */
+/*
+ * The TLS key is sessiond's secret: only root may read or change the file
+ * it comes from, as sshd wants of its host keys.
+ */
+static void
+check_tls_key(struct conf_ctx *ctx, const struct conf_global *g)
+{
+	struct stat st;
+
+	if (g->tls_key[0] == '\0')
+		return;
+	if (stat(g->tls_key, &st) == -1)
+		conf_error(ctx, g->line, "tls-key %s: %s", g->tls_key,
+		    strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		conf_error(ctx, g->line, "tls-key %s is not a file",
+		    g->tls_key);
+	else if (st.st_uid != 0)
+		conf_error(ctx, g->line, "tls-key %s must be owned by root",
+		    g->tls_key);
+	else if (st.st_mode & (S_IRWXG | S_IRWXO))
+		conf_error(ctx, g->line, "tls-key %s must not be readable or "
+		    "writable by group or others (chmod 600)", g->tls_key);
+}
+
+/* What only this machine can answer: the account, the chroot, the key. */
 int
 conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
     void *arg)
@@ -193,6 +220,7 @@ conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
 	else if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
 		conf_error(&ctx, g->line, "chroot %s must be owned by root "
 		    "and not writable by others", g->chroot);
+	check_tls_key(&ctx, g);
 	return ctx.errors;
 }
 
@@ -227,10 +255,13 @@ conf_global_valid(const struct conf_global *g)
 	    sizeof(g->tls_certificate)) &&
 	    conf_terminated(g->tls_key, sizeof(g->tls_key)) &&
 	    conf_terminated(g->origins, sizeof(g->origins)) &&
+	    conf_terminated(g->server_names, sizeof(g->server_names)) &&
+	    conf_terminated(g->hook_modules, sizeof(g->hook_modules)) &&
 	    g->max_connections > 0 && g->sessions_per_user > 0 &&
 	    g->request_timeout > 0 && g->handshake_timeout > 0 &&
 	    g->idle_timeout > 0 && g->login_idle > 0 &&
-	    g->login_lifetime > 0 && g->max_header_size > 0 &&
+	    g->login_lifetime > 0 && g->logins_per_user > 0 &&
+	    g->max_header_size > 0 &&
 	    g->max_headers > 0 &&
 	    (g->auth == CONF_AUTH_USERS || g->auth == CONF_AUTH_NONE);
 }

@@ -33,6 +33,7 @@ enum conf_kind {
 	CONF_K_AUTH,		/* users or none */
 	CONF_K_NUMBER,		/* an integer from min to max */
 	CONF_K_ORIGINS,		/* http(s)://host[:port], blank separated */
+	CONF_K_HOSTS,		/* host names and addresses, blank separated */
 	CONF_K_MODULES,		/* kernel module names, blank separated */
 };
 

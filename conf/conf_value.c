@@ -201,6 +201,46 @@ origins_valid(const char *s)
 	return 1;
 }
 
+/*
+ * A name clients reach us by, as it appears in Host without the port: a
+ * DNS name (or IPv4 address), or an IPv6 address in brackets.
+ */
+static int
+host_valid(const char *s)
+{
+	struct in6_addr a6;
+	char inner[INET6_ADDRSTRLEN];
+	size_t i, len = strlen(s);
+
+	if (s[0] == '[') {
+		if (len < 3 || len - 2 >= sizeof(inner) || s[len - 1] != ']')
+			return 0;
+		memcpy(inner, s + 1, len - 2);
+		inner[len - 2] = '\0';
+		return inet_pton(AF_INET6, inner, &a6) == 1;
+	}
+	if (len == 0 || len > 253 || s[0] == '.' || s[0] == '-' ||
+	    strstr(s, "..") != NULL)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
+		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    s[i] == '.' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static int
+hosts_valid(const char *s)
+{
+	char word[CONF_LIST_MAX];
+
+	while (conf_list_next(&s, " \t", word, sizeof(word)))
+		if (!host_valid(word))
+			return 0;
+	return 1;
+}
+
 static int
 parse_port(const char *s, in_port_t *port)
 {
@@ -360,6 +400,11 @@ set_string(struct conf_ctx *ctx, const char *label,
 	case CONF_K_ORIGINS:
 		valid = origins_valid(value);
 		expect = "expected origins such as https://bmc.example.com";
+		break;
+	case CONF_K_HOSTS:
+		valid = hosts_valid(value);
+		expect = "expected host names such as bmc.example.com, "
+		    "without a port";
 		break;
 	case CONF_K_TEXT:
 	default:

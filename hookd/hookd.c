@@ -219,6 +219,23 @@ run_finish(struct hook_run *r, int ok, const char *fmt, const char *arg)
 	run_next(r);
 }
 
+/*
+ * Every value of the hook's environment, checked again here: they come
+ * from other processes, and the hook is a root script that may well
+ * paste them into a command line. Names follow the config's name rule.
+ */
+static const char *
+hook_env_refused(const struct conf_export *e, const struct msg_hook *req)
+{
+	if (!conf_name_valid(e->name))
+		return "the export name is not a valid name";
+	if (e->device[0] != '\0' && conf_nbd_index(e->device) < 0)
+		return "the device is not /dev/nbdN";
+	if (req->user[0] != '\0' && !conf_name_valid(req->user))
+		return "the user name is not a valid name";
+	return NULL;
+}
+
 /* Starts queue[0], or answers at once when there is nothing to run. */
 static void
 run_start(struct hook_run *r)
@@ -227,11 +244,16 @@ run_start(struct hook_run *r)
 	const struct conf_export *e;
 	struct libevent_tv timeout;
 	struct stat st;
+	const char *why;
 	int pipefd[2];
 
 	e = conf_find_export(hook_child->conf, req->export);
 	if (e == NULL || e->hook[0] == '\0') {
 		run_finish(r, 1, "%s", "no hook configured");
+		return;
+	}
+	if ((why = hook_env_refused(e, req)) != NULL) {
+		run_finish(r, 0, "not run: %s", why);
 		return;
 	}
 	if (stat(e->hook, &st) == -1 && errno == ENOENT) {

@@ -31,6 +31,7 @@ static const char *const audit_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_PROTOCOL_VIOLATION] = "protocol_violation",
 	[AUDIT_EV_HOOK_FAILED] = "hook_failed",
 	[AUDIT_EV_ACCESS_DENIED] = "access_denied",
+	[AUDIT_EV_NOT_RECORDED] = "not_recorded",
 	[AUDIT_EV_CONFIG_RELOAD] = "config_reload",
 };
 
@@ -74,6 +75,8 @@ audit_fields(struct evbuffer *b, const struct msg_audit *a)
 	field_string(b, "address", a->addr);
 	field_string(b, "export", a->export);
 	field_string(b, "target", a->target);
+	if (a->status != 0)
+		field_number(b, "status", (uint64_t)a->status);
 	if (a->event == AUDIT_EV_SESSION_START || a->event == AUDIT_EV_SESSION_END)
 		field_number(b, "size", a->size);
 	if (a->event == AUDIT_EV_SESSION_END) {

@@ -1,7 +1,8 @@
 /*
  * Login sessions and access rules. A login is a random 256-bit token
  * (hex in the cookie) with idle and absolute expiry; tokens are compared
- * in constant time. Exports: admins may use all; others what allow names.
+ * in constant time; a user holds at most logins-per-user of them.
+ * Exports: admins may use all; others what allow names.
  */
 #include <sys/random.h>
 
@@ -78,26 +79,92 @@ login_expired(const struct login *l, time_t now)
 	    now - l->created > g->login_lifetime || auth_user(l->user) == NULL;
 }
 
-/* Room for one more: a free or expired slot, else the least recent. */
-static struct login *
-login_slot(time_t now)
+/* Ends every login past its time or whose user left the config. */
+static void
+login_purge(time_t now)
 {
-	struct login *oldest = &logins[0];
 	int i;
 
-	for (i = 0; i < AUTH_LOGINS_MAX; i++) {
-		if (logins[i].token[0] == '\0' || login_expired(&logins[i],
+	for (i = 0; i < AUTH_LOGINS_MAX; i++)
+		if (logins[i].token[0] != '\0' && login_expired(&logins[i],
 		    now))
-			return &logins[i];
-		if (logins[i].used < oldest->used)
-			oldest = &logins[i];
+			explicit_bzero(&logins[i], sizeof(logins[i]));
+}
+
+/* The user's logins, and the one unused longest. */
+static int
+login_count(const char *user, struct login **lru)
+{
+	int i, n = 0;
+
+	*lru = NULL;
+	for (i = 0; i < AUTH_LOGINS_MAX; i++) {
+		if (logins[i].token[0] == '\0' ||
+		    strcmp(logins[i].user, user) != 0)
+			continue;
+		n++;
+		if (*lru == NULL || logins[i].used < (*lru)->used)
+			*lru = &logins[i];
 	}
-	log_info("login table full: %s's oldest login ends", oldest->user);
-	return oldest;
+	return n;
+}
+
+/*
+ * The table is full of live logins: the user holding the most gives up
+ * the one unused longest, so that it takes many accounts, not many
+ * logins of one, to push anyone else out.
+ */
+static struct login *
+login_evict(void)
+{
+	const struct conf *conf = sd_child->conf;
+	const struct conf_user *u, *busiest = NULL;
+	int counts[CONF_USER_MAX] = { 0 };
+	struct login *victim;
+	int i, n, most = 0;
+
+	for (i = 0; i < AUTH_LOGINS_MAX; i++) {
+		if ((u = auth_user(logins[i].user)) == NULL)
+			continue;
+		if ((n = ++counts[u - conf->users]) > most) {
+			most = n;
+			busiest = u;
+		}
+	}
+	if (busiest == NULL || login_count(busiest->name, &victim) == 0)
+		return &logins[0];
+	return victim;
+}
+
+/*
+ * Room for one more login of user: the user's own oldest when they are
+ * at logins-per-user, else a free slot, else the table's evictee. What
+ * had to end is told in *dropped.
+ */
+static struct login *
+login_slot(const char *user, time_t now, struct auth_dropped *dropped)
+{
+	struct login *l;
+	int i;
+
+	memset(dropped, 0, sizeof(*dropped));
+	login_purge(now);
+	if (login_count(user, &l) >= sd_child->conf->global.logins_per_user) {
+		snprintf(dropped->user, sizeof(dropped->user), "%s", user);
+		return l;
+	}
+	for (i = 0; i < AUTH_LOGINS_MAX; i++)
+		if (logins[i].token[0] == '\0')
+			return &logins[i];
+	l = login_evict();
+	snprintf(dropped->user, sizeof(dropped->user), "%s", l->user);
+	dropped->table_full = 1;
+	return l;
 }
 
 int
-auth_login_create(const char *user, char token[CRED_TOKEN_LEN + 1])
+auth_login_create(const char *user, char token[CRED_TOKEN_LEN + 1],
+    struct auth_dropped *dropped)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[CRED_TOKEN_LEN / 2];
@@ -107,7 +174,7 @@ auth_login_create(const char *user, char token[CRED_TOKEN_LEN + 1])
 
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return -1;
-	l = login_slot(now);
+	l = login_slot(user, now, dropped);
 	for (i = 0; i < sizeof(raw); i++) {
 		l->token[2 * i] = hex[raw[i] >> 4];
 		l->token[2 * i + 1] = hex[raw[i] & 0xf];

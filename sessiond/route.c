@@ -1,8 +1,8 @@
 /*
- * What each request gets. Order matters: a foreign Origin is refused
- * first, then the caller is identified (cookie, Bearer, token as
- * subprotocol, or Basic through the password worker), then the endpoint
- * decides what that caller may see or do.
+ * What each request gets. Order matters: a Host not ours and a foreign
+ * Origin are refused first, then the caller is identified (cookie,
+ * Bearer, token as subprotocol, or Basic through the password worker),
+ * then the endpoint decides what that caller may see or do.
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -15,14 +15,14 @@
 #include "conn.h"
 #include "json.h"
 #include "log.h"
-#include "passwd.h"
-#include "ratelimit.h"
+#include "route.h"
 #include "sessiond.h"
 
 static void route_identified(struct conn *);
 
-static void
-audit_conn(int event, const struct conn *c, const char *user,
+/* What happened, not refused: logins, logouts, ejects. */
+void
+route_audit(const struct conn *c, int event, const char *user,
     const char *export, const char *reason)
 {
 	struct msg_audit a;
@@ -31,8 +31,8 @@ audit_conn(int event, const struct conn *c, const char *user,
 	sd_audit(&a);
 }
 
-static void
-respond_json(struct conn *c, int status, struct evbuffer *body,
+void
+route_respond_json(struct conn *c, int status, struct evbuffer *body,
     const struct http_header *hdrs, size_t n)
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
@@ -51,8 +51,8 @@ respond_json(struct conn *c, int status, struct evbuffer *body,
 	conn_request_done(c, keep);
 }
 
-static struct evbuffer *
-body_new(void)
+struct evbuffer *
+route_body_new(void)
 {
 	struct evbuffer *b = evbuffer_new();
 
@@ -109,97 +109,12 @@ identify_protocol(struct conn *c)
 	}
 }
 
-static int
-rate_limited(struct conn *c, const char *user)
-{
-	char key[96], value[16];
-	struct http_header h = { "Retry-After", value };
-	time_t now = time(NULL);
-	int wait, uwait;
-
-	snprintf(key, sizeof(key), "a:%s", c->host);
-	wait = ratelimit_wait(key, now);
-	snprintf(key, sizeof(key), "u:%s", user);
-	if ((uwait = ratelimit_wait(key, now)) > wait)
-		wait = uwait;
-	if (wait == 0)
-		return 0;
-	snprintf(value, sizeof(value), "%d", wait);
-	conn_error_headers(c, 429, "too many failed logins; try again later",
-	    &h, 1);
-	return 1;
-}
-
-static void
-login_failure(struct conn *c, const char *user, const char *why)
-{
-	char key[96];
-	time_t now = time(NULL);
-
-	snprintf(key, sizeof(key), "a:%s", c->host);
-	ratelimit_failed(key, now);
-	snprintf(key, sizeof(key), "u:%s", user);
-	ratelimit_failed(key, now);
-	log_info("%s: login as %s failed: %s", c->addr, user, why);
-	audit_conn(AUDIT_EV_LOGIN_FAILED, c, user, "", why);
-}
-
-static void
-login_success(struct conn *c, const char *user)
-{
-	char key[96];
-
-	snprintf(key, sizeof(key), "a:%s", c->host);
-	ratelimit_passed(key);
-	snprintf(key, sizeof(key), "u:%s", user);
-	ratelimit_passed(key);
-}
-
-/* Starts a password check; done(c, ok) follows from the event loop. */
-static int
-check_password(struct conn *c, passwd_done_fn done)
-{
-	const struct conf_user *u = auth_user(c->cred.user);
-
-	if (rate_limited(c, c->cred.user))
-		return -1;
-	if (passwd_check(u ? u->password : passwd_dummy_hash(),
-	    c->cred.password, done, c) == -1) {
-		conn_error(c, 503, "busy checking passwords; try again");
-		return -1;
-	}
-	explicit_bzero(c->cred.password, sizeof(c->cred.password));
-	c->waiting = 1;
-	bufferevent_disable(c->bev, EV_READ);
-	return 0;
-}
-
-/*
- * The worker's verdict: 1 with the identity set, or 0 after a 401. The
- * credentials are wiped either way.
- */
-static int
-password_checked(struct conn *c, int ok, enum auth_how how)
-{
-	c->waiting = 0;
-	if (!ok || auth_user(c->cred.user) == NULL) {
-		login_failure(c, c->cred.user, "wrong user or password");
-		cred_clear(&c->cred);
-		conn_error(c, 401, "wrong user or password");
-		return 0;
-	}
-	login_success(c, c->cred.user);
-	auth_identity_user(&c->id, how, c->cred.user);
-	cred_clear(&c->cred);
-	return 1;
-}
-
 static void
 basic_done(void *arg, int ok)
 {
 	struct conn *c = arg;
 
-	if (!password_checked(c, ok, AUTH_HOW_BASIC))
+	if (!login_password_checked(c, ok, AUTH_HOW_BASIC))
 		return;
 	conn_resume(c);
 	route_identified(c);	/* may free c */
@@ -228,19 +143,16 @@ identify(struct conn *c)
 		if (auth_login_find(c->cred.token, &c->id,
 		    AUTH_HOW_BEARER) == 0)
 			return 1;
-		conn_error(c, 401, "unknown or expired token");
+		refuse(c, 401, AUDIT_EV_LOGIN_FAILED, "", "",
+		    "unknown or expired token");
 		return 0;
 	case CRED_BASIC:
-		if (!c->tls && !c->local) {
-			cred_clear(&c->cred);
-			conn_error(c, 401, "Basic authentication needs TLS "
-			    "or a loopback listener");
-			return 0;
-		}
-		check_password(c, basic_done);
+		if (login_password_allowed(c))
+			login_check_password(c, basic_done);
 		return 0;
 	case CRED_BAD:
-		conn_error(c, 401, "malformed Authorization header");
+		refuse(c, 401, AUDIT_EV_LOGIN_FAILED, "", "",
+		    "malformed Authorization header");
 		return 0;
 	case CRED_NONE:
 	default:
@@ -259,14 +171,15 @@ need_identity(struct conn *c)
 {
 	if (c->id.how != AUTH_HOW_NONE)
 		return 1;
-	conn_error(c, 401, "authentication required");
+	refuse(c, 401, AUDIT_EV_ACCESS_DENIED, "", "",
+	    "authentication required");
 	return 0;
 }
 
 static void
 serve_session(struct conn *c)
 {
-	struct evbuffer *b = body_new();
+	struct evbuffer *b = route_body_new();
 
 	evbuffer_add_printf(b, "{\"auth\": \"%s\", \"user\": ",
 	    auth_required() ? "users" : "none");
@@ -276,92 +189,42 @@ serve_session(struct conn *c)
 		evbuffer_add_printf(b, "null");
 	evbuffer_add_printf(b, ", \"admin\": %s}\n",
 	    c->id.admin || c->id.how == AUTH_HOW_ANONYMOUS ? "true" : "false");
-	respond_json(c, 200, b, NULL, 0);
-}
-
-static void
-login_done(void *arg, int ok)
-{
-	struct conn *c = arg;
-	char token[CRED_TOKEN_LEN + 1], cookie[256];
-	struct http_header h = { "Set-Cookie", cookie };
-	struct evbuffer *b;
-
-	if (!password_checked(c, ok, AUTH_HOW_COOKIE))
-		return;
-	if (auth_login_create(c->id.user, token) == -1) {
-		conn_error(c, 503, "cannot create a login");
-		return;
-	}
-	log_info("%s: %s logged in", c->addr, c->id.user);
-	audit_conn(AUDIT_EV_LOGIN, c, c->id.user, "", "");
-	snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; "
-	    "SameSite=Strict%s; Max-Age=%d", CRED_COOKIE_NAME, token,
-	    c->tls ? "; Secure" : "", sd_child->conf->global.login_lifetime);
-	explicit_bzero(token, sizeof(token));
-	b = body_new();
-	evbuffer_add_printf(b, "{\"user\": ");
-	json_string(b, c->id.user);
-	evbuffer_add_printf(b, ", \"admin\": %s}\n", c->id.admin ? "true" :
-	    "false");
-	conn_resume(c);
-	respond_json(c, 200, b, &h, 1);
-	explicit_bzero(cookie, sizeof(cookie));
-}
-
-static void
-serve_login(struct conn *c)
-{
-	if (!auth_required()) {
-		conn_error(c, 400, "this server does not use logins");
-		return;
-	}
-	if (cred_login_body(c->req->body, c->req->body_len, &c->cred) == -1) {
-		explicit_bzero(c->req->body, sizeof(c->req->body));
-		conn_error(c, 400, "expected {\"username\": ..., \"password\": "
-		    "...}");
-		return;
-	}
-	explicit_bzero(c->req->body, sizeof(c->req->body));
-	check_password(c, login_done);
-}
-
-static void
-serve_logout(struct conn *c)
-{
-	char cookie[128];
-	struct http_header h = { "Set-Cookie", cookie };
-	struct evbuffer *b = body_new();
-
-	if (c->id.how == AUTH_HOW_COOKIE) {
-		auth_login_remove(c->id.token);
-		audit_conn(AUDIT_EV_LOGOUT, c, c->id.user, "", "");
-	}
-	snprintf(cookie, sizeof(cookie), "%s=; Path=/; HttpOnly; "
-	    "SameSite=Strict%s; Max-Age=0", CRED_COOKIE_NAME,
-	    c->tls ? "; Secure" : "");
-	evbuffer_add_printf(b, "{\"logged_out\": true}\n");
-	respond_json(c, 200, b, &h, 1);
+	route_respond_json(c, 200, b, NULL, 0);
 }
 
 static void
 serve_exports(struct conn *c)
 {
-	struct evbuffer *b = body_new();
+	struct evbuffer *b = route_body_new();
 
 	if (!need_identity(c)) {
 		evbuffer_free(b);
 		return;
 	}
 	api_exports(b, &c->id);
-	respond_json(c, 200, b, NULL, 0);
+	route_respond_json(c, 200, b, NULL, 0);
 }
 
 static void
 forbidden(struct conn *c, const char *export, const char *why)
 {
-	audit_conn(AUDIT_EV_ACCESS_DENIED, c, c->id.user, export, why);
-	conn_error(c, 403, why);
+	refuse(c, 403, AUDIT_EV_ACCESS_DENIED, c->id.user, export, why);
+}
+
+/*
+ * To a caller who may not use it, an export does not exist (404); the
+ * audit says which it was.
+ */
+static struct export_rt *
+usable_export(struct conn *c, struct export_rt *ex)
+{
+	if (ex != NULL && auth_may_use(&c->id, &ex->conf))
+		return ex;
+	refusal_audit(c, 404, AUDIT_EV_ACCESS_DENIED, c->id.user,
+	    ex != NULL ? ex->conf.name : "", ex != NULL ? "not allowed to "
+	    "use this export" : "no such export");
+	conn_error(c, 404, "no such export");
+	return NULL;
 }
 
 /* POST /api/exports/NAME/eject: the owner or an admin. */
@@ -383,11 +246,8 @@ serve_eject(struct conn *c)
 	name[slash - p] = '\0';
 	if (!need_identity(c))
 		return;
-	if ((ex = sd_export(name)) == NULL || !auth_may_use(&c->id,
-	    &ex->conf)) {
-		conn_error(c, 404, "no such export");
+	if ((ex = usable_export(c, sd_export(name))) == NULL)
 		return;
-	}
 	if (ex->session == NULL || ex->session->ending) {
 		conn_error(c, 409, "nothing attached to this export");
 		return;
@@ -400,11 +260,11 @@ serve_eject(struct conn *c)
 	snprintf(why, sizeof(why), "ejected by %s", c->id.user[0] ?
 	    c->id.user : c->addr);
 	log_info("export %s: %s", name, why);
-	audit_conn(AUDIT_EV_EJECT, c, c->id.user, name, ex->session->user);
+	route_audit(c, AUDIT_EV_EJECT, c->id.user, name, ex->session->user);
 	session_end(ex->session, "ejected", WS_CLOSE_NORMAL);
-	b = body_new();
+	b = route_body_new();
 	evbuffer_add_printf(b, "{\"ejected\": true}\n");
-	respond_json(c, 200, b, NULL, 0);
+	route_respond_json(c, 200, b, NULL, 0);
 }
 
 /* "binary" if offered, the login token if that is how we know them. */
@@ -438,22 +298,23 @@ serve_upgrade(struct conn *c)
 		ex = sd_default_export(&c->id);
 	else if (strncmp(c->req->path, "/nbd/", 5) == 0)
 		ex = sd_export(c->req->path + 5);
-	if (ex == NULL || !auth_may_use(&c->id, &ex->conf)) {
-		conn_error(c, 404, "no such export");
+	if (usable_export(c, ex) == NULL)
 		return;
-	}
 	if (ws_handshake_check(c->req, &hs) != 0) {
-		conn_error(c, hs.status ? hs.status : 400, hs.error ?
-		    hs.error : "bad WebSocket handshake");
+		refuse(c, hs.status ? hs.status : 400,
+		    AUDIT_EV_PROTOCOL_VIOLATION, c->id.user, ex->conf.name,
+		    hs.error ? hs.error : "bad WebSocket handshake");
 		return;
 	}
 	if (ex->state != EXPORT_IDLE) {
-		conn_error(c, 409, "export busy: an image is attached");
+		refuse(c, 409, AUDIT_EV_ACCESS_DENIED, c->id.user,
+		    ex->conf.name, "export busy: an image is attached");
 		return;
 	}
 	if (c->id.how != AUTH_HOW_ANONYMOUS && session_count_user(c->id.user) >=
 	    sd_child->conf->global.sessions_per_user) {
-		conn_error(c, 429, "too many sessions for this user");
+		refuse(c, 429, AUDIT_EV_ACCESS_DENIED, c->id.user,
+		    ex->conf.name, "too many sessions for this user");
 		return;
 	}
 	choose_protocol(c, protocol, sizeof(protocol));
@@ -518,7 +379,7 @@ route_identified(struct conn *c)
 			serve_session(c);
 	} else if (strcmp(path, "/api/logout") == 0) {
 		if (method_is(c, HTTP_METHOD_POST))
-			serve_logout(c);
+			login_logout(c);
 	} else if (strcmp(path, "/api/exports") == 0) {
 		if (method_is(c, HTTP_METHOD_GET))
 			serve_exports(c);
@@ -534,13 +395,18 @@ route_identified(struct conn *c)
 void
 route_request(struct conn *c)
 {
+	if (!host_served(c)) {
+		refuse(c, 421, AUDIT_EV_ACCESS_DENIED, "", "",
+		    "Host is not a name of this server");
+		return;
+	}
 	if (c->req->has_origin && !origin_allowed(c)) {
 		forbidden(c, "", "origin not allowed");
 		return;
 	}
 	if (strcmp(c->req->path, "/api/login") == 0) {
 		if (method_is(c, HTTP_METHOD_POST))
-			serve_login(c);
+			login_serve(c);
 		return;
 	}
 	if (identify(c))

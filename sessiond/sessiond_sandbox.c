@@ -36,6 +36,7 @@ static const struct sandbox_rule sessiond_rules[] = {
 	SB(setsockopt, "TCP_NODELAY on clients"),
 	SB(getsockopt, "socket errors"),
 	SB(getpeername, "client addresses for the log"),
+	SB(getsockname, "the address a client reached, to check its Host"),
 	SB(shutdown, "closing clients"),
 	SB(close, "finished descriptors"),
 	SB(brk, "malloc"),

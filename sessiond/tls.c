@@ -13,6 +13,16 @@
 #include "log.h"
 #include "tls.h"
 
+/*
+ * TLS 1.2's choice, strongest first: forward secrecy (ECDHE) and AEAD
+ * only, as Mozilla's "intermediate" profile without finite-field DHE.
+ * TLS 1.3's suites are all of that kind already.
+ */
+#define TLS12_CIPHERS	"ECDHE-ECDSA-AES128-GCM-SHA256:" \
+	"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:" \
+	"ECDHE-RSA-CHACHA20-POLY1305"
+
 static SSL_CTX *tls_ctx;
 
 static void
@@ -39,6 +49,8 @@ tls_init(const struct conf_global *g)
 		tls_fatal("context", "");
 	if (!SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION))
 		tls_fatal("minimum version", "TLS 1.2");
+	if (!SSL_CTX_set_cipher_list(tls_ctx, TLS12_CIPHERS))
+		tls_fatal("cipher list", TLS12_CIPHERS);
 	SSL_CTX_set_options(tls_ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
 	if (SSL_CTX_use_certificate_chain_file(tls_ctx,

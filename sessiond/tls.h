@@ -1,6 +1,7 @@
 /*
  * HTTPS listeners: the key and certificate are loaded before the sandbox
- * closes; each connection gets an OpenSSL bufferevent, TLS 1.2 or newer.
+ * closes; each connection gets an OpenSSL bufferevent, TLS 1.2 or newer
+ * with forward-secret AEAD ciphers only.
  */
 #ifndef TLS_H
 #define TLS_H

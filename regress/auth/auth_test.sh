@@ -22,6 +22,7 @@ hash() {
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost \
     -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 2 \
     -keyout "$work/key.pem" -out "$work/cert.pem" >/dev/null 2>&1
+chmod 600 "$work/key.pem"	# vmediad refuses a key others may read
 
 cat >"$work/vmediad.conf" <<CONF
 [vmediad]

@@ -176,6 +176,53 @@ echo "no-such.conf:0: No such file or directory" >"$work/bad/no-such.err"
 expect_errors conf_missing_file_is_reported "$work/bad" no-such.conf \
     "$work/bad/no-such.err"
 
+substitute "$here/bad/no-listen.conf" | sed 's|^\[vmediad\]$|[vmediad]\nlisten = 127.0.0.1:8080\nserver-name = bmc.example.com bmc [2001:db8::1] 192.0.2.1\nlogins-per-user = 64|' \
+    >"$work/server-name.conf"
+expect_ok conf_server_names_and_addresses_are_accepted "$work/server-name.conf"
+
+# The TLS key: refused, by vmediad -n too, unless only root may read or
+# write it. -n does not load it, so any bytes do.
+keyconf() {
+	printf '[vmediad]\nlisten = 127.0.0.1:8443 tls\nuser = nobody\n'
+	printf 'chroot = %s\nauth = users\n' "$chroot"
+	printf 'tls-certificate = %s\ntls-key = %s\n' "$work/tls/cert.pem" "$1"
+}
+# expect_key NAME MODE OWNER PROBLEM: a key of that mode and owner is
+# refused for PROBLEM at line 1 ([vmediad]), or accepted if PROBLEM is "".
+expect_key() {
+	local key=$work/tls/$1.pem
+	printf 'not really a key\n' >"$key"
+	chmod "$2" "$key"
+	chown "$3" "$key" 2>/dev/null
+	keyconf "$key" >"$work/tls/$1.conf"
+	if [ -z "$4" ]; then
+		expect_ok "$1" "$work/tls/$1.conf"
+	else
+		echo "$1.conf:1: tls-key $key $4" >"$work/tls/$1.err"
+		expect_errors "$1" "$work/tls" "$1.conf" "$work/tls/$1.err"
+	fi
+}
+mkdir -p "$work/tls"
+printf 'not really a certificate\n' >"$work/tls/cert.pem"
+owned="must be owned by root"
+private="must not be readable or writable by group or others (chmod 600)"
+if [ "$(id -u)" -eq 0 ]; then
+	expect_key conf_tls_key_readable_by_others_is_refused 0604 root "$private"
+	expect_key conf_tls_key_readable_by_group_is_refused 0640 root "$private"
+	expect_key conf_tls_key_writable_by_group_is_refused 0620 root "$private"
+	expect_key conf_tls_key_not_owned_by_root_is_refused 0600 nobody "$owned"
+	expect_key conf_tls_key_owned_by_root_0600_is_accepted 0600 root ""
+	expect_key conf_tls_key_owned_by_root_0400_is_accepted 0400 root ""
+else
+	echo "# not root: only the owner check of tls-key is tested"
+	expect_key conf_tls_key_not_owned_by_root_is_refused 0600 "$(id -u)" "$owned"
+fi
+keyconf "$work/tls/none.pem" >"$work/tls/missing.conf"
+echo "missing.conf:1: tls-key $work/tls/none.pem: No such file or directory" \
+    >"$work/tls/missing.err"
+expect_errors conf_tls_key_missing_is_refused "$work/tls" missing.conf \
+    "$work/tls/missing.err"
+
 # The systemd unit, as make install lays it out, passes systemd-analyze
 # verify: its commands exist, its keys are known, its man pages are there.
 # The unit names installed paths; the check points them at the staging

@@ -157,13 +157,14 @@ pid_gone(pid_t pid, int ms)
 /* --- talking to hookd as blockd -------------------------------------- */
 
 static uint32_t
-send_hook(struct kid *k, const char *export, int action, int read_only)
+send_hook_as(struct kid *k, const char *export, int action, int read_only,
+    const char *user)
 {
 	struct msg_hook h;
 
 	memset(&h, 0, sizeof(h));
 	snprintf(h.export, sizeof(h.export), "%s", export);
-	snprintf(h.user, sizeof(h.user), "alice");
+	snprintf(h.user, sizeof(h.user), "%s", user);
 	h.size = 1474560;
 	h.session = ++next_session;
 	h.action = action;
@@ -171,6 +172,12 @@ send_hook(struct kid *k, const char *export, int action, int read_only)
 	if (msg_send(k->sib[0], MSG_HOOK_RUN, &h, sizeof(h), -1) == -1)
 		harness_fail("send HOOK_RUN: %s", strerror(errno));
 	return h.session;
+}
+
+static uint32_t
+send_hook(struct kid *k, const char *export, int action, int read_only)
+{
+	return send_hook_as(k, export, action, read_only, "alice");
 }
 
 /* The HOOK_DONE that answers session; 0 if none came or it is off. */
@@ -280,6 +287,7 @@ make_exports(void)
 	export_init(e++, "chatty", "/dev/nbd10", "chatty.sh", 30);
 	export_init(e++, "sigsys", "/dev/nbd11", "sigsys.sh", 30);
 	export_init(e++, "net", "/dev/nbd12", "net.sh", 30);
+	/* Not from a config: vmediad would refuse it; hookd must too. */
 	nexports = e - exports;
 }
 
@@ -570,6 +578,35 @@ test_confinement(struct kid *k)
 }
 
 /*
+ * Values that reach a hook's environment: a user name outside the name
+ * rules never gets here (the message table refuses HOOK_RUN with it, see
+ * test_fatal_messages), and what does still runs the hook.
+ */
+static void
+test_hook_environment(struct kid *k)
+{
+	struct msg_hook_done done;
+	char *rec;
+	int got;
+
+	unlink_work("record-start.out");
+	got = run_hook(k, "record", MSG_HOOK_START, 1, &done);
+	rec = read_work("record-start.out");
+	test_result("hook_environment_valid_user_still_runs", got &&
+	    done.ok == 1 && rec != NULL && has_line(rec, "VMEDIAD_USER=alice"),
+	    "ok=%d record: %.200s", got ? done.ok : -1, rec ? rec : "");
+	free(rec);
+	unlink_work("record-start.out");
+	got = expect_hook_done(k, "record", MSG_HOOK_START,
+	    send_hook_as(k, "record", MSG_HOOK_START, 1, ""), WAIT_MS, &done);
+	rec = read_work("record-start.out");
+	test_result("hook_environment_empty_user_of_auth_none_runs", got &&
+	    done.ok == 1 && rec != NULL && has_line(rec, "VMEDIAD_USER="),
+	    "ok=%d record: %.200s", got ? done.ok : -1, rec ? rec : "");
+	free(rec);
+}
+
+/*
  * A fresh hookd that must die of one message: on its channel to the
  * parent (chan -1) or to blockd (0), with the line it must log once.
  */
@@ -624,6 +661,22 @@ test_malformed(void)
 	test_fatal("hook_run_with_user_outside_name_rules_is_fatal", 0,
 	    MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from blockd: "
 	    "HOOK_RUN: user is not a valid name");
+	/* What the red team tried to put into VMEDIAD_USER. */
+	hook_init(&h);
+	snprintf(h.user, sizeof(h.user), "alice\nLD_PRELOAD=/tmp/x");
+	test_fatal("hook_environment_user_name_with_newline_is_refused", 0,
+	    MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from blockd: "
+	    "HOOK_RUN: user is not a valid name");
+	hook_init(&h);
+	snprintf(h.user, sizeof(h.user), "$(reboot)");
+	test_fatal("hook_environment_user_name_with_shell_syntax_is_refused",
+	    0, MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from "
+	    "blockd: HOOK_RUN: user is not a valid name");
+	hook_init(&h);
+	snprintf(h.user, sizeof(h.user), "-rf");
+	test_fatal("hook_environment_user_name_starting_with_dash_is_refused",
+	    0, MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from "
+	    "blockd: HOOK_RUN: user is not a valid name");
 	hook_init(&h);
 	h.read_only = 2;
 	test_fatal("hook_run_with_read_only_2_is_fatal", 0, MSG_HOOK_RUN, &h,
@@ -683,6 +736,7 @@ main(int argc, char **argv)
 		harness_fail("hookd did not answer PING; see %s", k.log);
 	test_sandbox(&k);
 	test_start_hook(&k);
+	test_hook_environment(&k);
 	test_order(&k);
 	test_failures(&k);
 	test_timeouts(&k);

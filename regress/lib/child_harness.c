@@ -252,6 +252,7 @@ send_conf(struct kid *k, const struct conf_export *e, int n)
 	g.idle_timeout = CONF_DEFAULT_IDLE_TIMEOUT;
 	g.login_idle = CONF_DEFAULT_LOGIN_IDLE;
 	g.login_lifetime = CONF_DEFAULT_LOGIN_LIFETIME;
+	g.logins_per_user = CONF_DEFAULT_LOGINS_PER_USER;
 	g.max_header_size = CONF_DEFAULT_MAX_HEADER_SIZE;
 	g.max_headers = CONF_DEFAULT_MAX_HEADERS;
 	if (msg_send(k->parent, MSG_CONF_GLOBAL, &g, sizeof(g), -1) == -1)

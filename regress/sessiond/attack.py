@@ -155,7 +155,7 @@ def pipeline_flood(host, port, pid, seconds):
     small_receiver(s)
     s.connect((host, port))
     flood(s, pid, seconds,
-          b"GET /api/exports HTTP/1.1\r\nHost: x\r\n\r\n" * 512)
+          b"GET /api/exports HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 512)
 
 
 def hold(host, port, n):
@@ -195,7 +195,7 @@ def fill_until(host, port, watched, limit=64):
 
 
 def get(s):
-    s.sendall(b"GET /api/session HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.sendall(b"GET /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     return read_response(s)
 
 
@@ -210,7 +210,7 @@ def read_response(s):
 
 def evict_in_progress(host, port):
     a = socket.create_connection((host, port))
-    a.sendall(b"GET /api/session HTTP/1.1\r\nHost: x\r\n")
+    a.sendall(b"GET /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     time.sleep(0.2)
     gone, fillers = fill_until(host, port, [a])
     for _ in range(4):		# a few evictions more

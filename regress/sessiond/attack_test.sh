@@ -147,7 +147,7 @@ lab_idle
 
 # --- 14: HEAD and 408 ----------------------------------------------------------
 
-printf 'HEAD /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n' >"$work/head.req"
+printf 'HEAD /nothing-here HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' >"$work/head.req"
 timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port; cat '$work/head.req' >&3; cat <&3" >"$work/head.out"
 head -1 "$work/head.out" | grep -q '^HTTP/1.1 404 Not Found' &&
     grep -qi '^content-length: [1-9]' "$work/head.out" &&

@@ -3,24 +3,26 @@
 # tests need (with their dependencies), one of vmediad's release builds
 # at its installed layout with every library it loads, the USB gadget
 # hook, the guest's config and accounts, and guest/init as /init.
-#   mkinitramfs.sh ARCH KERNEL_DIR TOP BUILD SYSROOT OUT
+#   mkinitramfs.sh ARCH KERNEL_DIR TOP BUILD SYSROOT OUT TLS_DIR
 # ARCH is x86_64, arm64 or armhf; KERNEL_DIR what fetch-kernel.sh printed;
 # TOP the source tree; BUILD the release build of that arch (sbin/,
 # libexec/vmediad/); SYSROOT where that arch's libraries and busybox are
 # (/ for the build machine's own; lib/TRIPLET, usr/lib/TRIPLET, the
-# loader, bin/busybox); OUT the uncompressed cpio archive.
+# loader, bin/busybox); OUT the uncompressed cpio archive; TLS_DIR holds
+# the guest listener's cert.pem and key.pem.
 # The environment may add modules (VM_NIC_MODULES: the NIC's driver, the
 # guest loads them in that order) and settings for the guest's /init
 # (VM_CONSOLE: the console's tty, which also carries the host's answers).
 set -eu
 
-usage="usage: mkinitramfs.sh ARCH KERNEL_DIR TOP BUILD SYSROOT OUT"
+usage="usage: mkinitramfs.sh ARCH KERNEL_DIR TOP BUILD SYSROOT OUT TLS_DIR"
 arch=${1:?$usage}
 kdir=${2:?$usage}
 top=${3:?$usage}
 build=${4:?$usage}
 sysroot=${5:?$usage}
 out=${6:?$usage}
+tls=${7:?$usage}
 here=$(cd "$(dirname "$0")" && pwd)
 case $out in /*) ;; *) out=$(pwd)/$out ;; esac
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
@@ -190,6 +192,9 @@ VM_CONSOLE=${VM_CONSOLE:-ttyS0}
 EOF
 cp "$here/guest/vmediad.conf" etc/vmediad.conf
 cp "$here/guest/usb-gadget.conf" etc/vmediad/usb-gadget.conf
+# Root's alone (the archive makes everything root's): vmediad wants that.
+install -m 644 "$tls/cert.pem" etc/vmediad/cert.pem
+install -m 600 "$tls/key.pem" etc/vmediad/key.pem
 install -m 755 "$here/guest/test-hook" usr/share/vmediad/hooks/test-hook
 install -m 755 "$here/guest/init" init
 

@@ -122,9 +122,17 @@ if [ "$arch" = armhf ]; then
 	[ -f "$dtb" ] || fatal vm_kernel_available "no $dtb in the kernel package"
 	machine+=(-dtb "$dtb")
 fi
+# The guest's listener speaks TLS (passwords cross no network in the
+# clear) with a certificate for the host's end of the forward.
+unset REQUESTS_CA_BUNDLE CURL_CA_BUNDLE SSL_CERT_FILE
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=vmediad-vm \
+    -addext subjectAltName=IP:127.0.0.1 -days 2 \
+    -keyout "$work/key.pem" -out "$work/cert.pem" >"$work/openssl.log" 2>&1 ||
+	fatal vm_tls_certificate_made "$(tail -3 "$work/openssl.log")"
+chmod 600 "$work/key.pem"
 VM_NIC_MODULES=$nic_modules VM_CONSOLE=$console_tty \
     "$here/mkinitramfs.sh" "$arch" "$kdir" "$top" "$build" "$sysroot" \
-    "$work/initramfs.cpio" >"$work/mkinitramfs.log" 2>&1 ||
+    "$work/initramfs.cpio" "$work" >"$work/mkinitramfs.log" 2>&1 ||
 	fatal vm_initramfs_builds "$(tail -3 "$work/mkinitramfs.log")"
 
 # --- images the peers serve --------------------------------------------------
@@ -160,7 +168,7 @@ for p in $(seq 18190 18219); do
 	fi
 done
 [ -n "$port" ] || fatal vm_port_free "no free port in 18190-18219"
-base=http://127.0.0.1:$port
+base=https://127.0.0.1:$port
 # QEMU's user networking forwards it to vmediad on the guest's NIC: the
 # AST2600's own MAC (the first of its four), a virtio one elsewhere.
 fwd=hostfwd=tcp:127.0.0.1:$port-10.0.2.15:8080
@@ -183,10 +191,12 @@ USER_PASSWORD="correct horse battery staple"
 cookie=
 login() {
 	local code
-	code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' \
-	    -H "Cookie: $cookie" -H "Origin: $base" "$base/api/exports")
+	code=$(curl -s -m 10 --cacert "$work/cert.pem" -o /dev/null \
+	    -w '%{http_code}' -H "Cookie: $cookie" -H "Origin: $base" \
+	    "$base/api/exports")
 	[ "$code" = 200 ] && return
-	cookie=$(curl -s -m 60 -o /dev/null -D - -H 'Content-Type: application/json' \
+	cookie=$(curl -s -m 60 --cacert "$work/cert.pem" -o /dev/null -D - \
+	    -H 'Content-Type: application/json' \
 	    -d "{\"username\": \"$USER_NAME\", \"password\": \"$USER_PASSWORD\"}" \
 	    "$base/api/login" | tr -d '\r' |
 	    sed -n 's/^[Ss]et-[Cc]ookie: \(vmediad_session=[^;]*\).*/\1/p')
@@ -194,7 +204,8 @@ login() {
 }
 
 export_state() {
-	curl -s -m 5 -H "Cookie: $cookie" -H "Origin: $base" "$base/api/exports" |
+	curl -s -m 5 --cacert "$work/cert.pem" -H "Cookie: $cookie" \
+	    -H "Origin: $base" "$base/api/exports" |
 	    json "[e['state'] for e in d if e['name']=='$1'][0]"
 }
 
@@ -227,8 +238,9 @@ cmd_peer() {
 		return
 	fi
 	"$peer" -v --daemon-ready "$work/$name.ready" \
-	    --header "Cookie: $cookie" --header "Origin: $base" "$@" \
-	    "ws://127.0.0.1:$port/nbd/$export" "$img/$image" \
+	    --ca "$work/cert.pem" --header "Cookie: $cookie" \
+	    --header "Origin: $base" "$@" \
+	    "wss://127.0.0.1:$port/nbd/$export" "$img/$image" \
 	    >"$work/$name.out" 2>&1 &
 	peer_pid[$name]=$!
 	for ((i = 0; i < 300; i++)); do
@@ -283,7 +295,8 @@ cmd_peer_exit() {
 
 cmd_eject() {
 	login
-	out=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST \
+	out=$(curl -s -m 10 --cacert "$work/cert.pem" -o /dev/null \
+	    -w '%{http_code}' -X POST \
 	    -H "Cookie: $cookie" -H "Origin: $base" \
 	    "$base/api/exports/$1/eject")
 }
