@@ -125,7 +125,7 @@ CROSS_PKGS = crossbuild-essential-arm64 crossbuild-essential-armhf
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin python3-libnbd qemu-utils curl \
 	   python3 openssl chromium qemu-system-x86 qemu-system-arm busybox-static \
-	   xorriso systemd $(CROSS_PKGS)
+	   xorriso systemd kmod $(CROSS_PKGS)
 define apt-install-missing
 	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \

@@ -1,7 +1,8 @@
 /*
  * What hooks may no longer do for themselves: load the kernel modules the
- * config names (hook-modules) and mount configfs. hookd does both once,
- * at start, while it still holds the rights; its sandbox then drops them.
+ * config names (hook-modules) and, when configfs is one of them, mount
+ * it. hookd does both once, at start, while it still holds the rights;
+ * its sandbox then drops them.
  */
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -85,9 +86,9 @@ load_modules(const char *list)
 }
 
 /*
- * USB gadget hooks build their gadget in configfs. Where the kernel has
- * it (the directory exists once configfs is loaded) and nothing mounted
- * it yet (systemd does, at boot), mount it for them.
+ * USB gadget hooks build their gadget in configfs: where nothing mounted
+ * it yet (systemd does, at boot), mount it for them. Only when the config
+ * names it, so that hookd changes nothing on a system that did not ask.
  */
 static void
 mount_configfs(void)
@@ -108,5 +109,6 @@ void
 hookd_prepare(const struct conf_global *g)
 {
 	load_modules(g->hook_modules);
-	mount_configfs();
+	if (conf_list_has(g->hook_modules, "configfs", 0))
+		mount_configfs();
 }

@@ -225,7 +225,7 @@ write_hooks(void)
 	    "\techo \"argv: $*\"\n"
 	    "\tenv | sort\n"
 	    "\techo \"stdin: $(readlink /proc/self/fd/0)\"\n"
-	    "\tgrep -E '^(Seccomp|NoNewPrivs|CapEff|SigIgn|SigBlk):' "
+	    "\tgrep -E '^(Seccomp|NoNewPrivs|Cap(Eff|Prm|Bnd)|SigIgn|SigBlk):' "
 	    "/proc/self/status\n"
 	    "} >%s/record-$1.tmp\n"
 	    "mv %s/record-$1.tmp %s/record-$1.out\n"
@@ -263,13 +263,17 @@ write_hooks(void)
 	write_file("sigsys.sh", 0755,
 	    "#!/bin/sh\n"
 	    "exec chroot %s /bin/true\n", harness_empty);
+	write_file("probe.sh", 0755,
+	    "#!/bin/sh\n"
+	    "exec %s/../hook_probe \"$(cat %s/probe.call)\"\n",
+	    harness_work, harness_work);
 	write_file("net.sh", 0755,
 	    "#!/bin/bash\n"
 	    "exec 3<>/dev/tcp/127.0.0.1/9\n"
 	    "echo connected >%s/net.out\n", harness_work);
 }
 
-static struct conf_export exports[12];
+static struct conf_export exports[16];
 static int nexports;
 
 static void
@@ -287,6 +291,7 @@ make_exports(void)
 	export_init(e++, "chatty", "/dev/nbd10", "chatty.sh", 30);
 	export_init(e++, "sigsys", "/dev/nbd11", "sigsys.sh", 30);
 	export_init(e++, "net", "/dev/nbd12", "net.sh", 30);
+	export_init(e++, "probe", "/dev/nbd13", "probe.sh", 30);
 	/* Not from a config: vmediad would refuse it; hookd must too. */
 	nexports = e - exports;
 }
@@ -577,6 +582,70 @@ test_confinement(struct kid *k)
 	free(out);
 }
 
+/* The probe hook makes one call: killed by the filter, or let through. */
+static void
+probe(struct kid *k, const char *name, const char *call, int allowed)
+{
+	struct msg_hook_done done;
+	char before[64], after[64];
+	int got, nb, na;
+
+	write_file("probe.call", 0644, "%s", call);
+	snprintf(before, sizeof(before), "probe before %s", call);
+	snprintf(after, sizeof(after), "probe after %s", call);
+	nb = log_count(k, before);
+	na = log_count(k, after);
+	got = run_hook(k, "probe", MSG_HOOK_START, 1, &done);
+	if (allowed)
+		test_result(name, got && done.ok == 1 &&
+		    log_count(k, after) == na + 1, "ok=%d reason \"%s\"",
+		    got ? done.ok : -1, got ? done.reason : "");
+	else
+		test_result(name, got && done.ok == 0 &&
+		    strstr(done.reason, "SIGSYS") != NULL &&
+		    log_count(k, before) == nb + 1 &&
+		    log_count(k, after) == na, "ok=%d reason \"%s\"",
+		    got ? done.ok : -1, got ? done.reason : "");
+}
+
+/*
+ * hook-modules are loaded before the sandbox; one that will not load is
+ * logged, and hooks still run (the one that needs it says so itself).
+ */
+static void
+test_hook_modules(void)
+{
+	struct msg_hook_done done;
+	struct kid k;
+	int got;
+
+	harness_hook_modules = "no_such_module_for_vmediad";
+	if (!kid_up_for("hook_modules_failure_logged_hooks_still_run", &k,
+	    "hookd", 1, exports, nexports)) {
+		harness_hook_modules = NULL;
+		return;
+	}
+	harness_hook_modules = NULL;
+	got = run_hook(&k, "record", MSG_HOOK_START, 1, &done);
+	test_result("hook_modules_failure_logged_hooks_still_run",
+	    (log_count(&k, "no_such_module_for_vmediad failed") == 1 ||
+	    log_count(&k, "hook-modules: no modprobe in") == 1) &&
+	    got && done.ok == 1, "ok=%d; see %s", got ? done.ok : -1, k.log);
+	test_proc_status(&k, "hookd_after_hook_modules_holds_no_capability",
+	    "CapEff", "0000000000000000");
+	test_shutdown(&k, "hookd_after_hook_modules");
+}
+
+/* What hookd does not hold, no hook can do: hookd(8) says so. */
+static void
+test_hook_rights(struct kid *k)
+{
+	probe(k, "hook_cannot_mount", "mount", 0);
+	probe(k, "hook_cannot_load_a_module", "finit_module", 0);
+	probe(k, "hook_cannot_use_device_ioctls", "ioctl_blkflsbuf", 0);
+	probe(k, "hook_may_ask_isatty", "ioctl_tcgets", 1);
+}
+
 /*
  * Values that reach a hook's environment: a user name outside the name
  * rules never gets here (the message table refuses HOOK_RUN with it, see
@@ -737,6 +806,7 @@ main(int argc, char **argv)
 	test_sandbox(&k);
 	test_start_hook(&k);
 	test_hook_environment(&k);
+	test_hook_rights(&k);
 	test_order(&k);
 	test_failures(&k);
 	test_timeouts(&k);
@@ -746,6 +816,7 @@ main(int argc, char **argv)
 	    expect_silence(k.sib[0], 100), "see %s", k.log);
 	test_shutdown(&k, "hookd");
 
+	test_hook_modules();
 	test_malformed();
 	test_full_queue("hookd", 1, exports, nexports);
 	test_parent_gone("hookd", 1, exports, nexports);

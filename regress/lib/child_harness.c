@@ -25,6 +25,7 @@
 #define KIDS_MAX	64
 
 char harness_work[PATH_MAX];
+const char *harness_hook_modules;	/* hook-modules of the next kid */
 char harness_empty[PATH_MAX];
 
 static const char *harness_name = "child";
@@ -255,6 +256,9 @@ send_conf(struct kid *k, const struct conf_export *e, int n)
 	g.logins_per_user = CONF_DEFAULT_LOGINS_PER_USER;
 	g.max_header_size = CONF_DEFAULT_MAX_HEADER_SIZE;
 	g.max_headers = CONF_DEFAULT_MAX_HEADERS;
+	if (harness_hook_modules != NULL)
+		snprintf(g.hook_modules, sizeof(g.hook_modules), "%s",
+		    harness_hook_modules);
 	if (msg_send(k->parent, MSG_CONF_GLOBAL, &g, sizeof(g), -1) == -1)
 		harness_fail("send CONF_GLOBAL: %s", strerror(errno));
 	for (i = 0; i < n; i++)

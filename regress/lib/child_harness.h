@@ -27,6 +27,7 @@ struct kid {
 
 extern char	harness_work[PATH_MAX];	/* build/regress/NAME, root-owned */
 extern char	harness_empty[PATH_MAX]; /* the children's empty chroot */
+extern const char *harness_hook_modules; /* hook-modules, or NULL */
 
 void	harness_setup(const char *, const char *, void (*)(void));
 void	harness_fail(const char *, ...)
