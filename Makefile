@@ -60,7 +60,7 @@ SESSIOND_LIBS = $(shell $(PKG_CONFIG) --libs libevent_openssl libssl libcrypto \
 COMMON_SRCS = common/log.c common/msg.c common/chan.c common/msg_audit.c \
 	   common/sandbox.c \
 	   conf/conf.c conf/conf_value.c conf/conf_check.c conf/conf_lookup.c
-CHILD_SRCS = $(COMMON_SRCS) common/child.c
+CHILD_SRCS = $(COMMON_SRCS) common/child.c common/export_table.c
 VMEDIAD_SRCS = $(COMMON_SRCS) common/nbd_netlink.c common/json.c \
 	   privsep/vmediad.c privsep/proc.c privsep/listen.c \
 	   privsep/devices.c privsep/audit.c privsep/vmediad_sandbox.c \

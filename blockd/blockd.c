@@ -15,6 +15,7 @@
 
 #include "blockd.h"
 #include "child.h"
+#include "export_table.h"
 #include "libevent_tv.h"
 #include "log.h"
 #include "nbd_netlink.h"
@@ -44,7 +45,8 @@ struct blk_dev {
 static struct nbd_nl blk_nl;
 static int blk_nl_error = -ENOENT;
 static struct blk_dev blk_devs[CONF_EXPORT_MAX];
-static int blk_ndevs;
+static struct export_table blk_index = EXPORT_TABLE("device", blk_devs,
+    struct blk_dev, export);
 
 static struct chan *
 to_sessiond(struct child *c)
@@ -61,27 +63,13 @@ to_hookd(struct child *c)
 static struct blk_dev *
 dev_find(const char *export)
 {
-	int i;
-
-	for (i = 0; i < blk_ndevs; i++)
-		if (strcmp(blk_devs[i].export, export) == 0)
-			return &blk_devs[i];
-	return NULL;
+	return export_table_find(&blk_index, export);
 }
 
 static struct blk_dev *
 dev_get(const struct conf_export *e)
 {
-	struct blk_dev *d;
-
-	if ((d = dev_find(e->name)) != NULL)
-		return d;
-	if (blk_ndevs == CONF_EXPORT_MAX)
-		fatalx("device table full");
-	d = &blk_devs[blk_ndevs++];
-	memset(d, 0, sizeof(*d));
-	snprintf(d->export, sizeof(d->export), "%s", e->name);
-	return d;
+	return export_table_get(&blk_index, e->name);
 }
 
 static void
@@ -269,7 +257,7 @@ blk_all_idle(void)
 {
 	int i;
 
-	for (i = 0; i < blk_ndevs; i++)
+	for (i = 0; i < blk_index.n; i++)
 		if (blk_devs[i].state != BLK_IDLE)
 			return 0;
 	return 1;
@@ -427,7 +415,7 @@ blockd_stop(struct child *c)
 {
 	int i;
 
-	for (i = 0; i < blk_ndevs; i++) {
+	for (i = 0; i < blk_index.n; i++) {
 		if (blk_devs[i].state == BLK_ACTIVE)
 			stop_device(c, &blk_devs[i]);
 		else if (blk_devs[i].state == BLK_STARTING)

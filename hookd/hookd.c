@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "export_table.h"
 #include "hookd.h"
 #include "libevent_tv.h"
 #include "log.h"
@@ -42,7 +43,8 @@ struct hook_run {
 };
 
 static struct hook_run hook_runs[CONF_EXPORT_MAX];
-static int hook_nruns;
+static struct export_table hook_index = EXPORT_TABLE("hook", hook_runs,
+    struct hook_run, export);
 static struct child *hook_child;
 
 static const char *
@@ -55,17 +57,11 @@ static struct hook_run *
 run_get(const char *export)
 {
 	struct hook_run *r;
-	int i;
+	int fresh = export_table_find(&hook_index, export) == NULL;
 
-	for (i = 0; i < hook_nruns; i++)
-		if (strcmp(hook_runs[i].export, export) == 0)
-			return &hook_runs[i];
-	if (hook_nruns == CONF_EXPORT_MAX)
-		fatalx("hook table full");
-	r = &hook_runs[hook_nruns++];
-	memset(r, 0, sizeof(*r));
-	r->out = -1;
-	snprintf(r->export, sizeof(r->export), "%s", export);
+	r = export_table_get(&hook_index, export);
+	if (fresh)
+		r->out = -1;
 	return r;
 }
 
@@ -300,7 +296,7 @@ run_next(struct hook_run *r)
 	if (hook_child->stopping && r->queued == 0) {
 		int i;
 
-		for (i = 0; i < hook_nruns; i++)
+		for (i = 0; i < hook_index.n; i++)
 			if (hook_runs[i].queued > 0)
 				return;
 		child_exit(hook_child);
@@ -351,7 +347,7 @@ sigchld(evutil_socket_t sig, short events, void *arg)
 	(void)events;
 	(void)arg;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		for (i = 0; i < hook_nruns; i++)
+		for (i = 0; i < hook_index.n; i++)
 			if (hook_runs[i].pid == pid)
 				run_reaped(&hook_runs[i], status);
 }
@@ -418,7 +414,7 @@ hookd_stop(struct child *c)
 	int i;
 
 	(void)c;
-	for (i = 0; i < hook_nruns; i++)
+	for (i = 0; i < hook_index.n; i++)
 		if (hook_runs[i].queued > 0)
 			return 0;
 	return 1;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "export_table.h"
 #include "libevent_tv.h"
 #include "log.h"
 #include "auth.h"
@@ -22,7 +23,8 @@
 
 struct child *sd_child;
 static struct export_rt sd_table[CONF_EXPORT_MAX];
-static int sd_nexports;
+static struct export_table sd_index = EXPORT_TABLE("export", sd_table,
+    struct export_rt, conf.name);
 static uint32_t sd_session_seq;
 
 uint32_t
@@ -34,20 +36,16 @@ sd_next_session_id(void)
 struct export_rt *
 sd_exports(int *n)
 {
-	*n = sd_nexports;
+	*n = sd_index.n;
 	return sd_table;
 }
 
 struct export_rt *
 sd_export(const char *name)
 {
-	int i;
+	struct export_rt *ex = export_table_find(&sd_index, name);
 
-	for (i = 0; i < sd_nexports; i++)
-		if (sd_table[i].present &&
-		    strcmp(sd_table[i].conf.name, name) == 0)
-			return &sd_table[i];
-	return NULL;
+	return ex != NULL && ex->present ? ex : NULL;
 }
 
 /* "/" serves the default export, or the only one the caller may use. */
@@ -57,7 +55,7 @@ sd_default_export(const struct identity *id)
 	int i, usable = 0;
 	struct export_rt *only = NULL;
 
-	for (i = 0; i < sd_nexports; i++) {
+	for (i = 0; i < sd_index.n; i++) {
 		if (!sd_table[i].present || !auth_may_use(id,
 		    &sd_table[i].conf))
 			continue;
@@ -86,17 +84,7 @@ sd_send_blockd(int type, const void *payload, size_t len, int fd)
 static struct export_rt *
 export_slot(const char *name)
 {
-	struct export_rt *ex;
-	int i;
-
-	for (i = 0; i < sd_nexports; i++)
-		if (strcmp(sd_table[i].conf.name, name) == 0)
-			return &sd_table[i];
-	if (sd_nexports == CONF_EXPORT_MAX)
-		fatalx("export table full");
-	ex = &sd_table[sd_nexports++];
-	memset(ex, 0, sizeof(*ex));
-	return ex;
+	return export_table_get(&sd_index, name);
 }
 
 /*
@@ -123,7 +111,7 @@ sessiond_conf_applied(struct child *c, const struct conf *old)
 		log_info("config %u in force", c->generation);
 	http_set_limits((size_t)c->conf->global.max_header_size,
 	    (unsigned int)c->conf->global.max_headers);
-	for (i = 0; i < sd_nexports; i++)
+	for (i = 0; i < sd_index.n; i++)
 		sd_table[i].present = 0;
 	for (i = 0; i < c->conf->nexports; i++) {
 		e = &c->conf->exports[i];
@@ -132,7 +120,7 @@ sessiond_conf_applied(struct child *c, const struct conf *old)
 			ex->conf = *e;
 		ex->present = 1;
 	}
-	for (i = 0; i < sd_nexports; i++)
+	for (i = 0; i < sd_index.n; i++)
 		if (!sd_table[i].present && sd_table[i].listener != NULL)
 			local_unlisten(&sd_table[i]);
 }
@@ -183,7 +171,7 @@ sessiond_stop(struct child *c)
 	static const struct libevent_tv close_grace = { 0, 200000 };
 	int i;
 
-	for (i = 0; i < sd_nexports; i++)
+	for (i = 0; i < sd_index.n; i++)
 		if (sd_table[i].session != NULL)
 			session_end(sd_table[i].session, "vmediad stopping",
 			    WS_CLOSE_GOING_AWAY);
