@@ -198,6 +198,20 @@ section_admit(struct conf_parser *p, const char *what, const char *name,
 	return 0;
 }
 
+/* A new, zeroed entry of a section table (exports, users), or NULL. */
+static void *
+section_entry(struct conf_parser *p, const char *what, const char *name,
+    int first_line, void *table, size_t size, int *count, int max)
+{
+	char *entry;
+
+	if (!section_admit(p, what, name, first_line, *count, max))
+		return NULL;
+	entry = (char *)table + (size_t)(*count)++ * size;
+	memset(entry, 0, size);
+	return entry;
+}
+
 static void
 section_export(struct conf_parser *p, const char *name)
 {
@@ -205,11 +219,10 @@ section_export(struct conf_parser *p, const char *name)
 	const struct conf_export *taken = conf_find_export(conf, name);
 	struct conf_export *e;
 
-	if (!section_admit(p, "export", name, taken ? taken->line : 0,
-	    conf->nexports, CONF_EXPORT_MAX))
+	e = section_entry(p, "export", name, taken ? taken->line : 0,
+	    conf->exports, sizeof(*e), &conf->nexports, CONF_EXPORT_MAX);
+	if (e == NULL)
 		return;
-	e = &conf->exports[conf->nexports++];
-	memset(e, 0, sizeof(*e));
 	snprintf(e->name, sizeof(e->name), "%s", name);
 	e->timeout = CONF_DEFAULT_TIMEOUT;
 	e->max_size = CONF_DEFAULT_MAX_SIZE;
@@ -225,11 +238,10 @@ section_user(struct conf_parser *p, const char *name)
 	const struct conf_user *taken = conf_find_user(conf, name);
 	struct conf_user *u;
 
-	if (!section_admit(p, "user", name, taken ? taken->line : 0,
-	    conf->nusers, CONF_USER_MAX))
+	u = section_entry(p, "user", name, taken ? taken->line : 0,
+	    conf->users, sizeof(*u), &conf->nusers, CONF_USER_MAX);
+	if (u == NULL)
 		return;
-	u = &conf->users[conf->nusers++];
-	memset(u, 0, sizeof(*u));
 	snprintf(u->name, sizeof(u->name), "%s", name);
 	u->line = p->ctx.line;
 	p->target = u;
