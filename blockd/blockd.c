@@ -229,13 +229,6 @@ attach(struct child *c, struct msg *m)
 }
 
 static void
-stop_device(struct child *c, struct blk_dev *d)
-{
-	dev_disconnect(d);
-	hook_request(c, d, MSG_HOOK_STOP);
-}
-
-static void
 detach_answer(struct child *c, struct blk_dev *d)
 {
 	struct msg_detach det;
@@ -247,6 +240,16 @@ detach_answer(struct child *c, struct blk_dev *d)
 	det.session = d->session;
 	d->tell_sessiond = 0;
 	chan_send(to_sessiond(c), MSG_DETACHED, &det, sizeof(det), -1);
+}
+
+static void
+stop_device(struct child *c, struct blk_dev *d)
+{
+	dev_disconnect(d);
+	hook_request(c, d, MSG_HOOK_STOP);
+	/* Idle at once, hookd being gone: done as if its stop hook were. */
+	if (d->state == BLK_IDLE)
+		detach_answer(c, d);
 }
 
 static void
