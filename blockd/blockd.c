@@ -111,6 +111,19 @@ attach_answer(struct child *c, const char *export, uint32_t session,
 	chan_send(to_sessiond(c), MSG_ATTACHED, &res, sizeof(res), -1);
 }
 
+/*
+ * The device as connected, for sessiond: the config may spell it
+ * otherwise (/dev/nbd07), or no longer have the export at all.
+ */
+static void
+attach_done(struct child *c, const struct blk_dev *d)
+{
+	char device[CONF_NAME_MAX];
+
+	snprintf(device, sizeof(device), "/dev/nbd%u", d->index);
+	attach_answer(c, d->export, d->session, device, NULL);
+}
+
 static void
 hook_request(struct child *c, struct blk_dev *d, int action)
 {
@@ -225,7 +238,7 @@ attach(struct child *c, struct msg *m)
 	    d->read_only ? ", read-only" : "", d->user[0] ? d->user : "-");
 	hook_request(c, d, MSG_HOOK_START);
 	if (d->state == BLK_ACTIVE)
-		attach_answer(c, d->export, d->session, e->device, NULL);
+		attach_done(c, d);
 }
 
 static void
@@ -298,12 +311,10 @@ static void
 hook_done(struct child *c, struct msg *m)
 {
 	struct msg_hook_done *h = &m->u.hook_done;
-	const struct conf_export *e;
 	struct blk_dev *d;
 
 	if ((d = dev_find(h->export)) == NULL || d->session != h->session)
 		return;
-	e = conf_find_export(c->conf, d->export);
 	if (!h->ok)
 		audit_hook_failed(c, d, h);
 	if (h->action == MSG_HOOK_START && d->state == BLK_STARTING) {
@@ -316,8 +327,7 @@ hook_done(struct child *c, struct msg *m)
 			stop_device(c, d);
 		else {
 			d->state = BLK_ACTIVE;
-			attach_answer(c, d->export, d->session,
-			    e ? e->device : NULL, NULL);
+			attach_done(c, d);
 		}
 	} else if (h->action == MSG_HOOK_STOP && d->state == BLK_STOPPING) {
 		d->state = BLK_IDLE;
