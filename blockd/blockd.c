@@ -69,16 +69,35 @@ dev_find(const char *export)
 	return NULL;
 }
 
+/* An entry no session needs, of an export a reload took away. */
+static int
+dev_unused(const struct conf *conf, const struct blk_dev *d)
+{
+	const struct conf_export *e = conf_find_export(conf, d->export);
+
+	return d->state == BLK_IDLE && (e == NULL || e->device[0] == '\0');
+}
+
+/*
+ * An export's device entry, made on first use. Reloads may rename
+ * exports without end: past CONF_EXPORT_MAX, an unused entry is taken
+ * over. NULL if none is (sessions on exports no longer configured).
+ */
 static struct blk_dev *
-dev_get(const struct conf_export *e)
+dev_get(const struct conf *conf, const struct conf_export *e)
 {
 	struct blk_dev *d;
+	int i;
 
 	if ((d = dev_find(e->name)) != NULL)
 		return d;
-	if (blk_ndevs == CONF_EXPORT_MAX)
-		fatalx("device table full");
-	d = &blk_devs[blk_ndevs++];
+	if (blk_ndevs < CONF_EXPORT_MAX)
+		d = &blk_devs[blk_ndevs++];
+	for (i = 0; d == NULL && i < blk_ndevs; i++)
+		if (dev_unused(conf, &blk_devs[i]))
+			d = &blk_devs[i];
+	if (d == NULL)
+		return NULL;
 	memset(d, 0, sizeof(*d));
 	snprintf(d->export, sizeof(d->export), "%s", e->name);
 	return d;
@@ -198,15 +217,18 @@ attach(struct child *c, struct msg *m)
 	struct msg_attach *a = &m->u.attach;
 	const struct conf_export *e;
 	struct nbd_nl_connect nc;
-	struct blk_dev *d;
+	struct blk_dev *d = NULL;
 	const char *why;
 	int r;
 
 	e = conf_find_export(c->conf, a->export);
 	if ((why = attach_check(e, a)) == NULL &&
-	    (why = socket_check(m->fd)) == NULL &&
-	    (d = dev_get(e))->state != BLK_IDLE)
-		why = "device busy";
+	    (why = socket_check(m->fd)) == NULL) {
+		if ((d = dev_get(c->conf, e)) == NULL)
+			why = "too many devices in use";
+		else if (d->state != BLK_IDLE)
+			why = "device busy";
+	}
 	if (why != NULL) {
 		close(m->fd);
 		attach_answer(c, a->export, a->session, NULL, "%s", why);
@@ -377,8 +399,8 @@ blockd_stop_hooks(evutil_socket_t fd, short events, void *arg)
 		e = &c->conf->exports[i];
 		if (e->device[0] == '\0')
 			continue;
-		d = dev_get(e);
-		if (d->state != BLK_IDLE)
+		if ((d = dev_get(c->conf, e)) == NULL ||
+		    d->state != BLK_IDLE)
 			continue;
 		d->index = (uint32_t)conf_nbd_index(e->device);
 		d->tell_sessiond = 0;
