@@ -51,19 +51,32 @@ action_name(int action)
 	return action == MSG_HOOK_START ? "start" : "stop";
 }
 
+/*
+ * An export's run, made on first use. Reloads may rename exports without
+ * end: past CONF_EXPORT_MAX, an idle run of an export no longer in the
+ * config is taken over, its timer with it. NULL if none is.
+ */
 static struct hook_run *
 run_get(const char *export)
 {
-	struct hook_run *r;
+	struct hook_run *r = NULL;
+	struct event *timer = NULL;
 	int i;
 
 	for (i = 0; i < hook_nruns; i++)
 		if (strcmp(hook_runs[i].export, export) == 0)
 			return &hook_runs[i];
-	if (hook_nruns == CONF_EXPORT_MAX)
-		fatalx("hook table full");
-	r = &hook_runs[hook_nruns++];
+	if (hook_nruns < CONF_EXPORT_MAX)
+		r = &hook_runs[hook_nruns++];
+	for (i = 0; r == NULL && i < hook_nruns; i++)
+		if (hook_runs[i].queued == 0 && conf_find_export(
+		    hook_child->conf, hook_runs[i].export) == NULL)
+			r = &hook_runs[i];
+	if (r == NULL)
+		return NULL;
+	timer = r->timer;
 	memset(r, 0, sizeof(*r));
+	r->timer = timer;
 	r->out = -1;
 	snprintf(r->export, sizeof(r->export), "%s", export);
 	return r;
@@ -338,7 +351,10 @@ hook_request(struct child *c, struct msg *m)
 		hook_answer(req, 1, "no hook configured");
 		return;
 	}
-	r = run_get(req->export);
+	if ((r = run_get(req->export)) == NULL) {
+		hook_answer(req, 0, "too many exports with hooks running");
+		return;
+	}
 	if (r->timer == NULL)
 		r->timer = evtimer_new(c->base, timer_fired, r);
 	if (r->queued == HOOK_QUEUE_MAX) {
