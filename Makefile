@@ -77,7 +77,7 @@ SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/ratelimit.c sessiond/tls.c
 BLOCKD_SRCS = $(CHILD_SRCS) common/nbd_netlink.c \
 	   blockd/blockd.c blockd/blockd_sandbox.c
-HOOKD_SRCS = $(CHILD_SRCS) hookd/hookd.c hookd/prepare.c \
+HOOKD_SRCS = $(CHILD_SRCS) hookd/hookd.c hookd/hook_exec.c hookd/prepare.c \
 	   hookd/hookd_sandbox.c
 
 # Include paths per folder: a file sees its own folder and what it shares.

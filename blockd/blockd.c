@@ -45,7 +45,7 @@ struct blk_dev {
 static struct nbd_nl blk_nl;
 static int blk_nl_error = -ENOENT;
 static struct blk_dev blk_devs[CONF_EXPORT_MAX];
-static struct export_table blk_index = EXPORT_TABLE("device", blk_devs,
+static struct export_table blk_index = EXPORT_TABLE(blk_devs,
     struct blk_dev, export);
 
 static struct chan *
@@ -66,10 +66,33 @@ dev_find(const char *export)
 	return export_table_find(&blk_index, export);
 }
 
-static struct blk_dev *
-dev_get(const struct conf_export *e)
+/* An entry no session needs, of an export a reload took away. */
+static int
+dev_unused(const void *entry, const void *arg)
 {
-	return export_table_get(&blk_index, e->name);
+	const struct blk_dev *d = entry;
+	const struct conf_export *e = conf_find_export(arg, d->export);
+
+	return d->state == BLK_IDLE && (e == NULL || e->device[0] == '\0');
+}
+
+/*
+ * An export's device entry, made on first use. Reloads may rename
+ * exports without end: past CONF_EXPORT_MAX, an unused entry is taken
+ * over. NULL if none is (sessions on exports no longer configured).
+ */
+static struct blk_dev *
+dev_get(const struct conf *conf, const struct conf_export *e)
+{
+	struct blk_dev *d;
+
+	if ((d = dev_find(e->name)) != NULL)
+		return d;
+	if ((d = export_table_slot(&blk_index, dev_unused, conf)) == NULL)
+		return NULL;
+	memset(d, 0, sizeof(*d));
+	snprintf(d->export, sizeof(d->export), "%s", e->name);
+	return d;
 }
 
 static void
@@ -97,6 +120,19 @@ attach_answer(struct child *c, const char *export, uint32_t session,
 		log_warnx("export %s: attach refused: %s", export, res.reason);
 	}
 	chan_send(to_sessiond(c), MSG_ATTACHED, &res, sizeof(res), -1);
+}
+
+/*
+ * The device as connected, for sessiond: the config may spell it
+ * otherwise (/dev/nbd07), or no longer have the export at all.
+ */
+static void
+attach_done(struct child *c, const struct blk_dev *d)
+{
+	char device[CONF_NAME_MAX];
+
+	snprintf(device, sizeof(device), "/dev/nbd%u", d->index);
+	attach_answer(c, d->export, d->session, device, NULL);
 }
 
 static void
@@ -173,15 +209,18 @@ attach(struct child *c, struct msg *m)
 	struct msg_attach *a = &m->u.attach;
 	const struct conf_export *e;
 	struct nbd_nl_connect nc;
-	struct blk_dev *d;
+	struct blk_dev *d = NULL;
 	const char *why;
 	int r;
 
 	e = conf_find_export(c->conf, a->export);
 	if ((why = attach_check(e, a)) == NULL &&
-	    (why = socket_check(m->fd)) == NULL &&
-	    (d = dev_get(e))->state != BLK_IDLE)
-		why = "device busy";
+	    (why = socket_check(m->fd)) == NULL) {
+		if ((d = dev_get(c->conf, e)) == NULL)
+			why = "too many devices in use";
+		else if (d->state != BLK_IDLE)
+			why = "device busy";
+	}
 	if (why != NULL) {
 		close(m->fd);
 		attach_answer(c, a->export, a->session, NULL, "%s", why);
@@ -213,14 +252,7 @@ attach(struct child *c, struct msg *m)
 	    d->read_only ? ", read-only" : "", d->user[0] ? d->user : "-");
 	hook_request(c, d, MSG_HOOK_START);
 	if (d->state == BLK_ACTIVE)
-		attach_answer(c, d->export, d->session, e->device, NULL);
-}
-
-static void
-stop_device(struct child *c, struct blk_dev *d)
-{
-	dev_disconnect(d);
-	hook_request(c, d, MSG_HOOK_STOP);
+		attach_done(c, d);
 }
 
 static void
@@ -235,6 +267,16 @@ detach_answer(struct child *c, struct blk_dev *d)
 	det.session = d->session;
 	d->tell_sessiond = 0;
 	chan_send(to_sessiond(c), MSG_DETACHED, &det, sizeof(det), -1);
+}
+
+static void
+stop_device(struct child *c, struct blk_dev *d)
+{
+	dev_disconnect(d);
+	hook_request(c, d, MSG_HOOK_STOP);
+	/* Idle at once, hookd being gone: done as if its stop hook were. */
+	if (d->state == BLK_IDLE)
+		detach_answer(c, d);
 }
 
 static void
@@ -283,12 +325,10 @@ static void
 hook_done(struct child *c, struct msg *m)
 {
 	struct msg_hook_done *h = &m->u.hook_done;
-	const struct conf_export *e;
 	struct blk_dev *d;
 
 	if ((d = dev_find(h->export)) == NULL || d->session != h->session)
 		return;
-	e = conf_find_export(c->conf, d->export);
 	if (!h->ok)
 		audit_hook_failed(c, d, h);
 	if (h->action == MSG_HOOK_START && d->state == BLK_STARTING) {
@@ -301,8 +341,7 @@ hook_done(struct child *c, struct msg *m)
 			stop_device(c, d);
 		else {
 			d->state = BLK_ACTIVE;
-			attach_answer(c, d->export, d->session,
-			    e ? e->device : NULL, NULL);
+			attach_done(c, d);
 		}
 	} else if (h->action == MSG_HOOK_STOP && d->state == BLK_STOPPING) {
 		d->state = BLK_IDLE;
@@ -352,8 +391,8 @@ blockd_stop_hooks(evutil_socket_t fd, short events, void *arg)
 		e = &c->conf->exports[i];
 		if (e->device[0] == '\0')
 			continue;
-		d = dev_get(e);
-		if (d->state != BLK_IDLE)
+		if ((d = dev_get(c->conf, e)) == NULL ||
+		    d->state != BLK_IDLE)
 			continue;
 		d->index = (uint32_t)conf_nbd_index(e->device);
 		d->tell_sessiond = 0;

@@ -331,14 +331,17 @@ child_start(struct child *c, const struct child_role *role, int argc,
 	child_first_conf(c);
 }
 
-/* Enters the sandbox and serves the channel until told to stop. */
+/*
+ * The channels in the loop: the parent's, whose messages the common code
+ * handles first, and the siblings', which go to the role. The handler
+ * fuzzers (regress/fuzz) deliver through these very callbacks.
+ */
 void
-child_run(struct child *c)
+child_channels(struct child *c)
 {
 	enum msg_proc self = c->role->self;
 	int i;
 
-	sandbox_enter(c->role->policy, &c->conf->global);
 	chan_init(&c->chan, c->base, MSG_CHANNEL_FD, self, PROC_PARENT,
 	    child_dispatch, child_closed, c);
 	for (i = 0; i < 2; i++)
@@ -346,6 +349,14 @@ child_run(struct child *c)
 			chan_init(&c->sib[i], c->base, MSG_SIBLING_FD + i, self,
 			    msg_sibling(self, i), sibling_dispatch,
 			    sibling_closed, c);
+}
+
+/* Enters the sandbox and serves the channels until told to stop. */
+void
+child_run(struct child *c)
+{
+	sandbox_enter(c->role->policy, &c->conf->global);
+	child_channels(c);
 	event_base_dispatch(c->base);
 	if (c->stopping)
 		child_exit(c);

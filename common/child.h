@@ -45,6 +45,7 @@ struct child {
 };
 
 void	child_start(struct child *, const struct child_role *, int, char **);
+void	child_channels(struct child *);
 void	child_run(struct child *);
 void	child_exit(struct child *);
 

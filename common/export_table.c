@@ -1,19 +1,16 @@
 /*
- * Finding and adding entries of a per-export table. Entries are never
- * removed: an export that leaves the config keeps its slot, so the table
- * holds at most one entry per name the config ever had.
+ * Finding an export's entry in a per-export table, and a slot for a new
+ * one: a slot never used while there are any, then the first entry its
+ * owner lets go.
  */
-#include <stdio.h>
 #include <string.h>
 
-#include "conf.h"
 #include "export_table.h"
-#include "log.h"
 
 static char *
-entry_name(const struct export_table *t, int i)
+entry_at(const struct export_table *t, int i)
 {
-	return (char *)t->entries + (size_t)i * t->size + t->name_off;
+	return (char *)t->entries + (size_t)i * t->size;
 }
 
 void *
@@ -22,23 +19,26 @@ export_table_find(const struct export_table *t, const char *name)
 	int i;
 
 	for (i = 0; i < t->n; i++)
-		if (strcmp(entry_name(t, i), name) == 0)
-			return (char *)t->entries + (size_t)i * t->size;
+		if (strcmp(entry_at(t, i) + t->name_off, name) == 0)
+			return entry_at(t, i);
 	return NULL;
 }
 
-/* The entry for name; a new one, zeroed but for the name, if none. */
+/*
+ * A slot for a new export, as it is: zero if never used, else the old
+ * export's entry, which the caller sets up anew. NULL when the table is
+ * full and unused() lets nothing go.
+ */
 void *
-export_table_get(struct export_table *t, const char *name)
+export_table_slot(struct export_table *t, export_table_unused_fn unused,
+    const void *arg)
 {
-	char *entry;
+	int i;
 
-	if ((entry = export_table_find(t, name)) != NULL)
-		return entry;
-	if (t->n == t->max)
-		fatalx("%s table full (%d)", t->what, t->max);
-	entry = (char *)t->entries + (size_t)t->n++ * t->size;
-	memset(entry, 0, t->size);
-	snprintf(entry + t->name_off, CONF_NAME_MAX, "%s", name);
-	return entry;
+	if (t->n < t->max)
+		return entry_at(t, t->n++);
+	for (i = 0; i < t->n; i++)
+		if (unused(entry_at(t, i), arg))
+			return entry_at(t, i);
+	return NULL;
 }

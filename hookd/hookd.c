@@ -43,7 +43,7 @@ struct hook_run {
 };
 
 static struct hook_run hook_runs[CONF_EXPORT_MAX];
-static struct export_table hook_index = EXPORT_TABLE("hook", hook_runs,
+static struct export_table hook_index = EXPORT_TABLE(hook_runs,
     struct hook_run, export);
 static struct child *hook_child;
 
@@ -53,15 +53,37 @@ action_name(int action)
 	return action == MSG_HOOK_START ? "start" : "stop";
 }
 
+/* A run nothing waits on, of an export a reload took away. */
+static int
+run_unused(const void *entry, const void *arg)
+{
+	const struct hook_run *r = entry;
+
+	(void)arg;
+	return r->queued == 0 &&
+	    conf_find_export(hook_child->conf, r->export) == NULL;
+}
+
+/*
+ * An export's run, made on first use. Reloads may rename exports without
+ * end: past CONF_EXPORT_MAX, an idle run of an export no longer in the
+ * config is taken over, its timer with it. NULL if none is.
+ */
 static struct hook_run *
 run_get(const char *export)
 {
 	struct hook_run *r;
-	int fresh = export_table_find(&hook_index, export) == NULL;
+	struct event *timer;
 
-	r = export_table_get(&hook_index, export);
-	if (fresh)
-		r->out = -1;
+	if ((r = export_table_find(&hook_index, export)) != NULL)
+		return r;
+	if ((r = export_table_slot(&hook_index, run_unused, NULL)) == NULL)
+		return NULL;
+	timer = r->timer;
+	memset(r, 0, sizeof(*r));
+	r->timer = timer;
+	r->out = -1;
+	snprintf(r->export, sizeof(r->export), "%s", export);
 	return r;
 }
 
@@ -153,54 +175,47 @@ timer_fired(evutil_socket_t fd, short events, void *arg)
 	if (!r->term_sent) {
 		log_warnx("export %s: %s hook timed out; SIGTERM", r->export,
 		    action_name(r->queue[0].action));
-		kill(-r->pid, SIGTERM);
+		hook_signal(r->pid, SIGTERM);
 		r->term_sent = 1;
 		evtimer_add(r->timer, LIBEVENT_TV(&grace));
 	} else {
 		log_warnx("export %s: %s hook still running; SIGKILL",
 		    r->export, action_name(r->queue[0].action));
-		kill(-r->pid, SIGKILL);
+		hook_signal(r->pid, SIGKILL);
 	}
 }
 
+/*
+ * What the hook runs with: HOOK start|stop NAME, the jsnbd contract, and
+ * the VMEDIAD_* variables, every value from our config or from blockd's
+ * request as the message table checked it.
+ */
 static void
-hook_exec(const struct conf_export *e, const struct msg_hook *req, int out)
+hook_cmd_init(struct hook_cmd *cmd, const struct conf_export *e,
+    const struct msg_hook *req)
 {
-	char env[6][CONF_PATH_MAX + 32];
-	char *envp[8], *argv[4];
-	int devnull, i;
+	int i;
 
-	setpgid(0, 0);
-	if ((devnull = open("/dev/null", O_RDONLY)) == -1 ||
-	    dup2(devnull, STDIN_FILENO) == -1 ||
-	    dup2(out, STDOUT_FILENO) == -1 || dup2(out, STDERR_FILENO) == -1)
-		_exit(126);
-	closefrom(STDERR_FILENO + 1);
-	/* child_start() ignored these; ignored stays ignored across exec. */
-	signal(SIGPIPE, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	snprintf(env[0], sizeof(env[0]), "VMEDIAD_EXPORT=%s", e->name);
-	snprintf(env[1], sizeof(env[1]), "VMEDIAD_DEVICE=%s", e->device);
-	snprintf(env[2], sizeof(env[2]), "VMEDIAD_SIZE=%llu",
+	snprintf(cmd->env[0], sizeof(cmd->env[0]), "VMEDIAD_EXPORT=%s",
+	    e->name);
+	snprintf(cmd->env[1], sizeof(cmd->env[1]), "VMEDIAD_DEVICE=%s",
+	    e->device);
+	snprintf(cmd->env[2], sizeof(cmd->env[2]), "VMEDIAD_SIZE=%llu",
 	    (unsigned long long)req->size);
-	snprintf(env[3], sizeof(env[3]), "VMEDIAD_READONLY=%s",
+	snprintf(cmd->env[3], sizeof(cmd->env[3]), "VMEDIAD_READONLY=%s",
 	    req->read_only ? "yes" : "no");
-	snprintf(env[4], sizeof(env[4]), "VMEDIAD_USER=%s", req->user);
-	snprintf(env[5], sizeof(env[5]), "VMEDIAD_ACTION=%s",
+	snprintf(cmd->env[4], sizeof(cmd->env[4]), "VMEDIAD_USER=%s",
+	    req->user);
+	snprintf(cmd->env[5], sizeof(cmd->env[5]), "VMEDIAD_ACTION=%s",
 	    action_name(req->action));
-	envp[0] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+	cmd->envp[0] = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
 	for (i = 0; i < 6; i++)
-		envp[i + 1] = env[i];
-	envp[7] = NULL;
-	argv[0] = (char *)e->hook;
-	argv[1] = (char *)action_name(req->action);
-	argv[2] = (char *)e->name;
-	argv[3] = NULL;
-	execve(e->hook, argv, envp);
-	dprintf(STDERR_FILENO, "exec %s: %s\n", e->hook, strerror(errno));
-	_exit(127);
+		cmd->envp[i + 1] = cmd->env[i];
+	cmd->envp[7] = NULL;
+	cmd->argv[0] = (char *)e->hook;
+	cmd->argv[1] = (char *)action_name(req->action);
+	cmd->argv[2] = (char *)e->name;
+	cmd->argv[3] = NULL;
 }
 
 static void run_next(struct hook_run *);
@@ -239,6 +254,7 @@ run_start(struct hook_run *r)
 	const struct msg_hook *req = &r->queue[0];
 	const struct conf_export *e;
 	struct libevent_tv timeout;
+	struct hook_cmd cmd;
 	struct stat st;
 	const char *why;
 	int pipefd[2];
@@ -263,15 +279,14 @@ run_start(struct hook_run *r)
 		run_finish(r, 0, "pipe: %s", strerror(errno));
 		return;
 	}
-	if ((r->pid = fork()) == -1) {
+	hook_cmd_init(&cmd, e, req);
+	if ((r->pid = hook_spawn(&cmd, pipefd[1])) == -1) {
 		r->pid = 0;
 		close(pipefd[0]);
 		close(pipefd[1]);
 		run_finish(r, 0, "fork: %s", strerror(errno));
 		return;
 	}
-	if (r->pid == 0)
-		hook_exec(e, req, pipefd[1]);
 	close(pipefd[1]);
 	r->out = pipefd[0];
 	r->lines = 0;
@@ -346,7 +361,7 @@ sigchld(evutil_socket_t sig, short events, void *arg)
 	(void)sig;
 	(void)events;
 	(void)arg;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+	while ((pid = hook_reap(&status)) > 0)
 		for (i = 0; i < hook_index.n; i++)
 			if (hook_runs[i].pid == pid)
 				run_reaped(&hook_runs[i], status);
@@ -363,7 +378,10 @@ hook_request(struct child *c, struct msg *m)
 		hook_answer(req, 1, "no hook configured");
 		return;
 	}
-	r = run_get(req->export);
+	if ((r = run_get(req->export)) == NULL) {
+		hook_answer(req, 0, "too many exports with hooks running");
+		return;
+	}
 	if (r->timer == NULL)
 		r->timer = evtimer_new(c->base, timer_fired, r);
 	if (r->queued == HOOK_QUEUE_MAX) {

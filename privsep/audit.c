@@ -19,7 +19,13 @@
 #include "log.h"
 #include "vmediad.h"
 
-#define AUDIT_LINE_MAX	2048
+/*
+ * The longest line a record makes: no byte of it takes more than 6 in
+ * JSON (\u00XX; a number's 20 digits come from 8 bytes), and the names
+ * and punctuation take less than 512. Any record the table lets through
+ * is written whole.
+ */
+#define AUDIT_LINE_MAX	(6 * sizeof(struct msg_audit) + 512)
 
 static const char *const audit_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_LOGIN] = "login",

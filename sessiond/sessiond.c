@@ -23,7 +23,7 @@
 
 struct child *sd_child;
 static struct export_rt sd_table[CONF_EXPORT_MAX];
-static struct export_table sd_index = EXPORT_TABLE("export", sd_table,
+static struct export_table sd_index = EXPORT_TABLE(sd_table,
     struct export_rt, conf.name);
 static uint32_t sd_session_seq;
 
@@ -80,11 +80,29 @@ sd_send_blockd(int type, const void *payload, size_t len, int fd)
 	chan_send(&sd_child->sib[0], type, payload, len, fd);
 }
 
+/* An entry of an export a reload took away, with nothing left open. */
+static int
+export_unused(const void *entry, const void *arg)
+{
+	const struct export_rt *ex = entry;
+
+	(void)arg;
+	return !ex->present && ex->session == NULL && ex->listener == NULL &&
+	    ex->state == EXPORT_IDLE;
+}
+
 /* The entry of an export by name, present or not; a new one if none. */
 static struct export_rt *
 export_slot(const char *name)
 {
-	return export_table_get(&sd_index, name);
+	struct export_rt *ex;
+
+	if ((ex = export_table_find(&sd_index, name)) != NULL)
+		return ex;
+	if ((ex = export_table_slot(&sd_index, export_unused, NULL)) == NULL)
+		fatalx("export table full: %d exports in use", sd_index.n);
+	memset(ex, 0, sizeof(*ex));
+	return ex;
 }
 
 /*
