@@ -125,7 +125,7 @@ CROSS_PKGS = crossbuild-essential-arm64 crossbuild-essential-armhf
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin python3-libnbd qemu-utils curl \
 	   python3 openssl chromium qemu-system-x86 qemu-system-arm busybox-static \
-	   xorriso systemd kmod $(CROSS_PKGS)
+	   xorriso systemd kmod clang-format $(CROSS_PKGS)
 define apt-install-missing
 	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -171,13 +171,17 @@ size:
 test-build:
 	$(MAKE) O=build/test TEST=1 all
 
-SUITES	= conf msg sandbox nbd cred http ws web peer hookd blockd daemon sessiond auth \
+SUITES	= style conf msg sandbox nbd cred http ws web peer hookd blockd daemon sessiond auth \
 	  browser cross vm vm-arm64 vm-ast2600 fuzz
 
 regress: deps
 	$(MAKE) all
 	$(MAKE) test-build
 	regress/run $(SUITES)
+
+# Lays out every C file as .clang-format says; regress/style checks it.
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^regress/fuzz/corpus/')
 
 fuzz: deps
 	$(MAKE) -C regress/fuzz fuzz
@@ -221,5 +225,5 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all deps deps-cross cross-toolchain sysroot size test-build regress fuzz bench \
+.PHONY: all deps deps-cross cross-toolchain sysroot size test-build regress format fuzz bench \
 	demo install clean

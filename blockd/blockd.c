@@ -21,32 +21,32 @@
 #include "nbd_netlink.h"
 #include "nbd_proto.h"
 
-#define BLK_BLOCK_SIZE	512
+#define BLK_BLOCK_SIZE 512
 
 enum blk_state {
 	BLK_IDLE,
-	BLK_STARTING,		/* connected, start hook running */
+	BLK_STARTING, /* connected, start hook running */
 	BLK_ACTIVE,
-	BLK_STOPPING,		/* disconnected, stop hook running */
+	BLK_STOPPING, /* disconnected, stop hook running */
 };
 
 struct blk_dev {
-	char		 export[CONF_NAME_MAX];
-	char		 user[CONF_NAME_MAX];
-	uint32_t	 index;
-	uint32_t	 session;
-	uint64_t	 size;
-	int		 read_only;
-	enum blk_state	 state;
-	int		 detach_wanted;	/* sessiond asked while starting */
-	int		 tell_sessiond;	/* answer DETACHED when stopped */
+	char export[CONF_NAME_MAX];
+	char user[CONF_NAME_MAX];
+	uint32_t index;
+	uint32_t session;
+	uint64_t size;
+	int read_only;
+	enum blk_state state;
+	int detach_wanted; /* sessiond asked while starting */
+	int tell_sessiond; /* answer DETACHED when stopped */
 };
 
 static struct nbd_nl blk_nl;
 static int blk_nl_error = -ENOENT;
 static struct blk_dev blk_devs[CONF_EXPORT_MAX];
-static struct export_table blk_index = EXPORT_TABLE(blk_devs,
-    struct blk_dev, export);
+static struct export_table blk_index =
+    EXPORT_TABLE(blk_devs, struct blk_dev, export);
 
 static struct chan *
 to_sessiond(struct child *c)
@@ -95,8 +95,7 @@ dev_get(const struct conf *conf, const struct conf_export *e)
 	return d;
 }
 
-static void
-attach_answer(struct child *c, const char *export, uint32_t session,
+static void attach_answer(struct child *c, const char *export, uint32_t session,
     const char *device, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
@@ -234,10 +233,10 @@ attach(struct child *c, struct msg *m)
 	nc.timeout = (uint64_t)e->timeout;
 	nc.server_flags = a->flags;
 	r = blk_nl.family ? nbd_nl_connect(&blk_nl, &nc) : blk_nl_error;
-	close(m->fd);		/* the kernel holds its own reference */
+	close(m->fd); /* the kernel holds its own reference */
 	if (r != 0) {
-		attach_answer(c, a->export, a->session, NULL,
-		    "connect %s: %s", e->device, strerror(-r));
+		attach_answer(c, a->export, a->session, NULL, "connect %s: %s",
+		    e->device, strerror(-r));
 		return;
 	}
 	d->index = nc.index;
@@ -287,7 +286,7 @@ detach(struct child *c, struct msg *m)
 
 	d = dev_find(det->export);
 	if (d == NULL || d->session != det->session || d->state == BLK_IDLE)
-		return;		/* already gone: nothing to do */
+		return; /* already gone: nothing to do */
 	if (d->state == BLK_STARTING)
 		d->detach_wanted = 1;
 	else if (d->state == BLK_ACTIVE)
@@ -315,8 +314,8 @@ audit_hook_failed(struct child *c, const struct blk_dev *d,
 	a.session = d->session;
 	snprintf(a.target, sizeof(a.target), "/dev/nbd%u", d->index);
 	if (snprintf(a.reason, sizeof(a.reason), "%s hook: %s",
-	    h->action == MSG_HOOK_START ? "start" : "stop", h->reason) >=
-	    (int)sizeof(a.reason))
+		h->action == MSG_HOOK_START ? "start" : "stop",
+		h->reason) >= (int)sizeof(a.reason))
 		log_debug("export %s: hook failure reason cut", d->export);
 	chan_send(&c->chan, MSG_AUDIT, &a, sizeof(a), -1);
 }
@@ -391,8 +390,7 @@ blockd_stop_hooks(evutil_socket_t fd, short events, void *arg)
 		e = &c->conf->exports[i];
 		if (e->device[0] == '\0')
 			continue;
-		if ((d = dev_get(c->conf, e)) == NULL ||
-		    d->state != BLK_IDLE)
+		if ((d = dev_get(c->conf, e)) == NULL || d->state != BLK_IDLE)
 			continue;
 		d->index = (uint32_t)conf_nbd_index(e->device);
 		d->tell_sessiond = 0;
@@ -411,14 +409,14 @@ blockd_prepare(struct child *c)
 
 	/* Once the loop runs: the channel to hookd is not up yet. */
 	if (event_base_once(c->base, -1, EV_TIMEOUT, blockd_stop_hooks, c,
-	    LIBEVENT_TV(&now)) == -1)
+		LIBEVENT_TV(&now)) == -1)
 		fatalx("cannot schedule the start-up stop hooks");
 	for (i = 0; i < c->conf->nexports; i++)
 		devices += c->conf->exports[i].device[0] != '\0';
 	if ((blk_nl_error = nbd_nl_open(&blk_nl)) != 0) {
 		if (devices > 0)
 			log_warnx("no NBD netlink family (%s): device exports "
-			    "cannot attach; is the nbd module loaded?",
+				  "cannot attach; is the nbd module loaded?",
 			    strerror(-blk_nl_error));
 		return;
 	}
@@ -429,7 +427,8 @@ blockd_prepare(struct child *c)
 		index = (uint32_t)conf_nbd_index(e->device);
 		if ((r = nbd_nl_connected(&blk_nl, index)) == 1) {
 			log_warnx("export %s: clearing a stale connection on "
-			    "%s", e->name, e->device);
+				  "%s",
+			    e->name, e->device);
 			if ((r = nbd_nl_disconnect(&blk_nl, index)) != 0)
 				log_warnx("disconnect %s: %s", e->device,
 				    strerror(-r));

@@ -14,36 +14,38 @@
 #include "blockd.h"
 
 static const int blockd_caps[] = {
-	CAP_SYS_ADMIN,		/* NBD_CMD_CONNECT/DISCONNECT are admin-only */
+	CAP_SYS_ADMIN, /* NBD_CMD_CONNECT/DISCONNECT are admin-only */
 };
 
 /* Where a call differs by architecture, the rule says which needs it. */
 static const struct sandbox_rule blockd_rules[] = {
 	SB_ON(SANDBOX_X86_64 | SANDBOX_ARMHF, epoll_wait, "libevent's loop"),
-	SB_ON(SANDBOX_ARM64, epoll_pwait, "libevent's loop (arm64 has no "
-	    "epoll_wait)"),
+	SB_ON(SANDBOX_ARM64, epoll_pwait,
+	    "libevent's loop (arm64 has no epoll_wait)"),
 	SB(epoll_ctl, "libevent's loop"),
-	SB(recvmsg, "messages from the parent; NBD netlink answers, with "
-	    "their sender"),
+	SB(recvmsg,
+	    "messages from the parent; NBD netlink answers, with their sender"),
 	SB(sendmsg, "messages to the parent"),
 	SB(writev, "log lines on stderr"),
-	SB_ON(SANDBOX_64, sendto, "NBD netlink requests (socket opened at "
-	    "start)"),
-	SB_ON(SANDBOX_ARMHF, send, "NBD netlink requests (armhf: glibc's "
+	SB_ON(SANDBOX_64, sendto,
+	    "NBD netlink requests (socket opened at start)"),
+	SB_ON(SANDBOX_ARMHF, send,
+	    "NBD netlink requests (armhf: glibc's "
 	    "send is a syscall of its own)"),
 	SB(getsockopt, "check a handed-over socket's type"),
 	SB(getpeername, "check a handed-over socket is connected"),
 	SB(close, "finished descriptors"),
 	SB(brk, "malloc"),
-	SB_ARG_ON(SANDBOX_64, mmap, 3, PROT_EXEC, 0, "malloc, never "
-	    "executable memory"),
-	SB_ARG_ON(SANDBOX_ARMHF, mmap2, 3, PROT_EXEC, 0, "malloc, never "
-	    "executable memory (armhf: glibc's mmap)"),
+	SB_ARG_ON(SANDBOX_64, mmap, 3, PROT_EXEC, 0,
+	    "malloc, never executable memory"),
+	SB_ARG_ON(SANDBOX_ARMHF, mmap2, 3, PROT_EXEC, 0,
+	    "malloc, never executable memory (armhf: glibc's mmap)"),
 	SB(munmap, "free"),
 	SB(madvise, "free returning memory"),
 	SB_ON(SANDBOX_64, clock_gettime, "timers, where the vDSO is absent"),
 	SB_ON(SANDBOX_64, gettimeofday, "log time, where the vDSO is absent"),
-	SB_ON(SANDBOX_ARMHF, clock_gettime64, "timers and log time (armhf "
+	SB_ON(SANDBOX_ARMHF, clock_gettime64,
+	    "timers and log time (armhf "
 	    "with a 64-bit time_t; the AST2600 has no vDSO clock)"),
 	SB(rt_sigreturn, "return from a signal"),
 	SB(exit_group, "exit"),

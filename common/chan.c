@@ -17,11 +17,11 @@
 
 /* One message the socket did not take yet; its fd is ours until sent. */
 struct chan_out {
-	TAILQ_ENTRY(chan_out)	 entry;
-	enum msg_type		 type;
-	int			 fd;
-	size_t			 len;
-	unsigned char		 payload[];
+	TAILQ_ENTRY(chan_out) entry;
+	enum msg_type type;
+	int fd;
+	size_t len;
+	unsigned char payload[];
 };
 
 /* What a message costs the queue: the header counts too. */
@@ -46,7 +46,7 @@ chan_readable(evutil_socket_t fd, short events, void *arg)
 		if (r == 1) {
 			c->dispatch(c, &m, c->arg);
 			if (c->fd == -1)
-				return;	/* the dispatcher closed us */
+				return; /* the dispatcher closed us */
 			continue;
 		}
 		if (r == 0) {
@@ -89,7 +89,7 @@ chan_write_queue(struct chan *c, int flags)
 
 	while ((o = TAILQ_FIRST(&c->queue)) != NULL) {
 		if (msg_write(c->fd, o->type, o->payload, o->len, o->fd,
-		    flags) == -1) {
+			flags) == -1) {
 			if (errno == EAGAIN)
 				return;
 			if (errno == EPIPE || errno == ECONNRESET) {
@@ -118,9 +118,9 @@ chan_writable(evutil_socket_t fd, short events, void *arg)
 }
 
 void
-chan_init(struct chan *c, struct event_base *base, int fd,
-    enum msg_proc self, enum msg_proc peer, chan_dispatch_fn dispatch,
-    chan_closed_fn closed, void *arg)
+chan_init(struct chan *c, struct event_base *base, int fd, enum msg_proc self,
+    enum msg_proc peer, chan_dispatch_fn dispatch, chan_closed_fn closed,
+    void *arg)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
@@ -164,9 +164,10 @@ chan_overflow(struct chan *c, enum msg_type type)
 {
 	char why[160];
 
-	snprintf(why, sizeof(why), "channel to %s full: %zu messages, %zu "
-	    "bytes unsent; %s refused", msg_proc_name(c->peer), c->nqueued,
-	    c->queued_bytes, msg_type_name(type));
+	snprintf(why, sizeof(why),
+	    "channel to %s full: %zu messages, %zu bytes unsent; %s refused",
+	    msg_proc_name(c->peer), c->nqueued, c->queued_bytes,
+	    msg_type_name(type));
 	if (c->full == NULL)
 		fatalx("%s", why);
 	log_warnx("%s", why);
@@ -181,8 +182,8 @@ chan_overflow(struct chan *c, enum msg_type type)
  * that is gone is its closed callback's business, not ours.
  */
 void
-chan_send(struct chan *c, enum msg_type type, const void *payload,
-    size_t len, int fd)
+chan_send(struct chan *c, enum msg_type type, const void *payload, size_t len,
+    int fd)
 {
 	struct chan_out *o;
 
@@ -195,9 +196,9 @@ chan_send(struct chan *c, enum msg_type type, const void *payload,
 		return;
 	}
 	if (TAILQ_EMPTY(&c->queue)) {
-		if (msg_write(c->fd, type, payload, len, fd,
-		    MSG_DONTWAIT) == 0 || errno == EPIPE ||
-		    errno == ECONNRESET) {
+		if (msg_write(c->fd, type, payload, len, fd, MSG_DONTWAIT) ==
+			0 ||
+		    errno == EPIPE || errno == ECONNRESET) {
 			if (fd != -1)
 				close(fd);
 			return;

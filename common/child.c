@@ -22,9 +22,11 @@
 static void
 child_usage(const char *name)
 {
-	fprintf(stderr, "usage: %s [-Sv]\n"
+	fprintf(stderr,
+	    "usage: %s [-Sv]\n"
 	    "%s is started by vmediad(8), which passes its channel on fd %d;"
-	    " -S prints its sandbox.\n", name, name, MSG_CHANNEL_FD);
+	    " -S prints its sandbox.\n",
+	    name, name, MSG_CHANNEL_FD);
 	exit(1);
 }
 
@@ -36,8 +38,9 @@ child_check_channel(const char *name, int fd)
 
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
 	    type != SOCK_SEQPACKET) {
-		fprintf(stderr, "%s: must be started by vmediad (no channel "
-		    "on fd %d)\n", name, fd);
+		fprintf(stderr,
+		    "%s: must be started by vmediad (no channel on fd %d)\n",
+		    name, fd);
 		exit(1);
 	}
 }
@@ -90,18 +93,16 @@ child_conf_census(const struct child *c)
 	census_field(line, sizeof(line), "chroot", g->chroot);
 	census_field(line, sizeof(line), "web", g->web);
 	census_field(line, sizeof(line), "audit", g->audit);
-	census_field(line, sizeof(line), "tls-certificate",
-	    g->tls_certificate);
+	census_field(line, sizeof(line), "tls-certificate", g->tls_certificate);
 	census_field(line, sizeof(line), "tls-key", g->tls_key);
 	census_field(line, sizeof(line), "origins", g->origins);
 	census_field(line, sizeof(line), "hook-modules", g->hook_modules);
 	for (i = 0; i < c->conf->nexports; i++) {
 		e = &c->conf->exports[i];
 		len = strlen(line);
-		snprintf(line + len, sizeof(line) - len, "; export %s:",
-		    e->name);
-		census_field(line, sizeof(line), "description",
-		    e->description);
+		snprintf(line + len, sizeof(line) - len,
+		    "; export %s:", e->name);
+		census_field(line, sizeof(line), "description", e->description);
 		census_field(line, sizeof(line), "device", e->device);
 		census_field(line, sizeof(line), "socket", e->socket);
 		census_field(line, sizeof(line), "hook", e->hook);
@@ -121,7 +122,7 @@ child_conf_msg(struct child *c, struct msg *m)
 	case MSG_CONF_GLOBAL:
 		if (c->staging != NULL)
 			fatalx("CONF_GLOBAL from parent in the middle of a "
-			    "push");
+			       "push");
 		if ((c->staging = calloc(1, sizeof(*c->staging))) == NULL)
 			fatal("calloc");
 		c->staging->global = m->u.global;

@@ -10,22 +10,24 @@
 #include <stddef.h>
 
 struct export_table {
-	void		*entries;
-	size_t		 size;		/* of one entry */
-	size_t		 name_off;	/* where the export's name is in it */
-	int		 n;		/* entries in use */
-	int		 max;
+	void *entries;
+	size_t size;	 /* of one entry */
+	size_t name_off; /* where the export's name is in it */
+	int n;		 /* entries in use */
+	int max;
 };
 
 /* A table over ARRAY of TYPE whose NAME field holds the export's name. */
-#define EXPORT_TABLE(array, type, name)					\
-	{ array, sizeof(type), offsetof(type, name), 0,			\
-	    (int)(sizeof(array) / sizeof(array[0])) }
+#define EXPORT_TABLE(array, type, name) \
+	{ \
+		array, sizeof(type), offsetof(type, name), 0, \
+		    (int)(sizeof(array) / sizeof(array[0])) \
+	}
 
 typedef int (*export_table_unused_fn)(const void *entry, const void *arg);
 
-void	*export_table_find(const struct export_table *, const char *);
-void	*export_table_slot(struct export_table *, export_table_unused_fn,
-	    const void *);
+void *export_table_find(const struct export_table *, const char *);
+void *
+export_table_slot(struct export_table *, export_table_unused_fn, const void *);
 
 #endif

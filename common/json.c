@@ -28,15 +28,15 @@ json_utf8_char(const unsigned char *s, size_t len)
 	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
 		need = 3;
 		if (s[0] == 0xe0)
-			lo = 0xa0;	/* overlong */
+			lo = 0xa0; /* overlong */
 		else if (s[0] == 0xed)
-			hi = 0x9f;	/* surrogates */
+			hi = 0x9f; /* surrogates */
 	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
 		need = 4;
 		if (s[0] == 0xf0)
-			lo = 0x90;	/* overlong */
+			lo = 0x90; /* overlong */
 		else if (s[0] == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
+			hi = 0x8f; /* above U+10FFFF */
 	} else
 		return 0;
 	if (len < need)

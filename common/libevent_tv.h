@@ -19,19 +19,19 @@
  */
 #if EVENT__SIZEOF_TIME_T == 4 && defined(__USE_TIME_BITS64)
 struct libevent_tv {
-	int32_t	tv_sec;
-	int32_t	tv_usec;
+	int32_t tv_sec;
+	int32_t tv_usec;
 };
 #else
 struct libevent_tv {
-	time_t		tv_sec;
-	suseconds_t	tv_usec;
+	time_t tv_sec;
+	suseconds_t tv_usec;
 };
 #endif
 _Static_assert(sizeof(struct libevent_tv) == 2 * EVENT__SIZEOF_TIME_T,
     "struct libevent_tv must be libevent's struct timeval");
 
 /* What to pass where libevent's prototype says struct timeval. */
-#define LIBEVENT_TV(tv)	((const struct timeval *)(const void *)(tv))
+#define LIBEVENT_TV(tv) ((const struct timeval *)(const void *)(tv))
 
 #endif

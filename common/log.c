@@ -43,7 +43,7 @@ log_emit(int pri, const char *line)
 	/* writev, not stdio: no fstat, one write per line. */
 	if (log_to_stderr) {
 		if (writev(STDERR_FILENO, iov, 2) == -1)
-			return;	/* nowhere left to say so */
+			return; /* nowhere left to say so */
 		return;
 	}
 	syslog(pri, "%s", line);

@@ -15,11 +15,11 @@
 #include "msg.h"
 #include "nbd_proto.h"
 
-#define BY_PARENT	PROC_BIT(PROC_PARENT)
-#define BY_SESSIOND	PROC_BIT(PROC_SESSIOND)
-#define BY_BLOCKD	PROC_BIT(PROC_BLOCKD)
-#define BY_HOOKD	PROC_BIT(PROC_HOOKD)
-#define BY_CHILDREN	(BY_SESSIOND | BY_BLOCKD | BY_HOOKD)
+#define BY_PARENT PROC_BIT(PROC_PARENT)
+#define BY_SESSIOND PROC_BIT(PROC_SESSIOND)
+#define BY_BLOCKD PROC_BIT(PROC_BLOCKD)
+#define BY_HOOKD PROC_BIT(PROC_HOOKD)
+#define BY_CHILDREN (BY_SESSIOND | BY_BLOCKD | BY_HOOKD)
 
 static const char *const msg_procs[PROC_MAX] = {
 	[PROC_SESSIOND] = "sessiond",
@@ -49,8 +49,8 @@ name_ok(const char *field, size_t size)
 static int
 user_ok(const char *field, size_t size)
 {
-	return conf_terminated(field, size) && (field[0] == '\0' ||
-	    conf_name_valid(field));
+	return conf_terminated(field, size) &&
+	    (field[0] == '\0' || conf_name_valid(field));
 }
 
 static int
@@ -69,7 +69,8 @@ static const char *
 check_conf_global(const struct msg *m, enum msg_proc from)
 {
 	(void)from;
-	return conf_global_valid(&m->u.global) ? NULL :
+	return conf_global_valid(&m->u.global) ?
+	    NULL :
 	    "not a valid [vmediad] section";
 }
 
@@ -245,20 +246,23 @@ check_audit(const struct msg *m, enum msg_proc from)
 static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	[MSG_CONF_GLOBAL] = { "CONF_GLOBAL", "struct conf_global",
 	    sizeof(struct conf_global), MSG_FD_NEVER, BY_PARENT, BY_CHILDREN,
-	    check_conf_global, "starts a config push; strings terminated, "
+	    check_conf_global,
+	    "starts a config push; strings terminated, "
 	    "limits positive, auth known" },
 	[MSG_CONF_EXPORT] = { "CONF_EXPORT", "struct conf_export",
 	    sizeof(struct conf_export), MSG_FD_NEVER, BY_PARENT, BY_CHILDREN,
-	    check_conf_export, "one export the receiver needs; name a config "
+	    check_conf_export,
+	    "one export the receiver needs; name a config "
 	    "name, a /dev/nbdN device or a socket, timeout 1-3600, max-size > "
 	    "0" },
 	[MSG_CONF_USER] = { "CONF_USER", "struct conf_user",
 	    sizeof(struct conf_user), MSG_FD_NEVER, BY_PARENT, BY_SESSIOND,
-	    check_conf_user, "one login; name a config name, hash and "
-	    "groups terminated" },
+	    check_conf_user,
+	    "one login; name a config name, hash and groups terminated" },
 	[MSG_CONF_END] = { "CONF_END", "struct msg_conf_end",
 	    sizeof(struct msg_conf_end), MSG_FD_NEVER, BY_PARENT, BY_CHILDREN,
-	    check_conf_end, "ends a push; counts within the config's "
+	    check_conf_end,
+	    "ends a push; counts within the config's "
 	    "limits (and equal to what came: child.c)" },
 	[MSG_PING] = { "PING", "struct msg_ping", sizeof(struct msg_ping),
 	    MSG_FD_NEVER, BY_PARENT, BY_CHILDREN, check_ping,
@@ -270,21 +274,24 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    BY_CHILDREN, NULL, "stop: release what you hold, then exit 0" },
 #ifdef VMEDIAD_TEST
 	[MSG_TEST_SYSCALL] = { "TEST_SYSCALL", "none", 0, MSG_FD_NEVER,
-	    BY_PARENT, BY_CHILDREN, NULL, "test builds only: call ptrace, "
-	    "which no allow-list has" },
+	    BY_PARENT, BY_CHILDREN, NULL,
+	    "test builds only: call ptrace, which no allow-list has" },
 #endif
 	[MSG_LISTENER] = { "LISTENER", "struct msg_listener",
-	    sizeof(struct msg_listener), MSG_FD_ALWAYS, BY_PARENT,
-	    BY_SESSIOND, check_listener, "a bound socket to serve; kind "
+	    sizeof(struct msg_listener), MSG_FD_ALWAYS, BY_PARENT, BY_SESSIOND,
+	    check_listener,
+	    "a bound socket to serve; kind "
 	    "HTTP with a listen index, or EXPORT with an export name" },
 	[MSG_ATTACH] = { "ATTACH", "struct msg_attach",
 	    sizeof(struct msg_attach), MSG_FD_ALWAYS, BY_SESSIOND, BY_BLOCKD,
-	    check_attach, "a session's kernel-side socket; export and user "
+	    check_attach,
+	    "a session's kernel-side socket; export and user "
 	    "names, size 1 to 2^63-1, session not 0, flags HAS_FLAGS within "
 	    "the relayed ones" },
 	[MSG_ATTACHED] = { "ATTACHED", "struct msg_attach_result",
 	    sizeof(struct msg_attach_result), MSG_FD_NEVER, BY_BLOCKD,
-	    BY_SESSIOND, check_attached, "the answer; export a name, session "
+	    BY_SESSIOND, check_attached,
+	    "the answer; export a name, session "
 	    "not 0, ok 0 or 1, a device only with success, a reason only "
 	    "with a refusal" },
 	[MSG_DETACH] = { "DETACH", "struct msg_detach",
@@ -292,19 +299,21 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    check_detach, "the session ended; export a name, session not 0" },
 	[MSG_DETACHED] = { "DETACHED", "struct msg_detach",
 	    sizeof(struct msg_detach), MSG_FD_NEVER, BY_BLOCKD, BY_SESSIOND,
-	    check_detach, "the device is free again; export a name, session "
-	    "not 0" },
+	    check_detach,
+	    "the device is free again; export a name, session not 0" },
 	[MSG_HOOK_RUN] = { "HOOK_RUN", "struct msg_hook",
 	    sizeof(struct msg_hook), MSG_FD_NEVER, BY_BLOCKD, BY_HOOKD,
-	    check_hook_run, "run an export's hook; export and user names, "
+	    check_hook_run,
+	    "run an export's hook; export and user names, "
 	    "action start or stop, read_only 0 or 1" },
 	[MSG_HOOK_DONE] = { "HOOK_DONE", "struct msg_hook_done",
 	    sizeof(struct msg_hook_done), MSG_FD_NEVER, BY_HOOKD, BY_BLOCKD,
-	    check_hook_done, "how it went; export a name, reason terminated, "
+	    check_hook_done,
+	    "how it went; export a name, reason terminated, "
 	    "action start or stop, ok 0 or 1" },
-	[MSG_AUDIT] = { "AUDIT", "struct msg_audit",
-	    sizeof(struct msg_audit), MSG_FD_NEVER, BY_SESSIOND | BY_BLOCKD,
-	    BY_PARENT, check_audit, "an event for the audit file; strings "
+	[MSG_AUDIT] = { "AUDIT", "struct msg_audit", sizeof(struct msg_audit),
+	    MSG_FD_NEVER, BY_SESSIOND | BY_BLOCKD, BY_PARENT, check_audit,
+	    "an event for the audit file; strings "
 	    "terminated, a child's event, status 0 to 999, blockd's only "
 	    "hook_failed" },
 };
@@ -385,8 +394,7 @@ msg_decode(const void *buf, size_t n, int fd, enum msg_proc self,
 	if (info->fd == MSG_FD_NEVER && fd != -1)
 		return "unexpected fd";
 	/* Checked where it is aligned, copied only once it passed. */
-	memcpy(tmp.u.bytes, (const unsigned char *)buf + sizeof(hdr),
-	    hdr.len);
+	memcpy(tmp.u.bytes, (const unsigned char *)buf + sizeof(hdr), hdr.len);
 	if (info->check != NULL && (bad = info->check(&tmp, peer)) != NULL) {
 		snprintf(why, sizeof(why), "%s: %s", info->name, bad);
 		return why;
@@ -446,8 +454,8 @@ msg_recv(int sock, enum msg_proc self, enum msg_proc peer, struct msg *m,
 {
 	unsigned char buf[sizeof(struct msg_hdr) + MSG_PAYLOAD_MAX + 1];
 	union {
-		struct cmsghdr	hdr;
-		unsigned char	buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr hdr;
+		unsigned char buf[CMSG_SPACE(sizeof(int))];
 	} cmsgbuf;
 	struct iovec iov = { buf, sizeof(buf) };
 	struct msghdr mh;
@@ -493,13 +501,13 @@ msg_recv(int sock, enum msg_proc self, enum msg_proc peer, struct msg *m,
  * Returns 0, or -1 with errno set (EPIPE when the peer is gone).
  */
 int
-msg_write(int sock, enum msg_type type, const void *payload, size_t len,
-    int fd, int flags)
+msg_write(int sock, enum msg_type type, const void *payload, size_t len, int fd,
+    int flags)
 {
 	struct msg_hdr hdr = { type, (uint32_t)len };
 	union {
-		struct cmsghdr	hdr;
-		unsigned char	buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr hdr;
+		unsigned char buf[CMSG_SPACE(sizeof(int))];
 	} cmsgbuf;
 	struct iovec iov[2] = {
 		{ &hdr, sizeof(hdr) },
@@ -544,8 +552,7 @@ msg_write(int sock, enum msg_type type, const void *payload, size_t len,
  * fd stays the caller's.
  */
 int
-msg_send(int sock, enum msg_type type, const void *payload, size_t len,
-    int fd)
+msg_send(int sock, enum msg_type type, const void *payload, size_t len, int fd)
 {
 	return msg_write(sock, type, payload, len, fd, 0);
 }

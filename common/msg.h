@@ -18,10 +18,10 @@
  *	blockd:   3 parent, 4 sessiond, 5 hookd
  *	hookd:    3 parent, 4 blockd
  */
-#define MSG_CHANNEL_FD		3	/* a child's channel to the parent */
-#define MSG_SIBLING_FD		4	/* its first sibling */
-#define MSG_SIBLING2_FD		5	/* blockd's second, to hookd */
-#define MSG_PAYLOAD_MAX		4096
+#define MSG_CHANNEL_FD 3  /* a child's channel to the parent */
+#define MSG_SIBLING_FD 4  /* its first sibling */
+#define MSG_SIBLING2_FD 5 /* blockd's second, to hookd */
+#define MSG_PAYLOAD_MAX 4096
 
 /*
  * What a channel may hold unsent. The largest burst is a config push to
@@ -29,8 +29,8 @@
  * messages, 185 KiB) and its 72 listeners; twice that, a reload right
  * behind the start, still fits. More means the reader has stopped: fatal.
  */
-#define CHAN_QUEUE_MSGS		1024
-#define CHAN_QUEUE_BYTES	(512 * 1024)
+#define CHAN_QUEUE_MSGS 1024
+#define CHAN_QUEUE_BYTES (512 * 1024)
 
 /*
  * The four processes, as each end of a channel names itself and its
@@ -43,8 +43,8 @@ enum msg_proc {
 	PROC_PARENT,
 	PROC_MAX
 };
-#define PROC_NONE	(-1)		/* no process on that fd */
-#define PROC_BIT(p)	(1u << (p))
+#define PROC_NONE (-1) /* no process on that fd */
+#define PROC_BIT(p) (1u << (p))
 
 /*
  * Who sends each type to whom, its payload, its fd and what the receiver
@@ -59,7 +59,7 @@ enum msg_type {
 	MSG_PING,
 	MSG_PONG,
 	MSG_SHUTDOWN,
-	MSG_TEST_SYSCALL,	/* test builds only */
+	MSG_TEST_SYSCALL, /* test builds only */
 	MSG_LISTENER,
 	MSG_ATTACH,
 	MSG_ATTACHED,
@@ -83,60 +83,60 @@ struct msg;
  * two sets name exactly the channels it may travel.
  */
 struct msg_info {
-	const char	*name;
-	const char	*payload;	/* the struct, in words */
-	size_t		 size;		/* exact payload size */
-	enum msg_fd	 fd;
-	unsigned int	 from;		/* PROC_BIT()s of its senders */
-	unsigned int	 to;		/* and of its receivers */
+	const char *name;
+	const char *payload; /* the struct, in words */
+	size_t size;	     /* exact payload size */
+	enum msg_fd fd;
+	unsigned int from; /* PROC_BIT()s of its senders */
+	unsigned int to;   /* and of its receivers */
 	/* NULL, or what is wrong with the fields; from is the sender. */
-	const char	*(*check)(const struct msg *, enum msg_proc from);
-	const char	*checks;	/* what check() insists on, in words */
+	const char *(*check)(const struct msg *, enum msg_proc from);
+	const char *checks; /* what check() insists on, in words */
 };
 
 /* Ends a config push; the counts let the receiver see nothing was lost. */
 struct msg_conf_end {
-	uint32_t	 generation;
-	int32_t		 nexports;
-	int32_t		 nusers;
+	uint32_t generation;
+	int32_t nexports;
+	int32_t nusers;
 };
 
 struct msg_ping {
-	uint64_t	 seq;
+	uint64_t seq;
 };
 
 enum msg_listen_kind {
-	MSG_LISTEN_HTTP = 1,	/* index names global.listen[] */
-	MSG_LISTEN_EXPORT = 2,	/* export names a socket export */
+	MSG_LISTEN_HTTP = 1,   /* index names global.listen[] */
+	MSG_LISTEN_EXPORT = 2, /* export names a socket export */
 };
 
 struct msg_listener {
-	char		 export[CONF_NAME_MAX];
-	int32_t		 kind;
-	int32_t		 index;
+	char export[CONF_NAME_MAX];
+	int32_t kind;
+	int32_t index;
 };
 
 /* A request names an export, never a device: blockd maps it itself. */
 struct msg_attach {
-	char		 export[CONF_NAME_MAX];
-	char		 user[CONF_NAME_MAX];
-	uint64_t	 size;
-	uint32_t	 session;
-	uint32_t	 flags;		/* NBD transmission flags */
+	char export[CONF_NAME_MAX];
+	char user[CONF_NAME_MAX];
+	uint64_t size;
+	uint32_t session;
+	uint32_t flags; /* NBD transmission flags */
 };
 
 struct msg_attach_result {
-	char		 export[CONF_NAME_MAX];
-	char		 device[CONF_NAME_MAX];
-	char		 reason[128];
-	uint32_t	 session;
-	int32_t		 ok;
+	char export[CONF_NAME_MAX];
+	char device[CONF_NAME_MAX];
+	char reason[128];
+	uint32_t session;
+	int32_t ok;
 };
 
 struct msg_detach {
-	char		 export[CONF_NAME_MAX];
-	uint32_t	 session;
-	int32_t		 unused;
+	char export[CONF_NAME_MAX];
+	uint32_t session;
+	int32_t unused;
 };
 
 enum msg_hook_action {
@@ -146,13 +146,13 @@ enum msg_hook_action {
 
 /* hookd finds the hook and the device in its own copy of the config. */
 struct msg_hook {
-	char		 export[CONF_NAME_MAX];
-	char		 user[CONF_NAME_MAX];
-	uint64_t	 size;
-	uint32_t	 session;
-	int32_t		 action;
-	int32_t		 read_only;
-	int32_t		 unused;
+	char export[CONF_NAME_MAX];
+	char user[CONF_NAME_MAX];
+	uint64_t size;
+	uint32_t session;
+	int32_t action;
+	int32_t read_only;
+	int32_t unused;
 };
 
 /* What happened, for the audit trail the parent writes. */
@@ -166,60 +166,60 @@ enum msg_audit_event {
 	AUDIT_EV_PROTOCOL_VIOLATION,
 	AUDIT_EV_HOOK_FAILED,
 	AUDIT_EV_ACCESS_DENIED,
-	AUDIT_EV_NOT_RECORDED,		/* refusals past an address's bound */
-	AUDIT_EV_CONFIG_RELOAD,		/* the parent's own */
+	AUDIT_EV_NOT_RECORDED,	/* refusals past an address's bound */
+	AUDIT_EV_CONFIG_RELOAD, /* the parent's own */
 	AUDIT_EV_COUNT
 };
 
 struct msg_audit {
-	char		 user[CONF_NAME_MAX];
-	char		 addr[64];
-	char		 export[CONF_NAME_MAX];
-	char		 target[CONF_PATH_MAX];	/* device or socket */
-	char		 reason[128];
-	uint64_t	 size;
-	uint64_t	 bytes_read;
-	uint64_t	 bytes_written;
-	uint64_t	 duration_ms;
-	uint32_t	 session;
-	int32_t		 event;		/* enum msg_audit_event */
-	int32_t		 status;	/* HTTP status of a refusal, or 0 */
-	int32_t		 unused;
+	char user[CONF_NAME_MAX];
+	char addr[64];
+	char export[CONF_NAME_MAX];
+	char target[CONF_PATH_MAX]; /* device or socket */
+	char reason[128];
+	uint64_t size;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	uint64_t duration_ms;
+	uint32_t session;
+	int32_t event;	/* enum msg_audit_event */
+	int32_t status; /* HTTP status of a refusal, or 0 */
+	int32_t unused;
 };
 
 struct msg_hook_done {
-	char		 export[CONF_NAME_MAX];
-	char		 reason[128];
-	uint32_t	 session;
-	int32_t		 action;
-	int32_t		 ok;
-	int32_t		 unused;
+	char export[CONF_NAME_MAX];
+	char reason[128];
+	uint32_t session;
+	int32_t action;
+	int32_t ok;
+	int32_t unused;
 };
 
 struct msg_hdr {
-	uint32_t	 type;
-	uint32_t	 len;
+	uint32_t type;
+	uint32_t len;
 };
 
 struct msg {
-	uint32_t	 type;
-	uint32_t	 len;
-	int		 fd;		/* -1 if none */
+	uint32_t type;
+	uint32_t len;
+	int fd; /* -1 if none */
 	union {
-		unsigned char		 bytes[MSG_PAYLOAD_MAX];
-		struct conf_global	 global;
-		struct conf_export	 export;
-		struct conf_user	 user;
-		struct msg_conf_end	 conf_end;
-		struct msg_ping		 ping;
-		struct msg_listener	 listener;
-		struct msg_attach	 attach;
+		unsigned char bytes[MSG_PAYLOAD_MAX];
+		struct conf_global global;
+		struct conf_export export;
+		struct conf_user user;
+		struct msg_conf_end conf_end;
+		struct msg_ping ping;
+		struct msg_listener listener;
+		struct msg_attach attach;
 		struct msg_attach_result attached;
-		struct msg_detach	 detach;
-		struct msg_hook		 hook;
-		struct msg_hook_done	 hook_done;
-		struct msg_audit	 audit;
-		uint64_t		 align;
+		struct msg_detach detach;
+		struct msg_hook hook;
+		struct msg_hook_done hook_done;
+		struct msg_audit audit;
+		uint64_t align;
 	} u;
 };
 
@@ -235,39 +235,36 @@ typedef void (*chan_closed_fn)(struct chan *, void *);
  * waits in the queue, written when the socket is writable again.
  */
 struct chan {
-	int			 fd;
-	enum msg_proc		 self;
-	enum msg_proc		 peer;
-	struct event		*ev;		/* readable */
-	struct event		*wev;		/* writable, while queued */
-	TAILQ_HEAD(, chan_out)	 queue;
-	size_t			 nqueued;
-	size_t			 queued_bytes;
-	chan_dispatch_fn	 dispatch;
-	chan_closed_fn		 closed;
+	int fd;
+	enum msg_proc self;
+	enum msg_proc peer;
+	struct event *ev;  /* readable */
+	struct event *wev; /* writable, while queued */
+	TAILQ_HEAD(, chan_out) queue;
+	size_t nqueued;
+	size_t queued_bytes;
+	chan_dispatch_fn dispatch;
+	chan_closed_fn closed;
 	/* The queue overflowed (closed by then); NULL makes it fatal. */
-	chan_closed_fn		 full;
-	void			*arg;
+	chan_closed_fn full;
+	void *arg;
 };
 
-void		 msg_audit_init(struct msg_audit *, int, const char *,
-		    const char *, const char *, const char *);
+void msg_audit_init(struct msg_audit *, int, const char *, const char *,
+    const char *, const char *);
 const struct msg_info *msg_info(uint32_t);
-const char	*msg_type_name(uint32_t);
-const char	*msg_proc_name(int);
-int		 msg_sibling(enum msg_proc, int);
-const char	*msg_decode(const void *, size_t, int, enum msg_proc,
-		    enum msg_proc, struct msg *);
-int		 msg_recv(int, enum msg_proc, enum msg_proc, struct msg *,
-		    const char **);
-int		 msg_write(int, enum msg_type, const void *, size_t, int, int);
-int		 msg_send(int, enum msg_type, const void *, size_t, int);
-void		 chan_init(struct chan *, struct event_base *, int,
-		    enum msg_proc, enum msg_proc, chan_dispatch_fn,
-		    chan_closed_fn, void *);
-void		 chan_close(struct chan *);
-void		 chan_send(struct chan *, enum msg_type, const void *, size_t,
-		    int);
-void		 chan_flush(struct chan *);
+const char *msg_type_name(uint32_t);
+const char *msg_proc_name(int);
+int msg_sibling(enum msg_proc, int);
+const char *msg_decode(const void *, size_t, int, enum msg_proc, enum msg_proc,
+    struct msg *);
+int msg_recv(int, enum msg_proc, enum msg_proc, struct msg *, const char **);
+int msg_write(int, enum msg_type, const void *, size_t, int, int);
+int msg_send(int, enum msg_type, const void *, size_t, int);
+void chan_init(struct chan *, struct event_base *, int, enum msg_proc,
+    enum msg_proc, chan_dispatch_fn, chan_closed_fn, void *);
+void chan_close(struct chan *);
+void chan_send(struct chan *, enum msg_type, const void *, size_t, int);
+void chan_flush(struct chan *);
 
 #endif

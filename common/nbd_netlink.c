@@ -15,26 +15,26 @@
 
 #include "nbd_netlink.h"
 
-#define NL_BUF	8192
+#define NL_BUF 8192
 
 struct nl_req {
-	struct nlmsghdr		 nlh;
-	struct genlmsghdr	 genl;
-	unsigned char		 attrs[512];
+	struct nlmsghdr nlh;
+	struct genlmsghdr genl;
+	unsigned char attrs[512];
 };
 
 static struct nlattr *
 attr_put(struct nl_req *req, uint16_t type, const void *data, size_t len)
 {
-	struct nlattr *a = (struct nlattr *)((char *)req +
-	    NLMSG_ALIGN(req->nlh.nlmsg_len));
+	struct nlattr *a =
+	    (struct nlattr *)((char *)req + NLMSG_ALIGN(req->nlh.nlmsg_len));
 
 	a->nla_type = type;
 	a->nla_len = NLA_HDRLEN + len;
 	if (len > 0)
 		memcpy((char *)a + NLA_HDRLEN, data, len);
-	req->nlh.nlmsg_len = NLMSG_ALIGN(req->nlh.nlmsg_len) +
-	    NLA_ALIGN(a->nla_len);
+	req->nlh.nlmsg_len =
+	    NLMSG_ALIGN(req->nlh.nlmsg_len) + NLA_ALIGN(a->nla_len);
 	return a;
 }
 
@@ -117,7 +117,7 @@ nl_talk(struct nbd_nl *nl, struct nl_req *req,
 			return (int)n;
 		len = (int)n;
 		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, len);
-		    h = NLMSG_NEXT(h, len)) {
+		     h = NLMSG_NEXT(h, len)) {
 			if (h->nlmsg_seq != req->nlh.nlmsg_seq ||
 			    h->nlmsg_type == NLMSG_NOOP)
 				continue;
@@ -248,8 +248,8 @@ attr_find(const unsigned char *p, const unsigned char *end, uint16_t type,
 static void
 status_cb(const struct nlmsghdr *h, void *arg)
 {
-	const unsigned char *p = (const unsigned char *)NLMSG_DATA(h) +
-	    GENL_HDRLEN;
+	const unsigned char *p =
+	    (const unsigned char *)NLMSG_DATA(h) + GENL_HDRLEN;
 	const unsigned char *end = (const unsigned char *)h + h->nlmsg_len;
 	struct status_arg *st = arg;
 

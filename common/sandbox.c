@@ -24,8 +24,9 @@ sandbox_caps(const struct sandbox_policy *p, const struct conf_global *g)
 
 	capng_clear(CAPNG_SELECT_BOTH);
 	for (i = 0; i < p->ncaps; i++)
-		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED |
-		    CAPNG_BOUNDING_SET, p->caps[i]) != 0)
+		if (capng_update(CAPNG_ADD,
+			CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET,
+			p->caps[i]) != 0)
 			fatalx("%s: cannot keep capability %d", p->name,
 			    p->caps[i]);
 	if (p->drop_root)
@@ -46,8 +47,9 @@ sandbox_verify(const struct sandbox_policy *p, const struct conf_global *g)
 {
 	size_t i;
 
-	if (p->drop_root && (getuid() != g->uid || geteuid() != g->uid ||
-	    getgid() != g->gid || getegid() != g->gid || getuid() == 0))
+	if (p->drop_root &&
+	    (getuid() != g->uid || geteuid() != g->uid || getgid() != g->gid ||
+		getegid() != g->gid || getuid() == 0))
 		fatalx("%s: uid or gid did not change", p->name);
 	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
 		fatalx("%s: no_new_privs is not set", p->name);
@@ -64,8 +66,8 @@ const struct sandbox_arch sandbox_arches[] = {
 	{ "arm64", SANDBOX_ARM64, SCMP_ARCH_AARCH64 },
 	{ "armhf", SANDBOX_ARMHF, SCMP_ARCH_ARM },
 };
-const size_t sandbox_narches = sizeof(sandbox_arches) /
-    sizeof(sandbox_arches[0]);
+const size_t sandbox_narches =
+    sizeof(sandbox_arches) / sizeof(sandbox_arches[0]);
 
 const struct sandbox_arch *
 sandbox_arch_native(void)
@@ -119,7 +121,7 @@ sandbox_add(scmp_filter_ctx ctx, const char *who, const struct sandbox_rule *r,
 	else
 		rc = seccomp_rule_add_exact(ctx, SCMP_ACT_ALLOW, nr, 1,
 		    SCMP_CMP(r->arg - 1, SCMP_CMP_MASKED_EQ, r->mask,
-		    r->value));
+			r->value));
 	if (rc != 0)
 		fatalx("%s: sandbox rule %s (%s) on %s: %s", who, r->syscall,
 		    r->why, a->name, strerror(-rc));
@@ -142,7 +144,7 @@ sandbox_filter(const struct sandbox_policy *p, const struct sandbox_arch *a,
 		fatalx("%s: seccomp_init failed", p->name);
 	if (a->token != seccomp_arch_native() &&
 	    (seccomp_arch_add(ctx, a->token) != 0 ||
-	    seccomp_arch_remove(ctx, SCMP_ARCH_NATIVE) != 0))
+		seccomp_arch_remove(ctx, SCMP_ARCH_NATIVE) != 0))
 		fatalx("%s: no seccomp filter for %s", p->name, a->name);
 	for (i = 0; i < p->nrules; i++)
 		sandbox_add(ctx, p->name, &p->rules[i], a);
@@ -162,7 +164,7 @@ sandbox_test_action(void)
 	const char *v = getenv("VMEDIAD_SECCOMP_LOG");
 
 	return v != NULL && strcmp(v, "1") == 0 ? SCMP_ACT_LOG :
-	    SCMP_ACT_KILL_PROCESS;
+						  SCMP_ACT_KILL_PROCESS;
 }
 
 static void
@@ -170,7 +172,7 @@ sandbox_test_rule(scmp_filter_ctx ctx, const struct sandbox_policy *p,
     const struct sandbox_arch *a)
 {
 	struct sandbox_rule r = { NULL, SANDBOX_ALL,
-	    "VMEDIAD_TEST_SANDBOX_RULE", 0, 0, 0 };
+		"VMEDIAD_TEST_SANDBOX_RULE", 0, 0, 0 };
 
 	if ((r.syscall = getenv("VMEDIAD_TEST_SANDBOX_RULE")) != NULL)
 		sandbox_add(ctx, p->name, &r, a);
@@ -187,7 +189,8 @@ sandbox_seccomp(const struct sandbox_policy *p)
 
 	if ((a = sandbox_arch_native()) == NULL)
 		fatalx("%s: no sandbox for this architecture (seccomp token "
-		    "%#x)", p->name, seccomp_arch_native());
+		       "%#x)",
+		    p->name, seccomp_arch_native());
 #ifdef VMEDIAD_TEST
 	action = sandbox_test_action();
 #endif
@@ -233,8 +236,8 @@ sandbox_print(const struct sandbox_policy *p)
 
 	if ((a = sandbox_arch_native()) == NULL)
 		fatalx("%s: no sandbox for this architecture", p->name);
-	printf("%s: %s, %s\n", p->name, a->name, p->drop_root ?
-	    "chroot, unprivileged user" : "keeps uid 0");
+	printf("%s: %s, %s\n", p->name, a->name,
+	    p->drop_root ? "chroot, unprivileged user" : "keeps uid 0");
 	for (i = 0; i < p->ncaps; i++) {
 		cap = capng_capability_to_name(p->caps[i]);
 		printf("%s: capability %s\n", p->name, cap ? cap : "?");
@@ -246,7 +249,8 @@ sandbox_print(const struct sandbox_policy *p)
 			fatalx("%s: sandbox rule %s names no syscall on %s",
 			    p->name, p->rules[i].syscall, a->name);
 		printf("%s: syscall %s (%d)%s: %s\n", p->name,
-		    p->rules[i].syscall, nr, p->rules[i].arg ?
-		    " (argument checked)" : "", p->rules[i].why);
+		    p->rules[i].syscall, nr,
+		    p->rules[i].arg ? " (argument checked)" : "",
+		    p->rules[i].why);
 	}
 }

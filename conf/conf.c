@@ -18,48 +18,51 @@
 #include "conf.h"
 #include "conf_parse.h"
 
-#define CONF_FILE_MAX	(1024 * 1024)	/* refuse config files larger */
+#define CONF_FILE_MAX (1024 * 1024) /* refuse config files larger */
 
 enum conf_section {
-	SECTION_NONE,		/* before the first header */
+	SECTION_NONE, /* before the first header */
 	SECTION_GLOBAL,
 	SECTION_EXPORT,
 	SECTION_USER,
-	SECTION_BAD,		/* an invalid header: its keys are skipped */
+	SECTION_BAD, /* an invalid header: its keys are skipped */
 };
 
 struct conf_parser {
-	struct conf_ctx		 ctx;
-	const char		*buf;
-	size_t			 len;
-	size_t			 off;
-	enum conf_section	 section;
-	void			*target;	/* export or user being filled */
-	uint64_t		 seen;		/* keys seen in this section */
-	int			 seen_global;
+	struct conf_ctx ctx;
+	const char *buf;
+	size_t len;
+	size_t off;
+	enum conf_section section;
+	void *target;  /* export or user being filled */
+	uint64_t seen; /* keys seen in this section */
+	int seen_global;
 };
 
-static const struct conf_key global_keys[] = {
-	{ "listen", CONF_K_LISTEN, 0, 0, 1, 0, 0 },
+static const struct conf_key global_keys[] = { { "listen", CONF_K_LISTEN, 0, 0,
+						   1, 0, 0 },
 	{ "user", CONF_K_USERNAME, offsetof(struct conf_global, user),
 	    CONF_NAME_MAX, 0, 0, 0 },
 	{ "chroot", CONF_K_PATH, offsetof(struct conf_global, chroot),
 	    CONF_PATH_MAX, 0, 0, 0 },
-	{ "web", CONF_K_PATH, offsetof(struct conf_global, web),
-	    CONF_PATH_MAX, 0, 0, 0 },
+	{ "web", CONF_K_PATH, offsetof(struct conf_global, web), CONF_PATH_MAX,
+	    0, 0, 0 },
 	{ "auth", CONF_K_AUTH, offsetof(struct conf_global, auth), 0, 0, 0, 0 },
 	{ "audit", CONF_K_PATH, offsetof(struct conf_global, audit),
 	    CONF_PATH_MAX, 0, 0, 0 },
 	{ "tls-certificate", CONF_K_PATH,
-	    offsetof(struct conf_global, tls_certificate), CONF_PATH_MAX, 0, 0, 0 },
+	    offsetof(struct conf_global, tls_certificate), CONF_PATH_MAX, 0, 0,
+	    0 },
 	{ "tls-key", CONF_K_PATH, offsetof(struct conf_global, tls_key),
 	    CONF_PATH_MAX, 0, 0, 0 },
 	{ "origin", CONF_K_ORIGINS, offsetof(struct conf_global, origins),
 	    CONF_LIST_MAX, 0, 0, 0 },
 	{ "server-name", CONF_K_HOSTS,
-	    offsetof(struct conf_global, server_names), CONF_LIST_MAX, 0, 0, 0 },
+	    offsetof(struct conf_global, server_names), CONF_LIST_MAX, 0, 0,
+	    0 },
 	{ "hook-modules", CONF_K_MODULES,
-	    offsetof(struct conf_global, hook_modules), CONF_LIST_MAX, 0, 0, 0 },
+	    offsetof(struct conf_global, hook_modules), CONF_LIST_MAX, 0, 0,
+	    0 },
 	{ "max-connections", CONF_K_NUMBER,
 	    offsetof(struct conf_global, max_connections), 0, 0, 1, 4096 },
 	{ "sessions-per-user", CONF_K_NUMBER,
@@ -80,8 +83,7 @@ static const struct conf_key global_keys[] = {
 	    offsetof(struct conf_global, max_header_size), 0, 0, 1024, 16384 },
 	{ "max-headers", CONF_K_NUMBER,
 	    offsetof(struct conf_global, max_headers), 0, 0, 8, 64 },
-	{ NULL, 0, 0, 0, 0, 0, 0 }
-};
+	{ NULL, 0, 0, 0, 0, 0, 0 } };
 
 static const struct conf_key export_keys[] = {
 	{ "description", CONF_K_TEXT, offsetof(struct conf_export, description),
@@ -90,18 +92,18 @@ static const struct conf_key export_keys[] = {
 	    CONF_PATH_MAX, 0, 0, 0 },
 	{ "socket", CONF_K_SOCKET, offsetof(struct conf_export, socket),
 	    CONF_SOCK_MAX, 0, 0, 0 },
-	{ "read-only", CONF_K_BOOL, offsetof(struct conf_export, read_only),
-	    0, 0, 0, 0 },
-	{ "timeout", CONF_K_TIMEOUT, offsetof(struct conf_export, timeout),
-	    0, 0, 0, 0 },
+	{ "read-only", CONF_K_BOOL, offsetof(struct conf_export, read_only), 0,
+	    0, 0, 0 },
+	{ "timeout", CONF_K_TIMEOUT, offsetof(struct conf_export, timeout), 0,
+	    0, 0, 0 },
 	{ "hook", CONF_K_PATH, offsetof(struct conf_export, hook),
 	    CONF_PATH_MAX, 0, 0, 0 },
 	{ "allow", CONF_K_NAMELIST, offsetof(struct conf_export, allow),
 	    CONF_LIST_MAX, 0, 0, 0 },
-	{ "default", CONF_K_BOOL, offsetof(struct conf_export, is_default),
-	    0, 0, 0, 0 },
-	{ "max-size", CONF_K_SIZE, offsetof(struct conf_export, max_size),
-	    0, 0, 0, 0 },
+	{ "default", CONF_K_BOOL, offsetof(struct conf_export, is_default), 0,
+	    0, 0, 0 },
+	{ "max-size", CONF_K_SIZE, offsetof(struct conf_export, max_size), 0, 0,
+	    0, 0 },
 	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 
@@ -134,12 +136,12 @@ section_label(struct conf_parser *p, char *label, size_t size)
 {
 	switch (p->section) {
 	case SECTION_EXPORT:
-		snprintf(label, size, "export \"%s\": ",
-		    ((struct conf_export *)p->target)->name);
+		snprintf(label, size,
+		    "export \"%s\": ", ((struct conf_export *)p->target)->name);
 		break;
 	case SECTION_USER:
-		snprintf(label, size, "user \"%s\": ",
-		    ((struct conf_user *)p->target)->name);
+		snprintf(label, size,
+		    "user \"%s\": ", ((struct conf_user *)p->target)->name);
 		break;
 	default:
 		label[0] = '\0';
@@ -153,8 +155,7 @@ section_label(struct conf_parser *p, char *label, size_t size)
  * name[size], 0 if text is no such header, -1 if the name is not valid.
  */
 static int
-section_quoted_name(const char *text, const char *word, char *name,
-    size_t size)
+section_quoted_name(const char *text, const char *word, char *name, size_t size)
 {
 	size_t wlen = strlen(word), nlen;
 	const char *start, *end;
@@ -187,8 +188,9 @@ section_admit(struct conf_parser *p, const char *what, const char *name,
     int first_line, int count, int max)
 {
 	if (first_line != 0)
-		conf_error(&p->ctx, p->ctx.line, "duplicate %s \"%s\" (first "
-		    "at line %d)", what, name, first_line);
+		conf_error(&p->ctx, p->ctx.line,
+		    "duplicate %s \"%s\" (first at line %d)", what, name,
+		    first_line);
 	else if (count == max)
 		conf_error(&p->ctx, p->ctx.line, "too many %ss (max %d)", what,
 		    max);
@@ -238,8 +240,8 @@ section_user(struct conf_parser *p, const char *name)
 	const struct conf_user *taken = conf_find_user(conf, name);
 	struct conf_user *u;
 
-	u = section_entry(p, "user", name, taken ? taken->line : 0,
-	    conf->users, sizeof(*u), &conf->nusers, CONF_USER_MAX);
+	u = section_entry(p, "user", name, taken ? taken->line : 0, conf->users,
+	    sizeof(*u), &conf->nusers, CONF_USER_MAX);
 	if (u == NULL)
 		return;
 	snprintf(u->name, sizeof(u->name), "%s", name);
@@ -276,17 +278,19 @@ section_header(struct conf_parser *p, char *text)
 		p->target = &p->ctx.conf->global;
 		p->section = SECTION_GLOBAL;
 	} else if ((r = section_quoted_name(text, "export", name,
-	    sizeof(name))) != 0) {
+			sizeof(name))) != 0) {
 		if (r < 0)
-			conf_error(&p->ctx, p->ctx.line, "bad export name in "
+			conf_error(&p->ctx, p->ctx.line,
+			    "bad export name in "
 			    "[%s]: use 1-%d letters, digits, '.', '_', '-'",
 			    text, CONF_NAME_MAX - 1);
 		else
 			section_export(p, name);
 	} else if ((r = section_quoted_name(text, "user", name,
-	    sizeof(name))) != 0) {
+			sizeof(name))) != 0) {
 		if (r < 0)
-			conf_error(&p->ctx, p->ctx.line, "bad user name in "
+			conf_error(&p->ctx, p->ctx.line,
+			    "bad user name in "
 			    "[%s]: use 1-%d letters, digits, '.', '_', '-'",
 			    text, CONF_NAME_MAX - 1);
 		else
@@ -322,11 +326,11 @@ conf_read_line(char *str, int num, void *stream)
 	if (linelen > 0 && p->buf[p->off + linelen - 1] == '\r')
 		linelen--;
 	/* At most num - 3 characters: the limit the message states. */
-	if (linelen + 3 > (size_t)num || memchr(p->buf + p->off, '\0',
-	    linelen) != NULL) {
+	if (linelen + 3 > (size_t)num ||
+	    memchr(p->buf + p->off, '\0', linelen) != NULL) {
 		if (linelen + 3 > (size_t)num)
-			conf_error(&p->ctx, p->ctx.line, "line too long (max "
-			    "%d characters)", num - 3);
+			conf_error(&p->ctx, p->ctx.line,
+			    "line too long (max %d characters)", num - 3);
 		else
 			conf_error(&p->ctx, p->ctx.line, "NUL byte in line");
 		p->off += skip;
@@ -395,7 +399,7 @@ conf_handler(void *user, const char *section, const char *name,
 		    name);
 		return 1;
 	case SECTION_BAD:
-		return 1;	/* already reported at the header */
+		return 1; /* already reported at the header */
 	case SECTION_GLOBAL:
 		keys = global_keys;
 		break;
@@ -490,8 +494,8 @@ conf_parse_file(struct conf *conf, const char *file, conf_error_fn err,
 		len += n;
 	close(fd);
 	if (n == -1 || len > CONF_FILE_MAX) {
-		conf_error(&ctx, 0, "%s", n == -1 ? strerror(errno) :
-		    "file too large");
+		conf_error(&ctx, 0, "%s",
+		    n == -1 ? strerror(errno) : "file too large");
 		free(buf);
 		return ctx.errors;
 	}

@@ -10,30 +10,30 @@
 
 #include <stdint.h>
 
-#define CONF_NAME_MAX	32	/* export, user and group names, with NUL */
-#define CONF_TEXT_MAX	128	/* descriptions */
-#define CONF_PATH_MAX	256	/* absolute paths */
-#define CONF_SOCK_MAX	108	/* sizeof(sun_path) */
-#define CONF_LIST_MAX	256	/* allow and groups lists */
-#define CONF_HASH_MAX	160	/* crypt(3) hashes */
-#define CONF_ADDR_MAX	64	/* a listen address as written */
-#define CONF_LISTEN_MAX	8
-#define CONF_EXPORT_MAX	64
-#define CONF_USER_MAX	256
+#define CONF_NAME_MAX 32  /* export, user and group names, with NUL */
+#define CONF_TEXT_MAX 128 /* descriptions */
+#define CONF_PATH_MAX 256 /* absolute paths */
+#define CONF_SOCK_MAX 108 /* sizeof(sun_path) */
+#define CONF_LIST_MAX 256 /* allow and groups lists */
+#define CONF_HASH_MAX 160 /* crypt(3) hashes */
+#define CONF_ADDR_MAX 64  /* a listen address as written */
+#define CONF_LISTEN_MAX 8
+#define CONF_EXPORT_MAX 64
+#define CONF_USER_MAX 256
 
-#define CONF_DEFAULT_FILE	"/etc/vmediad.conf"
-#define CONF_DEFAULT_TIMEOUT	30
-#define CONF_DEFAULT_MAX_SIZE	(UINT64_C(1) << 44)	/* 16 TiB */
-#define CONF_DEFAULT_MAX_CONNECTIONS	256
-#define CONF_DEFAULT_SESSIONS_PER_USER	2
-#define CONF_DEFAULT_REQUEST_TIMEOUT	10
-#define CONF_DEFAULT_HANDSHAKE_TIMEOUT	20
-#define CONF_DEFAULT_IDLE_TIMEOUT	60
-#define CONF_DEFAULT_LOGIN_IDLE		1800
-#define CONF_DEFAULT_LOGIN_LIFETIME	43200
-#define CONF_DEFAULT_LOGINS_PER_USER	16
-#define CONF_DEFAULT_MAX_HEADER_SIZE	16384
-#define CONF_DEFAULT_MAX_HEADERS	64
+#define CONF_DEFAULT_FILE "/etc/vmediad.conf"
+#define CONF_DEFAULT_TIMEOUT 30
+#define CONF_DEFAULT_MAX_SIZE (UINT64_C(1) << 44) /* 16 TiB */
+#define CONF_DEFAULT_MAX_CONNECTIONS 256
+#define CONF_DEFAULT_SESSIONS_PER_USER 2
+#define CONF_DEFAULT_REQUEST_TIMEOUT 10
+#define CONF_DEFAULT_HANDSHAKE_TIMEOUT 20
+#define CONF_DEFAULT_IDLE_TIMEOUT 60
+#define CONF_DEFAULT_LOGIN_IDLE 1800
+#define CONF_DEFAULT_LOGIN_LIFETIME 43200
+#define CONF_DEFAULT_LOGINS_PER_USER 16
+#define CONF_DEFAULT_MAX_HEADER_SIZE 16384
+#define CONF_DEFAULT_MAX_HEADERS 64
 
 enum conf_auth {
 	CONF_AUTH_USERS = 0,
@@ -41,95 +41,95 @@ enum conf_auth {
 };
 
 struct conf_listen {
-	struct sockaddr_storage	 addr;
-	socklen_t		 addrlen;
-	char			 text[CONF_ADDR_MAX];
-	int			 line;
-	int			 tls;		/* "address tls" */
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char text[CONF_ADDR_MAX];
+	int line;
+	int tls; /* "address tls" */
 };
 
 struct conf_global {
-	struct conf_listen	 listen[CONF_LISTEN_MAX];
-	int			 nlisten;
-	char			 user[CONF_NAME_MAX];
-	char			 chroot[CONF_PATH_MAX];
-	char			 web[CONF_PATH_MAX];
-	char			 audit[CONF_PATH_MAX];
-	char			 tls_certificate[CONF_PATH_MAX];
-	char			 tls_key[CONF_PATH_MAX];
-	char			 origins[CONF_LIST_MAX];	/* also allowed */
-	char			 server_names[CONF_LIST_MAX];	/* Host besides ours */
-	char			 hook_modules[CONF_LIST_MAX];	/* hookd loads */
-	int32_t			 auth;		/* enum conf_auth */
-	int32_t			 max_connections;
-	int32_t			 sessions_per_user;
-	int32_t			 request_timeout;	/* seconds */
-	int32_t			 handshake_timeout;
-	int32_t			 idle_timeout;
-	int32_t			 login_idle;
-	int32_t			 login_lifetime;
-	int32_t			 logins_per_user;
-	int32_t			 max_header_size;	/* bytes */
-	int32_t			 max_headers;
-	int32_t			 line;		/* of [vmediad] */
-	int32_t			 user_line;
-	int32_t			 auth_line;
-	uid_t			 uid;		/* resolved from user */
-	gid_t			 gid;
+	struct conf_listen listen[CONF_LISTEN_MAX];
+	int nlisten;
+	char user[CONF_NAME_MAX];
+	char chroot[CONF_PATH_MAX];
+	char web[CONF_PATH_MAX];
+	char audit[CONF_PATH_MAX];
+	char tls_certificate[CONF_PATH_MAX];
+	char tls_key[CONF_PATH_MAX];
+	char origins[CONF_LIST_MAX];	  /* also allowed */
+	char server_names[CONF_LIST_MAX]; /* Host besides ours */
+	char hook_modules[CONF_LIST_MAX]; /* hookd loads */
+	int32_t auth;			  /* enum conf_auth */
+	int32_t max_connections;
+	int32_t sessions_per_user;
+	int32_t request_timeout; /* seconds */
+	int32_t handshake_timeout;
+	int32_t idle_timeout;
+	int32_t login_idle;
+	int32_t login_lifetime;
+	int32_t logins_per_user;
+	int32_t max_header_size; /* bytes */
+	int32_t max_headers;
+	int32_t line; /* of [vmediad] */
+	int32_t user_line;
+	int32_t auth_line;
+	uid_t uid; /* resolved from user */
+	gid_t gid;
 };
 
 struct conf_export {
-	char			 name[CONF_NAME_MAX];
-	char			 description[CONF_TEXT_MAX];
-	char			 device[CONF_PATH_MAX];
-	char			 socket[CONF_SOCK_MAX];
-	char			 hook[CONF_PATH_MAX];
-	char			 allow[CONF_LIST_MAX];
-	uint64_t		 max_size;
-	int32_t			 timeout;	/* seconds */
-	int32_t			 read_only;
-	int32_t			 is_default;
-	int32_t			 line;		/* of the section header */
-	int32_t			 allow_line;
+	char name[CONF_NAME_MAX];
+	char description[CONF_TEXT_MAX];
+	char device[CONF_PATH_MAX];
+	char socket[CONF_SOCK_MAX];
+	char hook[CONF_PATH_MAX];
+	char allow[CONF_LIST_MAX];
+	uint64_t max_size;
+	int32_t timeout; /* seconds */
+	int32_t read_only;
+	int32_t is_default;
+	int32_t line; /* of the section header */
+	int32_t allow_line;
 };
 
 struct conf_user {
-	char			 name[CONF_NAME_MAX];
-	char			 password[CONF_HASH_MAX];
-	char			 groups[CONF_LIST_MAX];
-	int32_t			 admin;
-	int32_t			 line;
+	char name[CONF_NAME_MAX];
+	char password[CONF_HASH_MAX];
+	char groups[CONF_LIST_MAX];
+	int32_t admin;
+	int32_t line;
 };
 
 struct conf {
-	struct conf_global	 global;
-	struct conf_export	 exports[CONF_EXPORT_MAX];
-	int			 nexports;
-	struct conf_user	 users[CONF_USER_MAX];
-	int			 nusers;
+	struct conf_global global;
+	struct conf_export exports[CONF_EXPORT_MAX];
+	int nexports;
+	struct conf_user users[CONF_USER_MAX];
+	int nusers;
 };
 
 /* Receives one finished error line, "file:line: problem". */
 typedef void (*conf_error_fn)(void *, const char *);
 
-int	 conf_parse_buffer(struct conf *, const char *, const char *, size_t,
-	    conf_error_fn, void *);
-int	 conf_parse_file(struct conf *, const char *, conf_error_fn, void *);
-int	 conf_check_system(struct conf *, const char *, conf_error_fn, void *);
-int	 conf_load(struct conf *, const char *, conf_error_fn, void *);
-int	 conf_terminated(const char *, size_t);
-int	 conf_export_valid(const struct conf_export *);
-int	 conf_user_valid(const struct conf_user *);
-int	 conf_global_valid(const struct conf_global *);
+int conf_parse_buffer(struct conf *, const char *, const char *, size_t,
+    conf_error_fn, void *);
+int conf_parse_file(struct conf *, const char *, conf_error_fn, void *);
+int conf_check_system(struct conf *, const char *, conf_error_fn, void *);
+int conf_load(struct conf *, const char *, conf_error_fn, void *);
+int conf_terminated(const char *, size_t);
+int conf_export_valid(const struct conf_export *);
+int conf_user_valid(const struct conf_user *);
+int conf_global_valid(const struct conf_global *);
 
 /* conf_lookup.c */
-#define CONF_LIST_SEPS	" \t,"	/* between names and @groups */
+#define CONF_LIST_SEPS " \t," /* between names and @groups */
 const struct conf_export *conf_find_export(const struct conf *, const char *);
 const struct conf_user *conf_find_user(const struct conf *, const char *);
-int	 conf_list_next(const char **, const char *, char *, size_t);
-int	 conf_list_has(const char *, const char *, int);
-int	 conf_nbd_index(const char *);
-int	 conf_listen_is_local(const struct conf_listen *);
-int	 conf_name_valid(const char *);
+int conf_list_next(const char **, const char *, char *, size_t);
+int conf_list_has(const char *, const char *, int);
+int conf_nbd_index(const char *);
+int conf_listen_is_local(const struct conf_listen *);
+int conf_name_valid(const char *);
 
 #endif

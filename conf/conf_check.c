@@ -20,8 +20,7 @@ int
 conf_listen_is_local(const struct conf_listen *l)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)&l->addr;
-	const struct sockaddr_in6 *sin6 =
-	    (const struct sockaddr_in6 *)&l->addr;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&l->addr;
 
 	switch (l->addr.ss_family) {
 	case AF_UNIX:
@@ -54,12 +53,14 @@ check_allow(struct conf_ctx *ctx, const struct conf_export *e)
 
 	while (conf_list_next(&list, CONF_LIST_SEPS, word, sizeof(word))) {
 		if (*word == '@' && !group_exists(ctx->conf, word + 1))
-			conf_error(ctx, e->allow_line, "export \"%s\": allow: "
-			    "no user is in group \"%s\"", e->name, word + 1);
-		else if (*word != '@' && conf_find_user(ctx->conf, word) ==
-		    NULL)
-			conf_error(ctx, e->allow_line, "export \"%s\": allow: "
-			    "unknown user \"%s\"", e->name, word);
+			conf_error(ctx, e->allow_line,
+			    "export \"%s\": allow: no user is in group \"%s\"",
+			    e->name, word + 1);
+		else if (*word != '@' &&
+		    conf_find_user(ctx->conf, word) == NULL)
+			conf_error(ctx, e->allow_line,
+			    "export \"%s\": allow: unknown user \"%s\"",
+			    e->name, word);
 	}
 }
 
@@ -70,25 +71,30 @@ check_export(struct conf_ctx *ctx, const struct conf_export *e)
 	const struct conf_export *other;
 
 	if (e->device[0] != '\0' && e->socket[0] != '\0')
-		conf_error(ctx, e->line, "export \"%s\": both device and "
-		    "socket given; choose one", e->name);
+		conf_error(ctx, e->line,
+		    "export \"%s\": both device and socket given; choose one",
+		    e->name);
 	else if (e->device[0] == '\0' && e->socket[0] == '\0')
-		conf_error(ctx, e->line, "export \"%s\": needs a device or "
-		    "a socket", e->name);
+		conf_error(ctx, e->line,
+		    "export \"%s\": needs a device or a socket", e->name);
 	for (other = conf->exports; other < e; other++) {
-		if (e->device[0] != '\0' && strcmp(e->device,
-		    other->device) == 0)
-			conf_error(ctx, e->line, "export \"%s\": device %s "
-			    "already used by export \"%s\"", e->name,
-			    e->device, other->name);
-		if (e->socket[0] != '\0' && strcmp(e->socket,
-		    other->socket) == 0)
-			conf_error(ctx, e->line, "export \"%s\": socket %s "
-			    "already used by export \"%s\"", e->name,
-			    e->socket, other->name);
+		if (e->device[0] != '\0' &&
+		    strcmp(e->device, other->device) == 0)
+			conf_error(ctx, e->line,
+			    "export \"%s\": device %s "
+			    "already used by export \"%s\"",
+			    e->name, e->device, other->name);
+		if (e->socket[0] != '\0' &&
+		    strcmp(e->socket, other->socket) == 0)
+			conf_error(ctx, e->line,
+			    "export \"%s\": socket %s "
+			    "already used by export \"%s\"",
+			    e->name, e->socket, other->name);
 		if (e->is_default && other->is_default)
-			conf_error(ctx, e->line, "export \"%s\": export \"%s\" "
-			    "is already the default", e->name, other->name);
+			conf_error(ctx, e->line,
+			    "export \"%s\": export \"%s\" "
+			    "is already the default",
+			    e->name, other->name);
 	}
 	if (conf->global.auth == CONF_AUTH_USERS)
 		check_allow(ctx, e);
@@ -123,24 +129,26 @@ check_global(struct conf_ctx *ctx)
 	int i;
 
 	if (g->line == 0)
-		return;		/* missing [vmediad] is reported already */
+		return; /* missing [vmediad] is reported already */
 	if (g->nlisten == 0)
 		conf_error(ctx, g->line, "no listen address in [vmediad]");
 	if ((g->tls_certificate[0] == '\0') != (g->tls_key[0] == '\0'))
-		conf_error(ctx, g->line, "tls-certificate and tls-key go "
-		    "together");
+		conf_error(ctx, g->line,
+		    "tls-certificate and tls-key go together");
 	if (g->auth == CONF_AUTH_NONE) {
 		for (i = 0; i < g->nlisten; i++)
 			if (!conf_listen_is_local(&g->listen[i]))
-				conf_error(ctx, g->auth_line, "auth = none is "
+				conf_error(ctx, g->auth_line,
+				    "auth = none is "
 				    "only allowed on loopback and Unix "
 				    "listeners, not %s (line %d)",
 				    g->listen[i].text, g->listen[i].line);
 	}
 	for (i = 0; i < g->nlisten; i++)
 		if (g->listen[i].tls && g->tls_certificate[0] == '\0')
-			conf_error(ctx, g->listen[i].line, "listen %s tls needs "
-			    "tls-certificate and tls-key", g->listen[i].text);
+			conf_error(ctx, g->listen[i].line,
+			    "listen %s tls needs tls-certificate and tls-key",
+			    g->listen[i].text);
 	conf_defaults(g);
 	if (g->user[0] == '\0')
 		snprintf(g->user, sizeof(g->user), "_vmediad");
@@ -160,8 +168,9 @@ conf_check(struct conf_ctx *ctx)
 		check_export(ctx, &ctx->conf->exports[i]);
 	for (i = 0; i < ctx->conf->nusers; i++)
 		if (ctx->conf->users[i].password[0] == '\0')
-			conf_error(ctx, ctx->conf->users[i].line, "user \"%s\": "
-			    "no password", ctx->conf->users[i].name);
+			conf_error(ctx, ctx->conf->users[i].line,
+			    "user \"%s\": no password",
+			    ctx->conf->users[i].name);
 }
 
 /*
@@ -185,8 +194,10 @@ check_tls_key(struct conf_ctx *ctx, const struct conf_global *g)
 		conf_error(ctx, g->line, "tls-key %s must be owned by root",
 		    g->tls_key);
 	else if (st.st_mode & (S_IRWXG | S_IRWXO))
-		conf_error(ctx, g->line, "tls-key %s must not be readable or "
-		    "writable by group or others (chmod 600)", g->tls_key);
+		conf_error(ctx, g->line,
+		    "tls-key %s must not be readable or "
+		    "writable by group or others (chmod 600)",
+		    g->tls_key);
 }
 
 /* What only this machine can answer: the account, the chroot, the key. */
@@ -208,8 +219,9 @@ conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
 	if ((pw = getpwnam(g->user)) == NULL)
 		conf_error(&ctx, line, "unknown user \"%s\"", g->user);
 	else if (pw->pw_uid == 0)
-		conf_error(&ctx, line, "user \"%s\" is root; use an "
-		    "unprivileged account", g->user);
+		conf_error(&ctx, line,
+		    "user \"%s\" is root; use an unprivileged account",
+		    g->user);
 	else {
 		g->uid = pw->pw_uid;
 		g->gid = pw->pw_gid;
@@ -218,8 +230,10 @@ conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
 		conf_error(&ctx, g->line, "chroot %s is not a directory",
 		    g->chroot);
 	else if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
-		conf_error(&ctx, g->line, "chroot %s must be owned by root "
-		    "and not writable by others", g->chroot);
+		conf_error(&ctx, g->line,
+		    "chroot %s must be owned by root "
+		    "and not writable by others",
+		    g->chroot);
 	check_tls_key(&ctx, g);
 	return ctx.errors;
 }
@@ -244,24 +258,22 @@ conf_global_valid(const struct conf_global *g)
 		return 0;
 	for (i = 0; i < g->nlisten; i++)
 		if (!conf_terminated(g->listen[i].text,
-		    sizeof(g->listen[i].text)) ||
+			sizeof(g->listen[i].text)) ||
 		    g->listen[i].addrlen > sizeof(g->listen[i].addr))
 			return 0;
 	return conf_terminated(g->user, sizeof(g->user)) &&
 	    conf_terminated(g->chroot, sizeof(g->chroot)) &&
 	    conf_terminated(g->web, sizeof(g->web)) &&
 	    conf_terminated(g->audit, sizeof(g->audit)) &&
-	    conf_terminated(g->tls_certificate,
-	    sizeof(g->tls_certificate)) &&
+	    conf_terminated(g->tls_certificate, sizeof(g->tls_certificate)) &&
 	    conf_terminated(g->tls_key, sizeof(g->tls_key)) &&
 	    conf_terminated(g->origins, sizeof(g->origins)) &&
 	    conf_terminated(g->server_names, sizeof(g->server_names)) &&
 	    conf_terminated(g->hook_modules, sizeof(g->hook_modules)) &&
 	    g->max_connections > 0 && g->sessions_per_user > 0 &&
 	    g->request_timeout > 0 && g->handshake_timeout > 0 &&
-	    g->idle_timeout > 0 && g->login_idle > 0 &&
-	    g->login_lifetime > 0 && g->logins_per_user > 0 &&
-	    g->max_header_size > 0 &&
+	    g->idle_timeout > 0 && g->login_idle > 0 && g->login_lifetime > 0 &&
+	    g->logins_per_user > 0 && g->max_header_size > 0 &&
 	    g->max_headers > 0 &&
 	    (g->auth == CONF_AUTH_USERS || g->auth == CONF_AUTH_NONE);
 }

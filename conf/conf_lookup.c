@@ -37,8 +37,7 @@ conf_find_user(const struct conf *conf, const char *name)
  * list is used up.
  */
 int
-conf_list_next(const char **cursor, const char *seps, char *word,
-    size_t size)
+conf_list_next(const char **cursor, const char *seps, char *word, size_t size)
 {
 	const char *s = *cursor;
 	size_t len;

@@ -28,7 +28,8 @@ conf_name_valid(const char *name)
 	for (i = 0; i < len; i++) {
 		char c = name[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			(c >= '0' && c <= '9') || c == '.' || c == '_' ||
+			c == '-'))
 			return 0;
 	}
 	return 1;
@@ -118,10 +119,14 @@ parse_size(const char *s, uint64_t *out)
 	if (errno != 0 || end == s)
 		return 0;
 	switch (*end) {
-	case 'T': shift += 10; /* FALLTHROUGH */
-	case 'G': shift += 10; /* FALLTHROUGH */
-	case 'M': shift += 10; /* FALLTHROUGH */
-	case 'K': shift += 10;
+	case 'T':
+		shift += 10; /* FALLTHROUGH */
+	case 'G':
+		shift += 10; /* FALLTHROUGH */
+	case 'M':
+		shift += 10; /* FALLTHROUGH */
+	case 'K':
+		shift += 10;
 		end++;
 		break;
 	case '\0':
@@ -168,10 +173,10 @@ origin_valid(const char *s)
 		return 0;
 	for (i = 0; host[i] != '\0'; i++)
 		if (!((host[i] >= 'a' && host[i] <= 'z') ||
-		    (host[i] >= 'A' && host[i] <= 'Z') ||
-		    (host[i] >= '0' && host[i] <= '9') || host[i] == '.' ||
-		    host[i] == '-' || host[i] == ':' || host[i] == '[' ||
-		    host[i] == ']'))
+			(host[i] >= 'A' && host[i] <= 'Z') ||
+			(host[i] >= '0' && host[i] <= '9') || host[i] == '.' ||
+			host[i] == '-' || host[i] == ':' || host[i] == '[' ||
+			host[i] == ']'))
 			return 0;
 	return 1;
 }
@@ -184,8 +189,9 @@ modules_valid(const char *s)
 
 	while (conf_list_next(&s, CONF_LIST_SEPS, word, sizeof(word)))
 		if (word[0] == '\0' || word[0] == '-' ||
-		    word[strspn(word, "abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")] != '\0')
+		    word[strspn(word,
+			"abcdefghijklmnopqrstuvwxyz"
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")] != '\0')
 			return 0;
 	return 1;
 }
@@ -223,9 +229,10 @@ host_valid(const char *s)
 	    strstr(s, "..") != NULL)
 		return 0;
 	for (i = 0; i < len; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' &&
-		    s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
-		    s[i] == '.' || s[i] == '-'))
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+			(s[i] >= 'A' && s[i] <= 'Z') ||
+			(s[i] >= '0' && s[i] <= '9') || s[i] == '.' ||
+			s[i] == '-'))
 			return 0;
 	return 1;
 }
@@ -357,8 +364,8 @@ set_listen(struct conf_ctx *ctx, const char *value)
 }
 
 static void
-set_string(struct conf_ctx *ctx, const char *label,
-    const struct conf_key *key, char *field, const char *value)
+set_string(struct conf_ctx *ctx, const char *label, const struct conf_key *key,
+    char *field, const char *value)
 {
 	int valid;
 	const char *expect;
@@ -404,13 +411,13 @@ set_string(struct conf_ctx *ctx, const char *label,
 	case CONF_K_HOSTS:
 		valid = hosts_valid(value);
 		expect = "expected host names such as bmc.example.com, "
-		    "without a port";
+			 "without a port";
 		break;
 	case CONF_K_TEXT:
 	default:
 		valid = text_printable(value);
 		expect = "quotes, backslashes and control characters "
-		    "are not allowed";
+			 "are not allowed";
 		break;
 	}
 	if (!valid) {
@@ -437,8 +444,8 @@ conf_set_value(struct conf_ctx *ctx, const char *label,
 		else if (strcmp(value, "none") == 0)
 			*(int32_t *)field = CONF_AUTH_NONE;
 		else
-			conf_error(ctx, ctx->line, "auth: expected users or "
-			    "none, not \"%s\"", value);
+			conf_error(ctx, ctx->line,
+			    "auth: expected users or none, not \"%s\"", value);
 		break;
 	case CONF_K_BOOL:
 		if (!parse_bool(value, (int32_t *)field))
@@ -447,19 +454,21 @@ conf_set_value(struct conf_ctx *ctx, const char *label,
 		break;
 	case CONF_K_TIMEOUT:
 		if (!parse_timeout(value, (int32_t *)field))
-			conf_error(ctx, ctx->line, "%s%s: expected seconds "
-			    "from 1 to 3600", label, key->name);
+			conf_error(ctx, ctx->line,
+			    "%s%s: expected seconds from 1 to 3600", label,
+			    key->name);
 		break;
 	case CONF_K_NUMBER:
 		if (!parse_number(value, key->min, key->max, (int32_t *)field))
-			conf_error(ctx, ctx->line, "%s%s: expected a number "
-			    "from %d to %d", label, key->name, key->min,
-			    key->max);
+			conf_error(ctx, ctx->line,
+			    "%s%s: expected a number from %d to %d", label,
+			    key->name, key->min, key->max);
 		break;
 	case CONF_K_SIZE:
 		if (!parse_size(value, (uint64_t *)field))
-			conf_error(ctx, ctx->line, "%s%s: expected a size "
-			    "such as 4G", label, key->name);
+			conf_error(ctx, ctx->line,
+			    "%s%s: expected a size such as 4G", label,
+			    key->name);
 		break;
 	default:
 		set_string(ctx, label, key, field, value);

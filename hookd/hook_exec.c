@@ -32,8 +32,7 @@ hook_exec(const struct hook_cmd *cmd, int out)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGHUP, SIG_DFL);
 	execve(cmd->argv[0], cmd->argv, cmd->envp);
-	dprintf(STDERR_FILENO, "exec %s: %s\n", cmd->argv[0],
-	    strerror(errno));
+	dprintf(STDERR_FILENO, "exec %s: %s\n", cmd->argv[0], strerror(errno));
 	_exit(127);
 }
 

@@ -22,29 +22,29 @@
 #include "libevent_tv.h"
 #include "log.h"
 
-#define HOOK_QUEUE_MAX		8	/* waiting jobs per export */
-#define HOOK_LOG_LINES		40	/* output lines logged per run */
-#define HOOK_LINE_MAX		512
-#define HOOK_KILL_GRACE		3	/* seconds from SIGTERM to SIGKILL */
+#define HOOK_QUEUE_MAX 8  /* waiting jobs per export */
+#define HOOK_LOG_LINES 40 /* output lines logged per run */
+#define HOOK_LINE_MAX 512
+#define HOOK_KILL_GRACE 3 /* seconds from SIGTERM to SIGKILL */
 
 struct hook_run {
-	char		 export[CONF_NAME_MAX];
-	struct msg_hook	 queue[HOOK_QUEUE_MAX];	/* queue[0] runs */
-	int		 queued;
-	pid_t		 pid;			/* 0: nothing running */
-	int		 out;			/* hook's stdout+stderr */
-	struct event	*out_ev;
-	struct event	*timer;
-	int		 term_sent;
-	int		 timed_out;
-	int		 lines;
-	char		 line[HOOK_LINE_MAX];
-	size_t		 linelen;
+	char export[CONF_NAME_MAX];
+	struct msg_hook queue[HOOK_QUEUE_MAX]; /* queue[0] runs */
+	int queued;
+	pid_t pid; /* 0: nothing running */
+	int out;   /* hook's stdout+stderr */
+	struct event *out_ev;
+	struct event *timer;
+	int term_sent;
+	int timed_out;
+	int lines;
+	char line[HOOK_LINE_MAX];
+	size_t linelen;
 };
 
 static struct hook_run hook_runs[CONF_EXPORT_MAX];
-static struct export_table hook_index = EXPORT_TABLE(hook_runs,
-    struct hook_run, export);
+static struct export_table hook_index =
+    EXPORT_TABLE(hook_runs, struct hook_run, export);
 static struct child *hook_child;
 
 static const char *
@@ -87,9 +87,8 @@ run_get(const char *export)
 	return r;
 }
 
-static void
-hook_answer(const struct msg_hook *req, int ok, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static void hook_answer(const struct msg_hook *req, int ok, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 static void
 hook_answer(const struct msg_hook *req, int ok, const char *fmt, ...)
@@ -156,8 +155,8 @@ output_read(evutil_socket_t fd, short events, void *arg)
 		if (buf[i] == '\n' || r->linelen == sizeof(r->line) - 1)
 			output_line(r);
 		if (buf[i] != '\n')
-			r->line[r->linelen++] = (buf[i] >= 0x20 &&
-			    buf[i] < 0x7f) ? buf[i] : '?';
+			r->line[r->linelen++] =
+			    (buf[i] >= 0x20 && buf[i] < 0x7f) ? buf[i] : '?';
 	}
 }
 
@@ -410,8 +409,9 @@ hookd_conf_applied(struct child *c, const struct conf *old)
 
 	if (old != NULL) {
 		if (strcmp(old->global.hook_modules,
-		    c->conf->global.hook_modules) != 0)
-			log_warnx("hook-modules changed: loaded at the next "
+			c->conf->global.hook_modules) != 0)
+			log_warnx(
+			    "hook-modules changed: loaded at the next "
 			    "start, hookd holds no right to load them now");
 		log_info("config %u in force", c->generation);
 		return;

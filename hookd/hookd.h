@@ -14,17 +14,17 @@ extern const struct sandbox_policy hookd_policy;
 
 /* What one hook runs with: its argv and environment (hookd.c). */
 struct hook_cmd {
-	char	 env[6][CONF_PATH_MAX + 32];
-	char	*envp[8];
-	char	*argv[4];
+	char env[6][CONF_PATH_MAX + 32];
+	char *envp[8];
+	char *argv[4];
 };
 
 /* hook_exec.c: the only code that makes, signals or reaps a process. */
-pid_t	hook_spawn(const struct hook_cmd *, int);
-void	hook_signal(pid_t, int);
-pid_t	hook_reap(int *);
+pid_t hook_spawn(const struct hook_cmd *, int);
+void hook_signal(pid_t, int);
+pid_t hook_reap(int *);
 
 /* prepare.c */
-void	hookd_prepare(const struct conf_global *);
+void hookd_prepare(const struct conf_global *);
 
 #endif

@@ -22,16 +22,15 @@
  * arm64 has only the *at forms of file calls; armhf has 32-bit-id and
  * 64-bit-offset variants, and glibc there prefers the time64 calls.
  */
-#define X86	SANDBOX_X86_64
-#define ARM64	SANDBOX_ARM64
-#define ARMHF	SANDBOX_ARMHF
+#define X86 SANDBOX_X86_64
+#define ARM64 SANDBOX_ARM64
+#define ARMHF SANDBOX_ARMHF
 #define NOT_ARM64 (SANDBOX_X86_64 | SANDBOX_ARMHF)
 
 static const struct sandbox_rule hookd_rules[] = {
 	/* hookd itself */
 	SB_ON(NOT_ARM64, epoll_wait, "libevent's loop"),
-	SB_ON(ARM64, epoll_pwait, "libevent's loop (arm64 has no "
-	    "epoll_wait)"),
+	SB_ON(ARM64, epoll_pwait, "libevent's loop (arm64 has no epoll_wait)"),
 	SB(epoll_ctl, "libevent's loop"),
 	SB(recvmsg, "messages from the parent and blockd"),
 	SB(sendmsg, "messages to the parent and blockd"),
@@ -49,7 +48,8 @@ static const struct sandbox_rule hookd_rules[] = {
 	SB(rt_sigaction, "signal handling"),
 	SB(rt_sigprocmask, "signal handling"),
 	SB(rt_sigreturn, "return from a signal"),
-	SB_ON(ARMHF, sigreturn, "return from a signal handler installed "
+	SB_ON(ARMHF, sigreturn,
+	    "return from a signal handler installed "
 	    "without SA_SIGINFO (armhf)"),
 	SB(rt_sigsuspend, "the shell's wait builtin (dash)"),
 	SB(sigaltstack, "programs' signal stacks"),
@@ -78,7 +78,8 @@ static const struct sandbox_rule hookd_rules[] = {
 	SB(set_robust_list, "C library start-up"),
 	SB(rseq, "C library start-up"),
 	SB_ON(X86, arch_prctl, "C library start-up"),
-	SB_ON(ARMHF, set_tls, "C library start-up: ARM's private call that "
+	SB_ON(ARMHF, set_tls,
+	    "C library start-up: ARM's private call that "
 	    "sets the thread pointer"),
 	SB(prlimit64, "C library start-up, ulimit"),
 	SB_ON(SANDBOX_64, getrlimit, "ulimit"),
@@ -90,15 +91,15 @@ static const struct sandbox_rule hookd_rules[] = {
 	SB(sched_getaffinity, "programs counting CPUs"),
 	SB(umask, "the shell"),
 	/* busybox, the BMC's usual shell and tools, names each applet */
-	SB_ARG(prctl, 1, ~(scmp_datum_t)0, PR_GET_NAME, "PR_GET_NAME: "
-	    "busybox applet names"),
-	SB_ARG(prctl, 1, ~(scmp_datum_t)0, PR_SET_NAME, "PR_SET_NAME: "
-	    "busybox applet names"),
+	SB_ARG(prctl, 1, ~(scmp_datum_t)0, PR_GET_NAME,
+	    "PR_GET_NAME: busybox applet names"),
+	SB_ARG(prctl, 1, ~(scmp_datum_t)0, PR_SET_NAME,
+	    "PR_SET_NAME: busybox applet names"),
 	/* memory; mmap and mprotect may map code: hooks are programs */
 	SB(brk, "malloc"),
 	SB_ON(SANDBOX_64, mmap, "malloc and loading programs"),
-	SB_ON(ARMHF, mmap2, "malloc and loading programs (armhf: glibc's "
-	    "mmap)"),
+	SB_ON(ARMHF, mmap2,
+	    "malloc and loading programs (armhf: glibc's mmap)"),
 	SB(mprotect, "loading programs"),
 	SB(munmap, "free"),
 	SB(mremap, "realloc"),
@@ -119,14 +120,14 @@ static const struct sandbox_rule hookd_rules[] = {
 	SB_ON(NOT_ARM64, dup2, "redirections"),
 	SB(dup3, "redirections"),
 	SB_ON(NOT_ARM64, pipe, "shell pipelines"),
-	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, TCGETS, "TCGETS only: isatty() "
-	    "of the shell and of tools"),
-	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, TIOCGWINSZ, "TIOCGWINSZ only: "
-	    "tools asking a terminal's width"),
-	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, TIOCGPGRP, "TIOCGPGRP only: the "
-	    "shell's job control"),
-	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, FIONREAD, "FIONREAD only: how "
-	    "much a pipe holds"),
+	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, TCGETS,
+	    "TCGETS only: isatty() of the shell and of tools"),
+	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, TIOCGWINSZ,
+	    "TIOCGWINSZ only: tools asking a terminal's width"),
+	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, TIOCGPGRP,
+	    "TIOCGPGRP only: the shell's job control"),
+	SB_ARG(ioctl, 2, ~(scmp_datum_t)0, FIONREAD,
+	    "FIONREAD only: how much a pipe holds"),
 	SB_ON(SANDBOX_64, newfstatat, "stat"),
 	SB_ON(SANDBOX_64, fstat, "stat"),
 	SB_ON(X86, stat, "stat"),
@@ -179,15 +180,15 @@ static const struct sandbox_rule hookd_rules[] = {
 	SB_ON(ARMHF, clock_nanosleep_time64, "sleep (armhf: time64)"),
 	SB_ON(SANDBOX_64, clock_gettime, "time"),
 	SB_ON(SANDBOX_64, gettimeofday, "time"),
-	SB_ON(ARMHF, clock_gettime64, "time (armhf: time64; the AST2600 has "
-	    "no vDSO clock)"),
+	SB_ON(ARMHF, clock_gettime64,
+	    "time (armhf: time64; the AST2600 has no vDSO clock)"),
 	/* a local socket for tools that log; never a network family */
-	SB_ARG(socket, 1, ~(scmp_datum_t)0, AF_UNIX, "AF_UNIX only: no "
-	    "network for hooks"),
+	SB_ARG(socket, 1, ~(scmp_datum_t)0, AF_UNIX,
+	    "AF_UNIX only: no network for hooks"),
 	SB(connect, "AF_UNIX sockets only, see socket"),
 	SB(sendto, "AF_UNIX sockets only, see socket"),
-	SB_ON(ARMHF, send, "AF_UNIX sockets only, see socket (armhf: "
-	    "glibc's send)"),
+	SB_ON(ARMHF, send,
+	    "AF_UNIX sockets only, see socket (armhf: glibc's send)"),
 };
 
 const struct sandbox_policy hookd_policy = {

@@ -17,11 +17,13 @@
 #include "hookd.h"
 #include "log.h"
 
-#define CONFIGFS_PATH	"/sys/kernel/config"
-#define CONFIGFS_MAGIC	0x62656570	/* linux/magic.h */
+#define CONFIGFS_PATH "/sys/kernel/config"
+#define CONFIGFS_MAGIC 0x62656570 /* linux/magic.h */
 
 static const char *const modprobe_paths[] = {
-	"/sbin/modprobe", "/usr/sbin/modprobe", "/bin/modprobe",
+	"/sbin/modprobe",
+	"/usr/sbin/modprobe",
+	"/bin/modprobe",
 };
 
 static const char *
@@ -29,8 +31,7 @@ modprobe_path(void)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(modprobe_paths) / sizeof(modprobe_paths[0]);
-	    i++)
+	for (i = 0; i < sizeof(modprobe_paths) / sizeof(modprobe_paths[0]); i++)
 		if (access(modprobe_paths[i], X_OK) == 0)
 			return modprobe_paths[i];
 	return NULL;
@@ -66,7 +67,8 @@ load_module(const char *modprobe, const char *name)
 		log_info("hook-modules: %s loaded", name);
 	else
 		log_warnx("hook-modules: %s %s failed (status %#x); hooks "
-		    "that need it will fail", modprobe, name, status);
+			  "that need it will fail",
+		    modprobe, name, status);
 }
 
 static void
@@ -78,7 +80,7 @@ load_modules(const char *list)
 	while (conf_list_next(&list, CONF_LIST_SEPS, name, sizeof(name))) {
 		if (modprobe == NULL && (modprobe = modprobe_path()) == NULL) {
 			log_warnx("hook-modules: no modprobe in /sbin, "
-			    "/usr/sbin or /bin; no module loaded");
+				  "/usr/sbin or /bin; no module loaded");
 			return;
 		}
 		load_module(modprobe, name);
@@ -99,7 +101,7 @@ mount_configfs(void)
 	    (unsigned long)sfs.f_type == CONFIGFS_MAGIC)
 		return;
 	if (mount("configfs", CONFIGFS_PATH, "configfs",
-	    MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
+		MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
 		log_warn("mount configfs on %s", CONFIGFS_PATH);
 	else
 		log_info("configfs mounted on %s", CONFIGFS_PATH);

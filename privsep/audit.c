@@ -25,7 +25,7 @@
  * and punctuation take less than 512. Any record the table lets through
  * is written whole.
  */
-#define AUDIT_LINE_MAX	(6 * sizeof(struct msg_audit) + 512)
+#define AUDIT_LINE_MAX (6 * sizeof(struct msg_audit) + 512)
 
 static const char *const audit_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_LOGIN] = "login",
@@ -50,8 +50,8 @@ audit_open(struct vmediad *env)
 	env->audit_fd = -1;
 	if (path[0] == '\0')
 		return;
-	env->audit_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW, 0600);
+	env->audit_fd = open(path,
+	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (env->audit_fd == -1)
 		fatal("audit %s", path);
 }
@@ -83,7 +83,8 @@ audit_fields(struct evbuffer *b, const struct msg_audit *a)
 	field_string(b, "target", a->target);
 	if (a->status != 0)
 		field_number(b, "status", (uint64_t)a->status);
-	if (a->event == AUDIT_EV_SESSION_START || a->event == AUDIT_EV_SESSION_END)
+	if (a->event == AUDIT_EV_SESSION_START ||
+	    a->event == AUDIT_EV_SESSION_END)
 		field_number(b, "size", a->size);
 	if (a->event == AUDIT_EV_SESSION_END) {
 		field_number(b, "bytes_read", a->bytes_read);
@@ -106,10 +107,11 @@ audit_record(struct vmediad *env, const struct msg_audit *a)
 		fatal("evbuffer_new");
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	evbuffer_add_printf(b, "{\"time\": \"%04d-%02d-%02dT%02d:%02d:%02d."
-	    "%03ldZ\", \"event\": \"%s\"", tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-	    ts.tv_nsec / 1000000, audit_names[a->event]);
+	evbuffer_add_printf(b,
+	    "{\"time\": \"%04d-%02d-%02dT%02d:%02d:%02d."
+	    "%03ldZ\", \"event\": \"%s\"",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, ts.tv_nsec / 1000000, audit_names[a->event]);
 	audit_fields(b, a);
 	evbuffer_add(b, "}\n", 2);
 	len = evbuffer_get_length(b);
@@ -117,8 +119,8 @@ audit_record(struct vmediad *env, const struct msg_audit *a)
 		fatalx("audit record too long");
 	evbuffer_remove(b, line, len);
 	evbuffer_free(b);
-	if (env->audit_fd != -1 && write(env->audit_fd, line, len) !=
-	    (ssize_t)len)
+	if (env->audit_fd != -1 &&
+	    write(env->audit_fd, line, len) != (ssize_t)len)
 		log_warn("audit %s", env->conf->global.audit);
 	line[len - 1] = '\0';
 	log_info("audit: %s", line);

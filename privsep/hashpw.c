@@ -10,7 +10,7 @@
 
 #include "vmediad.h"
 
-#define PW_MAX	256
+#define PW_MAX 256
 
 static int
 read_line(const char *prompt, char *buf, size_t size, int tty)
@@ -37,7 +37,7 @@ read_line(const char *prompt, char *buf, size_t size, int tty)
 	if (len > 0 && buf[len - 1] == '\n')
 		buf[--len] = '\0';
 	else if (len == size - 1)
-		return -1;	/* longer than we take */
+		return -1; /* longer than we take */
 	return 0;
 }
 
@@ -51,8 +51,9 @@ hashpw_main(void)
 
 	if (read_line("Password: ", pw, sizeof(pw), tty) == -1 ||
 	    (tty && read_line("Again: ", again, sizeof(again), tty) == -1)) {
-		fprintf(stderr, "vmediad: no password read (at most %d "
-		    "characters)\n", PW_MAX - 2);
+		fprintf(stderr,
+		    "vmediad: no password read (at most %d characters)\n",
+		    PW_MAX - 2);
 		return 1;
 	}
 	if (tty && strcmp(pw, again) != 0) {

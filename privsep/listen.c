@@ -17,7 +17,7 @@
 #include "log.h"
 #include "vmediad.h"
 
-#define LISTEN_BACKLOG	128
+#define LISTEN_BACKLOG 128
 
 /* A stale socket file from an earlier run may go; anything else stays. */
 static int
@@ -50,7 +50,7 @@ bind_unix(const char *path, mode_t mode)
 	if (unlink_stale_socket(path) == -1)
 		return -1;
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	    0)) == -1)
+		 0)) == -1)
 		return -1;
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
 	    chmod(path, mode) == -1 || listen(fd, LISTEN_BACKLOG) == -1) {
@@ -65,13 +65,14 @@ bind_inet(const struct conf_listen *l)
 {
 	int fd, one = 1;
 
-	fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
-	    SOCK_NONBLOCK, 0);
+	fd = socket(l->addr.ss_family,
+	    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    (l->addr.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
-	    IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+	    (l->addr.ss_family == AF_INET6 &&
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) ==
+		    -1) ||
 	    bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1 ||
 	    listen(fd, LISTEN_BACKLOG) == -1) {
 		close(fd);
@@ -91,8 +92,10 @@ listen_bind_http(struct vmediad *env)
 	for (i = 0; i < g->nlisten; i++) {
 		l = &g->listen[i];
 		if (l->addr.ss_family == AF_UNIX)
-			env->http_fds[i] = bind_unix(((const struct sockaddr_un *)
-			    &l->addr)->sun_path, 0666);
+			env->http_fds[i] =
+			    bind_unix(((const struct sockaddr_un *)&l->addr)
+					  ->sun_path,
+				0666);
 		else
 			env->http_fds[i] = bind_inet(l);
 		if (env->http_fds[i] == -1)

@@ -17,7 +17,7 @@
  * channels, the event loop's, the password worker's, syslog, and the one
  * being accepted before another is evicted.
  */
-#define NOFILE_RESERVE	32
+#define NOFILE_RESERVE 32
 
 /* One per connection, listener, and export (listener or kernel socket). */
 rlim_t
@@ -31,7 +31,8 @@ static int
 nofile_refuse(const struct conf *conf, const struct rlimit *rl, int err,
     char *why, size_t len)
 {
-	snprintf(why, len, "max-connections %d needs %llu open files; the "
+	snprintf(why, len,
+	    "max-connections %d needs %llu open files; the "
 	    "limit is %llu (hard %llu) and cannot be raised: %s",
 	    conf->global.max_connections,
 	    (unsigned long long)nofile_needed(conf),
@@ -58,7 +59,8 @@ nofile_raise(const struct conf *conf, rlim_t *was, char *why, size_t len)
 		return 0;
 	want.rlim_cur = need;
 	want.rlim_max = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ?
-	    need : rl.rlim_max;
+	    need :
+	    rl.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &want) == -1)
 		return nofile_refuse(conf, &rl, errno, why, len);
 	return 0;
@@ -70,10 +72,10 @@ nofile_fits(const struct conf *conf, rlim_t limit, char *why, size_t len)
 {
 	if (limit == RLIM_INFINITY || nofile_needed(conf) <= limit)
 		return 0;
-	snprintf(why, len, "max-connections %d needs %llu open files; the "
+	snprintf(why, len,
+	    "max-connections %d needs %llu open files; the "
 	    "limit in force is %llu: restart vmediad to raise it",
 	    conf->global.max_connections,
-	    (unsigned long long)nofile_needed(conf),
-	    (unsigned long long)limit);
+	    (unsigned long long)nofile_needed(conf), (unsigned long long)limit);
 	return -1;
 }

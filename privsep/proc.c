@@ -21,7 +21,7 @@
 #include "log.h"
 #include "vmediad.h"
 
-#define PROC_PINGS_MISSED	3	/* unanswered pings before we give up */
+#define PROC_PINGS_MISSED 3 /* unanswered pings before we give up */
 
 /* Children live in ../libexec/vmediad/ relative to our own binary. */
 static void
@@ -37,7 +37,7 @@ proc_path(const char *name, char *path, size_t size)
 		fatalx("odd path to self: %s", self);
 	*slash = '\0';
 	if ((size_t)snprintf(path, size, "%s/../libexec/vmediad/%s", self,
-	    name) >= size)
+		name) >= size)
 		fatalx("path to %s too long", name);
 }
 
@@ -89,8 +89,7 @@ proc_exec(struct vmediad *env, struct proc *p, const int *chans, int nchans,
 	closefrom(MSG_CHANNEL_FD + nchans);
 	signal(SIGPIPE, SIG_DFL);
 	execve(path, argv, envp);
-	dprintf(STDERR_FILENO, "vmediad: exec %s: %s\n", path,
-	    strerror(errno));
+	dprintf(STDERR_FILENO, "vmediad: exec %s: %s\n", path, strerror(errno));
 	_exit(127);
 }
 
@@ -198,8 +197,9 @@ proc_spawn(struct vmediad *env, struct proc *p, const int *siblings,
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
 		fatal("socketpair");
-	if (!env->foreground && (pipe2(errpipe, O_CLOEXEC) == -1 ||
-	    fcntl(errpipe[0], F_SETFL, O_NONBLOCK) == -1))
+	if (!env->foreground &&
+	    (pipe2(errpipe, O_CLOEXEC) == -1 ||
+		fcntl(errpipe[0], F_SETFL, O_NONBLOCK) == -1))
 		fatal("stderr pipe");
 	switch (p->pid = fork()) {
 	case -1:
@@ -212,8 +212,8 @@ proc_spawn(struct vmediad *env, struct proc *p, const int *siblings,
 		/* NOTREACHED */
 	}
 	close(sp[1]);
-	chan_init(&p->chan, env->base, sp[0], PROC_PARENT, p->id,
-	    proc_dispatch, proc_closed, p);
+	chan_init(&p->chan, env->base, sp[0], PROC_PARENT, p->id, proc_dispatch,
+	    proc_closed, p);
 	p->chan.full = proc_full;
 	p->stderr_fd = errpipe[0];
 	if (errpipe[1] != -1) {
@@ -424,11 +424,12 @@ proc_reap(struct vmediad *env)
 		if (p == &env->procs[PROC_BLOCKD] && !clean)
 			devices_release(env);
 		if (!env->stopping) {
-			log_warnx("%s (pid %d) %s; stopping", p->name, pid, how);
+			log_warnx("%s (pid %d) %s; stopping", p->name, pid,
+			    how);
 			proc_stop_all(env, 1);
 		} else if (!clean) {
-			log_warnx("%s (pid %d) %s while stopping", p->name,
-			    pid, how);
+			log_warnx("%s (pid %d) %s while stopping", p->name, pid,
+			    how);
 			env->exit_code = 1;
 		} else
 			log_debug("%s (pid %d) %s", p->name, pid, how);
@@ -463,8 +464,7 @@ proc_stop_timeout(evutil_socket_t fd, short events, void *arg)
 static int
 proc_hookd_waits(struct vmediad *env, struct proc *p)
 {
-	return p == &env->procs[PROC_HOOKD] &&
-	    env->procs[PROC_BLOCKD].pid != 0;
+	return p == &env->procs[PROC_HOOKD] && env->procs[PROC_BLOCKD].pid != 0;
 }
 
 /* Tells every child to stop; the loop ends once all are reaped. */
@@ -479,13 +479,13 @@ proc_stop_all(struct vmediad *env, int exit_code)
 	env->stopping = 1;
 	env->exit_code = exit_code;
 	for (i = 0; i < PROC_COUNT; i++)
-		if (env->procs[i].pid != 0 && !proc_hookd_waits(env,
-		    &env->procs[i]))
+		if (env->procs[i].pid != 0 &&
+		    !proc_hookd_waits(env, &env->procs[i]))
 			chan_send(&env->procs[i].chan, MSG_SHUTDOWN, NULL, 0,
 			    -1);
 	env->stop_timer = evtimer_new(env->base, proc_stop_timeout, env);
-	if (env->stop_timer == NULL || evtimer_add(env->stop_timer,
-	    LIBEVENT_TV(&grace)) == -1)
+	if (env->stop_timer == NULL ||
+	    evtimer_add(env->stop_timer, LIBEVENT_TV(&grace)) == -1)
 		fatalx("cannot arm the stop timer");
 	if (proc_alive(env) == 0)
 		event_base_loopbreak(env->base);

@@ -19,16 +19,16 @@
 #include "vmediad.h"
 
 #ifdef VMEDIAD_TEST
-#define PING_INTERVAL_MS	1000
+#define PING_INTERVAL_MS 1000
 #else
-#define PING_INTERVAL_MS	5000
+#define PING_INTERVAL_MS 5000
 #endif
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: vmediad [-dnSv] [-f file]\n"
-	    "       vmediad -P\n");
+	fprintf(stderr,
+	    "usage: vmediad [-dnSv] [-f file]\n       vmediad -P\n");
 	exit(1);
 }
 
@@ -51,15 +51,14 @@ static void
 reload_keep_fixed(const struct conf_global *old, struct conf_global *new)
 {
 	if (memcmp(old->listen, new->listen, sizeof(old->listen)) != 0 ||
-	    old->nlisten != new->nlisten ||
-	    strcmp(old->user, new->user) != 0 ||
+	    old->nlisten != new->nlisten || strcmp(old->user, new->user) != 0 ||
 	    strcmp(old->chroot, new->chroot) != 0 ||
 	    strcmp(old->web, new->web) != 0 ||
 	    strcmp(old->tls_certificate, new->tls_certificate) != 0 ||
 	    strcmp(old->tls_key, new->tls_key) != 0 ||
 	    strcmp(old->audit, new->audit) != 0)
 		log_warnx("reload: listen, user, chroot, web, audit and tls "
-		    "changes take effect only after a restart");
+			  "changes take effect only after a restart");
 	memcpy(new->listen, old->listen, sizeof(new->listen));
 	new->nlisten = old->nlisten;
 	memcpy(new->user, old->user, sizeof(new->user));
@@ -84,10 +83,11 @@ reload(struct vmediad *env)
 		log_warn("reload");
 		return;
 	}
-	if ((errors = conf_load(conf, env->conffile, conf_log_error,
-	    NULL)) != 0) {
+	if ((errors = conf_load(conf, env->conffile, conf_log_error, NULL)) !=
+	    0) {
 		log_warnx("reload: %s has errors; keeping the running "
-		    "configuration", env->conffile);
+			  "configuration",
+		    env->conffile);
 		snprintf(why, sizeof(why), "rejected: %d errors in %s", errors,
 		    env->conffile);
 		audit_reload(env, why);
@@ -98,8 +98,8 @@ reload(struct vmediad *env)
 	if (nofile_fits(conf, env->nofile, why, sizeof(why)) == -1) {
 		log_warnx("reload: %s: %s; keeping the running configuration",
 		    env->conffile, why);
-		audit_reload(env, "rejected: more connections than open "
-		    "files allow");
+		audit_reload(env,
+		    "rejected: more connections than open files allow");
 		free(conf);
 		return;
 	}
@@ -163,9 +163,14 @@ on_ping_timer(evutil_socket_t fd, short events, void *arg)
 static void
 watch_signals(struct vmediad *env)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD,
+	static const int sigs[] = {
+		SIGTERM,
+		SIGINT,
+		SIGHUP,
+		SIGCHLD,
 #ifdef VMEDIAD_TEST
-		SIGUSR1, SIGUSR2,
+		SIGUSR1,
+		SIGUSR2,
 #endif
 	};
 	struct event *ev;
@@ -183,11 +188,12 @@ static void
 start_ping_timer(struct vmediad *env)
 {
 	struct libevent_tv tv = { PING_INTERVAL_MS / 1000,
-	    (PING_INTERVAL_MS % 1000) * 1000 };
+		(PING_INTERVAL_MS % 1000) * 1000 };
 
-	env->ping_timer = event_new(env->base, -1, EV_PERSIST, on_ping_timer,
-	    env);
-	if (env->ping_timer == NULL || evtimer_add(env->ping_timer, LIBEVENT_TV(&tv)) == -1)
+	env->ping_timer =
+	    event_new(env->base, -1, EV_PERSIST, on_ping_timer, env);
+	if (env->ping_timer == NULL ||
+	    evtimer_add(env->ping_timer, LIBEVENT_TV(&tv)) == -1)
 		fatalx("cannot arm the liveness timer");
 }
 

@@ -15,80 +15,80 @@
 #include "nbd_netlink.h"
 #include "sandbox.h"
 
-#define PROC_COUNT	3	/* the children, procs[] by enum msg_proc */
+#define PROC_COUNT 3 /* the children, procs[] by enum msg_proc */
 
-#define PROC_LINE_MAX	1024	/* a relayed stderr line, longer is cut */
+#define PROC_LINE_MAX 1024 /* a relayed stderr line, longer is cut */
 
 struct vmediad;
 
 struct proc {
-	enum msg_proc		 id;
-	const char		*name;
-	pid_t			 pid;		/* 0 once reaped */
-	struct chan		 chan;
-	int			 stderr_fd;	/* -1 in the foreground */
-	struct event		*stderr_ev;
-	char			 line[PROC_LINE_MAX];
-	size_t			 linelen;
-	uint64_t		 pings;		/* sent */
-	uint64_t		 pongs;		/* last answered */
-	struct vmediad		*env;
+	enum msg_proc id;
+	const char *name;
+	pid_t pid; /* 0 once reaped */
+	struct chan chan;
+	int stderr_fd; /* -1 in the foreground */
+	struct event *stderr_ev;
+	char line[PROC_LINE_MAX];
+	size_t linelen;
+	uint64_t pings; /* sent */
+	uint64_t pongs; /* last answered */
+	struct vmediad *env;
 };
 
 struct vmediad {
-	struct event_base	*base;
-	const char		*conffile;
-	struct conf		*conf;
-	uint32_t		 generation;
-	struct proc		 procs[PROC_COUNT];
-	int			 foreground;
-	int			 verbose;
-	int			 stopping;
-	int			 exit_code;
-	struct event		*stop_timer;
-	struct event		*ping_timer;
-	const char		*test_child;	/* test builds: SIGUSR1 target */
-	int			 http_fds[CONF_LISTEN_MAX];
-	int			 nhttp;
+	struct event_base *base;
+	const char *conffile;
+	struct conf *conf;
+	uint32_t generation;
+	struct proc procs[PROC_COUNT];
+	int foreground;
+	int verbose;
+	int stopping;
+	int exit_code;
+	struct event *stop_timer;
+	struct event *ping_timer;
+	const char *test_child; /* test builds: SIGUSR1 target */
+	int http_fds[CONF_LISTEN_MAX];
+	int nhttp;
 	struct {
-		char		 name[CONF_NAME_MAX];
-		char		 path[CONF_SOCK_MAX];
-	}			 bound[CONF_EXPORT_MAX];	/* export sockets */
-	int			 nbound;
-	struct nbd_nl		 nl;		/* fd -1 without NBD devices */
-	int			 audit_fd;	/* -1: no audit file */
-	rlim_t			 nofile;	/* RLIMIT_NOFILE of the children */
+		char name[CONF_NAME_MAX];
+		char path[CONF_SOCK_MAX];
+	} bound[CONF_EXPORT_MAX]; /* export sockets */
+	int nbound;
+	struct nbd_nl nl; /* fd -1 without NBD devices */
+	int audit_fd;	  /* -1: no audit file */
+	rlim_t nofile;	  /* RLIMIT_NOFILE of the children */
 };
 
 extern const struct sandbox_policy vmediad_policy;
 
-void	proc_spawn_all(struct vmediad *);
-void	proc_send_conf(struct vmediad *, struct proc *);
+void proc_spawn_all(struct vmediad *);
+void proc_send_conf(struct vmediad *, struct proc *);
 #ifdef VMEDIAD_TEST
-void	proc_flood(struct vmediad *, struct proc *);
+void proc_flood(struct vmediad *, struct proc *);
 #endif
-void	proc_reap(struct vmediad *);
-void	proc_stop_all(struct vmediad *, int);
-void	proc_ping(struct vmediad *);
-int	proc_alive(const struct vmediad *);
+void proc_reap(struct vmediad *);
+void proc_stop_all(struct vmediad *, int);
+void proc_ping(struct vmediad *);
+int proc_alive(const struct vmediad *);
 struct proc *proc_by_name(struct vmediad *, const char *);
 
-void	listen_bind_http(struct vmediad *);
-void	listen_send_http(struct vmediad *);
-void	listen_exports(struct vmediad *);
-void	listen_cleanup(struct vmediad *);
+void listen_bind_http(struct vmediad *);
+void listen_send_http(struct vmediad *);
+void listen_exports(struct vmediad *);
+void listen_cleanup(struct vmediad *);
 
-void	audit_open(struct vmediad *);
-void	audit_record(struct vmediad *, const struct msg_audit *);
-void	audit_reload(struct vmediad *, const char *);
+void audit_open(struct vmediad *);
+void audit_record(struct vmediad *, const struct msg_audit *);
+void audit_reload(struct vmediad *, const char *);
 
-int	hashpw_main(void);
+int hashpw_main(void);
 
-rlim_t	nofile_needed(const struct conf *);
-int	nofile_raise(const struct conf *, rlim_t *, char *, size_t);
-int	nofile_fits(const struct conf *, rlim_t, char *, size_t);
+rlim_t nofile_needed(const struct conf *);
+int nofile_raise(const struct conf *, rlim_t *, char *, size_t);
+int nofile_fits(const struct conf *, rlim_t, char *, size_t);
 
-void	devices_open(struct vmediad *);
-void	devices_release(struct vmediad *);
+void devices_open(struct vmediad *);
+void devices_release(struct vmediad *);
 
 #endif

@@ -16,13 +16,13 @@
 #include "log.h"
 #include "sessiond.h"
 
-#define ACCEPT_PAUSE_MS	250
+#define ACCEPT_PAUSE_MS 250
 
 struct acceptor {
-	struct evconnlistener	*listener;
-	struct event		*retry;
-	acceptor_fn		 fn;
-	void			*arg;
+	struct evconnlistener *listener;
+	struct event *retry;
+	acceptor_fn fn;
+	void *arg;
 };
 
 /*
@@ -30,7 +30,7 @@ struct acceptor {
  * ACCEPT_QUIET_SEC without failing (a shortage ends in fits and starts,
  * as connections close and queued ones come in).
  */
-#define ACCEPT_QUIET_SEC	60
+#define ACCEPT_QUIET_SEC 60
 static time_t last_failure;
 
 static void
@@ -49,8 +49,7 @@ accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 static void
 accept_failed(struct evconnlistener *l, void *arg)
 {
-	static const struct libevent_tv pause = { 0,
-	    ACCEPT_PAUSE_MS * 1000 };
+	static const struct libevent_tv pause = { 0, ACCEPT_PAUSE_MS * 1000 };
 	struct acceptor *a = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 	time_t now = time(NULL), before = last_failure;
@@ -62,7 +61,8 @@ accept_failed(struct evconnlistener *l, void *arg)
 		return;
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
 		log_warnx("out of file descriptors or memory (accept: %s): "
-		    "new connections wait until some close", strerror(err));
+			  "new connections wait until some close",
+		    strerror(err));
 	else
 		log_warnx("accept: %s: new connections wait a moment",
 		    strerror(err));

@@ -37,7 +37,8 @@ api_export(struct evbuffer *out, const struct export_rt *ex)
 	json_string(out, ex->conf.name);
 	evbuffer_add_printf(out, ", \"description\": ");
 	json_string(out, ex->conf.description);
-	evbuffer_add_printf(out, ", \"kind\": \"%s\", \"read_only\": %s, "
+	evbuffer_add_printf(out,
+	    ", \"kind\": \"%s\", \"read_only\": %s, "
 	    "\"default\": %s, \"state\": \"%s\", \"user\": ",
 	    ex->conf.device[0] ? "device" : "socket",
 	    ex->conf.read_only ? "true" : "false",
@@ -47,17 +48,20 @@ api_export(struct evbuffer *out, const struct export_rt *ex)
 	else
 		evbuffer_add_printf(out, "null");
 	if (s == NULL) {
-		evbuffer_add_printf(out, ", \"size\": null, \"bytes_read\": "
+		evbuffer_add_printf(out,
+		    ", \"size\": null, \"bytes_read\": "
 		    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": "
-		    "null}", ex->last_read, ex->last_written);
+		    "null}",
+		    ex->last_read, ex->last_written);
 		return;
 	}
 	/* The time zone was read before the sandbox (child_start). */
 	gmtime_r(&s->since, &tm);
 	snprintf(since, sizeof(since), "%04d-%02d-%02dT%02d:%02d:%02dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec);
-	evbuffer_add_printf(out, ", \"size\": %" PRIu64 ", \"bytes_read\": "
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec);
+	evbuffer_add_printf(out,
+	    ", \"size\": %" PRIu64 ", \"bytes_read\": "
 	    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": \"%s\"}",
 	    s->transmitting ? s->relay.size : 0, s->relay.bytes_read,
 	    s->relay.bytes_written, since);

@@ -16,13 +16,13 @@
 #include "log.h"
 #include "sessiond.h"
 
-#define AUTH_LOGINS_MAX	1024
+#define AUTH_LOGINS_MAX 1024
 
 struct login {
-	char		 token[CRED_TOKEN_LEN + 1];
-	char		 user[CONF_NAME_MAX];
-	time_t		 created;
-	time_t		 used;
+	char token[CRED_TOKEN_LEN + 1];
+	char user[CONF_NAME_MAX];
+	time_t created;
+	time_t used;
 };
 
 static struct login logins[AUTH_LOGINS_MAX];
@@ -86,8 +86,8 @@ login_purge(time_t now)
 	int i;
 
 	for (i = 0; i < AUTH_LOGINS_MAX; i++)
-		if (logins[i].token[0] != '\0' && login_expired(&logins[i],
-		    now))
+		if (logins[i].token[0] != '\0' &&
+		    login_expired(&logins[i], now))
 			explicit_bzero(&logins[i], sizeof(logins[i]));
 }
 
@@ -195,8 +195,8 @@ login_lookup(const char *token)
 	int i;
 
 	for (i = 0; i < AUTH_LOGINS_MAX; i++)
-		if (logins[i].token[0] != '\0' && CRYPTO_memcmp(logins[i].token,
-		    token, CRED_TOKEN_LEN) == 0)
+		if (logins[i].token[0] != '\0' &&
+		    CRYPTO_memcmp(logins[i].token, token, CRED_TOKEN_LEN) == 0)
 			found = &logins[i];
 	return found;
 }

@@ -11,34 +11,34 @@
 #include "cred.h"
 
 enum auth_how {
-	AUTH_HOW_NONE,		/* not (yet) known */
-	AUTH_HOW_ANONYMOUS,	/* auth = none */
+	AUTH_HOW_NONE,	    /* not (yet) known */
+	AUTH_HOW_ANONYMOUS, /* auth = none */
 	AUTH_HOW_COOKIE,
 	AUTH_HOW_BEARER,
-	AUTH_HOW_PROTOCOL,	/* token offered as a WebSocket subprotocol */
+	AUTH_HOW_PROTOCOL, /* token offered as a WebSocket subprotocol */
 	AUTH_HOW_BASIC,
 };
 
 struct identity {
-	enum auth_how	 how;
-	char		 user[CONF_NAME_MAX];
-	int		 admin;
-	char		 token[CRED_TOKEN_LEN + 1];	/* login sessions */
+	enum auth_how how;
+	char user[CONF_NAME_MAX];
+	int admin;
+	char token[CRED_TOKEN_LEN + 1]; /* login sessions */
 };
 
 /* A login that had to end so that a new one fits. */
 struct auth_dropped {
-	char		 user[CONF_NAME_MAX];	/* empty: none ended */
-	int		 table_full;	/* else: its user had too many */
+	char user[CONF_NAME_MAX]; /* empty: none ended */
+	int table_full;		  /* else: its user had too many */
 };
 
-int	auth_required(void);
+int auth_required(void);
 const struct conf_user *auth_user(const char *);
-void	auth_identity_user(struct identity *, enum auth_how, const char *);
-int	auth_may_use(const struct identity *, const struct conf_export *);
-int	auth_login_create(const char *, char [CRED_TOKEN_LEN + 1],
-	    struct auth_dropped *);
-int	auth_login_find(const char *, struct identity *, enum auth_how);
-void	auth_login_remove(const char *);
+void auth_identity_user(struct identity *, enum auth_how, const char *);
+int auth_may_use(const struct identity *, const struct conf_export *);
+int auth_login_create(const char *, char[CRED_TOKEN_LEN + 1],
+    struct auth_dropped *);
+int auth_login_find(const char *, struct identity *, enum auth_how);
+void auth_login_remove(const char *);
 
 #endif

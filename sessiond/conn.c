@@ -32,7 +32,7 @@
 /* Least recently active first: eviction takes the first idle one. */
 static TAILQ_HEAD(, conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static int nconns;
-static unsigned long refused;	/* since the last connection accepted */
+static unsigned long refused; /* since the last connection accepted */
 
 int
 conn_count(void)
@@ -79,8 +79,8 @@ conn_error_headers(struct conn *c, int status, const char *message,
 	int flags = c->req->method == HTTP_METHOD_HEAD ? HTTP_RESPONSE_HEAD : 0;
 
 	log_debug("%s: %d %s", c->addr, status, message);
-	http_error_json_headers(bufferevent_get_output(c->bev), status,
-	    message, flags, hdrs, n);
+	http_error_json_headers(bufferevent_get_output(c->bev), status, message,
+	    flags, hdrs, n);
 	conn_close_after_write(c);
 }
 
@@ -123,8 +123,8 @@ conn_resume(struct conn *c)
 	c->waiting = 0;
 	bufferevent_enable(c->bev, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-		bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS |
-		    BEV_TRIG_DEFER_CALLBACKS);
+		bufferevent_trigger(c->bev, EV_READ,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void
@@ -153,7 +153,7 @@ conn_read(struct bufferevent *bev, void *arg)
 		return;
 	}
 	http_parser_init(&c->parser);
-	route_request(c);	/* may free c, or hand it to a session */
+	route_request(c); /* may free c, or hand it to a session */
 }
 
 /* Output drained: close if asked, else read on. */
@@ -211,12 +211,14 @@ format_addr(int fd, struct conn *c)
 	snprintf(c->host, sizeof(c->host), "local");
 	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
 		return;
-	if (ss.ss_family == AF_INET && inet_ntop(AF_INET, &sin->sin_addr,
-	    c->host, sizeof(c->host)) != NULL)
+	if (ss.ss_family == AF_INET &&
+	    inet_ntop(AF_INET, &sin->sin_addr, c->host, sizeof(c->host)) !=
+		NULL)
 		snprintf(c->addr, sizeof(c->addr), "%s:%u", c->host,
 		    ntohs(sin->sin_port));
-	else if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6,
-	    &sin6->sin6_addr, c->host, sizeof(c->host)) != NULL)
+	else if (ss.ss_family == AF_INET6 &&
+	    inet_ntop(AF_INET6, &sin6->sin6_addr, c->host, sizeof(c->host)) !=
+		NULL)
 		snprintf(c->addr, sizeof(c->addr), "[%s]:%u", c->host,
 		    ntohs(sin6->sin6_port));
 }
@@ -242,10 +244,11 @@ conn_make_room(void)
 
 	if (nconns + session_count() + local_count() < limit)
 		return 1;
-	TAILQ_FOREACH(c, &conns, entry) {
+	TAILQ_FOREACH (c, &conns, entry) {
 		if (conn_idle(c)) {
 			log_info("%s: idle longest, closed to make room "
-			    "(max-connections %d)", c->addr, limit);
+				 "(max-connections %d)",
+			    c->addr, limit);
 			conn_free(c);
 			return 1;
 		}
@@ -263,7 +266,8 @@ conn_admit(const char *what)
 {
 	if (!conn_make_room()) {
 		if (refused++ == 0)
-			log_warnx("max-connections %d reached, every connection "
+			log_warnx(
+			    "max-connections %d reached, every connection "
 			    "busy: refusing %s and any more until one ends",
 			    sd_child->conf->global.max_connections, what);
 		return 0;
@@ -298,7 +302,8 @@ conn_accept(int fd, void *arg)
 	c->tls = l->tls;
 	c->local = conf_listen_is_local(l);
 	http_parser_init(&c->parser);
-	c->bev = c->tls ? tls_bufferevent(sd_child->base, fd) :
+	c->bev = c->tls ?
+	    tls_bufferevent(sd_child->base, fd) :
 	    bufferevent_socket_new(sd_child->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(sd_child->base, conn_timeout, c);
 	if (c->bev == NULL || c->timer == NULL)

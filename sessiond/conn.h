@@ -14,32 +14,32 @@ struct bufferevent;
 struct event;
 
 struct conn {
-	TAILQ_ENTRY(conn)	 entry;
-	struct bufferevent	*bev;
-	struct http_parser	 parser;
-	struct http_request	*req;
-	struct event		*timer;		/* idle, then request deadline */
-	char			 addr[64];
-	char			 host[48];	/* addr without the port */
-	int			 listen_index;
-	int			 tls;
-	int			 local;		/* loopback or Unix listener */
-	int			 closing;	/* close once output is out */
-	int			 waiting;	/* a password check runs */
-	int			 in_request;	/* bytes of a request came */
-	struct identity		 id;
-	struct cred		 cred;		/* while a check runs */
+	TAILQ_ENTRY(conn) entry;
+	struct bufferevent *bev;
+	struct http_parser parser;
+	struct http_request *req;
+	struct event *timer; /* idle, then request deadline */
+	char addr[64];
+	char host[48]; /* addr without the port */
+	int listen_index;
+	int tls;
+	int local;	/* loopback or Unix listener */
+	int closing;	/* close once output is out */
+	int waiting;	/* a password check runs */
+	int in_request; /* bytes of a request came */
+	struct identity id;
+	struct cred cred; /* while a check runs */
 };
 
-void	conn_close_after_write(struct conn *);
-void	conn_error(struct conn *, int, const char *);
-void	conn_error_headers(struct conn *, int, const char *,
-	    const struct http_header *, size_t);
-void	conn_free(struct conn *);
-void	conn_request_done(struct conn *, int);
-void	conn_resume(struct conn *);
+void conn_close_after_write(struct conn *);
+void conn_error(struct conn *, int, const char *);
+void conn_error_headers(struct conn *, int, const char *,
+    const struct http_header *, size_t);
+void conn_free(struct conn *);
+void conn_request_done(struct conn *, int);
+void conn_resume(struct conn *);
 struct bufferevent *conn_take_bev(struct conn *);
 
-void	route_request(struct conn *);
+void route_request(struct conn *);
 
 #endif

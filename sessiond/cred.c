@@ -16,7 +16,7 @@ cred_token_valid(const char *s, size_t len)
 		return 0;
 	for (i = 0; i < len; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'f')))
+			(s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return 1;
 }
@@ -34,8 +34,9 @@ cred_cookie_token(const char *header, char token[CRED_TOKEN_LEN + 1])
 		end = strchr(p, ';');
 		if (end == NULL)
 			end = p + strlen(p);
-		if ((size_t)(end - p) > namelen && strncmp(p, CRED_COOKIE_NAME,
-		    namelen) == 0 && p[namelen] == '=') {
+		if ((size_t)(end - p) > namelen &&
+		    strncmp(p, CRED_COOKIE_NAME, namelen) == 0 &&
+		    p[namelen] == '=') {
 			value = p + namelen + 1;
 			while (end > value && end[-1] == ' ')
 				end--;
@@ -107,8 +108,7 @@ basic_split(const unsigned char *d, int n, struct cred *c)
 		return -1;
 	ulen = colon - d;
 	plen = n - ulen - 1;
-	if (ulen == 0 || ulen >= sizeof(c->user) ||
-	    plen >= sizeof(c->password))
+	if (ulen == 0 || ulen >= sizeof(c->user) || plen >= sizeof(c->password))
 		return -1;
 	for (i = 0; i < n; i++)
 		if (d[i] < 0x20 || d[i] == 0x7f)

@@ -8,15 +8,16 @@
 #include "cred.h"
 
 struct json_in {
-	const char	*p;
-	const char	*end;
+	const char *p;
+	const char *end;
 };
 
 static void
 skip_ws(struct json_in *in)
 {
-	while (in->p < in->end && (*in->p == ' ' || *in->p == '\t' ||
-	    *in->p == '\n' || *in->p == '\r'))
+	while (in->p < in->end &&
+	    (*in->p == ' ' || *in->p == '\t' || *in->p == '\n' ||
+		*in->p == '\r'))
 		in->p++;
 }
 
@@ -111,13 +112,25 @@ json_string_in(struct json_in *in, char *out, size_t size)
 			if (in->p >= in->end)
 				return -1;
 			switch (c = *in->p++) {
-			case '"': case '\\': case '/':
+			case '"':
+			case '\\':
+			case '/':
 				break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
-			case 'n': c = '\n'; break;
-			case 'r': c = '\r'; break;
-			case 't': c = '\t'; break;
+			case 'b':
+				c = '\b';
+				break;
+			case 'f':
+				c = '\f';
+				break;
+			case 'n':
+				c = '\n';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 't':
+				c = '\t';
+				break;
 			case 'u':
 				if (unicode_escape(in, out, &n, size) == -1)
 					return -1;
@@ -182,9 +195,10 @@ json_skip_value(struct json_in *in)
 
 	if (in->p < in->end && *in->p == '"')
 		return json_string_in(in, scratch, sizeof(scratch));
-	while (in->p < in->end && ((*in->p >= '0' && *in->p <= '9') ||
-	    (*in->p >= 'a' && *in->p <= 'z') || *in->p == '-' ||
-	    *in->p == '+' || *in->p == '.' || *in->p == 'E'))
+	while (in->p < in->end &&
+	    ((*in->p >= '0' && *in->p <= '9') ||
+		(*in->p >= 'a' && *in->p <= 'z') || *in->p == '-' ||
+		*in->p == '+' || *in->p == '.' || *in->p == 'E'))
 		in->p++;
 	len = in->p - start;
 	if ((len == 4 && memcmp(start, "true", 4) == 0) ||
@@ -207,13 +221,13 @@ member(struct json_in *in, struct cred *c, int *seen)
 		return -1;
 	skip_ws(in);
 	if (strcmp(key, "username") == 0) {
-		if (*seen & 1 || json_string_in(in, c->user,
-		    sizeof(c->user)) == -1)
+		if (*seen & 1 ||
+		    json_string_in(in, c->user, sizeof(c->user)) == -1)
 			return -1;
 		*seen |= 1;
 	} else if (strcmp(key, "password") == 0) {
-		if (*seen & 2 || json_string_in(in, c->password,
-		    sizeof(c->password)) == -1)
+		if (*seen & 2 ||
+		    json_string_in(in, c->password, sizeof(c->password)) == -1)
 			return -1;
 		*seen |= 2;
 	} else if (json_skip_value(in) == -1)

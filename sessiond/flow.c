@@ -14,11 +14,11 @@
 #include "log.h"
 #include "sessiond.h"
 
-#define PEER_OUT_HIGH	(8 * 1024 * 1024)	/* pause downstream reads */
-#define PEER_OUT_LOW	(2 * 1024 * 1024)
-#define DOWN_OUT_HIGH	(8 * 1024 * 1024)	/* pause the peer */
-#define DOWN_OUT_LOW	(2 * 1024 * 1024)
-#define FRAME_OUT_MAX	(256 * 1024)		/* one WebSocket frame */
+#define PEER_OUT_HIGH (8 * 1024 * 1024) /* pause downstream reads */
+#define PEER_OUT_LOW (2 * 1024 * 1024)
+#define DOWN_OUT_HIGH (8 * 1024 * 1024) /* pause the peer */
+#define DOWN_OUT_LOW (2 * 1024 * 1024)
+#define FRAME_OUT_MAX (256 * 1024) /* one WebSocket frame */
 
 /* Write callbacks fire at the low marks: that is where we resume. */
 void
@@ -42,7 +42,7 @@ pause_downstreams(struct session *s)
 	s->downstreams = FLOW_PAUSED;
 	if (s->kernel != NULL)
 		bufferevent_disable(s->kernel, EV_READ);
-	TAILQ_FOREACH(lc, &s->locals, entry)
+	TAILQ_FOREACH (lc, &s->locals, entry)
 		bufferevent_disable(lc->bev, EV_READ);
 }
 
@@ -54,7 +54,7 @@ resume_downstreams(struct session *s)
 	s->downstreams = FLOW_OPEN;
 	if (s->kernel != NULL)
 		bufferevent_enable(s->kernel, EV_READ);
-	TAILQ_FOREACH(lc, &s->locals, entry)
+	TAILQ_FOREACH (lc, &s->locals, entry)
 		bufferevent_enable(lc->bev, EV_READ);
 	session_kick_downstreams(s);
 }
@@ -95,8 +95,9 @@ flow_peer_output(struct session *s)
 void
 flow_peer_drained(struct session *s)
 {
-	if (s->downstreams == FLOW_PAUSED && evbuffer_get_length(
-	    bufferevent_get_output(s->peer)) <= PEER_OUT_LOW)
+	if (s->downstreams == FLOW_PAUSED &&
+	    evbuffer_get_length(bufferevent_get_output(s->peer)) <=
+		PEER_OUT_LOW)
 		resume_downstreams(s);
 }
 

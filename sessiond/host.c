@@ -31,8 +31,9 @@ host_name(const char *host, char *name, size_t size)
 		port++;
 	else
 		return 0;
-	if (*port != '\0' && (*port != ':' ||
-	    strspn(port + 1, "0123456789") != strlen(port + 1)))
+	if (*port != '\0' &&
+	    (*port != ':' ||
+		strspn(port + 1, "0123456789") != strlen(port + 1)))
 		return 0;
 	len = port - host;
 	if (len > 0 && host[len - 1] == '.')
@@ -54,7 +55,7 @@ host_literal(const char *name, struct in6_addr *a)
 
 	if (inet_pton(AF_INET, name, &a4) == 1) {
 		memset(a, 0, sizeof(*a));
-		a->s6_addr[10] = a->s6_addr[11] = 0xff;	/* v4-mapped */
+		a->s6_addr[10] = a->s6_addr[11] = 0xff; /* v4-mapped */
 		memcpy(&a->s6_addr[12], &a4, 4);
 		return 1;
 	}
@@ -80,7 +81,7 @@ local_addr(const struct conn *c, struct in6_addr *a, int *loopback)
 
 	*loopback = 0;
 	if (getsockname(bufferevent_getfd(c->bev), (struct sockaddr *)&ss,
-	    &len) == -1)
+		&len) == -1)
 		return -1;
 	if (ss.ss_family == AF_UNIX) {
 		*loopback = 1;
@@ -94,8 +95,8 @@ local_addr(const struct conn *c, struct in6_addr *a, int *loopback)
 		*a = sin6->sin6_addr;
 	else
 		return -1;
-	*loopback = IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) &&
-	    a->s6_addr[12] == 127);
+	*loopback = IN6_IS_ADDR_LOOPBACK(a) ||
+	    (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 	return 0;
 }
 
@@ -108,8 +109,8 @@ server_name(const char *name, const struct in6_addr *literal)
 
 	while (conf_list_next(&list, " \t", word, sizeof(word))) {
 		if (literal != NULL ? host_literal(word, &a) &&
-		    memcmp(&a, literal, sizeof(a)) == 0 :
-		    strcasecmp(word, name) == 0)
+			    memcmp(&a, literal, sizeof(a)) == 0 :
+				      strcasecmp(word, name) == 0)
 			return 1;
 	}
 	return 0;
@@ -129,8 +130,9 @@ host_served(const struct conn *c)
 		return 0;
 	have_ours = local_addr(c, &ours, &loopback) == 0;
 	if (host_literal(name, &literal))
-		return (have_ours && memcmp(&literal, &ours,
-		    sizeof(ours)) == 0) || server_name(name, &literal);
+		return (have_ours &&
+			   memcmp(&literal, &ours, sizeof(ours)) == 0) ||
+		    server_name(name, &literal);
 	return (loopback && strcasecmp(name, "localhost") == 0) ||
 	    server_name(name, NULL);
 }

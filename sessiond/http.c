@@ -26,7 +26,7 @@ enum http_state {
 };
 
 enum http_field_kind {
-	HTTP_F_STRING,		/* stored; join == NULL: duplicates are 400 */
+	HTTP_F_STRING, /* stored; join == NULL: duplicates are 400 */
 	HTTP_F_HOST,
 	HTTP_F_ORIGIN,
 	HTTP_F_CONNECTION,
@@ -35,22 +35,24 @@ enum http_field_kind {
 };
 
 struct http_field {
-	const char		*name;
-	enum http_field_kind	 kind;
-	size_t			 off;	/* of the char array, for strings */
-	size_t			 size;
-	const char		*join;	/* separator for a repeated list */
+	const char *name;
+	enum http_field_kind kind;
+	size_t off; /* of the char array, for strings */
+	size_t size;
+	const char *join; /* separator for a repeated list */
 };
 
 #define HTTP_FIELD(n, k, m, s, j) \
-	{ n, k, offsetof(struct http_request, m), s, j }
+	{ \
+		n, k, offsetof(struct http_request, m), s, j \
+	}
 
 static const struct http_field http_fields[] = {
 	HTTP_FIELD("Host", HTTP_F_HOST, host, HTTP_HOST_MAX, NULL),
 	{ "Connection", HTTP_F_CONNECTION, 0, 0, NULL },
 	HTTP_FIELD("Upgrade", HTTP_F_STRING, upgrade, HTTP_UPGRADE_MAX, ", "),
-	HTTP_FIELD("Sec-WebSocket-Key", HTTP_F_STRING, ws_key,
-	    HTTP_WS_KEY_MAX, NULL),
+	HTTP_FIELD("Sec-WebSocket-Key", HTTP_F_STRING, ws_key, HTTP_WS_KEY_MAX,
+	    NULL),
 	HTTP_FIELD("Sec-WebSocket-Version", HTTP_F_STRING, ws_version,
 	    HTTP_WS_VERSION_MAX, NULL),
 	HTTP_FIELD("Sec-WebSocket-Protocol", HTTP_F_STRING, ws_protocol,
@@ -65,7 +67,7 @@ static const struct http_field http_fields[] = {
 	{ "Transfer-Encoding", HTTP_F_TRANSFER_ENCODING, 0, 0, NULL },
 };
 
-#define HTTP_NFIELDS	(sizeof(http_fields) / sizeof(http_fields[0]))
+#define HTTP_NFIELDS (sizeof(http_fields) / sizeof(http_fields[0]))
 
 /* RFC 9110 tchar: what a method or a field name may be made of. */
 static int
@@ -106,10 +108,10 @@ static unsigned int http_nheaders_max = HTTP_NHEADERS_MAX;
 void
 http_set_limits(size_t headers_max, unsigned int nheaders_max)
 {
-	http_headers_max = headers_max < HTTP_HEADERS_MAX ? headers_max :
-	    HTTP_HEADERS_MAX;
-	http_nheaders_max = nheaders_max < HTTP_NHEADERS_MAX ? nheaders_max :
-	    HTTP_NHEADERS_MAX;
+	http_headers_max =
+	    headers_max < HTTP_HEADERS_MAX ? headers_max : HTTP_HEADERS_MAX;
+	http_nheaders_max =
+	    nheaders_max < HTTP_NHEADERS_MAX ? nheaders_max : HTTP_NHEADERS_MAX;
 }
 
 void
@@ -302,8 +304,8 @@ http_connection(struct http_request *req, const char *v, size_t len)
 			tok++;
 			tlen--;
 		}
-		while (tlen > 0 && (tok[tlen - 1] == ' ' ||
-		    tok[tlen - 1] == '\t'))
+		while (
+		    tlen > 0 && (tok[tlen - 1] == ' ' || tok[tlen - 1] == '\t'))
 			tlen--;
 		if (tlen == 5 && strncasecmp(tok, "close", 5) == 0)
 			req->connection |= HTTP_CONN_CLOSE;
@@ -391,7 +393,8 @@ http_header_line(struct http_parser *p, struct http_request *req,
 		unsigned char c = v[i];
 
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return http_fail(p, 400, "control byte in header field");
+			return http_fail(p, 400,
+			    "control byte in header field");
 	}
 
 	for (i = 0; i < HTTP_NFIELDS; i++) {
@@ -451,8 +454,7 @@ http_headers_end(struct http_parser *p, struct http_request *req)
  * as the buffer holds more than the limit without its end.
  */
 int
-http_parse(struct http_parser *p, struct evbuffer *in,
-    struct http_request *req)
+http_parse(struct http_parser *p, struct evbuffer *in, struct http_request *req)
 {
 	const char *line;
 	size_t len, budget, n;
@@ -473,11 +475,13 @@ http_parse(struct http_parser *p, struct evbuffer *in,
 			if (r == 0)
 				return http_method_prefix(p, in);
 			if (r == -1)
-				return http_fail(p, 414, "request line too long");
+				return http_fail(p, 414,
+				    "request line too long");
 			if (r == -2)
 				return http_fail(p, 400, "bare LF");
 			if (len == 0) {
-				/* RFC 9112 2.2: ignore CRLFs before a request. */
+				/* RFC 9112 2.2: ignore CRLFs before a request.
+				 */
 				if (++p->empty_lines > HTTP_EMPTY_LINES_MAX)
 					return http_fail(p, 400,
 					    "empty lines before request");
@@ -493,18 +497,21 @@ http_parse(struct http_parser *p, struct evbuffer *in,
 		case HTTP_S_HEADERS:
 			budget = http_headers_max - p->header_bytes;
 			if (budget < 2)
-				return http_fail(p, 431, "header block too large");
+				return http_fail(p, 431,
+				    "header block too large");
 			r = http_line(p, in, budget - 2, &line, &len);
 			if (r == 0)
 				return HTTP_PARSE_MORE;
 			if (r == -1)
-				return http_fail(p, 431, "header block too large");
+				return http_fail(p, 431,
+				    "header block too large");
 			if (r == -2)
 				return http_fail(p, 400, "bare LF");
 			p->header_bytes += len + 2;
 			if (len == 0) {
 				http_line_done(p, in, len);
-				if (http_headers_end(p, req) == HTTP_PARSE_ERROR)
+				if (http_headers_end(p, req) ==
+				    HTTP_PARSE_ERROR)
 					return HTTP_PARSE_ERROR;
 				p->state = HTTP_S_BODY;
 				break;
@@ -518,8 +525,9 @@ http_parse(struct http_parser *p, struct evbuffer *in,
 			n = req->content_length - req->body_len;
 			if (n > evbuffer_get_length(in))
 				n = evbuffer_get_length(in);
-			if (n > 0 && evbuffer_remove(in,
-			    req->body + req->body_len, n) != (int)n)
+			if (n > 0 &&
+			    evbuffer_remove(in, req->body + req->body_len, n) !=
+				(int)n)
 				return http_fail(p, 500, "buffer failure");
 			req->body_len += n;
 			if (req->body_len < req->content_length)

@@ -22,8 +22,8 @@
 #include "nbd_proto.h"
 #include "sessiond.h"
 
-#define LOCAL_HANDSHAKE_SEC	10
-#define LOCAL_REPLIES_MAX	(8 * 1024 * 1024)	/* unread, per client */
+#define LOCAL_HANDSHAKE_SEC 10
+#define LOCAL_REPLIES_MAX (8 * 1024 * 1024) /* unread, per client */
 
 /* Local clients not yet in a session's list: still negotiating. */
 static struct local_list negotiating = TAILQ_HEAD_INITIALIZER(negotiating);
@@ -39,8 +39,7 @@ client_list(struct local_client *lc)
 void
 local_client_close(struct local_client *lc, const char *why)
 {
-	log_debug("export %s: %s closed: %s", lc->ex->conf.name, lc->name,
-	    why);
+	log_debug("export %s: %s closed: %s", lc->ex->conf.name, lc->name, why);
 	if (lc->relaying && lc->ex->session != NULL)
 		relay_down_gone(&lc->ex->session->relay, &lc->down);
 	TAILQ_REMOVE(client_list(lc), lc, entry);
@@ -83,8 +82,8 @@ local_client_requests(struct local_client *lc)
 {
 	struct session *s = lc->ex->session;
 
-	session_down_done(s, &lc->down, relay_requests(&s->relay, &lc->down,
-	    s->stream_out));
+	session_down_done(s, &lc->down,
+	    relay_requests(&s->relay, &lc->down, s->stream_out));
 }
 
 static void
@@ -161,9 +160,10 @@ local_event(struct bufferevent *bev, short what, void *arg)
 	char why[128];
 
 	if (what & BEV_EVENT_TIMEOUT) {
-		snprintf(why, sizeof(why), "stopped reading its replies (%zu "
-		    "bytes unread for %d s)", evbuffer_get_length(
-		    bufferevent_get_output(bev)), lc->ex->conf.timeout);
+		snprintf(why, sizeof(why),
+		    "stopped reading its replies (%zu bytes unread for %d s)",
+		    evbuffer_get_length(bufferevent_get_output(bev)),
+		    lc->ex->conf.timeout);
 		local_client_cut(lc, why);
 		return;
 	}
@@ -187,9 +187,9 @@ local_client_name(struct local_client *lc, int fd)
 
 	local_seq++;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0)
-		snprintf(lc->name, sizeof(lc->name), "local client %u (pid "
-		    "%ld, uid %lu)", local_seq, (long)uc.pid,
-		    (unsigned long)uc.uid);
+		snprintf(lc->name, sizeof(lc->name),
+		    "local client %u (pid %ld, uid %lu)", local_seq,
+		    (long)uc.pid, (unsigned long)uc.uid);
 	else
 		snprintf(lc->name, sizeof(lc->name), "local client %u",
 		    local_seq);
@@ -210,8 +210,8 @@ local_accepted(int fd, void *arg)
 	if ((lc = calloc(1, sizeof(*lc))) == NULL)
 		fatal("calloc");
 	lc->ex = ex;
-	lc->bev = bufferevent_socket_new(sd_child->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
+	lc->bev =
+	    bufferevent_socket_new(sd_child->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	lc->timer = evtimer_new(sd_child->base, local_timeout, lc);
 	if (lc->bev == NULL || lc->timer == NULL)
 		fatalx("local client buffers");

@@ -32,7 +32,8 @@ login_password_allowed(struct conn *c)
 		return 1;
 	snprintf(user, sizeof(user), "%s", c->cred.user);
 	cred_clear(&c->cred);
-	refuse(c, 403, AUDIT_EV_LOGIN_FAILED, user, "", "passwords are "
+	refuse(c, 403, AUDIT_EV_LOGIN_FAILED, user, "",
+	    "passwords are "
 	    "accepted only over TLS (https://) or a loopback listener");
 	return 0;
 }
@@ -66,7 +67,7 @@ login_check_password(struct conn *c, passwd_done_fn done)
 		return -1;
 	}
 	if (passwd_check(u ? u->password : passwd_dummy_hash(),
-	    c->cred.password, done, c) == -1) {
+		c->cred.password, done, c) == -1) {
 		refuse(c, 503, AUDIT_EV_LOGIN_FAILED, c->cred.user, "",
 		    "busy checking passwords; try again");
 		cred_clear(&c->cred);
@@ -112,17 +113,17 @@ login_record(struct conn *c, const struct auth_dropped *dropped)
 	char why[128] = "";
 
 	if (dropped->user[0] != '\0' && !dropped->table_full)
-		snprintf(why, sizeof(why), "ended the user's oldest login "
-		    "(logins-per-user %d)",
+		snprintf(why, sizeof(why),
+		    "ended the user's oldest login (logins-per-user %d)",
 		    sd_child->conf->global.logins_per_user);
-	log_info("%s: %s logged in%s%s", c->addr, c->id.user, why[0] ?
-	    "; " : "", why);
+	log_info("%s: %s logged in%s%s", c->addr, c->id.user,
+	    why[0] ? "; " : "", why);
 	route_audit(c, AUDIT_EV_LOGIN, c->id.user, "", why);
 	if (dropped->table_full) {
 		log_info("login table full: %s's oldest login ends",
 		    dropped->user);
-		snprintf(why, sizeof(why), "login table full: ended for a "
-		    "login of %s", c->id.user);
+		snprintf(why, sizeof(why),
+		    "login table full: ended for a login of %s", c->id.user);
 		route_audit(c, AUDIT_EV_LOGOUT, dropped->user, "", why);
 	}
 }
@@ -143,15 +144,16 @@ login_done(void *arg, int ok)
 		return;
 	}
 	login_record(c, &dropped);
-	snprintf(cookie, sizeof(cookie), "%s=%s; Path=/; HttpOnly; "
-	    "SameSite=Strict%s; Max-Age=%d", CRED_COOKIE_NAME, token,
-	    c->tls ? "; Secure" : "", sd_child->conf->global.login_lifetime);
+	snprintf(cookie, sizeof(cookie),
+	    "%s=%s; Path=/; HttpOnly; SameSite=Strict%s; Max-Age=%d",
+	    CRED_COOKIE_NAME, token, c->tls ? "; Secure" : "",
+	    sd_child->conf->global.login_lifetime);
 	explicit_bzero(token, sizeof(token));
 	b = route_body_new();
 	evbuffer_add_printf(b, "{\"user\": ");
 	json_string(b, c->id.user);
-	evbuffer_add_printf(b, ", \"admin\": %s}\n", c->id.admin ? "true" :
-	    "false");
+	evbuffer_add_printf(b, ", \"admin\": %s}\n",
+	    c->id.admin ? "true" : "false");
 	conn_resume(c);
 	route_respond_json(c, 200, b, &h, 1);
 	explicit_bzero(cookie, sizeof(cookie));
@@ -168,8 +170,8 @@ login_serve(struct conn *c)
 	}
 	if (cred_login_body(c->req->body, c->req->body_len, &c->cred) == -1) {
 		explicit_bzero(c->req->body, sizeof(c->req->body));
-		refuse(c, 400, AUDIT_EV_LOGIN_FAILED, "", "", "expected "
-		    "{\"username\": ..., \"password\": ...}");
+		refuse(c, 400, AUDIT_EV_LOGIN_FAILED, "", "",
+		    "expected {\"username\": ..., \"password\": ...}");
 		return;
 	}
 	explicit_bzero(c->req->body, sizeof(c->req->body));
@@ -191,9 +193,9 @@ login_logout(struct conn *c)
 		route_audit(c, AUDIT_EV_LOGOUT, c->id.user, "",
 		    c->id.how == AUTH_HOW_COOKIE ? "" : "token revoked");
 	}
-	snprintf(cookie, sizeof(cookie), "%s=; Path=/; HttpOnly; "
-	    "SameSite=Strict%s; Max-Age=0", CRED_COOKIE_NAME,
-	    c->tls ? "; Secure" : "");
+	snprintf(cookie, sizeof(cookie),
+	    "%s=; Path=/; HttpOnly; SameSite=Strict%s; Max-Age=0",
+	    CRED_COOKIE_NAME, c->tls ? "; Secure" : "");
 	evbuffer_add_printf(b, "{\"logged_out\": true}\n");
 	route_respond_json(c, 200, b, &h, 1);
 }

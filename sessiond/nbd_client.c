@@ -10,10 +10,10 @@
 #include "nbd_client.h"
 #include "nbd_proto.h"
 
-#define GREETING_SIZE		18	/* NBDMAGIC IHAVEOPT flags16 */
-#define OPTION_REPLY_SIZE	20	/* magic64 option32 type32 len32 */
-#define EXPORT_NAME_REPLY	10	/* size64 flags16, then 124 zeroes */
-#define OLDSTYLE_MAGIC		UINT64_C(0x00420281861253)
+#define GREETING_SIZE 18     /* NBDMAGIC IHAVEOPT flags16 */
+#define OPTION_REPLY_SIZE 20 /* magic64 option32 type32 len32 */
+#define EXPORT_NAME_REPLY 10 /* size64 flags16, then 124 zeroes */
+#define OLDSTYLE_MAGIC UINT64_C(0x00420281861253)
 
 static enum nbd_client_result
 client_fail(struct nbd_client *c, const char *fmt, ...)
@@ -43,8 +43,8 @@ send_go(struct evbuffer *out)
 	nbd_put64(opt, NBD_IHAVEOPT);
 	nbd_put32(opt + 8, NBD_OPT_GO);
 	nbd_put32(opt + 12, 6);
-	nbd_put32(opt + 16, 0);		/* name length */
-	nbd_put16(opt + 20, 0);		/* no info requests */
+	nbd_put32(opt + 16, 0); /* name length */
+	nbd_put16(opt + 20, 0); /* no info requests */
 	evbuffer_add(out, opt, sizeof(opt));
 }
 
@@ -60,8 +60,7 @@ send_export_name(struct evbuffer *out)
 }
 
 static enum nbd_client_result
-client_greeting(struct nbd_client *c, struct evbuffer *in,
-    struct evbuffer *out)
+client_greeting(struct nbd_client *c, struct evbuffer *in, struct evbuffer *out)
 {
 	unsigned char g[GREETING_SIZE], flags[4];
 	uint16_t hsflags;
@@ -79,8 +78,8 @@ client_greeting(struct nbd_client *c, struct evbuffer *in,
 	if (!(hsflags & NBD_FLAG_FIXED_NEWSTYLE))
 		return client_fail(c, "peer lacks fixed newstyle");
 	c->no_zeroes = (hsflags & NBD_FLAG_NO_ZEROES) != 0;
-	nbd_put32(flags, NBD_FLAG_FIXED_NEWSTYLE |
-	    (c->no_zeroes ? NBD_FLAG_NO_ZEROES : 0));
+	nbd_put32(flags,
+	    NBD_FLAG_FIXED_NEWSTYLE | (c->no_zeroes ? NBD_FLAG_NO_ZEROES : 0));
 	evbuffer_add(out, flags, sizeof(flags));
 	send_go(out);
 	c->state = NBD_CLIENT_GO;
@@ -111,7 +110,7 @@ client_go_reply(struct nbd_client *c, uint32_t type, const unsigned char *data,
 		if (len < 2)
 			return client_fail(c, "NBD_REP_INFO too short");
 		if (nbd_get16(data) != NBD_INFO_EXPORT)
-			return NBD_CLIENT_MORE;	/* others are optional */
+			return NBD_CLIENT_MORE; /* others are optional */
 		if (len != 12)
 			return client_fail(c, "NBD_INFO_EXPORT of %u bytes",
 			    len);
@@ -121,7 +120,8 @@ client_go_reply(struct nbd_client *c, uint32_t type, const unsigned char *data,
 		return NBD_CLIENT_MORE;
 	case NBD_REP_ACK:
 		if (!c->have_export)
-			return client_fail(c, "NBD_OPT_GO acknowledged "
+			return client_fail(c,
+			    "NBD_OPT_GO acknowledged "
 			    "without export information");
 		c->state = NBD_CLIENT_DONE;
 		return NBD_CLIENT_READY;
@@ -134,9 +134,9 @@ client_go_reply(struct nbd_client *c, uint32_t type, const unsigned char *data,
 	default:
 		if (type & NBD_REP_FLAG_ERROR) {
 			reply_text(data, len, text, sizeof(text));
-			return client_fail(c, "peer refused the export "
-			    "(error %#x%s%s)", type, text[0] ? ": " : "",
-			    text);
+			return client_fail(c,
+			    "peer refused the export (error %#x%s%s)", type,
+			    text[0] ? ": " : "", text);
 		}
 		return client_fail(c, "unexpected option reply %u", type);
 	}
@@ -150,7 +150,8 @@ client_go(struct nbd_client *c, struct evbuffer *in, struct evbuffer *out)
 	uint32_t type, len;
 
 	while (c->state == NBD_CLIENT_GO) {
-		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ssize_t)sizeof(hdr))
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) <
+		    (ssize_t)sizeof(hdr))
 			return NBD_CLIENT_MORE;
 		len = nbd_get32(hdr + 16);
 		if (nbd_get64(hdr) != NBD_REP_MAGIC)

@@ -18,23 +18,23 @@ enum nbd_client_state {
 };
 
 enum nbd_client_result {
-	NBD_CLIENT_MORE,	/* feed more bytes */
-	NBD_CLIENT_READY,	/* size and flags known: transmission */
-	NBD_CLIENT_ERROR,	/* reason says why */
+	NBD_CLIENT_MORE,  /* feed more bytes */
+	NBD_CLIENT_READY, /* size and flags known: transmission */
+	NBD_CLIENT_ERROR, /* reason says why */
 };
 
 struct nbd_client {
-	enum nbd_client_state	 state;
-	int			 no_zeroes;
-	int			 have_export;
-	int			 fell_back;	/* peer only knew EXPORT_NAME */
-	uint64_t		 size;
-	uint16_t		 flags;
-	char			 reason[160];
+	enum nbd_client_state state;
+	int no_zeroes;
+	int have_export;
+	int fell_back; /* peer only knew EXPORT_NAME */
+	uint64_t size;
+	uint16_t flags;
+	char reason[160];
 };
 
-void	nbd_client_init(struct nbd_client *);
-enum nbd_client_result nbd_client_input(struct nbd_client *,
-	    struct evbuffer *, struct evbuffer *);
+void nbd_client_init(struct nbd_client *);
+enum nbd_client_result
+nbd_client_input(struct nbd_client *, struct evbuffer *, struct evbuffer *);
 
 #endif

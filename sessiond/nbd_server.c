@@ -11,9 +11,9 @@
 #include "nbd_proto.h"
 #include "nbd_server.h"
 
-#define OPTION_HEADER	16	/* IHAVEOPT option32 length32 */
-#define OPTION_MAX	(4 + NBD_NAME_MAX + 2 + 2 * 16)
-#define ERR_TOO_BIG	(NBD_REP_FLAG_ERROR | 9)
+#define OPTION_HEADER 16 /* IHAVEOPT option32 length32 */
+#define OPTION_MAX (4 + NBD_NAME_MAX + 2 + 2 * 16)
+#define ERR_TOO_BIG (NBD_REP_FLAG_ERROR | 9)
 
 static const unsigned char zeroes[124];
 
@@ -105,8 +105,8 @@ static int
 name_matches(const unsigned char *name, uint32_t len,
     const struct nbd_export_info *e)
 {
-	return len == 0 || (len == strlen(e->name) &&
-	    memcmp(name, e->name, len) == 0);
+	return len == 0 ||
+	    (len == strlen(e->name) && memcmp(name, e->name, len) == 0);
 }
 
 static enum nbd_server_result
@@ -135,8 +135,10 @@ option_go(struct nbd_server *s, uint32_t option, const unsigned char *data,
 		return NBD_SERVER_MORE;
 	}
 	if (!e->attached) {
-		snprintf(text, sizeof(text), "no image attached to export "
-		    "\"%s\": open the vmediad web page and attach one", e->name);
+		snprintf(text, sizeof(text),
+		    "no image attached to export "
+		    "\"%s\": open the vmediad web page and attach one",
+		    e->name);
 		reply_error(out, option, NBD_REP_ERR_UNKNOWN, text);
 		return NBD_SERVER_MORE;
 	}
@@ -182,8 +184,7 @@ option_export_name(struct nbd_server *s, const unsigned char *data,
 }
 
 static void
-option_list(uint32_t len, const struct nbd_export_info *e,
-    struct evbuffer *out)
+option_list(uint32_t len, const struct nbd_export_info *e, struct evbuffer *out)
 {
 	unsigned char server[4 + 64];
 	size_t namelen = strnlen(e->name, 64);
@@ -252,8 +253,8 @@ nbd_server_input(struct nbd_server *s, const struct nbd_export_info *e,
 			return NBD_SERVER_MORE;
 		evbuffer_remove(in, flags, sizeof(flags));
 		cflags = nbd_get32(flags);
-		if (cflags & ~(uint32_t)(NBD_FLAG_FIXED_NEWSTYLE |
-		    NBD_FLAG_NO_ZEROES))
+		if (cflags &
+		    ~(uint32_t)(NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES))
 			return server_close(s, "unknown client flags %#x",
 			    cflags);
 		s->no_zeroes = (cflags & NBD_FLAG_NO_ZEROES) != 0;
@@ -262,8 +263,10 @@ nbd_server_input(struct nbd_server *s, const struct nbd_export_info *e,
 	while (s->state == NBD_SERVER_OPTIONS) {
 		/* A client that asks without reading would fill our memory. */
 		if (evbuffer_get_length(out) > NBD_SERVER_OUT_MAX) {
-			server_close(s, "does not read its option replies (%zu "
-			    "bytes unread)", evbuffer_get_length(out));
+			server_close(s,
+			    "does not read its option replies (%zu "
+			    "bytes unread)",
+			    evbuffer_get_length(out));
 			return NBD_SERVER_UNREAD;
 		}
 		before = evbuffer_get_length(in);
@@ -272,5 +275,5 @@ nbd_server_input(struct nbd_server *s, const struct nbd_export_info *e,
 			return r;
 	}
 	return s->state == NBD_SERVER_DONE ? NBD_SERVER_READY :
-	    NBD_SERVER_CLOSE;
+					     NBD_SERVER_CLOSE;
 }

@@ -19,26 +19,26 @@
 #include "log.h"
 #include "passwd.h"
 
-#define PASSWD_PENDING_MAX	64
+#define PASSWD_PENDING_MAX 64
 
 struct passwd_req {
-	uint64_t	 id;
-	char		 hash[CONF_HASH_MAX];
-	char		 password[CRED_PASSWORD_MAX];
+	uint64_t id;
+	char hash[CONF_HASH_MAX];
+	char password[CRED_PASSWORD_MAX];
 };
 
 struct passwd_reply {
-	uint64_t	 id;
-	int32_t		 ok;
+	uint64_t id;
+	int32_t ok;
 };
 
 struct passwd_wait {
-	uint64_t	 id;
-	passwd_done_fn	 done;
-	void		*arg;		/* NULL: its asker went away */
+	uint64_t id;
+	passwd_done_fn done;
+	void *arg; /* NULL: its asker went away */
 };
 
-static int passwd_fd[2] = { -1, -1 };	/* [0] ours, [1] the worker's */
+static int passwd_fd[2] = { -1, -1 }; /* [0] ours, [1] the worker's */
 static struct passwd_wait passwd_waits[PASSWD_PENDING_MAX];
 static uint64_t passwd_seq;
 static char passwd_dummy[CONF_HASH_MAX];
@@ -55,7 +55,7 @@ hash_matches(const char *password, const char *hash)
 	out = crypt_rn(password, hash, &data, sizeof(data));
 	if (out == NULL || out[0] == '*' || strlen(out) != len)
 		return 0;
-	for (i = 0; i < len; i++)		/* constant time */
+	for (i = 0; i < len; i++) /* constant time */
 		diff |= (unsigned char)(out[i] ^ hash[i]);
 	explicit_bzero(&data, sizeof(data));
 	return diff == 0;
@@ -168,16 +168,17 @@ passwd_init(struct event_base *base)
 	struct event *ev;
 	pthread_t tid;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-	    passwd_fd) == -1)
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, passwd_fd) ==
+	    -1)
 		return -1;
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL ||
 	    (out = crypt_rn("vmediad dummy", salt, &data, sizeof(data))) ==
-	    NULL || out[0] == '*')
+		NULL ||
+	    out[0] == '*')
 		return -1;
 	snprintf(passwd_dummy, sizeof(passwd_dummy), "%s", out);
-	ev = event_new(base, passwd_fd[0], EV_READ | EV_PERSIST,
-	    passwd_answer, NULL);
+	ev = event_new(base, passwd_fd[0], EV_READ | EV_PERSIST, passwd_answer,
+	    NULL);
 	if (ev == NULL || event_add(ev, NULL) == -1 ||
 	    evutil_make_socket_nonblocking(passwd_fd[0]) == -1)
 		return -1;

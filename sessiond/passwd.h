@@ -11,9 +11,9 @@ struct event_base;
 
 typedef void (*passwd_done_fn)(void *, int);
 
-int	passwd_init(struct event_base *);
-int	passwd_check(const char *, const char *, passwd_done_fn, void *);
-void	passwd_forget(void *);
+int passwd_init(struct event_base *);
+int passwd_check(const char *, const char *, passwd_done_fn, void *);
+void passwd_forget(void *);
 const char *passwd_dummy_hash(void);
 
 #endif

@@ -12,21 +12,21 @@
 
 #include "ratelimit.h"
 
-#define RL_ENTRIES	1024
-#define RL_KEY_MAX	(2 + RATELIMIT_ADDR_MAX + 32)
-#define RL_MAX_WAIT	300	/* seconds */
-#define RL_FORGET	900	/* quiet this long: start afresh */
+#define RL_ENTRIES 1024
+#define RL_KEY_MAX (2 + RATELIMIT_ADDR_MAX + 32)
+#define RL_MAX_WAIT 300 /* seconds */
+#define RL_FORGET 900	/* quiet this long: start afresh */
 
 /* Failures before any wait, per kind of count. */
-#define RL_FREE_PAIR	5	/* one address, one user */
-#define RL_FREE_ADDR	20	/* one address, any users */
-#define RL_FREE_USER	100	/* one user, from anywhere */
+#define RL_FREE_PAIR 5	 /* one address, one user */
+#define RL_FREE_ADDR 20	 /* one address, any users */
+#define RL_FREE_USER 100 /* one user, from anywhere */
 
 struct rl_entry {
-	char	 key[RL_KEY_MAX];
-	int	 failures;
-	time_t	 last;
-	time_t	 until;		/* no tries before */
+	char key[RL_KEY_MAX];
+	int failures;
+	time_t last;
+	time_t until; /* no tries before */
 };
 
 static struct rl_entry rl_table[RL_ENTRIES];
@@ -45,8 +45,8 @@ ratelimit_addr(const char *host, char out[RATELIMIT_ADDR_MAX])
 	if (inet_pton(AF_INET6, host, &a6) != 1)
 		return;
 	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-		if (inet_ntop(AF_INET, &a6.s6_addr[12], text,
-		    sizeof(text)) != NULL)
+		if (inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof(text)) !=
+		    NULL)
 			snprintf(out, RATELIMIT_ADDR_MAX, "%s", text);
 		return;
 	}
@@ -67,7 +67,8 @@ rl_find(const char *key)
 	return NULL;
 }
 
-/* A free slot; else one not locking anyone out; else the lockout ending first. */
+/* A free slot; else one not locking anyone out; else the lockout ending first.
+ */
 static struct rl_entry *
 rl_room(time_t now)
 {

@@ -10,11 +10,11 @@
 #include <stddef.h>
 #include <time.h>
 
-#define RATELIMIT_ADDR_MAX	52	/* an address or an IPv6 /64, with NUL */
+#define RATELIMIT_ADDR_MAX 52 /* an address or an IPv6 /64, with NUL */
 
-void	ratelimit_addr(const char *, char [RATELIMIT_ADDR_MAX]);
-int	ratelimit_wait(const char *, const char *, time_t);
-void	ratelimit_failed(const char *, const char *, time_t);
-void	ratelimit_passed(const char *, const char *);
+void ratelimit_addr(const char *, char[RATELIMIT_ADDR_MAX]);
+int ratelimit_wait(const char *, const char *, time_t);
+void ratelimit_failed(const char *, const char *, time_t);
+void ratelimit_passed(const char *, const char *);
 
 #endif

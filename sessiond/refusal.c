@@ -16,19 +16,19 @@
 #include "route.h"
 #include "sessiond.h"
 
-#define REFUSAL_RECORDS	30	/* per address and window */
-#define REFUSAL_ADDRS	256	/* addresses counted at once */
+#define REFUSAL_RECORDS 30 /* per address and window */
+#define REFUSAL_ADDRS 256  /* addresses counted at once */
 #ifdef VMEDIAD_TEST
-#define REFUSAL_WINDOW	3	/* seconds: a test sees the summary soon */
+#define REFUSAL_WINDOW 3 /* seconds: a test sees the summary soon */
 #else
-#define REFUSAL_WINDOW	60
+#define REFUSAL_WINDOW 60
 #endif
 
 struct refusal_count {
-	char	 addr[RATELIMIT_ADDR_MAX];	/* empty: free */
-	time_t	 since;		/* the window began */
-	int	 recorded;
-	int	 unrecorded;
+	char addr[RATELIMIT_ADDR_MAX]; /* empty: free */
+	time_t since;		       /* the window began */
+	int recorded;
+	int unrecorded;
 };
 
 static struct refusal_count counts[REFUSAL_ADDRS];
@@ -72,7 +72,7 @@ count_get(const char *addr, time_t now)
 			oldest = rc;
 	}
 	if (oldest->addr[0] != '\0')
-		count_close(oldest, now);	/* its summary comes early */
+		count_close(oldest, now); /* its summary comes early */
 	memset(oldest, 0, sizeof(*oldest));
 	snprintf(oldest->addr, sizeof(oldest->addr), "%s", addr);
 	oldest->since = now;
@@ -107,8 +107,9 @@ summary_arm(const struct refusal_count *rc, time_t now)
 {
 	struct libevent_tv tv = { rc->since + REFUSAL_WINDOW - now, 0 };
 
-	if (summary_timer == NULL && (summary_timer = evtimer_new(
-	    sd_child->base, summary_due, NULL)) == NULL)
+	if (summary_timer == NULL &&
+	    (summary_timer = evtimer_new(sd_child->base, summary_due, NULL)) ==
+		NULL)
 		fatalx("evtimer_new");
 	if (tv.tv_sec < 1)
 		tv.tv_sec = 1;
@@ -137,8 +138,8 @@ refusal_audit(const struct conn *c, int status, int event, const char *user,
 	}
 	if (rc->unrecorded++ == 0) {
 		log_info("%s: more than %d refusals in %d s; counting them, "
-		    "not recording each", addr, REFUSAL_RECORDS,
-		    REFUSAL_WINDOW);
+			 "not recording each",
+		    addr, REFUSAL_RECORDS, REFUSAL_WINDOW);
 		summary_arm(rc, now);
 	}
 }

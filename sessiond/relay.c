@@ -13,7 +13,7 @@
 #include "nbd_proto.h"
 #include "relay.h"
 
-#define STRUCTURED_REPLY_MAGIC	UINT32_C(0x668e33ef)
+#define STRUCTURED_REPLY_MAGIC UINT32_C(0x668e33ef)
 
 void
 relay_init(struct relay *r, uint64_t size, uint16_t flags)
@@ -64,8 +64,7 @@ request_check(const struct relay *r, const struct nbd_request *req)
 
 	if (req->flags & ~NBD_CMD_FLAG_FUA)
 		return NBD_EINVAL;
-	if ((req->flags & NBD_CMD_FLAG_FUA) &&
-	    !(r->flags & NBD_TFLAG_SEND_FUA))
+	if ((req->flags & NBD_CMD_FLAG_FUA) && !(r->flags & NBD_TFLAG_SEND_FUA))
 		return NBD_EINVAL;
 	switch (req->type) {
 	case NBD_CMD_FLUSH:
@@ -122,8 +121,8 @@ slot_release(struct relay *r, struct relay_slot *s)
 
 /* Sends one checked request to the peer under a slot's handle. */
 static void
-request_forward(struct relay *r, struct relay_down *d,
-    struct nbd_request *req, struct evbuffer *up)
+request_forward(struct relay *r, struct relay_down *d, struct nbd_request *req,
+    struct evbuffer *up)
 {
 	unsigned char hdr[NBD_REQUEST_SIZE];
 	struct relay_slot *s;
@@ -135,8 +134,8 @@ request_forward(struct relay *r, struct relay_down *d,
 	s->length = req->length;
 	s->type = req->type;
 	d->inflight++;
-	d->owed += NBD_REPLY_SIZE + (req->type == NBD_CMD_READ ? req->length :
-	    0);
+	d->owed +=
+	    NBD_REPLY_SIZE + (req->type == NBD_CMD_READ ? req->length : 0);
 	r->requests++;
 	req->handle = ((uint64_t)s->gen << 32) | index;
 	nbd_request_encode(req, hdr);
@@ -166,8 +165,8 @@ relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
 		if (evbuffer_copyout(d->in, hdr, sizeof(hdr)) <
 		    (ssize_t)sizeof(hdr))
 			return RELAY_OK;
-		if (d->replies_max != 0 && evbuffer_get_length(d->out) +
-		    d->owed >= d->replies_max)
+		if (d->replies_max != 0 &&
+		    evbuffer_get_length(d->out) + d->owed >= d->replies_max)
 			return RELAY_BACKLOG;
 		nbd_request_decode(hdr, &req);
 		if (req.magic != NBD_REQUEST_MAGIC)
@@ -234,7 +233,8 @@ relay_replies(struct relay *r, struct evbuffer *in)
 			if (r->reading != NULL)
 				return RELAY_OK;
 		}
-		if (evbuffer_copyout(in, hdr, sizeof(hdr)) < (ssize_t)sizeof(hdr))
+		if (evbuffer_copyout(in, hdr, sizeof(hdr)) <
+		    (ssize_t)sizeof(hdr))
 			return RELAY_OK;
 		nbd_reply_decode(hdr, &rep);
 		if (rep.magic == STRUCTURED_REPLY_MAGIC)
@@ -246,8 +246,8 @@ relay_replies(struct relay *r, struct evbuffer *in)
 		index = (uint32_t)rep.handle;
 		s = index < RELAY_SLOTS ? &r->slots[index] : NULL;
 		if (s == NULL || !s->busy || s->gen != rep.handle >> 32)
-			return relay_fail(r, RELAY_VIOLATION, "reply for "
-			    "handle %#llx, which is not outstanding",
+			return relay_fail(r, RELAY_VIOLATION,
+			    "reply for handle %#llx, which is not outstanding",
 			    (unsigned long long)rep.handle);
 		evbuffer_drain(in, sizeof(hdr));
 		r->replies++;
@@ -262,7 +262,7 @@ relay_replies(struct relay *r, struct evbuffer *in)
 			r->read_left = s->length;
 			continue;
 		}
-		if (s->type == NBD_CMD_READ)	/* no payload after an error */
+		if (s->type == NBD_CMD_READ) /* no payload after an error */
 			owed_paid(s->down, s->length);
 		slot_release(r, s);
 	}

@@ -117,7 +117,7 @@ basic_done(void *arg, int ok)
 	if (!login_password_checked(c, ok, AUTH_HOW_BASIC))
 		return;
 	conn_resume(c);
-	route_identified(c);	/* may free c */
+	route_identified(c); /* may free c */
 }
 
 /*
@@ -140,8 +140,8 @@ identify(struct conn *c)
 	cred_authorization(c->req->authorization, &c->cred);
 	switch (c->cred.kind) {
 	case CRED_BEARER:
-		if (auth_login_find(c->cred.token, &c->id,
-		    AUTH_HOW_BEARER) == 0)
+		if (auth_login_find(c->cred.token, &c->id, AUTH_HOW_BEARER) ==
+		    0)
 			return 1;
 		refuse(c, 401, AUDIT_EV_LOGIN_FAILED, "", "",
 		    "unknown or expired token");
@@ -221,8 +221,8 @@ usable_export(struct conn *c, struct export_rt *ex)
 	if (ex != NULL && auth_may_use(&c->id, &ex->conf))
 		return ex;
 	refusal_audit(c, 404, AUDIT_EV_ACCESS_DENIED, c->id.user,
-	    ex != NULL ? ex->conf.name : "", ex != NULL ? "not allowed to "
-	    "use this export" : "no such export");
+	    ex != NULL ? ex->conf.name : "",
+	    ex != NULL ? "not allowed to use this export" : "no such export");
 	conn_error(c, 404, "no such export");
 	return NULL;
 }
@@ -257,8 +257,8 @@ serve_eject(struct conn *c)
 		forbidden(c, name, "only its owner or an admin may eject");
 		return;
 	}
-	snprintf(why, sizeof(why), "ejected by %s", c->id.user[0] ?
-	    c->id.user : c->addr);
+	snprintf(why, sizeof(why), "ejected by %s",
+	    c->id.user[0] ? c->id.user : c->addr);
 	log_info("export %s: %s", name, why);
 	route_audit(c, AUDIT_EV_EJECT, c->id.user, name, ex->session->user);
 	session_end(ex->session, "ejected", WS_CLOSE_NORMAL);
@@ -311,8 +311,9 @@ serve_upgrade(struct conn *c)
 		    ex->conf.name, "export busy: an image is attached");
 		return;
 	}
-	if (c->id.how != AUTH_HOW_ANONYMOUS && session_count_user(c->id.user) >=
-	    sd_child->conf->global.sessions_per_user) {
+	if (c->id.how != AUTH_HOW_ANONYMOUS &&
+	    session_count_user(c->id.user) >=
+		sd_child->conf->global.sessions_per_user) {
 		refuse(c, 429, AUDIT_EV_ACCESS_DENIED, c->id.user,
 		    ex->conf.name, "too many sessions for this user");
 		return;

@@ -15,25 +15,24 @@ struct evbuffer;
 
 /* route.c */
 struct evbuffer *route_body_new(void);
-void	route_respond_json(struct conn *, int, struct evbuffer *,
-	    const struct http_header *, size_t);
-void	route_audit(const struct conn *, int, const char *, const char *,
-	    const char *);
+void route_respond_json(struct conn *, int, struct evbuffer *,
+    const struct http_header *, size_t);
+void
+route_audit(const struct conn *, int, const char *, const char *, const char *);
 
 /* login.c */
-void	login_serve(struct conn *);
-void	login_logout(struct conn *);
-int	login_password_allowed(struct conn *);
-int	login_check_password(struct conn *, passwd_done_fn);
-int	login_password_checked(struct conn *, int, enum auth_how);
+void login_serve(struct conn *);
+void login_logout(struct conn *);
+int login_password_allowed(struct conn *);
+int login_check_password(struct conn *, passwd_done_fn);
+int login_password_checked(struct conn *, int, enum auth_how);
 
 /* refusal.c */
-void	refuse(struct conn *, int, int, const char *, const char *,
-	    const char *);
-void	refusal_audit(const struct conn *, int, int, const char *,
-	    const char *, const char *);
+void refuse(struct conn *, int, int, const char *, const char *, const char *);
+void refusal_audit(const struct conn *, int, int, const char *, const char *,
+    const char *);
 
 /* host.c */
-int	host_served(const struct conn *);
+int host_served(const struct conn *);
 
 #endif

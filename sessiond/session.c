@@ -24,10 +24,10 @@
 #include "nbd_proto.h"
 #include "sessiond.h"
 
-#define STREAM_IN_MAX	(1024 * 1024)		/* unmasked, not yet relayed */
-#define DOWN_IN_MAX	(NBD_MAX_PAYLOAD + NBD_REQUEST_SIZE + 65536)
-#define READ_CHUNK	(1024 * 1024)		/* one socket read */
-#define PONG_QUEUE_MAX	(64 * 1024)		/* pongs the peer has not read */
+#define STREAM_IN_MAX (1024 * 1024) /* unmasked, not yet relayed */
+#define DOWN_IN_MAX (NBD_MAX_PAYLOAD + NBD_REQUEST_SIZE + 65536)
+#define READ_CHUNK (1024 * 1024)   /* one socket read */
+#define PONG_QUEUE_MAX (64 * 1024) /* pongs the peer has not read */
 
 static void session_free(struct session *);
 static int nsessions;
@@ -60,8 +60,8 @@ session_audit(const struct session *s, int event, const char *reason)
 
 	msg_audit_init(&a, event, s->user, s->addr, e->name, reason);
 	a.session = s->id;
-	snprintf(a.target, sizeof(a.target), "%s", e->device[0] ? e->device :
-	    e->socket);
+	snprintf(a.target, sizeof(a.target), "%s",
+	    e->device[0] ? e->device : e->socket);
 	a.size = s->transmitting ? s->relay.size : 0;
 	a.bytes_read = s->relay.bytes_read;
 	a.bytes_written = s->relay.bytes_written;
@@ -114,19 +114,19 @@ session_watchdog(evutil_socket_t fd, short events, void *arg)
 
 /* What a downstream's requests came to; ends or closes as needed. */
 void
-session_down_done(struct session *s, struct relay_down *d,
-    enum relay_result r)
+session_down_done(struct session *s, struct relay_down *d, enum relay_result r)
 {
 	flow_peer_output(s);
 	if (r == RELAY_OK || r == RELAY_FULL || r == RELAY_BACKLOG)
 		return;
 	if (d == &s->kdown) {
-		session_end(s, r == RELAY_DISC ? "kernel disconnected" :
-		    s->relay.reason, WS_CLOSE_NORMAL);
+		session_end(s,
+		    r == RELAY_DISC ? "kernel disconnected" : s->relay.reason,
+		    WS_CLOSE_NORMAL);
 		return;
 	}
-	local_client_close(d->owner, r == RELAY_DISC ? "client disconnected" :
-	    s->relay.reason);
+	local_client_close(d->owner,
+	    r == RELAY_DISC ? "client disconnected" : s->relay.reason);
 }
 
 static void
@@ -137,8 +137,8 @@ kernel_read(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (s->ending)
 		return;
-	session_down_done(s, &s->kdown, relay_requests(&s->relay, &s->kdown,
-	    s->stream_out));
+	session_down_done(s, &s->kdown,
+	    relay_requests(&s->relay, &s->kdown, s->stream_out));
 }
 
 static void
@@ -175,8 +175,9 @@ session_kick_downstreams(struct session *s)
 	if (s->kernel != NULL &&
 	    evbuffer_get_length(s->kdown.in) >= NBD_REQUEST_SIZE)
 		kernel_read(s->kernel, s);
-	for (lc = TAILQ_FIRST(&s->locals); lc != NULL && !s->ending &&
-	    s->downstreams == FLOW_OPEN; lc = next) {
+	for (lc = TAILQ_FIRST(&s->locals);
+	     lc != NULL && !s->ending && s->downstreams == FLOW_OPEN;
+	     lc = next) {
 		next = TAILQ_NEXT(lc, entry);
 		if (lc->relaying &&
 		    evbuffer_get_length(lc->down.in) >= NBD_REQUEST_SIZE)
@@ -208,7 +209,7 @@ attach_device(struct session *s)
 	int sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-	    sv) == -1) {
+		sv) == -1) {
 		log_warn("session %u: socketpair", s->id);
 		return -1;
 	}
@@ -227,7 +228,7 @@ attach_device(struct session *s)
 	a.size = s->relay.size;
 	a.session = s->id;
 	a.flags = s->relay.flags;
-	sd_send_blockd(MSG_ATTACH, &a, sizeof(a), sv[1]);	/* takes sv[1] */
+	sd_send_blockd(MSG_ATTACH, &a, sizeof(a), sv[1]); /* takes sv[1] */
 	s->attach_sent = 1;
 	return 0;
 }
@@ -249,8 +250,9 @@ transmission_begin(struct session *s)
 	if (size > e->max_size) {
 		char why[96];
 
-		snprintf(why, sizeof(why), "image of %" PRIu64 " bytes "
-		    "exceeds max-size %" PRIu64, size, e->max_size);
+		snprintf(why, sizeof(why),
+		    "image of %" PRIu64 " bytes exceeds max-size %" PRIu64,
+		    size, e->max_size);
 		session_end(s, why, WS_CLOSE_POLICY);
 		return 0;
 	}
@@ -263,9 +265,10 @@ transmission_begin(struct session *s)
 	s->transmitting = 1;
 	s->last_progress = time(NULL);
 	evtimer_add(s->watchdog, LIBEVENT_TV(&watchdog_tick));
-	log_info("session %u: export %s: peer serves %" PRIu64 " bytes%s "
-	    "(%s)", s->id, e->name, size, (flags & NBD_TFLAG_READ_ONLY) ?
-	    ", read-only" : "", s->hs.fell_back ? "EXPORT_NAME" : "GO");
+	log_info("session %u: export %s: peer serves %" PRIu64 " bytes%s (%s)",
+	    s->id, e->name, size,
+	    (flags & NBD_TFLAG_READ_ONLY) ? ", read-only" : "",
+	    s->hs.fell_back ? "EXPORT_NAME" : "GO");
 	session_audit(s, AUDIT_EV_SESSION_START, "");
 	if (e->device[0] != '\0') {
 		if (attach_device(s) == 0)
@@ -296,7 +299,8 @@ stream_process(struct session *s)
 	}
 	if (relay_replies(&s->relay, s->stream_in) == RELAY_VIOLATION) {
 		log_warnx("session %u: export %s: protocol violation by the "
-		    "peer: %s", s->id, s->ex->conf.name, s->relay.reason);
+			  "peer: %s",
+		    s->id, s->ex->conf.name, s->relay.reason);
 		session_audit(s, AUDIT_EV_PROTOCOL_VIOLATION, s->relay.reason);
 		session_end(s, s->relay.reason, WS_CLOSE_PROTOCOL);
 		return 0;
@@ -318,8 +322,10 @@ peer_pong(struct session *s, const struct ws_event *ev)
 
 	s->pongs_queued += 2 + ev->len;
 	if (s->pongs_queued > PONG_QUEUE_MAX) {
-		snprintf(why, sizeof(why), "the peer does not read what it is "
-		    "sent (%zu bytes of pongs queued)", s->pongs_queued);
+		snprintf(why, sizeof(why),
+		    "the peer does not read what it is "
+		    "sent (%zu bytes of pongs queued)",
+		    s->pongs_queued);
 		session_end(s, why, WS_CLOSE_POLICY);
 		return 0;
 	}
@@ -337,7 +343,7 @@ peer_control(struct session *s, const struct ws_event *ev)
 	case WS_OP_CLOSE:
 		session_end(s, "the peer closed the WebSocket",
 		    ev->close_code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL :
-		    ev->close_code);
+							   ev->close_code);
 		return 0;
 	default:
 		return 1;
@@ -410,14 +416,16 @@ peer_event(struct bufferevent *bev, short what, void *arg)
 	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
 		return;
 	if (!s->ending)
-		session_end(s, (what & BEV_EVENT_EOF) ? "the peer went away" :
-		    "connection error with the peer", WS_CLOSE_GOING_AWAY);
+		session_end(s,
+		    (what & BEV_EVENT_EOF) ? "the peer went away" :
+					     "connection error with the peer",
+		    WS_CLOSE_GOING_AWAY);
 	session_free(s);
 }
 
 int
-session_start(struct export_rt *ex, struct bufferevent *bev,
-    const char *addr, const char *user)
+session_start(struct export_rt *ex, struct bufferevent *bev, const char *addr,
+    const char *user)
 {
 	struct libevent_tv tv = { sd_child->conf->global.handshake_timeout, 0 };
 	struct session *s;
@@ -435,8 +443,9 @@ session_start(struct export_rt *ex, struct bufferevent *bev,
 	if ((s->stream_in = evbuffer_new()) == NULL ||
 	    (s->stream_out = evbuffer_new()) == NULL ||
 	    (s->timer = evtimer_new(sd_child->base, session_timeout, s)) ==
-	    NULL || (s->watchdog = event_new(sd_child->base, -1, EV_PERSIST,
-	    session_watchdog, s)) == NULL)
+		NULL ||
+	    (s->watchdog = event_new(sd_child->base, -1, EV_PERSIST,
+		 session_watchdog, s)) == NULL)
 		fatalx("session buffers");
 	ws_reader_init(&s->ws, NBD_MAX_PAYLOAD + 4096);
 	nbd_client_init(&s->hs);
@@ -473,9 +482,9 @@ session_end(struct session *s, const char *reason, uint16_t code)
 		return;
 	s->ending = 1;
 	log_info("session %u: export %s ended: %s (%s, read %" PRIu64
-	    ", written %" PRIu64 " bytes, %lld s)", s->id, ex->conf.name,
-	    reason, s->addr, s->relay.bytes_read, s->relay.bytes_written,
-	    (long long)(time(NULL) - s->since));
+		 ", written %" PRIu64 " bytes, %lld s)",
+	    s->id, ex->conf.name, reason, s->addr, s->relay.bytes_read,
+	    s->relay.bytes_written, (long long)(time(NULL) - s->since));
 	ex->last_read = s->relay.bytes_read;
 	ex->last_written = s->relay.bytes_written;
 	session_audit(s, AUDIT_EV_SESSION_END, reason);
@@ -525,7 +534,7 @@ session_attached(const struct msg_attach_result *res)
 	struct session *s = ex ? ex->session : NULL;
 
 	if (s == NULL || s->id != res->session || s->ending)
-		return;		/* an answer for a session already gone */
+		return; /* an answer for a session already gone */
 	s->attach_answered = 1;
 	if (!res->ok) {
 		s->attach_refused = 1;
@@ -534,8 +543,8 @@ session_attached(const struct msg_attach_result *res)
 	}
 	ex->state = EXPORT_ACTIVE;
 	evtimer_del(s->timer);
-	log_info("session %u: export %s attached as %s", s->id,
-	    ex->conf.name, res->device);
+	log_info("session %u: export %s attached as %s", s->id, ex->conf.name,
+	    res->device);
 }
 
 void

@@ -23,8 +23,8 @@
 
 struct child *sd_child;
 static struct export_rt sd_table[CONF_EXPORT_MAX];
-static struct export_table sd_index = EXPORT_TABLE(sd_table,
-    struct export_rt, conf.name);
+static struct export_table sd_index =
+    EXPORT_TABLE(sd_table, struct export_rt, conf.name);
 static uint32_t sd_session_seq;
 
 uint32_t
@@ -56,8 +56,8 @@ sd_default_export(const struct identity *id)
 	struct export_rt *only = NULL;
 
 	for (i = 0; i < sd_index.n; i++) {
-		if (!sd_table[i].present || !auth_may_use(id,
-		    &sd_table[i].conf))
+		if (!sd_table[i].present ||
+		    !auth_may_use(id, &sd_table[i].conf))
 			continue;
 		if (sd_table[i].conf.is_default)
 			return &sd_table[i];
@@ -154,8 +154,9 @@ listener_msg(struct child *c, struct msg *m)
 		conn_http_listen(m->fd, l->index);
 		return;
 	}
-	if (l->kind == MSG_LISTEN_EXPORT && (ex = sd_export(l->export)) !=
-	    NULL && ex->conf.socket[0] != '\0' && ex->listener == NULL) {
+	if (l->kind == MSG_LISTEN_EXPORT &&
+	    (ex = sd_export(l->export)) != NULL && ex->conf.socket[0] != '\0' &&
+	    ex->listener == NULL) {
 		local_listen(ex, m->fd);
 		return;
 	}

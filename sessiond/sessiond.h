@@ -25,13 +25,13 @@ struct child;
 struct evbuffer;
 struct event;
 
-#define SESSIOND_CLOSE_SEC	2	/* close handshake, then drop */
+#define SESSIOND_CLOSE_SEC 2 /* close handshake, then drop */
 
 enum export_state {
 	EXPORT_IDLE,
-	EXPORT_CONNECTING,	/* NBD handshake or device attach */
+	EXPORT_CONNECTING, /* NBD handshake or device attach */
 	EXPORT_ACTIVE,
-	EXPORT_CLOSING,		/* device being released */
+	EXPORT_CLOSING, /* device being released */
 };
 
 struct session;
@@ -45,123 +45,123 @@ enum flow_state {
 
 /* An export as sessiond serves it: its config and who uses it now. */
 struct export_rt {
-	struct conf_export	 conf;
-	enum export_state	 state;
-	struct session		*session;
-	struct acceptor		*listener;	/* socket exports */
-	int			 present;	/* still in the config */
-	uint32_t		 closing_session;	/* awaiting DETACHED */
+	struct conf_export conf;
+	enum export_state state;
+	struct session *session;
+	struct acceptor *listener; /* socket exports */
+	int present;		   /* still in the config */
+	uint32_t closing_session;  /* awaiting DETACHED */
 	/* the last session's figures, shown while idle */
-	uint64_t		 last_read;
-	uint64_t		 last_written;
+	uint64_t last_read;
+	uint64_t last_written;
 };
 
 struct local_client {
 	TAILQ_ENTRY(local_client) entry;
-	char			 name[64];	/* for the log */
-	struct export_rt	*ex;
-	struct bufferevent	*bev;
-	struct nbd_server	 hs;
-	struct relay_down	 down;
-	struct event		*timer;		/* handshake timeout */
-	int			 relaying;
-	int			 closing;
+	char name[64]; /* for the log */
+	struct export_rt *ex;
+	struct bufferevent *bev;
+	struct nbd_server hs;
+	struct relay_down down;
+	struct event *timer; /* handshake timeout */
+	int relaying;
+	int closing;
 };
 TAILQ_HEAD(local_list, local_client);
 
 struct session {
-	uint32_t		 id;
-	struct export_rt	*ex;
-	char			 user[CONF_NAME_MAX];
-	char			 addr[64];
-	time_t			 since;
-	struct bufferevent	*peer;
-	struct ws_reader	 ws;
-	struct evbuffer		*stream_in;	/* unmasked, from the peer */
-	struct evbuffer		*stream_out;	/* to be framed to the peer */
-	struct nbd_client	 hs;
-	int			 transmitting;	/* handshake done */
-	struct relay		 relay;
-	struct bufferevent	*kernel;	/* device exports */
-	struct relay_down	 kdown;
-	int			 attach_sent;
-	int			 attach_answered;
-	int			 attach_refused;
-	struct local_list	 locals;	/* socket exports */
-	struct event		*timer;		/* handshake, then close */
-	struct event		*watchdog;	/* replies must keep coming */
-	time_t			 last_progress;
-	uint64_t		 seen_replies;
-	size_t			 pongs_queued;	/* since the output drained */
-	enum flow_state		 peer_input;	/* paused: the kernel's is full */
-	enum flow_state		 downstreams;	/* paused: the peer is full */
-	int			 ending;
+	uint32_t id;
+	struct export_rt *ex;
+	char user[CONF_NAME_MAX];
+	char addr[64];
+	time_t since;
+	struct bufferevent *peer;
+	struct ws_reader ws;
+	struct evbuffer *stream_in;  /* unmasked, from the peer */
+	struct evbuffer *stream_out; /* to be framed to the peer */
+	struct nbd_client hs;
+	int transmitting; /* handshake done */
+	struct relay relay;
+	struct bufferevent *kernel; /* device exports */
+	struct relay_down kdown;
+	int attach_sent;
+	int attach_answered;
+	int attach_refused;
+	struct local_list locals; /* socket exports */
+	struct event *timer;	  /* handshake, then close */
+	struct event *watchdog;	  /* replies must keep coming */
+	time_t last_progress;
+	uint64_t seen_replies;
+	size_t pongs_queued;	     /* since the output drained */
+	enum flow_state peer_input;  /* paused: the kernel's is full */
+	enum flow_state downstreams; /* paused: the peer is full */
+	int ending;
 };
 
 /* sessiond.c */
-extern struct child		*sd_child;
-uint32_t	 sd_next_session_id(void);
+extern struct child *sd_child;
+uint32_t sd_next_session_id(void);
 struct export_rt *sd_export(const char *);
 struct identity;
 struct export_rt *sd_default_export(const struct identity *);
-void		 sd_audit(struct msg_audit *);
+void sd_audit(struct msg_audit *);
 struct export_rt *sd_exports(int *);
-void		 sd_send_blockd(int, const void *, size_t, int);
+void sd_send_blockd(int, const void *, size_t, int);
 
 /* accept.c: listeners that pause when out of file descriptors */
 typedef void (*acceptor_fn)(int, void *);
 struct acceptor *acceptor_new(int, acceptor_fn, void *);
-void	acceptor_free(struct acceptor *);
+void acceptor_free(struct acceptor *);
 
 /* conn.c: HTTP connections */
-int	conn_count(void);
-int	conn_admit(const char *);
-void	conn_http_listen(int, int);
+int conn_count(void);
+int conn_admit(const char *);
+void conn_http_listen(int, int);
 
 /* web.c: static files */
 struct web_file {
-	char		 path[128];
-	const char	*type;
-	char		*data;
-	size_t		 len;
+	char path[128];
+	const char *type;
+	char *data;
+	size_t len;
 };
-void	web_load(const char *);
+void web_load(const char *);
 const struct web_file *web_find(const char *);
 
 /* api.c */
-void	api_exports(struct evbuffer *, const struct identity *);
+void api_exports(struct evbuffer *, const struct identity *);
 
 /* session.c */
-int	session_start(struct export_rt *, struct bufferevent *, const char *,
-	    const char *);
-void	session_end(struct session *, const char *, uint16_t);
-int	session_count(void);
-int	session_count_user(const char *);
-void	session_attached(const struct msg_attach_result *);
-void	session_detached(const struct msg_detach *);
-void	session_kick_downstreams(struct session *);
-void	session_peer_input(struct session *);
-void	session_down_done(struct session *, struct relay_down *,
-	    enum relay_result);
-void	session_downstream_setup(struct bufferevent *, struct relay_down *,
-	    void *);
+int session_start(struct export_rt *, struct bufferevent *, const char *,
+    const char *);
+void session_end(struct session *, const char *, uint16_t);
+int session_count(void);
+int session_count_user(const char *);
+void session_attached(const struct msg_attach_result *);
+void session_detached(const struct msg_detach *);
+void session_kick_downstreams(struct session *);
+void session_peer_input(struct session *);
+void
+session_down_done(struct session *, struct relay_down *, enum relay_result);
+void
+session_downstream_setup(struct bufferevent *, struct relay_down *, void *);
 
 /* flow.c: backpressure between the peer and the downstreams */
-void	flow_peer_setup(struct bufferevent *);
-void	flow_downstream_setup(struct bufferevent *);
-void	flow_peer_output(struct session *);
-void	flow_peer_drained(struct session *);
-void	flow_downstreams_filled(struct session *);
-void	flow_downstream_drained(struct session *);
-void	flow_downstream_joined(struct session *, struct local_client *);
+void flow_peer_setup(struct bufferevent *);
+void flow_downstream_setup(struct bufferevent *);
+void flow_peer_output(struct session *);
+void flow_peer_drained(struct session *);
+void flow_downstreams_filled(struct session *);
+void flow_downstream_drained(struct session *);
+void flow_downstream_joined(struct session *, struct local_client *);
 
 /* local.c: local NBD clients of socket exports */
-void	local_listen(struct export_rt *, int);
-void	local_close_all(struct session *, const char *);
-void	local_client_close(struct local_client *, const char *);
-void	local_client_requests(struct local_client *);
-void	local_unlisten(struct export_rt *);
-int	local_count(void);
+void local_listen(struct export_rt *, int);
+void local_close_all(struct session *, const char *);
+void local_client_close(struct local_client *, const char *);
+void local_client_requests(struct local_client *);
+void local_unlisten(struct export_rt *);
+int local_count(void);
 
 extern const struct sandbox_policy sessiond_policy;
 

@@ -18,7 +18,8 @@
  * only, as Mozilla's "intermediate" profile without finite-field DHE.
  * TLS 1.3's suites are all of that kind already.
  */
-#define TLS12_CIPHERS	"ECDHE-ECDSA-AES128-GCM-SHA256:" \
+#define TLS12_CIPHERS \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:" \
 	"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
 	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:" \
 	"ECDHE-RSA-CHACHA20-POLY1305"
@@ -51,13 +52,13 @@ tls_init(const struct conf_global *g)
 		tls_fatal("minimum version", "TLS 1.2");
 	if (!SSL_CTX_set_cipher_list(tls_ctx, TLS12_CIPHERS))
 		tls_fatal("cipher list", TLS12_CIPHERS);
-	SSL_CTX_set_options(tls_ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE);
-	if (SSL_CTX_use_certificate_chain_file(tls_ctx,
-	    g->tls_certificate) != 1)
+	SSL_CTX_set_options(tls_ctx,
+	    SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(tls_ctx, g->tls_certificate) !=
+	    1)
 		tls_fatal("certificate", g->tls_certificate);
 	if (SSL_CTX_use_PrivateKey_file(tls_ctx, g->tls_key,
-	    SSL_FILETYPE_PEM) != 1)
+		SSL_FILETYPE_PEM) != 1)
 		tls_fatal("key", g->tls_key);
 	if (SSL_CTX_check_private_key(tls_ctx) != 1)
 		tls_fatal("key does not match", g->tls_certificate);

@@ -10,7 +10,7 @@ struct bufferevent;
 struct conf_global;
 struct event_base;
 
-void	tls_init(const struct conf_global *);
+void tls_init(const struct conf_global *);
 struct bufferevent *tls_bufferevent(struct event_base *, int);
 
 #endif

@@ -15,16 +15,16 @@
 #include "log.h"
 #include "sessiond.h"
 
-#define WEB_FILES_MAX	64
-#define WEB_BYTES_MAX	(8 * 1024 * 1024)
+#define WEB_FILES_MAX 64
+#define WEB_BYTES_MAX (8 * 1024 * 1024)
 
 static struct web_file web_files[WEB_FILES_MAX];
 static int web_nfiles;
 static size_t web_bytes;
 
 static const struct {
-	const char	*ext;
-	const char	*type;
+	const char *ext;
+	const char *type;
 } web_types[] = {
 	{ ".html", "text/html; charset=utf-8" },
 	{ ".js", "text/javascript; charset=utf-8" },
@@ -43,8 +43,8 @@ web_type(const char *name)
 	const char *dot = strrchr(name, '.');
 	size_t i;
 
-	for (i = 0; dot != NULL && i < sizeof(web_types) /
-	    sizeof(web_types[0]); i++)
+	for (i = 0; dot != NULL && i < sizeof(web_types) / sizeof(web_types[0]);
+	     i++)
 		if (strcmp(dot, web_types[i].ext) == 0)
 			return web_types[i].type;
 	return NULL;
@@ -60,12 +60,12 @@ web_add(const char *dir, const char *name)
 	ssize_t n;
 	int fd;
 
-	if ((type = web_type(name)) == NULL || strlen(name) + 2 >
-	    sizeof(f->path))
+	if ((type = web_type(name)) == NULL ||
+	    strlen(name) + 2 > sizeof(f->path))
 		return;
 	if (web_nfiles == WEB_FILES_MAX) {
-		log_warnx("web: more than %d files; ignoring %s",
-		    WEB_FILES_MAX, name);
+		log_warnx("web: more than %d files; ignoring %s", WEB_FILES_MAX,
+		    name);
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/%s", dir, name);

@@ -24,10 +24,10 @@ enum ws_state {
 	WS_S_ERROR,
 };
 
-#define WS_HEADER_MAX	14		/* 2 + 8 length + 4 mask */
-#define WS_MOVE_STEP	(64 * 1024)	/* one reservation in data_out */
-#define WS_PEEK_VECS	16
-#define WS_WRITE_MAX	(1U << 30)	/* evbuffer_remove_buffer takes int */
+#define WS_HEADER_MAX 14	 /* 2 + 8 length + 4 mask */
+#define WS_MOVE_STEP (64 * 1024) /* one reservation in data_out */
+#define WS_PEEK_VECS 16
+#define WS_WRITE_MAX (1U << 30) /* evbuffer_remove_buffer takes int */
 
 /* max_frame: the largest data frame payload accepted, 0 for the default. */
 void
@@ -234,7 +234,8 @@ ws_control(struct ws_reader *r, struct ws_event *ev)
 	} else {
 		ev->close_code = (uint16_t)(r->ctl[0] << 8 | r->ctl[1]);
 		if (!ws_close_code_valid(ev->close_code))
-			return ws_fail(r, WS_CLOSE_PROTOCOL, "invalid close code");
+			return ws_fail(r, WS_CLOSE_PROTOCOL,
+			    "invalid close code");
 		if (!json_utf8_valid((const char *)r->ctl + 2, r->ctl_len - 2))
 			return ws_fail(r, WS_CLOSE_INVALID_DATA,
 			    "close reason not UTF-8");

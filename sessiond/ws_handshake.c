@@ -13,8 +13,8 @@
 #include "http.h"
 #include "ws.h"
 
-#define WS_GUID		"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_KEY_LEN	24	/* base64 of 16 bytes */
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define WS_KEY_LEN 24 /* base64 of 16 bytes */
 
 static EVP_MD *ws_sha1;
 
@@ -168,8 +168,8 @@ ws_token(const char *s)
 		unsigned char c = *s;
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') ||
-		    strchr("!#$%&'*+-.^_`|~", c) != NULL))
+			(c >= '0' && c <= '9') ||
+			strchr("!#$%&'*+-.^_`|~", c) != NULL))
 			return 0;
 	}
 	return 1;
@@ -191,13 +191,14 @@ ws_handshake_response(struct evbuffer *out, const char *accept,
 	for (i = 0; i < WS_ACCEPT_LEN; i++)
 		if (!ws_base64_char(accept[i]) && accept[i] != '=')
 			return -1;
-	if (evbuffer_add_printf(out, "HTTP/1.1 101 Switching Protocols\r\n"
-	    "Upgrade: websocket\r\n"
-	    "Connection: Upgrade\r\n"
-	    "Sec-WebSocket-Accept: %s\r\n", accept) == -1)
+	if (evbuffer_add_printf(out,
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
+		accept) == -1)
 		return -1;
-	if (protocol != NULL && evbuffer_add_printf(out,
-	    "Sec-WebSocket-Protocol: %s\r\n", protocol) == -1)
+	if (protocol != NULL &&
+	    evbuffer_add_printf(out, "Sec-WebSocket-Protocol: %s\r\n",
+		protocol) == -1)
 		return -1;
 	return evbuffer_add(out, "\r\n", 2);
 }

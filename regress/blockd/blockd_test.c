@@ -19,23 +19,23 @@
 #include "nbd_proto.h"
 #include "test.h"
 
-#define QUIET_MS	300	/* "no answer" means none within this */
-#define MAX_SIZE_CD	(UINT64_C(1) << 20)
+#define QUIET_MS 300 /* "no answer" means none within this */
+#define MAX_SIZE_CD (UINT64_C(1) << 20)
 
 /* The fd handed over with an ATTACH, and how to see blockd closed it. */
 enum probe_kind {
-	PROBE_STREAM,		/* connected AF_UNIX stream: the real thing */
+	PROBE_STREAM, /* connected AF_UNIX stream: the real thing */
 	PROBE_PIPE,
-	PROBE_DGRAM,		/* connected AF_UNIX datagram socket */
-	PROBE_LISTENING,	/* AF_UNIX stream, listening, no peer */
+	PROBE_DGRAM,	 /* connected AF_UNIX datagram socket */
+	PROBE_LISTENING, /* AF_UNIX stream, listening, no peer */
 };
 
 struct probe {
-	enum probe_kind		 kind;
-	int			 give;	/* goes to blockd; ours closed once sent */
-	int			 keep;	/* our end, -1 for PROBE_LISTENING */
-	struct sockaddr_un	 addr;	/* PROBE_LISTENING: abstract name */
-	socklen_t		 addrlen;
+	enum probe_kind kind;
+	int give;		 /* goes to blockd; ours closed once sent */
+	int keep;		 /* our end, -1 for PROBE_LISTENING */
+	struct sockaddr_un addr; /* PROBE_LISTENING: abstract name */
+	socklen_t addrlen;
 };
 
 static uint32_t next_session = 100;
@@ -85,7 +85,7 @@ static const char *
 probe_name(enum probe_kind kind)
 {
 	static const char *const names[] = { "stream socket", "pipe",
-	    "datagram socket", "listening socket" };
+		"datagram socket", "listening socket" };
 
 	return names[kind];
 }
@@ -102,8 +102,10 @@ probe_open(struct probe *p, enum probe_kind kind)
 	switch (kind) {
 	case PROBE_STREAM:
 	case PROBE_DGRAM:
-		if (socketpair(AF_UNIX, (kind == PROBE_STREAM ? SOCK_STREAM :
-		    SOCK_DGRAM) | SOCK_CLOEXEC, 0, sv) == -1)
+		if (socketpair(AF_UNIX,
+			(kind == PROBE_STREAM ? SOCK_STREAM : SOCK_DGRAM) |
+			    SOCK_CLOEXEC,
+			0, sv) == -1)
 			harness_fail("socketpair: %s", strerror(errno));
 		p->give = sv[0];
 		p->keep = sv[1];
@@ -116,7 +118,7 @@ probe_open(struct probe *p, enum probe_kind kind)
 		break;
 	case PROBE_LISTENING:
 		if ((p->give = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
-		    0)) == -1)
+			 0)) == -1)
 			harness_fail("socket: %s", strerror(errno));
 		p->addr.sun_family = AF_UNIX;
 		/* Abstract: sun_path[0] stays NUL. */
@@ -124,8 +126,9 @@ probe_open(struct probe *p, enum probe_kind kind)
 		    "vmediad-regress-blockd-%d-%d", getpid(), ++count);
 		p->addrlen = offsetof(struct sockaddr_un, sun_path) + 1 +
 		    strlen(p->addr.sun_path + 1);
-		if (bind(p->give, (struct sockaddr *)&p->addr,
-		    p->addrlen) == -1 || listen(p->give, 4) == -1)
+		if (bind(p->give, (struct sockaddr *)&p->addr, p->addrlen) ==
+			-1 ||
+		    listen(p->give, 4) == -1)
 			harness_fail("bind/listen: %s", strerror(errno));
 		break;
 	}
@@ -158,10 +161,9 @@ probe_closed(struct probe *p, int ms)
 		/* Nobody listens on the name once the socket is gone. */
 		do {
 			if ((s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK,
-			    0)) == -1)
+				 0)) == -1)
 				harness_fail("socket: %s", strerror(errno));
-			r = connect(s, (struct sockaddr *)&p->addr,
-			    p->addrlen);
+			r = connect(s, (struct sockaddr *)&p->addr, p->addrlen);
 			close(s);
 			if (r == -1 && errno == ECONNREFUSED)
 				return 1;
@@ -269,11 +271,12 @@ answer_start_hooks(struct kid *k)
 		if (!expect_msg(k, k->sib[1], MSG_HOOK_RUN, WAIT_MS, &m))
 			return 0;
 		if (strcmp(m.u.hook.export, want[i]) != 0 ||
-		    m.u.hook.action != MSG_HOOK_STOP ||
-		    m.u.hook.session != 0) {
-			fprintf(stderr, "HOOK_RUN %s action %d session %u, "
-			    "wanted %s stop 0\n", m.u.hook.export,
-			    m.u.hook.action, m.u.hook.session, want[i]);
+		    m.u.hook.action != MSG_HOOK_STOP || m.u.hook.session != 0) {
+			fprintf(stderr,
+			    "HOOK_RUN %s action %d session %u, "
+			    "wanted %s stop 0\n",
+			    m.u.hook.export, m.u.hook.action, m.u.hook.session,
+			    want[i]);
 			return 0;
 		}
 		memset(&done, 0, sizeof(done));
@@ -303,7 +306,7 @@ test_sandbox(struct kid *k)
 	proc_status(k->pid, "Gid", gid, sizeof(gid));
 	test_result("blockd_runs_as_uid_and_gid_65534",
 	    strcmp(uid, "65534\t65534\t65534\t65534") == 0 &&
-	    strcmp(gid, "65534\t65534\t65534\t65534") == 0,
+		strcmp(gid, "65534\t65534\t65534\t65534") == 0,
 	    "Uid %s Gid %s", uid, gid);
 	test_result("blockd_chrooted_into_empty_dir",
 	    strcmp(root, harness_empty) == 0, "root %s", root);
@@ -318,9 +321,8 @@ test_sandbox(struct kid *k)
  * want2 if not NULL), and then the fd it was given must be closed.
  */
 static void
-test_refusal(struct kid *k, const char *name, const char *export,
-    uint64_t size, uint32_t flags, enum probe_kind kind, const char *want,
-    const char *want2)
+test_refusal(struct kid *k, const char *name, const char *export, uint64_t size,
+    uint32_t flags, enum probe_kind kind, const char *want, const char *want2)
 {
 	struct msg_attach_result res;
 	struct probe p;
@@ -335,9 +337,10 @@ test_refusal(struct kid *k, const char *name, const char *export,
 		return;
 	}
 	got = attach(k, export, size, flags, &p, &res);
-	test_result(name, got && res.ok == 0 && res.device[0] == '\0' &&
-	    strstr(res.reason, want) != NULL &&
-	    (want2 == NULL || strstr(res.reason, want2) != NULL),
+	test_result(name,
+	    got && res.ok == 0 && res.device[0] == '\0' &&
+		strstr(res.reason, want) != NULL &&
+		(want2 == NULL || strstr(res.reason, want2) != NULL),
 	    "ok=%d reason \"%s\"", got ? res.ok : -1, got ? res.reason : "");
 	snprintf(closed, sizeof(closed), "%s_fd_closed", name);
 	test_result(closed, probe_closed(&p, 2000),
@@ -374,14 +377,18 @@ test_refusals(struct kid *k)
 	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH | NBD_TFLAG_SEND_TRIM,
 	    PROBE_STREAM, "connect /dev/nbd1: ", NULL);
 	test_result("attach_refusals_logged_with_reason",
-	    log_count(k, "blockd: export nosuch: attach refused: no such "
-	    "export") == 1 &&
-	    log_count(k, "blockd: export cd: attach refused: size out of "
-	    "range") == 1 &&
-	    log_count(k, "blockd: export cd: attach refused: socket not "
-	    "connected") == 1 &&
-	    log_count(k, "blockd: export cd: attach refused: connect "
-	    "/dev/nbd0: No such file or directory") == 2, "see %s", k->log);
+	    log_count(k,
+		"blockd: export nosuch: attach refused: no such export") == 1 &&
+		log_count(k,
+		    "blockd: export cd: attach refused: size out of "
+		    "range") == 1 &&
+		log_count(k,
+		    "blockd: export cd: attach refused: socket not "
+		    "connected") == 1 &&
+		log_count(k,
+		    "blockd: export cd: attach refused: connect "
+		    "/dev/nbd0: No such file or directory") == 2,
+	    "see %s", k->log);
 }
 
 /* Messages blockd must take without an answer and without dying. */
@@ -397,7 +404,8 @@ test_ignored(struct kid *k)
 	msg_send(k->sib[0], MSG_DETACH, &det, sizeof(det), -1);
 	test_result("detach_of_unknown_session_not_answered",
 	    expect_silence(k->sib[0], QUIET_MS) &&
-	    expect_silence(k->sib[1], QUIET_MS), "blockd answered");
+		expect_silence(k->sib[1], QUIET_MS),
+	    "blockd answered");
 	test_result("blockd_answers_ping_after_unknown_detach", ping(k),
 	    "see %s", k->log);
 
@@ -409,8 +417,7 @@ test_ignored(struct kid *k)
 	done.ok = 1;
 	msg_send(k->sib[1], MSG_HOOK_DONE, &done, sizeof(done), -1);
 	test_result("hook_done_for_unknown_session_ignored",
-	    expect_silence(k->sib[0], QUIET_MS) && ping(k), "see %s",
-	    k->log);
+	    expect_silence(k->sib[0], QUIET_MS) && ping(k), "see %s", k->log);
 }
 
 /*
@@ -449,25 +456,30 @@ test_malformed_attach(void)
 	test_fatal("attach_without_fd_is_fatal", 0, MSG_ATTACH, &a, sizeof(a),
 	    0, "blockd: protocol error from sessiond: fd missing");
 	test_fatal("attach_from_hookd_channel_is_fatal", 1, MSG_ATTACH, &a,
-	    sizeof(a), 1, "blockd: protocol error from hookd: ATTACH not "
+	    sizeof(a), 1,
+	    "blockd: protocol error from hookd: ATTACH not "
 	    "allowed from hookd to blockd");
 	test_fatal("attach_from_parent_channel_is_fatal", -1, MSG_ATTACH, &a,
-	    sizeof(a), 1, "blockd: protocol error from parent: ATTACH not "
+	    sizeof(a), 1,
+	    "blockd: protocol error from parent: ATTACH not "
 	    "allowed from parent to blockd");
 
 	memset(a.export, 'A', sizeof(a.export));
 	test_fatal("attach_with_unterminated_export_is_fatal", 0, MSG_ATTACH,
-	    &a, sizeof(a), 1, "blockd: protocol error from sessiond: ATTACH: "
+	    &a, sizeof(a), 1,
+	    "blockd: protocol error from sessiond: ATTACH: "
 	    "export is not a valid name");
 	attach_good(&a);
 	snprintf(a.export, sizeof(a.export), "-cd");
 	test_fatal("attach_with_export_outside_name_rules_is_fatal", 0,
-	    MSG_ATTACH, &a, sizeof(a), 1, "blockd: protocol error from "
+	    MSG_ATTACH, &a, sizeof(a), 1,
+	    "blockd: protocol error from "
 	    "sessiond: ATTACH: export is not a valid name");
 	attach_good(&a);
 	memset(a.user, 'u', sizeof(a.user));
-	test_fatal("attach_with_unterminated_user_is_fatal", 0, MSG_ATTACH,
-	    &a, sizeof(a), 1, "blockd: protocol error from sessiond: ATTACH: "
+	test_fatal("attach_with_unterminated_user_is_fatal", 0, MSG_ATTACH, &a,
+	    sizeof(a), 1,
+	    "blockd: protocol error from sessiond: ATTACH: "
 	    "user is not a valid name");
 	attach_good(&a);
 	a.size = 0;
@@ -476,21 +488,23 @@ test_malformed_attach(void)
 	attach_good(&a);
 	a.size = UINT64_MAX;
 	test_fatal("attach_size_over_int64_max_is_fatal", 0, MSG_ATTACH, &a,
-	    sizeof(a), 1, "blockd: protocol error from sessiond: ATTACH: size "
-	    "out of range");
+	    sizeof(a), 1,
+	    "blockd: protocol error from sessiond: ATTACH: size out of range");
 	attach_good(&a);
 	a.session = 0;
-	test_fatal("attach_session_0_is_fatal", 0, MSG_ATTACH, &a, sizeof(a),
-	    1, "blockd: protocol error from sessiond: ATTACH: session 0");
+	test_fatal("attach_session_0_is_fatal", 0, MSG_ATTACH, &a, sizeof(a), 1,
+	    "blockd: protocol error from sessiond: ATTACH: session 0");
 	attach_good(&a);
 	a.flags = NBD_TFLAG_READ_ONLY;
-	test_fatal("attach_flags_without_has_flags_is_fatal", 0, MSG_ATTACH,
-	    &a, sizeof(a), 1, "blockd: protocol error from sessiond: ATTACH: "
+	test_fatal("attach_flags_without_has_flags_is_fatal", 0, MSG_ATTACH, &a,
+	    sizeof(a), 1,
+	    "blockd: protocol error from sessiond: ATTACH: "
 	    "transmission flags outside what is relayed");
 	attach_good(&a);
 	a.flags |= NBD_TFLAG_CAN_MULTI_CONN;
 	test_fatal("attach_flags_outside_relayed_is_fatal", 0, MSG_ATTACH, &a,
-	    sizeof(a), 1, "blockd: protocol error from sessiond: ATTACH: "
+	    sizeof(a), 1,
+	    "blockd: protocol error from sessiond: ATTACH: "
 	    "transmission flags outside what is relayed");
 }
 
@@ -508,49 +522,55 @@ test_malformed(void)
 	memset(det.export, 'c', sizeof(det.export));
 	det.session = 1;
 	test_fatal("detach_with_unterminated_export_is_fatal", 0, MSG_DETACH,
-	    &det, sizeof(det), 0, "blockd: protocol error from sessiond: "
+	    &det, sizeof(det), 0,
+	    "blockd: protocol error from sessiond: "
 	    "DETACH: export is not a valid name");
 	snprintf(det.export, sizeof(det.export), "cd");
 	det.session = 0;
 	test_fatal("detach_session_0_is_fatal", 0, MSG_DETACH, &det,
-	    sizeof(det), 0, "blockd: protocol error from sessiond: DETACH: "
-	    "session 0");
+	    sizeof(det), 0,
+	    "blockd: protocol error from sessiond: DETACH: session 0");
 	det.session = 1;
 	test_fatal("detached_from_sessiond_is_fatal", 0, MSG_DETACHED, &det,
-	    sizeof(det), 0, "blockd: protocol error from sessiond: DETACHED "
+	    sizeof(det), 0,
+	    "blockd: protocol error from sessiond: DETACHED "
 	    "not allowed from sessiond to blockd");
 
 	memset(&done, 0, sizeof(done));
 	snprintf(done.export, sizeof(done.export), "cd");
 	done.action = 3;
 	test_fatal("hook_done_with_action_3_is_fatal", 1, MSG_HOOK_DONE, &done,
-	    sizeof(done), 0, "blockd: protocol error from hookd: HOOK_DONE: "
-	    "unknown action");
+	    sizeof(done), 0,
+	    "blockd: protocol error from hookd: HOOK_DONE: unknown action");
 	done.action = MSG_HOOK_STOP;
 	done.ok = 2;
 	test_fatal("hook_done_with_ok_2_is_fatal", 1, MSG_HOOK_DONE, &done,
-	    sizeof(done), 0, "blockd: protocol error from hookd: HOOK_DONE: ok "
-	    "neither 0 nor 1");
+	    sizeof(done), 0,
+	    "blockd: protocol error from hookd: HOOK_DONE: ok neither 0 nor 1");
 	done.ok = 1;
 	memset(done.reason, 'r', sizeof(done.reason));
 	test_fatal("hook_done_with_unterminated_reason_is_fatal", 1,
-	    MSG_HOOK_DONE, &done, sizeof(done), 0, "blockd: protocol error "
+	    MSG_HOOK_DONE, &done, sizeof(done), 0,
+	    "blockd: protocol error "
 	    "from hookd: HOOK_DONE: reason not terminated");
 	memset(done.reason, 0, sizeof(done.reason));
-	test_fatal("hook_done_from_sessiond_is_fatal", 0, MSG_HOOK_DONE,
-	    &done, sizeof(done), 0, "blockd: protocol error from sessiond: "
+	test_fatal("hook_done_from_sessiond_is_fatal", 0, MSG_HOOK_DONE, &done,
+	    sizeof(done), 0,
+	    "blockd: protocol error from sessiond: "
 	    "HOOK_DONE not allowed from sessiond to blockd");
 
 	/* The parent's messages that blockd may not get. */
 	memset(&u, 0, sizeof(u));
 	snprintf(u.name, sizeof(u.name), "alice");
 	test_fatal("conf_user_to_blockd_is_fatal", -1, MSG_CONF_USER, &u,
-	    sizeof(u), 0, "blockd: protocol error from parent: CONF_USER not "
+	    sizeof(u), 0,
+	    "blockd: protocol error from parent: CONF_USER not "
 	    "allowed from parent to blockd");
 	memset(&l, 0, sizeof(l));
 	l.kind = MSG_LISTEN_HTTP;
 	test_fatal("listener_to_blockd_is_fatal", -1, MSG_LISTENER, &l,
-	    sizeof(l), 1, "blockd: protocol error from parent: LISTENER not "
+	    sizeof(l), 1,
+	    "blockd: protocol error from parent: LISTENER not "
 	    "allowed from parent to blockd");
 }
 
@@ -572,8 +592,9 @@ main(int argc, char **argv)
 	test_result("blockd_asks_stop_hook_of_each_device_export_at_start",
 	    answer_start_hooks(&k), "see %s", k.log);
 	test_result("blockd_warns_nbd_netlink_family_missing",
-	    log_count(&k, "blockd: no NBD netlink family (No such file or "
-	    "directory): device exports cannot attach") == 1,
+	    log_count(&k,
+		"blockd: no NBD netlink family (No such file or "
+		"directory): device exports cannot attach") == 1,
 	    "see %s", k.log);
 	test_sandbox(&k);
 	fds_before = fd_table(k.pid);
@@ -582,7 +603,7 @@ main(int argc, char **argv)
 	fds_after = fd_table(k.pid);
 	test_result("blockd_holds_no_new_fd_after_refusals",
 	    strcmp(fds_before, fds_after) == 0 &&
-	    strstr(fds_before, "(unreadable)") == NULL,
+		strstr(fds_before, "(unreadable)") == NULL,
 	    "before:\n%safter:\n%s", fds_before, fds_after);
 	free(fds_before);
 	free(fds_after);

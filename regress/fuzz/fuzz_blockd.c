@@ -27,36 +27,36 @@
 #undef main
 
 /* The input's first byte. */
-#define OPT_NO_NETLINK	0x01	/* the kernel has no nbd family */
-#define OPT_STALE	0x02	/* every device starts connected */
-#define OPT_STATUS_FAILS 0x04	/* asking whether one is fails */
-#define OPT_LOOP_FIRST	0x08	/* the start-up stop hooks run first */
-#define OPT_VARIANT(o)	(((o) >> 4) & 3)	/* the first config */
+#define OPT_NO_NETLINK 0x01		/* the kernel has no nbd family */
+#define OPT_STALE 0x02			/* every device starts connected */
+#define OPT_STATUS_FAILS 0x04		/* asking whether one is fails */
+#define OPT_LOOP_FIRST 0x08		/* the start-up stop hooks run first */
+#define OPT_VARIANT(o) (((o) >> 4) & 3) /* the first config */
 
 /* Things the world does: a record from blockd to itself, by type. */
 enum world {
-	WORLD_RELOAD,		/* the parent pushes variant payload[0] */
-	WORLD_KERNEL_REFUSES,	/* the next connect fails */
-	WORLD_HOOKD_GONE,	/* its channel closes */
+	WORLD_RELOAD,	      /* the parent pushes variant payload[0] */
+	WORLD_KERNEL_REFUSES, /* the next connect fails */
+	WORLD_HOOKD_GONE,     /* its channel closes */
 	WORLD_SESSIOND_GONE,
 	WORLD_PARENT_GONE,
 	WORLD_COUNT
 };
 
-#define NBD_DEVICES	1000	/* /dev/nbd0 to /dev/nbd999 */
-#define CONNS_MAX	4096
+#define NBD_DEVICES 1000 /* /dev/nbd0 to /dev/nbd999 */
+#define CONNS_MAX 4096
 
 /* A connection blockd made, and what sessiond was told of it. */
 struct conn {
-	char		 export[CONF_NAME_MAX];
-	uint32_t	 session;
-	uint32_t	 index;
-	uint64_t	 size;
-	int		 read_only;
-	int		 connected;
-	int		 answered;	/* ATTACHED ok */
-	int		 refused;	/* ATTACHED refused after the connect */
-	int		 detached;	/* DETACHED */
+	char export[CONF_NAME_MAX];
+	uint32_t session;
+	uint32_t index;
+	uint64_t size;
+	int read_only;
+	int connected;
+	int answered; /* ATTACHED ok */
+	int refused;  /* ATTACHED refused after the connect */
+	int detached; /* DETACHED */
 };
 
 static struct child child;
@@ -77,11 +77,9 @@ static uint64_t last_ping;
 
 static const char *const blockd_fatal_ok[] = {
 	"CONF_GLOBAL from parent in the middle of a push",
-	"%s before CONF_GLOBAL from parent",
-	"too many CONF_EXPORT from parent",
+	"%s before CONF_GLOBAL from parent", "too many CONF_EXPORT from parent",
 	"incomplete config from parent",
-	"config %u from parent after config %u",
-	NULL
+	"config %u from parent after config %u", NULL
 };
 
 /* --- the fake kernel --------------------------------------------------- */
@@ -155,24 +153,22 @@ nbd_nl_connect(struct nbd_nl *nl, const struct nbd_nl_connect *nc)
 	if (nc->block_size != 512 || nc->timeout != (uint64_t)e->timeout ||
 	    nc->server_flags != cur_attach.flags)
 		handler_fail("%s: connect with blocks %llu, timeout %llu, "
-		    "flags %#llx", e->name,
-		    (unsigned long long)nc->block_size,
+			     "flags %#llx",
+		    e->name, (unsigned long long)nc->block_size,
 		    (unsigned long long)nc->timeout,
 		    (unsigned long long)nc->server_flags);
 	if (e->read_only && !(nc->server_flags & NBD_TFLAG_READ_ONLY))
 		handler_fail("%s: read-only export connected writable",
 		    e->name);
 	for (i = 0; i < nconns; i++)
-		if (conns[i].connected &&
-		    strcmp(conns[i].export, e->name) == 0)
-			handler_fail("%s: a second session connected",
-			    e->name);
+		if (conns[i].connected && strcmp(conns[i].export, e->name) == 0)
+			handler_fail("%s: a second session connected", e->name);
 	if (refuse_next) {
 		refuse_next = 0;
 		return -EINVAL;
 	}
 	if (kdevs[nc->index] != 0)
-		return -EBUSY;	/* the kernel's answer for a device in use */
+		return -EBUSY; /* the kernel's answer for a device in use */
 	if (nconns == CONNS_MAX)
 		return -ENOMEM;
 	k = &conns[nconns++];
@@ -217,8 +213,8 @@ sent_attached(const struct msg_attach_result *r)
 		if (k == NULL || k->answered || k->refused ||
 		    strncmp(r->reason, "start hook failed", 17) != 0)
 			handler_fail("%s session %u: refused (%s) outside an "
-			    "ATTACH, with no start pending", r->export,
-			    r->session, r->reason);
+				     "ATTACH, with no start pending",
+			    r->export, r->session, r->reason);
 		k->refused = 1;
 		return;
 	}
@@ -254,14 +250,16 @@ sent_hook_run(const struct msg_hook *h)
 		if (k == NULL || k->answered || k->size != h->size ||
 		    k->read_only != h->read_only)
 			handler_fail("%s session %u: start hook without the "
-			    "device it is for", h->export, h->session);
+				     "device it is for",
+			    h->export, h->session);
 		return;
 	}
 	for (i = 0; i < nconns; i++)
 		if (conns[i].connected &&
 		    strcmp(conns[i].export, h->export) == 0)
 			handler_fail("%s: stop hook while /dev/nbd%u is "
-			    "connected", h->export, conns[i].index);
+				     "connected",
+			    h->export, conns[i].index);
 }
 
 static void
@@ -283,7 +281,7 @@ blockd_sent(const struct chan *c, const struct msg *m)
 			    (unsigned long long)m->u.ping.seq,
 			    (unsigned long long)last_ping);
 		break;
-	case MSG_AUDIT:		/* the table allows hook failures only */
+	case MSG_AUDIT: /* the table allows hook failures only */
 		break;
 	default:
 		handler_fail("blockd sent %s to %s", msg_type_name(m->type),
@@ -296,7 +294,10 @@ blockd_sent(const struct chan *c, const struct msg *m)
 static void
 blockd_start(uint8_t opts)
 {
-	static struct { struct nbd_nl nl; int nl_error; } fresh;
+	static struct {
+		struct nbd_nl nl;
+		int nl_error;
+	} fresh;
 	static int fresh_taken;
 	struct conf view;
 
@@ -357,8 +358,8 @@ blockd_world(const struct rec *r)
 
 	switch (r->type % WORLD_COUNT) {
 	case WORLD_RELOAD:
-		handler_view(&view, PROC_BLOCKD, r->len > 0 ? r->payload[0] :
-		    0);
+		handler_view(&view, PROC_BLOCKD,
+		    r->len > 0 ? r->payload[0] : 0);
 		handler_push_conf(&view, ++generation);
 		break;
 	case WORLD_KERNEL_REFUSES:
@@ -415,7 +416,8 @@ blockd_check(void)
 		for (j = i + 1; j < blk_index.n; j++)
 			if (strcmp(blk_devs[i].export, blk_devs[j].export) == 0)
 				handler_fail("export %s twice in the device "
-				    "table", blk_devs[i].export);
+					     "table",
+				    blk_devs[i].export);
 	for (i = 0; i < nconns; i++) {
 		if (conns[i].refused && conns[i].connected)
 			handler_fail("%s session %u: refused, still connected",
@@ -424,9 +426,10 @@ blockd_check(void)
 		if (conns[i].answered && !conns[i].detached &&
 		    !conns[i].connected && to_sessiond(&child)->fd != -1 &&
 		    ((d = dev_find(conns[i].export)) == NULL ||
-		    d->state == BLK_IDLE))
+			d->state == BLK_IDLE))
 			handler_fail("%s session %u: device released, sessiond "
-			    "never told", conns[i].export, conns[i].session);
+				     "never told",
+			    conns[i].export, conns[i].session);
 	}
 }
 
@@ -440,8 +443,7 @@ blockd_end(enum handler_end how)
 	for (i = 0; i < nconns; i++)
 		if (conns[i].connected)
 			handler_fail("exited with %s session %u on /dev/nbd%u",
-			    conns[i].export, conns[i].session,
-			    conns[i].index);
+			    conns[i].export, conns[i].session, conns[i].index);
 	if (!blk_all_idle())
 		handler_fail("exited with a device not idle");
 }

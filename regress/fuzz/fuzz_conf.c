@@ -21,8 +21,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct conf conf;
 	int errors, i;
 
-	errors = conf_parse_buffer(&conf, "fuzz.conf", (const char *)data,
-	    size, ignore_error, NULL);
+	errors = conf_parse_buffer(&conf, "fuzz.conf", (const char *)data, size,
+	    ignore_error, NULL);
 	if (errors < 0)
 		__builtin_trap();
 	if (errors != 0)

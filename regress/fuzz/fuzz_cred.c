@@ -13,7 +13,11 @@
 
 #include "cred.h"
 
-#define CHECK(x)	do { if (!(x)) __builtin_trap(); } while (0)
+#define CHECK(x) \
+	do { \
+		if (!(x)) \
+			__builtin_trap(); \
+	} while (0)
 
 static int
 all_zero(const void *p, size_t len)

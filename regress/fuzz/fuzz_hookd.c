@@ -37,51 +37,51 @@ hookd_prepare(const struct conf_global *g)
 {
 	(void)g;
 	if (prepared++ != 0)
-		abort();	/* once, before the first config is in force */
+		abort(); /* once, before the first config is in force */
 }
 
 /* The input's first byte. */
-#define OPT_STUBBORN	0x01	/* hooks ignore SIGTERM */
-#define OPT_VARIANT(o)	(((o) >> 4) & 3)	/* the first config */
+#define OPT_STUBBORN 0x01		/* hooks ignore SIGTERM */
+#define OPT_VARIANT(o) (((o) >> 4) & 3) /* the first config */
 
 /* Things the world does: a record from hookd to itself, by type. */
 enum world {
-	WORLD_RELOAD,		/* the parent pushes variant payload[0] */
-	WORLD_HOOK_WRITES,	/* hook flags % running writes the payload */
-	WORLD_HOOK_EXITS_0,	/* writes the payload, then ends so */
+	WORLD_RELOAD,	    /* the parent pushes variant payload[0] */
+	WORLD_HOOK_WRITES,  /* hook flags % running writes the payload */
+	WORLD_HOOK_EXITS_0, /* writes the payload, then ends so */
 	WORLD_HOOK_EXITS_1,
 	WORLD_HOOK_EXITS_127,
-	WORLD_HOOK_SIGSYS,	/* killed by the seccomp filter */
-	WORLD_HOOK_TIMEOUT,	/* its timer fires */
-	WORLD_FORK_FAILS,	/* the next hook cannot be started */
+	WORLD_HOOK_SIGSYS,  /* killed by the seccomp filter */
+	WORLD_HOOK_TIMEOUT, /* its timer fires */
+	WORLD_FORK_FAILS,   /* the next hook cannot be started */
 	WORLD_BLOCKD_GONE,
 	WORLD_PARENT_GONE,
 	WORLD_COUNT
 };
 
-#define FAKE_PID_BASE	0x40000000	/* above any real pid (2^22) */
-#define HOOKS_MAX	4096
-#define EXPORTS_MAX	512		/* names blockd asked about */
+#define FAKE_PID_BASE 0x40000000 /* above any real pid (2^22) */
+#define HOOKS_MAX 4096
+#define EXPORTS_MAX 512 /* names blockd asked about */
 
 enum fake_state {
 	FAKE_RUNNING,
-	FAKE_ENDED,		/* its SIGCHLD is due */
+	FAKE_ENDED, /* its SIGCHLD is due */
 	FAKE_REAPED,
 };
 
 struct fake_hook {
-	pid_t		 pid;
-	char		 export[CONF_NAME_MAX];
-	int		 out;		/* its end of the output pipe */
-	enum fake_state	 state;
-	int		 status;
+	pid_t pid;
+	char export[CONF_NAME_MAX];
+	int out; /* its end of the output pipe */
+	enum fake_state state;
+	int status;
 };
 
 /* What blockd is waiting for, per export: its requests, oldest first. */
 struct waiting {
-	char		 export[CONF_NAME_MAX];
-	struct msg_hook	 req[HOOK_QUEUE_MAX];
-	int		 n;
+	char export[CONF_NAME_MAX];
+	struct msg_hook req[HOOK_QUEUE_MAX];
+	int n;
 };
 
 static struct child child;
@@ -101,11 +101,9 @@ static uint64_t last_ping;
 
 static const char *const hookd_fatal_ok[] = {
 	"CONF_GLOBAL from parent in the middle of a push",
-	"%s before CONF_GLOBAL from parent",
-	"too many CONF_EXPORT from parent",
+	"%s before CONF_GLOBAL from parent", "too many CONF_EXPORT from parent",
 	"incomplete config from parent",
-	"config %u from parent after config %u",
-	NULL
+	"config %u from parent after config %u", NULL
 };
 
 static struct waiting *
@@ -279,7 +277,7 @@ hook_signal(pid_t pid, int sig)
 		handler_fail("signal %d to pid %d, not a hook of ours", sig,
 		    pid);
 	if (sig == SIGKILL || (sig == SIGTERM && !(options & OPT_STUBBORN)))
-		fake_end(f, sig);	/* a status as waitpid gives it */
+		fake_end(f, sig); /* a status as waitpid gives it */
 }
 
 pid_t
@@ -308,8 +306,8 @@ sent_hook_done(const struct msg_hook_done *d)
 	    strcmp(d->reason, "no hook configured") == 0 ||
 	    strcmp(d->reason, "hook not found") == 0;
 	if (d->ok != ok_reason)
-		handler_fail("%s: HOOK_DONE ok %d, reason %s", d->export,
-		    d->ok, d->reason);
+		handler_fail("%s: HOOK_DONE ok %d, reason %s", d->export, d->ok,
+		    d->reason);
 	if (answer_now != NULL) {
 		if (strcmp(d->export, cur_req.export) != 0 ||
 		    d->session != cur_req.session ||
@@ -324,7 +322,8 @@ sent_hook_done(const struct msg_hook_done *d)
 	if (w->n == 0 || w->req[0].session != d->session ||
 	    w->req[0].action != d->action)
 		handler_fail("%s: HOOK_DONE for session %u, not the oldest "
-		    "asked", d->export, d->session);
+			     "asked",
+		    d->export, d->session);
 	memmove(&w->req[0], &w->req[1], (w->n - 1) * sizeof(w->req[0]));
 	w->n--;
 }
@@ -404,8 +403,7 @@ hookd_world(const struct rec *r)
 
 	switch (type) {
 	case WORLD_RELOAD:
-		handler_view(&view, PROC_HOOKD, r->len > 0 ? r->payload[0] :
-		    0);
+		handler_view(&view, PROC_HOOKD, r->len > 0 ? r->payload[0] : 0);
 		handler_push_conf(&view, ++generation);
 		break;
 	case WORLD_HOOK_WRITES:
@@ -497,9 +495,10 @@ hookd_check(void)
 		    r->queued != waiting_for(r->export)->n)
 			handler_fail("%s: %d queued, blockd waits for %d",
 			    r->export, r->queued, waiting_for(r->export)->n);
-		if (r->pid != 0 && ((f = fake_by_pid(r->pid)) == NULL ||
-		    f->state == FAKE_REAPED || strcmp(f->export, r->export) != 0
-		    || r->queued == 0))
+		if (r->pid != 0 &&
+		    ((f = fake_by_pid(r->pid)) == NULL ||
+			f->state == FAKE_REAPED ||
+			strcmp(f->export, r->export) != 0 || r->queued == 0))
 			handler_fail("%s: pid %d is no hook of its own",
 			    r->export, r->pid);
 	}
@@ -519,12 +518,12 @@ hookd_end(enum handler_end how)
 	for (i = 0; i < nwaiting; i++)
 		if (waiting[i].n > 0)
 			handler_fail("exited with %d requests for %s "
-			    "unanswered", waiting[i].n, waiting[i].export);
+				     "unanswered",
+			    waiting[i].n, waiting[i].export);
 }
 
 static int
-signal_event(const struct event_base *base, const struct event *ev,
-    void *arg)
+signal_event(const struct event_base *base, const struct event *ev, void *arg)
 {
 	(void)base;
 	if (event_get_events(ev) & EV_SIGNAL)

@@ -13,7 +13,11 @@
 #include "json.h"
 #include "ws.h"
 
-#define CHECK(x)	do { if (!(x)) __builtin_trap(); } while (0)
+#define CHECK(x) \
+	do { \
+		if (!(x)) \
+			__builtin_trap(); \
+	} while (0)
 
 /* A field we keep: bounded, terminated, free of control bytes. */
 static void
@@ -63,8 +67,8 @@ check_request(const struct http_request *req, struct evbuffer *out)
 	CHECK(req->nunknown <= req->nheaders);
 	CHECK(req->body_len == req->content_length);
 	CHECK(req->body_len <= HTTP_BODY_MAX);
-	CHECK(req->version == HTTP_VERSION_10 ||
-	    req->version == HTTP_VERSION_11);
+	CHECK(
+	    req->version == HTTP_VERSION_10 || req->version == HTTP_VERSION_11);
 	CHECK(req->version == HTTP_VERSION_10 || req->has_host);
 
 	/* Client bytes quoted back in JSON stay JSON. */
@@ -114,7 +118,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while ((rv = http_parse(&p, in, &req)) == HTTP_PARSE_DONE) {
 			check_request(&req, out);
 			CHECK(http_error_json(out, 404, req.path,
-			    http_keep_alive(&req)) == 0);
+				  http_keep_alive(&req)) == 0);
 			evbuffer_drain(out, evbuffer_get_length(out));
 		}
 		/* Waiting, the parser holds at most one unfinished line. */

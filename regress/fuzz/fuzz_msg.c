@@ -11,7 +11,7 @@
 
 #include "msg.h"
 
-#define FAKE_FD	1000	/* never opened: msg_decode must not touch it */
+#define FAKE_FD 1000 /* never opened: msg_decode must not touch it */
 
 static void
 decode(const uint8_t *data, size_t size, int fd, enum msg_proc self,
@@ -24,7 +24,7 @@ decode(const uint8_t *data, size_t size, int fd, enum msg_proc self,
 	m.fd = -2;
 	why = msg_decode(data, size, fd, self, peer, &m);
 	if (why != NULL) {
-		if (m.fd != -2)		/* a rejection must not fill m */
+		if (m.fd != -2) /* a rejection must not fill m */
 			__builtin_trap();
 		return;
 	}
@@ -34,8 +34,8 @@ decode(const uint8_t *data, size_t size, int fd, enum msg_proc self,
 	 */
 	info = msg_info(m.type);
 	if (size < sizeof(struct msg_hdr) || info == NULL ||
-	    m.len != size - sizeof(struct msg_hdr) ||
-	    m.len != info->size || m.len > MSG_PAYLOAD_MAX || m.fd != fd ||
+	    m.len != size - sizeof(struct msg_hdr) || m.len != info->size ||
+	    m.len > MSG_PAYLOAD_MAX || m.fd != fd ||
 	    !(info->from & PROC_BIT(peer)) || !(info->to & PROC_BIT(self)) ||
 	    (info->check != NULL && info->check(&m, peer) != NULL) ||
 	    memcmp(m.u.bytes, data + sizeof(struct msg_hdr), m.len) != 0)

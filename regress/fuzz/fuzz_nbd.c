@@ -68,8 +68,8 @@ fuzz_relay(const uint8_t *data, size_t size, size_t chunk)
 	size_t off, n;
 	int turn = 0;
 
-	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH |
-	    NBD_TFLAG_SEND_TRIM);
+	relay_init(&r, 1 << 20,
+	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH | NBD_TFLAG_SEND_TRIM);
 	for (off = 0; off < size; off += n, turn ^= 1) {
 		n = size - off < chunk ? size - off : chunk;
 		if (turn == 0) {

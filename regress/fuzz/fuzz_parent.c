@@ -21,17 +21,17 @@
 #include "proc.c"
 
 /* The input's first byte. */
-#define OPT_NO_AUDIT	0x01	/* no audit file: the log only */
+#define OPT_NO_AUDIT 0x01 /* no audit file: the log only */
 
 /* Things the world does: a record from the parent to itself, by type. */
 enum world {
-	WORLD_PING,		/* the ping timer fires */
-	WORLD_RELOAD,		/* audited, with the payload as the reason */
-	WORLD_CHILD_GONE,	/* child flags % 3 closes its channel */
+	WORLD_PING,	  /* the ping timer fires */
+	WORLD_RELOAD,	  /* audited, with the payload as the reason */
+	WORLD_CHILD_GONE, /* child flags % 3 closes its channel */
 	WORLD_COUNT
 };
 
-#define FAKE_PID_BASE	0x40000000	/* above any real pid (2^22) */
+#define FAKE_PID_BASE 0x40000000 /* above any real pid (2^22) */
 
 static struct vmediad env;
 static struct conf conf;
@@ -42,8 +42,7 @@ static enum msg_proc cur_from;
 static uint64_t cur_pings;
 
 static const char *const parent_fatal_ok[] = {
-	"PONG from %s for a ping never sent",
-	NULL
+	"PONG from %s for a ping never sent", NULL
 };
 
 /* The names of the events, as vmediad.8 lists them. */
@@ -70,15 +69,15 @@ devices_release(struct vmediad *e)
 
 /* --- a strict reader for the one line ----------------------------------- */
 
-#define FIELDS_MAX	16
-#define VALUE_MAX	4096
+#define FIELDS_MAX 16
+#define VALUE_MAX 4096
 
 struct field {
-	char		 key[32];
-	int		 is_number;
-	uint64_t	 number;
-	char		 text[VALUE_MAX];
-	size_t		 len;
+	char key[32];
+	int is_number;
+	uint64_t number;
+	char text[VALUE_MAX];
+	size_t len;
 };
 
 /* A well-formed UTF-8 sequence's length (RFC 3629), 0 if there is none. */
@@ -148,8 +147,7 @@ put_utf8(struct field *f, uint32_t cp)
 static const char *
 skip_ws(const char *s, const char *end)
 {
-	while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' ||
-	    *s == '\r'))
+	while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
 		s++;
 	return s;
 }
@@ -190,8 +188,9 @@ read_string(const char *s, const char *end, struct field *f)
 		if ((unsigned char)*s < 0x20)
 			return NULL;
 		if (*s != '\\') {
-			if ((n = utf8_len((const unsigned char *)s,
-			    end - s)) == 0 || f->len + n >= sizeof(f->text))
+			if ((n = utf8_len((const unsigned char *)s, end - s)) ==
+				0 ||
+			    f->len + n >= sizeof(f->text))
 				return NULL;
 			memcpy(f->text + f->len, s, n);
 			f->len += n;
@@ -201,14 +200,30 @@ read_string(const char *s, const char *end, struct field *f)
 		if (++s == end)
 			return NULL;
 		switch (*s++) {
-		case '"': cp = '"'; break;
-		case '\\': cp = '\\'; break;
-		case '/': cp = '/'; break;
-		case 'b': cp = '\b'; break;
-		case 'f': cp = '\f'; break;
-		case 'n': cp = '\n'; break;
-		case 'r': cp = '\r'; break;
-		case 't': cp = '\t'; break;
+		case '"':
+			cp = '"';
+			break;
+		case '\\':
+			cp = '\\';
+			break;
+		case '/':
+			cp = '/';
+			break;
+		case 'b':
+			cp = '\b';
+			break;
+		case 'f':
+			cp = '\f';
+			break;
+		case 'n':
+			cp = '\n';
+			break;
+		case 'r':
+			cp = '\r';
+			break;
+		case 't':
+			cp = '\t';
+			break;
 		case 'u':
 			if (!hex4(s, end, &cp))
 				return NULL;
@@ -265,9 +280,9 @@ read_object(const char *s, const char *end, struct field *fields)
 		if (f->is_number) {
 			if (*s == '0' && s + 1 < end && s[1] >= '0' &&
 			    s[1] <= '9')
-				return -1;	/* no leading zeros */
+				return -1; /* no leading zeros */
 			for (f->number = 0; s < end && *s >= '0' && *s <= '9';
-			    s++) {
+			     s++) {
 				if (f->number > (UINT64_MAX - (*s - '0')) / 10)
 					return -1;
 				f->number = f->number * 10 + (*s - '0');
@@ -313,9 +328,9 @@ expect_text(const char *s, char *out, size_t size)
 }
 
 struct expect {
-	struct field	*fields;
-	int		 n;
-	int		 at;
+	struct field *fields;
+	int n;
+	int at;
 };
 
 static void
@@ -325,7 +340,7 @@ want_text(struct expect *x, const char *key, const char *value)
 	struct field *f;
 
 	if (value[0] == '\0')
-		return;		/* an empty field is left out */
+		return; /* an empty field is left out */
 	expect_text(value, text, sizeof(text));
 	if (x->at == x->n)
 		handler_fail("audit: no \"%s\"", key);
@@ -345,8 +360,8 @@ want_number(struct expect *x, const char *key, uint64_t value)
 		handler_fail("audit: no \"%s\"", key);
 	f = &x->fields[x->at++];
 	if (strcmp(f->key, key) != 0 || !f->is_number || f->number != value)
-		handler_fail("audit: \"%s\" where \"%s\": %llu belongs",
-		    f->key, key, (unsigned long long)value);
+		handler_fail("audit: \"%s\" where \"%s\": %llu belongs", f->key,
+		    key, (unsigned long long)value);
 }
 
 static void
@@ -360,7 +375,7 @@ check_time(const struct field *f)
 		handler_fail("audit: the line does not start with the time");
 	for (i = 0; i < f->len; i++)
 		if (form[i] == 'd' ? f->text[i] < '0' || f->text[i] > '9' :
-		    f->text[i] != form[i])
+				     f->text[i] != form[i])
 			handler_fail("audit: time %s", f->text);
 }
 
@@ -381,8 +396,8 @@ check_line(const char *line, size_t len, const struct msg_audit *a)
 	if (strcmp(fields[1].key, "event") != 0 || fields[1].is_number ||
 	    strcmp(fields[1].text, event_names[ev]) != 0)
 		handler_fail("audit: event %s for %d", fields[1].text, ev);
-	session_event = ev == AUDIT_EV_SESSION_START ||
-	    ev == AUDIT_EV_SESSION_END;
+	session_event =
+	    ev == AUDIT_EV_SESSION_START || ev == AUDIT_EV_SESSION_END;
 	if (a->session != 0)
 		want_number(&x, "session", a->session);
 	want_text(&x, "user", a->user);
@@ -511,8 +526,9 @@ parent_after(const struct msg *m)
 	case MSG_PONG:
 		if (m->u.ping.seq > cur_pings || p->pongs != m->u.ping.seq)
 			handler_fail("PONG %llu from %s taken; %llu pings, "
-			    "%llu answered", (unsigned long long)m->u.ping.seq,
-			    p->name, (unsigned long long)cur_pings,
+				     "%llu answered",
+			    (unsigned long long)m->u.ping.seq, p->name,
+			    (unsigned long long)cur_pings,
 			    (unsigned long long)p->pongs);
 		break;
 	default:
@@ -532,8 +548,8 @@ parent_sent(const struct chan *c, const struct msg *m)
 			    (unsigned long long)m->u.ping.seq, p->name,
 			    (unsigned long long)p->pings);
 	} else if (m->type != MSG_SHUTDOWN || !env.stopping)
-		handler_fail("the parent sent %s to %s",
-		    msg_type_name(m->type), p->name);
+		handler_fail("the parent sent %s to %s", msg_type_name(m->type),
+		    p->name);
 }
 
 static void

@@ -13,22 +13,25 @@
 #include "json.h"
 #include "ws.h"
 
-#define CHECK(x)	do { if (!(x)) __builtin_trap(); } while (0)
-#define MAX_EVENTS	64
+#define CHECK(x) \
+	do { \
+		if (!(x)) \
+			__builtin_trap(); \
+	} while (0)
+#define MAX_EVENTS 64
 
 struct outcome {
-	struct evbuffer	*data;
-	struct evbuffer	*replies;	/* what the server would send */
-	int		 nevents;
-	struct ws_event	 events[MAX_EVENTS];
-	int		 error;
-	uint16_t	 code;
+	struct evbuffer *data;
+	struct evbuffer *replies; /* what the server would send */
+	int nevents;
+	struct ws_event events[MAX_EVENTS];
+	int error;
+	uint16_t code;
 };
 
 /* Reads what in holds; 1 if the stream is over (error). */
 static int
-drain(struct ws_reader *r, struct evbuffer *in, size_t room,
-    struct outcome *o)
+drain(struct ws_reader *r, struct evbuffer *in, size_t room, struct outcome *o)
 {
 	struct ws_event ev;
 	size_t before;
@@ -43,7 +46,7 @@ drain(struct ws_reader *r, struct evbuffer *in, size_t room,
 			    ev.close_code == 1007 || ev.close_code == 1009);
 			CHECK(ev.error != NULL);
 			CHECK(ws_write_close(o->replies, ev.close_code,
-			    ev.error) == 0);
+				  ev.error) == 0);
 			o->error = 1;
 			o->code = ev.close_code;
 			return 1;
@@ -52,13 +55,13 @@ drain(struct ws_reader *r, struct evbuffer *in, size_t room,
 			CHECK(ev.len <= WS_CONTROL_MAX);
 			if (ev.type == WS_OP_PING)
 				CHECK(ws_write_control(o->replies, WS_OP_PONG,
-				    ev.payload, ev.len) == 0);
+					  ev.payload, ev.len) == 0);
 			else if (ev.type == WS_OP_CLOSE) {
 				CHECK(ev.len <= WS_CONTROL_MAX - 2);
 				CHECK(json_utf8_valid((char *)ev.payload,
 				    ev.len));
 				CHECK(ws_write_close(o->replies, ev.close_code,
-				    (char *)ev.payload) == 0);
+					  (char *)ev.payload) == 0);
 			} else
 				CHECK(ev.type == WS_OP_PONG);
 			if (o->nevents < MAX_EVENTS)
@@ -103,7 +106,7 @@ same_events(const struct outcome *a, const struct outcome *b)
 		    a->events[i].close_code != b->events[i].close_code ||
 		    a->events[i].len != b->events[i].len ||
 		    memcmp(a->events[i].payload, b->events[i].payload,
-		    a->events[i].len) != 0)
+			a->events[i].len) != 0)
 			return 0;
 	}
 	return 1;
@@ -116,8 +119,8 @@ same_bytes(struct evbuffer *a, struct evbuffer *b)
 
 	if (len != evbuffer_get_length(b))
 		return 0;
-	return len == 0 || memcmp(evbuffer_pullup(a, -1),
-	    evbuffer_pullup(b, -1), len) == 0;
+	return len == 0 ||
+	    memcmp(evbuffer_pullup(a, -1), evbuffer_pullup(b, -1), len) == 0;
 }
 
 /* The bulk XOR against the obvious one, on the input itself. */

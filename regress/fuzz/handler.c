@@ -74,16 +74,15 @@ log_emit(int pri, const char *line)
 	snprintf(handler_log, sizeof(handler_log), "%s", line);
 }
 
-#define LOG_FN(name)					\
-void							\
-name(const char *fmt, ...)				\
-{							\
-	va_list ap;					\
-							\
-	va_start(ap, fmt);				\
-	log_keep(fmt, ap);				\
-	va_end(ap);					\
-}
+#define LOG_FN(name) \
+	void name(const char *fmt, ...) \
+	{ \
+		va_list ap; \
+\
+		va_start(ap, fmt); \
+		log_keep(fmt, ap); \
+		va_end(ap); \
+	}
 LOG_FN(log_warn)
 LOG_FN(log_warnx)
 LOG_FN(log_info)
@@ -124,9 +123,9 @@ fatal(const char *fmt, ...)
 /* --- the channel: what is sent is checked, then kept by the target ----- */
 
 void
-chan_init(struct chan *c, struct event_base *base, int fd,
-    enum msg_proc self, enum msg_proc peer, chan_dispatch_fn dispatch,
-    chan_closed_fn closed, void *arg)
+chan_init(struct chan *c, struct event_base *base, int fd, enum msg_proc self,
+    enum msg_proc peer, chan_dispatch_fn dispatch, chan_closed_fn closed,
+    void *arg)
 {
 	(void)base;
 	memset(c, 0, sizeof(*c));
@@ -150,8 +149,8 @@ chan_close(struct chan *c)
  * table as the receiver applies it, with the fd if one goes along.
  */
 void
-chan_send(struct chan *c, enum msg_type type, const void *payload,
-    size_t len, int fd)
+chan_send(struct chan *c, enum msg_type type, const void *payload, size_t len,
+    int fd)
 {
 	static unsigned char buf[sizeof(struct msg_hdr) + MSG_PAYLOAD_MAX];
 	static struct msg m;
@@ -165,7 +164,7 @@ chan_send(struct chan *c, enum msg_type type, const void *payload,
 	if (len > 0)
 		memcpy(buf + sizeof(hdr), payload, len);
 	if ((why = msg_decode(buf, sizeof(hdr) + len, fd, c->peer, c->self,
-	    &m)) != NULL)
+		 &m)) != NULL)
 		handler_fail("%s sent %s to %s, which refuses it: %s",
 		    msg_proc_name(c->self), msg_type_name(type),
 		    msg_proc_name(c->peer), why);
@@ -238,8 +237,8 @@ fd_make(enum rec_fd_kind kind, int *keep)
 	case FD_STREAM:
 	case FD_DGRAM:
 	case FD_SEQPACKET:
-		if (socketpair(AF_UNIX, types[kind] | SOCK_CLOEXEC, 0,
-		    sv) == 0) {
+		if (socketpair(AF_UNIX, types[kind] | SOCK_CLOEXEC, 0, sv) ==
+		    0) {
 			fd = sv[0];
 			*keep = sv[1];
 		}
@@ -253,8 +252,10 @@ fd_make(enum rec_fd_kind kind, int *keep)
 	case FD_LISTENING:
 		/* Bound to an abstract name the kernel picks (autobind). */
 		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) !=
-		    -1 && (bind(fd, (struct sockaddr *)&sun,
-		    sizeof(sa_family_t)) == -1 || listen(fd, 1) == -1))
+			-1 &&
+		    (bind(fd, (struct sockaddr *)&sun, sizeof(sa_family_t)) ==
+			    -1 ||
+			listen(fd, 1) == -1))
 			handler_fail("listening socket: %s", strerror(errno));
 		break;
 	case FD_UNCONNECTED:
@@ -294,16 +295,16 @@ handler_deliver(enum msg_proc peer, uint32_t type, const void *payload,
 	if (len > sizeof(buf) - sizeof(hdr))
 		handler_fail("record of %zu bytes", len);
 	if ((ch = target->chan_from(peer)) == NULL || ch->fd == -1)
-		return 0;	/* no channel from there, or it is closed */
+		return 0; /* no channel from there, or it is closed */
 	memcpy(buf, &hdr, sizeof(hdr));
 	if (len > 0)
 		memcpy(buf + sizeof(hdr), payload, len);
 	if (fd_kind != -1)
 		fd = pending_give = fd_make(fd_kind, &pending_keep);
-	if (msg_decode(buf, sizeof(hdr) + len, fd, target->self, peer,
-	    &m) != NULL) {
+	if (msg_decode(buf, sizeof(hdr) + len, fd, target->self, peer, &m) !=
+	    NULL) {
 		if (fd != -1)
-			close(fd);	/* as msg_recv() does */
+			close(fd); /* as msg_recv() does */
 	} else {
 		if (target->before != NULL)
 			target->before(peer, &m, fd_kind);
@@ -370,8 +371,9 @@ handler_view(struct conf *view, enum msg_proc to, uint8_t variant)
 	if (!parsed) {
 		for (i = 0; i < 2; i++)
 			if (conf_parse_buffer(&confs[i], "handler_conf_text",
-			    handler_conf_text[i], strlen(handler_conf_text[i]),
-			    conf_complain, NULL) != 0)
+				handler_conf_text[i],
+				strlen(handler_conf_text[i]), conf_complain,
+				NULL) != 0)
 				handler_fail("handler_conf_text[%d]", i);
 		parsed = 1;
 	}
@@ -406,8 +408,7 @@ handler_view(struct conf *view, enum msg_proc to, uint8_t variant)
 /* --- a run ------------------------------------------------------------- */
 
 int
-handler_run(const struct handler_target *t, const uint8_t *data,
-    size_t size)
+handler_run(const struct handler_target *t, const uint8_t *data, size_t size)
 {
 	static const uint8_t *in;
 	static size_t left;
@@ -429,8 +430,9 @@ handler_run(const struct handler_target *t, const uint8_t *data,
 				t->world(&r);
 			else
 				handler_deliver(r.sender, r.type, r.payload,
-				    r.len, r.flags & REC_FD ?
-				    REC_FD_KIND(r.flags) : -1);
+				    r.len,
+				    r.flags & REC_FD ? REC_FD_KIND(r.flags) :
+						       -1);
 			t->settle();
 			t->check();
 		}

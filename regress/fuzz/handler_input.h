@@ -22,34 +22,34 @@
  *			the input still holds
  *	u8	payload[length]
  */
-#define REC_HDR_SIZE	5
-#define REC_FD		0x01
-#define REC_FD_KIND(flags)	(((flags) >> 1) & 7)
-#define REC_FD_FLAGS(kind)	(REC_FD | ((kind) << 1))
+#define REC_HDR_SIZE 5
+#define REC_FD 0x01
+#define REC_FD_KIND(flags) (((flags) >> 1) & 7)
+#define REC_FD_FLAGS(kind) (REC_FD | ((kind) << 1))
 
 /* What an fd that comes with a message may be; blockd takes only the first. */
 enum rec_fd_kind {
-	FD_STREAM,		/* a connected AF_UNIX stream: sessiond's */
+	FD_STREAM, /* a connected AF_UNIX stream: sessiond's */
 	FD_PIPE,
-	FD_DGRAM,		/* a connected AF_UNIX datagram socket */
-	FD_SEQPACKET,		/* a connected AF_UNIX seqpacket socket */
-	FD_LISTENING,		/* AF_UNIX stream, listening, no peer */
-	FD_UNCONNECTED,		/* AF_UNIX stream, never connected */
-	FD_INET,		/* a TCP socket, not connected */
-	FD_FILE,		/* /dev/null */
+	FD_DGRAM,	/* a connected AF_UNIX datagram socket */
+	FD_SEQPACKET,	/* a connected AF_UNIX seqpacket socket */
+	FD_LISTENING,	/* AF_UNIX stream, listening, no peer */
+	FD_UNCONNECTED, /* AF_UNIX stream, never connected */
+	FD_INET,	/* a TCP socket, not connected */
+	FD_FILE,	/* /dev/null */
 };
 
 struct rec {
-	enum msg_proc	 sender;
-	uint32_t	 type;
-	uint8_t		 flags;
-	const uint8_t	*payload;
-	size_t		 len;
+	enum msg_proc sender;
+	uint32_t type;
+	uint8_t flags;
+	const uint8_t *payload;
+	size_t len;
 };
 
-int	rec_next(const uint8_t **, size_t *, struct rec *);
-size_t	rec_put(uint8_t *, size_t, enum msg_proc, uint32_t, uint8_t,
-	    const void *, size_t);
+int rec_next(const uint8_t **, size_t *, struct rec *);
+size_t rec_put(uint8_t *, size_t, enum msg_proc, uint32_t, uint8_t,
+    const void *, size_t);
 
 /*
  * The process's config, and the one a reload brings (handler_input.c):

@@ -14,28 +14,47 @@
 #include "handler_input.h"
 #include "nbd_proto.h"
 
-#define SEED_MAX	65536
+#define SEED_MAX 65536
 
 /* The world events' types, as the targets number them. */
-enum { B_RELOAD, B_KERNEL_REFUSES, B_HOOKD_GONE, B_SESSIOND_GONE,
-	B_PARENT_GONE };
-enum { H_RELOAD, H_WRITES, H_EXITS_0, H_EXITS_1, H_EXITS_127, H_SIGSYS,
-	H_TIMEOUT, H_FORK_FAILS, H_BLOCKD_GONE, H_PARENT_GONE };
-enum { P_PING, P_RELOAD, P_CHILD_GONE };
+enum {
+	B_RELOAD,
+	B_KERNEL_REFUSES,
+	B_HOOKD_GONE,
+	B_SESSIOND_GONE,
+	B_PARENT_GONE
+};
+enum {
+	H_RELOAD,
+	H_WRITES,
+	H_EXITS_0,
+	H_EXITS_1,
+	H_EXITS_127,
+	H_SIGSYS,
+	H_TIMEOUT,
+	H_FORK_FAILS,
+	H_BLOCKD_GONE,
+	H_PARENT_GONE
+};
+enum {
+	P_PING,
+	P_RELOAD,
+	P_CHILD_GONE
+};
 
 /* And their options. */
-#define B_NO_NETLINK	0x01
-#define B_STALE		0x02
-#define B_STATUS_FAILS	0x04
-#define B_LOOP_FIRST	0x08
-#define H_STUBBORN	0x01
-#define P_NO_AUDIT	0x01
-#define VARIANT(v)	((v) << 4)
+#define B_NO_NETLINK 0x01
+#define B_STALE 0x02
+#define B_STATUS_FAILS 0x04
+#define B_LOOP_FIRST 0x08
+#define H_STUBBORN 0x01
+#define P_NO_AUDIT 0x01
+#define VARIANT(v) ((v) << 4)
 
 struct seed {
-	uint8_t		 buf[SEED_MAX];
-	size_t		 len;
-	enum msg_proc	 self;
+	uint8_t buf[SEED_MAX];
+	size_t len;
+	enum msg_proc self;
 };
 
 static const char *dir;
@@ -55,7 +74,7 @@ rec(struct seed *s, enum msg_proc from, uint32_t type, uint8_t flags,
 	size_t n;
 
 	if ((n = rec_put(s->buf + s->len, sizeof(s->buf) - s->len, from, type,
-	    flags, payload, len)) == 0) {
+		 flags, payload, len)) == 0) {
 		fprintf(stderr, "handler_seeds: a seed too long\n");
 		exit(1);
 	}
@@ -97,8 +116,7 @@ attach(struct seed *s, const char *export, uint64_t size, uint32_t session,
 	a.size = size;
 	a.session = session;
 	a.flags = flags;
-	rec(s, PROC_SESSIOND, MSG_ATTACH, REC_FD_FLAGS(fd_kind), &a,
-	    sizeof(a));
+	rec(s, PROC_SESSIOND, MSG_ATTACH, REC_FD_FLAGS(fd_kind), &a, sizeof(a));
 }
 
 static void
@@ -173,9 +191,9 @@ blockd_started(struct seed *s)
 	hook_done(s, "raw", 0, MSG_HOOK_STOP, 1, "no hook configured");
 }
 
-#define RO	(NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY)
-#define RW	(NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH)
-#define GIB	(UINT64_C(1) << 30)
+#define RO (NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY)
+#define RW (NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH)
+#define GIB (UINT64_C(1) << 30)
 
 /* --- blockd ------------------------------------------------------------- */
 
@@ -183,7 +201,7 @@ static void
 blockd_seeds(void)
 {
 	static const char *const kinds[] = { "stream", "pipe", "dgram",
-	    "seqpacket", "listening", "unconnected", "inet", "file" };
+		"seqpacket", "listening", "unconnected", "inet", "file" };
 	static const char *const renamed_a[] = { "cd", "usb", "raw" };
 	static const char *const renamed_b[] = { "usb", "raw", "dvd" };
 	struct msg_conf_end end = { 7, 1, 0 };
@@ -311,8 +329,8 @@ blockd_seeds(void)
 	for (v = 1; v <= 30; v++) {
 		reload(&s, B_RELOAD, v << 2 | (v & 1));
 		for (k = 0; k < 3; k++) {
-			snprintf(name, sizeof(name), "%s-%d", v & 1 ?
-			    renamed_b[k] : renamed_a[k], v);
+			snprintf(name, sizeof(name), "%s-%d",
+			    v & 1 ? renamed_b[k] : renamed_a[k], v);
 			attach(&s, name, 512, v, k == 0 && !(v & 1) ? RO : RW,
 			    FD_STREAM);
 		}
@@ -321,7 +339,7 @@ blockd_seeds(void)
 
 	/* A push of the input's own: CONF_GLOBAL, one export, CONF_END. */
 	if (conf_parse_buffer(&conf, "handler_conf_text", handler_conf_text[0],
-	    strlen(handler_conf_text[0]), NULL, NULL) != 0)
+		strlen(handler_conf_text[0]), NULL, NULL) != 0)
 		exit(1);
 	blockd_started(&s);
 	rec(&s, PROC_PARENT, MSG_CONF_GLOBAL, 0, &conf.global,
@@ -361,8 +379,8 @@ hookd_seeds(void)
 
 	seed_begin(&s, PROC_HOOKD, 0);
 	for (i = 0; i < 10; i++)
-		hook_run(&s, "cd", i + 1, i % 2 ? MSG_HOOK_STOP :
-		    MSG_HOOK_START, "alice", GIB, 1);
+		hook_run(&s, "cd", i + 1,
+		    i % 2 ? MSG_HOOK_STOP : MSG_HOOK_START, "alice", GIB, 1);
 	for (i = 0; i < 9; i++)
 		world(&s, i % 3 ? H_EXITS_0 : H_EXITS_1, 0, NULL, 0);
 	seed_write(&s, "hookd", "queue_full");
@@ -428,8 +446,8 @@ hookd_seeds(void)
 	for (v = 1; v <= 30; v++) {
 		reload(&s, H_RELOAD, v << 2 | (v & 1));
 		for (i = 0; i < 3; i++) {
-			snprintf(name, sizeof(name), "%s-%d", v & 1 ?
-			    renamed_b[i] : renamed_a[i], v);
+			snprintf(name, sizeof(name), "%s-%d",
+			    v & 1 ? renamed_b[i] : renamed_a[i], v);
 			hook_run(&s, name, v, MSG_HOOK_START, "", 512, 0);
 		}
 		world(&s, H_EXITS_0, 0, NULL, 0);
@@ -473,7 +491,8 @@ pong(struct seed *s, enum msg_proc from, uint64_t seq)
 static void
 parent_seeds(void)
 {
-	static const char odd[] = "caf\xc3\xa9 \x01\x1f\x7f \"q\" \\ "
+	static const char odd[] =
+	    "caf\xc3\xa9 \x01\x1f\x7f \"q\" \\ "
 	    "\xff\xfe \xed\xa0\x80 \xf0\x9f\x92\xbf \xc0\xaf tab\tnl\n";
 	char longest[CONF_PATH_MAX];
 	struct seed s;
@@ -489,8 +508,8 @@ parent_seeds(void)
 	seed_write(&s, "parent", "audit_events");
 
 	seed_begin(&s, PROC_PARENT, 0);
-	audit(&s, PROC_SESSIOND, AUDIT_EV_LOGIN_FAILED, odd, "2001:db8::1",
-	    odd, "", odd, 0);
+	audit(&s, PROC_SESSIOND, AUDIT_EV_LOGIN_FAILED, odd, "2001:db8::1", odd,
+	    "", odd, 0);
 	audit(&s, PROC_SESSIOND, AUDIT_EV_PROTOCOL_VIOLATION, "", "", "", "",
 	    "", 0);
 	world(&s, P_RELOAD, 0, odd, sizeof(odd) - 1);

@@ -96,7 +96,7 @@ main(int argc, char **argv)
 	snprintf(attach.user, sizeof(attach.user), "%s", conf.users[0].name);
 	attach.size = UINT64_C(1) << 30;
 	attach.session = 1;
-	attach.flags = 1 | 2;		/* HAS_FLAGS | READ_ONLY */
+	attach.flags = 1 | 2; /* HAS_FLAGS | READ_ONLY */
 	seed(sp, argv[2], "attach", MSG_ATTACH, &attach, sizeof(attach));
 	memset(&attached, 0, sizeof(attached));
 	memcpy(attached.export, attach.export, sizeof(attached.export));

@@ -19,8 +19,9 @@
 #include "test.h"
 
 /* SIGHUP, SIGINT, SIGPIPE, SIGTERM: child_start() ignores them. */
-#define HOOKD_IGNORES	((1ULL << (SIGHUP - 1)) | (1ULL << (SIGINT - 1)) | \
-	(1ULL << (SIGPIPE - 1)) | (1ULL << (SIGTERM - 1)))
+#define HOOKD_IGNORES \
+	((1ULL << (SIGHUP - 1)) | (1ULL << (SIGINT - 1)) | \
+	    (1ULL << (SIGPIPE - 1)) | (1ULL << (SIGTERM - 1)))
 
 static uint32_t next_session = 100;
 
@@ -192,9 +193,11 @@ expect_hook_done(struct kid *k, const char *export, int action,
 	*done = m.u.hook_done;
 	if (strcmp(done->export, export) != 0 || done->session != session ||
 	    done->action != action) {
-		fprintf(stderr, "HOOK_DONE for %.32s session %u action %d, "
-		    "wanted %s %u %d\n", done->export, done->session,
-		    done->action, export, session, action);
+		fprintf(stderr,
+		    "HOOK_DONE for %.32s session %u action %d, "
+		    "wanted %s %u %d\n",
+		    done->export, done->session, done->action, export, session,
+		    action);
 		return 0;
 	}
 	fprintf(stderr, "HOOK_DONE %s %s: ok=%d reason \"%s\"\n", export,
@@ -219,58 +222,41 @@ static void
 write_hooks(void)
 {
 	write_file("record.sh", 0755,
-	    "#!/bin/sh\n"
-	    "# Records how hookd ran it.\n"
-	    "{\n"
-	    "\techo \"argv: $*\"\n"
-	    "\tenv | sort\n"
-	    "\techo \"stdin: $(readlink /proc/self/fd/0)\"\n"
+	    "#!/bin/sh\n# Records how hookd ran it.\n{\n\techo \"argv: $*\"\n"
+	    "\tenv | sort\n\techo \"stdin: $(readlink /proc/self/fd/0)\"\n"
 	    "\tgrep -E '^(Seccomp|NoNewPrivs|Cap(Eff|Prm|Bnd)|SigIgn|SigBlk):' "
-	    "/proc/self/status\n"
-	    "} >%s/record-$1.tmp\n"
+	    "/proc/self/status\n} >%s/record-$1.tmp\n"
 	    "mv %s/record-$1.tmp %s/record-$1.out\n"
 	    "echo \"record hook says hello on stdout\"\n"
 	    "echo \"record hook says hello on stderr\" >&2\n",
 	    harness_work, harness_work, harness_work);
 	write_file("order.sh", 0755,
-	    "#!/bin/sh\n"
-	    "echo \"$1 begin\" >>%s/order.out\n"
+	    "#!/bin/sh\necho \"$1 begin\" >>%s/order.out\n"
 	    "if [ \"$1\" = start ]; then sleep 1; fi\n"
-	    "echo \"$1 end\" >>%s/order.out\n", harness_work, harness_work);
+	    "echo \"$1 end\" >>%s/order.out\n",
+	    harness_work, harness_work);
 	write_file("fail.sh", 0755,
-	    "#!/bin/sh\n"
-	    "echo \"failing on purpose\"\n"
-	    "exit 3\n");
+	    "#!/bin/sh\necho \"failing on purpose\"\nexit 3\n");
 	write_file("slow.sh", 0755,
-	    "#!/bin/sh\n"
-	    "sleep 30 &\n"
-	    "echo \"$$ $!\" >%s/slow.pids\n"
-	    "wait\n", harness_work);
+	    "#!/bin/sh\nsleep 30 &\necho \"$$ $!\" >%s/slow.pids\nwait\n",
+	    harness_work);
 	write_file("stubborn.sh", 0755,
-	    "#!/bin/sh\n"
-	    "trap '' TERM\n"
-	    "sleep 30 &\n"
-	    "echo \"$$ $!\" >%s/stubborn.pids\n"
-	    "wait\n", harness_work);
+	    "#!/bin/sh\ntrap '' TERM\nsleep 30 &\n"
+	    "echo \"$$ $!\" >%s/stubborn.pids\nwait\n",
+	    harness_work);
 	write_file("chatty.sh", 0755,
-	    "#!/bin/sh\n"
-	    "i=0\n"
-	    "while [ $i -lt 10000 ]; do\n"
-	    "\techo \"chatty line $i\"\n"
-	    "\ti=$((i + 1))\n"
-	    "done\n");
+	    "#!/bin/sh\ni=0\nwhile [ $i -lt 10000 ]; do\n"
+	    "\techo \"chatty line $i\"\n\ti=$((i + 1))\ndone\n");
 	/* chroot(2) is not on hookd's list, so neither is it on a hook's. */
-	write_file("sigsys.sh", 0755,
-	    "#!/bin/sh\n"
-	    "exec chroot %s /bin/true\n", harness_empty);
+	write_file("sigsys.sh", 0755, "#!/bin/sh\nexec chroot %s /bin/true\n",
+	    harness_empty);
 	write_file("probe.sh", 0755,
-	    "#!/bin/sh\n"
-	    "exec %s/../hook_probe \"$(cat %s/probe.call)\"\n",
+	    "#!/bin/sh\nexec %s/../hook_probe \"$(cat %s/probe.call)\"\n",
 	    harness_work, harness_work);
 	write_file("net.sh", 0755,
-	    "#!/bin/bash\n"
-	    "exec 3<>/dev/tcp/127.0.0.1/9\n"
-	    "echo connected >%s/net.out\n", harness_work);
+	    "#!/bin/bash\nexec 3<>/dev/tcp/127.0.0.1/9\n"
+	    "echo connected >%s/net.out\n",
+	    harness_work);
 }
 
 static struct conf_export exports[16];
@@ -313,9 +299,9 @@ test_sandbox(struct kid *k)
 static int
 env_only_hookds(const char *rec, char *bad, size_t size)
 {
-	static const char *const allowed[] = { "PATH", "PWD", "OLDPWD",
-	    "SHLVL", "_", "VMEDIAD_EXPORT", "VMEDIAD_DEVICE", "VMEDIAD_SIZE",
-	    "VMEDIAD_READONLY", "VMEDIAD_USER", "VMEDIAD_ACTION", NULL };
+	static const char *const allowed[] = { "PATH", "PWD", "OLDPWD", "SHLVL",
+		"_", "VMEDIAD_EXPORT", "VMEDIAD_DEVICE", "VMEDIAD_SIZE",
+		"VMEDIAD_READONLY", "VMEDIAD_USER", "VMEDIAD_ACTION", NULL };
 	const char *line, *eq;
 	size_t i, len;
 
@@ -324,7 +310,7 @@ env_only_hookds(const char *rec, char *bad, size_t size)
 			line++;
 		if (strncmp(line, "argv:", 5) == 0 ||
 		    strncmp(line, "stdin:", 6) == 0 ||
-		    strchr("SNC", *line) != NULL)	/* status lines */
+		    strchr("SNC", *line) != NULL) /* status lines */
 			continue;
 		if ((eq = strchr(line, '=')) == NULL ||
 		    (strchr(line, '\n') != NULL && eq > strchr(line, '\n'))) {
@@ -380,33 +366,39 @@ test_start_hook(struct kid *k)
 	    has_line(rec, "argv: start record"), "record: %.200s", rec);
 	test_result("start_hook_env_names_export_and_own_device",
 	    has_line(rec, "VMEDIAD_EXPORT=record") &&
-	    has_line(rec, "VMEDIAD_DEVICE=/dev/nbd3"), "record: %.300s", rec);
+		has_line(rec, "VMEDIAD_DEVICE=/dev/nbd3"),
+	    "record: %.300s", rec);
 	test_result("start_hook_env_has_size_readonly_user_action",
 	    has_line(rec, "VMEDIAD_SIZE=1474560") &&
-	    has_line(rec, "VMEDIAD_READONLY=yes") &&
-	    has_line(rec, "VMEDIAD_USER=alice") &&
-	    has_line(rec, "VMEDIAD_ACTION=start"), "record: %.300s", rec);
+		has_line(rec, "VMEDIAD_READONLY=yes") &&
+		has_line(rec, "VMEDIAD_USER=alice") &&
+		has_line(rec, "VMEDIAD_ACTION=start"),
+	    "record: %.300s", rec);
 	test_result("start_hook_env_holds_only_path_and_vmediad_vars",
 	    rec[0] != '\0' && env_only_hookds(rec, bad, sizeof(bad)) &&
-	    has_line(rec, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+		has_line(rec, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
 	    "unexpected variable: %s", bad);
 	test_result("start_hook_stdin_is_dev_null",
 	    has_line(rec, "stdin: /dev/null"), "record: %.300s", rec);
 	test_result("hook_runs_with_hookds_filter_and_no_capability",
 	    has_line(rec, "Seccomp:\t2") && has_line(rec, "NoNewPrivs:\t1") &&
-	    has_line(rec, "CapEff:\t0000000000000000") &&
-	    has_line(rec, "CapPrm:\t0000000000000000") &&
-	    has_line(rec, "CapBnd:\t0000000000000000"), "record: %.400s",
-	    rec);
+		has_line(rec, "CapEff:\t0000000000000000") &&
+		has_line(rec, "CapPrm:\t0000000000000000") &&
+		has_line(rec, "CapBnd:\t0000000000000000"),
+	    "record: %.400s", rec);
 	test_result("hook_gets_hup_int_pipe_term_back_and_nothing_blocked",
 	    (status_hex(rec, "SigIgn") & HOOKD_IGNORES) == 0 &&
-	    status_hex(rec, "SigBlk") == 0, "record: %.400s", rec);
+		status_hex(rec, "SigBlk") == 0,
+	    "record: %.400s", rec);
 	free(rec);
 	test_result("hook_stdout_and_stderr_lines_in_hookd_log",
-	    log_count(k, "hookd: export record: start hook: record hook says "
-	    "hello on stdout") == 1 &&
-	    log_count(k, "hookd: export record: start hook: record hook says "
-	    "hello on stderr") == 1, "see %s", k->log);
+	    log_count(k,
+		"hookd: export record: start hook: record hook says "
+		"hello on stdout") == 1 &&
+		log_count(k,
+		    "hookd: export record: start hook: record hook says "
+		    "hello on stderr") == 1,
+	    "see %s", k->log);
 
 	unlink_work("record-stop.out");
 	got = run_hook(k, "record", MSG_HOOK_STOP, 0, &done);
@@ -415,9 +407,9 @@ test_start_hook(struct kid *k)
 		rec = strdup("");
 	test_result("stop_hook_runs_with_argv_stop_name",
 	    got && done.ok == 1 && has_line(rec, "argv: stop record") &&
-	    has_line(rec, "VMEDIAD_ACTION=stop") &&
-	    has_line(rec, "VMEDIAD_READONLY=no"), "ok=%d record: %.300s",
-	    got ? done.ok : -1, rec);
+		has_line(rec, "VMEDIAD_ACTION=stop") &&
+		has_line(rec, "VMEDIAD_READONLY=no"),
+	    "ok=%d record: %.300s", got ? done.ok : -1, rec);
 	free(rec);
 }
 
@@ -434,18 +426,21 @@ test_order(struct kid *k)
 	t0 = now_ms();
 	s1 = send_hook(k, "order", MSG_HOOK_START, 1);
 	s2 = send_hook(k, "order", MSG_HOOK_STOP, 1);
-	got = expect_hook_done(k, "order", MSG_HOOK_START, s1, WAIT_MS,
-	    &done) && done.ok;
-	got = got && expect_hook_done(k, "order", MSG_HOOK_STOP, s2, WAIT_MS,
-	    &done) && done.ok;
+	got =
+	    expect_hook_done(k, "order", MSG_HOOK_START, s1, WAIT_MS, &done) &&
+	    done.ok;
+	got = got &&
+	    expect_hook_done(k, "order", MSG_HOOK_STOP, s2, WAIT_MS, &done) &&
+	    done.ok;
 	if (got)
 		t1 = now_ms();
 	test_result("stop_after_slow_start_answered_in_order",
 	    got && t1 - t0 >= 900, "got %d after %ld ms", got, t1 - t0);
 	out = read_work("order.out");
 	test_result("stop_after_slow_start_runs_after_start_finished",
-	    out != NULL && strcmp(out,
-	    "start begin\nstart end\nstop begin\nstop end\n") == 0,
+	    out != NULL &&
+		strcmp(out, "start begin\nstart end\nstop begin\nstop end\n") ==
+		    0,
 	    "order.out: %s", out ? out : "(missing)");
 	free(out);
 }
@@ -459,31 +454,28 @@ test_failures(struct kid *k)
 	got = run_hook(k, "fail", MSG_HOOK_START, 1, &done);
 	test_result("failing_hook_reports_exit_status_3",
 	    got && done.ok == 0 && strstr(done.reason, "exit status 3"),
-	    "ok=%d reason \"%s\"", got ? done.ok : -1,
-	    got ? done.reason : "");
+	    "ok=%d reason \"%s\"", got ? done.ok : -1, got ? done.reason : "");
 	test_result("failing_hook_logged",
 	    log_count(k, "export fail: start hook failed: exit status 3") == 1,
 	    "see %s", k->log);
 
 	got = run_hook(k, "missing", MSG_HOOK_START, 1, &done);
 	test_result("missing_hook_file_skipped_ok", got && done.ok == 1,
-	    "ok=%d reason \"%s\"", got ? done.ok : -1,
-	    got ? done.reason : "");
+	    "ok=%d reason \"%s\"", got ? done.ok : -1, got ? done.reason : "");
 	test_result("missing_hook_file_logged_not_found",
-	    log_count(k, "no-such-hook not found; skipped") == 1,
-	    "see %s", k->log);
+	    log_count(k, "no-such-hook not found; skipped") == 1, "see %s",
+	    k->log);
 
 	got = run_hook(k, "nohook", MSG_HOOK_START, 1, &done);
 	test_result("export_without_hook_ok", got && done.ok == 1,
-	    "ok=%d reason \"%s\"", got ? done.ok : -1,
-	    got ? done.reason : "");
+	    "ok=%d reason \"%s\"", got ? done.ok : -1, got ? done.reason : "");
 
 	/* The parent tells hookd only the exports that have a hook. */
 	got = run_hook(k, "nosuch", MSG_HOOK_START, 1, &done);
-	test_result("export_hookd_was_not_told_has_no_hook", got &&
-	    done.ok == 1 && strcmp(done.reason, "no hook configured") == 0,
-	    "ok=%d reason \"%s\"", got ? done.ok : -1,
-	    got ? done.reason : "");
+	test_result("export_hookd_was_not_told_has_no_hook",
+	    got && done.ok == 1 &&
+		strcmp(done.reason, "no hook configured") == 0,
+	    "ok=%d reason \"%s\"", got ? done.ok : -1, got ? done.reason : "");
 }
 
 /* Both pids the hook wrote (its shell, its sleep) are gone. */
@@ -516,11 +508,12 @@ test_timeouts(struct kid *k)
 	t0 = now_ms();
 	got = run_hook(k, "slow", MSG_HOOK_START, 1, &done);
 	ms = now_ms() - t0;
-	test_result("hook_past_timeout_killed_by_sigterm", got &&
-	    done.ok == 0 && strcmp(done.reason, "timed out") == 0 &&
-	    ms >= 900 && ms < 2500 &&
-	    log_count(k, "export slow: start hook timed out; SIGTERM") == 1 &&
-	    log_count(k, "export slow: start hook still running") == 0,
+	test_result("hook_past_timeout_killed_by_sigterm",
+	    got && done.ok == 0 && strcmp(done.reason, "timed out") == 0 &&
+		ms >= 900 && ms < 2500 &&
+		log_count(k, "export slow: start hook timed out; SIGTERM") ==
+		    1 &&
+		log_count(k, "export slow: start hook still running") == 0,
 	    "ok=%d reason \"%s\" after %ld ms", got ? done.ok : -1,
 	    got ? done.reason : "", ms);
 	test_result("hook_killed_by_sigterm_leaves_no_process",
@@ -530,13 +523,16 @@ test_timeouts(struct kid *k)
 	t0 = now_ms();
 	got = run_hook(k, "stubborn", MSG_HOOK_START, 1, &done);
 	ms = now_ms() - t0;
-	test_result("hook_ignoring_sigterm_killed_by_sigkill_in_timeout_plus_4s",
+	test_result(
+	    "hook_ignoring_sigterm_killed_by_sigkill_in_timeout_plus_4s",
 	    got && done.ok == 0 && strcmp(done.reason, "timed out") == 0 &&
-	    ms >= 3500 && ms <= 5000 &&
-	    log_count(k, "export stubborn: start hook timed out; SIGTERM") ==
-	    1 && log_count(k, "export stubborn: start hook still running; "
-	    "SIGKILL") == 1, "ok=%d reason \"%s\" after %ld ms",
-	    got ? done.ok : -1, got ? done.reason : "", ms);
+		ms >= 3500 && ms <= 5000 &&
+		log_count(k,
+		    "export stubborn: start hook timed out; SIGTERM") == 1 &&
+		log_count(k,
+		    "export stubborn: start hook still running; SIGKILL") == 1,
+	    "ok=%d reason \"%s\" after %ld ms", got ? done.ok : -1,
+	    got ? done.reason : "", ms);
 	test_result("hook_killed_by_sigkill_leaves_no_process",
 	    pids_gone("stubborn.pids", why, sizeof(why)), "%s", why);
 }
@@ -549,14 +545,14 @@ test_output_bound(struct kid *k)
 
 	got = run_hook(k, "chatty", MSG_HOOK_START, 1, &done);
 	test_result("hook_printing_10000_lines_ok", got && done.ok == 1,
-	    "ok=%d reason \"%s\"", got ? done.ok : -1,
-	    got ? done.reason : "");
+	    "ok=%d reason \"%s\"", got ? done.ok : -1, got ? done.reason : "");
 	n = log_count(k, "export chatty: start hook: chatty line");
 	test_result("hook_output_logged_at_most_41_lines", n > 0 && n <= 41,
 	    "%d lines logged", n);
 	test_result("hook_output_overflow_says_further_output_not_logged",
-	    log_count(k, "export chatty: start hook: further output not "
-	    "logged") == 1, "see %s", k->log);
+	    log_count(k,
+		"export chatty: start hook: further output not logged") == 1,
+	    "see %s", k->log);
 }
 
 static void
@@ -569,8 +565,7 @@ test_confinement(struct kid *k)
 	got = run_hook(k, "sigsys", MSG_HOOK_START, 1, &done);
 	test_result("hook_forbidden_syscall_dies_by_sigsys",
 	    got && done.ok == 0 && strstr(done.reason, "SIGSYS") != NULL,
-	    "ok=%d reason \"%s\"", got ? done.ok : -1,
-	    got ? done.reason : "");
+	    "ok=%d reason \"%s\"", got ? done.ok : -1, got ? done.reason : "");
 
 	unlink_work("net.out");
 	got = run_hook(k, "net", MSG_HOOK_START, 1, &done);
@@ -597,15 +592,18 @@ probe(struct kid *k, const char *name, const char *call, int allowed)
 	na = log_count(k, after);
 	got = run_hook(k, "probe", MSG_HOOK_START, 1, &done);
 	if (allowed)
-		test_result(name, got && done.ok == 1 &&
-		    log_count(k, after) == na + 1, "ok=%d reason \"%s\"",
-		    got ? done.ok : -1, got ? done.reason : "");
+		test_result(name,
+		    got && done.ok == 1 && log_count(k, after) == na + 1,
+		    "ok=%d reason \"%s\"", got ? done.ok : -1,
+		    got ? done.reason : "");
 	else
-		test_result(name, got && done.ok == 0 &&
-		    strstr(done.reason, "SIGSYS") != NULL &&
-		    log_count(k, before) == nb + 1 &&
-		    log_count(k, after) == na, "ok=%d reason \"%s\"",
-		    got ? done.ok : -1, got ? done.reason : "");
+		test_result(name,
+		    got && done.ok == 0 &&
+			strstr(done.reason, "SIGSYS") != NULL &&
+			log_count(k, before) == nb + 1 &&
+			log_count(k, after) == na,
+		    "ok=%d reason \"%s\"", got ? done.ok : -1,
+		    got ? done.reason : "");
 }
 
 /*
@@ -621,7 +619,7 @@ test_hook_modules(void)
 
 	harness_hook_modules = "no_such_module_for_vmediad";
 	if (!kid_up_for("hook_modules_failure_logged_hooks_still_run", &k,
-	    "hookd", 1, exports, nexports)) {
+		"hookd", 1, exports, nexports)) {
 		harness_hook_modules = NULL;
 		return;
 	}
@@ -629,8 +627,9 @@ test_hook_modules(void)
 	got = run_hook(&k, "record", MSG_HOOK_START, 1, &done);
 	test_result("hook_modules_failure_logged_hooks_still_run",
 	    (log_count(&k, "no_such_module_for_vmediad failed") == 1 ||
-	    log_count(&k, "hook-modules: no modprobe in") == 1) &&
-	    got && done.ok == 1, "ok=%d; see %s", got ? done.ok : -1, k.log);
+		log_count(&k, "hook-modules: no modprobe in") == 1) &&
+		got && done.ok == 1,
+	    "ok=%d; see %s", got ? done.ok : -1, k.log);
 	test_proc_status(&k, "hookd_after_hook_modules_holds_no_capability",
 	    "CapEff", "0000000000000000");
 	test_shutdown(&k, "hookd_after_hook_modules");
@@ -661,16 +660,18 @@ test_hook_environment(struct kid *k)
 	unlink_work("record-start.out");
 	got = run_hook(k, "record", MSG_HOOK_START, 1, &done);
 	rec = read_work("record-start.out");
-	test_result("hook_environment_valid_user_still_runs", got &&
-	    done.ok == 1 && rec != NULL && has_line(rec, "VMEDIAD_USER=alice"),
+	test_result("hook_environment_valid_user_still_runs",
+	    got && done.ok == 1 && rec != NULL &&
+		has_line(rec, "VMEDIAD_USER=alice"),
 	    "ok=%d record: %.200s", got ? done.ok : -1, rec ? rec : "");
 	free(rec);
 	unlink_work("record-start.out");
 	got = expect_hook_done(k, "record", MSG_HOOK_START,
 	    send_hook_as(k, "record", MSG_HOOK_START, 1, ""), WAIT_MS, &done);
 	rec = read_work("record-start.out");
-	test_result("hook_environment_empty_user_of_auth_none_runs", got &&
-	    done.ok == 1 && rec != NULL && has_line(rec, "VMEDIAD_USER="),
+	test_result("hook_environment_empty_user_of_auth_none_runs",
+	    got && done.ok == 1 && rec != NULL &&
+		has_line(rec, "VMEDIAD_USER="),
 	    "ok=%d record: %.200s", got ? done.ok : -1, rec ? rec : "");
 	free(rec);
 }
@@ -706,8 +707,8 @@ static void
 test_malformed(void)
 {
 	struct {
-		struct msg_hdr	hdr;
-		uint64_t	payload;
+		struct msg_hdr hdr;
+		uint64_t payload;
 	} raw = { { MSG_HOOK_RUN, sizeof(uint64_t) }, 0 };
 	struct msg_hook_done done;
 	struct msg_conf_end end;
@@ -718,38 +719,44 @@ test_malformed(void)
 	hook_init(&h);
 	h.action = 7;
 	test_fatal("hook_run_with_action_7_is_fatal", 0, MSG_HOOK_RUN, &h,
-	    sizeof(h), "hookd: protocol error from blockd: HOOK_RUN: unknown "
-	    "action");
+	    sizeof(h),
+	    "hookd: protocol error from blockd: HOOK_RUN: unknown action");
 	hook_init(&h);
 	memset(h.export, 'x', sizeof(h.export));
 	test_fatal("hook_run_with_unterminated_export_is_fatal", 0,
-	    MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from blockd: "
+	    MSG_HOOK_RUN, &h, sizeof(h),
+	    "hookd: protocol error from blockd: "
 	    "HOOK_RUN: export is not a valid name");
 	hook_init(&h);
 	snprintf(h.user, sizeof(h.user), "../root");
 	test_fatal("hook_run_with_user_outside_name_rules_is_fatal", 0,
-	    MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from blockd: "
+	    MSG_HOOK_RUN, &h, sizeof(h),
+	    "hookd: protocol error from blockd: "
 	    "HOOK_RUN: user is not a valid name");
 	/* What the red team tried to put into VMEDIAD_USER. */
 	hook_init(&h);
 	snprintf(h.user, sizeof(h.user), "alice\nLD_PRELOAD=/tmp/x");
 	test_fatal("hook_environment_user_name_with_newline_is_refused", 0,
-	    MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from blockd: "
+	    MSG_HOOK_RUN, &h, sizeof(h),
+	    "hookd: protocol error from blockd: "
 	    "HOOK_RUN: user is not a valid name");
 	hook_init(&h);
 	snprintf(h.user, sizeof(h.user), "$(reboot)");
-	test_fatal("hook_environment_user_name_with_shell_syntax_is_refused",
-	    0, MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from "
+	test_fatal("hook_environment_user_name_with_shell_syntax_is_refused", 0,
+	    MSG_HOOK_RUN, &h, sizeof(h),
+	    "hookd: protocol error from "
 	    "blockd: HOOK_RUN: user is not a valid name");
 	hook_init(&h);
 	snprintf(h.user, sizeof(h.user), "-rf");
 	test_fatal("hook_environment_user_name_starting_with_dash_is_refused",
-	    0, MSG_HOOK_RUN, &h, sizeof(h), "hookd: protocol error from "
+	    0, MSG_HOOK_RUN, &h, sizeof(h),
+	    "hookd: protocol error from "
 	    "blockd: HOOK_RUN: user is not a valid name");
 	hook_init(&h);
 	h.read_only = 2;
 	test_fatal("hook_run_with_read_only_2_is_fatal", 0, MSG_HOOK_RUN, &h,
-	    sizeof(h), "hookd: protocol error from blockd: HOOK_RUN: "
+	    sizeof(h),
+	    "hookd: protocol error from blockd: HOOK_RUN: "
 	    "read_only neither 0 nor 1");
 
 	/* Wrong direction: what blockd may not say to us. */
@@ -757,31 +764,35 @@ test_malformed(void)
 	snprintf(done.export, sizeof(done.export), "record");
 	done.action = MSG_HOOK_START;
 	test_fatal("hook_done_from_blockd_is_fatal", 0, MSG_HOOK_DONE, &done,
-	    sizeof(done), "hookd: protocol error from blockd: HOOK_DONE not "
+	    sizeof(done),
+	    "hookd: protocol error from blockd: HOOK_DONE not "
 	    "allowed from blockd to hookd");
 	ping.seq = 1;
 	test_fatal("ping_from_blockd_is_fatal", 0, MSG_PING, &ping,
-	    sizeof(ping), "hookd: protocol error from blockd: PING not allowed "
+	    sizeof(ping),
+	    "hookd: protocol error from blockd: PING not allowed "
 	    "from blockd to hookd");
 	hook_init(&h);
 	test_fatal("hook_run_from_parent_is_fatal", -1, MSG_HOOK_RUN, &h,
-	    sizeof(h), "hookd: protocol error from parent: HOOK_RUN not "
+	    sizeof(h),
+	    "hookd: protocol error from parent: HOOK_RUN not "
 	    "allowed from parent to hookd");
 
 	/* From the parent, fields out of range. */
 	ping.seq = 0;
 	test_fatal("ping_with_sequence_0_from_parent_is_fatal", -1, MSG_PING,
-	    &ping, sizeof(ping), "hookd: protocol error from parent: PING: "
-	    "sequence number 0");
+	    &ping, sizeof(ping),
+	    "hookd: protocol error from parent: PING: sequence number 0");
 	memset(&end, 0, sizeof(end));
 	end.generation = 2;
 	end.nexports = -1;
 	test_fatal("conf_end_with_negative_export_count_is_fatal", -1,
-	    MSG_CONF_END, &end, sizeof(end), "hookd: protocol error from "
+	    MSG_CONF_END, &end, sizeof(end),
+	    "hookd: protocol error from "
 	    "parent: CONF_END: export count out of range");
 
-	if (kid_up_for("wrong_size_datagram_is_fatal", &k, "hookd", 1,
-	    exports, nexports)) {
+	if (kid_up_for("wrong_size_datagram_is_fatal", &k, "hookd", 1, exports,
+		nexports)) {
 		send(k.sib[0], &raw, sizeof(raw), MSG_NOSIGNAL);
 		expect_fatal("wrong_size_datagram_is_fatal", &k,
 		    "hookd: protocol error from blockd: wrong payload size");
@@ -812,8 +823,8 @@ main(int argc, char **argv)
 	test_timeouts(&k);
 	test_output_bound(&k);
 	test_confinement(&k);
-	test_result("hookd_alive_after_all_hooks", ping(&k) &&
-	    expect_silence(k.sib[0], 100), "see %s", k.log);
+	test_result("hookd_alive_after_all_hooks",
+	    ping(&k) && expect_silence(k.sib[0], 100), "see %s", k.log);
 	test_shutdown(&k, "hookd");
 
 	test_hook_modules();

@@ -22,10 +22,10 @@
 #include "child_harness.h"
 #include "test.h"
 
-#define KIDS_MAX	64
+#define KIDS_MAX 64
 
 char harness_work[PATH_MAX];
-const char *harness_hook_modules;	/* hook-modules of the next kid */
+const char *harness_hook_modules; /* hook-modules of the next kid */
 char harness_empty[PATH_MAX];
 
 static const char *harness_name = "child";
@@ -68,7 +68,7 @@ harness_setup(const char *name, const char *topdir, void (*more_cleanup)(void))
 		harness_fail("%s: path too long", top);
 	mkdir(path, 0755);
 	if ((size_t)snprintf(harness_work, sizeof(harness_work), "%s/%s", path,
-	    name) >= sizeof(harness_work) - 64)
+		name) >= sizeof(harness_work) - 64)
 		harness_fail("%s: path too long", path);
 	mkdir(harness_work, 0755);
 	path_of(harness_empty, sizeof(harness_empty), "empty");
@@ -158,7 +158,7 @@ spawn_child(struct kid *k, const char *name, int nsib)
 	char path[PATH_MAX], logname[64];
 	char *argv[] = { (char *)name, "-v", NULL };
 	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-	    "VMEDIAD_LEAK=from-the-harness", NULL };
+		"VMEDIAD_LEAK=from-the-harness", NULL };
 	struct rlimit nocore = { 0, 0 };
 	int sp[3][2], high[3], errfd, devnull, i;
 
@@ -169,16 +169,16 @@ spawn_child(struct kid *k, const char *name, int nsib)
 		if (strcmp(msg_proc_name(k->proc), name) == 0)
 			break;
 	if ((size_t)snprintf(path, sizeof(path), "%s/build/libexec/vmediad/%s",
-	    top, name) >= sizeof(path))
+		top, name) >= sizeof(path))
 		harness_fail("path to %s too long", name);
 	snprintf(logname, sizeof(logname), "%s-%d.log", name, nkids + 1);
 	path_of(k->log, sizeof(k->log), logname);
 	for (i = 0; i <= nsib; i++)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
-		    sp[i]) == -1)
+			sp[i]) == -1)
 			harness_fail("socketpair: %s", strerror(errno));
 	if ((errfd = open(k->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1)
+		 0644)) == -1)
 		harness_fail("open %s: %s", k->log, strerror(errno));
 	switch (k->pid = fork()) {
 	case -1:
@@ -186,8 +186,8 @@ spawn_child(struct kid *k, const char *name, int nsib)
 	case 0:
 		/* Out of the way first: a source may sit on 3, 4 or 5. */
 		for (i = 0; i <= nsib; i++)
-			if ((high[i] = fcntl(sp[i][1], F_DUPFD_CLOEXEC,
-			    16)) == -1)
+			if ((high[i] = fcntl(sp[i][1], F_DUPFD_CLOEXEC, 16)) ==
+			    -1)
 				_exit(127);
 		if ((devnull = open("/dev/null", O_RDWR)) == -1 ||
 		    dup2(devnull, STDIN_FILENO) == -1 ||
@@ -239,10 +239,10 @@ send_conf(struct kid *k, const struct conf_export *e, int n)
 
 	memset(&g, 0, sizeof(g));
 	snprintf(g.user, sizeof(g.user), "nobody");
-	if ((size_t)snprintf(g.chroot, sizeof(g.chroot), "%s",
-	    harness_empty) >= sizeof(g.chroot))
+	if ((size_t)snprintf(g.chroot, sizeof(g.chroot), "%s", harness_empty) >=
+	    sizeof(g.chroot))
 		harness_fail("chroot path too long: %s", harness_empty);
-	g.uid = 65534;		/* the parent resolves the user */
+	g.uid = 65534; /* the parent resolves the user */
 	g.gid = 65534;
 	g.auth = CONF_AUTH_NONE;
 	/* What conf_check fills in as defaults in the parent. */
@@ -263,7 +263,7 @@ send_conf(struct kid *k, const struct conf_export *e, int n)
 		harness_fail("send CONF_GLOBAL: %s", strerror(errno));
 	for (i = 0; i < n; i++)
 		if (msg_send(k->parent, MSG_CONF_EXPORT, &e[i], sizeof(e[i]),
-		    -1) == -1)
+			-1) == -1)
 			harness_fail("send CONF_EXPORT: %s", strerror(errno));
 	end.generation = 1;
 	end.nexports = n;
@@ -366,8 +366,8 @@ expect_msg(const struct kid *k, int fd, uint32_t type, int ms, struct msg *m)
 	if (m->fd != -1)
 		close(m->fd);
 	if (m->type != type) {
-		fprintf(stderr, "got %s, wanted %s\n",
-		    msg_type_name(m->type), msg_type_name(type));
+		fprintf(stderr, "got %s, wanted %s\n", msg_type_name(m->type),
+		    msg_type_name(type));
 		return 0;
 	}
 	return 1;
@@ -438,8 +438,8 @@ proc_status(pid_t pid, const char *field, char *buf, size_t size)
 		return buf;
 	while (fgets(line, sizeof(line), f) != NULL)
 		if (strncmp(line, field, len) == 0 && line[len] == ':') {
-			snprintf(buf, size, "%s", line + len + 1 +
-			    strspn(line + len + 1, " \t"));
+			snprintf(buf, size, "%s",
+			    line + len + 1 + strspn(line + len + 1, " \t"));
 			buf[strcspn(buf, "\n")] = '\0';
 			break;
 		}
@@ -470,9 +470,10 @@ expect_fatal(const char *test, struct kid *k, const char *logged)
 	int status = 0, exited;
 
 	exited = wait_exit(k, EXIT_MS, &status);
-	test_result(test, exited && exited_nonzero(status) &&
-	    log_count(k, logged) == 1, "%s (status %#x), see %s",
-	    exited ? "exited" : "still running", status, k->log);
+	test_result(test,
+	    exited && exited_nonzero(status) && log_count(k, logged) == 1,
+	    "%s (status %#x), see %s", exited ? "exited" : "still running",
+	    status, k->log);
 	kid_close(k);
 }
 
@@ -486,16 +487,15 @@ test_shutdown(struct kid *k, const char *name)
 	snprintf(test, sizeof(test), "%s_shutdown_exits_0", name);
 	msg_send(k->parent, MSG_SHUTDOWN, NULL, 0, -1);
 	exited = wait_exit(k, EXIT_MS, &status);
-	test_result(test, exited && WIFEXITED(status) &&
-	    WEXITSTATUS(status) == 0, "%s (status %#x)",
-	    exited ? "exited" : "still running", status);
+	test_result(test,
+	    exited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "%s (status %#x)", exited ? "exited" : "still running", status);
 	kid_close(k);
 }
 
 /* NAME_exits_when_parent_channel_closes: a fresh child, exit status 0. */
 void
-test_parent_gone(const char *name, int nsib, const struct conf_export *e,
-    int n)
+test_parent_gone(const char *name, int nsib, const struct conf_export *e, int n)
 {
 	struct kid k;
 	char test[64];
@@ -508,8 +508,9 @@ test_parent_gone(const char *name, int nsib, const struct conf_export *e,
 	close(k.parent);
 	k.parent = -1;
 	exited = wait_exit(&k, EXIT_MS, &status);
-	test_result(test, exited && WIFEXITED(status) &&
-	    WEXITSTATUS(status) == 0 && log_count(&k, "parent gone") == 1,
+	test_result(test,
+	    exited && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+		log_count(&k, "parent gone") == 1,
 	    "%s (status %#x), see %s", exited ? "exited" : "still running",
 	    status, k.log);
 	kid_close(&k);
@@ -521,8 +522,7 @@ test_parent_gone(const char *name, int nsib, const struct conf_export *e,
  * must die saying so, not wait for us; then our sends meet a closed end.
  */
 void
-test_full_queue(const char *name, int nsib, const struct conf_export *e,
-    int n)
+test_full_queue(const char *name, int nsib, const struct conf_export *e, int n)
 {
 	struct pollfd pfd;
 	struct msg_ping p;
@@ -536,20 +536,20 @@ test_full_queue(const char *name, int nsib, const struct conf_export *e,
 	if (!kid_up_for(test, &k, name, nsib, e, n))
 		return;
 	deadline = now_ms() + WAIT_MS;
-	for (p.seq = 1; now_ms() < deadline; ) {
+	for (p.seq = 1; now_ms() < deadline;) {
 		if (msg_write(k.parent, MSG_PING, &p, sizeof(p), -1,
-		    MSG_DONTWAIT) == 0) {
+			MSG_DONTWAIT) == 0) {
 			p.seq++;
 			sent++;
 			continue;
 		}
 		if (errno != EAGAIN)
-			break;		/* EPIPE: it is gone */
+			break; /* EPIPE: it is gone */
 		pfd.fd = k.parent;
 		pfd.events = POLLOUT;
 		poll(&pfd, 1, 100);
 	}
-	fprintf(stderr, "%s: %d pings sent, none of the answers read\n",
-	    name, sent);
+	fprintf(stderr, "%s: %d pings sent, none of the answers read\n", name,
+	    sent);
 	expect_fatal(test, &k, logged);
 }

@@ -5,8 +5,8 @@
 #ifndef TEST_H
 #define TEST_H
 
-void	test_result(const char *, int, const char *, ...)
-	    __attribute__((format(printf, 3, 4)));
-int	test_done(void);
+void test_result(const char *, int, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+int test_done(void);
 
 #endif

@@ -20,13 +20,13 @@
 
 /* What a receiving channel saw. */
 struct seen {
-	uint64_t		 next;		/* the PING sequence expected */
-	int			 nmsgs;
-	int			 in_order;
-	int			 want;		/* loopbreak after this many */
-	int			 nclosed;
-	int			 fd;		/* last fd received, or -1 */
-	struct event_base	*base;
+	uint64_t next; /* the PING sequence expected */
+	int nmsgs;
+	int in_order;
+	int want; /* loopbreak after this many */
+	int nclosed;
+	int fd; /* last fd received, or -1 */
+	struct event_base *base;
 };
 
 static void
@@ -53,7 +53,7 @@ record_closed(struct chan *c, void *arg)
 
 	seen->nclosed++;
 	if (c->fd != -1)
-		seen->nclosed += 100;	/* must be closed before the callback */
+		seen->nclosed += 100; /* must be closed before the callback */
 	event_base_loopbreak(seen->base);
 }
 
@@ -107,8 +107,8 @@ test_chan_order_and_close(void)
 
 	seen_init(&seen, base, 0);
 	seqpacket_pair(sp);
-	chan_init(&c, base, sp[1], PROC_SESSIOND, PROC_PARENT,
-	    record_dispatch, record_closed, &seen);
+	chan_init(&c, base, sp[1], PROC_SESSIOND, PROC_PARENT, record_dispatch,
+	    record_closed, &seen);
 	for (i = 1; i <= 5; i++) {
 		ping.seq = i;
 		msg_send(sp[0], MSG_PING, &ping, sizeof(ping), -1);
@@ -127,11 +127,11 @@ test_chan_order_and_close(void)
 	/* Sending to a peer that is gone is the closed callback's business. */
 	seqpacket_pair(sp);
 	close(sp[1]);
-	chan_init(&c, base, sp[0], PROC_PARENT, PROC_SESSIOND,
-	    record_dispatch, record_closed, &seen);
+	chan_init(&c, base, sp[0], PROC_PARENT, PROC_SESSIOND, record_dispatch,
+	    record_closed, &seen);
 	chan_send(&c, MSG_SHUTDOWN, NULL, 0, -1);
-	test_result("chan_send_to_vanished_peer_is_not_fatal",
-	    c.nqueued == 0, "%zu queued", c.nqueued);
+	test_result("chan_send_to_vanished_peer_is_not_fatal", c.nqueued == 0,
+	    "%zu queued", c.nqueued);
 	chan_close(&c);
 	event_base_free(base);
 }
@@ -151,23 +151,23 @@ test_chan_queue_drains(void)
 
 	seqpacket_pair(sp);
 	seen_init(&none, base, 0);
-	chan_init(&tx, base, sp[0], PROC_PARENT, PROC_SESSIOND,
-	    record_dispatch, record_closed, &none);
+	chan_init(&tx, base, sp[0], PROC_PARENT, PROC_SESSIOND, record_dispatch,
+	    record_closed, &none);
 	seq = fill_socket(&tx, 1, 500);
 	pending = event_pending(tx.wev, EV_WRITE, NULL) != 0;
 	test_result("chan_send_queues_when_the_socket_is_full",
 	    tx.nqueued == 500 && pending, "%zu queued, write event %s",
 	    tx.nqueued, pending ? "armed" : "not armed");
 	seen_init(&seen, base, (int)seq - 1);
-	chan_init(&rx, base, sp[1], PROC_SESSIOND, PROC_PARENT,
-	    record_dispatch, record_closed, &seen);
+	chan_init(&rx, base, sp[1], PROC_SESSIOND, PROC_PARENT, record_dispatch,
+	    record_closed, &seen);
 	event_base_dispatch(base);
 	pending = event_pending(tx.wev, EV_WRITE, NULL) != 0;
 	test_result("chan_queue_drains_in_order_once_writable",
 	    seen.nmsgs == (int)seq - 1 && seen.in_order && tx.nqueued == 0 &&
-	    tx.queued_bytes == 0, "%d of %d arrived%s, %zu still queued",
-	    seen.nmsgs, (int)seq - 1, seen.in_order ? "" : " out of order",
-	    tx.nqueued);
+		tx.queued_bytes == 0,
+	    "%d of %d arrived%s, %zu still queued", seen.nmsgs, (int)seq - 1,
+	    seen.in_order ? "" : " out of order", tx.nqueued);
 	test_result("chan_write_event_only_while_queued", !pending,
 	    "still armed with an empty queue");
 	chan_close(&tx);
@@ -197,8 +197,8 @@ test_chan_queued_fd(void)
 		exit(1);
 	}
 	seen_init(&none, base, 0);
-	chan_init(&tx, base, sp[0], PROC_PARENT, PROC_SESSIOND,
-	    record_dispatch, record_closed, &none);
+	chan_init(&tx, base, sp[0], PROC_PARENT, PROC_SESSIOND, record_dispatch,
+	    record_closed, &none);
 	seq = fill_socket(&tx, 1, 1);
 	memset(&l, 0, sizeof(l));
 	l.kind = MSG_LISTEN_HTTP;
@@ -209,8 +209,8 @@ test_chan_queued_fd(void)
 	    held ? "open" : "closed", tx.nqueued);
 	pings = (int)seq - 1;
 	seen_init(&seen, base, pings + 1);
-	chan_init(&rx, base, sp[1], PROC_SESSIOND, PROC_PARENT,
-	    record_dispatch, record_closed, &seen);
+	chan_init(&rx, base, sp[1], PROC_SESSIOND, PROC_PARENT, record_dispatch,
+	    record_closed, &seen);
 	event_base_dispatch(base);
 	works = seen.fd != -1 && write(seen.fd, "x", 1) == 1 &&
 	    read(pfd[0], &c, 1) == 1;
@@ -218,8 +218,8 @@ test_chan_queued_fd(void)
 		close(seen.fd);
 	eof = read(pfd[0], &c, 1) == 0;
 	test_result("chan_queued_fd_arrives_and_is_closed_once_sent",
-	    seen.nmsgs == pings + 1 && works && eof, "%d messages, fd %s, "
-	    "%s", seen.nmsgs, works ? "works" : "missing or dead",
+	    seen.nmsgs == pings + 1 && works && eof, "%d messages, fd %s, %s",
+	    seen.nmsgs, works ? "works" : "missing or dead",
 	    eof ? "EOF" : "a write end still open");
 	close(pfd[0]);
 	chan_close(&tx);
@@ -259,8 +259,8 @@ test_chan_full_handler(void)
 		exit(1);
 	}
 	seen_init(&none, base, 0);
-	chan_init(&tx, base, sp[0], PROC_PARENT, PROC_SESSIOND,
-	    record_dispatch, record_closed, &none);
+	chan_init(&tx, base, sp[0], PROC_PARENT, PROC_SESSIOND, record_dispatch,
+	    record_closed, &none);
 	tx.full = count_full;
 	memset(&l, 0, sizeof(l));
 	fill_socket(&tx, 1, 1);
@@ -270,8 +270,8 @@ test_chan_full_handler(void)
 	chan_send(&tx, MSG_LISTENER, &l, sizeof(l), pfd[1]);
 	eof = read(pfd[0], &c, 1) == 0;
 	test_result("chan_overflow_calls_the_full_handler_once_and_closes",
-	    fulls == 1 && tx.fd == -1 && tx.nqueued == 0, "%d calls, fd %d, "
-	    "%zu queued", fulls, tx.fd, tx.nqueued);
+	    fulls == 1 && tx.fd == -1 && tx.nqueued == 0,
+	    "%d calls, fd %d, %zu queued", fulls, tx.fd, tx.nqueued);
 	test_result("chan_overflow_closes_every_fd_it_held", eof,
 	    "a write end of the pipe is still open");
 	close(pfd[0]);
@@ -316,7 +316,7 @@ test_chan_overflow_is_fatal(void)
 		memset(&det, 0, sizeof(det));
 		for (i = 0; i < 100000; i++)
 			chan_send(&tx, MSG_DETACH, &det, sizeof(det), -1);
-		_exit(2);	/* fatalx never ran */
+		_exit(2); /* fatalx never ran */
 	}
 	close(errpipe[1]);
 	while (len < sizeof(out) - 1 &&
@@ -324,8 +324,9 @@ test_chan_overflow_is_fatal(void)
 		len += n;
 	out[len] = '\0';
 	waitpid(pid, &status, 0);
-	test_result(name, WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
-	    strstr(out, "channel to blockd full: 1024 messages") != NULL,
+	test_result(name,
+	    WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+		strstr(out, "channel to blockd full: 1024 messages") != NULL,
 	    "status %#x, stderr \"%s\"", status, out);
 	close(errpipe[0]);
 	close_pair(sp);
@@ -358,7 +359,7 @@ test_chan_flush(void)
 		struct pollfd pfd = { sp[1], POLLIN, 0 };
 
 		close(sp[0]);
-		sleep(1);	/* the flush must wait for us */
+		sleep(1); /* the flush must wait for us */
 		while (got < seq - 1 && poll(&pfd, 1, 5000) == 1 &&
 		    msg_recv(sp[1], PROC_HOOKD, PROC_PARENT, &m, &why) == 1 &&
 		    m.u.ping.seq == got + 1)
@@ -407,7 +408,7 @@ test_chan_protocol_error_is_fatal(void)
 		chan_init(&c, base, sp[1], PROC_SESSIOND, PROC_BLOCKD,
 		    record_dispatch, record_closed, &none);
 		event_base_dispatch(base);
-		_exit(2);	/* fatalx never ran */
+		_exit(2); /* fatalx never ran */
 	}
 	close(errpipe[1]);
 	close(sp[1]);
@@ -419,10 +420,12 @@ test_chan_protocol_error_is_fatal(void)
 		len += n;
 	out[len] = '\0';
 	waitpid(pid, &status, 0);
-	test_result(name, WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
-	    strstr(out, "protocol error from blockd: SHUTDOWN not allowed "
-	    "from blockd to sessiond") != NULL, "status %#x, stderr \"%s\"",
-	    status, out);
+	test_result(name,
+	    WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+		strstr(out,
+		    "protocol error from blockd: SHUTDOWN not allowed "
+		    "from blockd to sessiond") != NULL,
+	    "status %#x, stderr \"%s\"", status, out);
 	close(errpipe[0]);
 	close(sp[0]);
 }

@@ -12,9 +12,8 @@
 #include "nbd_proto.h"
 #include "test.h"
 
-#define TABLE_BEGIN	\
-	"<!-- msg_test -M begin: make -s -C regress/msg table -->"
-#define TABLE_END	"<!-- msg_test -M end -->"
+#define TABLE_BEGIN "<!-- msg_test -M begin: make -s -C regress/msg table -->"
+#define TABLE_END "<!-- msg_test -M end -->"
 
 static const char *
 lower(const char *name)
@@ -55,8 +54,8 @@ test_table_rows(void)
 		    (info->from & info->to))
 			loops++;
 		if (info->checks == NULL || info->checks[0] == '\0' ||
-		    info->payload == NULL || (info->size > 0 &&
-		    info->check == NULL))
+		    info->payload == NULL ||
+		    (info->size > 0 && info->check == NULL))
 			worded = 0;
 	}
 	test_result("msg_table_matches_the_contract", bad == 0,
@@ -96,15 +95,16 @@ test_channels(void)
 					continue;
 				allowed = (c->from & PROC_BIT(peer)) &&
 				    (c->to & PROC_BIT(self));
-				why = msg_decode(buf, len, c->fd ? 9 : -1,
-				    self, peer, &m);
-				snprintf(want, sizeof(want), "%s not allowed "
-				    "from %s to %s", c->name,
+				why = msg_decode(buf, len, c->fd ? 9 : -1, self,
+				    peer, &m);
+				snprintf(want, sizeof(want),
+				    "%s not allowed from %s to %s", c->name,
 				    msg_proc_name(peer), msg_proc_name(self));
-				if (allowed ? why != NULL :
-				    why == NULL || strcmp(why, want) != 0) {
-					fprintf(stderr, "%s from %s to %s: "
-					    "%s\n", c->name,
+				if (allowed ?
+					why != NULL :
+					why == NULL || strcmp(why, want) != 0) {
+					fprintf(stderr,
+					    "%s from %s to %s: %s\n", c->name,
 					    msg_proc_name(peer),
 					    msg_proc_name(self),
 					    why ? why : "accepted");
@@ -120,11 +120,11 @@ test_channels(void)
 /* --- one bad field per check ------------------------------------------ */
 
 struct bad_case {
-	const char	*test;
-	enum msg_type	 type;
-	enum msg_proc	 from;
-	void		(*spoil)(struct msg *);
-	const char	*want;		/* the decoder's reason */
+	const char *test;
+	enum msg_type type;
+	enum msg_proc from;
+	void (*spoil)(struct msg *);
+	const char *want; /* the decoder's reason */
 };
 
 static void
@@ -392,8 +392,8 @@ static const struct bad_case bad_cases[] = {
 	{ "attach_with_user_outside_name_rules_refused", MSG_ATTACH,
 	    PROC_SESSIOND, attach_user_bad_name,
 	    "ATTACH: user is not a valid name" },
-	{ "attach_of_size_0_refused", MSG_ATTACH, PROC_SESSIOND,
-	    attach_size_0, "ATTACH: size out of range" },
+	{ "attach_of_size_0_refused", MSG_ATTACH, PROC_SESSIOND, attach_size_0,
+	    "ATTACH: size out of range" },
 	{ "attach_for_session_0_refused", MSG_ATTACH, PROC_SESSIOND,
 	    attach_session_0, "ATTACH: session 0" },
 	{ "attach_with_flags_outside_relayed_refused", MSG_ATTACH,
@@ -405,8 +405,8 @@ static const struct bad_case bad_cases[] = {
 	    PROC_BLOCKD, attached_reason_unterminated,
 	    "ATTACHED: device or reason not terminated" },
 	{ "attached_refusal_with_a_device_refused", MSG_ATTACHED, PROC_BLOCKD,
-	    attached_device_with_refusal, "ATTACHED: a device with a refusal, "
-	    "or a reason with success" },
+	    attached_device_with_refusal,
+	    "ATTACHED: a device with a refusal, or a reason with success" },
 	{ "detach_with_unterminated_export_refused", MSG_DETACH, PROC_SESSIOND,
 	    detach_export_unterminated, "DETACH: export is not a valid name" },
 	{ "detached_for_session_0_refused", MSG_DETACHED, PROC_BLOCKD,
@@ -520,19 +520,20 @@ print_table(FILE *f)
 {
 	const struct msg_info *info;
 	static const int order[] = { PROC_PARENT, PROC_SESSIOND, PROC_BLOCKD,
-	    PROC_HOOKD };
+		PROC_HOOKD };
 	uint32_t t;
 	size_t i;
 
-	fprintf(f, "| type | from | to | payload | fd | the receiver checks |\n"
+	fprintf(f,
+	    "| type | from | to | payload | fd | the receiver checks |\n"
 	    "| --- | --- | --- | --- | --- | --- |\n");
 	for (t = 1; t < MSG_TYPE_COUNT; t++) {
 		if ((info = msg_info(t)) == NULL)
 			continue;
 		fprintf(f, "| `%s` | %s ", info->name, procs_text(info->from));
-		fprintf(f, "| %s | %s%s%s | %s | %s |\n",
-		    procs_text(info->to), info->size > 0 ? "`" : "",
-		    info->payload, info->size > 0 ? "`" : "",
+		fprintf(f, "| %s | %s%s%s | %s | %s |\n", procs_text(info->to),
+		    info->size > 0 ? "`" : "", info->payload,
+		    info->size > 0 ? "`" : "",
 		    info->fd == MSG_FD_ALWAYS ? "yes" : "no", info->checks);
 	}
 	fprintf(f, "\n| process | says | hears |\n| --- | --- | --- |\n");
@@ -611,7 +612,8 @@ test_architecture(const char *path)
 	print_table(f);
 	fclose(f);
 	test_result("architecture_md_message_table_is_the_printed_one",
-	    shown != NULL && strcmp(shown, printed) == 0, "%s differs from "
+	    shown != NULL && strcmp(shown, printed) == 0,
+	    "%s differs from "
 	    "msg_test -M between its markers: make -s -C regress/msg table",
 	    path);
 	free(printed);

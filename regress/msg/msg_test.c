@@ -26,10 +26,10 @@ const struct contract contract[] = {
 	    P(PARENT), CHILDREN, "msg_conf_global_round_trips" },
 	{ MSG_CONF_EXPORT, "CONF_EXPORT", sizeof(struct conf_export), 0,
 	    P(PARENT), CHILDREN, "msg_conf_export_round_trips" },
-	{ MSG_CONF_USER, "CONF_USER", sizeof(struct conf_user), 0,
-	    P(PARENT), P(SESSIOND), "msg_conf_user_round_trips" },
-	{ MSG_CONF_END, "CONF_END", sizeof(struct msg_conf_end), 0,
-	    P(PARENT), CHILDREN, "msg_conf_end_round_trips" },
+	{ MSG_CONF_USER, "CONF_USER", sizeof(struct conf_user), 0, P(PARENT),
+	    P(SESSIOND), "msg_conf_user_round_trips" },
+	{ MSG_CONF_END, "CONF_END", sizeof(struct msg_conf_end), 0, P(PARENT),
+	    CHILDREN, "msg_conf_end_round_trips" },
 	{ MSG_PING, "PING", sizeof(struct msg_ping), 0, P(PARENT), CHILDREN,
 	    "msg_ping_round_trips" },
 	{ MSG_PONG, "PONG", sizeof(struct msg_ping), 0, CHILDREN, P(PARENT),
@@ -38,9 +38,8 @@ const struct contract contract[] = {
 	    "msg_shutdown_round_trips" },
 	{ MSG_TEST_SYSCALL, "TEST_SYSCALL", 0, 0, P(PARENT), CHILDREN,
 	    "msg_test_syscall_round_trips" },
-	{ MSG_LISTENER, "LISTENER", sizeof(struct msg_listener), 1,
-	    P(PARENT), P(SESSIOND),
-	    "msg_listener_round_trips_with_a_working_fd" },
+	{ MSG_LISTENER, "LISTENER", sizeof(struct msg_listener), 1, P(PARENT),
+	    P(SESSIOND), "msg_listener_round_trips_with_a_working_fd" },
 	{ MSG_ATTACH, "ATTACH", sizeof(struct msg_attach), 1, P(SESSIOND),
 	    P(BLOCKD), "msg_attach_round_trips_with_a_working_fd" },
 	{ MSG_ATTACHED, "ATTACHED", sizeof(struct msg_attach_result), 0,
@@ -51,8 +50,8 @@ const struct contract contract[] = {
 	    P(SESSIOND), "msg_detached_round_trips" },
 	{ MSG_HOOK_RUN, "HOOK_RUN", sizeof(struct msg_hook), 0, P(BLOCKD),
 	    P(HOOKD), "msg_hook_run_round_trips" },
-	{ MSG_HOOK_DONE, "HOOK_DONE", sizeof(struct msg_hook_done), 0,
-	    P(HOOKD), P(BLOCKD), "msg_hook_done_round_trips" },
+	{ MSG_HOOK_DONE, "HOOK_DONE", sizeof(struct msg_hook_done), 0, P(HOOKD),
+	    P(BLOCKD), "msg_hook_done_round_trips" },
 	{ MSG_AUDIT, "AUDIT", sizeof(struct msg_audit), 0,
 	    P(SESSIOND) | P(BLOCKD), P(PARENT), "msg_audit_round_trips" },
 };
@@ -244,8 +243,8 @@ static void
 send_raw(int sock, const void *buf, size_t len, int fd, int nfds)
 {
 	union {
-		struct cmsghdr	hdr;
-		unsigned char	buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr hdr;
+		unsigned char buf[CMSG_SPACE(4 * sizeof(int))];
 	} cmsgbuf;
 	struct iovec iov = { (void *)buf, len };
 	struct msghdr mh;
@@ -275,8 +274,7 @@ send_raw(int sock, const void *buf, size_t len, int fd, int nfds)
 
 /* A header and payload_len payload bytes, with the len field as given. */
 size_t
-craft(unsigned char *buf, uint32_t type, uint32_t len_field,
-    size_t payload_len)
+craft(unsigned char *buf, uint32_t type, uint32_t len_field, size_t payload_len)
 {
 	struct msg_hdr hdr = { type, len_field };
 
@@ -322,14 +320,14 @@ test_round_trips(void)
 		valid_payload(t->type, &sent);
 		memset(&m, 0, sizeof(m));
 		m.fd = -1;
-		if (msg_send(sp[0], t->type, sent.u.bytes, t->size,
-		    pfd[1]) == -1) {
+		if (msg_send(sp[0], t->type, sent.u.bytes, t->size, pfd[1]) ==
+		    -1) {
 			test_result(t->test, 0, "msg_send: %s",
 			    strerror(errno));
 			goto next;
 		}
 		if (pfd[1] != -1) {
-			close(pfd[1]);	/* only the passed copy can write now */
+			close(pfd[1]); /* only the passed copy can write now */
 			pfd[1] = -1;
 		}
 		ends_of(t->type, &self, &peer);
@@ -344,8 +342,9 @@ test_round_trips(void)
 		else if (memcmp(m.u.bytes, sent.u.bytes, m.len) != 0)
 			test_result(t->test, 0, "payload differs");
 		else if (m.fd != -1 && !fd_reaches_pipe(m.fd, pfd[0]))
-			test_result(t->test, 0, "received fd %d does not write "
-			    "into the pipe", m.fd);
+			test_result(t->test, 0,
+			    "received fd %d does not write into the pipe",
+			    m.fd);
 		else
 			test_result(t->test, 1, NULL);
 next:
@@ -365,8 +364,8 @@ test_type_names(void)
 	size_t i;
 
 	for (i = 0; i < ncontract; i++) {
-		if (strcmp(msg_type_name(contract[i].type),
-		    contract[i].name) != 0) {
+		if (strcmp(msg_type_name(contract[i].type), contract[i].name) !=
+		    0) {
 			test_result("msg_type_names_match_the_table", 0,
 			    "type %u is %s, want %s", contract[i].type,
 			    msg_type_name(contract[i].type), contract[i].name);
@@ -375,8 +374,8 @@ test_type_names(void)
 	}
 	test_result("msg_type_names_match_the_table",
 	    strcmp(msg_type_name(MSG_NONE), "unknown") == 0 &&
-	    strcmp(msg_type_name(MSG_TYPE_COUNT), "unknown") == 0 &&
-	    strcmp(msg_type_name(UINT32_MAX), "unknown") == 0,
+		strcmp(msg_type_name(MSG_TYPE_COUNT), "unknown") == 0 &&
+		strcmp(msg_type_name(UINT32_MAX), "unknown") == 0,
 	    "MSG_NONE or an out-of-range type has a name");
 	test_result("msg_every_type_is_tested", ncontract == MSG_TYPE_COUNT - 1,
 	    "%zu types tested, %d in msg.h", ncontract, MSG_TYPE_COUNT - 1);
@@ -393,8 +392,8 @@ test_fd_passing(void)
 	struct msg_ping ping = { 7 };
 	unsigned char buf[64];
 	union {
-		struct cmsghdr	hdr;
-		unsigned char	buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr hdr;
+		unsigned char buf[CMSG_SPACE(sizeof(int))];
 	} cmsgbuf;
 	struct iovec iov = { buf, sizeof(buf) };
 	struct msghdr mh;
@@ -412,7 +411,7 @@ test_fd_passing(void)
 		test_result(name, 0, "msg_send: %s", strerror(errno));
 		goto out;
 	}
-	close(pfd[1]);		/* only the passed copy can write now */
+	close(pfd[1]); /* only the passed copy can write now */
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
@@ -513,8 +512,8 @@ test_rejections(void)
 
 	len = craft(buf, MSG_PING, sizeof(struct msg_ping) + 8,
 	    sizeof(struct msg_ping) + 8);
-	expect_rejected("msg_recv_rejects_ping_with_too_long_payload", buf,
-	    len, 0, "wrong payload size for its type");
+	expect_rejected("msg_recv_rejects_ping_with_too_long_payload", buf, len,
+	    0, "wrong payload size for its type");
 	len = craft(buf, MSG_SHUTDOWN, 1, 1);
 	expect_rejected("msg_recv_rejects_shutdown_with_payload_and_closes_fd",
 	    buf, len, 1, "wrong payload size for its type");
@@ -539,8 +538,8 @@ test_rejections(void)
 	    1, "unexpected fd");
 	len = craft(buf, MSG_CONF_EXPORT, sizeof(struct conf_export),
 	    sizeof(struct conf_export));
-	expect_rejected("msg_recv_rejects_fd_on_conf_export_and_closes_it",
-	    buf, len, 1, "unexpected fd");
+	expect_rejected("msg_recv_rejects_fd_on_conf_export_and_closes_it", buf,
+	    len, 1, "unexpected fd");
 
 	len = craft(buf, MSG_ATTACH, sizeof(struct msg_attach),
 	    sizeof(struct msg_attach));
@@ -560,8 +559,8 @@ test_rejections(void)
 	    len, 1, "wrong payload size for its type");
 
 	len = craft(buf, MSG_PING, MSG_PAYLOAD_MAX + 1, MSG_PAYLOAD_MAX + 1);
-	expect_rejected("msg_recv_rejects_payload_one_byte_over_max", buf,
-	    len, 0, "wrong payload size for its type");
+	expect_rejected("msg_recv_rejects_payload_one_byte_over_max", buf, len,
+	    0, "wrong payload size for its type");
 	len = craft(buf, MSG_PING, MSG_PAYLOAD_MAX + 2, MSG_PAYLOAD_MAX + 2);
 	expect_rejected("msg_recv_rejects_oversized_datagram", buf, len, 0,
 	    "oversized message");
@@ -614,8 +613,9 @@ test_recv_states(void)
 	test_result("msg_recv_delivers_what_was_sent_before_close",
 	    r == 1 && m.type == MSG_SHUTDOWN, "returned %d", r);
 	r = msg_recv(sp[1], PROC_SESSIOND, PROC_PARENT, &m, &why);
-	test_result("msg_recv_returns_0_when_peer_closes", r == 0 &&
-	    why == NULL, "returned %d, reason %s", r, why ? why : "none");
+	test_result("msg_recv_returns_0_when_peer_closes",
+	    r == 0 && why == NULL, "returned %d, reason %s", r,
+	    why ? why : "none");
 	close(sp[1]);
 
 	seqpacket_pair(sp);
@@ -648,33 +648,39 @@ test_decode(void)
 	memcpy(buf + sizeof(struct msg_hdr), &ping, sizeof(ping));
 	len += sizeof(ping);
 	why = msg_decode(buf, len, -1, PROC_PARENT, PROC_HOOKD, &m);
-	test_result("msg_decode_accepts_pong", why == NULL &&
-	    m.type == MSG_PONG && m.len == sizeof(ping) && m.fd == -1 &&
-	    m.u.ping.seq == ping.seq, "%s", why ? why : "wrong contents");
+	test_result("msg_decode_accepts_pong",
+	    why == NULL && m.type == MSG_PONG && m.len == sizeof(ping) &&
+		m.fd == -1 && m.u.ping.seq == ping.seq,
+	    "%s", why ? why : "wrong contents");
 
 	why = msg_decode(buf, 0, -1, PROC_PARENT, PROC_HOOKD, &m);
-	test_result("msg_decode_rejects_empty_buffer", why != NULL &&
-	    strcmp(why, "truncated header") == 0, "%s", why ? why : "accepted");
+	test_result("msg_decode_rejects_empty_buffer",
+	    why != NULL && strcmp(why, "truncated header") == 0, "%s",
+	    why ? why : "accepted");
 
 	len = craft(buf, MSG_PING, UINT32_MAX, 8);
 	why = msg_decode(buf, len, -1, PROC_HOOKD, PROC_PARENT, &m);
-	test_result("msg_decode_rejects_length_uint32_max", why != NULL &&
-	    strcmp(why, "length does not match the datagram") == 0, "%s",
-	    why ? why : "accepted");
+	test_result("msg_decode_rejects_length_uint32_max",
+	    why != NULL &&
+		strcmp(why, "length does not match the datagram") == 0,
+	    "%s", why ? why : "accepted");
 
 	len = craft(buf, MSG_PING, sizeof(ping), sizeof(ping));
 	why = msg_decode(buf, len, 42, PROC_HOOKD, PROC_PARENT, &m);
-	test_result("msg_decode_rejects_fd_on_ping", why != NULL &&
-	    strcmp(why, "unexpected fd") == 0, "%s", why ? why : "accepted");
+	test_result("msg_decode_rejects_fd_on_ping",
+	    why != NULL && strcmp(why, "unexpected fd") == 0, "%s",
+	    why ? why : "accepted");
 
 	valid_payload(MSG_ATTACH, &valid);
 	len = encode(buf, MSG_ATTACH, &valid);
 	why = msg_decode(buf, len, 42, PROC_BLOCKD, PROC_SESSIOND, &m);
-	test_result("msg_decode_accepts_attach_with_fd", why == NULL &&
-	    m.type == MSG_ATTACH && m.fd == 42, "%s", why ? why : "wrong fd");
+	test_result("msg_decode_accepts_attach_with_fd",
+	    why == NULL && m.type == MSG_ATTACH && m.fd == 42, "%s",
+	    why ? why : "wrong fd");
 	why = msg_decode(buf, len, -1, PROC_BLOCKD, PROC_SESSIOND, &m);
-	test_result("msg_decode_rejects_attach_without_fd", why != NULL &&
-	    strcmp(why, "fd missing") == 0, "%s", why ? why : "accepted");
+	test_result("msg_decode_rejects_attach_without_fd",
+	    why != NULL && strcmp(why, "fd missing") == 0, "%s",
+	    why ? why : "accepted");
 
 	len = craft(buf, MSG_CONF_USER, sizeof(struct conf_user) + 1,
 	    sizeof(struct conf_user) + 1);
@@ -694,8 +700,8 @@ test_decode(void)
 	len = craft(buf, MSG_TYPE_COUNT + 100, 4, 4);
 	why = msg_decode(buf, len, -1, PROC_HOOKD, PROC_PARENT, &m);
 	test_result("msg_decode_leaves_message_untouched_on_rejection",
-	    why != NULL && memcmp(&m, &untouched, sizeof(m)) == 0,
-	    "%s", why ? "message was written" : "accepted");
+	    why != NULL && memcmp(&m, &untouched, sizeof(m)) == 0, "%s",
+	    why ? "message was written" : "accepted");
 
 	/* A field check fails only after the whole payload was read. */
 	valid_payload(MSG_DETACH, &valid);
@@ -703,8 +709,8 @@ test_decode(void)
 	len = encode(buf, MSG_DETACH, &valid);
 	why = msg_decode(buf, len, -1, PROC_BLOCKD, PROC_SESSIOND, &m);
 	test_result("msg_decode_leaves_message_untouched_on_a_bad_field",
-	    why != NULL && memcmp(&m, &untouched, sizeof(m)) == 0,
-	    "%s", why ? "message was written" : "accepted");
+	    why != NULL && memcmp(&m, &untouched, sizeof(m)) == 0, "%s",
+	    why ? "message was written" : "accepted");
 }
 
 /*

@@ -9,8 +9,8 @@
 
 #include "msg.h"
 
-#define P(proc)		PROC_BIT(PROC_ ## proc)
-#define CHILDREN	(P(SESSIOND) | P(BLOCKD) | P(HOOKD))
+#define P(proc) PROC_BIT(PROC_##proc)
+#define CHILDREN (P(SESSIOND) | P(BLOCKD) | P(HOOKD))
 
 /*
  * Every type as a reader of msg.h expects it: payload size, fd, senders
@@ -18,30 +18,30 @@
  * to the table shows up as a failed test.
  */
 struct contract {
-	enum msg_type	 type;
-	const char	*name;
-	size_t		 size;
-	int		 fd;
-	unsigned int	 from;
-	unsigned int	 to;
-	const char	*test;		/* its round trip */
+	enum msg_type type;
+	const char *name;
+	size_t size;
+	int fd;
+	unsigned int from;
+	unsigned int to;
+	const char *test; /* its round trip */
 };
 
-extern const struct contract	contract[];
-extern const size_t		ncontract;
+extern const struct contract contract[];
+extern const size_t ncontract;
 
-void	seqpacket_pair(int[2]);
-void	close_pair(int[2]);
-int	open_fd_count(void);
-int	lowest_free_fd(void);
-size_t	craft(unsigned char *, uint32_t, uint32_t, size_t);
-void	valid_payload(enum msg_type, struct msg *);
-void	ends_of(uint32_t, enum msg_proc *, enum msg_proc *);
-size_t	encode(unsigned char *, enum msg_type, const struct msg *);
+void seqpacket_pair(int[2]);
+void close_pair(int[2]);
+int open_fd_count(void);
+int lowest_free_fd(void);
+size_t craft(unsigned char *, uint32_t, uint32_t, size_t);
+void valid_payload(enum msg_type, struct msg *);
+void ends_of(uint32_t, enum msg_proc *, enum msg_proc *);
+size_t encode(unsigned char *, enum msg_type, const struct msg *);
 
-void	test_contract(void);
-void	test_architecture(const char *);
-void	print_table(FILE *);
-void	test_chan_all(void);
+void test_contract(void);
+void test_architecture(const char *);
+void print_table(FILE *);
+void test_chan_all(void);
 
 #endif

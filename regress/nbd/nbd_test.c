@@ -111,19 +111,20 @@ test_client_go(int bytewise)
 
 	nbd_client_init(&c);
 	greeting(src, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-	info_export(src, 5ULL << 32, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH);
+	info_export(src, 5ULL << 32,
+	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH);
 	option_reply(src, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
 	r = client_feed(&c, src, out, bytewise);
 	evbuffer_copyout(out, sent, sizeof(sent));
 	test_result(bytewise ? "nbd_client_go_fed_bytewise_is_ready" :
-	    "nbd_client_go_is_ready", r == NBD_CLIENT_READY &&
-	    c.size == 5ULL << 32 && c.flags == (NBD_TFLAG_HAS_FLAGS |
-	    NBD_TFLAG_SEND_FLUSH) && !c.fell_back &&
-	    evbuffer_get_length(out) == 26 && nbd_get32(sent) == 3 &&
-	    nbd_get64(sent + 4) == NBD_IHAVEOPT &&
-	    nbd_get32(sent + 12) == NBD_OPT_GO,
-	    "r %d size %llu flags %#x out %zu", r,
-	    (unsigned long long)c.size, c.flags, evbuffer_get_length(out));
+			       "nbd_client_go_is_ready",
+	    r == NBD_CLIENT_READY && c.size == 5ULL << 32 &&
+		c.flags == (NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH) &&
+		!c.fell_back && evbuffer_get_length(out) == 26 &&
+		nbd_get32(sent) == 3 && nbd_get64(sent + 4) == NBD_IHAVEOPT &&
+		nbd_get32(sent + 12) == NBD_OPT_GO,
+	    "r %d size %llu flags %#x out %zu", r, (unsigned long long)c.size,
+	    c.flags, evbuffer_get_length(out));
 	evbuffer_free(src);
 	evbuffer_free(out);
 }
@@ -137,8 +138,8 @@ test_client_fallback(int no_zeroes)
 	enum nbd_client_result r;
 
 	nbd_client_init(&c);
-	greeting(src, NBD_FLAG_FIXED_NEWSTYLE |
-	    (no_zeroes ? NBD_FLAG_NO_ZEROES : 0));
+	greeting(src,
+	    NBD_FLAG_FIXED_NEWSTYLE | (no_zeroes ? NBD_FLAG_NO_ZEROES : 0));
 	option_reply(src, NBD_OPT_GO, NBD_REP_ERR_UNSUP, NULL, 0);
 	add64(src, 1000000);
 	add16(src, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY);
@@ -146,11 +147,13 @@ test_client_fallback(int no_zeroes)
 		evbuffer_add(src, zero, sizeof(zero));
 	r = client_feed(&c, src, out, 0);
 	evbuffer_copyout(out, sent, sizeof(sent));
-	test_result(no_zeroes ? "nbd_client_falls_back_to_export_name" :
-	    "nbd_client_falls_back_to_export_name_with_zeroes",
+	test_result(no_zeroes ?
+		"nbd_client_falls_back_to_export_name" :
+		"nbd_client_falls_back_to_export_name_with_zeroes",
 	    r == NBD_CLIENT_READY && c.fell_back && c.size == 1000000 &&
-	    c.flags == 3 && nbd_get32(sent + 26 + 8) == NBD_OPT_EXPORT_NAME &&
-	    nbd_get32(sent) == (no_zeroes ? 3u : 1u),
+		c.flags == 3 &&
+		nbd_get32(sent + 26 + 8) == NBD_OPT_EXPORT_NAME &&
+		nbd_get32(sent) == (no_zeroes ? 3u : 1u),
 	    "r %d size %llu", r, (unsigned long long)c.size);
 	evbuffer_free(src);
 	evbuffer_free(out);
@@ -213,8 +216,8 @@ test_client_errors(void)
 	add32(b, NBD_REP_INFO);
 	add32(b, 1u << 30);
 	evbuffer_add(b, big, sizeof(big));
-	client_refuses("nbd_client_huge_option_reply_fails_without_waiting",
-	    b, "option reply of");
+	client_refuses("nbd_client_huge_option_reply_fails_without_waiting", b,
+	    "option reply of");
 	b = buf();
 	greeting(b, 1);
 	option_reply(b, NBD_OPT_GO, NBD_REP_ACK, NULL, 0);
@@ -237,9 +240,8 @@ test_client_errors(void)
 
 /* --- server handshake ------------------------------------------------- */
 
-static struct nbd_export_info srv_info = {
-	"lab", "Lab image", 1, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH
-};
+static struct nbd_export_info srv_info = { "lab", "Lab image", 1, 1 << 20,
+	NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH };
 
 static void
 client_option(struct evbuffer *b, uint32_t option, const void *data,
@@ -344,8 +346,8 @@ test_server(void)
 	n = replies(out, &type, text, sizeof(text));
 	test_result("nbd_server_without_peer_says_no_image_attached",
 	    r == NBD_SERVER_MORE && type == NBD_REP_ERR_UNKNOWN &&
-	    strstr(text, "no image attached") != NULL, "type %#x text %s",
-	    type, text);
+		strstr(text, "no image attached") != NULL,
+	    "type %#x text %s", type, text);
 	evbuffer_free(src);
 	evbuffer_free(out);
 
@@ -356,10 +358,11 @@ test_server(void)
 	client_option(src, NBD_OPT_EXPORT_NAME, "lab", 3);
 	r = server_run(&s, &srv_info, src, out, 0);
 	n = replies(out, &type, text, sizeof(text));
-	test_result("nbd_server_unknown_option_unsup_then_list_then_export_name",
+	test_result(
+	    "nbd_server_unknown_option_unsup_then_list_then_export_name",
 	    r == NBD_SERVER_READY && n == 3 &&
-	    evbuffer_get_length(out) == 10 + 124, "r %d n %d left %zu", r, n,
-	    evbuffer_get_length(out));
+		evbuffer_get_length(out) == 10 + 124,
+	    "r %d n %d left %zu", r, n, evbuffer_get_length(out));
 	evbuffer_free(src);
 	evbuffer_free(out);
 
@@ -400,8 +403,8 @@ test_server(void)
 	add32(src, 0x80);
 	r = server_run(&s, &srv_info, src, out, 0);
 	test_result("nbd_server_unknown_client_flags_close",
-	    r == NBD_SERVER_CLOSE && strstr(s.reason, "client flags"),
-	    "r %d", r);
+	    r == NBD_SERVER_CLOSE && strstr(s.reason, "client flags"), "r %d",
+	    r);
 	evbuffer_free(src);
 	evbuffer_free(out);
 
@@ -411,8 +414,7 @@ test_server(void)
 	r = server_run(&s, &srv_info, src, out, 0);
 	n = replies(out, &type, text, sizeof(text));
 	test_result("nbd_server_abort_acks_and_closes",
-	    r == NBD_SERVER_CLOSE && n == 1 && type == NBD_REP_ACK, "r %d",
-	    r);
+	    r == NBD_SERVER_CLOSE && n == 1 && type == NBD_REP_ACK, "r %d", r);
 	evbuffer_free(src);
 	evbuffer_free(out);
 
@@ -423,8 +425,9 @@ test_server(void)
 		client_option(src, NBD_OPT_LIST, NULL, 0);
 	r = server_run(&s, &srv_info, src, out, 0);
 	test_result("unbounded_option_replies_opt_list_flood_unread_closes",
-	    r == NBD_SERVER_UNREAD && evbuffer_get_length(out) <=
-	    NBD_SERVER_OUT_MAX + 1024 && strstr(s.reason, "does not read"),
+	    r == NBD_SERVER_UNREAD &&
+		evbuffer_get_length(out) <= NBD_SERVER_OUT_MAX + 1024 &&
+		strstr(s.reason, "does not read"),
 	    "r %d, %zu bytes out", r, evbuffer_get_length(out));
 	evbuffer_free(src);
 	evbuffer_free(out);
@@ -437,7 +440,7 @@ request(struct evbuffer *b, uint16_t type, uint64_t handle, uint64_t off,
     uint32_t len)
 {
 	struct nbd_request req = { NBD_REQUEST_MAGIC, 0, type, handle, off,
-	    len };
+		len };
 	unsigned char p[NBD_REQUEST_SIZE];
 
 	nbd_request_encode(&req, p);
@@ -480,15 +483,15 @@ test_relay(void)
 	int i;
 
 	memset(data, 0x5a, sizeof(data));
-	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY |
-	    NBD_TFLAG_SEND_FLUSH);
+	relay_init(&r, 1 << 20,
+	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY | NBD_TFLAG_SEND_FLUSH);
 	request(d.in, NBD_CMD_READ, 0xabcdef, 4096, 4096);
 	res = relay_requests(&r, &d, up);
 	h = up_handle(up, 0);
 	test_result("relay_read_forwarded_under_our_handle",
 	    res == RELAY_OK && evbuffer_get_length(up) == NBD_REQUEST_SIZE &&
-	    h != 0xabcdef && relay_inflight(&r) == 1, "res %d h %#llx", res,
-	    (unsigned long long)h);
+		h != 0xabcdef && relay_inflight(&r) == 1,
+	    "res %d h %#llx", res, (unsigned long long)h);
 	evbuffer_drain(up, evbuffer_get_length(up));
 
 	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h);
@@ -496,16 +499,16 @@ test_relay(void)
 	res = relay_replies(&r, peer);
 	test_result("relay_partial_read_payload_passes_on",
 	    res == RELAY_OK && evbuffer_get_length(d.out) == 16 + 1000 &&
-	    relay_inflight(&r) == 1, "res %d out %zu", res,
-	    evbuffer_get_length(d.out));
+		relay_inflight(&r) == 1,
+	    "res %d out %zu", res, evbuffer_get_length(d.out));
 	evbuffer_add(peer, data, 3096);
 	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h);
 	res = relay_replies(&r, peer);
 	evbuffer_copyout(d.out, hdr, sizeof(hdr));
 	test_result("relay_read_reply_restores_client_handle",
 	    nbd_get64(hdr + 8) == 0xabcdef &&
-	    evbuffer_get_length(d.out) == 16 + 4096, "handle %#llx",
-	    (unsigned long long)nbd_get64(hdr + 8));
+		evbuffer_get_length(d.out) == 16 + 4096,
+	    "handle %#llx", (unsigned long long)nbd_get64(hdr + 8));
 	test_result("relay_second_reply_to_same_handle_is_violation",
 	    res == RELAY_VIOLATION && strstr(r.reason, "not outstanding"),
 	    "res %d %s", res, r.reason);
@@ -525,13 +528,14 @@ test_relay(void)
 		evbuffer_remove(d.out, b, 16);
 		evbuffer_remove(d.out, c, 16);
 		test_result("relay_refuses_locally_write_ro_eperm_beyond_end_"
-		    "einval_unadvertised_flush_einval",
+			    "einval_unadvertised_flush_einval",
 		    res == RELAY_OK && evbuffer_get_length(up) == 0 &&
-		    evbuffer_get_length(d.in) == 0 &&
-		    nbd_get32(a + 4) == NBD_EPERM && nbd_get64(a + 8) == 7 &&
-		    nbd_get32(b + 4) == NBD_EINVAL && nbd_get64(b + 8) == 8 &&
-		    nbd_get32(c + 4) == NBD_EINVAL, "res %d up %zu", res,
-		    evbuffer_get_length(up));
+			evbuffer_get_length(d.in) == 0 &&
+			nbd_get32(a + 4) == NBD_EPERM &&
+			nbd_get64(a + 8) == 7 &&
+			nbd_get32(b + 4) == NBD_EINVAL &&
+			nbd_get64(b + 8) == 8 && nbd_get32(c + 4) == NBD_EINVAL,
+		    "res %d up %zu", res, evbuffer_get_length(up));
 	}
 
 	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS);
@@ -545,7 +549,8 @@ test_relay(void)
 	res = relay_requests(&r, &d, up);
 	test_result("relay_write_forwarded_with_payload",
 	    res == RELAY_OK && evbuffer_get_length(up) == 28 + 4096 &&
-	    r.bytes_written == 4096, "up %zu", evbuffer_get_length(up));
+		r.bytes_written == 4096,
+	    "up %zu", evbuffer_get_length(up));
 	h = up_handle(up, 0);
 	evbuffer_drain(up, evbuffer_get_length(up));
 
@@ -554,7 +559,8 @@ test_relay(void)
 	res = relay_replies(&r, peer);
 	test_result("relay_reply_for_departed_client_is_dropped",
 	    res == RELAY_OK && evbuffer_get_length(d.out) == 0 &&
-	    relay_inflight(&r) == 0, "res %d", res);
+		relay_inflight(&r) == 0,
+	    "res %d", res);
 
 	reply(peer, 0x668e33ef, 0, 1);
 	res = relay_replies(&r, peer);
@@ -565,13 +571,13 @@ test_relay(void)
 	reply(peer, 0xdeadbeef, 0, 1);
 	res = relay_replies(&r, peer);
 	test_result("relay_bad_reply_magic_is_violation",
-	    res == RELAY_VIOLATION && strstr(r.reason, "bad reply magic"),
-	    "%s", r.reason);
+	    res == RELAY_VIOLATION && strstr(r.reason, "bad reply magic"), "%s",
+	    r.reason);
 	evbuffer_drain(peer, evbuffer_get_length(peer));
 	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, 0xffffffffffffULL);
 	res = relay_replies(&r, peer);
-	test_result("relay_unknown_handle_is_violation",
-	    res == RELAY_VIOLATION, "res %d", res);
+	test_result("relay_unknown_handle_is_violation", res == RELAY_VIOLATION,
+	    "res %d", res);
 	evbuffer_drain(peer, evbuffer_get_length(peer));
 
 	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS);
@@ -580,16 +586,16 @@ test_relay(void)
 	res = relay_requests(&r, &d2, up);
 	test_result("relay_full_when_every_slot_is_busy",
 	    res == RELAY_FULL && relay_inflight(&r) == RELAY_SLOTS &&
-	    evbuffer_get_length(d2.in) == 3 * NBD_REQUEST_SIZE, "res %d",
-	    res);
+		evbuffer_get_length(d2.in) == 3 * NBD_REQUEST_SIZE,
+	    "res %d", res);
 	h = up_handle(up, 0);
-	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 5, h);	/* EIO: no payload */
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 5, h); /* EIO: no payload */
 	res = relay_replies(&r, peer);
 	res = relay_requests(&r, &d2, up);
 	test_result("relay_resumes_after_a_reply_frees_a_slot",
-	    res == RELAY_FULL && evbuffer_get_length(d2.in) ==
-	    2 * NBD_REQUEST_SIZE, "res %d left %zu", res,
-	    evbuffer_get_length(d2.in));
+	    res == RELAY_FULL &&
+		evbuffer_get_length(d2.in) == 2 * NBD_REQUEST_SIZE,
+	    "res %d left %zu", res, evbuffer_get_length(d2.in));
 	evbuffer_drain(d2.in, evbuffer_get_length(d2.in));
 
 	/*
@@ -607,25 +613,25 @@ test_relay(void)
 	res = relay_requests(&r, &d2, up);
 	test_result("stalled_local_client_requests_wait_at_replies_max",
 	    res == RELAY_BACKLOG && relay_inflight(&r) == 3 &&
-	    d2.owed == 3 * (4096 + NBD_REPLY_SIZE), "res %d inflight %d",
-	    res, relay_inflight(&r));
+		d2.owed == 3 * (4096 + NBD_REPLY_SIZE),
+	    "res %d inflight %d", res, relay_inflight(&r));
 	for (i = 0; i < 3; i++) {
-		reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, up_handle(up,
-		    i * NBD_REQUEST_SIZE));
+		reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0,
+		    up_handle(up, i * NBD_REQUEST_SIZE));
 		evbuffer_add(peer, data, 4096);
 	}
 	relay_replies(&r, peer);
 	res = relay_requests(&r, &d2, up);
 	test_result("stalled_local_client_replies_queued_still_count",
 	    res == RELAY_BACKLOG && d2.owed == 0 && relay_inflight(&r) == 0 &&
-	    evbuffer_get_length(d2.out) == 3 * (4096 + NBD_REPLY_SIZE),
+		evbuffer_get_length(d2.out) == 3 * (4096 + NBD_REPLY_SIZE),
 	    "res %d owed %llu", res, (unsigned long long)d2.owed);
 	evbuffer_drain(d2.out, 4096 + NBD_REPLY_SIZE);
 	res = relay_requests(&r, &d2, up);
 	test_result("stalled_local_client_requests_go_on_as_it_reads",
 	    res == RELAY_BACKLOG && relay_inflight(&r) == 1 &&
-	    evbuffer_get_length(d2.in) == 6 * NBD_REQUEST_SIZE, "res %d",
-	    res);
+		evbuffer_get_length(d2.in) == 6 * NBD_REQUEST_SIZE,
+	    "res %d", res);
 	relay_down_gone(&r, &d2);
 	evbuffer_drain(d2.in, evbuffer_get_length(d2.in));
 	evbuffer_drain(d2.out, evbuffer_get_length(d2.out));

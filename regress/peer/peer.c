@@ -19,38 +19,38 @@
 
 #include "peer.h"
 
-#define DEFAULT_MAX_FRAME	(1024 * 1024)
-#define MAX_FRAME_LIMIT		(16 * 1024 * 1024)
+#define DEFAULT_MAX_FRAME (1024 * 1024)
+#define MAX_FRAME_LIMIT (16 * 1024 * 1024)
 
 int peer_verbose;
 static struct peer_stats stats;
 
 static const struct {
-	const char	*name;
-	enum peer_fault	 fault;
+	const char *name;
+	enum peer_fault fault;
 } fault_names[] = {
-	{ "bad-magic",		FAULT_BAD_MAGIC },
-	{ "bad-handle",		FAULT_BAD_HANDLE },
-	{ "short-read",		FAULT_SHORT_READ },
-	{ "long-read",		FAULT_LONG_READ },
-	{ "close-mid-read",	FAULT_CLOSE_MID_READ },
-	{ "stall",		FAULT_STALL },
-	{ "bad-greeting",	FAULT_BAD_GREETING },
-	{ "zero-size",		FAULT_ZERO_SIZE },
-	{ "huge-size",		FAULT_HUGE_SIZE },
-	{ "bad-option-reply",	FAULT_BAD_OPTION_REPLY },
-	{ "slow-handshake",	FAULT_SLOW_HANDSHAKE },
+	{ "bad-magic", FAULT_BAD_MAGIC },
+	{ "bad-handle", FAULT_BAD_HANDLE },
+	{ "short-read", FAULT_SHORT_READ },
+	{ "long-read", FAULT_LONG_READ },
+	{ "close-mid-read", FAULT_CLOSE_MID_READ },
+	{ "stall", FAULT_STALL },
+	{ "bad-greeting", FAULT_BAD_GREETING },
+	{ "zero-size", FAULT_ZERO_SIZE },
+	{ "huge-size", FAULT_HUGE_SIZE },
+	{ "bad-option-reply", FAULT_BAD_OPTION_REPLY },
+	{ "slow-handshake", FAULT_SLOW_HANDSHAKE },
 };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: vmedia-peer [-hrv] [--basic user:password] [--ca file]\n"
-"           [--daemon-ready file] [--die-after-bytes n] [--export-name-only]\n"
-"           [--fault kind[:n]] [--header 'Name: value'] [--insecure]\n"
-"           [--max-frame n] [--once] [--protocol value] [--size n]\n"
-"           ws[s]://host[:port]/path image\n");
+	    "usage: vmedia-peer [-hrv] [--basic user:password] [--ca file]\n"
+	    "           [--daemon-ready file] [--die-after-bytes n] [--export-name-only]\n"
+	    "           [--fault kind[:n]] [--header 'Name: value'] [--insecure]\n"
+	    "           [--max-frame n] [--once] [--protocol value] [--size n]\n"
+	    "           ws[s]://host[:port]/path image\n");
 }
 
 static void
@@ -60,27 +60,28 @@ help(void)
 
 	usage(stdout);
 	printf(
-"Serves IMAGE as an NBD server over a WebSocket, as the browser does.\n"
-"  -r, --read-only          open IMAGE read-only, advertise READ_ONLY\n"
-"  -v, --verbose            log options; twice: every request\n"
-"      --size n             advertise n bytes instead of the file size\n"
-"      --max-frame n        largest WebSocket payload sent (default 1M)\n"
-"      --protocol value     offer a Sec-WebSocket-Protocol (repeatable)\n"
-"      --header 'N: v'      extra upgrade request header (repeatable)\n"
-"      --basic user:pw      send Authorization: Basic on the upgrade\n"
-"      --ca file            wss://: trust this CA or self-signed certificate\n"
-"                           instead of the system store\n"
-"      --insecure           wss://: do not check the server's certificate\n"
-"      --export-name-only   know only EXPORT_NAME and ABORT, like nbd.js\n"
-"      --fault kind[:n]     misbehave after n requests (default 0)\n"
-"      --die-after-bytes n  drop TCP after n bytes of READ payload\n"
-"      --daemon-ready file  write \"ready\" there after the NBD handshake\n"
-"      --once               serve one session, then exit (the default)\n"
-"Sizes take a K, M, G or T suffix (powers of 1024).\n"
-"Faults (reply faults hit request n, read faults the first READ from n on):");
+	    "Serves IMAGE as an NBD server over a WebSocket, as the browser does.\n"
+	    "  -r, --read-only          open IMAGE read-only, advertise READ_ONLY\n"
+	    "  -v, --verbose            log options; twice: every request\n"
+	    "      --size n             advertise n bytes instead of the file size\n"
+	    "      --max-frame n        largest WebSocket payload sent (default 1M)\n"
+	    "      --protocol value     offer a Sec-WebSocket-Protocol (repeatable)\n"
+	    "      --header 'N: v'      extra upgrade request header (repeatable)\n"
+	    "      --basic user:pw      send Authorization: Basic on the upgrade\n"
+	    "      --ca file            wss://: trust this CA or self-signed certificate\n"
+	    "                           instead of the system store\n"
+	    "      --insecure           wss://: do not check the server's certificate\n"
+	    "      --export-name-only   know only EXPORT_NAME and ABORT, like nbd.js\n"
+	    "      --fault kind[:n]     misbehave after n requests (default 0)\n"
+	    "      --die-after-bytes n  drop TCP after n bytes of READ payload\n"
+	    "      --daemon-ready file  write \"ready\" there after the NBD handshake\n"
+	    "      --once               serve one session, then exit (the default)\n"
+	    "Sizes take a K, M, G or T suffix (powers of 1024).\n"
+	    "Faults (reply faults hit request n, read faults the first READ from n on):");
 	for (i = 0; i < sizeof(fault_names) / sizeof(fault_names[0]); i++)
 		printf("%s%s", i % 6 ? " " : "\n  ", fault_names[i].name);
-	printf("\nExit: 0 clean end (also when a fault drops the connection"
+	printf(
+	    "\nExit: 0 clean end (also when a fault drops the connection"
 	    " on\npurpose), 1 usage or local error, 2 HTTP refusal, 3 abnormal"
 	    " close,\nconnection error or TLS failure (handshake, untrusted"
 	    " certificate).\n");
@@ -135,8 +136,9 @@ stats_print(void)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (now.tv_sec - stats.start.tv_sec) +
 	    (now.tv_nsec - stats.start.tv_nsec) / 1e9;
-	n = snprintf(line, sizeof(line), "vmedia-peer: stats requests=%"
-	    PRIu64 " read=%" PRIu64 " written=%" PRIu64 " seconds=%.3f\n",
+	n = snprintf(line, sizeof(line),
+	    "vmedia-peer: stats requests=%" PRIu64 " read=%" PRIu64
+	    " written=%" PRIu64 " seconds=%.3f\n",
 	    stats.requests, stats.bytes_read, stats.bytes_written, secs);
 	(void)write(STDERR_FILENO, line, n);
 }
@@ -161,10 +163,26 @@ parse_size(const char *s, uint64_t *v)
 	if (errno != 0 || end == s || *s == '-')
 		return -1;
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
 	}
 	if (*end != '\0' || (shift && n > (UINT64_MAX >> shift)))
 		return -1;
@@ -245,28 +263,37 @@ parse_url(const char *s, struct peer_url *u)
 }
 
 enum {
-	OPT_SIZE = 256, OPT_MAX_FRAME, OPT_PROTOCOL, OPT_HEADER,
-	OPT_NAME_ONLY, OPT_FAULT, OPT_DIE_AFTER, OPT_ONCE, OPT_READY,
-	OPT_BASIC, OPT_CA, OPT_INSECURE,
+	OPT_SIZE = 256,
+	OPT_MAX_FRAME,
+	OPT_PROTOCOL,
+	OPT_HEADER,
+	OPT_NAME_ONLY,
+	OPT_FAULT,
+	OPT_DIE_AFTER,
+	OPT_ONCE,
+	OPT_READY,
+	OPT_BASIC,
+	OPT_CA,
+	OPT_INSECURE,
 };
 
 static const struct option longopts[] = {
-	{ "read-only",		no_argument,	   NULL, 'r' },
-	{ "verbose",		no_argument,	   NULL, 'v' },
-	{ "help",		no_argument,	   NULL, 'h' },
-	{ "size",		required_argument, NULL, OPT_SIZE },
-	{ "max-frame",		required_argument, NULL, OPT_MAX_FRAME },
-	{ "protocol",		required_argument, NULL, OPT_PROTOCOL },
-	{ "header",		required_argument, NULL, OPT_HEADER },
-	{ "export-name-only", no_argument,	   NULL, OPT_NAME_ONLY },
-	{ "fault",		required_argument, NULL, OPT_FAULT },
-	{ "die-after-bytes",	required_argument, NULL, OPT_DIE_AFTER },
-	{ "once",		no_argument,	   NULL, OPT_ONCE },
-	{ "daemon-ready",	required_argument, NULL, OPT_READY },
-	{ "basic",		required_argument, NULL, OPT_BASIC },
-	{ "ca",			required_argument, NULL, OPT_CA },
-	{ "insecure",		no_argument,	   NULL, OPT_INSECURE },
-	{ NULL,			0,		   NULL, 0 },
+	{ "read-only", no_argument, NULL, 'r' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "size", required_argument, NULL, OPT_SIZE },
+	{ "max-frame", required_argument, NULL, OPT_MAX_FRAME },
+	{ "protocol", required_argument, NULL, OPT_PROTOCOL },
+	{ "header", required_argument, NULL, OPT_HEADER },
+	{ "export-name-only", no_argument, NULL, OPT_NAME_ONLY },
+	{ "fault", required_argument, NULL, OPT_FAULT },
+	{ "die-after-bytes", required_argument, NULL, OPT_DIE_AFTER },
+	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "daemon-ready", required_argument, NULL, OPT_READY },
+	{ "basic", required_argument, NULL, OPT_BASIC },
+	{ "ca", required_argument, NULL, OPT_CA },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ NULL, 0, NULL, 0 },
 };
 
 static const char *
@@ -390,8 +417,8 @@ write_ready(const char *path)
 	int fd, ok;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) == -1) {
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) ==
+	    -1) {
 		peer_warnx("%s: %s", tmp, strerror(errno));
 		return -1;
 	}
@@ -448,7 +475,7 @@ int
 main(int argc, char *argv[])
 {
 	struct peer_opts o = { .max_frame = DEFAULT_MAX_FRAME,
-	    .die_after_bytes = UINT64_MAX };
+		.die_after_bytes = UINT64_MAX };
 	struct peer_url url;
 	struct sigaction sa;
 	struct stat sb;

@@ -13,33 +13,33 @@
 #include <time.h>
 
 /* Exit codes, also the status a failing layer leaves in struct ws. */
-#define PEER_EXIT_OK		0	/* clean end */
-#define PEER_EXIT_LOCAL		1	/* usage or local error */
-#define PEER_EXIT_REFUSED	2	/* HTTP status other than 101 */
-#define PEER_EXIT_ABNORMAL	3	/* abnormal close, network error */
+#define PEER_EXIT_OK 0	     /* clean end */
+#define PEER_EXIT_LOCAL 1    /* usage or local error */
+#define PEER_EXIT_REFUSED 2  /* HTTP status other than 101 */
+#define PEER_EXIT_ABNORMAL 3 /* abnormal close, network error */
 
 /*
  * The byte transport under the WebSocket: plain TCP, or TLS for wss://
  * (peer_tls.c), behind the same four calls.
  */
 struct peer_io {
-	int	  fd;
-	void	 *tls;
-	ssize_t	(*read)(struct peer_io *, void *, size_t);
-	ssize_t	(*writev)(struct peer_io *, const struct iovec *, int);
-	int	(*pending)(struct peer_io *);	/* buffered above fd */
-	void	(*close)(struct peer_io *);
+	int fd;
+	void *tls;
+	ssize_t (*read)(struct peer_io *, void *, size_t);
+	ssize_t (*writev)(struct peer_io *, const struct iovec *, int);
+	int (*pending)(struct peer_io *); /* buffered above fd */
+	void (*close)(struct peer_io *);
 };
 
 struct peer_url {
-	int	 tls;
-	char	 host[256];		/* no brackets: getaddrinfo */
-	char	 port[8];
-	char	 authority[300];	/* as written: Host header */
-	char	 path[2048];
+	int tls;
+	char host[256]; /* no brackets: getaddrinfo */
+	char port[8];
+	char authority[300]; /* as written: Host header */
+	char path[2048];
 };
 
-#define PEER_MAX_LIST	16
+#define PEER_MAX_LIST 16
 
 enum peer_fault {
 	FAULT_NONE,
@@ -57,38 +57,38 @@ enum peer_fault {
 };
 
 struct peer_opts {
-	int		 verbose;
-	int		 read_only;
-	int		 export_name_only;
-	int		 have_size;
-	uint64_t	 size;
-	size_t		 max_frame;
-	enum peer_fault	 fault;
-	uint64_t	 fault_after;		/* requests served first */
-	uint64_t	 die_after_bytes;	/* UINT64_MAX: never */
-	const char	*ready_file;
-	const char	*protocols[PEER_MAX_LIST];
-	int		 nprotocols;
-	const char	*headers[PEER_MAX_LIST];
-	int		 nheaders;
-	const char	*basic;		/* "user:password" */
-	const char	*ca_file;	/* instead of the system store */
-	int		 insecure;	/* no certificate check */
+	int verbose;
+	int read_only;
+	int export_name_only;
+	int have_size;
+	uint64_t size;
+	size_t max_frame;
+	enum peer_fault fault;
+	uint64_t fault_after;	  /* requests served first */
+	uint64_t die_after_bytes; /* UINT64_MAX: never */
+	const char *ready_file;
+	const char *protocols[PEER_MAX_LIST];
+	int nprotocols;
+	const char *headers[PEER_MAX_LIST];
+	int nheaders;
+	const char *basic;   /* "user:password" */
+	const char *ca_file; /* instead of the system store */
+	int insecure;	     /* no certificate check */
 };
 
 struct peer_stats {
-	uint64_t	 requests;
-	uint64_t	 bytes_read;	/* READ payload served */
-	uint64_t	 bytes_written;	/* WRITE payload stored */
-	struct timespec	 start;
+	uint64_t requests;
+	uint64_t bytes_read;	/* READ payload served */
+	uint64_t bytes_written; /* WRITE payload stored */
+	struct timespec start;
 };
 
-#define WS_OP_CONT	0x0
-#define WS_OP_TEXT	0x1
-#define WS_OP_BINARY	0x2
-#define WS_OP_CLOSE	0x8
-#define WS_OP_PING	0x9
-#define WS_OP_PONG	0xa
+#define WS_OP_CONT 0x0
+#define WS_OP_TEXT 0x1
+#define WS_OP_BINARY 0x2
+#define WS_OP_CLOSE 0x8
+#define WS_OP_PING 0x9
+#define WS_OP_PONG 0xa
 
 /*
  * One WebSocket connection seen as two byte streams: "in" holds unframed
@@ -96,71 +96,69 @@ struct peer_stats {
  * cuts them into masked frames.
  */
 struct ws {
-	struct peer_io	*io;
-	size_t		 max_frame;
-	uint64_t	 rng;		/* mask generator state */
+	struct peer_io *io;
+	size_t max_frame;
+	uint64_t rng; /* mask generator state */
 
-	uint8_t		*raw;		/* socket bytes, framed */
-	size_t		 raw_off, raw_len, raw_cap;
-	uint64_t	 frame_left;	/* of the data frame */
-	int		 in_message;	/* fragmented, open */
+	uint8_t *raw; /* socket bytes, framed */
+	size_t raw_off, raw_len, raw_cap;
+	uint64_t frame_left; /* of the data frame */
+	int in_message;	     /* fragmented, open */
 
-	uint8_t		*in;
-	size_t		 in_off, in_len, in_cap;
+	uint8_t *in;
+	size_t in_off, in_len, in_cap;
 
-	uint8_t		*out;
-	size_t		 out_len, out_cap;
+	uint8_t *out;
+	size_t out_len, out_cap;
 
-	int		 ended;		/* status is final */
-	int		 status;	/* PEER_EXIT_* */
-	int		 sent_close;
+	int ended;  /* status is final */
+	int status; /* PEER_EXIT_* */
+	int sent_close;
 };
 
 /* peer.c */
-void	peer_log(int, const char *, ...)
-	    __attribute__((format(printf, 2, 3)));
-void	peer_warnx(const char *, ...)
-	    __attribute__((format(printf, 1, 2)));
+void peer_log(int, const char *, ...) __attribute__((format(printf, 2, 3)));
+void peer_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 extern int peer_verbose;
 
 /* peer_io.c */
-int	io_connect(struct peer_io *, const struct peer_url *);
-int	io_wait_readable(struct peer_io *, int);
+int io_connect(struct peer_io *, const struct peer_url *);
+int io_wait_readable(struct peer_io *, int);
 
 /* peer_tls.c */
-int	tls_init(const char *, int);
-int	tls_connect(struct peer_io *, const struct peer_url *);
+int tls_init(const char *, int);
+int tls_connect(struct peer_io *, const struct peer_url *);
 
 /* peer_http.c */
-int	http_upgrade(struct ws *, const struct peer_url *,
-	    const struct peer_opts *);
+int
+http_upgrade(struct ws *, const struct peer_url *, const struct peer_opts *);
 
 /* peer_ws.c */
-int	ws_init(struct ws *, struct peer_io *, size_t);
-void	ws_free(struct ws *);
-uint8_t	*ws_out_reserve(struct ws *, size_t);
-void	ws_out_commit(struct ws *, size_t);
-int	ws_flush(struct ws *);
-int	ws_send_control(struct ws *, int, const uint8_t *, size_t);
-void	ws_send_close(struct ws *, int, const char *);
-int	ws_close(struct ws *, int, const char *);
-void	ws_abort(struct ws *, int);
-void	ws_fail(struct ws *, int, const char *, ...)
-	    __attribute__((format(printf, 3, 4)));
+int ws_init(struct ws *, struct peer_io *, size_t);
+void ws_free(struct ws *);
+uint8_t *ws_out_reserve(struct ws *, size_t);
+void ws_out_commit(struct ws *, size_t);
+int ws_flush(struct ws *);
+int ws_send_control(struct ws *, int, const uint8_t *, size_t);
+void ws_send_close(struct ws *, int, const char *);
+int ws_close(struct ws *, int, const char *);
+void ws_abort(struct ws *, int);
+void ws_fail(struct ws *, int, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* peer_wsin.c */
-int	ws_fill(struct ws *);
-void	ws_consume(struct ws *, size_t);
-int	ws_idle(struct ws *, int);
+int ws_fill(struct ws *);
+void ws_consume(struct ws *, size_t);
+int ws_idle(struct ws *, int);
 
 /* peer_nbd.c */
-int	nbd_handshake(struct ws *, const struct peer_opts *, uint64_t);
+int nbd_handshake(struct ws *, const struct peer_opts *, uint64_t);
 const uint8_t *nbd_need(struct ws *, size_t);
-int	nbd_skip(struct ws *, uint64_t);
+int nbd_skip(struct ws *, uint64_t);
 
 /* peer_xmit.c */
-int	xmit_serve(struct ws *, int, const struct peer_opts *, uint64_t,
-	    struct peer_stats *);
+int xmit_serve(struct ws *, int, const struct peer_opts *, uint64_t,
+    struct peer_stats *);
 
 /* Big-endian access without alignment assumptions. */
 static inline uint16_t

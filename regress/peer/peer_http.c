@@ -15,11 +15,11 @@
 
 #include "peer.h"
 
-#define HTTP_REQ_MAX	16384
-#define HTTP_HEAD_MAX	16384	/* response head, read into ws->raw */
-#define HTTP_BODY_MAX	65536
-#define HTTP_BODY_WAIT	2000	/* ms to wait for more error body */
-#define WS_GUID		"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define HTTP_REQ_MAX 16384
+#define HTTP_HEAD_MAX 16384 /* response head, read into ws->raw */
+#define HTTP_BODY_MAX 65536
+#define HTTP_BODY_WAIT 2000 /* ms to wait for more error body */
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 static int
 http_write_all(struct peer_io *io, const char *buf, size_t len)
@@ -84,7 +84,8 @@ http_request(struct ws *ws, const struct peer_url *url,
 	len = snprintf(req, HTTP_REQ_MAX,
 	    "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
 	    "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-	    "Sec-WebSocket-Version: 13\r\n", url->path, url->authority, key);
+	    "Sec-WebSocket-Version: 13\r\n",
+	    url->path, url->authority, key);
 	for (i = 0; i < o->nprotocols && len < HTTP_REQ_MAX; i++)
 		len += snprintf(req + len, HTTP_REQ_MAX - len,
 		    "Sec-WebSocket-Protocol: %s\r\n", o->protocols[i]);
@@ -211,8 +212,8 @@ http_offered(const struct peer_opts *o, const char *val)
 			p += strspn(p, " \t,");
 			end = p + strcspn(p, ",");
 			len = end - p;
-			while (len > 0 && (p[len - 1] == ' ' ||
-			    p[len - 1] == '\t'))
+			while (len > 0 &&
+			    (p[len - 1] == ' ' || p[len - 1] == '\t'))
 				len--;
 			if (len > 0 && len == vlen && memcmp(p, val, len) == 0)
 				return 1;
@@ -242,8 +243,8 @@ http_check(const char *head, const char *key, const struct peer_opts *o)
 		peer_warnx("bad Sec-WebSocket-Accept (want %s)", accept);
 		return -1;
 	}
-	if (http_header(head, "Sec-WebSocket-Extensions", val,
-	    sizeof(val)) == 0) {
+	if (http_header(head, "Sec-WebSocket-Extensions", val, sizeof(val)) ==
+	    0) {
 		peer_warnx("server chose extensions \"%s\" we did not offer",
 		    val);
 		return -1;

@@ -31,7 +31,7 @@ static int
 tcp_pending(struct peer_io *io)
 {
 	(void)io;
-	return 0;	/* the kernel holds everything; poll sees it */
+	return 0; /* the kernel holds everything; poll sees it */
 }
 
 static void

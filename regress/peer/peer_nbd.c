@@ -8,7 +8,7 @@
 #include "peer.h"
 #include "peer_nbd.h"
 
-#define NBD_OPT_MAX	65536	/* longer: skipped, ERR_TOO_BIG */
+#define NBD_OPT_MAX 65536 /* longer: skipped, ERR_TOO_BIG */
 #define SLOW_HANDSHAKE_MS 60000
 
 /* Stream bytes the caller may read at the returned pointer, n of them. */
@@ -129,7 +129,7 @@ nbd_opt_go(struct ws *ws, const struct peer_opts *o, uint32_t opt,
 
 	if (len < 6 || (namelen = be32_get(data)) > len - 6 ||
 	    (ninfo = be16_get(data + 4 + namelen),
-	    6 + namelen + 2 * (uint64_t)ninfo != len))
+		6 + namelen + 2 * (uint64_t)ninfo != len))
 		return nbd_opt_reply(ws, o, opt, NBD_REP_ERR_INVALID, NULL, 0);
 	peer_log(1, "option %s name \"%.*s\", %u info requests",
 	    nbd_opt_name(opt), (int)namelen, (const char *)data + 4, ninfo);
@@ -202,8 +202,8 @@ nbd_client_flags(struct ws *ws, int *no_zeroes)
 	cflags = be32_get(p);
 	ws_consume(ws, 4);
 	peer_log(1, "client flags 0x%x", cflags);
-	if (cflags & ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE |
-	    NBD_FLAG_C_NO_ZEROES))
+	if (cflags &
+	    ~(uint32_t)(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
 		return ws_close(ws, 1002, "NBD: unknown client flags");
 	*no_zeroes = (cflags & NBD_FLAG_C_NO_ZEROES) != 0;
 	return 0;
@@ -233,8 +233,8 @@ nbd_handshake(struct ws *ws, const struct peer_opts *o, uint64_t size)
 		if (len > NBD_OPT_MAX) {
 			peer_log(1, "option %u: %u bytes, too big", opt, len);
 			if (nbd_skip(ws, len) == -1 ||
-			    nbd_opt_reply(ws, o, opt, NBD_REP_ERR_TOO_BIG,
-			    NULL, 0) == -1)
+			    nbd_opt_reply(ws, o, opt, NBD_REP_ERR_TOO_BIG, NULL,
+				0) == -1)
 				return -1;
 			continue;
 		}

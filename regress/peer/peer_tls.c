@@ -23,15 +23,15 @@
  * come in with read-ahead into a TLS_RBUF buffer: a syscall per many
  * records rather than one each.
  */
-#define TLS_STAGE	(256 * 1024)
-#define TLS_WBUF	(512 * 1024)
-#define TLS_RBUF	(256 * 1024)
+#define TLS_STAGE (256 * 1024)
+#define TLS_WBUF (512 * 1024)
+#define TLS_RBUF (256 * 1024)
 
 struct peer_tls {
-	SSL		*ssl;
-	BIO		*wbio;		/* buffer BIO, then socket */
-	uint8_t		*stage;
-	int		 broken;	/* fatal error: no close_notify */
+	SSL *ssl;
+	BIO *wbio; /* buffer BIO, then socket */
+	uint8_t *stage;
+	int broken; /* fatal error: no close_notify */
 };
 
 static SSL_CTX *tls_ctx;
@@ -44,8 +44,8 @@ tls_reason(char *buf, size_t size)
 	unsigned long e = ERR_peek_last_error();
 
 	if (e == 0)
-		snprintf(buf, size, "%s", errno ? strerror(errno) :
-		    "connection closed");
+		snprintf(buf, size, "%s",
+		    errno ? strerror(errno) : "connection closed");
 	else
 		ERR_error_string_n(e, buf, size);
 	ERR_clear_error();
@@ -64,8 +64,8 @@ tls_init(const char *ca_file, int insecure)
 		return -1;
 	}
 	/* The WebSocket close frame, not close_notify, ends a session. */
-	SSL_CTX_set_options(tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF |
-	    SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_options(tls_ctx,
+	    SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_mode(tls_ctx, SSL_MODE_AUTO_RETRY);
 	SSL_CTX_set_read_ahead(tls_ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(tls_ctx, TLS_RBUF);
@@ -77,8 +77,8 @@ tls_init(const char *ca_file, int insecure)
 	SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
 	/* Like curl --cacert: the given file replaces the system store. */
 	if (ca_file != NULL) {
-		if (SSL_CTX_load_verify_locations(tls_ctx, ca_file,
-		    NULL) != 1) {
+		if (SSL_CTX_load_verify_locations(tls_ctx, ca_file, NULL) !=
+		    1) {
 			peer_warnx("--ca %s: %s", ca_file,
 			    tls_reason(why, sizeof(why)));
 			return -1;
@@ -100,10 +100,10 @@ tls_failed(struct peer_io *io, int rv, const char *what)
 
 	switch (SSL_get_error(t->ssl, rv)) {
 	case SSL_ERROR_ZERO_RETURN:
-		return 0;	/* close_notify, or a bare EOF */
+		return 0; /* close_notify, or a bare EOF */
 	case SSL_ERROR_WANT_READ:
 	case SSL_ERROR_WANT_WRITE:
-		errno = EINTR;	/* a signal cut a blocking call: retry */
+		errno = EINTR; /* a signal cut a blocking call: retry */
 		return -1;
 	case SSL_ERROR_SYSCALL:
 		t->broken = 1;
@@ -127,7 +127,7 @@ tls_read(struct peer_io *io, void *buf, size_t len)
 	size_t got = 0, n;
 	int rv;
 
-	if (t == NULL) {	/* closed: as read(2) on a closed fd */
+	if (t == NULL) { /* closed: as read(2) on a closed fd */
 		errno = EBADF;
 		return -1;
 	}
@@ -135,8 +135,8 @@ tls_read(struct peer_io *io, void *buf, size_t len)
 	do {
 		rv = SSL_read_ex(t->ssl, (uint8_t *)buf + got, len - got, &n);
 		if (rv != 1)
-			return got > 0 ? (ssize_t)got : tls_failed(io, rv,
-			    "read");
+			return got > 0 ? (ssize_t)got :
+					 tls_failed(io, rv, "read");
 		got += n;
 	} while (got < len && SSL_has_pending(t->ssl));
 	return got;
@@ -213,7 +213,7 @@ tls_close(struct peer_io *io)
 		(void)BIO_flush(t->wbio);
 	}
 	ERR_clear_error();
-	SSL_free(t->ssl);	/* frees both BIOs, not the fd */
+	SSL_free(t->ssl); /* frees both BIOs, not the fd */
 	free(t->stage);
 	free(t);
 	io->tls = NULL;
@@ -236,8 +236,8 @@ static void
 tls_verify_failed(const struct peer_url *url, long result)
 {
 	peer_warnx("TLS certificate of %s not trusted: %s (trust it with "
-	    "--ca FILE, or skip the check with --insecure)", url->authority,
-	    X509_verify_cert_error_string(result));
+		   "--ca FILE, or skip the check with --insecure)",
+	    url->authority, X509_verify_cert_error_string(result));
 }
 
 /*
@@ -285,7 +285,7 @@ tls_connect(struct peer_io *io, const struct peer_url *url)
 		X509_VERIFY_PARAM_set_hostflags(vp,
 		    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		if ((ip ? X509_VERIFY_PARAM_set1_ip_asc(vp, url->host) :
-		    X509_VERIFY_PARAM_set1_host(vp, url->host, 0)) != 1)
+			  X509_VERIFY_PARAM_set1_host(vp, url->host, 0)) != 1)
 			goto setup;
 	}
 
@@ -303,8 +303,8 @@ tls_connect(struct peer_io *io, const struct peer_url *url)
 		return -1;
 	}
 	peer_log(1, "TLS: %s %s, certificate %s", SSL_get_version(t->ssl),
-	    SSL_get_cipher_name(t->ssl), tls_insecure ?
-	    "not checked (--insecure)" : "verified");
+	    SSL_get_cipher_name(t->ssl),
+	    tls_insecure ? "not checked (--insecure)" : "verified");
 	return 0;
 
 setup:

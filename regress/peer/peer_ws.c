@@ -13,12 +13,12 @@
 
 #include "peer.h"
 
-#define WS_RAW_CAP	(256 * 1024)
-#define WS_IN_CAP	(4 * 1024 * 1024)
-#define WS_OUT_CAP	(8 * 1024 * 1024)
-#define WS_BATCH	64	/* frames per writev */
-#define WS_HDR_MAX	14
-#define WS_CLOSE_WAIT	2000	/* ms to wait for the server's close */
+#define WS_RAW_CAP (256 * 1024)
+#define WS_IN_CAP (4 * 1024 * 1024)
+#define WS_OUT_CAP (8 * 1024 * 1024)
+#define WS_BATCH 64 /* frames per writev */
+#define WS_HDR_MAX 14
+#define WS_CLOSE_WAIT 2000 /* ms to wait for the server's close */
 
 int
 ws_init(struct ws *ws, struct peer_io *io, size_t max_frame)
@@ -135,8 +135,8 @@ ws_writev_all(struct ws *ws, struct iovec *iov, int n)
 		if (w == -1 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			peer_warnx("write: %s", w == 0 ? "closed" :
-			    strerror(errno));
+			peer_warnx("write: %s",
+			    w == 0 ? "closed" : strerror(errno));
 			ws_abort(ws, PEER_EXIT_ABNORMAL);
 			return -1;
 		}
@@ -170,8 +170,8 @@ ws_flush(struct ws *ws)
 			if (len > ws->max_frame)
 				len = ws->max_frame;
 			iov[2 * n].iov_base = hdr[n];
-			iov[2 * n].iov_len = ws_header(ws, hdr[n],
-			    WS_OP_BINARY, len, key);
+			iov[2 * n].iov_len =
+			    ws_header(ws, hdr[n], WS_OP_BINARY, len, key);
 			ws_mask(ws->out + off, len, key);
 			iov[2 * n + 1].iov_base = ws->out + off;
 			iov[2 * n + 1].iov_len = len;
@@ -266,8 +266,8 @@ ws_close(struct ws *ws, int code, const char *reason)
 		return -1;
 	if (ws->out_len > 0 && ws_flush(ws) == -1)
 		return -1;
-	ws->status = (code == 1000 || code == 1001) ? PEER_EXIT_OK :
-	    PEER_EXIT_ABNORMAL;
+	ws->status =
+	    (code == 1000 || code == 1001) ? PEER_EXIT_OK : PEER_EXIT_ABNORMAL;
 	ws_send_close(ws, code, reason);
 	(void)ws_idle(ws, WS_CLOSE_WAIT);
 	ws_abort(ws, ws->status);

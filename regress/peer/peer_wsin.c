@@ -8,7 +8,7 @@
 
 #include "peer.h"
 
-#define WS_DIRECT_MIN	4096	/* payload worth its own read(2) */
+#define WS_DIRECT_MIN 4096 /* payload worth its own read(2) */
 
 static void
 ws_got_close(struct ws *ws, const uint8_t *p, size_t len)
@@ -24,13 +24,14 @@ ws_got_close(struct ws *ws, const uint8_t *p, size_t len)
 	if (len >= 2)
 		code = be16_get(p);
 	for (i = 0; i + 2 < len; i++)
-		reason[i] = (p[i + 2] >= 0x20 && p[i + 2] < 0x7f) ?
-		    p[i + 2] : '?';
+		reason[i] =
+		    (p[i + 2] >= 0x20 && p[i + 2] < 0x7f) ? p[i + 2] : '?';
 	reason[i] = '\0';
 	peer_warnx("server closed: %d%s%s", code, i ? " " : "", reason);
 	if (!ws->sent_close) {
 		ws->status = (code == 1000 || code == 1001 || code == 1005) ?
-		    PEER_EXIT_OK : PEER_EXIT_ABNORMAL;
+		    PEER_EXIT_OK :
+		    PEER_EXIT_ABNORMAL;
 		ws->out_len = 0;
 		ws_send_close(ws, code, "");
 	}
@@ -228,8 +229,7 @@ ws_fill(struct ws *ws)
 	if (ws->out_len > 0 && ws_flush(ws) == -1)
 		return -1;
 	if (ws->raw_len == 0 && ws->frame_left >= WS_DIRECT_MIN &&
-	    !ws->sent_close &&
-	    ws->in_cap - ws->in_len >= WS_DIRECT_MIN)
+	    !ws->sent_close && ws->in_cap - ws->in_len >= WS_DIRECT_MIN)
 		return ws_read_direct(ws);
 	ws_compact(ws->raw, &ws->raw_off, ws->raw_len);
 	if (ws->raw_len == ws->raw_cap) {

@@ -12,16 +12,16 @@
 #include "peer.h"
 #include "peer_nbd.h"
 
-#define LONG_READ_EXTRA	16	/* a bogus reply header's worth */
+#define LONG_READ_EXTRA 16 /* a bogus reply header's worth */
 
 struct xmit {
-	struct ws		*ws;
-	int			 fd;
-	const struct peer_opts	*o;
-	uint64_t		 size;
-	struct peer_stats	*st;
-	int			 fault_armed;	/* not yet injected */
-	int			 faulty;	/* this request has it */
+	struct ws *ws;
+	int fd;
+	const struct peer_opts *o;
+	uint64_t size;
+	struct peer_stats *st;
+	int fault_armed; /* not yet injected */
+	int faulty;	 /* this request has it */
 };
 
 static uint32_t
@@ -49,10 +49,10 @@ static const char *
 xmit_cmd_name(uint16_t type)
 {
 	static const char *names[] = { "READ", "WRITE", "DISC", "FLUSH",
-	    "TRIM" };
+		"TRIM" };
 
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] :
-	    "unknown";
+							 "unknown";
 }
 
 /* Does request number idx of this type carry the armed fault? */
@@ -87,7 +87,7 @@ xmit_reply_put(struct xmit *x, uint8_t *p, uint32_t error, uint64_t handle)
 	if (x->faulty && x->o->fault == FAULT_BAD_MAGIC)
 		magic ^= 0xff;
 	if (x->faulty && x->o->fault == FAULT_BAD_HANDLE)
-		handle = ~handle;	/* not outstanding, in practice */
+		handle = ~handle; /* not outstanding, in practice */
 	be32_put(p, magic);
 	be32_put(p + 4, error);
 	be64_put(p + 8, handle);
@@ -134,8 +134,9 @@ xmit_read_cut(struct xmit *x, uint32_t len)
 {
 	uint64_t cut = len, budget;
 
-	if (x->faulty && (x->o->fault == FAULT_SHORT_READ ||
-	    x->o->fault == FAULT_CLOSE_MID_READ))
+	if (x->faulty &&
+	    (x->o->fault == FAULT_SHORT_READ ||
+		x->o->fault == FAULT_CLOSE_MID_READ))
 		cut = len / 2;
 	if (x->o->die_after_bytes != UINT64_MAX) {
 		budget = x->o->die_after_bytes - x->st->bytes_read;
@@ -193,8 +194,8 @@ xmit_read(struct xmit *x, uint64_t handle, uint64_t off, uint32_t len)
 			return xmit_cut_off(x);
 		if (sent == len)
 			break;
-		chunk = len - sent < x->ws->out_cap ? len - sent :
-		    x->ws->out_cap;
+		chunk =
+		    len - sent < x->ws->out_cap ? len - sent : x->ws->out_cap;
 		if ((p = ws_out_reserve(x->ws, chunk)) == NULL)
 			return -1;
 		/* The header already said success: no way to report it. */
@@ -254,8 +255,10 @@ xmit_trim(struct xmit *x, uint64_t handle, uint64_t off, uint32_t len)
 	if (off > x->size || len > x->size - off)
 		return xmit_reply(x, NBD_EINVAL, handle);
 	/* TRIM is advisory: a file system without holes just says yes. */
-	if (len > 0 && fallocate(x->fd, FALLOC_FL_PUNCH_HOLE |
-	    FALLOC_FL_KEEP_SIZE, off, len) == -1 && errno != EOPNOTSUPP)
+	if (len > 0 &&
+	    fallocate(x->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+		len) == -1 &&
+	    errno != EOPNOTSUPP)
 		return xmit_reply(x, xmit_errno(errno), handle);
 	return xmit_reply(x, 0, handle);
 }
@@ -293,9 +296,10 @@ xmit_request(struct xmit *x, const uint8_t *p)
 
 	if (be32_get(p) != NBD_REQUEST_MAGIC)
 		return ws_close(x->ws, 1002, "NBD: bad request magic");
-	peer_log(2, "request %" PRIu64 " %s flags 0x%x handle 0x%" PRIx64
-	    " offset %" PRIu64 " length %u", idx, xmit_cmd_name(type), flags,
-	    handle, off, len);
+	peer_log(2,
+	    "request %" PRIu64 " %s flags 0x%x handle 0x%" PRIx64
+	    " offset %" PRIu64 " length %u",
+	    idx, xmit_cmd_name(type), flags, handle, off, len);
 	x->faulty = xmit_fault_hits(x, idx, type);
 	ws_consume(x->ws, NBD_REQUEST_LEN);
 	switch (type) {
@@ -323,8 +327,12 @@ int
 xmit_serve(struct ws *ws, int fd, const struct peer_opts *o, uint64_t size,
     struct peer_stats *st)
 {
-	struct xmit x = { .ws = ws, .fd = fd, .o = o, .size = size, .st = st,
-	    .fault_armed = o->fault != FAULT_NONE };
+	struct xmit x = { .ws = ws,
+		.fd = fd,
+		.o = o,
+		.size = size,
+		.st = st,
+		.fault_armed = o->fault != FAULT_NONE };
 	const uint8_t *p;
 
 	for (;;) {

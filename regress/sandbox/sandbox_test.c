@@ -21,7 +21,10 @@ extern const struct sandbox_policy vmediad_policy, sessiond_policy,
     blockd_policy, hookd_policy;
 
 static const struct sandbox_policy *policies[] = {
-	&vmediad_policy, &sessiond_policy, &blockd_policy, &hookd_policy,
+	&vmediad_policy,
+	&sessiond_policy,
+	&blockd_policy,
+	&hookd_policy,
 };
 #define NPOLICIES (sizeof(policies) / sizeof(policies[0]))
 
@@ -95,14 +98,15 @@ check_builds(const struct sandbox_policy *p, const struct sandbox_arch *a)
 	fflush(stdout);
 	if ((pid = fork()) == 0) {
 		ctx = sandbox_filter(p, a, SCMP_ACT_KILL_PROCESS);
-		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) == -1 ||
+		if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) ==
+			-1 ||
 		    seccomp_export_bpf(ctx, fd) != 0)
 			_exit(2);
 		_exit(0);
 	}
 	waitpid(pid, &status, 0);
-	snprintf(name, sizeof(name), "sandbox_%s_filter_builds_for_%s",
-	    p->name, a->name);
+	snprintf(name, sizeof(name), "sandbox_%s_filter_builds_for_%s", p->name,
+	    a->name);
 	test_result(name, WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "status %#x", status);
 }
@@ -142,16 +146,18 @@ check_refuses_absent(const struct sandbox_arch *a, const char *absent)
 {
 	const struct sandbox_rule rules[] = {
 		SB(close, "finished descriptors"),
-		{ absent, SANDBOX_ALL, "a call this arch does not have",
-		    0, 0, 0 },
+		{ absent, SANDBOX_ALL, "a call this arch does not have", 0, 0,
+		    0 },
 	};
 	const struct sandbox_policy bad = { "badproc", rules, 2, NULL, 0, 0 };
 	char name[128], err[1024], want[256];
 	int rc;
 
 	rc = build_in_child(&bad, a, err, sizeof(err));
-	snprintf(want, sizeof(want), "sandbox rule %s (a call this arch does "
-	    "not have) names no syscall on %s", absent, a->name);
+	snprintf(want, sizeof(want),
+	    "sandbox rule %s (a call this arch does "
+	    "not have) names no syscall on %s",
+	    absent, a->name);
 	snprintf(name, sizeof(name), "sandbox_refuses_%s_on_%s", absent,
 	    a->name);
 	test_result(name, rc != 0 && strstr(err, want) != NULL,
@@ -184,10 +190,12 @@ main(int argc, char *argv[])
 		    policies[i]->name, n[0], sandbox_arches[0].name, n[1],
 		    sandbox_arches[1].name, n[2], sandbox_arches[2].name);
 	}
-	/* mmap2 exists only on armhf, epoll_wait not on arm64, mmap not on armhf. */
+	/* mmap2 exists only on armhf, epoll_wait not on arm64, mmap not on
+	 * armhf. */
 	for (j = 0; j < sandbox_narches; j++)
 		check_refuses_absent(&sandbox_arches[j], absent[j]);
-	test_result("sandbox_native_arch_is_known", sandbox_arch_native() !=
-	    NULL, "seccomp token %#x", seccomp_arch_native());
+	test_result("sandbox_native_arch_is_known",
+	    sandbox_arch_native() != NULL, "seccomp token %#x",
+	    seccomp_arch_native());
 	return test_done();
 }

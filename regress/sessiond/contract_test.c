@@ -49,8 +49,8 @@ test_fatal(const char *name, int chan, uint32_t type, const void *payload,
 
 	if (!kid_up_for(name, &k, "sessiond", 1, exports, nexports))
 		return;
-	if (with_fd && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-	    sv) == -1)
+	if (with_fd &&
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
 		harness_fail("socketpair");
 	msg_send(chan == -1 ? k.parent : k.sib[0], type, payload, len, sv[0]);
 	expect_fatal(name, &k, logged);
@@ -73,31 +73,35 @@ test_from_blockd(void)
 	res.session = 1;
 	memset(res.reason, 'r', sizeof(res.reason));
 	test_fatal("attached_with_unterminated_reason_is_fatal", 0,
-	    MSG_ATTACHED, &res, sizeof(res), 0, "sessiond: protocol error "
+	    MSG_ATTACHED, &res, sizeof(res), 0,
+	    "sessiond: protocol error "
 	    "from blockd: ATTACHED: device or reason not terminated");
 	memset(res.reason, 0, sizeof(res.reason));
 	res.ok = 2;
 	test_fatal("attached_with_ok_2_is_fatal", 0, MSG_ATTACHED, &res,
-	    sizeof(res), 0, "sessiond: protocol error from blockd: ATTACHED: "
+	    sizeof(res), 0,
+	    "sessiond: protocol error from blockd: ATTACHED: "
 	    "ok neither 0 nor 1");
 	memset(&det, 0, sizeof(det));
 	snprintf(det.export, sizeof(det.export), "cd");
 	test_fatal("detached_for_session_0_is_fatal", 0, MSG_DETACHED, &det,
-	    sizeof(det), 0, "sessiond: protocol error from blockd: DETACHED: "
-	    "session 0");
+	    sizeof(det), 0,
+	    "sessiond: protocol error from blockd: DETACHED: session 0");
 	memset(&a, 0, sizeof(a));
 	snprintf(a.export, sizeof(a.export), "cd");
 	a.size = 4096;
 	a.session = 1;
 	a.flags = NBD_TFLAG_HAS_FLAGS;
-	test_fatal("attach_from_blockd_is_fatal", 0, MSG_ATTACH, &a,
-	    sizeof(a), 1, "sessiond: protocol error from blockd: ATTACH not "
+	test_fatal("attach_from_blockd_is_fatal", 0, MSG_ATTACH, &a, sizeof(a),
+	    1,
+	    "sessiond: protocol error from blockd: ATTACH not "
 	    "allowed from blockd to sessiond");
 	memset(&h, 0, sizeof(h));
 	snprintf(h.export, sizeof(h.export), "cd");
 	h.action = MSG_HOOK_START;
 	test_fatal("hook_run_to_sessiond_is_fatal", 0, MSG_HOOK_RUN, &h,
-	    sizeof(h), 0, "sessiond: protocol error from blockd: HOOK_RUN not "
+	    sizeof(h), 0,
+	    "sessiond: protocol error from blockd: HOOK_RUN not "
 	    "allowed from blockd to sessiond");
 }
 
@@ -111,24 +115,27 @@ test_from_parent(void)
 	memset(&l, 0, sizeof(l));
 	l.kind = 3;
 	test_fatal("listener_of_kind_3_is_fatal", -1, MSG_LISTENER, &l,
-	    sizeof(l), 1, "sessiond: protocol error from parent: LISTENER: "
+	    sizeof(l), 1,
+	    "sessiond: protocol error from parent: LISTENER: "
 	    "unknown listener kind");
 	l.kind = MSG_LISTEN_HTTP;
 	test_fatal("listener_without_fd_is_fatal", -1, MSG_LISTENER, &l,
 	    sizeof(l), 0, "sessiond: protocol error from parent: fd missing");
 	/* Well formed, but the harness's config has no HTTP listener. */
-	test_fatal("listener_for_nothing_served_is_fatal", -1, MSG_LISTENER,
-	    &l, sizeof(l), 1, "sessiond: LISTENER from parent for nothing we "
-	    "serve");
+	test_fatal("listener_for_nothing_served_is_fatal", -1, MSG_LISTENER, &l,
+	    sizeof(l), 1,
+	    "sessiond: LISTENER from parent for nothing we serve");
 	memset(&u, 0, sizeof(u));
 	snprintf(u.name, sizeof(u.name), "-alice");
 	test_fatal("conf_user_named_outside_name_rules_is_fatal", -1,
-	    MSG_CONF_USER, &u, sizeof(u), 0, "sessiond: protocol error from "
+	    MSG_CONF_USER, &u, sizeof(u), 0,
+	    "sessiond: protocol error from "
 	    "parent: CONF_USER: not a valid user");
 	memset(&au, 0, sizeof(au));
 	au.event = AUDIT_EV_LOGIN;
-	test_fatal("audit_from_parent_is_fatal", -1, MSG_AUDIT, &au,
-	    sizeof(au), 0, "sessiond: protocol error from parent: AUDIT not "
+	test_fatal("audit_from_parent_is_fatal", -1, MSG_AUDIT, &au, sizeof(au),
+	    0,
+	    "sessiond: protocol error from parent: AUDIT not "
 	    "allowed from parent to sessiond");
 }
 

@@ -17,11 +17,11 @@ static const uint8_t key[4] = { 0x37, 0xfa, 0x21, 0x3d };
 
 /* What a whole input yields: the data, the control events, an error. */
 struct run {
-	struct evbuffer	*data;
-	int		 nevents;
-	struct ws_event	 events[8];
-	int		 error;
-	uint16_t	 code;
+	struct evbuffer *data;
+	int nevents;
+	struct ws_event events[8];
+	int error;
+	uint16_t code;
 };
 
 static void
@@ -166,9 +166,9 @@ test_accept_key(void)
 
 	/* The example of RFC 6455 section 1.3. */
 	rv = ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out);
-	test_result("ws_accept_key_rfc6455_sample", rv == 0 &&
-	    strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0, "got %d %s", rv,
-	    out);
+	test_result("ws_accept_key_rfc6455_sample",
+	    rv == 0 && strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0,
+	    "got %d %s", rv, out);
 	test_result("ws_accept_key_rejects_short_key",
 	    ws_accept_key("dGhlIHNhbXBsZQ==", out) == -1, "accepted");
 	test_result("ws_accept_key_rejects_key_without_padding",
@@ -204,8 +204,8 @@ test_handshake(void)
 
 	upgrade_request(req);
 	rv = ws_handshake_check(req, &hs);
-	test_result("ws_handshake_accepts_rfc6455_upgrade", rv == 0 &&
-	    strcmp(hs.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0,
+	test_result("ws_handshake_accepts_rfc6455_upgrade",
+	    rv == 0 && strcmp(hs.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0,
 	    "rv %d status %d %s", rv, hs.status, hs.error);
 
 	strcpy(req->upgrade, "WebSocket");
@@ -251,8 +251,8 @@ test_handshake(void)
 	upgrade_request(req);
 	strcpy(req->ws_key, "c2hvcnQ=");
 	rv = ws_handshake_check(req, &hs);
-	test_result("ws_handshake_bad_key_is_400",
-	    rv == -1 && hs.status == 400, "status %d", hs.status);
+	test_result("ws_handshake_bad_key_is_400", rv == -1 && hs.status == 400,
+	    "status %d", hs.status);
 	free(req);
 }
 
@@ -270,44 +270,49 @@ test_protocols(void)
 			same = 0;
 		n++;
 	}
-	test_result("ws_protocol_list_iterates_trimmed_values",
-	    same && n == 3, "n %d", n);
+	test_result("ws_protocol_list_iterates_trimmed_values", same && n == 3,
+	    "n %d", n);
 	test_result("ws_protocol_offered_matches_exact_value",
 	    ws_protocol_offered(list, "tok.EN-1") &&
-	    !ws_protocol_offered(list, "tok.en-1") &&
-	    !ws_protocol_offered(list, "bin") &&
-	    !ws_protocol_offered("", "binary"), "mismatch");
+		!ws_protocol_offered(list, "tok.en-1") &&
+		!ws_protocol_offered(list, "bin") &&
+		!ws_protocol_offered("", "binary"),
+	    "mismatch");
 }
 
 static void
 test_handshake_response(void)
 {
 	struct evbuffer *out = evbuffer_new();
-	const char *want = "HTTP/1.1 101 Switching Protocols\r\n"
+	const char *want =
+	    "HTTP/1.1 101 Switching Protocols\r\n"
 	    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
 	    "Sec-WebSocket-Protocol: binary\r\n\r\n";
 	size_t len;
 	int rv;
 
-	rv = ws_handshake_response(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
-	    "binary");
+	rv = ws_handshake_response(out,
+	    "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "binary");
 	len = evbuffer_get_length(out);
-	test_result("ws_handshake_response_echoes_protocol", rv == 0 &&
-	    len == strlen(want) &&
-	    memcmp(evbuffer_pullup(out, -1), want, len) == 0, "wrong answer");
+	test_result("ws_handshake_response_echoes_protocol",
+	    rv == 0 && len == strlen(want) &&
+		memcmp(evbuffer_pullup(out, -1), want, len) == 0,
+	    "wrong answer");
 	evbuffer_drain(out, len);
 
 	rv = ws_handshake_response(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", NULL);
-	test_result("ws_handshake_response_without_protocol", rv == 0 &&
-	    evbuffer_search(out, "Sec-WebSocket-Protocol", 22, NULL).pos ==
-	    -1, "protocol sent");
+	test_result("ws_handshake_response_without_protocol",
+	    rv == 0 &&
+		evbuffer_search(out, "Sec-WebSocket-Protocol", 22, NULL).pos ==
+		    -1,
+	    "protocol sent");
 	evbuffer_drain(out, evbuffer_get_length(out));
 
-	rv = ws_handshake_response(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=",
-	    "a\r\nSet-Cookie: x");
-	test_result("ws_handshake_response_refuses_header_injection",
-	    rv == -1, "accepted");
+	rv = ws_handshake_response(out,
+	    "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "a\r\nSet-Cookie: x");
+	test_result("ws_handshake_response_refuses_header_injection", rv == -1,
+	    "accepted");
 	evbuffer_free(out);
 }
 
@@ -315,7 +320,7 @@ static void
 test_lengths(void)
 {
 	static const size_t lens[] = { 0, 1, 125, 126, 65535, 65536,
-	    1024 * 1024 + 3 };
+		1024 * 1024 + 3 };
 	char name[80];
 	size_t i;
 
@@ -329,9 +334,11 @@ test_lengths(void)
 		run_whole(in, 2 * 1024 * 1024, &run);
 		snprintf(name, sizeof(name),
 		    "ws_masked_frame_of_%zu_bytes_reads_back", lens[i]);
-		test_result(name, !run.error && data_is(&run, p, lens[i]) &&
-		    evbuffer_get_length(in) == 0, "error %d code %u, %zu bytes",
-		    run.error, run.code, evbuffer_get_length(run.data));
+		test_result(name,
+		    !run.error && data_is(&run, p, lens[i]) &&
+			evbuffer_get_length(in) == 0,
+		    "error %d code %u, %zu bytes", run.error, run.code,
+		    evbuffer_get_length(run.data));
 		run_free(&run);
 		free(p);
 		evbuffer_free(in);
@@ -370,9 +377,10 @@ test_bytewise(void)
 	run_bytewise(b, WS_MAX_FRAME_DEFAULT, &bytes);
 	test_result("ws_byte_by_byte_equals_all_at_once",
 	    !whole.error && !bytes.error && data_is(&whole, p, total) &&
-	    data_is(&bytes, p, total) && whole.nevents == 1 &&
-	    bytes.nevents == 1 && bytes.events[0].len == 2, "differ: %zu %zu",
-	    evbuffer_get_length(whole.data), evbuffer_get_length(bytes.data));
+		data_is(&bytes, p, total) && whole.nevents == 1 &&
+		bytes.nevents == 1 && bytes.events[0].len == 2,
+	    "differ: %zu %zu", evbuffer_get_length(whole.data),
+	    evbuffer_get_length(bytes.data));
 	run_free(&whole);
 	run_free(&bytes);
 	evbuffer_free(a);
@@ -394,8 +402,8 @@ test_unmask(void)
 		for (len = 0; len <= sizeof(src) - 3; len++) {
 			ws_unmask_copy(dst + 3, src + 1, len, mask, off);
 			for (i = 0; i < len; i++)
-				if (dst[3 + i] != (src[1 + i] ^
-				    mask[(off + i) % 4]))
+				if (dst[3 + i] !=
+				    (src[1 + i] ^ mask[(off + i) % 4]))
 					good = 0;
 		}
 	}
@@ -420,8 +428,8 @@ test_fragmentation(void)
 	run_whole(in, WS_MAX_FRAME_DEFAULT, &run);
 	test_result("ws_fragmented_binary_with_continuations_reads_back",
 	    !run.error && data_is(&run, p, 300) && run.nevents == 1 &&
-	    run.events[0].type == WS_OP_PING, "error %d code %u",
-	    run.error, run.code);
+		run.events[0].type == WS_OP_PING,
+	    "error %d code %u", run.error, run.code);
 	run_free(&run);
 	evbuffer_free(in);
 	free(p);
@@ -443,13 +451,14 @@ test_ping(void)
 	    memcmp(run.events[0].payload, p, 125) == 0;
 	if (good)
 		good = ws_write_control(out, WS_OP_PONG, run.events[0].payload,
-		    run.events[0].len) == 0;
+			   run.events[0].len) == 0;
 	want[0] = 0x8a;
 	want[1] = 125;
 	memcpy(want + 2, p, 125);
-	test_result("ws_ping_is_answered_by_pong_with_its_payload", good &&
-	    evbuffer_get_length(out) == 127 &&
-	    memcmp(evbuffer_pullup(out, -1), want, 127) == 0, "bad pong");
+	test_result("ws_ping_is_answered_by_pong_with_its_payload",
+	    good && evbuffer_get_length(out) == 127 &&
+		memcmp(evbuffer_pullup(out, -1), want, 127) == 0,
+	    "bad pong");
 	run_free(&run);
 	evbuffer_free(in);
 	evbuffer_free(out);
@@ -465,8 +474,9 @@ test_pong(void)
 	run_init(&run);
 	bin(in, 1, WS_OP_PONG, (const uint8_t *)"", 0);
 	run_whole(in, WS_MAX_FRAME_DEFAULT, &run);
-	test_result("ws_unsolicited_pong_is_reported", !run.error &&
-	    run.nevents == 1 && run.events[0].type == WS_OP_PONG, "missed");
+	test_result("ws_unsolicited_pong_is_reported",
+	    !run.error && run.nevents == 1 && run.events[0].type == WS_OP_PONG,
+	    "missed");
 	run_free(&run);
 	evbuffer_free(in);
 }
@@ -491,28 +501,28 @@ test_close(void)
 	test_result("ws_close_reports_code_and_reason", good,
 	    "nevents %d code %u", run.nevents, run.events[0].close_code);
 	test_result("ws_data_after_close_is_discarded",
-	    evbuffer_get_length(run.data) == 0 &&
-	    evbuffer_get_length(in) == 0, "data delivered");
+	    evbuffer_get_length(run.data) == 0 && evbuffer_get_length(in) == 0,
+	    "data delivered");
 	ws_write_close(out, run.events[0].close_code,
 	    (char *)run.events[0].payload);
 	test_result("ws_close_is_answered_with_its_code",
 	    evbuffer_get_length(out) == sizeof(want) &&
-	    memcmp(evbuffer_pullup(out, -1), want, sizeof(want)) == 0,
+		memcmp(evbuffer_pullup(out, -1), want, sizeof(want)) == 0,
 	    "bad close frame");
 	run_free(&run);
 
 	run_init(&run);
 	bin(in, 1, WS_OP_CLOSE, payload, 0);
 	run_whole(in, WS_MAX_FRAME_DEFAULT, &run);
-	test_result("ws_empty_close_reports_1005", !run.error &&
-	    run.nevents == 1 && run.events[0].close_code == 1005, "code %u",
-	    run.events[0].close_code);
+	test_result("ws_empty_close_reports_1005",
+	    !run.error && run.nevents == 1 && run.events[0].close_code == 1005,
+	    "code %u", run.events[0].close_code);
 	evbuffer_drain(out, evbuffer_get_length(out));
 	ws_write_close(out, 1005, NULL);
 	test_result("ws_close_1005_is_sent_empty",
 	    evbuffer_get_length(out) == 2 &&
-	    memcmp(evbuffer_pullup(out, -1), "\x88\x00", 2) == 0, "%zu bytes",
-	    evbuffer_get_length(out));
+		memcmp(evbuffer_pullup(out, -1), "\x88\x00", 2) == 0,
+	    "%zu bytes", evbuffer_get_length(out));
 	run_free(&run);
 	evbuffer_free(in);
 	evbuffer_free(out);
@@ -527,8 +537,8 @@ expect_close(const char *name, struct evbuffer *in, size_t max_frame,
 
 	run_init(&run);
 	run_whole(in, max_frame, &run);
-	test_result(name, run.error && run.code == code,
-	    "error %d code %u", run.error, run.code);
+	test_result(name, run.error && run.code == code, "error %d code %u",
+	    run.error, run.code);
 	run_free(&run);
 	evbuffer_drain(in, evbuffer_get_length(in));
 }
@@ -568,8 +578,7 @@ test_errors(void)
 	bin(in, 1, WS_OP_BINARY, p, 101);
 	expect_close("ws_frame_over_limit_closes_1009", in, 100, 1009);
 	bin(in, 1, WS_OP_BINARY, NULL, (uint64_t)1 << 40);
-	expect_close("ws_frame_announcing_1tib_closes_1009", in, 1 << 20,
-	    1009);
+	expect_close("ws_frame_announcing_1tib_closes_1009", in, 1 << 20, 1009);
 	evbuffer_add(in, h64, sizeof(h64));
 	expect_close("ws_64bit_length_with_top_bit_closes_1002", in, SIZE_MAX,
 	    1002);
@@ -613,7 +622,7 @@ test_room(void)
 	}
 	test_result("ws_read_moves_at_most_room_bytes_per_call",
 	    good && most == 64 && evbuffer_get_length(data) == 1000 &&
-	    memcmp(evbuffer_pullup(data, -1), p, 1000) == 0,
+		memcmp(evbuffer_pullup(data, -1), p, 1000) == 0,
 	    "most %zu, %zu bytes", most, evbuffer_get_length(data));
 
 	evbuffer_drain(data, evbuffer_get_length(data));
@@ -677,9 +686,9 @@ test_write_binary(void)
 	rv |= server_frames(out, back, &nframes, &largest);
 	test_result("ws_write_binary_splits_into_frames_of_max_frame",
 	    rv == 0 && nframes == 4 && largest == 65536 &&
-	    evbuffer_get_length(data) == 0 &&
-	    evbuffer_get_length(back) == 200000 &&
-	    memcmp(evbuffer_pullup(back, -1), p, 200000) == 0,
+		evbuffer_get_length(data) == 0 &&
+		evbuffer_get_length(back) == 200000 &&
+		memcmp(evbuffer_pullup(back, -1), p, 200000) == 0,
 	    "rv %d, %zu frames", rv, nframes);
 	evbuffer_drain(back, evbuffer_get_length(back));
 
@@ -697,8 +706,9 @@ test_write_binary(void)
 
 	test_result("ws_write_control_refuses_126_bytes",
 	    ws_write_control(out, WS_OP_PING, p, 126) == -1 &&
-	    ws_write_control(out, WS_OP_BINARY, p, 1) == -1 &&
-	    evbuffer_get_length(out) == 0, "accepted");
+		ws_write_control(out, WS_OP_BINARY, p, 1) == -1 &&
+		evbuffer_get_length(out) == 0,
+	    "accepted");
 	evbuffer_free(data);
 	evbuffer_free(out);
 	evbuffer_free(back);
@@ -721,12 +731,13 @@ test_write_close(void)
 	f = evbuffer_pullup(out, -1);
 	test_result("ws_write_close_cuts_reason_on_a_character_boundary",
 	    rv == 0 && evbuffer_get_length(out) == 2 + 2 + 122 &&
-	    f[0] == 0x88 && f[1] == 124 && f[2] == 0x03 && f[3] == 0xf3,
+		f[0] == 0x88 && f[1] == 124 && f[2] == 0x03 && f[3] == 0xf3,
 	    "rv %d, %zu bytes", rv, evbuffer_get_length(out));
 	evbuffer_drain(out, evbuffer_get_length(out));
 	test_result("ws_write_close_refuses_invalid_code",
 	    ws_write_close(out, 1004, "x") == -1 &&
-	    evbuffer_get_length(out) == 0, "accepted");
+		evbuffer_get_length(out) == 0,
+	    "accepted");
 	evbuffer_free(out);
 }
 
