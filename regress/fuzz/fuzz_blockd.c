@@ -9,6 +9,7 @@
  *   timeout, 512-byte blocks, the flags as sent, read-only if the export
  *   is; never two connected sessions for one export;
  * - the fd of every message is closed once its handler returns;
+ * - an ATTACH that connects nothing is refused at once, one answer;
  * - ATTACHED ok names the device connected for that session, once; a
  *   refused session keeps no device; DETACHED comes once, for a session
  *   whose device is disconnected; a session sessiond was told of is not
@@ -69,10 +70,10 @@ static struct conn conns[CONNS_MAX];
 static int nconns;
 static int refuse_next;
 
-/* The ATTACH being dispatched, and the last PING. */
+/* The ATTACH being dispatched, its answers so far, and the last PING. */
 static int in_attach;
 static struct msg_attach cur_attach;
-static int cur_fd, cur_fd_kind;
+static int cur_fd, cur_fd_kind, cur_conns, cur_answers;
 static uint64_t last_ping;
 
 static const char *const blockd_fatal_ok[] = {
@@ -206,6 +207,12 @@ sent_attached(const struct msg_attach_result *r)
 	char device[CONF_NAME_MAX];
 	struct conn *k = conn_find(r->export, r->session, 1);
 
+	if (in_attach &&
+	    (strcmp(r->export, cur_attach.export) != 0 ||
+		r->session != cur_attach.session || cur_answers++ > 0))
+		handler_fail("ATTACH %s session %u answered for %s session %u",
+		    cur_attach.export, cur_attach.session, r->export,
+		    r->session);
 	if (!r->ok) {
 		/* Outside an ATTACH, a refusal is a failed start hook's. */
 		if (in_attach)
@@ -386,14 +393,19 @@ blockd_before(enum msg_proc peer, const struct msg *m, int fd_kind)
 		cur_attach = m->u.attach;
 		cur_fd = m->fd;
 		cur_fd_kind = fd_kind;
+		cur_conns = nconns;
+		cur_answers = 0;
 	} else if (m->type == MSG_PING)
 		last_ping = m->u.ping.seq;
 }
 
+/* An ATTACH not connected is refused at once; one connected may wait. */
 static void
 blockd_after(const struct msg *m)
 {
-	(void)m;
+	if (m->type == MSG_ATTACH && nconns == cur_conns && cur_answers != 1)
+		handler_fail("ATTACH %s session %u: no device and no answer",
+		    cur_attach.export, cur_attach.session);
 	in_attach = 0;
 }
 

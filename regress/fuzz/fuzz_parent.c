@@ -56,6 +56,7 @@ static const char *const event_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_PROTOCOL_VIOLATION] = "protocol_violation",
 	[AUDIT_EV_HOOK_FAILED] = "hook_failed",
 	[AUDIT_EV_ACCESS_DENIED] = "access_denied",
+	[AUDIT_EV_NOT_RECORDED] = "not_recorded",
 	[AUDIT_EV_CONFIG_RELOAD] = "config_reload",
 };
 
@@ -404,6 +405,8 @@ check_line(const char *line, size_t len, const struct msg_audit *a)
 	want_text(&x, "address", a->addr);
 	want_text(&x, "export", a->export);
 	want_text(&x, "target", a->target);
+	if (a->status != 0)
+		want_number(&x, "status", (uint64_t)a->status);
 	if (session_event)
 		want_number(&x, "size", a->size);
 	if (ev == AUDIT_EV_SESSION_END) {
