@@ -200,17 +200,28 @@ section_admit(struct conf_parser *p, const char *what, const char *name,
 	return 0;
 }
 
-/* A new, zeroed entry of a section table (exports, users), or NULL. */
+/*
+ * A new section's entry in its table (exports, users), zeroed, with its
+ * name and line, made the target of the keys that follow; NULL if the
+ * name is taken or the table full. Both kinds begin with their name.
+ */
 static void *
-section_entry(struct conf_parser *p, const char *what, const char *name,
-    int first_line, void *table, size_t size, int *count, int max)
+section_entry(struct conf_parser *p, enum conf_section kind, const char *name,
+    int first_line, void *table, size_t size, size_t line_off, int *count,
+    int max)
 {
+	const char *what = kind == SECTION_EXPORT ? "export" : "user";
 	char *entry;
+	int32_t line = p->ctx.line;
 
 	if (!section_admit(p, what, name, first_line, *count, max))
 		return NULL;
 	entry = (char *)table + (size_t)(*count)++ * size;
 	memset(entry, 0, size);
+	snprintf(entry, CONF_NAME_MAX, "%s", name);
+	memcpy(entry + line_off, &line, sizeof(line));
+	p->target = entry;
+	p->section = kind;
 	return entry;
 }
 
@@ -221,16 +232,13 @@ section_export(struct conf_parser *p, const char *name)
 	const struct conf_export *taken = conf_find_export(conf, name);
 	struct conf_export *e;
 
-	e = section_entry(p, "export", name, taken ? taken->line : 0,
-	    conf->exports, sizeof(*e), &conf->nexports, CONF_EXPORT_MAX);
-	if (e == NULL)
-		return;
-	snprintf(e->name, sizeof(e->name), "%s", name);
-	e->timeout = CONF_DEFAULT_TIMEOUT;
-	e->max_size = CONF_DEFAULT_MAX_SIZE;
-	e->line = p->ctx.line;
-	p->target = e;
-	p->section = SECTION_EXPORT;
+	e = section_entry(p, SECTION_EXPORT, name, taken ? taken->line : 0,
+	    conf->exports, sizeof(*e), offsetof(struct conf_export, line),
+	    &conf->nexports, CONF_EXPORT_MAX);
+	if (e != NULL) {
+		e->timeout = CONF_DEFAULT_TIMEOUT;
+		e->max_size = CONF_DEFAULT_MAX_SIZE;
+	}
 }
 
 static void
@@ -238,16 +246,24 @@ section_user(struct conf_parser *p, const char *name)
 {
 	struct conf *conf = p->ctx.conf;
 	const struct conf_user *taken = conf_find_user(conf, name);
-	struct conf_user *u;
 
-	u = section_entry(p, "user", name, taken ? taken->line : 0, conf->users,
-	    sizeof(*u), &conf->nusers, CONF_USER_MAX);
-	if (u == NULL)
-		return;
-	snprintf(u->name, sizeof(u->name), "%s", name);
-	u->line = p->ctx.line;
-	p->target = u;
-	p->section = SECTION_USER;
+	section_entry(p, SECTION_USER, name, taken ? taken->line : 0,
+	    conf->users, sizeof(struct conf_user),
+	    offsetof(struct conf_user, line), &conf->nusers, CONF_USER_MAX);
+}
+
+/* [export "name"] or [user "name"]: r is what section_quoted_name said. */
+static void
+section_named(struct conf_parser *p, const char *text, const char *what, int r,
+    const char *name, void (*add)(struct conf_parser *, const char *))
+{
+	if (r > 0)
+		add(p, name);
+	else
+		conf_error(&p->ctx, p->ctx.line,
+		    "bad %s name in [%s]: use "
+		    "1-%d letters, digits, '.', '_', '-'",
+		    what, text, CONF_NAME_MAX - 1);
 }
 
 /* A "[...]" line: ours to parse, inih sees a blank line instead. */
@@ -278,24 +294,12 @@ section_header(struct conf_parser *p, char *text)
 		p->target = &p->ctx.conf->global;
 		p->section = SECTION_GLOBAL;
 	} else if ((r = section_quoted_name(text, "export", name,
-			sizeof(name))) != 0) {
-		if (r < 0)
-			conf_error(&p->ctx, p->ctx.line,
-			    "bad export name in "
-			    "[%s]: use 1-%d letters, digits, '.', '_', '-'",
-			    text, CONF_NAME_MAX - 1);
-		else
-			section_export(p, name);
-	} else if ((r = section_quoted_name(text, "user", name,
-			sizeof(name))) != 0) {
-		if (r < 0)
-			conf_error(&p->ctx, p->ctx.line,
-			    "bad user name in "
-			    "[%s]: use 1-%d letters, digits, '.', '_', '-'",
-			    text, CONF_NAME_MAX - 1);
-		else
-			section_user(p, name);
-	} else
+			sizeof(name))) != 0)
+		section_named(p, text, "export", r, name, section_export);
+	else if ((r = section_quoted_name(text, "user", name, sizeof(name))) !=
+	    0)
+		section_named(p, text, "user", r, name, section_user);
+	else
 		conf_error(&p->ctx, p->ctx.line, "unknown section [%s]", text);
 }
 
