@@ -28,6 +28,12 @@ relay_init(struct relay *r, uint64_t size, uint16_t flags)
 	r->nfree = RELAY_SLOTS;
 }
 
+void
+relay_free(struct relay *r)
+{
+	ra_free(&r->ra);
+}
+
 int
 relay_inflight(const struct relay *r)
 {
@@ -45,8 +51,8 @@ relay_fail(struct relay *r, enum relay_result result, const char *fmt, ...)
 	return result;
 }
 
-static void
-reply_local(struct relay_down *d, uint64_t handle, uint32_t error)
+void
+relay_reply_header(struct relay_down *d, uint64_t handle, uint32_t error)
 {
 	struct nbd_reply rep = { NBD_SIMPLE_REPLY_MAGIC, error, handle };
 	unsigned char buf[NBD_REPLY_SIZE];
@@ -116,13 +122,18 @@ slot_release(struct relay *r, struct relay_slot *s)
 		s->down->inflight--;
 	s->busy = 0;
 	s->down = NULL;
+	s->ra = NULL;
 	r->free[r->nfree++] = (uint16_t)(s - r->slots);
 }
 
-/* Sends one checked request to the peer under a slot's handle. */
-static void
-request_forward(struct relay *r, struct relay_down *d, struct nbd_request *req,
-    struct evbuffer *up)
+/*
+ * Sends one checked request to the peer under a slot's handle, for a
+ * downstream (whose request header has been read: a WRITE's payload
+ * follows in d->in) or for a read-ahead block. A slot must be free.
+ */
+void
+relay_forward(struct relay *r, struct relay_down *d, struct ra_block *ra,
+    struct nbd_request *req, struct evbuffer *up)
 {
 	unsigned char hdr[NBD_REQUEST_SIZE];
 	struct relay_slot *s;
@@ -131,20 +142,47 @@ request_forward(struct relay *r, struct relay_down *d, struct nbd_request *req,
 	s = slot_take(r, &index);
 	s->handle = req->handle;
 	s->down = d;
+	s->ra = ra;
 	s->length = req->length;
 	s->type = req->type;
-	d->inflight++;
-	d->owed +=
-	    NBD_REPLY_SIZE + (req->type == NBD_CMD_READ ? req->length : 0);
 	r->requests++;
 	req->handle = ((uint64_t)s->gen << 32) | index;
 	nbd_request_encode(req, hdr);
 	evbuffer_add(up, hdr, sizeof(hdr));
-	evbuffer_drain(d->in, NBD_REQUEST_SIZE);
+	if (d == NULL)
+		return;
+	d->inflight++;
+	d->owed +=
+	    NBD_REPLY_SIZE + (req->type == NBD_CMD_READ ? req->length : 0);
 	if (req->type == NBD_CMD_WRITE) {
 		evbuffer_remove_buffer(d->in, up, req->length);
 		r->bytes_written += req->length;
 	}
+}
+
+/*
+ * A READ is answered from read-ahead, or waits for it, or goes to the
+ * peer; a sequential one then draws the read-ahead after it. Returns 0
+ * when it must wait for a free slot.
+ */
+static int
+request_read(struct relay *r, struct relay_down *d, struct nbd_request *req,
+    struct evbuffer *up)
+{
+	struct nbd_request seen = *req;
+
+	if (r->ra.window != 0 && ra_read(r, d, req)) {
+		evbuffer_drain(d->in, NBD_REQUEST_SIZE);
+		ra_follow(r, &seen, up);
+		return 1;
+	}
+	if (r->nfree == 0)
+		return 0;
+	evbuffer_drain(d->in, NBD_REQUEST_SIZE);
+	relay_forward(r, d, NULL, req, up);
+	if (r->ra.window != 0)
+		ra_follow(r, &seen, up);
+	return 1;
 }
 
 /*
@@ -187,12 +225,20 @@ relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
 			return RELAY_OK;
 		if ((error = request_check(r, &req)) != 0) {
 			evbuffer_drain(d->in, sizeof(hdr) + payload);
-			reply_local(d, req.handle, error);
+			relay_reply_header(d, req.handle, error);
+			continue;
+		}
+		if (req.type == NBD_CMD_READ) {
+			if (!request_read(r, d, &req, up))
+				return RELAY_FULL;
 			continue;
 		}
 		if (r->nfree == 0)
 			return RELAY_FULL;
-		request_forward(r, d, &req, up);
+		if (req.type == NBD_CMD_WRITE || req.type == NBD_CMD_TRIM)
+			ra_overwritten(r, req.offset, req.length);
+		evbuffer_drain(d->in, NBD_REQUEST_SIZE);
+		relay_forward(r, d, NULL, &req, up);
 	}
 }
 
@@ -202,19 +248,25 @@ reply_payload(struct relay *r, struct evbuffer *in)
 {
 	size_t n = evbuffer_get_length(in);
 	struct relay_down *d = r->reading->down;
+	struct ra_block *ra = r->reading->ra;
 
 	if (n > r->read_left)
 		n = r->read_left;
-	if (d != NULL)
+	if (ra != NULL)
+		ra_payload(r, ra, in, n);
+	else if (d != NULL)
 		evbuffer_remove_buffer(in, d->out, n);
 	else
 		evbuffer_drain(in, n);
 	owed_paid(d, n);
 	r->read_left -= n;
-	r->bytes_read += n;
+	if (ra == NULL)
+		r->bytes_read += n;
 	if (r->read_left == 0) {
 		slot_release(r, r->reading);
 		r->reading = NULL;
+		if (ra != NULL)
+			ra_arrived(r, ra, 0);
 	}
 }
 
@@ -251,6 +303,14 @@ relay_replies(struct relay *r, struct evbuffer *in)
 			    (unsigned long long)rep.handle);
 		evbuffer_drain(in, sizeof(hdr));
 		r->replies++;
+		if (s->ra != NULL &&
+		    (s->type != NBD_CMD_READ || rep.error != 0)) {
+			struct ra_block *ra = s->ra;
+
+			slot_release(r, s);
+			ra_arrived(r, ra, rep.error);
+			continue;
+		}
 		if (s->down != NULL) {
 			rep.handle = s->handle;
 			nbd_reply_encode(&rep, hdr);
@@ -279,4 +339,5 @@ relay_down_gone(struct relay *r, struct relay_down *d)
 			r->slots[i].down = NULL;
 	d->inflight = 0;
 	d->owed = 0;
+	ra_down_gone(r, d);
 }
