@@ -76,7 +76,7 @@ SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/cred.c sessiond/cred_json.c sessiond/passwd.c \
 	   sessiond/ratelimit.c sessiond/tls.c
 BLOCKD_SRCS = $(CHILD_SRCS) common/nbd_netlink.c \
-	   blockd/blockd.c blockd/blockd_sandbox.c
+	   blockd/blockd.c blockd/blockd_sandbox.c blockd/read_ahead.c
 HOOKD_SRCS = $(CHILD_SRCS) hookd/hookd.c hookd/hook_exec.c hookd/prepare.c \
 	   hookd/hookd_sandbox.c
 

@@ -42,8 +42,8 @@ struct stream {
 	struct bufferevent *bev; /* TLS */
 	struct event *rev;	 /* edge-triggered, registered once */
 	struct event *wev;	 /* edge-triggered, while full */
-	struct event *later; /* a write or read deferred to the loop */
-	struct event *timer; /* write timeout */
+	struct event *later;	 /* a write or read deferred to the loop */
+	struct event *timer;	 /* write timeout */
 	struct evbuffer *in;
 	struct evbuffer *out;
 	size_t in_max;	/* input held before reading stops */
@@ -255,8 +255,7 @@ stream_from_bufferevent(struct bufferevent *bev)
 	s->bev = bev;
 	s->in = bufferevent_get_input(bev);
 	s->out = bufferevent_get_output(bev);
-	if ((s->timer = evtimer_new(sd_child->base, stream_timeout, s)) ==
-	    NULL)
+	if ((s->timer = evtimer_new(sd_child->base, stream_timeout, s)) == NULL)
 		fatalx("stream timer");
 	bufferevent_setcb(bev, bev_read, bev_write, bev_event, s);
 	bufferevent_set_timeouts(bev, NULL, NULL);
@@ -297,7 +296,8 @@ stream_set_write_timeout(struct stream *s, int secs)
 	s->wtimeout.tv_sec = secs;
 	s->wtimeout.tv_usec = 0;
 	if (s->bev != NULL)
-		bufferevent_set_timeouts(s->bev, NULL, LIBEVENT_TV(&s->wtimeout));
+		bufferevent_set_timeouts(s->bev, NULL,
+		    LIBEVENT_TV(&s->wtimeout));
 }
 
 struct evbuffer *

@@ -22,8 +22,8 @@ typedef void (*stream_event_fn)(struct stream *, short, void *);
 
 struct stream *stream_new(int);
 struct stream *stream_from_bufferevent(struct bufferevent *);
-void stream_setcb(struct stream *, stream_fn, stream_fn, stream_event_fn,
-    void *);
+void
+stream_setcb(struct stream *, stream_fn, stream_fn, stream_event_fn, void *);
 void stream_set_limits(struct stream *, size_t, size_t);
 void stream_set_write_timeout(struct stream *, int);
 struct evbuffer *stream_input(struct stream *);
