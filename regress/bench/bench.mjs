@@ -4,7 +4,8 @@
 // and its memory. Every MB/s row is `nbdcopy --no-extents --connections=1
 // URI null:` (process start included, the same for all), the rows run in
 // turn BENCH_RUNS times (default 5, after one uncounted warm-up round) so
-// a busy moment slows all alike, and the median run is shown with its ratio to "direct" and to "socat hop".
+// a busy moment slows all alike, and the median run is shown with its
+// ratios to "direct" and to "socat hop".
 //
 // Rows (what serves the bytes -> what nbdcopy connects to):
 //   direct      nbdkit's file plugin (-r) on a Unix socket; nbdcopy on it.
@@ -35,8 +36,8 @@
 // server and nbdcopy (socat; websocketd and its socat; sessiond), server
 // CPU that of the NBD server (nbdkit; the C peer; all of Chromium's
 // processes), then the server's CPU time per GiB served, which depends
-// least on how busy the machine is. The C peer that jsnbd's row starts
-// afresh each run is not measured ("-").
+// least on how busy the machine is (for jsnbd's row, the whole life of the
+// peer it starts afresh each run, handshakes included).
 //
 // Then, each on its own: sessiond's syscalls per MiB relayed, counted by
 // `strace -c -f` attached to sessiond for one extra C-peer run whose speed
@@ -45,9 +46,11 @@
 // direct, the hop and vmediad's C-peer export), median and p99 and the
 // median vmediad adds over direct; sessiond's VmRSS idle (daemon up, no
 // session), with the C peer's session attached and after one copy through
-// it. A row or figure that cannot be measured prints why, and bench exits 1.
+// it, and its peak (VmHWM) after the MB/s runs with both sessions attached.
+// A row or figure that cannot be measured prints why, and bench exits 1.
 // Benchmarks print figures; nothing here is a test and nothing asserts a
-// timing.
+// timing. Loopback ports 18110-18112: run it in a private network
+// namespace if others may bench at the same time.
 import { existsSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -92,10 +95,11 @@ const cpuWithChildren = (pid) => {
   return f ? (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100 : NaN;
 };
 const childrenOf = (pid) => H.listPids().filter((p) => Number(stat(p)?.[1]) === pid);
-const vmRSS = (pid) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)?.[1]);
+const vm = (pid, key) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'))?.[1]);
+const vmRSS = (pid) => vm(pid, 'VmRSS');
 
-function spawnLogged(cmd, args, name) {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+function spawnLogged(cmd, args, name, stdout = 'ignore') {
+  const proc = spawn(cmd, args, { stdio: ['ignore', stdout, 'pipe'] });
   proc.errText = '';
   proc.stderr.on('data', (d) => (proc.errText = (proc.errText + d).slice(-2000)));
   proc.on('error', (e) => (proc.errText += String(e)));
@@ -266,13 +270,19 @@ try {
     [hop, () => copy(H.nbdUri(hopSock), { relay: () => cpuWithChildren(socatHop.pid), server: () => H.cpuSeconds(nbdkit.pid), settle: reaped(socatHop.pid) })],
     [jsnbd, async () => {
       rmSync(jsnbdSock, { force: true });
-      const p = spawnLogged(H.peer, [`ws://127.0.0.1:${WSD_PORT}/`, image], 'vmedia-peer (jsnbd)');
-      const done = new Promise((r) => p.once('exit', r));
+      // The peer serves one session and exits; the shell that waited for
+      // it prints its own stat line, whose children's CPU is the peer's.
+      const p = spawnLogged('sh', ['-c', '"$@" >/dev/null; read s </proc/$$/stat; echo "$s"', 'sh', H.peer, `ws://127.0.0.1:${WSD_PORT}/`, image], 'vmedia-peer (jsnbd)', 'pipe');
+      let out = '';
+      p.stdio[1]?.on('data', (d) => (out += d));
+      const done = new Promise((r) => p.once('close', r));
       try {
         await waitSocket(jsnbdSock, p);
         const r = await copy(H.nbdUri(jsnbdSock), { relay: () => cpuWithChildren(wsd.pid), settle: reaped(wsd.pid) });
         await Promise.race([done, H.sleep(5000)]);
-        return { ...r, server: NaN, perGiB: NaN };
+        const f = out.slice(out.lastIndexOf(')') + 2).split(' ');
+        const peerSecs = (Number(f[13]) + Number(f[14])) / 100;
+        return { ...r, server: peerSecs / (SIZE / 1e6 / r.mbs), perGiB: peerSecs / (SIZE / 2 ** 30) };
       } finally {
         await stop(p);
       }
@@ -299,6 +309,9 @@ try {
       }
     }
   }
+  try {
+    if (daemon) rss.peak = vm(daemon.sessiondPid(), 'VmHWM');
+  } catch {}
   chromiumSplit = ks.map(([, t], j) => `${t} ${Math.round(byKind[j] * 100)}%`).filter((x) => !x.endsWith(' 0%')).join(', ');
 
   // ---- sessiond's syscalls per MiB (one extra C-peer run under strace) ---------
@@ -407,7 +420,8 @@ if (latency) {
 if (rss.idle) {
   const kib = (x) => (Number.isFinite(x) ? `${x} KiB` : '-');
   console.log(`sessiond VmRSS: idle ${kib(rss.idle)}, one session attached ${kib(rss.attached)} (+${kib(rss.attached - rss.idle)}),` +
-    ` after one copy through it ${kib(rss.copied)} (+${kib(rss.copied - rss.idle)})`);
+    ` after one copy through it ${kib(rss.copied)} (+${kib(rss.copied - rss.idle)}); peak (VmHWM) after all` +
+    ` MB/s runs, two sessions: ${kib(rss.peak)}`);
 } else {
   problem('sessiond VmRSS', 'vmediad did not start');
 }
