@@ -125,7 +125,10 @@ CROSS_PKGS = crossbuild-essential-arm64 crossbuild-essential-armhf
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin python3-libnbd qemu-utils curl \
 	   python3 openssl chromium qemu-system-x86 qemu-system-arm busybox-static \
-	   xorriso systemd kmod clang-format $(CROSS_PKGS)
+	   xorriso systemd kmod clang-format $(BENCH_PKGS) $(CROSS_PKGS)
+# make bench's reference rows: nbdkit (its file plugin), a socat hop,
+# jsnbd's websocketd + socat relay; strace counts sessiond's syscalls.
+BENCH_PKGS = nbdkit socat websocketd strace
 define apt-install-missing
 	@missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
