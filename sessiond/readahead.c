@@ -73,7 +73,7 @@ serve(struct relay *r, struct ra_block *b, struct relay_down *d,
 	uint64_t skip = offset - (b->offset + b->taken);
 
 	evbuffer_drain(b->data, skip);
-	evbuffer_remove_buffer(b->data, d->out, length);
+	evbuffer_remove_buffer(b->data, relay_answer_out(r, d), length);
 	b->taken += skip + length;
 	r->ra.held -= skip + length;
 	r->bytes_read += length;
@@ -103,7 +103,7 @@ ra_read(struct relay *r, struct relay_down *d, const struct nbd_request *req)
 	if (b->state == RA_READY) {
 		if (req->offset < b->offset + b->taken)
 			return 0; /* handed out already */
-		relay_reply_header(d, req->handle, 0);
+		relay_reply_header(r, d, req->handle, 0);
 		serve(r, b, d, req->offset, req->length);
 		return 1;
 	}
@@ -235,7 +235,7 @@ ra_arrived(struct relay *r, struct ra_block *b, uint32_t error)
 		if (w->down == NULL)
 			continue;
 		owed_paid(w->down, NBD_REPLY_SIZE + w->length);
-		relay_reply_header(w->down, w->handle, error);
+		relay_reply_header(r, w->down, w->handle, error);
 		if (error == 0)
 			serve(r, b, w->down, w->offset, w->length);
 		if (b->state == RA_FREE)

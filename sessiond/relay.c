@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nbd_proto.h"
@@ -32,6 +33,46 @@ void
 relay_free(struct relay *r)
 {
 	ra_free(&r->ra);
+	if (r->parked != NULL)
+		evbuffer_free(r->parked);
+	r->parked = NULL;
+	r->parked_for = NULL;
+}
+
+/*
+ * Where an answer of our own to d goes. While a READ's payload from the
+ * peer is passing into d->out, nothing may come between its bytes: such
+ * answers (an error, a read answered from read-ahead) are parked and
+ * follow it once it is whole.
+ */
+struct evbuffer *
+relay_answer_out(struct relay *r, struct relay_down *d)
+{
+	if (r->reading == NULL || r->reading->down != d)
+		return d->out;
+	if (r->parked == NULL && (r->parked = evbuffer_new()) == NULL)
+		abort(); /* out of memory for a buffer header */
+	r->parked_for = d;
+	return r->parked;
+}
+
+static void
+unpark(struct relay *r)
+{
+	if (r->parked_for != NULL)
+		evbuffer_add_buffer(r->parked_for->out, r->parked);
+	r->parked_for = NULL;
+}
+
+/* What d has not read of our replies, or will get of them. */
+static size_t
+replies_pending(const struct relay *r, const struct relay_down *d)
+{
+	size_t n = evbuffer_get_length(d->out) + d->owed;
+
+	if (r->parked_for == d)
+		n += evbuffer_get_length(r->parked);
+	return n;
 }
 
 int
@@ -52,13 +93,14 @@ relay_fail(struct relay *r, enum relay_result result, const char *fmt, ...)
 }
 
 void
-relay_reply_header(struct relay_down *d, uint64_t handle, uint32_t error)
+relay_reply_header(struct relay *r, struct relay_down *d, uint64_t handle,
+    uint32_t error)
 {
 	struct nbd_reply rep = { NBD_SIMPLE_REPLY_MAGIC, error, handle };
 	unsigned char buf[NBD_REPLY_SIZE];
 
 	nbd_reply_encode(&rep, buf);
-	evbuffer_add(d->out, buf, sizeof(buf));
+	evbuffer_add(relay_answer_out(r, d), buf, sizeof(buf));
 }
 
 /* The error we answer ourselves, or 0 when the peer should see it. */
@@ -204,7 +246,7 @@ relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
 		    (ssize_t)sizeof(hdr))
 			return RELAY_OK;
 		if (d->replies_max != 0 &&
-		    evbuffer_get_length(d->out) + d->owed >= d->replies_max)
+		    replies_pending(r, d) >= d->replies_max)
 			return RELAY_BACKLOG;
 		nbd_request_decode(hdr, &req);
 		if (req.magic != NBD_REQUEST_MAGIC)
@@ -225,7 +267,7 @@ relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
 			return RELAY_OK;
 		if ((error = request_check(r, &req)) != 0) {
 			evbuffer_drain(d->in, sizeof(hdr) + payload);
-			relay_reply_header(d, req.handle, error);
+			relay_reply_header(r, d, req.handle, error);
 			continue;
 		}
 		if (req.type == NBD_CMD_READ) {
@@ -265,6 +307,7 @@ reply_payload(struct relay *r, struct evbuffer *in)
 	if (r->read_left == 0) {
 		slot_release(r, r->reading);
 		r->reading = NULL;
+		unpark(r);
 		if (ra != NULL)
 			ra_arrived(r, ra, 0);
 	}
@@ -340,4 +383,8 @@ relay_down_gone(struct relay *r, struct relay_down *d)
 	d->inflight = 0;
 	d->owed = 0;
 	ra_down_gone(r, d);
+	if (r->parked_for == d) {
+		evbuffer_drain(r->parked, evbuffer_get_length(r->parked));
+		r->parked_for = NULL;
+	}
 }

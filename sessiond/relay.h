@@ -94,6 +94,9 @@ struct relay {
 	uint64_t requests;
 	uint64_t replies;
 	struct readahead ra;
+	/* our own answers to the downstream whose READ payload is passing */
+	struct evbuffer *parked;
+	struct relay_down *parked_for;
 	char reason[128];
 };
 
@@ -116,7 +119,9 @@ void relay_down_gone(struct relay *, struct relay_down *);
 int relay_inflight(const struct relay *);
 void relay_forward(struct relay *, struct relay_down *, struct ra_block *,
     struct nbd_request *, struct evbuffer *);
-void relay_reply_header(struct relay_down *, uint64_t, uint32_t);
+struct evbuffer *relay_answer_out(struct relay *, struct relay_down *);
+void
+relay_reply_header(struct relay *, struct relay_down *, uint64_t, uint32_t);
 
 /* readahead.c */
 void ra_init(struct readahead *, uint64_t);

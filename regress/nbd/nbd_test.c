@@ -789,6 +789,44 @@ test_readahead(void)
 		evbuffer_get_length(d.out) == 0,
 	    "up %zu out %zu", n, evbuffer_get_length(d.out));
 
+	/*
+	 * An answer of ours (from read-ahead, or an error) for a reader whose
+	 * READ payload is still coming waits until that payload is whole.
+	 */
+	relay_down_gone(&r, &d);
+	relay_free(&r);
+	evbuffer_drain(up, evbuffer_get_length(up));
+	evbuffer_drain(d.out, evbuffer_get_length(d.out));
+	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
+	ra_init(&r.ra, window);
+	request(d.in, NBD_CMD_READ, 110, 0, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	peer_answers(peer, up, NBD_REQUEST_SIZE, image, 0); /* block 1 */
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, up_handle(up, 0));
+	evbuffer_add(peer, image, 1000);
+	relay_replies(&r, peer);
+	request(d.in, NBD_CMD_READ, 111, RA_TEST_BLOCK, RA_TEST_BLOCK);
+	request(d.in, NBD_CMD_READ, 112, sizeof(image), RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	good = evbuffer_get_length(d.out) == NBD_REPLY_SIZE + 1000;
+	evbuffer_add(peer, image + 1000, RA_TEST_BLOCK - 1000);
+	relay_replies(&r, peer);
+	good = good && answered(d.out, 110, image, 0) &&
+	    answered(d.out, 111, image, RA_TEST_BLOCK);
+	{
+		unsigned char hdr[NBD_REPLY_SIZE];
+
+		good = good &&
+		    evbuffer_remove(d.out, hdr, sizeof(hdr)) ==
+			(int)sizeof(hdr) &&
+		    nbd_get64(hdr + 8) == 112 &&
+		    nbd_get32(hdr + 4) == NBD_EINVAL &&
+		    evbuffer_get_length(d.out) == 0;
+	}
+	test_result("answers_of_ours_wait_for_the_read_payload_passing", good,
+	    "out %zu", evbuffer_get_length(d.out));
+	evbuffer_drain(peer, evbuffer_get_length(peer));
+
 	/* A random read draws nothing. */
 	relay_down_gone(&r, &d);
 	relay_free(&r);
