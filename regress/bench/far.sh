@@ -35,7 +35,11 @@ function linkname(l) { return l == "far" ? "50 ms, 100 Mbit/s" : "no netem (VM a
 function readername(r) {
 	if (r == "dd")
 		return "dd /dev/nbd0 bs=128k (buffered)"
-	return "nbdcopy --requests=1 128k (socket)"
+	if (r == "dd-direct")
+		return "  reference: dd bs=4M iflag=direct"
+	if (r == "nbdcopy")
+		return "nbdcopy --requests=1 128k (socket)"
+	return "  reference: nbdcopy --requests=16"
 }
 BEGIN {
 	printf "%-20s %-11s %-36s %8s  %s\n", "link", "read-ahead", "reader",
@@ -55,5 +59,6 @@ BEGIN {
 		    readername($3), "-", why
 	}
 }' "$rows"
-echo "(dd rows: (NK) is the device's read_ahead_kb during the read)"
+echo "(NK): the device's read_ahead_kb during the read. The references keep"
+echo "many requests in flight: what the link and the VM carry without read-ahead."
 exit $status
