@@ -125,7 +125,7 @@ CROSS_PKGS = crossbuild-essential-arm64 crossbuild-essential-armhf
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin python3-libnbd qemu-utils curl \
 	   python3 openssl chromium qemu-system-x86 qemu-system-arm busybox-static \
-	   xorriso systemd kmod clang-format $(BENCH_PKGS) $(CROSS_PKGS)
+	   xorriso systemd kmod clang-format iproute2 $(BENCH_PKGS) $(CROSS_PKGS)
 # make bench's reference rows: nbdkit (its file plugin), a socat hop,
 # jsnbd's websocketd + socat relay; strace counts sessiond's syscalls.
 BENCH_PKGS = nbdkit socat websocketd strace
@@ -194,6 +194,12 @@ bench: deps
 	$(MAKE) all
 	$(MAKE) -C regress/bench bench
 
+# The far-link bench: the peer 50 ms RTT away at 100 Mbit/s, emulated
+# with netem in the x86_64 test VM. Some minutes; not part of regress.
+bench-far: deps
+	$(MAKE) all
+	$(MAKE) -C regress/bench bench-far
+
 # Like regress, installs what it needs first, so it works on a fresh machine.
 demo: deps
 	$(MAKE) all
@@ -229,4 +235,5 @@ clean:
 	rm -rf build
 
 .PHONY: all deps deps-cross cross-toolchain sysroot size test-build regress format fuzz bench \
+	bench-far \
 	demo install clean
