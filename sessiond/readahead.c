@@ -10,7 +10,9 @@
  * Writes are never reordered across reads of the same range: a WRITE or
  * TRIM drops what overlaps it, and a block still in flight is dropped when
  * it comes; reads that already wait for it were sent before the write, so
- * they are answered from it, as the peer would have.
+ * they are answered from it, as the peer would have. Nothing is read
+ * ahead over a WRITE or TRIM in flight: the peer may carry out the two in
+ * either order.
  *
  * One sequential stream per session: reads from two places at once see
  * each other as random. Memory: at most window bytes of payload per
@@ -165,6 +167,7 @@ ra_follow(struct relay *r, const struct nbd_request *req, struct evbuffer *up)
 	uint64_t end = req->offset + req->length;
 	struct nbd_request ask;
 	struct ra_block *b;
+	uint32_t length;
 	int sequential = req->offset == ra->next;
 
 	ra->next = end;
@@ -173,12 +176,16 @@ ra_follow(struct relay *r, const struct nbd_request *req, struct evbuffer *up)
 	if (ra->end < end || ra->end > end + ra->window)
 		ra_reset(ra, end);
 	while (ra->held + req->length <= ra->window && ra->end < r->size &&
-	    r->nfree > RELAY_SLOTS / 2 && (b = block_free_one(ra)) != NULL) {
-		b->state = RA_INFLIGHT;
-		b->offset = ra->end;
-		b->length = r->size - ra->end < req->length ?
+	    r->nfree > RELAY_SLOTS / 2) {
+		length = r->size - ra->end < req->length ?
 		    (uint32_t)(r->size - ra->end) :
 		    req->length;
+		if (relay_write_pending(r, ra->end, length) ||
+		    (b = block_free_one(ra)) == NULL)
+			break;
+		b->state = RA_INFLIGHT;
+		b->offset = ra->end;
+		b->length = length;
 		b->taken = 0;
 		b->nwaiters = 0;
 		ra->held += b->length;

@@ -162,6 +162,8 @@ slot_release(struct relay *r, struct relay_slot *s)
 {
 	if (s->down != NULL)
 		s->down->inflight--;
+	if (s->type == NBD_CMD_WRITE || s->type == NBD_CMD_TRIM)
+		r->writes--;
 	s->busy = 0;
 	s->down = NULL;
 	s->ra = NULL;
@@ -185,8 +187,11 @@ relay_forward(struct relay *r, struct relay_down *d, struct ra_block *ra,
 	s->handle = req->handle;
 	s->down = d;
 	s->ra = ra;
+	s->offset = req->offset;
 	s->length = req->length;
 	s->type = req->type;
+	if (s->type == NBD_CMD_WRITE || s->type == NBD_CMD_TRIM)
+		r->writes++;
 	r->requests++;
 	req->handle = ((uint64_t)s->gen << 32) | index;
 	nbd_request_encode(req, hdr);
@@ -200,6 +205,28 @@ relay_forward(struct relay *r, struct relay_down *d, struct ra_block *ra,
 		evbuffer_remove_buffer(d->in, up, req->length);
 		r->bytes_written += req->length;
 	}
+}
+
+/*
+ * Whether a WRITE or TRIM of any of [offset, offset + length) is in
+ * flight: the peer may carry it out after a read sent later, so such a
+ * read may not stand for the range once the write is answered.
+ */
+int
+relay_write_pending(const struct relay *r, uint64_t offset, uint32_t length)
+{
+	const struct relay_slot *s;
+	int i;
+
+	for (i = 0; i < RELAY_SLOTS && r->writes > 0; i++) {
+		s = &r->slots[i];
+		if (s->busy &&
+		    (s->type == NBD_CMD_WRITE || s->type == NBD_CMD_TRIM) &&
+		    offset < s->offset + s->length &&
+		    s->offset < offset + length)
+			return 1;
+	}
+	return 0;
 }
 
 /*

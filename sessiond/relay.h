@@ -35,6 +35,7 @@ struct relay_slot {
 	uint64_t handle;	 /* the downstream's own */
 	struct relay_down *down; /* NULL once it has gone */
 	struct ra_block *ra;	 /* a read-ahead request's block */
+	uint64_t offset;
 	uint32_t length;
 	uint16_t type;
 	uint16_t gen;
@@ -87,6 +88,7 @@ struct relay {
 	struct relay_slot slots[RELAY_SLOTS];
 	uint16_t free[RELAY_SLOTS];
 	int nfree;
+	int writes;		    /* WRITEs and TRIMs in flight */
 	struct relay_slot *reading; /* READ payload in progress */
 	uint32_t read_left;
 	uint64_t bytes_read;	/* payload sent to downstreams */
@@ -120,6 +122,7 @@ int relay_inflight(const struct relay *);
 void relay_forward(struct relay *, struct relay_down *, struct ra_block *,
     struct nbd_request *, struct evbuffer *);
 struct evbuffer *relay_answer_out(struct relay *, struct relay_down *);
+int relay_write_pending(const struct relay *, uint64_t, uint32_t);
 void
 relay_reply_header(struct relay *, struct relay_down *, uint64_t, uint32_t);
 
