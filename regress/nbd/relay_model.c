@@ -43,7 +43,7 @@ struct peer_req {
 };
 
 struct model {
-	unsigned char image[MODEL_SIZE]; /* the peer's */
+	unsigned char image[MODEL_SIZE];	       /* the peer's */
 	unsigned char failed[MODEL_SIZE / MODEL_UNIT]; /* an EIO was given */
 	struct relay r;
 	struct relay_down d;
@@ -145,7 +145,8 @@ peer_receive(struct model *m)
 			return fail(m, "relay sent half a WRITE of %llu%llu",
 			    req.length, 0);
 		if (m->nqueue == MODEL_QUEUE)
-			return fail(m, "more than %llu requests at the peer%llu",
+			return fail(m,
+			    "more than %llu requests at the peer%llu",
 			    MODEL_QUEUE, 0);
 		evbuffer_drain(m->up, sizeof(hdr));
 		q = &m->queue[m->nqueue++];
@@ -256,7 +257,8 @@ down_read(struct model *m)
 		if (rep.magic != NBD_SIMPLE_REPLY_MAGIC)
 			return fail(m, "reply magic %#llx%llu", rep.magic, 0);
 		if ((a = asked_find(m, rep.handle)) == NULL)
-			return fail(m, "reply for handle %llu, not outstanding%llu",
+			return fail(m,
+			    "reply for handle %llu, not outstanding%llu",
 			    rep.handle, 0);
 		if (rep.error != 0 &&
 		    (a->type != NBD_CMD_READ || !read_failed(m, a)))
@@ -355,7 +357,8 @@ finish(struct model *m)
 		return -1;
 	for (i = 0; i < MODEL_OUT; i++)
 		if (m->asked[i].busy)
-			return fail(m, "handle %llu (offset %llu) never answered",
+			return fail(m,
+			    "handle %llu (offset %llu) never answered",
 			    m->asked[i].handle, m->asked[i].offset);
 	if (evbuffer_get_length(m->d.out) != 0 || relay_inflight(&m->r) != 0)
 		return fail(m, "%llu bytes of replies left, %llu in flight",
