@@ -574,6 +574,60 @@ test_malformed(void)
 	    "allowed from parent to blockd");
 }
 
+/*
+ * Reloads may rename exports without end; blockd kept a device entry for
+ * every name it had seen and died of "device table full" at the 65th.
+ * 64 device exports at start (each gets an entry for its stop hook),
+ * then a reload to one new name: its attach must get as far as the
+ * kernel, which has no nbd here.
+ */
+static void
+test_renaming_reload(void)
+{
+	static struct conf_export many[CONF_EXPORT_MAX];
+	const char *test = "attach_after_reload_renaming_all_64_exports";
+	struct msg_attach_result res;
+	struct msg_hook_done done;
+	struct conf_export fresh;
+	struct probe p;
+	struct msg m;
+	struct kid k;
+	char name[CONF_NAME_MAX], device[CONF_NAME_MAX];
+	int i, got;
+
+	for (i = 0; i < CONF_EXPORT_MAX; i++) {
+		snprintf(name, sizeof(name), "old%d", i);
+		snprintf(device, sizeof(device), "/dev/nbd%d", i);
+		export_init(&many[i], name, device, 0, CONF_DEFAULT_MAX_SIZE);
+	}
+	if (!kid_up_for(test, &k, "blockd", 2, many, CONF_EXPORT_MAX))
+		return;
+	for (i = 0; i < CONF_EXPORT_MAX; i++) {
+		if (!expect_msg(&k, k.sib[1], MSG_HOOK_RUN, WAIT_MS, &m))
+			break;
+		memset(&done, 0, sizeof(done));
+		memcpy(done.export, m.u.hook.export, sizeof(done.export));
+		snprintf(done.reason, sizeof(done.reason),
+		    "no hook configured");
+		done.action = MSG_HOOK_STOP;
+		done.ok = 1;
+		msg_send(k.sib[1], MSG_HOOK_DONE, &done, sizeof(done), -1);
+	}
+	export_init(&fresh, "new", "/dev/nbd64", 0, CONF_DEFAULT_MAX_SIZE);
+	send_conf(&k, &fresh, 1, 2);
+	probe_open(&p, PROBE_STREAM);
+	/* Answered on the parent's channel: the reload is in force. */
+	got =
+	    ping(&k) && attach(&k, "new", 4096, NBD_TFLAG_HAS_FLAGS, &p, &res);
+	test_result(test,
+	    i == CONF_EXPORT_MAX && got && res.ok == 0 &&
+		strstr(res.reason, "connect /dev/nbd64: ") != NULL && ping(&k),
+	    "%d stop hooks; ok=%d reason \"%s\"; see %s", i, got ? res.ok : -1,
+	    got ? res.reason : "", k.log);
+	probe_close(&p);
+	test_shutdown(&k, "blockd_after_renaming_reload");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -609,6 +663,7 @@ main(int argc, char **argv)
 	free(fds_after);
 	test_shutdown(&k, "blockd");
 
+	test_renaming_reload();
 	test_malformed();
 	test_full_queue("blockd", 2, exports, nexports);
 	/* Only the socket export: no start-up stop hook waits for hookd. */

@@ -799,6 +799,45 @@ test_malformed(void)
 	}
 }
 
+/*
+ * Reloads may rename exports without end; hookd kept a run for every
+ * name asked about and died of "hook table full" at the 65th. 64 exports
+ * whose hook is missing, each asked once, then a reload to one new name:
+ * it must be answered like them.
+ */
+static void
+test_renaming_reload(void)
+{
+	static struct conf_export many[CONF_EXPORT_MAX];
+	const char *test = "hook_after_reload_renaming_all_64_exports";
+	struct msg_hook_done done;
+	struct conf_export fresh;
+	struct kid k;
+	char name[CONF_NAME_MAX], device[CONF_NAME_MAX];
+	int i, got;
+
+	for (i = 0; i < CONF_EXPORT_MAX; i++) {
+		snprintf(name, sizeof(name), "old%d", i);
+		snprintf(device, sizeof(device), "/dev/nbd%d", i);
+		export_init(&many[i], name, device, "no-such-hook", 30);
+	}
+	if (!kid_up_for(test, &k, "hookd", 1, many, CONF_EXPORT_MAX))
+		return;
+	for (i = 0; i < CONF_EXPORT_MAX; i++)
+		if (!run_hook(&k, many[i].name, MSG_HOOK_STOP, 0, &done) ||
+		    !done.ok)
+			break;
+	export_init(&fresh, "new", "/dev/nbd64", "no-such-hook", 30);
+	send_conf(&k, &fresh, 1, 2);
+	/* Answered on the parent's channel: the reload is in force. */
+	got = ping(&k) && run_hook(&k, "new", MSG_HOOK_START, 0, &done);
+	test_result(test,
+	    i == CONF_EXPORT_MAX && got && done.ok &&
+		strcmp(done.reason, "hook not found") == 0 && ping(&k),
+	    "%d runs answered; see %s", i, k.log);
+	test_shutdown(&k, "hookd_after_renaming_reload");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -828,6 +867,7 @@ main(int argc, char **argv)
 	test_shutdown(&k, "hookd");
 
 	test_hook_modules();
+	test_renaming_reload();
 	test_malformed();
 	test_full_queue("hookd", 1, exports, nexports);
 	test_parent_gone("hookd", 1, exports, nexports);

@@ -229,9 +229,13 @@ kid_close(struct kid *k)
 		}
 }
 
-/* The config push of proc_send_conf(): global, exports, end with counts. */
+/*
+ * The config push of proc_send_conf(): global, exports, end with counts;
+ * generation 1 at start, each reload's higher than the last.
+ */
 void
-send_conf(struct kid *k, const struct conf_export *e, int n)
+send_conf(struct kid *k, const struct conf_export *e, int n,
+    uint32_t generation)
 {
 	struct conf_global g;
 	struct msg_conf_end end;
@@ -265,7 +269,7 @@ send_conf(struct kid *k, const struct conf_export *e, int n)
 		if (msg_send(k->parent, MSG_CONF_EXPORT, &e[i], sizeof(e[i]),
 			-1) == -1)
 			harness_fail("send CONF_EXPORT: %s", strerror(errno));
-	end.generation = 1;
+	end.generation = generation;
 	end.nexports = n;
 	end.nusers = 0;
 	if (msg_send(k->parent, MSG_CONF_END, &end, sizeof(end), -1) == -1)
@@ -281,7 +285,7 @@ kid_up(struct kid *k, const char *name, int nsib, const struct conf_export *e,
     int n)
 {
 	spawn_child(k, name, nsib);
-	send_conf(k, e, n);
+	send_conf(k, e, n, 1);
 	return ping(k);
 }
 

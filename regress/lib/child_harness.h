@@ -39,7 +39,7 @@ char *read_path(const char *);
 
 void spawn_child(struct kid *, const char *, int);
 void kid_close(struct kid *);
-void send_conf(struct kid *, const struct conf_export *, int);
+void send_conf(struct kid *, const struct conf_export *, int, uint32_t);
 int kid_up(struct kid *, const char *, int, const struct conf_export *, int);
 int kid_up_for(const char *, struct kid *, const char *, int,
     const struct conf_export *, int);
