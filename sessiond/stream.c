@@ -36,6 +36,7 @@
 /* One readv at most: with evbuffer's chain header, a 256 KiB allocation. */
 #define STREAM_READ_STEP (256 * 1024 - 256)
 #define STREAM_TURNS 8 /* reads per wake before others get a turn */
+#define STREAM_TLS_STEP (1024 * 1024)
 
 struct stream {
 	int fd;			 /* -1 behind a bufferevent */
@@ -259,6 +260,9 @@ stream_from_bufferevent(struct bufferevent *bev)
 		fatalx("stream timer");
 	bufferevent_setcb(bev, bev_read, bev_write, bev_event, s);
 	bufferevent_set_timeouts(bev, NULL, NULL);
+	/* OpenSSL's records, many to a call (libevent's default: 16 KiB). */
+	bufferevent_set_max_single_read(bev, STREAM_TLS_STEP);
+	bufferevent_set_max_single_write(bev, STREAM_TLS_STEP);
 	bufferevent_disable(bev, EV_READ);
 	bufferevent_enable(bev, EV_WRITE);
 	return s;
