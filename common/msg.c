@@ -322,6 +322,17 @@ _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,
     "conf_global must fit one message");
 _Static_assert(sizeof(struct conf_export) <= MSG_PAYLOAD_MAX,
     "conf_export must fit one message");
+/* Twice the largest burst, a whole config push, fits a channel's queue. */
+#define MSG_OUT(type) (sizeof(struct msg_hdr) + sizeof(type))
+_Static_assert(2 *
+	    (MSG_OUT(struct conf_global) +
+		CONF_EXPORT_MAX * MSG_OUT(struct conf_export) +
+		CONF_USER_MAX * MSG_OUT(struct conf_user) +
+		MSG_OUT(struct msg_conf_end) +
+		(CONF_LISTEN_MAX + CONF_EXPORT_MAX) *
+		    MSG_OUT(struct msg_listener)) <=
+	CHAN_QUEUE_BYTES,
+    "a channel holds two whole config pushes");
 
 /* The row of a type, NULL for types this build does not know. */
 const struct msg_info *

@@ -26,11 +26,12 @@
 /*
  * What a channel may hold unsent. The largest burst is a config push to
  * sessiond: CONF_GLOBAL, 64 exports, 256 users and CONF_END (about 320
- * messages, 185 KiB) and its 72 listeners; twice that, a reload right
- * behind the start, still fits. More means the reader has stopped: fatal.
+ * messages, 300 KiB since exports carry their source) and its 72
+ * listeners; twice that, a reload right behind the start, still fits
+ * (msg.c asserts it). More means the reader has stopped: fatal.
  */
 #define CHAN_QUEUE_MSGS 1024
-#define CHAN_QUEUE_BYTES (512 * 1024)
+#define CHAN_QUEUE_BYTES (768 * 1024)
 
 /*
  * The four processes, as each end of a channel names itself and its

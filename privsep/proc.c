@@ -281,8 +281,9 @@ proc_global_view(enum msg_proc to, const struct conf_global *g,
 
 /*
  * The exports a child is told, and of each what it uses; 0 if none of it.
- * sessiond serves them all but runs no hook; blockd connects the device
- * exports; hookd runs the hooks of those that have one. Strings are
+ * sessiond serves them all but runs no hook and reads no source's files;
+ * blockd connects the device exports; hookd runs the hooks of those that
+ * have one. Strings are
  * cleared whole, so that nothing of them travels after the NUL.
  */
 static int
@@ -291,8 +292,15 @@ proc_export_view(enum msg_proc to, const struct conf_export *e,
 {
 	*v = *e;
 	memset(v->hook, 0, sizeof(v->hook));
+	/* Where a source's TLS material and credentials are: ours alone. */
+	memset(v->source_ca, 0, sizeof(v->source_ca));
+	memset(v->source_certificate, 0, sizeof(v->source_certificate));
+	memset(v->source_key, 0, sizeof(v->source_key));
+	memset(v->source_psk, 0, sizeof(v->source_psk));
+	memset(v->source_credentials, 0, sizeof(v->source_credentials));
 	if (to == PROC_SESSIOND)
 		return 1;
+	memset(v->source, 0, sizeof(v->source));
 	if (e->device[0] == '\0' || (to == PROC_HOOKD && e->hook[0] == '\0'))
 		return 0;
 	if (to == PROC_HOOKD)

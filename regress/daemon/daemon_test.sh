@@ -34,12 +34,23 @@ read-only = yes
 hook = /etc/nbd-proxy/state
 allow = alice
 default = yes
+source = nbds://upstream.example/cd
+source-ca = $work/source-ca.pem
+source-certificate = $work/source-client.pem
+source-key = $work/source-client.key
 
 [export "lab"]
 socket = $work/lab.sock
+source = nbds://upstream.example/lab
+source-psk = $work/source.psk
 $1
 CONF
 }
+# A source's files: vmediad checks them; no child is told where they are.
+for f in source-ca.pem source-client.pem source-client.key source.psk; do
+	printf 'not really TLS material\n' >"$work/$f"
+	chmod 600 "$work/$f"
+done
 
 pid=
 kids_seen=
@@ -167,21 +178,22 @@ uids=$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' /proc/$b/status)
 # --- what each child is told ------------------------------------------------
 
 # Test builds log which fields of the config reached a child (child.c):
-# sessiond everything it serves but no audit file and no hook; blockd the
-# device export without hook, description or allow list; hookd the device
-# export that has a hook. Paths in [vmediad] reach sessiond only.
+# sessiond everything it serves but no audit file, no hook and none of a
+# source's files; blockd the device export without hook, description,
+# allow list or source; hookd the device export that has a hook. Paths in
+# [vmediad] reach sessiond only.
 census() {
 	grep -o "$1: test: received .*" "$log" | head -1 | sed 's/^[a-z]*: //'
 }
-want="test: received listen 1; user chroot web; export cdrom: description device allow; export lab: socket; users 0"
+want="test: received listen 1; user chroot web; export cdrom: description device allow source; export lab: socket source; users 0"
 [ "$(census sessiond)" = "$want" ] &&
-	ok sessiond_gets_every_export_but_no_audit_file_or_hook ||
-	notok sessiond_gets_every_export_but_no_audit_file_or_hook \
+	ok sessiond_gets_every_export_but_no_audit_file_hook_or_source_files ||
+	notok sessiond_gets_every_export_but_no_audit_file_hook_or_source_files \
 	    "$(census sessiond)"
 want="test: received listen 0; user chroot; export cdrom: device; users 0"
 [ "$(census blockd)" = "$want" ] &&
-	ok blockd_gets_only_device_exports_without_hook_or_allow ||
-	notok blockd_gets_only_device_exports_without_hook_or_allow \
+	ok blockd_gets_only_device_exports_without_hook_allow_or_source ||
+	notok blockd_gets_only_device_exports_without_hook_allow_or_source \
 	    "$(census blockd)"
 want="test: received listen 0; user chroot; export cdrom: device hook; users 0"
 [ "$(census hookd)" = "$want" ] &&
@@ -212,7 +224,7 @@ fi
 write_conf '[export "extra"]
 devce = /dev/nbd1'
 kill -HUP $pid
-if wait_log "vmediad.conf:20: export \"extra\": unknown key \"devce\"" 30 &&
+if wait_log "vmediad.conf:26: export \"extra\": unknown key \"devce\"" 30 &&
     wait_log "keeping the running configuration" 30 &&
     ! grep -q "config 2" "$log" && kill -0 $pid; then
 	ok sighup_bad_config_keeps_old_one
