@@ -124,6 +124,7 @@ $(O)/libexec/vmediad/hookd: $(call objs,$(HOOKD_SRCS))
 CROSS_PKGS = crossbuild-essential-arm64 crossbuild-essential-armhf
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin python3-libnbd qemu-utils curl \
+	   nbdkit \
 	   python3 openssl chromium qemu-system-x86 qemu-system-arm busybox-static \
 	   xorriso systemd kmod clang-format $(CROSS_PKGS)
 define apt-install-missing
@@ -171,7 +172,8 @@ size:
 test-build:
 	$(MAKE) O=build/test TEST=1 all
 
-SUITES	= style conf msg sandbox nbd cred http ws web peer hookd blockd daemon sessiond auth \
+SUITES	= style conf msg sandbox nbd cred http ws web peer hookd blockd daemon source \
+	  sessiond auth \
 	  browser cross vm vm-arm64 vm-ast2600 fuzz
 
 regress: deps

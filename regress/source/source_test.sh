@@ -1,0 +1,280 @@
+#!/bin/bash
+# Export sources through nbdkit as privsep/source.c starts it: upstream
+# nbdkit (file plugin) on a Unix socket, on TCP loopback, with TLS by a
+# pre-shared key and by X.509 certificates made here, and qemu-nbd serving
+# a qcow2 file; each read whole through the socketpair with libnbd and
+# compared with the image. Also what the nbdkit child is (/proc), what
+# its argument list holds, and what a wrong key or an untrusted
+# certificate does. Root only (nbdkit is started as nobody); run it in a
+# network namespace of its own (ports 18809-18812 on loopback).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$top/regress/lib/test.sh"
+
+tool=$top/build/regress/source_tool
+work=$top/build/regress/source
+py=/usr/bin/python3 # Debian's, which has python3-libnbd
+
+if [ "$(id -u)" -ne 0 ]; then
+	notok source_tests_need_root "run as root: nbdkit is started as nobody"
+	exit 1
+fi
+for cmd in nbdkit qemu-nbd qemu-img qemu-io openssl; do
+	if ! command -v $cmd >/dev/null; then
+		notok source_tools_installed "no $cmd (make deps)"
+		exit 1
+	fi
+done
+if ! $py -c 'import nbd' 2>/dev/null; then
+	notok source_tools_installed "no python3-libnbd (make deps)"
+	exit 1
+fi
+unset SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE REQUESTS_CA_BUNDLE
+
+upstreams=
+cleanup() {
+	local p
+	for p in $upstreams; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+}
+trap cleanup EXIT
+
+rm -rf "$work"
+mkdir -p "$work/empty" "$work/priv" "$work/tls"
+chmod 755 "$work" "$work/empty" "$work/priv"
+
+# 6 MiB of random bytes with a hole, so that sizes and offsets matter.
+img=$work/image.raw
+head -c $((4 << 20)) /dev/urandom >"$img"
+truncate -s $((6 << 20)) "$img"
+head -c 4096 /dev/urandom >>"$img"
+want_img="$(stat -c %s "$img") $(sha256sum "$img" | cut -d' ' -f1)"
+
+# wait_for PATH|PORT: up to 10 s for a socket file or a listening port.
+wait_for() {
+	local i
+	for i in $(seq 100); do
+		case $1 in
+		/*) [ -S "$1" ] && return 0 ;;
+		*) (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0 ;;
+		esac
+		sleep 0.1
+	done
+	return 1
+}
+
+# upstream NAME PATH|PORT COMMAND...: starts a server in the background.
+upstream() {
+	local name=$1 where=$2
+	shift 2
+	"$@" >"$work/$name.log" 2>&1 &
+	upstreams="$upstreams $!"
+	if ! wait_for "$where"; then
+		notok "source_upstream_${name}_starts" "$(tail -2 "$work/$name.log")"
+		return 1
+	fi
+	case $where in /*) chmod 666 "$where" ;; esac
+}
+
+# conf NAME LINES...: a config whose export "e" has these lines.
+conf() {
+	local name=$1
+	shift
+	{
+		printf '[vmediad]\nlisten = 127.0.0.1:8080\nuser = nobody\n'
+		printf 'chroot = %s\nauth = none\n\n[export "e"]\n' "$work/empty"
+		printf 'socket = %s\n' "$work/e.sock"
+		printf '%s\n' "$@"
+	} >"$work/$name.conf"
+}
+
+# read_source NAME: reads export "e" of NAME.conf through source.c's
+# nbdkit; its "SIZE SHA256" in $got, stderr in NAME.err.
+read_source() {
+	got=$(STATUS_OUT=${STATUS_OUT:-} "$tool" "$work/$1.conf" e \
+	    "$work/priv/$1" -- $py "$here/read.py" 2>"$work/$1.err")
+}
+
+# expect_read TEST NAME WANT: the read gives WANT.
+expect_read() {
+	read_source "$2"
+	if [ "$got" = "$3" ]; then
+		ok "$1"
+	else
+		notok "$1" "got '$got', want '$3': $(tail -3 "$work/$2.err" | tr '\n' ' ')"
+	fi
+}
+
+# expect_refused TEST NAME PATTERN: the read fails, stderr matches PATTERN.
+expect_refused() {
+	read_source "$2"
+	if [ -n "$got" ]; then
+		notok "$1" "read '$got' though it should be refused"
+	elif ! grep -Eq "$3" "$work/$2.err"; then
+		notok "$1" "no /$3/ in: $(tail -3 "$work/$2.err" | tr '\n' ' ')"
+	else
+		ok "$1"
+	fi
+}
+
+# --- plain NBD: a Unix socket and TCP loopback -----------------------------
+
+upstream unix "$work/up.sock" nbdkit -f -U "$work/up.sock" file "$img"
+conf unix "source = nbd+unix:///?socket=$work/up.sock"
+STATUS_OUT=$work/unix.status expect_read \
+    source_nbd_unix_reads_the_upstream_byte_identical unix "$want_img"
+
+upstream tcp 18809 nbdkit -f -i 127.0.0.1 -p 18809 file "$img"
+conf tcp "source = nbd://127.0.0.1:18809/"
+expect_read source_nbd_tcp_reads_the_upstream_byte_identical tcp "$want_img"
+conf tcp-name "source = nbd://localhost:18809"
+expect_read source_nbd_tcp_by_name_reads_the_upstream tcp-name "$want_img"
+
+# --- what nbdkit is: /proc of the child while it served ---------------------
+
+status=$work/unix.status
+field() { sed -n "s/^$1:[[:space:]]*//p" "$status" | tr -s '\t ' ' '; }
+nobody=$(id -u nobody)
+nogroup=$(id -g nobody)
+[ "$(field Uid)" = "$nobody $nobody $nobody $nobody" ] &&
+    [ "$(field Gid)" = "$nogroup $nogroup $nogroup $nogroup" ] &&
+    [ -z "$(field Groups)" ] &&
+	ok source_nbdkit_runs_as_the_unprivileged_user ||
+	notok source_nbdkit_runs_as_the_unprivileged_user \
+	    "Uid '$(field Uid)', Gid '$(field Gid)', Groups '$(field Groups)'"
+caps="$(field CapInh) $(field CapPrm) $(field CapEff) $(field CapBnd) $(field CapAmb)"
+[ "$caps" = "0000000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000" ] &&
+	ok source_nbdkit_has_no_capabilities_even_bounding ||
+	notok source_nbdkit_has_no_capabilities_even_bounding "$caps"
+[ "$(field NoNewPrivs)" = 1 ] &&
+	ok source_nbdkit_has_no_new_privs ||
+	notok source_nbdkit_has_no_new_privs "NoNewPrivs '$(field NoNewPrivs)'"
+# As source.c documents: no seccomp filter of ours (see its head comment).
+[ "$(field Seccomp)" = 0 ] &&
+	ok source_nbdkit_seccomp_mode_is_as_documented ||
+	notok source_nbdkit_seccomp_mode_is_as_documented \
+	    "Seccomp '$(field Seccomp)'"
+# Nothing of ours is open in it: past stdio (nbdkit -s moves its socket
+# off 0 and 1), only sockets, pipes and anonymous inodes, no path (the
+# config, a key, a folder). Here its stderr is the test's file.
+fds=$(sed -n 's/^fd \([0-9]*\) //p' "$status")
+paths=$(grep -E '^fd [0-9]+ ' "$status" | grep -Ev '^fd [012] ' |
+    grep -Ev '^fd [0-9]+ (socket|pipe|anon_inode):' | tr '\n' ' ')
+if [ -z "$paths" ] && grep -Eq '^fd [0-9]+ socket:' "$status"; then
+	ok source_nbdkit_has_only_its_socket_open
+else
+	notok source_nbdkit_has_only_its_socket_open "${paths:-no socket}"
+fi
+[ -n "$fds" ] || notok source_status_recorded "no fds in $status"
+
+# --- TLS with a pre-shared key ----------------------------------------------
+
+umask 077
+echo "alice:$(openssl rand -hex 32)" >"$work/tls/keys.psk"
+echo "alice:$(openssl rand -hex 32)" >"$work/tls/wrong.psk"
+umask 022
+upstream psk 18810 nbdkit -f -i 127.0.0.1 -p 18810 --tls=require \
+    --tls-psk="$work/tls/keys.psk" file "$img"
+conf psk "source = nbds://127.0.0.1:18810/" "source-psk = $work/tls/keys.psk"
+expect_read source_nbds_psk_reads_the_upstream_byte_identical psk "$want_img"
+
+# The key travels as a file nobody may read, never as an argument.
+argv=$("$tool" "$work/psk.conf" e "$work/priv/psk-argv" 2>&1)
+key=$(cut -d: -f2 "$work/tls/keys.psk")
+if [ -z "$key" ] || printf '%s' "$argv" | grep -q "$key"; then
+	notok source_psk_is_not_in_the_argument_list "$argv"
+elif ! printf '%s\n' "$argv" | grep -qx "tls-psk=$work/priv/psk-argv/keys.psk"; then
+	notok source_psk_is_not_in_the_argument_list "no tls-psk=FILE in: $argv"
+else
+	ok source_psk_is_not_in_the_argument_list
+fi
+perm=$(stat -c '%U %a' "$work/priv/psk-argv" "$work/priv/psk-argv/keys.psk" |
+    tr '\n' ' ')
+[ "$perm" = "nobody 700 nobody 600 " ] &&
+	cmp -s "$work/tls/keys.psk" "$work/priv/psk-argv/keys.psk" &&
+	ok source_private_folder_is_the_users_alone ||
+	notok source_private_folder_is_the_users_alone "$perm"
+
+conf wrong-psk "source = nbds://127.0.0.1:18810/" \
+    "source-psk = $work/tls/wrong.psk"
+expect_refused source_nbds_wrong_psk_is_refused_in_the_tls_handshake \
+    wrong-psk 'gnutls_handshake'
+
+conf plain-to-tls "source = nbd://127.0.0.1:18810/"
+expect_refused source_nbd_without_tls_to_a_tls_server_is_refused \
+    plain-to-tls 'TLS|tls'
+
+# --- TLS with X.509: a CA, the server's and a client's certificate ----------
+
+t=$work/tls
+mkca() {
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$1" \
+	    -keyout "$t/$1.key" -out "$t/$1.pem" 2>/dev/null
+}
+# sign NAME CA EXT: a key and a certificate for NAME signed by CA.
+sign() {
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$t/$1.key" \
+	    -out "$t/$1.csr" 2>/dev/null &&
+		printf '%s\n' "$3" >"$t/$1.ext" &&
+		openssl x509 -req -in "$t/$1.csr" -CA "$t/$2.pem" \
+		    -CAkey "$t/$2.key" -CAcreateserial -days 2 \
+		    -extfile "$t/$1.ext" -out "$t/$1.pem" 2>/dev/null
+}
+if mkca test-ca && mkca other-ca &&
+    sign localhost test-ca "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth" &&
+    sign client test-ca "extendedKeyUsage=clientAuth"; then
+	mkdir -p "$t/server"
+	cp "$t/test-ca.pem" "$t/server/ca-cert.pem"
+	cp "$t/localhost.pem" "$t/server/server-cert.pem"
+	cp "$t/localhost.key" "$t/server/server-key.pem"
+	chmod 600 "$t"/*.key "$t/server/server-key.pem"
+	upstream x509 18811 nbdkit -f -i 127.0.0.1 -p 18811 --tls=require \
+	    --tls-certificates="$t/server" --tls-verify-peer file "$img"
+	conf x509 "source = nbds://localhost:18811/" \
+	    "source-ca = $t/test-ca.pem" "source-certificate = $t/client.pem" \
+	    "source-key = $t/client.key"
+	expect_read source_nbds_x509_with_a_client_certificate_reads_byte_identical \
+	    x509 "$want_img"
+	conf untrusted "source = nbds://localhost:18811/" \
+	    "source-ca = $t/other-ca.pem" "source-certificate = $t/client.pem" \
+	    "source-key = $t/client.key"
+	expect_refused source_nbds_untrusted_server_certificate_is_refused \
+	    untrusted 'certificate verification'
+	conf no-client "source = nbds://localhost:18811/" \
+	    "source-ca = $t/test-ca.pem"
+	expect_refused source_nbds_without_the_client_certificate_is_refused \
+	    no-client 'gnutls|TLS|certificate'
+else
+	notok source_x509_material_made "openssl failed"
+fi
+
+# --- qemu-nbd serving a qcow2 image -----------------------------------------
+
+qcow=$work/disk.qcow2
+qemu-img create -q -f qcow2 "$qcow" 16M &&
+    qemu-io -f qcow2 -c 'write -P 0xa5 0 1M' -c 'write -P 0x3c 9M 512k' \
+	"$qcow" >/dev/null &&
+    qemu-img convert -f qcow2 -O raw "$qcow" "$work/disk.raw"
+want_qcow="$(stat -c %s "$work/disk.raw") $(sha256sum "$work/disk.raw" | cut -d' ' -f1)"
+upstream qemu "$work/qemu.sock" qemu-nbd --persistent -r -f qcow2 \
+    -k "$work/qemu.sock" "$qcow"
+conf qemu "read-only = yes" "source = nbd+unix:///?socket=$work/qemu.sock"
+expect_read source_qemu_nbd_qcow2_reads_the_guest_visible_bytes qemu \
+    "$want_qcow"
+
+# --- what is refused before nbdkit runs -------------------------------------
+
+conf missing "source = nbds://127.0.0.1:18810/" \
+    "source-psk = $work/tls/none.psk"
+if "$tool" "$work/missing.conf" e "$work/priv/missing" -- true \
+    2>"$work/missing.err"; then
+	notok source_missing_psk_stops_before_nbdkit "the tool went on"
+elif grep -q "none.psk: No such file or directory" "$work/missing.err"; then
+	ok source_missing_psk_stops_before_nbdkit
+else
+	notok source_missing_psk_stops_before_nbdkit "$(cat "$work/missing.err")"
+fi
+
+test_done
