@@ -1,9 +1,10 @@
 # The NBD export on fd 3, through libnbd: prints "SIZE SHA256". With
 # STATUS_OUT set, first writes there what /proc says of nbdkit (SOURCE_PID):
-# its status lines and what each of its fds is.
+# its status lines and what each of its fds is. With MIDREAD_CMD set, runs
+# that shell command (without waiting) after the first 4 MiB.
 import hashlib
 import os
-import sys
+import subprocess
 
 import nbd
 
@@ -24,5 +25,7 @@ while off < size:
     n = min(4 << 20, size - off)
     digest.update(h.pread(n, off))
     off += n
+    if off == n and os.environ.get("MIDREAD_CMD"):
+        subprocess.Popen(os.environ["MIDREAD_CMD"], shell=True)
 h.shutdown()
 print(size, digest.hexdigest())
