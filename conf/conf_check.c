@@ -302,6 +302,42 @@ check_public(struct conf_ctx *ctx, int line, const char *label, const char *key,
 		    path, dir_ok ? " or a folder" : "");
 }
 
+/*
+ * The first line of a PSK file ("name:hex-key") or of credentials
+ * ("user:password"): name of letters, digits, '.', '_', '@' or '-'. Read
+ * here, as root, so that a wrong file stops vmediad at start, not an
+ * attach later. Says nothing of the secret itself.
+ */
+static void
+check_secret_line(struct conf_ctx *ctx, int line, const char *label,
+    const char *key, const char *path, int hex)
+{
+	char buf[1024];
+	size_t nlen, len;
+	FILE *f;
+
+	if (path[0] == '\0' || (f = fopen(path, "re")) == NULL)
+		return; /* check_secret said why */
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	len = strlen(buf);
+	nlen = strspn(buf,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._@-");
+	if (nlen == 0 || buf[nlen] != ':' || nlen + 1 == len ||
+	    (hex &&
+		strspn(buf + nlen + 1, "0123456789abcdefABCDEF") !=
+		    len - nlen - 1))
+		conf_error(ctx, line,
+		    "%s%s %s: the first line must be %s, %s of letters, "
+		    "digits, '.', '_', '@' or '-'",
+		    label, key, path, hex ? "NAME:HEX-KEY" : "USER:PASSWORD",
+		    hex ? "NAME" : "USER");
+	explicit_bzero(buf, sizeof(buf));
+}
+
 static void
 check_source_files(struct conf_ctx *ctx, const struct conf_export *e)
 {
@@ -319,6 +355,9 @@ check_source_files(struct conf_ctx *ctx, const struct conf_export *e)
 	check_secret(ctx, line, label, "source-psk", e->source_psk);
 	check_secret(ctx, line, label, "source-credentials",
 	    e->source_credentials);
+	check_secret_line(ctx, line, label, "source-psk", e->source_psk, 1);
+	check_secret_line(ctx, line, label, "source-credentials",
+	    e->source_credentials, 0);
 }
 
 /* What only this machine can answer: the account, the chroot, the key. */

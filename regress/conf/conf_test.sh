@@ -228,10 +228,10 @@ expect_errors conf_tls_key_missing_is_refused "$work/tls" missing.conf \
 src=$work/source
 mkdir -p "$src/cas"
 for f in ca.pem client.pem; do printf 'public\n' >"$src/$f"; chmod 644 "$src/$f"; done
-for f in client.key up.psk web.cred; do
-	printf 'secret\n' >"$src/$f"
-	chmod 600 "$src/$f"
-done
+printf 'not really a key\n' >"$src/client.key"
+printf 'lab:0123456789abcdefABCDEF\n' >"$src/up.psk"
+printf 'carol:any thing: even colons\n' >"$src/web.cred"
+chmod 600 "$src/client.key" "$src/up.psk" "$src/web.cred"
 sourceconf() {
 	printf '[vmediad]\nlisten = 127.0.0.1:8080\nuser = nobody\n'
 	printf 'chroot = %s\nauth = none\n' "$chroot"
@@ -288,6 +288,26 @@ else
 fi
 expect_source conf_source_key_missing_is_refused source-psk "$src/none.psk" \
     ": No such file or directory"
+# A PSK file or credentials whose first line is not NAME:SECRET.
+# bad_line NAME KEY LINE WHAT: KEY's file holding LINE is refused.
+bad_line() {
+	printf '%s\n' "$3" >"$src/bad.secret"
+	chmod 600 "$src/bad.secret"
+	expect_source "$1" "$2" "$src/bad.secret" \
+	    ": the first line must be $4 of letters, digits, '.', '_', '@' or '-'"
+}
+psk="NAME:HEX-KEY, NAME"
+cred="USER:PASSWORD, USER"
+bad_line conf_source_psk_key_not_hex_is_refused source-psk 'lab:not-hex' "$psk"
+bad_line conf_source_psk_without_name_is_refused source-psk ':0123abcd' "$psk"
+bad_line conf_source_psk_without_key_is_refused source-psk 'lab' "$psk"
+bad_line conf_source_psk_name_with_blanks_is_refused source-psk \
+    'l a b:0123abcd' "$psk"
+bad_line conf_source_psk_empty_is_refused source-psk '' "$psk"
+bad_line conf_source_credentials_without_password_are_refused \
+    source-credentials 'carol:' "$cred"
+bad_line conf_source_credentials_without_colon_are_refused \
+    source-credentials 'carol' "$cred"
 sourceconf '[export "e"]' 'socket = /run/e.sock' '' \
     'source = nbds://upstream.example/disk' "source-ca = $src/cas" \
     >"$src/ca-folder.conf"

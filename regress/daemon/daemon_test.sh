@@ -47,10 +47,12 @@ $1
 CONF
 }
 # A source's files: vmediad checks them; no child is told where they are.
-for f in source-ca.pem source-client.pem source-client.key source.psk; do
+for f in source-ca.pem source-client.pem source-client.key; do
 	printf 'not really TLS material\n' >"$work/$f"
 	chmod 600 "$work/$f"
 done
+printf 'lab:0123456789abcdef\n' >"$work/source.psk"
+chmod 600 "$work/source.psk"
 
 pid=
 kids_seen=
