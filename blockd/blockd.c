@@ -240,6 +240,7 @@ attach(struct child *c, struct msg *m)
 		return;
 	}
 	d->index = nc.index;
+	blk_ra_set(e, d->index);
 	d->session = a->session;
 	d->size = a->size;
 	d->read_only = (a->flags & NBD_TFLAG_READ_ONLY) != 0;
@@ -413,6 +414,7 @@ blockd_prepare(struct child *c)
 		fatalx("cannot schedule the start-up stop hooks");
 	for (i = 0; i < c->conf->nexports; i++)
 		devices += c->conf->exports[i].device[0] != '\0';
+	blk_ra_open(c->conf);
 	if ((blk_nl_error = nbd_nl_open(&blk_nl)) != 0) {
 		if (devices > 0)
 			log_warnx("no NBD netlink family (%s): device exports "

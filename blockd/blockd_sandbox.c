@@ -26,7 +26,7 @@ static const struct sandbox_rule blockd_rules[] = {
 	SB(recvmsg,
 	    "messages from the parent; NBD netlink answers, with their sender"),
 	SB(sendmsg, "messages to the parent"),
-	SB(writev, "log lines on stderr"),
+	SB(writev, "log lines on stderr; a device's read_ahead_kb"),
 	SB_ON(SANDBOX_64, sendto,
 	    "NBD netlink requests (socket opened at start)"),
 	SB_ON(SANDBOX_ARMHF, send,

@@ -104,6 +104,8 @@ static const struct conf_key export_keys[] = {
 	    0, 0, 0 },
 	{ "max-size", CONF_K_SIZE, offsetof(struct conf_export, max_size), 0, 0,
 	    0, 0 },
+	{ "read-ahead", CONF_K_WINDOW, offsetof(struct conf_export, read_ahead),
+	    0, 0, 0, 0 },
 	{ "source", CONF_K_SOURCE, offsetof(struct conf_export, source),
 	    CONF_URI_MAX, 0, 0, 0 },
 	{ "source-ca", CONF_K_PATH, offsetof(struct conf_export, source_ca),
@@ -254,6 +256,7 @@ section_export(struct conf_parser *p, const char *name)
 	if (e != NULL) {
 		e->timeout = CONF_DEFAULT_TIMEOUT;
 		e->max_size = CONF_DEFAULT_MAX_SIZE;
+		e->read_ahead = CONF_DEFAULT_READ_AHEAD;
 	}
 }
 

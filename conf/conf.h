@@ -26,6 +26,8 @@
 #define CONF_DEFAULT_FILE "/etc/vmediad.conf"
 #define CONF_DEFAULT_TIMEOUT 30
 #define CONF_DEFAULT_MAX_SIZE (UINT64_C(1) << 44) /* 16 TiB */
+#define CONF_DEFAULT_READ_AHEAD (UINT64_C(4) << 20)
+#define CONF_READ_AHEAD_MAX (UINT64_C(64) << 20)
 #define CONF_DEFAULT_MAX_CONNECTIONS 256
 #define CONF_DEFAULT_SESSIONS_PER_USER 2
 #define CONF_DEFAULT_REQUEST_TIMEOUT 10
@@ -96,7 +98,8 @@ struct conf_export {
 	int32_t source_http;			/* plain http:// allowed */
 	int32_t source_line;
 	uint64_t max_size;
-	int32_t timeout; /* seconds */
+	uint64_t read_ahead; /* bytes, 0: off */
+	int32_t timeout;     /* seconds */
 	int32_t read_only;
 	int32_t is_default;
 	int32_t line; /* of the section header */

@@ -465,7 +465,8 @@ conf_export_valid(const struct conf_export *e)
 		conf_source_parse(e->source, &src, why, sizeof(why)) == NULL) &&
 	    (e->device[0] == '\0') != (e->socket[0] == '\0') &&
 	    (e->device[0] == '\0' || conf_nbd_index(e->device) >= 0) &&
-	    e->timeout >= 1 && e->timeout <= 3600 && e->max_size > 0;
+	    e->timeout >= 1 && e->timeout <= 3600 && e->max_size > 0 &&
+	    e->read_ahead <= CONF_READ_AHEAD_MAX;
 }
 
 int

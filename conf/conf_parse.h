@@ -29,6 +29,7 @@ enum conf_kind {
 	CONF_K_BOOL,	 /* yes or no */
 	CONF_K_TIMEOUT,	 /* seconds, 1..3600 */
 	CONF_K_SIZE,	 /* bytes, with K, M, G or T */
+	CONF_K_WINDOW,	 /* 0, or a size up to CONF_READ_AHEAD_MAX */
 	CONF_K_LISTEN,	 /* address:port, [v6]:port or /unix/path */
 	CONF_K_AUTH,	 /* users or none */
 	CONF_K_NUMBER,	 /* an integer from min to max */

@@ -729,6 +729,15 @@ conf_set_value(struct conf_ctx *ctx, const char *label,
 			    "%s%s: expected a size such as 4G", label,
 			    key->name);
 		break;
+	case CONF_K_WINDOW:
+		if (strcmp(value, "0") == 0)
+			*(uint64_t *)field = 0;
+		else if (!parse_size(value, (uint64_t *)field) ||
+		    *(uint64_t *)field > CONF_READ_AHEAD_MAX)
+			conf_error(ctx, ctx->line,
+			    "%s%s: expected 0 or a size up to 64M", label,
+			    key->name);
+		break;
 	default:
 		set_string(ctx, label, key, field, value);
 		break;

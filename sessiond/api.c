@@ -26,6 +26,24 @@ state_name(enum export_state s)
 	}
 }
 
+/*
+ * The export's read-ahead window, and what the session holds of it now:
+ * the memory it takes, and how many reads it answered.
+ */
+static void
+api_read_ahead(struct evbuffer *out, const struct export_rt *ex)
+{
+	const struct session *s = ex->session;
+	const struct readahead *ra =
+	    s != NULL && s->transmitting ? &s->relay.ra : NULL;
+
+	evbuffer_add_printf(out,
+	    ", \"read_ahead\": {\"window\": %" PRIu64 ", \"held\": %" PRIu64
+	    ", \"hits\": %" PRIu64 ", \"bytes\": %" PRIu64 "}}",
+	    ex->conf.read_ahead, ra ? ra->held : 0, ra ? ra->hits : 0,
+	    ra ? ra->asked : 0);
+}
+
 static void
 api_export(struct evbuffer *out, const struct export_rt *ex)
 {
@@ -51,8 +69,9 @@ api_export(struct evbuffer *out, const struct export_rt *ex)
 		evbuffer_add_printf(out,
 		    ", \"size\": null, \"bytes_read\": "
 		    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": "
-		    "null}",
+		    "null",
 		    ex->last_read, ex->last_written);
+		api_read_ahead(out, ex);
 		return;
 	}
 	/* The time zone was read before the sandbox (child_start). */
@@ -62,9 +81,10 @@ api_export(struct evbuffer *out, const struct export_rt *ex)
 	    tm.tm_sec);
 	evbuffer_add_printf(out,
 	    ", \"size\": %" PRIu64 ", \"bytes_read\": "
-	    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": \"%s\"}",
+	    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": \"%s\"",
 	    s->transmitting ? s->relay.size : 0, s->relay.bytes_read,
 	    s->relay.bytes_written, since);
+	api_read_ahead(out, ex);
 }
 
 /* Only what the caller may use: the others do not exist for them. */

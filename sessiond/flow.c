@@ -8,29 +8,32 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
 
 #include "log.h"
+#include "nbd_proto.h"
 #include "sessiond.h"
+#include "stream.h"
 
 #define PEER_OUT_HIGH (8 * 1024 * 1024) /* pause downstream reads */
 #define PEER_OUT_LOW (2 * 1024 * 1024)
 #define DOWN_OUT_HIGH (8 * 1024 * 1024) /* pause the peer */
 #define DOWN_OUT_LOW (2 * 1024 * 1024)
 #define FRAME_OUT_MAX (256 * 1024) /* one WebSocket frame */
+#define PEER_IN_MAX (1024 * 1024)  /* read, not yet unframed */
+#define DOWN_IN_MAX (NBD_MAX_PAYLOAD + NBD_REQUEST_SIZE + 65536)
 
 /* Write callbacks fire at the low marks: that is where we resume. */
 void
-flow_peer_setup(struct bufferevent *bev)
+flow_peer_setup(struct stream *st)
 {
-	bufferevent_setwatermark(bev, EV_WRITE, PEER_OUT_LOW, 0);
+	stream_set_limits(st, PEER_IN_MAX, PEER_OUT_LOW);
 }
 
+/* A downstream's input holds at least one whole request. */
 void
-flow_downstream_setup(struct bufferevent *bev)
+flow_downstream_setup(struct stream *st)
 {
-	bufferevent_setwatermark(bev, EV_WRITE, DOWN_OUT_LOW, 0);
+	stream_set_limits(st, DOWN_IN_MAX, DOWN_OUT_LOW);
 }
 
 /* The peer is full: requests from downstreams wait where they are. */
@@ -41,9 +44,9 @@ pause_downstreams(struct session *s)
 
 	s->downstreams = FLOW_PAUSED;
 	if (s->kernel != NULL)
-		bufferevent_disable(s->kernel, EV_READ);
+		stream_disable_read(s->kernel);
 	TAILQ_FOREACH (lc, &s->locals, entry)
-		bufferevent_disable(lc->bev, EV_READ);
+		stream_disable_read(lc->stream);
 }
 
 static void
@@ -53,9 +56,9 @@ resume_downstreams(struct session *s)
 
 	s->downstreams = FLOW_OPEN;
 	if (s->kernel != NULL)
-		bufferevent_enable(s->kernel, EV_READ);
+		stream_enable_read(s->kernel);
 	TAILQ_FOREACH (lc, &s->locals, entry)
-		bufferevent_enable(lc->bev, EV_READ);
+		stream_enable_read(lc->stream);
 	session_kick_downstreams(s);
 }
 
@@ -64,14 +67,14 @@ static void
 pause_peer(struct session *s)
 {
 	s->peer_input = FLOW_PAUSED;
-	bufferevent_disable(s->peer, EV_READ);
+	stream_disable_read(s->peer);
 }
 
 static void
 resume_peer(struct session *s)
 {
 	s->peer_input = FLOW_OPEN;
-	bufferevent_enable(s->peer, EV_READ);
+	stream_enable_read(s->peer);
 	session_peer_input(s);
 }
 
@@ -83,7 +86,7 @@ flow_peer_output(struct session *s)
 
 	if (s->peer == NULL || evbuffer_get_length(s->stream_out) == 0)
 		return;
-	out = bufferevent_get_output(s->peer);
+	out = stream_output(s->peer);
 	if (ws_write_binary(out, s->stream_out, FRAME_OUT_MAX) == -1)
 		fatalx("ws_write_binary failed");
 	if (evbuffer_get_length(out) > PEER_OUT_HIGH &&
@@ -96,8 +99,7 @@ void
 flow_peer_drained(struct session *s)
 {
 	if (s->downstreams == FLOW_PAUSED &&
-	    evbuffer_get_length(bufferevent_get_output(s->peer)) <=
-		PEER_OUT_LOW)
+	    evbuffer_get_length(stream_output(s->peer)) <= PEER_OUT_LOW)
 		resume_downstreams(s);
 }
 
@@ -132,5 +134,5 @@ void
 flow_downstream_joined(struct session *s, struct local_client *lc)
 {
 	if (s->downstreams == FLOW_PAUSED)
-		bufferevent_disable(lc->bev, EV_READ);
+		stream_disable_read(lc->stream);
 }

@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "log.h"
 #include "nbd_proto.h"
 #include "sessiond.h"
+#include "stream.h"
 
 #define LOCAL_HANDSHAKE_SEC 10
 #define LOCAL_REPLIES_MAX (8 * 1024 * 1024) /* unread, per client */
@@ -43,7 +43,7 @@ local_client_close(struct local_client *lc, const char *why)
 	if (lc->relaying && lc->ex->session != NULL)
 		relay_down_gone(&lc->ex->session->relay, &lc->down);
 	TAILQ_REMOVE(client_list(lc), lc, entry);
-	bufferevent_free(lc->bev);
+	stream_free(lc->stream);
 	event_free(lc->timer);
 	nlocal--;
 	free(lc);
@@ -71,9 +71,9 @@ local_client_cut(struct local_client *lc, const char *why)
 static void
 close_after_write(struct local_client *lc)
 {
-	bufferevent_disable(lc->bev, EV_READ);
+	stream_disable_read(lc->stream);
 	lc->closing = 1;
-	if (evbuffer_get_length(bufferevent_get_output(lc->bev)) == 0)
+	if (evbuffer_get_length(stream_output(lc->stream)) == 0)
 		local_client_close(lc, lc->hs.reason);
 }
 
@@ -102,8 +102,8 @@ handshake(struct local_client *lc)
 		info.size = s->relay.size;
 		info.flags = s->relay.flags;
 	}
-	r = nbd_server_input(&lc->hs, &info, bufferevent_get_input(lc->bev),
-	    bufferevent_get_output(lc->bev));
+	r = nbd_server_input(&lc->hs, &info, stream_input(lc->stream),
+	    stream_output(lc->stream));
 	if (r == NBD_SERVER_MORE)
 		return;
 	if (r == NBD_SERVER_UNREAD) {
@@ -124,11 +124,11 @@ handshake(struct local_client *lc)
 }
 
 static void
-local_read(struct bufferevent *bev, void *arg)
+local_read(struct stream *st, void *arg)
 {
 	struct local_client *lc = arg;
 
-	(void)bev;
+	(void)st;
 	if (lc->closing)
 		return;
 	if (lc->relaying)
@@ -139,12 +139,12 @@ local_read(struct bufferevent *bev, void *arg)
 
 /* It read some replies: requests that waited for room may go. */
 static void
-local_write(struct bufferevent *bev, void *arg)
+local_write(struct stream *st, void *arg)
 {
 	struct local_client *lc = arg;
 
 	if (lc->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (evbuffer_get_length(stream_output(st)) == 0)
 			local_client_close(lc, lc->hs.reason);
 		return;
 	}
@@ -154,20 +154,20 @@ local_write(struct bufferevent *bev, void *arg)
 }
 
 static void
-local_event(struct bufferevent *bev, short what, void *arg)
+local_event(struct stream *st, short what, void *arg)
 {
 	struct local_client *lc = arg;
 	char why[128];
 
-	if (what & BEV_EVENT_TIMEOUT) {
+	if (what & STREAM_TIMEOUT) {
 		snprintf(why, sizeof(why),
 		    "stopped reading its replies (%zu bytes unread for %d s)",
-		    evbuffer_get_length(bufferevent_get_output(bev)),
+		    evbuffer_get_length(stream_output(st)),
 		    lc->ex->conf.timeout);
 		local_client_cut(lc, why);
 		return;
 	}
-	local_client_close(lc, (what & BEV_EVENT_EOF) ? "hung up" : "error");
+	local_client_close(lc, (what & STREAM_EOF) ? "hung up" : "error");
 }
 
 static void
@@ -200,7 +200,6 @@ local_accepted(int fd, void *arg)
 {
 	struct libevent_tv tv = { LOCAL_HANDSHAKE_SEC, 0 };
 	struct export_rt *ex = arg;
-	struct libevent_tv unread = { ex->conf.timeout, 0 };
 	struct local_client *lc;
 
 	if (!conn_admit("a local NBD client")) {
@@ -210,22 +209,21 @@ local_accepted(int fd, void *arg)
 	if ((lc = calloc(1, sizeof(*lc))) == NULL)
 		fatal("calloc");
 	lc->ex = ex;
-	lc->bev =
-	    bufferevent_socket_new(sd_child->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	lc->timer = evtimer_new(sd_child->base, local_timeout, lc);
-	if (lc->bev == NULL || lc->timer == NULL)
-		fatalx("local client buffers");
+	lc->stream = stream_new(fd);
+	if ((lc->timer = evtimer_new(sd_child->base, local_timeout, lc)) ==
+	    NULL)
+		fatalx("local client timer");
 	local_client_name(lc, fd);
-	session_downstream_setup(lc->bev, &lc->down, lc);
+	session_downstream_setup(lc->stream, &lc->down, lc);
 	lc->down.replies_max = LOCAL_REPLIES_MAX;
-	/* Write timeout: pending output and no progress for that long. */
-	bufferevent_set_timeouts(lc->bev, NULL, LIBEVENT_TV(&unread));
-	bufferevent_setcb(lc->bev, local_read, local_write, local_event, lc);
+	/* Pending output and no progress for that long: cut off. */
+	stream_set_write_timeout(lc->stream, ex->conf.timeout);
+	stream_setcb(lc->stream, local_read, local_write, local_event, lc);
 	TAILQ_INSERT_TAIL(&negotiating, lc, entry);
 	nlocal++;
-	nbd_server_init(&lc->hs, bufferevent_get_output(lc->bev));
+	nbd_server_init(&lc->hs, stream_output(lc->stream));
 	evtimer_add(lc->timer, LIBEVENT_TV(&tv));
-	bufferevent_enable(lc->bev, EV_READ | EV_WRITE);
+	stream_enable_read(lc->stream);
 }
 
 void

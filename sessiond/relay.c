@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nbd_proto.h"
@@ -28,6 +29,52 @@ relay_init(struct relay *r, uint64_t size, uint16_t flags)
 	r->nfree = RELAY_SLOTS;
 }
 
+void
+relay_free(struct relay *r)
+{
+	ra_free(&r->ra);
+	if (r->parked != NULL)
+		evbuffer_free(r->parked);
+	r->parked = NULL;
+	r->parked_for = NULL;
+}
+
+/*
+ * Where an answer of our own to d goes. While a READ's payload from the
+ * peer is passing into d->out, nothing may come between its bytes: such
+ * answers (an error, a read answered from read-ahead) are parked and
+ * follow it once it is whole.
+ */
+struct evbuffer *
+relay_answer_out(struct relay *r, struct relay_down *d)
+{
+	if (r->reading == NULL || r->reading->down != d)
+		return d->out;
+	if (r->parked == NULL && (r->parked = evbuffer_new()) == NULL)
+		abort(); /* out of memory for a buffer header */
+	r->parked_for = d;
+	return r->parked;
+}
+
+static void
+unpark(struct relay *r)
+{
+	if (r->parked_for != NULL)
+		evbuffer_add_buffer(r->parked_for->out, r->parked);
+	r->parked_for = NULL;
+}
+
+/* What d has not read of our replies, or will get of them. */
+static size_t
+replies_pending(const struct relay *r, const struct relay_down *d)
+{
+	size_t n = evbuffer_get_length(d->out) + d->owed;
+
+	if (r->parked_for == d)
+		n += evbuffer_get_length(r->parked);
+	return n;
+}
+
 int
 relay_inflight(const struct relay *r)
 {
@@ -45,14 +92,15 @@ relay_fail(struct relay *r, enum relay_result result, const char *fmt, ...)
 	return result;
 }
 
-static void
-reply_local(struct relay_down *d, uint64_t handle, uint32_t error)
+void
+relay_reply_header(struct relay *r, struct relay_down *d, uint64_t handle,
+    uint32_t error)
 {
 	struct nbd_reply rep = { NBD_SIMPLE_REPLY_MAGIC, error, handle };
 	unsigned char buf[NBD_REPLY_SIZE];
 
 	nbd_reply_encode(&rep, buf);
-	evbuffer_add(d->out, buf, sizeof(buf));
+	evbuffer_add(relay_answer_out(r, d), buf, sizeof(buf));
 }
 
 /* The error we answer ourselves, or 0 when the peer should see it. */
@@ -114,15 +162,22 @@ slot_release(struct relay *r, struct relay_slot *s)
 {
 	if (s->down != NULL)
 		s->down->inflight--;
+	if (s->type == NBD_CMD_WRITE || s->type == NBD_CMD_TRIM)
+		r->writes--;
 	s->busy = 0;
 	s->down = NULL;
+	s->ra = NULL;
 	r->free[r->nfree++] = (uint16_t)(s - r->slots);
 }
 
-/* Sends one checked request to the peer under a slot's handle. */
-static void
-request_forward(struct relay *r, struct relay_down *d, struct nbd_request *req,
-    struct evbuffer *up)
+/*
+ * Sends one checked request to the peer under a slot's handle, for a
+ * downstream (whose request header has been read: a WRITE's payload
+ * follows in d->in) or for a read-ahead block. A slot must be free.
+ */
+void
+relay_forward(struct relay *r, struct relay_down *d, struct ra_block *ra,
+    struct nbd_request *req, struct evbuffer *up)
 {
 	unsigned char hdr[NBD_REQUEST_SIZE];
 	struct relay_slot *s;
@@ -131,20 +186,72 @@ request_forward(struct relay *r, struct relay_down *d, struct nbd_request *req,
 	s = slot_take(r, &index);
 	s->handle = req->handle;
 	s->down = d;
+	s->ra = ra;
+	s->offset = req->offset;
 	s->length = req->length;
 	s->type = req->type;
-	d->inflight++;
-	d->owed +=
-	    NBD_REPLY_SIZE + (req->type == NBD_CMD_READ ? req->length : 0);
+	if (s->type == NBD_CMD_WRITE || s->type == NBD_CMD_TRIM)
+		r->writes++;
 	r->requests++;
 	req->handle = ((uint64_t)s->gen << 32) | index;
 	nbd_request_encode(req, hdr);
 	evbuffer_add(up, hdr, sizeof(hdr));
-	evbuffer_drain(d->in, NBD_REQUEST_SIZE);
+	if (d == NULL)
+		return;
+	d->inflight++;
+	d->owed +=
+	    NBD_REPLY_SIZE + (req->type == NBD_CMD_READ ? req->length : 0);
 	if (req->type == NBD_CMD_WRITE) {
 		evbuffer_remove_buffer(d->in, up, req->length);
 		r->bytes_written += req->length;
 	}
+}
+
+/*
+ * Whether a WRITE or TRIM of any of [offset, offset + length) is in
+ * flight: the peer may carry it out after a read sent later, so such a
+ * read may not stand for the range once the write is answered.
+ */
+int
+relay_write_pending(const struct relay *r, uint64_t offset, uint32_t length)
+{
+	const struct relay_slot *s;
+	int i;
+
+	for (i = 0; i < RELAY_SLOTS && r->writes > 0; i++) {
+		s = &r->slots[i];
+		if (s->busy &&
+		    (s->type == NBD_CMD_WRITE || s->type == NBD_CMD_TRIM) &&
+		    offset < s->offset + s->length &&
+		    s->offset < offset + length)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A READ is answered from read-ahead, or waits for it, or goes to the
+ * peer; a sequential one then draws the read-ahead after it. Returns 0
+ * when it must wait for a free slot.
+ */
+static int
+request_read(struct relay *r, struct relay_down *d, struct nbd_request *req,
+    struct evbuffer *up)
+{
+	struct nbd_request seen = *req;
+
+	if (r->ra.window != 0 && ra_read(r, d, req)) {
+		evbuffer_drain(d->in, NBD_REQUEST_SIZE);
+		ra_follow(r, &seen, up);
+		return 1;
+	}
+	if (r->nfree == 0)
+		return 0;
+	evbuffer_drain(d->in, NBD_REQUEST_SIZE);
+	relay_forward(r, d, NULL, req, up);
+	if (r->ra.window != 0)
+		ra_follow(r, &seen, up);
+	return 1;
 }
 
 /*
@@ -166,7 +273,7 @@ relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
 		    (ssize_t)sizeof(hdr))
 			return RELAY_OK;
 		if (d->replies_max != 0 &&
-		    evbuffer_get_length(d->out) + d->owed >= d->replies_max)
+		    replies_pending(r, d) >= d->replies_max)
 			return RELAY_BACKLOG;
 		nbd_request_decode(hdr, &req);
 		if (req.magic != NBD_REQUEST_MAGIC)
@@ -187,12 +294,20 @@ relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
 			return RELAY_OK;
 		if ((error = request_check(r, &req)) != 0) {
 			evbuffer_drain(d->in, sizeof(hdr) + payload);
-			reply_local(d, req.handle, error);
+			relay_reply_header(r, d, req.handle, error);
+			continue;
+		}
+		if (req.type == NBD_CMD_READ) {
+			if (!request_read(r, d, &req, up))
+				return RELAY_FULL;
 			continue;
 		}
 		if (r->nfree == 0)
 			return RELAY_FULL;
-		request_forward(r, d, &req, up);
+		if (req.type == NBD_CMD_WRITE || req.type == NBD_CMD_TRIM)
+			ra_overwritten(r, req.offset, req.length);
+		evbuffer_drain(d->in, NBD_REQUEST_SIZE);
+		relay_forward(r, d, NULL, &req, up);
 	}
 }
 
@@ -202,19 +317,26 @@ reply_payload(struct relay *r, struct evbuffer *in)
 {
 	size_t n = evbuffer_get_length(in);
 	struct relay_down *d = r->reading->down;
+	struct ra_block *ra = r->reading->ra;
 
 	if (n > r->read_left)
 		n = r->read_left;
-	if (d != NULL)
+	if (ra != NULL)
+		ra_payload(r, ra, in, n);
+	else if (d != NULL)
 		evbuffer_remove_buffer(in, d->out, n);
 	else
 		evbuffer_drain(in, n);
 	owed_paid(d, n);
 	r->read_left -= n;
-	r->bytes_read += n;
+	if (ra == NULL)
+		r->bytes_read += n;
 	if (r->read_left == 0) {
 		slot_release(r, r->reading);
 		r->reading = NULL;
+		unpark(r);
+		if (ra != NULL)
+			ra_arrived(r, ra, 0);
 	}
 }
 
@@ -251,6 +373,14 @@ relay_replies(struct relay *r, struct evbuffer *in)
 			    (unsigned long long)rep.handle);
 		evbuffer_drain(in, sizeof(hdr));
 		r->replies++;
+		if (s->ra != NULL &&
+		    (s->type != NBD_CMD_READ || rep.error != 0)) {
+			struct ra_block *ra = s->ra;
+
+			slot_release(r, s);
+			ra_arrived(r, ra, rep.error);
+			continue;
+		}
 		if (s->down != NULL) {
 			rep.handle = s->handle;
 			nbd_reply_encode(&rep, hdr);
@@ -279,4 +409,9 @@ relay_down_gone(struct relay *r, struct relay_down *d)
 			r->slots[i].down = NULL;
 	d->inflight = 0;
 	d->owed = 0;
+	ra_down_gone(r, d);
+	if (r->parked_for == d) {
+		evbuffer_drain(r->parked, evbuffer_get_length(r->parked));
+		r->parked_for = NULL;
+	}
 }

@@ -9,8 +9,11 @@
 #include <stdint.h>
 
 #define RELAY_SLOTS 256 /* requests in flight to the peer */
+#define RA_BLOCKS 32	/* read-ahead requests held or in flight */
+#define RA_WAITERS 8	/* reads waiting for one such request */
 
 struct evbuffer;
+struct nbd_request;
 
 /*
  * One source of requests: the kernel's socket or a local NBD client. With
@@ -26,13 +29,57 @@ struct relay_down {
 	size_t replies_max; /* 0: no bound */
 };
 
+struct ra_block;
+
 struct relay_slot {
 	uint64_t handle;	 /* the downstream's own */
 	struct relay_down *down; /* NULL once it has gone */
+	struct ra_block *ra;	 /* a read-ahead request's block */
+	uint64_t offset;
 	uint32_t length;
 	uint16_t type;
 	uint16_t gen;
 	int busy;
+};
+
+/* A read of ours on the peer, for a downstream that reads ahead of it. */
+struct ra_waiter {
+	struct relay_down *down; /* NULL once it has gone */
+	uint64_t handle;
+	uint64_t offset;
+	uint32_t length;
+};
+
+enum ra_state {
+	RA_FREE = 0,
+	RA_INFLIGHT, /* asked of the peer */
+	RA_READY,    /* here, handed out from the front */
+	RA_STALE,    /* in flight, overwritten since: dropped on arrival */
+};
+
+struct ra_block {
+	enum ra_state state;
+	uint64_t offset;
+	uint32_t length;
+	uint32_t taken;	       /* from the front: handed out or skipped */
+	struct evbuffer *data; /* bytes [offset + taken, offset + length) */
+	struct ra_waiter waiters[RA_WAITERS];
+	int nwaiters;
+};
+
+/*
+ * Read-ahead: once a downstream reads where the last read ended, reads of
+ * the same size follow it to the peer, up to window bytes held or owed,
+ * and later reads are answered from them.
+ */
+struct readahead {
+	uint64_t window; /* 0: off */
+	uint64_t next;	 /* where a sequential read would start */
+	uint64_t end;	 /* end of the furthest block asked for */
+	uint64_t held;	 /* in blocks, not yet handed out */
+	uint64_t hits;	 /* reads answered from blocks */
+	uint64_t asked;	 /* bytes read ahead */
+	struct ra_block blocks[RA_BLOCKS];
 };
 
 struct relay {
@@ -41,12 +88,17 @@ struct relay {
 	struct relay_slot slots[RELAY_SLOTS];
 	uint16_t free[RELAY_SLOTS];
 	int nfree;
+	int writes;		    /* WRITEs and TRIMs in flight */
 	struct relay_slot *reading; /* READ payload in progress */
 	uint32_t read_left;
 	uint64_t bytes_read;	/* payload sent to downstreams */
 	uint64_t bytes_written; /* payload sent to the peer */
 	uint64_t requests;
 	uint64_t replies;
+	struct readahead ra;
+	/* our own answers to the downstream whose READ payload is passing */
+	struct evbuffer *parked;
+	struct relay_down *parked_for;
 	char reason[128];
 };
 
@@ -61,10 +113,27 @@ enum relay_result {
 };
 
 void relay_init(struct relay *, uint64_t, uint16_t);
+void relay_free(struct relay *);
 enum relay_result
 relay_requests(struct relay *, struct relay_down *, struct evbuffer *);
 enum relay_result relay_replies(struct relay *, struct evbuffer *);
 void relay_down_gone(struct relay *, struct relay_down *);
 int relay_inflight(const struct relay *);
+void relay_forward(struct relay *, struct relay_down *, struct ra_block *,
+    struct nbd_request *, struct evbuffer *);
+struct evbuffer *relay_answer_out(struct relay *, struct relay_down *);
+int relay_write_pending(const struct relay *, uint64_t, uint32_t);
+void
+relay_reply_header(struct relay *, struct relay_down *, uint64_t, uint32_t);
+
+/* readahead.c */
+void ra_init(struct readahead *, uint64_t);
+void ra_free(struct readahead *);
+int ra_read(struct relay *, struct relay_down *, const struct nbd_request *);
+void ra_follow(struct relay *, const struct nbd_request *, struct evbuffer *);
+void ra_overwritten(struct relay *, uint64_t, uint32_t);
+void ra_payload(struct relay *, struct ra_block *, struct evbuffer *, size_t);
+void ra_arrived(struct relay *, struct ra_block *, uint32_t);
+void ra_down_gone(struct relay *, struct relay_down *);
 
 #endif

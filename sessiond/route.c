@@ -17,6 +17,7 @@
 #include "log.h"
 #include "route.h"
 #include "sessiond.h"
+#include "stream.h"
 
 static void route_identified(struct conn *);
 
@@ -321,7 +322,8 @@ serve_upgrade(struct conn *c)
 	choose_protocol(c, protocol, sizeof(protocol));
 	ws_handshake_response(bufferevent_get_output(c->bev), hs.accept,
 	    protocol[0] ? protocol : NULL);
-	session_start(ex, conn_take_bev(c), c->addr, c->id.user);
+	session_start(ex, stream_from_bufferevent(conn_take_bev(c)), c->addr,
+	    c->id.user);
 }
 
 static void

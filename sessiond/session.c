@@ -23,11 +23,10 @@
 #include "log.h"
 #include "nbd_proto.h"
 #include "sessiond.h"
+#include "stream.h"
 
 #define STREAM_IN_MAX (1024 * 1024) /* unmasked, not yet relayed */
-#define DOWN_IN_MAX (NBD_MAX_PAYLOAD + NBD_REQUEST_SIZE + 65536)
-#define READ_CHUNK (1024 * 1024)   /* one socket read */
-#define PONG_QUEUE_MAX (64 * 1024) /* pongs the peer has not read */
+#define PONG_QUEUE_MAX (64 * 1024)  /* pongs the peer has not read */
 
 static void session_free(struct session *);
 static int nsessions;
@@ -68,7 +67,7 @@ session_audit(const struct session *s, int event, const char *reason)
 	a.duration_ms = (uint64_t)(time(NULL) - s->since) * 1000;
 	sd_audit(&a);
 }
-static void peer_read(struct bufferevent *, void *);
+static void peer_read(struct stream *, void *);
 
 static void
 session_timeout(evutil_socket_t fd, short events, void *arg)
@@ -130,11 +129,11 @@ session_down_done(struct session *s, struct relay_down *d, enum relay_result r)
 }
 
 static void
-kernel_read(struct bufferevent *bev, void *arg)
+kernel_read(struct stream *st, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
+	(void)st;
 	if (s->ending)
 		return;
 	session_down_done(s, &s->kdown,
@@ -142,14 +141,14 @@ kernel_read(struct bufferevent *bev, void *arg)
 }
 
 static void
-kernel_write(struct bufferevent *bev, void *arg)
+kernel_write(struct stream *st, void *arg)
 {
-	(void)bev;
+	(void)st;
 	flow_downstream_drained(arg);
 }
 
 static void
-kernel_event(struct bufferevent *bev, short what, void *arg)
+kernel_event(struct stream *st, short what, void *arg)
 {
 	struct session *s = arg;
 
@@ -157,7 +156,7 @@ kernel_event(struct bufferevent *bev, short what, void *arg)
 	/* Before blockd has answered this means a refusal: let it say why. */
 	if (s->attach_sent && !s->attach_answered) {
 		relay_down_gone(&s->relay, &s->kdown);
-		bufferevent_free(bev);
+		stream_free(st);
 		s->kernel = NULL;
 		return;
 	}
@@ -186,15 +185,11 @@ session_kick_downstreams(struct session *s)
 }
 
 void
-session_downstream_setup(struct bufferevent *bev, struct relay_down *d,
-    void *owner)
+session_downstream_setup(struct stream *st, struct relay_down *d, void *owner)
 {
-	bufferevent_setwatermark(bev, EV_READ, 0, DOWN_IN_MAX);
-	flow_downstream_setup(bev);
-	bufferevent_set_max_single_read(bev, READ_CHUNK);
-	bufferevent_set_max_single_write(bev, READ_CHUNK);
-	d->in = bufferevent_get_input(bev);
-	d->out = bufferevent_get_output(bev);
+	flow_downstream_setup(st);
+	d->in = stream_input(st);
+	d->out = stream_output(st);
 	d->inflight = 0;
 	d->owed = 0;
 	d->replies_max = 0;
@@ -213,15 +208,11 @@ attach_device(struct session *s)
 		log_warn("session %u: socketpair", s->id);
 		return -1;
 	}
-	s->kernel = bufferevent_socket_new(sd_child->base, sv[0],
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (s->kernel == NULL)
-		fatalx("bufferevent_socket_new");
+	s->kernel = stream_new(sv[0]);
 	session_downstream_setup(s->kernel, &s->kdown, s);
-	bufferevent_setcb(s->kernel, kernel_read, kernel_write, kernel_event,
-	    s);
+	stream_setcb(s->kernel, kernel_read, kernel_write, kernel_event, s);
 	/* Relay at once: the kernel reads while the start hook runs. */
-	bufferevent_enable(s->kernel, EV_READ | EV_WRITE);
+	stream_enable_read(s->kernel);
 	memset(&a, 0, sizeof(a));
 	snprintf(a.export, sizeof(a.export), "%s", s->ex->conf.name);
 	snprintf(a.user, sizeof(a.user), "%s", s->user);
@@ -262,6 +253,7 @@ transmission_begin(struct session *s)
 	if (e->read_only)
 		flags |= NBD_TFLAG_READ_ONLY;
 	relay_init(&s->relay, size, flags);
+	ra_init(&s->relay.ra, e->read_ahead);
 	s->transmitting = 1;
 	s->last_progress = time(NULL);
 	evtimer_add(s->watchdog, LIBEVENT_TV(&watchdog_tick));
@@ -329,8 +321,8 @@ peer_pong(struct session *s, const struct ws_event *ev)
 		session_end(s, why, WS_CLOSE_POLICY);
 		return 0;
 	}
-	ws_write_control(bufferevent_get_output(s->peer), WS_OP_PONG,
-	    ev->payload, ev->len);
+	ws_write_control(stream_output(s->peer), WS_OP_PONG, ev->payload,
+	    ev->len);
 	return 1;
 }
 
@@ -351,10 +343,10 @@ peer_control(struct session *s, const struct ws_event *ev)
 }
 
 static void
-peer_read(struct bufferevent *bev, void *arg)
+peer_read(struct stream *st, void *arg)
 {
 	struct session *s = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *in = stream_input(st);
 	struct ws_event ev;
 	size_t room, queued, left;
 	int r;
@@ -393,10 +385,10 @@ session_peer_input(struct session *s)
 }
 
 static void
-peer_write(struct bufferevent *bev, void *arg)
+peer_write(struct stream *st, void *arg)
 {
 	struct session *s = arg;
-	struct evbuffer *out = bufferevent_get_output(bev);
+	struct evbuffer *out = stream_output(st);
 
 	if (s->ending) {
 		if (evbuffer_get_length(out) == 0)
@@ -408,23 +400,21 @@ peer_write(struct bufferevent *bev, void *arg)
 }
 
 static void
-peer_event(struct bufferevent *bev, short what, void *arg)
+peer_event(struct stream *st, short what, void *arg)
 {
 	struct session *s = arg;
 
-	(void)bev;
-	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)))
-		return;
+	(void)st;
 	if (!s->ending)
 		session_end(s,
-		    (what & BEV_EVENT_EOF) ? "the peer went away" :
-					     "connection error with the peer",
+		    (what & STREAM_EOF) ? "the peer went away" :
+					  "connection error with the peer",
 		    WS_CLOSE_GOING_AWAY);
 	session_free(s);
 }
 
 int
-session_start(struct export_rt *ex, struct bufferevent *bev, const char *addr,
+session_start(struct export_rt *ex, struct stream *peer, const char *addr,
     const char *user)
 {
 	struct libevent_tv tv = { sd_child->conf->global.handshake_timeout, 0 };
@@ -435,7 +425,7 @@ session_start(struct export_rt *ex, struct bufferevent *bev, const char *addr,
 	nsessions++;
 	s->id = sd_next_session_id();
 	s->ex = ex;
-	s->peer = bev;
+	s->peer = peer;
 	s->since = time(NULL);
 	snprintf(s->addr, sizeof(s->addr), "%s", addr);
 	snprintf(s->user, sizeof(s->user), "%s", user);
@@ -451,17 +441,14 @@ session_start(struct export_rt *ex, struct bufferevent *bev, const char *addr,
 	nbd_client_init(&s->hs);
 	ex->session = s;
 	ex->state = EXPORT_CONNECTING;
-	bufferevent_setcb(bev, peer_read, peer_write, peer_event, s);
-	bufferevent_set_timeouts(bev, NULL, NULL);
-	flow_peer_setup(bev);
-	bufferevent_set_max_single_read(bev, READ_CHUNK);
-	bufferevent_set_max_single_write(bev, READ_CHUNK);
+	stream_setcb(peer, peer_read, peer_write, peer_event, s);
+	flow_peer_setup(peer);
 	evtimer_add(s->timer, LIBEVENT_TV(&tv));
 	log_info("session %u: %s connects to export %s", s->id, addr,
 	    ex->conf.name);
-	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-		peer_read(bev, s);
+	stream_enable_read(peer);
+	if (evbuffer_get_length(stream_input(peer)) > 0)
+		peer_read(peer, s);
 	return 0;
 }
 
@@ -491,7 +478,7 @@ session_end(struct session *s, const char *reason, uint16_t code)
 	local_close_all(s, reason);
 	if (s->kernel != NULL) {
 		relay_down_gone(&s->relay, &s->kdown);
-		bufferevent_free(s->kernel);
+		stream_free(s->kernel);
 		s->kernel = NULL;
 	}
 	ex->session = NULL;
@@ -506,8 +493,8 @@ session_end(struct session *s, const char *reason, uint16_t code)
 	}
 	if (s->peer != NULL) {
 		snprintf(text, sizeof(text), "%s", reason);
-		ws_write_close(bufferevent_get_output(s->peer), code, text);
-		bufferevent_disable(s->peer, EV_READ);
+		ws_write_close(stream_output(s->peer), code, text);
+		stream_disable_read(s->peer);
 	}
 	evtimer_del(s->watchdog);
 	evtimer_del(s->timer);
@@ -517,8 +504,8 @@ session_end(struct session *s, const char *reason, uint16_t code)
 static void
 session_free(struct session *s)
 {
-	if (s->peer != NULL)
-		bufferevent_free(s->peer);
+	stream_free(s->peer);
+	relay_free(&s->relay);
 	evbuffer_free(s->stream_in);
 	evbuffer_free(s->stream_out);
 	event_free(s->timer);

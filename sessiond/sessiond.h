@@ -21,6 +21,7 @@
 
 struct acceptor;
 struct bufferevent;
+struct stream;
 struct child;
 struct evbuffer;
 struct event;
@@ -60,7 +61,7 @@ struct local_client {
 	TAILQ_ENTRY(local_client) entry;
 	char name[64]; /* for the log */
 	struct export_rt *ex;
-	struct bufferevent *bev;
+	struct stream *stream;
 	struct nbd_server hs;
 	struct relay_down down;
 	struct event *timer; /* handshake timeout */
@@ -75,14 +76,14 @@ struct session {
 	char user[CONF_NAME_MAX];
 	char addr[64];
 	time_t since;
-	struct bufferevent *peer;
+	struct stream *peer;
 	struct ws_reader ws;
 	struct evbuffer *stream_in;  /* unmasked, from the peer */
 	struct evbuffer *stream_out; /* to be framed to the peer */
 	struct nbd_client hs;
 	int transmitting; /* handshake done */
 	struct relay relay;
-	struct bufferevent *kernel; /* device exports */
+	struct stream *kernel; /* device exports */
 	struct relay_down kdown;
 	int attach_sent;
 	int attach_answered;
@@ -132,8 +133,8 @@ const struct web_file *web_find(const char *);
 void api_exports(struct evbuffer *, const struct identity *);
 
 /* session.c */
-int session_start(struct export_rt *, struct bufferevent *, const char *,
-    const char *);
+int
+session_start(struct export_rt *, struct stream *, const char *, const char *);
 void session_end(struct session *, const char *, uint16_t);
 int session_count(void);
 int session_count_user(const char *);
@@ -143,12 +144,11 @@ void session_kick_downstreams(struct session *);
 void session_peer_input(struct session *);
 void
 session_down_done(struct session *, struct relay_down *, enum relay_result);
-void
-session_downstream_setup(struct bufferevent *, struct relay_down *, void *);
+void session_downstream_setup(struct stream *, struct relay_down *, void *);
 
 /* flow.c: backpressure between the peer and the downstreams */
-void flow_peer_setup(struct bufferevent *);
-void flow_downstream_setup(struct bufferevent *);
+void flow_peer_setup(struct stream *);
+void flow_downstream_setup(struct stream *);
 void flow_peer_output(struct session *);
 void flow_peer_drained(struct session *);
 void flow_downstreams_filled(struct session *);

@@ -86,8 +86,8 @@ int ws_handshake_response(struct evbuffer *, const char *, const char *);
 void ws_reader_init(struct ws_reader *, size_t);
 int ws_read(struct ws_reader *, struct evbuffer *, struct evbuffer *, size_t,
     struct ws_event *);
-void
-ws_unmask_copy(uint8_t *, const uint8_t *, size_t, const uint8_t[4], size_t);
+void ws_unmask_copy(uint8_t *restrict, const uint8_t *restrict, size_t,
+    const uint8_t[4], size_t);
 
 int ws_write_binary(struct evbuffer *, struct evbuffer *, size_t);
 int ws_write_control(struct evbuffer *, enum ws_opcode, const void *, size_t);

@@ -26,6 +26,7 @@
 #define main blockd_main
 #include "blockd.c"
 #undef main
+#include "read_ahead.c"
 
 /* The input's first byte. */
 #define OPT_NO_NETLINK 0x01		/* the kernel has no nbd family */

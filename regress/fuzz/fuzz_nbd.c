@@ -6,6 +6,7 @@
  */
 #include <event2/buffer.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "nbd_proto.h"
 #include "nbd_server.h"
 #include "relay.h"
+#include "relay_model.h"
 
 static void
 fuzz_client(const uint8_t *data, size_t size, size_t chunk)
@@ -94,6 +96,18 @@ fuzz_relay(const uint8_t *data, size_t size, size_t chunk)
 	evbuffer_free(peer);
 }
 
+/* The relay in a model world: any wrong or lost reply is a crash. */
+static void
+fuzz_relay_model(const uint8_t *data, size_t size)
+{
+	char why[160];
+
+	if (relay_model_run(data, size, why, sizeof(why)) != 0) {
+		fprintf(stderr, "relay model: %s\n", why);
+		abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -113,7 +127,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_server(data + 1, size - 1, chunk, 0);
 		break;
 	default:
-		fuzz_relay(data + 1, size - 1, chunk * 16);
+		if (data[0] & 4)
+			fuzz_relay_model(data + 1, size - 1);
+		else
+			fuzz_relay(data + 1, size - 1, chunk * 16);
 		break;
 	}
 	return 0;

@@ -11,6 +11,7 @@
 #include "nbd_proto.h"
 #include "nbd_server.h"
 #include "relay.h"
+#include "relay_model.h"
 #include "test.h"
 
 static struct evbuffer *
@@ -457,6 +458,8 @@ reply(struct evbuffer *b, uint32_t magic, uint32_t error, uint64_t handle)
 	evbuffer_add(b, p, sizeof(p));
 }
 
+#define RA_TEST_BLOCK 4096
+
 /* The handle the relay used for the n-th request it forwarded to up. */
 static uint64_t
 up_handle(struct evbuffer *up, size_t at)
@@ -659,6 +662,254 @@ test_relay(void)
 	evbuffer_free(peer);
 }
 
+/* The offset of the request at byte at of up. */
+static uint64_t
+up_offset(struct evbuffer *up, size_t at)
+{
+	unsigned char p[NBD_REQUEST_SIZE];
+	struct evbuffer_ptr ptr;
+
+	evbuffer_ptr_set(up, &ptr, at, EVBUFFER_PTR_SET);
+	evbuffer_copyout_from(up, &ptr, p, sizeof(p));
+	return nbd_get64(p + 16);
+}
+
+/* The peer answers the request at byte at of up with block's bytes. */
+static void
+peer_answers(struct evbuffer *peer, struct evbuffer *up, size_t at,
+    const unsigned char *image, uint32_t error)
+{
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, error, up_handle(up, at));
+	if (error == 0)
+		evbuffer_add(peer, image + up_offset(up, at), RA_TEST_BLOCK);
+}
+
+/* A reply of RA_TEST_BLOCK bytes for handle, holding image at off. */
+static int
+answered(struct evbuffer *out, uint64_t handle, const unsigned char *image,
+    uint64_t off)
+{
+	unsigned char hdr[NBD_REPLY_SIZE], got[RA_TEST_BLOCK];
+
+	if (evbuffer_get_length(out) < sizeof(hdr) + sizeof(got))
+		return 0;
+	evbuffer_remove(out, hdr, sizeof(hdr));
+	evbuffer_remove(out, got, sizeof(got));
+	return nbd_get32(hdr) == NBD_SIMPLE_REPLY_MAGIC &&
+	    nbd_get32(hdr + 4) == 0 && nbd_get64(hdr + 8) == handle &&
+	    memcmp(got, image + off, sizeof(got)) == 0;
+}
+
+/*
+ * Read-ahead: a sequential reader draws reads of its size after it, up to
+ * the window; its next reads are answered from them or wait for them; a
+ * random read draws nothing; a write drops what it overlaps.
+ */
+static void
+test_readahead(void)
+{
+	static unsigned char image[1 << 20];
+	struct relay r;
+	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0 };
+	struct evbuffer *up = buf(), *peer = buf();
+	const uint64_t window = 4 * RA_TEST_BLOCK;
+	size_t i, n;
+	int good;
+
+	for (i = 0; i < sizeof(image); i++)
+		image[i] = (unsigned char)(i * 7 + (i >> 12));
+	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
+	ra_init(&r.ra, window);
+
+	request(d.in, NBD_CMD_READ, 100, 0, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	n = evbuffer_get_length(up) / NBD_REQUEST_SIZE;
+	good = n == 5;
+	for (i = 0; good && i < n; i++)
+		good = up_offset(up, i * NBD_REQUEST_SIZE) == i * RA_TEST_BLOCK;
+	test_result("readahead_sequential_read_asks_ahead_up_to_the_window",
+	    good && r.ra.held == window, "%zu requests, held %llu", n,
+	    (unsigned long long)r.ra.held);
+
+	/* The next read waits for the block under way: no request of its own.
+	 */
+	request(d.in, NBD_CMD_READ, 101, RA_TEST_BLOCK, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	test_result("readahead_read_of_a_block_in_flight_asks_the_peer_nothing",
+	    evbuffer_get_length(up) == 5 * NBD_REQUEST_SIZE &&
+		evbuffer_get_length(d.in) == 0,
+	    "up %zu", evbuffer_get_length(up));
+	/* Replies in the peer's order: the reader's own, then the blocks. */
+	peer_answers(peer, up, 0, image, 0);
+	peer_answers(peer, up, 2 * NBD_REQUEST_SIZE, image, 0);
+	relay_replies(&r, peer);
+	good = answered(d.out, 100, image, 0);
+	test_result("readahead_block_not_yet_read_is_held_not_sent",
+	    good && evbuffer_get_length(d.out) == 0, "out %zu",
+	    evbuffer_get_length(d.out));
+	peer_answers(peer, up, NBD_REQUEST_SIZE, image, 0);
+	relay_replies(&r, peer);
+	test_result("readahead_waiting_read_answered_with_the_right_bytes",
+	    answered(d.out, 101, image, RA_TEST_BLOCK), "out %zu",
+	    evbuffer_get_length(d.out));
+
+	/* A block already here answers at once and the window moves on. */
+	evbuffer_drain(up, 3 * NBD_REQUEST_SIZE);
+	request(d.in, NBD_CMD_READ, 102, 2 * RA_TEST_BLOCK, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	test_result("readahead_read_of_a_block_here_answered_at_once",
+	    answered(d.out, 102, image, 2 * RA_TEST_BLOCK) && r.ra.hits == 2 &&
+		r.bytes_read == 3 * RA_TEST_BLOCK,
+	    "hits %llu", (unsigned long long)r.ra.hits);
+	n = evbuffer_get_length(up) / NBD_REQUEST_SIZE;
+	test_result("readahead_window_moves_on_as_blocks_are_read",
+	    n == 4 &&
+		up_offset(up, 2 * NBD_REQUEST_SIZE) == 5 * RA_TEST_BLOCK &&
+		up_offset(up, 3 * NBD_REQUEST_SIZE) == 6 * RA_TEST_BLOCK &&
+		r.ra.held <= window,
+	    "%zu requests, held %llu", n, (unsigned long long)r.ra.held);
+
+	/* A write over a block here and one under way: both dropped. */
+	request(d.in, NBD_CMD_WRITE, 103, 3 * RA_TEST_BLOCK, 2 * RA_TEST_BLOCK);
+	evbuffer_add(d.in, image, 2 * RA_TEST_BLOCK);
+	peer_answers(peer, up, 0, image, 0); /* block 3 comes */
+	relay_replies(&r, peer);
+	relay_requests(&r, &d, up);
+	peer_answers(peer, up, NBD_REQUEST_SIZE, image, 0); /* block 4: stale */
+	relay_replies(&r, peer);
+	evbuffer_drain(up, evbuffer_get_length(up));
+	request(d.in, NBD_CMD_READ, 104, 3 * RA_TEST_BLOCK, RA_TEST_BLOCK);
+	request(d.in, NBD_CMD_READ, 105, 4 * RA_TEST_BLOCK, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	/* Both reads go to the peer (after the read-ahead they draw). */
+	n = evbuffer_get_length(up);
+	test_result("readahead_write_drops_what_it_overlaps",
+	    n >= 2 * NBD_REQUEST_SIZE &&
+		up_offset(up, 0) == 3 * RA_TEST_BLOCK &&
+		up_offset(up, n - NBD_REQUEST_SIZE) == 4 * RA_TEST_BLOCK &&
+		evbuffer_get_length(d.out) == 0,
+	    "up %zu out %zu", n, evbuffer_get_length(d.out));
+
+	/*
+	 * An answer of ours (from read-ahead, or an error) for a reader whose
+	 * READ payload is still coming waits until that payload is whole.
+	 */
+	relay_down_gone(&r, &d);
+	relay_free(&r);
+	evbuffer_drain(up, evbuffer_get_length(up));
+	evbuffer_drain(d.out, evbuffer_get_length(d.out));
+	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
+	ra_init(&r.ra, window);
+	request(d.in, NBD_CMD_READ, 110, 0, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	peer_answers(peer, up, NBD_REQUEST_SIZE, image, 0); /* block 1 */
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, up_handle(up, 0));
+	evbuffer_add(peer, image, 1000);
+	relay_replies(&r, peer);
+	request(d.in, NBD_CMD_READ, 111, RA_TEST_BLOCK, RA_TEST_BLOCK);
+	request(d.in, NBD_CMD_READ, 112, sizeof(image), RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	good = evbuffer_get_length(d.out) == NBD_REPLY_SIZE + 1000;
+	evbuffer_add(peer, image + 1000, RA_TEST_BLOCK - 1000);
+	relay_replies(&r, peer);
+	good = good && answered(d.out, 110, image, 0) &&
+	    answered(d.out, 111, image, RA_TEST_BLOCK);
+	{
+		unsigned char hdr[NBD_REPLY_SIZE];
+
+		good = good &&
+		    evbuffer_remove(d.out, hdr, sizeof(hdr)) ==
+			(int)sizeof(hdr) &&
+		    nbd_get64(hdr + 8) == 112 &&
+		    nbd_get32(hdr + 4) == NBD_EINVAL &&
+		    evbuffer_get_length(d.out) == 0;
+	}
+	test_result("answers_of_ours_wait_for_the_read_payload_passing", good,
+	    "out %zu", evbuffer_get_length(d.out));
+	evbuffer_drain(peer, evbuffer_get_length(peer));
+
+	/* A random read draws nothing. */
+	relay_down_gone(&r, &d);
+	relay_free(&r);
+	evbuffer_drain(up, evbuffer_get_length(up));
+	evbuffer_drain(d.out, evbuffer_get_length(d.out));
+	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
+	ra_init(&r.ra, window);
+	request(d.in, NBD_CMD_READ, 106, 9 * RA_TEST_BLOCK, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	test_result("readahead_random_read_asks_nothing_ahead",
+	    evbuffer_get_length(up) == NBD_REQUEST_SIZE && r.ra.held == 0,
+	    "up %zu", evbuffer_get_length(up));
+
+	/* An error for a block goes to whoever waits for it. */
+	request(d.in, NBD_CMD_READ, 107, 10 * RA_TEST_BLOCK, RA_TEST_BLOCK);
+	request(d.in, NBD_CMD_READ, 108, 11 * RA_TEST_BLOCK, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	peer_answers(peer, up, 0, image, 0);
+	peer_answers(peer, up, NBD_REQUEST_SIZE, image, 0);
+	peer_answers(peer, up, 2 * NBD_REQUEST_SIZE, image, NBD_EIO);
+	relay_replies(&r, peer);
+	{
+		unsigned char hdr[NBD_REPLY_SIZE];
+
+		answered(d.out, 106, image, 9 * RA_TEST_BLOCK);
+		answered(d.out, 107, image, 10 * RA_TEST_BLOCK);
+		evbuffer_remove(d.out, hdr, sizeof(hdr));
+		test_result("readahead_error_reaches_the_read_waiting_for_it",
+		    nbd_get64(hdr + 8) == 108 &&
+			nbd_get32(hdr + 4) == NBD_EIO &&
+			evbuffer_get_length(d.out) == 0 && d.owed == 0,
+		    "handle %llu error %u out %zu",
+		    (unsigned long long)nbd_get64(hdr + 8), nbd_get32(hdr + 4),
+		    evbuffer_get_length(d.out));
+	}
+
+	/* A reader gone while it waits: its block still comes, unseen. */
+	request(d.in, NBD_CMD_READ, 109, 12 * RA_TEST_BLOCK, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	relay_down_gone(&r, &d);
+	for (i = 3 * NBD_REQUEST_SIZE; i < evbuffer_get_length(up);
+	     i += NBD_REQUEST_SIZE)
+		peer_answers(peer, up, i, image, 0);
+	test_result("readahead_reader_gone_while_waiting_harms_nothing",
+	    relay_replies(&r, peer) == RELAY_OK && relay_inflight(&r) == 0 &&
+		evbuffer_get_length(d.out) == 0 && r.ra.held <= window,
+	    "inflight %d", relay_inflight(&r));
+
+	relay_free(&r);
+	evbuffer_free(d.in);
+	evbuffer_free(d.out);
+	evbuffer_free(up);
+	evbuffer_free(peer);
+}
+
+/*
+ * The relay in a model world (relay_model.c), read-ahead on and off, for
+ * many byte strings from a fixed seed: every reply right, none lost.
+ */
+static void
+test_relay_model(void)
+{
+	static uint8_t data[4096];
+	char why[160] = "";
+	uint32_t x = 20261128;
+	int run, i, bad = -1;
+	size_t len = 0;
+
+	for (run = 0; run < 3000 && bad < 0; run++) {
+		len = 64 + run % (sizeof(data) - 64);
+		for (i = 0; i < (int)len; i++) {
+			x = x * 1103515245 + 12345;
+			data[i] = (uint8_t)(x >> 16);
+		}
+		if (relay_model_run(data, len, why, sizeof(why)) != 0)
+			bad = run;
+	}
+	test_result("relay_model_every_reply_right_none_lost_3000_runs",
+	    bad < 0, "run %d (%zu bytes, read-ahead %s): %s", bad, len,
+	    (data[0] & 1) ? "on" : "off", why);
+}
+
 int
 main(void)
 {
@@ -669,5 +920,7 @@ main(void)
 	test_client_errors();
 	test_server();
 	test_relay();
+	test_readahead();
+	test_relay_model();
 	return test_done();
 }

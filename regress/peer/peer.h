@@ -143,6 +143,7 @@ int ws_send_control(struct ws *, int, const uint8_t *, size_t);
 void ws_send_close(struct ws *, int, const char *);
 int ws_close(struct ws *, int, const char *);
 void ws_abort(struct ws *, int);
+void ws_drop(struct ws *, int);
 void ws_fail(struct ws *, int, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -3,13 +3,16 @@
  * are cut into masked binary frames and leave with one writev.
  */
 #include <sys/random.h>
+#include <sys/socket.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "peer.h"
 
@@ -122,6 +125,33 @@ ws_abort(struct ws *ws, int status)
 		ws->status = status;
 	}
 	ws->out_len = 0;
+}
+
+/*
+ * The connection dropped, as by a peer that vanished, but ended with a
+ * FIN rather than a reset: what we have not read is read and thrown away
+ * (for up to two seconds) before the socket closes. QEMU's user
+ * networking (libslirp 4.7) aborts when a host socket it forwards to a
+ * guest is reset while its buffer towards the guest is full, and with
+ * read-ahead sessiond has requests in flight when the peer goes.
+ */
+void
+ws_drop(struct ws *ws, int status)
+{
+	struct pollfd pfd = { ws->io->fd, POLLIN, 0 };
+	char sink[16384];
+	time_t until = time(NULL) + 2;
+
+	if (!ws->ended && ws->io->fd != -1 &&
+	    shutdown(ws->io->fd, SHUT_WR) == 0) {
+		while (time(NULL) < until && poll(&pfd, 1, 250) >= 0) {
+			if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (read(ws->io->fd, sink, sizeof(sink)) <= 0)
+				break;
+		}
+	}
+	ws_abort(ws, status);
 }
 
 /* Writes all iovecs, resuming after short writes. */

@@ -157,7 +157,7 @@ xmit_cut_off(struct xmit *x)
 	peer_log(1, "fault: dropping the connection mid-read");
 	if (ws_flush(x->ws) == -1)
 		return -1;
-	ws_abort(x->ws, PEER_EXIT_OK);
+	ws_drop(x->ws, PEER_EXIT_OK);
 	return -1;
 }
 

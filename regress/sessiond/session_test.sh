@@ -200,6 +200,50 @@ else
 fi
 rm -f "$work/expect.bin"
 
+# --- read-ahead (read-ahead = 4M by default) --------------------------------
+
+# One request at a time, in order: answered from read-ahead, byte-identical,
+# and what it holds stays within the window.
+lab_ra() {
+	curl -s "$base/api/exports" | json '[e for e in d if e["name"]=="lab"][0]["read_ahead"]["'"$1"'"]'
+}
+hits0=$(lab_ra hits)
+nbdcopy --requests=1 --request-size=131072 "$(uri lab)" "$work/copy.bin" \
+    2>"$work/nbdcopy.err" &
+cp_pid=$!
+held_max=0
+while kill -0 $cp_pid 2>/dev/null; do
+	h=$(lab_ra held)
+	[ "${h:-0}" -gt "$held_max" ] && held_max=$h
+	sleep 0.05
+done
+wait $cp_pid
+hits=$(lab_ra hits)
+window=$(lab_ra window)
+if [ "$(sha256sum <"$work/copy.bin")" = "$(sha256sum <"$img")" ] &&
+    [ "$window" = 4194304 ] && [ $((hits - hits0)) -gt 1000 ] &&
+    [ "$held_max" -le "$window" ]; then
+	ok readahead_serves_a_sequential_reader_byte_identical_within_window
+else
+	notok readahead_serves_a_sequential_reader_byte_identical_within_window \
+	    "window $window hits $hits0..$hits held max $held_max: $(cat "$work/nbdcopy.err")"
+fi
+echo "# read-ahead: $((hits - hits0)) of 2048 reads answered from it, at most $held_max bytes held" >&2
+rm -f "$work/copy.bin"
+
+# A write lands inside what was read ahead: the next read sees the write.
+out=$(PATH=/usr/bin:$PATH nbdsh -u "$(uri lab)" -c '
+blk = 131072
+for i in range(4):
+    h.pread(blk, 64 * 1048576 + i * blk)
+h.pwrite(b"\x5a" * 4096, 64 * 1048576 + 6 * blk + 512)
+got = h.pread(blk, 64 * 1048576 + 6 * blk)
+print("fresh" if got[512:4608] == b"\x5a" * 4096 else "stale")
+' 2>&1)
+[ "$out" = fresh ] && [ "$(lab_ra held)" -le 4194304 ] &&
+	ok readahead_read_after_write_sees_the_write ||
+	notok readahead_read_after_write_sees_the_write "$out"
+
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/api/exports/lab/eject")
 if [ "$code" = 200 ] && wait_gone $ppid_ 30 && [ "$status" -eq 0 ] &&
     grep -q "server closed: 1000 ejected" "$work/lab.out"; then

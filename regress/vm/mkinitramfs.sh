@@ -11,8 +11,13 @@
 # loader, bin/busybox); OUT the uncompressed cpio archive; TLS_DIR holds
 # the guest listener's cert.pem and key.pem.
 # The environment may add modules (VM_NIC_MODULES: the NIC's driver, the
-# guest loads them in that order) and settings for the guest's /init
-# (VM_CONSOLE: the console's tty, which also carries the host's answers).
+# guest loads them in that order; VM_EXTRA_MODULES: more, loaded by the
+# guest as it needs them), settings for the guest's /init (VM_CONSOLE:
+# the console's tty, which also carries the host's answers), another
+# /init (VM_INIT: a file of guest/) and programs of the build machine with
+# every library they load (VM_EXTRA_BINS: paths, copied to /usr/local/bin,
+# which comes first in that /init's PATH; for the build machine's own arch
+# only, as SYSROOT is then /).
 set -eu
 
 usage="usage: mkinitramfs.sh ARCH KERNEL_DIR TOP BUILD SYSROOT OUT TLS_DIR"
@@ -46,7 +51,11 @@ esac
 # configfs, libcomposite and usb_f_mass_storage are there for the hook
 # to load itself, as it would on a BMC.
 MODULES="nbd ${VM_NIC_MODULES:-virtio_pci virtio_net} dummy_hcd usb-storage
-sd_mod sr_mod isofs configfs libcomposite usb_f_mass_storage"
+sd_mod sr_mod isofs configfs libcomposite usb_f_mass_storage
+${VM_EXTRA_MODULES:-}"
+init=${VM_INIT:-init}
+case $init in */*|'') die "VM_INIT=$init: a file name of $here/guest" ;; esac
+[ -f "$here/guest/$init" ] || die "no $here/guest/$init"
 
 ver=$(ls "$kdir/lib/modules")
 [ -n "$ver" ] && [ -f "$kdir/lib/modules/$ver/modules.dep" ] ||
@@ -84,9 +93,9 @@ root=$out.root
 rm -rf "$root"
 mkdir -p "$root"
 cd "$root"
-mkdir -p bin sbin usr/bin usr/sbin usr/libexec/vmediad usr/share/vmediad \
-    usr/share/vmediad/hooks etc/vmediad dev proc sys run tmp mnt root \
-    var/empty "lib/modules/$ver" "lib/$triplet"
+mkdir -p bin sbin usr/bin usr/sbin usr/local/bin usr/libexec/vmediad \
+    usr/share/vmediad usr/share/vmediad/hooks etc/vmediad dev proc sys run \
+    tmp mnt root var/empty "lib/modules/$ver" "lib/$triplet"
 chmod 1777 tmp
 chmod 755 var/empty
 
@@ -109,12 +118,19 @@ for f in sbin/vmediad libexec/vmediad/sessiond libexec/vmediad/blockd \
 done
 install -m 755 "$top/conf/hooks/usb-gadget" usr/share/vmediad/hooks/usb-gadget
 cp -r "$top/web" usr/share/vmediad/web
+for f in ${VM_EXTRA_BINS:-}; do
+	[ -f "$f" ] || die "VM_EXTRA_BINS: no $f"
+	elf_is "$f" || die "VM_EXTRA_BINS: $f is not an $arch executable"
+	cp -L "$f" "usr/local/bin/${f##*/}"
+done
 
 # Every library the binaries load, by their NEEDED entries, from the
 # sysroot's library folders into /lib/TRIPLET (the loader's own default
 # path); and the loader at the path the binaries name.
 libdirs="$sysroot/lib/$triplet $sysroot/usr/lib/$triplet"
-todo=$(for f in usr/sbin/vmediad usr/libexec/vmediad/*; do needed "$f"; done)
+todo=$(for f in usr/sbin/vmediad usr/libexec/vmediad/* usr/local/bin/*; do
+	if [ -f "$f" ]; then needed "$f"; fi
+done)
 [ -n "$todo" ] || die "readelf listed no libraries of $build/sbin/vmediad"
 while [ -n "$todo" ]; do
 	next=
@@ -196,7 +212,7 @@ cp "$here/guest/usb-gadget.conf" etc/vmediad/usb-gadget.conf
 install -m 644 "$tls/cert.pem" etc/vmediad/cert.pem
 install -m 600 "$tls/key.pem" etc/vmediad/key.pem
 install -m 755 "$here/guest/test-hook" usr/share/vmediad/hooks/test-hook
-install -m 755 "$here/guest/init" init
+install -m 755 "$here/guest/$init" init
 
 # The build machine's busybox: the guest's may be of another arch.
 find . | sort | busybox cpio -o -H newc -R 0:0 >"$out.tmp" 2>/dev/null ||

@@ -19,6 +19,11 @@
 # /init and vmediad get as environment: with a TEST=1 build,
 # VM_APPEND=VMEDIAD_SECCOMP_LOG=1 lists every call the filters would
 # kill in one run (no_seccomp_kill_in_the_vm names them).
+# VM_MODE=bench-far (x86_64 only; make bench-far, regress/bench/far.sh)
+# boots guest/bench-far instead of guest/init, with what it needs (veth,
+# sch_netem, iproute2's ip and tc, nbdcopy, vmedia-peer), in build/bench-far
+# with the vm suite's kernel cache, and keeps its "bench" lines in
+# bench.rows there.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -58,8 +63,20 @@ armhf)
 esac
 build=${VM_BUILD:-$top/build${make_arch:+/$make_arch}}
 sysroot=${VM_SYSROOT:-$sysroot}
+cache=$top/build/$suite/cache
+mode=${VM_MODE:-test}
+case $mode/$arch in
+test/*) ;;
+bench-far/x86_64)
+	suite=bench-far
+	# The image and the page cache of the device it is read through.
+	machine=(-cpu max -smp 2 -m 1024)
+	guest_timeout=900 ;;
+*)
+	echo "not ok vm_mode_known: VM_MODE=$mode: test, or bench-far on x86_64"
+	exit 1 ;;
+esac
 work=$top/build/$suite
-cache=$work/cache
 img=$work/images
 peer=$top/build/regress/vmedia-peer
 console=$work/console
@@ -96,8 +113,10 @@ mkdir -p "$work" "$img"
 
 # --- what the VM needs: a failure, never a skip ----------------------------
 
-for tool in "$qemu_bin:$qemu_pkg" busybox:busybox-static xorriso:xorriso \
-    readelf:binutils curl:curl python3:python3; do
+tools="$qemu_bin:$qemu_pkg busybox:busybox-static xorriso:xorriso
+readelf:binutils curl:curl python3:python3"
+[ "$mode" = bench-far ] && tools="$tools nbdcopy:libnbd-bin tc:iproute2"
+for tool in $tools; do
 	command -v "${tool%%:*}" >/dev/null ||
 		fatal vm_tools_present "no ${tool%%:*}: install Debian package ${tool#*:} (make deps)"
 done
@@ -130,32 +149,40 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=vmediad-vm \
     -keyout "$work/key.pem" -out "$work/cert.pem" >"$work/openssl.log" 2>&1 ||
 	fatal vm_tls_certificate_made "$(tail -3 "$work/openssl.log")"
 chmod 600 "$work/key.pem"
-VM_NIC_MODULES=$nic_modules VM_CONSOLE=$console_tty \
+mkinit_env=()
+[ "$mode" = bench-far ] && mkinit_env=(VM_INIT=bench-far
+	"VM_EXTRA_MODULES=veth sch_netem"
+	"VM_EXTRA_BINS=$peer $(command -v nbdcopy) $(command -v ip) $(command -v tc)")
+env "${mkinit_env[@]}" VM_NIC_MODULES="$nic_modules" VM_CONSOLE=$console_tty \
     "$here/mkinitramfs.sh" "$arch" "$kdir" "$top" "$build" "$sysroot" \
     "$work/initramfs.cpio" "$work" >"$work/mkinitramfs.log" 2>&1 ||
 	fatal vm_initramfs_builds "$(tail -3 "$work/mkinitramfs.log")"
 
 # --- images the peers serve --------------------------------------------------
 
-rm -rf "$img" && mkdir -p "$img/iso"
-head -c 6M /dev/urandom >"$img/iso/payload.bin"
-echo "vmediad VM test image" >"$img/iso/README.TXT"
-cp "$img/iso/payload.bin" "$img/payload.bin"
-xorriso -as mkisofs -quiet -V VMTEST -o "$img/cd.iso" "$img/iso" \
-    >"$work/xorriso.log" 2>&1 ||
-	fatal vm_iso_image_builds "$(tail -3 "$work/xorriso.log")"
-head -c 8M /dev/urandom >"$img/disk.img"
-cp "$img/disk.img" "$img/disk.orig"
-head -c 64M /dev/urandom >"$img/big.img"
-# Over 4 GiB, sparse: random MiBs at its end and across 4 GiB, zeros
-# elsewhere (blocks of 512 KiB: 10238-10239 and 8191-8192).
-truncate -s 5G "$img/huge.img"
-head -c 1M /dev/urandom |
-    dd of="$img/huge.img" bs=512k seek=10238 conv=notrunc status=none
-head -c 1M /dev/urandom |
-    dd of="$img/huge.img" bs=512k seek=8191 conv=notrunc status=none
-[ "$(stat -c %s "$img/huge.img")" = 5368709120 ] ||
-	fatal vm_images_build "huge.img: $(stat -c %s "$img/huge.img") bytes"
+# The bench makes its own image in the guest.
+make_images() {
+	rm -rf "$img" && mkdir -p "$img/iso"
+	head -c 6M /dev/urandom >"$img/iso/payload.bin"
+	echo "vmediad VM test image" >"$img/iso/README.TXT"
+	cp "$img/iso/payload.bin" "$img/payload.bin"
+	xorriso -as mkisofs -quiet -V VMTEST -o "$img/cd.iso" "$img/iso" \
+	    >"$work/xorriso.log" 2>&1 ||
+		fatal vm_iso_image_builds "$(tail -3 "$work/xorriso.log")"
+	head -c 8M /dev/urandom >"$img/disk.img"
+	cp "$img/disk.img" "$img/disk.orig"
+	head -c 64M /dev/urandom >"$img/big.img"
+	# Over 4 GiB, sparse: random MiBs at its end and across 4 GiB, zeros
+	# elsewhere (blocks of 512 KiB: 10238-10239 and 8191-8192).
+	truncate -s 5G "$img/huge.img"
+	head -c 1M /dev/urandom |
+	    dd of="$img/huge.img" bs=512k seek=10238 conv=notrunc status=none
+	head -c 1M /dev/urandom |
+	    dd of="$img/huge.img" bs=512k seek=8191 conv=notrunc status=none
+	[ "$(stat -c %s "$img/huge.img")" = 5368709120 ] ||
+		fatal vm_images_build "huge.img: $(stat -c %s "$img/huge.img") bytes"
+}
+[ "$mode" = bench-far ] || make_images
 
 # --- peers, on the host's side of the forwarded port -------------------------
 
@@ -368,7 +395,7 @@ syscall_names() {
 # The console is the one channel both ways (not every board has a second
 # serial port): QEMU appends the guest's output to console.out, a plain
 # file, and reads the host's answers from console.in, a FIFO.
-rm -f "$console.in" "$console.out" "$work/host.log"
+rm -f "$console.in" "$console.out" "$work/host.log" "$work/bench.rows"
 mkfifo "$console.in"
 : >"$console.out"
 echo "# $suite: $qemu_bin ${machine[*]}"
@@ -432,6 +459,7 @@ while [ $SECONDS -lt $deadline ]; do
 		set -- ${line#info dd_nbd0 }
 		awk -v b="$1" -v t="$2" 'BEGIN { printf "# '"$suite"' dd if=/dev/nbd0 of=/dev/null bs=1M iflag=direct: %d MiB in %.1f s, %.1f MB/s\n", b / 1048576, t / 100, b / 1e6 / (t / 100) }' ;;
 	"info "*) echo "# $suite: ${line#info }" ;;
+	"bench "*) echo "${line#bench }" >>"$work/bench.rows" ;;
 	done)
 		done_seen=1
 		break ;;
