@@ -66,7 +66,8 @@ CHILD_SRCS = $(COMMON_SRCS) common/child.c common/export_table.c
 VMEDIAD_SRCS = $(COMMON_SRCS) common/nbd_netlink.c common/json.c \
 	   privsep/vmediad.c privsep/proc.c privsep/listen.c \
 	   privsep/devices.c privsep/audit.c privsep/vmediad_sandbox.c \
-	   privsep/hashpw.c privsep/nofile.c
+	   privsep/hashpw.c privsep/nofile.c privsep/launcher.c \
+	   privsep/launcher_sandbox.c privsep/source.c
 SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/sessiond.c sessiond/sessiond_sandbox.c \
 	   sessiond/accept.c sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \

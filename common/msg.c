@@ -19,6 +19,7 @@
 #define BY_SESSIOND PROC_BIT(PROC_SESSIOND)
 #define BY_BLOCKD PROC_BIT(PROC_BLOCKD)
 #define BY_HOOKD PROC_BIT(PROC_HOOKD)
+#define BY_LAUNCHER PROC_BIT(PROC_LAUNCHER)
 #define BY_CHILDREN (BY_SESSIOND | BY_BLOCKD | BY_HOOKD)
 
 static const char *const msg_procs[PROC_MAX] = {
@@ -26,6 +27,7 @@ static const char *const msg_procs[PROC_MAX] = {
 	[PROC_BLOCKD] = "blockd",
 	[PROC_HOOKD] = "hookd",
 	[PROC_PARENT] = "parent",
+	[PROC_LAUNCHER] = "launcher",
 };
 
 /* Who sits on a child's sibling fds, MSG_SIBLING_FD and MSG_SIBLING2_FD. */
@@ -34,6 +36,7 @@ static const int msg_siblings[PROC_MAX][2] = {
 	[PROC_BLOCKD] = { PROC_SESSIOND, PROC_HOOKD },
 	[PROC_HOOKD] = { PROC_BLOCKD, PROC_NONE },
 	[PROC_PARENT] = { PROC_NONE, PROC_NONE },
+	[PROC_LAUNCHER] = { PROC_NONE, PROC_NONE },
 };
 
 /* --- what the fields must hold --------------------------------------- */
@@ -241,6 +244,45 @@ check_audit(const struct msg *m, enum msg_proc from)
 	return NULL;
 }
 
+/* The whole export, its source's files too: the launcher reads them. */
+static const char *
+check_source_start(const struct msg *m, enum msg_proc from)
+{
+	(void)from;
+	if (!conf_export_valid(&m->u.export))
+		return "not a valid export";
+	return m->u.export.source[0] != '\0' ? NULL :
+					       "an export without a source";
+}
+
+static const char *
+check_source_started(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_source *s = &m->u.source;
+
+	(void)from;
+	if (!name_ok(s->export, sizeof(s->export)))
+		return "export is not a valid name";
+	if (!conf_terminated(s->reason, sizeof(s->reason)) ||
+	    s->reason[0] != '\0')
+		return "a reason with a start";
+	return s->pid > 1 ? NULL : "no pid";
+}
+
+static const char *
+check_source_exited(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_source *s = &m->u.source;
+
+	(void)from;
+	if (!name_ok(s->export, sizeof(s->export)))
+		return "export is not a valid name";
+	if (!conf_terminated(s->reason, sizeof(s->reason)) ||
+	    s->reason[0] == '\0')
+		return "reason empty or not terminated";
+	return s->pid == 0 || s->pid > 1 ? NULL : "pid out of range";
+}
+
 /* --- the table -------------------------------------------------------- */
 
 static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
@@ -316,6 +358,21 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    "an event for the audit file; strings "
 	    "terminated, a child's event, status 0 to 999, blockd's only "
 	    "hook_failed" },
+	[MSG_SOURCE_START] = { "SOURCE_START", "struct conf_export",
+	    sizeof(struct conf_export), MSG_FD_NEVER, BY_PARENT, BY_LAUNCHER,
+	    check_source_start,
+	    "start the nbdkit of an export, with its source's files; a valid "
+	    "export that has a source" },
+	[MSG_SOURCE_STARTED] = { "SOURCE_STARTED", "struct msg_source",
+	    sizeof(struct msg_source), MSG_FD_ALWAYS, BY_LAUNCHER, BY_PARENT,
+	    check_source_started,
+	    "nbdkit runs; the fd is our end of its socketpair; export a name, "
+	    "pid above 1, no reason" },
+	[MSG_SOURCE_EXITED] = { "SOURCE_EXITED", "struct msg_source",
+	    sizeof(struct msg_source), MSG_FD_NEVER, BY_LAUNCHER, BY_PARENT,
+	    check_source_exited,
+	    "nbdkit is gone (pid 0: never started); export a name, a "
+	    "reason, pid 0 or above 1" },
 };
 
 _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,

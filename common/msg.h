@@ -34,14 +34,17 @@
 #define CHAN_QUEUE_BYTES (768 * 1024)
 
 /*
- * The four processes, as each end of a channel names itself and its
- * peer. The children come first: the parent's procs[] is in this order.
+ * The processes, as each end of a channel names itself and its peer.
+ * The children come first: the parent's procs[] is in this order. The
+ * launcher (privsep/launcher.c) is forked by the parent, not executed,
+ * and talks to the parent alone.
  */
 enum msg_proc {
 	PROC_SESSIOND,
 	PROC_BLOCKD,
 	PROC_HOOKD,
 	PROC_PARENT,
+	PROC_LAUNCHER, /* the parent's fork that starts sources' nbdkit */
 	PROC_MAX
 };
 #define PROC_NONE (-1) /* no process on that fd */
@@ -69,6 +72,9 @@ enum msg_type {
 	MSG_HOOK_RUN,
 	MSG_HOOK_DONE,
 	MSG_AUDIT,
+	MSG_SOURCE_START,
+	MSG_SOURCE_STARTED,
+	MSG_SOURCE_EXITED,
 	MSG_TYPE_COUNT
 };
 
@@ -197,6 +203,17 @@ struct msg_hook_done {
 	int32_t unused;
 };
 
+/*
+ * A source's nbdkit: started (with the parent's end of its socketpair),
+ * or gone (pid 0: it never started) and why.
+ */
+struct msg_source {
+	char export[CONF_NAME_MAX];
+	char reason[128];
+	int32_t pid;
+	int32_t unused;
+};
+
 struct msg_hdr {
 	uint32_t type;
 	uint32_t len;
@@ -220,6 +237,7 @@ struct msg {
 		struct msg_hook hook;
 		struct msg_hook_done hook_done;
 		struct msg_audit audit;
+		struct msg_source source;
 		uint64_t align;
 	} u;
 };

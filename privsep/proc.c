@@ -386,7 +386,7 @@ proc_alive(const struct vmediad *env)
 	for (i = 0; i < PROC_COUNT; i++)
 		if (env->procs[i].pid != 0)
 			n++;
-	return n;
+	return n + (env->launcher_pid != 0);
 }
 
 struct proc *
@@ -420,6 +420,8 @@ proc_reap(struct vmediad *env)
 	int status, i, clean;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (launcher_reaped(env, pid, status))
+			continue;
 		for (i = 0, p = NULL; i < PROC_COUNT; i++)
 			if (env->procs[i].pid == pid)
 				p = &env->procs[i];
@@ -466,6 +468,12 @@ proc_stop_timeout(evutil_socket_t fd, short events, void *arg)
 		kill(env->procs[i].pid, SIGKILL);
 		env->exit_code = 1;
 	}
+	if (env->launcher_pid != 0) {
+		log_warnx("launcher (pid %d) did not stop in time; killing it",
+		    env->launcher_pid);
+		kill(env->launcher_pid, SIGKILL);
+		env->exit_code = 1;
+	}
 }
 
 /* hookd stops after blockd, which runs the stop hooks on its way out. */
@@ -486,6 +494,7 @@ proc_stop_all(struct vmediad *env, int exit_code)
 		return;
 	env->stopping = 1;
 	env->exit_code = exit_code;
+	launcher_stop(env);
 	for (i = 0; i < PROC_COUNT; i++)
 		if (env->procs[i].pid != 0 &&
 		    !proc_hookd_waits(env, &env->procs[i]))

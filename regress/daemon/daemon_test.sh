@@ -128,8 +128,37 @@ fi
 ok daemon_starts
 
 n=$(pgrep -P "$pid" | wc -l)
-[ "$n" -eq 3 ] && ok daemon_runs_three_children ||
-	notok daemon_runs_three_children "$n children"
+[ "$n" -eq 4 ] && [ -n "$(child_pid launcher)" ] &&
+	ok daemon_runs_three_children_and_the_launcher_of_its_sources ||
+	notok daemon_runs_three_children_and_the_launcher_of_its_sources \
+	    "$n children"
+
+# The launcher (exports here have sources): root with its six
+# capabilities, no_new_privs, its deny-list; under it one nbdkit per
+# source, as nobody with nothing.
+l=$(child_pid launcher)
+[ "$(status_field $l CapEff)" = 00000000000001e3 ] &&
+	[ "$(status_field $l CapBnd)" = 00000000000001e3 ] &&
+	[ "$(status_field $l Seccomp)" = 2 ] &&
+	[ "$(status_field $l NoNewPrivs)" = 1 ] &&
+	[ "$(awk '$1 == "Uid:" { print $2 }' /proc/$l/status)" = 0 ] &&
+	ok launcher_root_with_its_six_capabilities_and_filter ||
+	notok launcher_root_with_its_six_capabilities_and_filter \
+	    "CapEff $(status_field $l CapEff) CapBnd $(status_field $l CapBnd) Seccomp $(status_field $l Seccomp)"
+wait_log "source lab: nbdkit (pid" 50
+nk=$(pgrep -P "$l" -x nbdkit | wc -l)
+bad=
+for k in $(pgrep -P "$l" -x nbdkit); do
+	[ "$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' /proc/$k/status)" = "65534 65534 65534 65534" ] &&
+		[ "$(status_field $k CapEff)" = 0000000000000000 ] &&
+		[ "$(status_field $k CapBnd)" = 0000000000000000 ] &&
+		[ "$(status_field $k NoNewPrivs)" = 1 ] &&
+		[ "$(status_field $k Seccomp)" = 2 ] || bad="$bad $k"
+done
+[ "$nk" -eq 2 ] && [ -z "$bad" ] &&
+	ok launcher_runs_one_unprivileged_nbdkit_per_source ||
+	notok launcher_runs_one_unprivileged_nbdkit_per_source \
+	    "$nk nbdkit, wrong:$bad"
 
 s=$(child_pid sessiond)
 b=$(child_pid blockd)

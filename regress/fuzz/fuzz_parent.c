@@ -68,6 +68,23 @@ devices_release(struct vmediad *e)
 	handler_fail("devices_release without a child reaped");
 }
 
+/* The fuzzed config has no launcher: proc.c's calls into launcher.c. */
+int
+launcher_reaped(struct vmediad *e, pid_t pid, int status)
+{
+	(void)status;
+	if (e->launcher_pid != 0 || pid == 0)
+		handler_fail("a launcher in the fuzzed parent");
+	return 0;
+}
+
+void
+launcher_stop(struct vmediad *e)
+{
+	if (e->launcher_fd > 0)
+		handler_fail("a launcher channel in the fuzzed parent");
+}
+
 /* --- a strict reader for the one line ----------------------------------- */
 
 #define FIELDS_MAX 16

@@ -398,6 +398,78 @@ else
 	notok source_upstream_outage_starts "$(tail -2 "$work/outage.log")"
 fi
 
+# --- through the daemon: the launcher starts nbdkit and starts it again -----
+
+# vmediad (test build) with a socket export whose source is the upstream
+# on a Unix socket: its launcher starts nbdkit as nobody under the
+# launcher's deny-list; nbdkit killed is started again after 1 s; the
+# daemon stopped leaves no nbdkit and no folder behind.
+vm=$top/build/test/sbin/vmediad
+vlog=$work/vmediad.log
+{
+	printf '[vmediad]\nlisten = 127.0.0.1:18815\nuser = nobody\n'
+	printf 'chroot = %s\nauth = none\n\n[export "e"]\n' "$work/empty"
+	printf 'socket = %s\nsource = nbd+unix:///?socket=%s\n' \
+	    "$work/e.sock" "$work/up.sock"
+} >"$work/daemon.conf"
+"$vm" -d -v -f "$work/daemon.conf" >"$vlog" 2>&1 &
+vpid=$!
+upstreams="$upstreams $vpid"
+# wait_line PATTERN [COUNT]: the log has COUNT (1) such lines within 10 s.
+wait_line() {
+	local i
+	for i in $(seq 100); do
+		[ "$(grep -c -- "$1" "$vlog")" -ge "${2:-1}" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+if wait_line "vmediad: source e: nbdkit (pid [0-9]*) started"; then
+	l=$(pgrep -P "$vpid" -x launcher)
+	k=$(pgrep -P "$l" -x nbdkit)
+	st=/proc/$k/status
+	f() { sed -n "s/^$1:[[:space:]]*//p" "$st" | tr -s '\t ' ' '; }
+	have="$(f Uid) / $(f CapEff) $(f CapBnd) $(f CapAmb) / $(f NoNewPrivs) $(f Seccomp)"
+	want="$nobody $nobody $nobody $nobody / 0000000000000000 0000000000000000 0000000000000000 / 1 2"
+	[ "$have" = "$want" ] &&
+		ok source_daemon_nbdkit_is_nobody_without_capabilities_under_the_launchers_filter ||
+		notok source_daemon_nbdkit_is_nobody_without_capabilities_under_the_launchers_filter \
+		    "pid '$k': $have"
+	tr '\0' ' ' <"/proc/$k/cmdline" | grep -q " nbd socket=$work/up.sock export= " &&
+		ok source_daemon_nbdkit_argv_names_the_upstream ||
+		notok source_daemon_nbdkit_argv_names_the_upstream \
+		    "$(tr '\0' ' ' <"/proc/$k/cmdline")"
+	kill -9 "$k"
+	if wait_line "source e: nbdkit killed by SIGKILL; starting it again in 1 s" &&
+	    wait_line "vmediad: source e: nbdkit (pid [0-9]*) started" 2; then
+		k2=$(pgrep -P "$l" -x nbdkit)
+		[ -n "$k2" ] && [ "$k2" != "$k" ] &&
+			ok source_daemon_nbdkit_killed_is_started_again ||
+			notok source_daemon_nbdkit_killed_is_started_again \
+			    "nbdkit now '$k2', was '$k'"
+	else
+		notok source_daemon_nbdkit_killed_is_started_again \
+		    "$(tail -3 "$vlog" | tr '\n' ' ')"
+	fi
+	dir=$(ls -d /run/vmediad-sources.* 2>/dev/null | while read -r d; do
+		[ -d "$d/e" ] && [ "$(stat -c %U "$d/e")" = nobody ] && echo "$d"
+	done | head -1)
+	kill "$vpid"
+	for i in $(seq 50); do kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
+	wait "$vpid"
+	rc=$?
+	if [ "$rc" -eq 0 ] && ! kill -0 "$k2" 2>/dev/null &&
+	    ! kill -0 "$l" 2>/dev/null && [ -n "$dir" ] && [ ! -e "$dir" ]; then
+		ok source_daemon_stopped_leaves_no_nbdkit_and_no_folder
+	else
+		notok source_daemon_stopped_leaves_no_nbdkit_and_no_folder \
+		    "exit $rc, nbdkit '$k2', folder '$dir'"
+	fi
+else
+	notok source_daemon_starts_nbdkit "$(tail -3 "$vlog" | tr '\n' ' ')"
+	kill "$vpid"
+fi
+
 # --- what is refused before nbdkit runs -------------------------------------
 
 conf missing "source = nbds://127.0.0.1:18810/" \
