@@ -235,7 +235,7 @@ check_audit(const struct msg *m, enum msg_proc from)
 	    !conf_terminated(a->reason, sizeof(a->reason)))
 		return "a string not terminated";
 	if (a->event <= 0 || a->event >= AUDIT_EV_COUNT ||
-	    a->event == AUDIT_EV_CONFIG_RELOAD)
+	    a->event >= AUDIT_EV_CONFIG_RELOAD)
 		return "event out of range";
 	if (a->status < 0 || a->status > 999)
 		return "status is no HTTP status";
@@ -373,6 +373,11 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    check_source_exited,
 	    "nbdkit is gone (pid 0: never started); export a name, a "
 	    "reason, pid 0 or above 1" },
+	[MSG_SOURCE_PEER] = { "SOURCE_PEER", "struct msg_source",
+	    sizeof(struct msg_source), MSG_FD_ALWAYS, BY_PARENT, BY_SESSIOND,
+	    check_source_started,
+	    "an export's nbdkit, to serve as its session's peer without "
+	    "WebSocket framing; export a name, pid above 1, no reason" },
 };
 
 _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,

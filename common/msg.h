@@ -75,6 +75,7 @@ enum msg_type {
 	MSG_SOURCE_START,
 	MSG_SOURCE_STARTED,
 	MSG_SOURCE_EXITED,
+	MSG_SOURCE_PEER,
 	MSG_TYPE_COUNT
 };
 
@@ -174,7 +175,9 @@ enum msg_audit_event {
 	AUDIT_EV_HOOK_FAILED,
 	AUDIT_EV_ACCESS_DENIED,
 	AUDIT_EV_NOT_RECORDED,	/* refusals past an address's bound */
-	AUDIT_EV_CONFIG_RELOAD, /* the parent's own */
+	AUDIT_EV_CONFIG_RELOAD, /* the parent's own, from here on */
+	AUDIT_EV_SOURCE_STARTED,
+	AUDIT_EV_SOURCE_EXITED,
 	AUDIT_EV_COUNT
 };
 

@@ -8,9 +8,10 @@
  * asked SOURCE_START with an export, it prepares the source's private
  * folder and starts nbdkit (privsep/source.c), answers SOURCE_STARTED
  * with the parent's end of nbdkit's socketpair, and SOURCE_EXITED when
- * that nbdkit is reaped or could not start. The parent starts it again
- * with back-off. When its channel closes the launcher stops every nbdkit,
- * removes their folders and exits.
+ * that nbdkit is reaped or could not start. The parent hands the socket
+ * to sessiond (SOURCE_PEER), and starts nbdkit again with back-off. When
+ * its channel closes the launcher stops every nbdkit, removes their
+ * folders and exits.
  */
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -175,13 +176,12 @@ launcher_reap(void)
 			launched[i].pid = 0;
 			source_cleanup(launched[i].dir);
 			launcher_describe(status, how, sizeof(how));
-			launcher_tell(MSG_SOURCE_EXITED, launched[i].export, pid,
-			    how, -1);
+			launcher_tell(MSG_SOURCE_EXITED, launched[i].export,
+			    pid, how, -1);
 		}
 }
 
-static void __attribute__((noreturn))
-launcher_main(const struct conf_global *g)
+static void __attribute__((noreturn)) launcher_main(const struct conf_global *g)
 {
 	struct signalfd_siginfo si;
 	struct pollfd pfd[2];
@@ -339,21 +339,21 @@ static void
 source_exited(struct source_run *run, const struct msg_source *s)
 {
 	struct libevent_tv tv = { 0, 0 };
+	char why[128];
 
-	if (run->fd != -1)
-		close(run->fd);
-	run->fd = -1;
 	run->pid = 0;
 	if (run->state == SOURCE_RUNNING && now() - run->since >= SOURCE_STEADY)
 		run->backoff = 0;
-	run->backoff = run->backoff == 0 ? 1 :
-	    run->backoff * 2 > SOURCE_BACKOFF_MAX ?
-					   SOURCE_BACKOFF_MAX :
-					   run->backoff * 2;
+	run->backoff = run->backoff == 0	  ? 1 :
+	    run->backoff * 2 > SOURCE_BACKOFF_MAX ? SOURCE_BACKOFF_MAX :
+						    run->backoff * 2;
 	run->state = SOURCE_WAITING;
 	run->since = now();
 	log_warnx("source %s: %s; starting it again in %d s", run->export,
 	    s->reason, run->backoff);
+	snprintf(why, sizeof(why), "%.100s; again in %d s", s->reason,
+	    run->backoff);
+	audit_source(run->env, AUDIT_EV_SOURCE_EXITED, run->export, why);
 	tv.tv_sec = run->backoff;
 	if (evtimer_add(run->timer, LIBEVENT_TV(&tv)) == -1)
 		fatalx("cannot arm the timer of source %s", run->export);
@@ -364,6 +364,7 @@ launcher_dispatch(struct chan *c, struct msg *m, void *arg)
 {
 	struct vmediad *env = arg;
 	struct source_run *run;
+	char why[64];
 
 	(void)c;
 	if ((run = run_of(env, m->u.source.export)) == NULL ||
@@ -374,16 +375,20 @@ launcher_dispatch(struct chan *c, struct msg *m, void *arg)
 		    msg_type_name(m->type), m->u.source.export);
 	switch (m->type) {
 	case MSG_SOURCE_STARTED:
-		/*
-		 * The socket is held while nbdkit runs; sessiond is not yet
-		 * given it (ARCHITECTURE.md, issue 14).
-		 */
-		run->fd = m->fd;
+		/* sessiond serves it as the export's peer; the fd is its. */
 		run->pid = m->u.source.pid;
 		run->state = SOURCE_RUNNING;
 		run->since = now();
 		log_info("source %s: nbdkit (pid %d) started", run->export,
 		    run->pid);
+		snprintf(why, sizeof(why), "nbdkit pid %d", run->pid);
+		audit_source(env, AUDIT_EV_SOURCE_STARTED, run->export, why);
+		if (env->procs[PROC_SESSIOND].pid != 0)
+			chan_send(&env->procs[PROC_SESSIOND].chan,
+			    MSG_SOURCE_PEER, &m->u.source, sizeof(m->u.source),
+			    m->fd);
+		else
+			close(m->fd);
 		break;
 	case MSG_SOURCE_EXITED:
 		source_exited(run, &m->u.source);
@@ -425,7 +430,6 @@ launcher_attach(struct vmediad *env)
 		memset(run, 0, sizeof(*run));
 		snprintf(run->export, sizeof(run->export), "%s",
 		    env->conf->exports[i].name);
-		run->fd = -1;
 		run->env = env;
 		if ((run->timer = evtimer_new(env->base, source_retry, run)) ==
 		    NULL)
@@ -441,12 +445,8 @@ launcher_stop(struct vmediad *env)
 {
 	int i;
 
-	for (i = 0; i < env->nsources; i++) {
+	for (i = 0; i < env->nsources; i++)
 		evtimer_del(env->sources[i].timer);
-		if (env->sources[i].fd != -1)
-			close(env->sources[i].fd);
-		env->sources[i].fd = -1;
-	}
 	if (env->launcher_fd != -1)
 		chan_close(&env->launcher);
 	env->launcher_fd = -1;

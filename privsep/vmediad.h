@@ -25,7 +25,7 @@ struct vmediad;
 
 enum source_state {
 	SOURCE_STARTING = 1, /* asked of the launcher */
-	SOURCE_RUNNING,	     /* nbdkit runs; fd is our end of its socket */
+	SOURCE_RUNNING,	     /* nbdkit runs; sessiond has its socket */
 	SOURCE_WAITING,	     /* gone; started again when the timer fires */
 	SOURCE_GONE,	     /* its export is no longer configured */
 };
@@ -34,7 +34,6 @@ enum source_state {
 struct source_run {
 	char export[CONF_NAME_MAX];
 	enum source_state state;
-	int fd;
 	pid_t pid;
 	int backoff;  /* seconds, doubled up to a minute */
 	time_t since; /* CLOCK_MONOTONIC of the last change */
@@ -107,6 +106,7 @@ void listen_cleanup(struct vmediad *);
 void audit_open(struct vmediad *);
 void audit_record(struct vmediad *, const struct msg_audit *);
 void audit_reload(struct vmediad *, const char *);
+void audit_source(struct vmediad *, int, const char *, const char *);
 
 int hashpw_main(void);
 

@@ -58,6 +58,8 @@ static const char *const event_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_ACCESS_DENIED] = "access_denied",
 	[AUDIT_EV_NOT_RECORDED] = "not_recorded",
 	[AUDIT_EV_CONFIG_RELOAD] = "config_reload",
+	[AUDIT_EV_SOURCE_STARTED] = "source_started",
+	[AUDIT_EV_SOURCE_EXITED] = "source_exited",
 };
 
 /* Only proc_reap() calls it, for a child that died: none does here. */

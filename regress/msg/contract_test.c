@@ -334,6 +334,12 @@ audit_config_reload(struct msg *m)
 }
 
 static void
+audit_source_exited(struct msg *m)
+{
+	m->u.audit.event = AUDIT_EV_SOURCE_EXITED;
+}
+
+static void
 audit_addr_unterminated(struct msg *m)
 {
 	memset(m->u.audit.addr, '1', sizeof(m->u.audit.addr));
@@ -472,6 +478,8 @@ static const struct bad_case bad_cases[] = {
 	    audit_event_count, "AUDIT: event out of range" },
 	{ "audit_config_reload_from_a_child_refused", MSG_AUDIT, PROC_SESSIOND,
 	    audit_config_reload, "AUDIT: event out of range" },
+	{ "audit_source_exited_from_a_child_refused", MSG_AUDIT, PROC_SESSIOND,
+	    audit_source_exited, "AUDIT: event out of range" },
 	{ "audit_with_unterminated_address_refused", MSG_AUDIT, PROC_SESSIOND,
 	    audit_addr_unterminated, "AUDIT: a string not terminated" },
 	{ "audit_login_from_blockd_refused", MSG_AUDIT, PROC_BLOCKD,
@@ -493,6 +501,11 @@ static const struct bad_case bad_cases[] = {
 	{ "source_exited_without_a_reason_refused", MSG_SOURCE_EXITED,
 	    PROC_LAUNCHER, source_exited_no_reason,
 	    "SOURCE_EXITED: reason empty or not terminated" },
+	{ "source_peer_with_a_reason_refused", MSG_SOURCE_PEER, PROC_PARENT,
+	    source_started_reason, "SOURCE_PEER: a reason with a start" },
+	{ "source_peer_for_export_outside_name_rules_refused", MSG_SOURCE_PEER,
+	    PROC_PARENT, source_export_bad_name,
+	    "SOURCE_PEER: export is not a valid name" },
 	{ "source_exited_with_pid_minus_1_refused", MSG_SOURCE_EXITED,
 	    PROC_LAUNCHER, source_exited_pid_minus_1,
 	    "SOURCE_EXITED: pid out of range" },

@@ -61,6 +61,9 @@ const struct contract contract[] = {
 	    "msg_source_started_round_trips_with_a_working_fd" },
 	{ MSG_SOURCE_EXITED, "SOURCE_EXITED", sizeof(struct msg_source), 0,
 	    P(LAUNCHER), P(PARENT), "msg_source_exited_round_trips" },
+	{ MSG_SOURCE_PEER, "SOURCE_PEER", sizeof(struct msg_source), 1,
+	    P(PARENT), P(SESSIOND),
+	    "msg_source_peer_round_trips_with_a_working_fd" },
 };
 const size_t ncontract = sizeof(contract) / sizeof(contract[0]);
 
@@ -180,6 +183,7 @@ valid_payload(enum msg_type type, struct msg *m)
 		m->u.export.max_size = UINT64_C(1) << 30;
 		break;
 	case MSG_SOURCE_STARTED:
+	case MSG_SOURCE_PEER:
 		snprintf(m->u.source.export, CONF_NAME_MAX, "cd");
 		m->u.source.pid = 4242;
 		break;
