@@ -203,12 +203,13 @@ static void __attribute__((noreturn)) launcher_main(const struct conf_global *g)
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
 	    (pfd[1].fd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
 		fatal("launcher: signalfd");
+	sandbox_enter(&launcher_policy, g);
+	/* Once nothing can stop us before it is removed again: */
 	snprintf(rundir, sizeof(rundir), "%s/vmediad-sources.XXXXXX",
 	    LAUNCHER_RUNDIR);
-	/* Root's; the account may pass through to its own folder only. */
+	/* root's; the account may pass through to its own folder only. */
 	if (mkdtemp(rundir) == NULL || chmod(rundir, 0711) == -1)
 		fatal("launcher: %s", rundir);
-	sandbox_enter(&launcher_policy, g);
 	pfd[0].fd = LAUNCHER_FD;
 	pfd[0].events = pfd[1].events = POLLIN;
 	for (;;) {
