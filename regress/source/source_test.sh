@@ -513,6 +513,23 @@ grep -q '"event": "source_exited", .*"export": "e", "reason": "nbdkit killed by 
 	notok source_daemon_audits_each_start_and_exit_of_nbdkit \
 	    "$starts starts: $(grep source_ "$work/audit.log" | tail -3 | tr '\n' ' ')"
 
+# A session that ends otherwise (an eject) closes nbdkit's socket: nbdkit
+# exits, and the source attaches again and reads as before.
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+    http://127.0.0.1:18815/api/exports/t/eject)
+if [ "$code" = 200 ] && wait_line "export t ended: ejected" &&
+    wait_line "export t: peer serves" 2 &&
+    grep -Eq '"event": "source_exited", .*"export": "t", "reason": "nbdkit exited with status [0-9]+; again in 1 s"' "$work/audit.log"; then
+	copy_export t
+	[ "$got" = "$want_img" ] &&
+		ok source_daemon_ejected_source_exits_and_attaches_again ||
+		notok source_daemon_ejected_source_exits_and_attaches_again \
+		    "got '$got': $(tail -2 "$work/copy-t.err" | tr '\n' ' ')"
+else
+	notok source_daemon_ejected_source_exits_and_attaches_again \
+	    "eject $code: $(grep -E "source t|export t" "$vlog" | tail -3 | tr '\n' ' ')"
+fi
+
 kids=$(pgrep -P "$l" -x nbdkit | tr '\n' ' ')
 dir=$(ls -d /run/vmediad-sources.* 2>/dev/null | while read -r d; do
 	[ -d "$d/e" ] && [ "$(stat -c %U "$d/e")" = nobody ] && echo "$d"
