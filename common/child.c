@@ -107,6 +107,14 @@ child_conf_census(const struct child *c)
 		census_field(line, sizeof(line), "socket", e->socket);
 		census_field(line, sizeof(line), "hook", e->hook);
 		census_field(line, sizeof(line), "allow", e->allow);
+		census_field(line, sizeof(line), "source", e->source);
+		census_field(line, sizeof(line), "source-ca", e->source_ca);
+		census_field(line, sizeof(line), "source-certificate",
+		    e->source_certificate);
+		census_field(line, sizeof(line), "source-key", e->source_key);
+		census_field(line, sizeof(line), "source-psk", e->source_psk);
+		census_field(line, sizeof(line), "source-credentials",
+		    e->source_credentials);
 	}
 	log_info("test: received %s; users %d", line, c->conf->nusers);
 }

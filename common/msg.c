@@ -19,6 +19,7 @@
 #define BY_SESSIOND PROC_BIT(PROC_SESSIOND)
 #define BY_BLOCKD PROC_BIT(PROC_BLOCKD)
 #define BY_HOOKD PROC_BIT(PROC_HOOKD)
+#define BY_LAUNCHER PROC_BIT(PROC_LAUNCHER)
 #define BY_CHILDREN (BY_SESSIOND | BY_BLOCKD | BY_HOOKD)
 
 static const char *const msg_procs[PROC_MAX] = {
@@ -26,6 +27,7 @@ static const char *const msg_procs[PROC_MAX] = {
 	[PROC_BLOCKD] = "blockd",
 	[PROC_HOOKD] = "hookd",
 	[PROC_PARENT] = "parent",
+	[PROC_LAUNCHER] = "launcher",
 };
 
 /* Who sits on a child's sibling fds, MSG_SIBLING_FD and MSG_SIBLING2_FD. */
@@ -34,6 +36,7 @@ static const int msg_siblings[PROC_MAX][2] = {
 	[PROC_BLOCKD] = { PROC_SESSIOND, PROC_HOOKD },
 	[PROC_HOOKD] = { PROC_BLOCKD, PROC_NONE },
 	[PROC_PARENT] = { PROC_NONE, PROC_NONE },
+	[PROC_LAUNCHER] = { PROC_NONE, PROC_NONE },
 };
 
 /* --- what the fields must hold --------------------------------------- */
@@ -232,13 +235,52 @@ check_audit(const struct msg *m, enum msg_proc from)
 	    !conf_terminated(a->reason, sizeof(a->reason)))
 		return "a string not terminated";
 	if (a->event <= 0 || a->event >= AUDIT_EV_COUNT ||
-	    a->event == AUDIT_EV_CONFIG_RELOAD)
+	    a->event >= AUDIT_EV_CONFIG_RELOAD)
 		return "event out of range";
 	if (a->status < 0 || a->status > 999)
 		return "status is no HTTP status";
 	if (from == PROC_BLOCKD && a->event != AUDIT_EV_HOOK_FAILED)
 		return "blockd reports hook failures only";
 	return NULL;
+}
+
+/* The whole export, its source's files too: the launcher reads them. */
+static const char *
+check_source_start(const struct msg *m, enum msg_proc from)
+{
+	(void)from;
+	if (!conf_export_valid(&m->u.export))
+		return "not a valid export";
+	return m->u.export.source[0] != '\0' ? NULL :
+					       "an export without a source";
+}
+
+static const char *
+check_source_started(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_source *s = &m->u.source;
+
+	(void)from;
+	if (!name_ok(s->export, sizeof(s->export)))
+		return "export is not a valid name";
+	if (!conf_terminated(s->reason, sizeof(s->reason)) ||
+	    s->reason[0] != '\0')
+		return "a reason with a start";
+	return s->pid > 1 ? NULL : "no pid";
+}
+
+static const char *
+check_source_exited(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_source *s = &m->u.source;
+
+	(void)from;
+	if (!name_ok(s->export, sizeof(s->export)))
+		return "export is not a valid name";
+	if (!conf_terminated(s->reason, sizeof(s->reason)) ||
+	    s->reason[0] == '\0')
+		return "reason empty or not terminated";
+	return s->pid == 0 || s->pid > 1 ? NULL : "pid out of range";
 }
 
 /* --- the table -------------------------------------------------------- */
@@ -316,12 +358,43 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    "an event for the audit file; strings "
 	    "terminated, a child's event, status 0 to 999, blockd's only "
 	    "hook_failed" },
+	[MSG_SOURCE_START] = { "SOURCE_START", "struct conf_export",
+	    sizeof(struct conf_export), MSG_FD_NEVER, BY_PARENT, BY_LAUNCHER,
+	    check_source_start,
+	    "start the nbdkit of an export, with its source's files; a valid "
+	    "export that has a source" },
+	[MSG_SOURCE_STARTED] = { "SOURCE_STARTED", "struct msg_source",
+	    sizeof(struct msg_source), MSG_FD_ALWAYS, BY_LAUNCHER, BY_PARENT,
+	    check_source_started,
+	    "nbdkit runs; the fd is our end of its socketpair; export a name, "
+	    "pid above 1, no reason" },
+	[MSG_SOURCE_EXITED] = { "SOURCE_EXITED", "struct msg_source",
+	    sizeof(struct msg_source), MSG_FD_NEVER, BY_LAUNCHER, BY_PARENT,
+	    check_source_exited,
+	    "nbdkit is gone (pid 0: never started); export a name, a "
+	    "reason, pid 0 or above 1" },
+	[MSG_SOURCE_PEER] = { "SOURCE_PEER", "struct msg_source",
+	    sizeof(struct msg_source), MSG_FD_ALWAYS, BY_PARENT, BY_SESSIOND,
+	    check_source_started,
+	    "an export's nbdkit, to serve as its session's peer without "
+	    "WebSocket framing; export a name, pid above 1, no reason" },
 };
 
 _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,
     "conf_global must fit one message");
 _Static_assert(sizeof(struct conf_export) <= MSG_PAYLOAD_MAX,
     "conf_export must fit one message");
+/* Twice the largest burst, a whole config push, fits a channel's queue. */
+#define MSG_OUT(type) (sizeof(struct msg_hdr) + sizeof(type))
+_Static_assert(2 *
+	    (MSG_OUT(struct conf_global) +
+		CONF_EXPORT_MAX * MSG_OUT(struct conf_export) +
+		CONF_USER_MAX * MSG_OUT(struct conf_user) +
+		MSG_OUT(struct msg_conf_end) +
+		(CONF_LISTEN_MAX + CONF_EXPORT_MAX) *
+		    MSG_OUT(struct msg_listener)) <=
+	CHAN_QUEUE_BYTES,
+    "a channel holds two whole config pushes");
 
 /* The row of a type, NULL for types this build does not know. */
 const struct msg_info *

@@ -26,21 +26,25 @@
 /*
  * What a channel may hold unsent. The largest burst is a config push to
  * sessiond: CONF_GLOBAL, 64 exports, 256 users and CONF_END (about 320
- * messages, 185 KiB) and its 72 listeners; twice that, a reload right
- * behind the start, still fits. More means the reader has stopped: fatal.
+ * messages, 300 KiB since exports carry their source) and its 72
+ * listeners; twice that, a reload right behind the start, still fits
+ * (msg.c asserts it). More means the reader has stopped: fatal.
  */
 #define CHAN_QUEUE_MSGS 1024
-#define CHAN_QUEUE_BYTES (512 * 1024)
+#define CHAN_QUEUE_BYTES (768 * 1024)
 
 /*
- * The four processes, as each end of a channel names itself and its
- * peer. The children come first: the parent's procs[] is in this order.
+ * The processes, as each end of a channel names itself and its peer.
+ * The children come first: the parent's procs[] is in this order. The
+ * launcher (privsep/launcher.c) is forked by the parent, not executed,
+ * and talks to the parent alone.
  */
 enum msg_proc {
 	PROC_SESSIOND,
 	PROC_BLOCKD,
 	PROC_HOOKD,
 	PROC_PARENT,
+	PROC_LAUNCHER, /* the parent's fork that starts sources' nbdkit */
 	PROC_MAX
 };
 #define PROC_NONE (-1) /* no process on that fd */
@@ -68,6 +72,10 @@ enum msg_type {
 	MSG_HOOK_RUN,
 	MSG_HOOK_DONE,
 	MSG_AUDIT,
+	MSG_SOURCE_START,
+	MSG_SOURCE_STARTED,
+	MSG_SOURCE_EXITED,
+	MSG_SOURCE_PEER,
 	MSG_TYPE_COUNT
 };
 
@@ -167,7 +175,9 @@ enum msg_audit_event {
 	AUDIT_EV_HOOK_FAILED,
 	AUDIT_EV_ACCESS_DENIED,
 	AUDIT_EV_NOT_RECORDED,	/* refusals past an address's bound */
-	AUDIT_EV_CONFIG_RELOAD, /* the parent's own */
+	AUDIT_EV_CONFIG_RELOAD, /* the parent's own, from here on */
+	AUDIT_EV_SOURCE_STARTED,
+	AUDIT_EV_SOURCE_EXITED,
 	AUDIT_EV_COUNT
 };
 
@@ -196,6 +206,17 @@ struct msg_hook_done {
 	int32_t unused;
 };
 
+/*
+ * A source's nbdkit: started (with the parent's end of its socketpair),
+ * or gone (pid 0: it never started) and why.
+ */
+struct msg_source {
+	char export[CONF_NAME_MAX];
+	char reason[128];
+	int32_t pid;
+	int32_t unused;
+};
+
 struct msg_hdr {
 	uint32_t type;
 	uint32_t len;
@@ -219,6 +240,7 @@ struct msg {
 		struct msg_hook hook;
 		struct msg_hook_done hook_done;
 		struct msg_audit audit;
+		struct msg_source source;
 		uint64_t align;
 	} u;
 };

@@ -100,7 +100,7 @@ sandbox_rule_nr(const struct sandbox_rule *r, const struct sandbox_arch *a)
 
 static void
 sandbox_add(scmp_filter_ctx ctx, const char *who, const struct sandbox_rule *r,
-    const struct sandbox_arch *a)
+    const struct sandbox_arch *a, uint32_t action)
 {
 	int nr, rc;
 
@@ -117,9 +117,9 @@ sandbox_add(scmp_filter_ctx ctx, const char *who, const struct sandbox_rule *r,
 	 */
 	nr = seccomp_syscall_resolve_name(r->syscall);
 	if (r->arg == 0)
-		rc = seccomp_rule_add_exact(ctx, SCMP_ACT_ALLOW, nr, 0);
+		rc = seccomp_rule_add_exact(ctx, action, nr, 0);
 	else
-		rc = seccomp_rule_add_exact(ctx, SCMP_ACT_ALLOW, nr, 1,
+		rc = seccomp_rule_add_exact(ctx, action, nr, 1,
 		    SCMP_CMP(r->arg - 1, SCMP_CMP_MASKED_EQ, r->mask,
 			r->value));
 	if (rc != 0)
@@ -130,8 +130,8 @@ sandbox_add(scmp_filter_ctx ctx, const char *who, const struct sandbox_rule *r,
 /*
  * The filter for a process on an architecture, not yet loaded: the tests
  * build it for every architecture, the process for its own. A call not in
- * the list, or from another architecture's ABI (x32, i386), gets the
- * default action.
+ * an allow-list, or from another architecture's ABI (x32, i386), gets the
+ * action; so does a call in a deny-list (p->deny), and only that.
  */
 scmp_filter_ctx
 sandbox_filter(const struct sandbox_policy *p, const struct sandbox_arch *a,
@@ -140,14 +140,19 @@ sandbox_filter(const struct sandbox_policy *p, const struct sandbox_arch *a,
 	scmp_filter_ctx ctx;
 	size_t i;
 
-	if ((ctx = seccomp_init(action)) == NULL)
+	if ((ctx = seccomp_init(p->deny ? SCMP_ACT_ALLOW : action)) == NULL)
 		fatalx("%s: seccomp_init failed", p->name);
+	if (p->deny &&
+	    seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
+		SCMP_ACT_KILL_PROCESS) != 0)
+		fatalx("%s: no seccomp action for other ABIs", p->name);
 	if (a->token != seccomp_arch_native() &&
 	    (seccomp_arch_add(ctx, a->token) != 0 ||
 		seccomp_arch_remove(ctx, SCMP_ARCH_NATIVE) != 0))
 		fatalx("%s: no seccomp filter for %s", p->name, a->name);
 	for (i = 0; i < p->nrules; i++)
-		sandbox_add(ctx, p->name, &p->rules[i], a);
+		sandbox_add(ctx, p->name, &p->rules[i], a,
+		    p->deny ? action : SCMP_ACT_ALLOW);
 	return ctx;
 }
 
@@ -175,7 +180,8 @@ sandbox_test_rule(scmp_filter_ctx ctx, const struct sandbox_policy *p,
 		"VMEDIAD_TEST_SANDBOX_RULE", 0, 0, 0 };
 
 	if ((r.syscall = getenv("VMEDIAD_TEST_SANDBOX_RULE")) != NULL)
-		sandbox_add(ctx, p->name, &r, a);
+		sandbox_add(ctx, p->name, &r, a,
+		    p->deny ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_ALLOW);
 }
 #endif
 
@@ -236,8 +242,9 @@ sandbox_print(const struct sandbox_policy *p)
 
 	if ((a = sandbox_arch_native()) == NULL)
 		fatalx("%s: no sandbox for this architecture", p->name);
-	printf("%s: %s, %s\n", p->name, a->name,
-	    p->drop_root ? "chroot, unprivileged user" : "keeps uid 0");
+	printf("%s: %s, %s%s\n", p->name, a->name,
+	    p->drop_root ? "chroot, unprivileged user" : "keeps uid 0",
+	    p->deny ? ", all syscalls but those denied below" : "");
 	for (i = 0; i < p->ncaps; i++) {
 		cap = capng_capability_to_name(p->caps[i]);
 		printf("%s: capability %s\n", p->name, cap ? cap : "?");
@@ -248,9 +255,9 @@ sandbox_print(const struct sandbox_policy *p)
 		if (nr == -2)
 			fatalx("%s: sandbox rule %s names no syscall on %s",
 			    p->name, p->rules[i].syscall, a->name);
-		printf("%s: syscall %s (%d)%s: %s\n", p->name,
-		    p->rules[i].syscall, nr,
-		    p->rules[i].arg ? " (argument checked)" : "",
+		printf("%s: %s %s (%d)%s: %s\n", p->name,
+		    p->deny ? "denies syscall" : "syscall", p->rules[i].syscall,
+		    nr, p->rules[i].arg ? " (argument checked)" : "",
 		    p->rules[i].why);
 	}
 }

@@ -60,6 +60,12 @@ struct sandbox_policy {
 	const int *caps; /* kept, effective */
 	size_t ncaps;
 	int drop_root; /* chroot + setuid */
+	/*
+	 * 0: the rules are all the process may call (the default kills).
+	 * 1: the rules are what it may not call, and all else is allowed:
+	 * for the launcher, whose filter nbdkit inherits (launcher_sandbox.c).
+	 */
+	int deny;
 };
 
 /* The architectures vmediad knows, for the tables and their tests. */

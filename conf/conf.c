@@ -106,6 +106,22 @@ static const struct conf_key export_keys[] = {
 	    0, 0 },
 	{ "read-ahead", CONF_K_WINDOW, offsetof(struct conf_export, read_ahead),
 	    0, 0, 0, 0 },
+	{ "source", CONF_K_SOURCE, offsetof(struct conf_export, source),
+	    CONF_URI_MAX, 0, 0, 0 },
+	{ "source-ca", CONF_K_PATH, offsetof(struct conf_export, source_ca),
+	    CONF_PATH_MAX, 0, 0, 0 },
+	{ "source-certificate", CONF_K_PATH,
+	    offsetof(struct conf_export, source_certificate), CONF_PATH_MAX, 0,
+	    0, 0 },
+	{ "source-key", CONF_K_PATH, offsetof(struct conf_export, source_key),
+	    CONF_PATH_MAX, 0, 0, 0 },
+	{ "source-psk", CONF_K_PATH, offsetof(struct conf_export, source_psk),
+	    CONF_PATH_MAX, 0, 0, 0 },
+	{ "source-credentials", CONF_K_PATH,
+	    offsetof(struct conf_export, source_credentials), CONF_PATH_MAX, 0,
+	    0, 0 },
+	{ "source-http", CONF_K_BOOL, offsetof(struct conf_export, source_http),
+	    0, 0, 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 
@@ -433,6 +449,8 @@ conf_handler(void *user, const char *section, const char *name,
 	conf_set_value(&p->ctx, label, key, p->target, value);
 	if (p->section == SECTION_EXPORT && strcmp(name, "allow") == 0)
 		((struct conf_export *)p->target)->allow_line = p->ctx.line;
+	if (p->section == SECTION_EXPORT && strcmp(name, "source") == 0)
+		((struct conf_export *)p->target)->source_line = p->ctx.line;
 	if (p->section == SECTION_GLOBAL && strcmp(name, "auth") == 0)
 		p->ctx.conf->global.auth_line = p->ctx.line;
 	if (p->section == SECTION_GLOBAL && strcmp(name, "user") == 0)

@@ -17,6 +17,8 @@
 #define CONF_LIST_MAX 256 /* allow and groups lists */
 #define CONF_HASH_MAX 160 /* crypt(3) hashes */
 #define CONF_ADDR_MAX 64  /* a listen address as written */
+#define CONF_URI_MAX 256  /* an export's source URI */
+#define CONF_HOST_MAX 256 /* a host in a source URI, with NUL */
 #define CONF_LISTEN_MAX 8
 #define CONF_EXPORT_MAX 64
 #define CONF_USER_MAX 256
@@ -87,6 +89,14 @@ struct conf_export {
 	char socket[CONF_SOCK_MAX];
 	char hook[CONF_PATH_MAX];
 	char allow[CONF_LIST_MAX];
+	char source[CONF_URI_MAX];     /* nbd://, nbds://, https:// ... */
+	char source_ca[CONF_PATH_MAX]; /* CA file (or https: folder) */
+	char source_certificate[CONF_PATH_MAX]; /* nbds client certificate */
+	char source_key[CONF_PATH_MAX];		/* and its key */
+	char source_psk[CONF_PATH_MAX];		/* nbds pre-shared keys file */
+	char source_credentials[CONF_PATH_MAX]; /* https "user:password" */
+	int32_t source_http;			/* plain http:// allowed */
+	int32_t source_line;
 	uint64_t max_size;
 	uint64_t read_ahead; /* bytes, 0: off */
 	int32_t timeout;     /* seconds */
@@ -124,6 +134,28 @@ int conf_terminated(const char *, size_t);
 int conf_export_valid(const struct conf_export *);
 int conf_user_valid(const struct conf_user *);
 int conf_global_valid(const struct conf_global *);
+
+/* An export's source, as conf_source_parse() takes it apart. */
+enum conf_scheme {
+	CONF_SCHEME_NONE = 0,
+	CONF_SCHEME_NBD,      /* nbd://HOST[:PORT]/[EXPORT] */
+	CONF_SCHEME_NBDS,     /* nbds://HOST[:PORT]/[EXPORT] */
+	CONF_SCHEME_NBD_UNIX, /* nbd+unix:///[EXPORT]?socket=PATH */
+	CONF_SCHEME_HTTPS,    /* https://HOST[:PORT]/PATH */
+	CONF_SCHEME_HTTP,     /* http://HOST[:PORT]/PATH */
+};
+
+struct conf_source {
+	enum conf_scheme scheme;
+	char host[CONF_HOST_MAX];   /* IPv6 in brackets, as written */
+	char port[6];		    /* decimal, or empty for the default */
+	char export[CONF_URI_MAX];  /* NBD export name, may be empty */
+	char socket[CONF_SOCK_MAX]; /* nbd+unix */
+};
+
+const char *
+conf_source_parse(const char *, struct conf_source *, char *, size_t);
+const char *conf_scheme_name(enum conf_scheme);
 
 /* conf_lookup.c */
 #define CONF_LIST_SEPS " \t," /* between names and @groups */

@@ -64,6 +64,88 @@ check_allow(struct conf_ctx *ctx, const struct conf_export *e)
 	}
 }
 
+/*
+ * Which source keys go with which scheme. TLS material and credentials
+ * are files named by their own keys, never part of the URI or an argv.
+ */
+static void
+check_source(struct conf_ctx *ctx, const struct conf_export *e)
+{
+	const struct {
+		const char *key;
+		const char *value;
+		int nbds, https; /* allowed with */
+	} keys[] = {
+		{ "source-ca", e->source_ca, 1, 1 },
+		{ "source-certificate", e->source_certificate, 1, 0 },
+		{ "source-key", e->source_key, 1, 0 },
+		{ "source-psk", e->source_psk, 1, 0 },
+		{ "source-credentials", e->source_credentials, 0, 1 },
+	};
+	struct conf_source src;
+	char why[160];
+	size_t i;
+	int line = e->source_line ? e->source_line : e->line;
+
+	if (e->source[0] == '\0') {
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (keys[i].value[0] != '\0')
+				conf_error(ctx, e->line,
+				    "export \"%s\": %s given without a source",
+				    e->name, keys[i].key);
+		if (e->source_http)
+			conf_error(ctx, e->line,
+			    "export \"%s\": source-http given without a "
+			    "source",
+			    e->name);
+		return;
+	}
+	if (conf_source_parse(e->source, &src, why, sizeof(why)) != NULL)
+		return; /* reported at its line */
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].value[0] == '\0')
+			continue;
+		if (src.scheme == CONF_SCHEME_NBDS	? !keys[i].nbds :
+			src.scheme == CONF_SCHEME_HTTPS ? !keys[i].https :
+							  1)
+			conf_error(ctx, line,
+			    "export \"%s\": %s does not go with an %s source%s",
+			    e->name, keys[i].key, conf_scheme_name(src.scheme),
+			    keys[i].nbds && !keys[i].https ? " (only nbds://)" :
+				!keys[i].nbds ? " (only https://)" :
+						" (only nbds:// and https://)");
+	}
+	if (src.scheme == CONF_SCHEME_NBDS &&
+	    (e->source_certificate[0] == '\0') != (e->source_key[0] == '\0'))
+		conf_error(ctx, line,
+		    "export \"%s\": source-certificate and source-key go "
+		    "together",
+		    e->name);
+	if (src.scheme == CONF_SCHEME_NBDS && e->source_psk[0] != '\0' &&
+	    (e->source_certificate[0] != '\0' || e->source_ca[0] != '\0'))
+		conf_error(ctx, line,
+		    "export \"%s\": source-psk is instead of X.509 "
+		    "(source-ca, source-certificate, source-key); choose one",
+		    e->name);
+	if (src.scheme == CONF_SCHEME_HTTP && !e->source_http)
+		conf_error(ctx, line,
+		    "export \"%s\": a plain http:// source needs "
+		    "source-http = yes (nothing protects it on the way)",
+		    e->name);
+	if (src.scheme != CONF_SCHEME_HTTP && e->source_http)
+		conf_error(ctx, line,
+		    "export \"%s\": source-http = yes is only for an "
+		    "http:// source",
+		    e->name);
+	if ((src.scheme == CONF_SCHEME_HTTPS ||
+		src.scheme == CONF_SCHEME_HTTP) &&
+	    !e->read_only)
+		conf_error(ctx, line,
+		    "export \"%s\": an %s source is read-only; "
+		    "add read-only = yes",
+		    e->name, conf_scheme_name(src.scheme));
+}
+
 static void
 check_export(struct conf_ctx *ctx, const struct conf_export *e)
 {
@@ -98,6 +180,7 @@ check_export(struct conf_ctx *ctx, const struct conf_export *e)
 	}
 	if (conf->global.auth == CONF_AUTH_USERS)
 		check_allow(ctx, e);
+	check_source(ctx, e);
 }
 
 static void
@@ -174,30 +257,107 @@ conf_check(struct conf_ctx *ctx)
 }
 
 /*
- * The TLS key is sessiond's secret: only root may read or change the file
- * it comes from, as sshd wants of its host keys.
+ * A secret (the TLS key, a source's key, PSK or credentials): only root
+ * may read or change the file it comes from, as sshd wants of its host
+ * keys. label says whose ("export \"x\": ", or empty).
  */
 static void
-check_tls_key(struct conf_ctx *ctx, const struct conf_global *g)
+check_secret(struct conf_ctx *ctx, int line, const char *label, const char *key,
+    const char *path)
 {
 	struct stat st;
 
-	if (g->tls_key[0] == '\0')
+	if (path[0] == '\0')
 		return;
-	if (stat(g->tls_key, &st) == -1)
-		conf_error(ctx, g->line, "tls-key %s: %s", g->tls_key,
+	if (stat(path, &st) == -1)
+		conf_error(ctx, line, "%s%s %s: %s", label, key, path,
 		    strerror(errno));
 	else if (!S_ISREG(st.st_mode))
-		conf_error(ctx, g->line, "tls-key %s is not a file",
-		    g->tls_key);
+		conf_error(ctx, line, "%s%s %s is not a file", label, key,
+		    path);
 	else if (st.st_uid != 0)
-		conf_error(ctx, g->line, "tls-key %s must be owned by root",
-		    g->tls_key);
+		conf_error(ctx, line, "%s%s %s must be owned by root", label,
+		    key, path);
 	else if (st.st_mode & (S_IRWXG | S_IRWXO))
-		conf_error(ctx, g->line,
-		    "tls-key %s must not be readable or "
+		conf_error(ctx, line,
+		    "%s%s %s must not be readable or "
 		    "writable by group or others (chmod 600)",
-		    g->tls_key);
+		    label, key, path);
+}
+
+/* Public material: a file (or, for https, a folder of CAs) that exists. */
+static void
+check_public(struct conf_ctx *ctx, int line, const char *label, const char *key,
+    const char *path, int dir_ok)
+{
+	struct stat st;
+
+	if (path[0] == '\0')
+		return;
+	if (stat(path, &st) == -1)
+		conf_error(ctx, line, "%s%s %s: %s", label, key, path,
+		    strerror(errno));
+	else if (!S_ISREG(st.st_mode) && !(dir_ok && S_ISDIR(st.st_mode)))
+		conf_error(ctx, line, "%s%s %s is not a file%s", label, key,
+		    path, dir_ok ? " or a folder" : "");
+}
+
+/*
+ * The first line of a PSK file ("name:hex-key") or of credentials
+ * ("user:password"): name of letters, digits, '.', '_', '@' or '-'. Read
+ * here, as root, so that a wrong file stops vmediad at start, not an
+ * attach later. Says nothing of the secret itself.
+ */
+static void
+check_secret_line(struct conf_ctx *ctx, int line, const char *label,
+    const char *key, const char *path, int hex)
+{
+	char buf[1024];
+	size_t nlen, len;
+	FILE *f;
+
+	if (path[0] == '\0' || (f = fopen(path, "re")) == NULL)
+		return; /* check_secret said why */
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	len = strlen(buf);
+	nlen = strspn(buf,
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._@-");
+	if (nlen == 0 || buf[nlen] != ':' || nlen + 1 == len ||
+	    (hex &&
+		strspn(buf + nlen + 1, "0123456789abcdefABCDEF") !=
+		    len - nlen - 1))
+		conf_error(ctx, line,
+		    "%s%s %s: the first line must be %s, %s of letters, "
+		    "digits, '.', '_', '@' or '-'",
+		    label, key, path, hex ? "NAME:HEX-KEY" : "USER:PASSWORD",
+		    hex ? "NAME" : "USER");
+	explicit_bzero(buf, sizeof(buf));
+}
+
+static void
+check_source_files(struct conf_ctx *ctx, const struct conf_export *e)
+{
+	char label[CONF_NAME_MAX + 16];
+	int line = e->source_line ? e->source_line : e->line;
+
+	if (e->source[0] == '\0')
+		return;
+	snprintf(label, sizeof(label), "export \"%s\": ", e->name);
+	check_public(ctx, line, label, "source-ca", e->source_ca,
+	    strncmp(e->source, "https://", 8) == 0);
+	check_public(ctx, line, label, "source-certificate",
+	    e->source_certificate, 0);
+	check_secret(ctx, line, label, "source-key", e->source_key);
+	check_secret(ctx, line, label, "source-psk", e->source_psk);
+	check_secret(ctx, line, label, "source-credentials",
+	    e->source_credentials);
+	check_secret_line(ctx, line, label, "source-psk", e->source_psk, 1);
+	check_secret_line(ctx, line, label, "source-credentials",
+	    e->source_credentials, 0);
 }
 
 /* What only this machine can answer: the account, the chroot, the key. */
@@ -209,7 +369,7 @@ conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
 	struct conf_ctx ctx;
 	struct passwd *pw;
 	struct stat st;
-	int line = g->user_line ? g->user_line : g->line;
+	int i, line = g->user_line ? g->user_line : g->line;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = conf;
@@ -234,7 +394,9 @@ conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
 		    "chroot %s must be owned by root "
 		    "and not writable by others",
 		    g->chroot);
-	check_tls_key(&ctx, g);
+	check_secret(&ctx, g->line, "", "tls-key", g->tls_key);
+	for (i = 0; i < conf->nexports; i++)
+		check_source_files(&ctx, &conf->exports[i]);
 	return ctx.errors;
 }
 
@@ -281,6 +443,9 @@ conf_global_valid(const struct conf_global *g)
 int
 conf_export_valid(const struct conf_export *e)
 {
+	struct conf_source src;
+	char why[160];
+
 	return conf_terminated(e->name, sizeof(e->name)) &&
 	    conf_name_valid(e->name) &&
 	    conf_terminated(e->description, sizeof(e->description)) &&
@@ -288,6 +453,16 @@ conf_export_valid(const struct conf_export *e)
 	    conf_terminated(e->socket, sizeof(e->socket)) &&
 	    conf_terminated(e->hook, sizeof(e->hook)) &&
 	    conf_terminated(e->allow, sizeof(e->allow)) &&
+	    conf_terminated(e->source, sizeof(e->source)) &&
+	    conf_terminated(e->source_ca, sizeof(e->source_ca)) &&
+	    conf_terminated(e->source_certificate,
+		sizeof(e->source_certificate)) &&
+	    conf_terminated(e->source_key, sizeof(e->source_key)) &&
+	    conf_terminated(e->source_psk, sizeof(e->source_psk)) &&
+	    conf_terminated(e->source_credentials,
+		sizeof(e->source_credentials)) &&
+	    (e->source[0] == '\0' ||
+		conf_source_parse(e->source, &src, why, sizeof(why)) == NULL) &&
 	    (e->device[0] == '\0') != (e->socket[0] == '\0') &&
 	    (e->device[0] == '\0' || conf_nbd_index(e->device) >= 0) &&
 	    e->timeout >= 1 && e->timeout <= 3600 && e->max_size > 0 &&

@@ -36,6 +36,7 @@ enum conf_kind {
 	CONF_K_ORIGINS,	 /* http(s)://host[:port], blank separated */
 	CONF_K_HOSTS,	 /* host names and addresses, blank separated */
 	CONF_K_MODULES,	 /* kernel module names, blank separated */
+	CONF_K_SOURCE,	 /* nbd://, nbds://, nbd+unix://, https://, http:// */
 };
 
 struct conf_key {

@@ -363,6 +363,262 @@ set_listen(struct conf_ctx *ctx, const char *value)
 	g->nlisten++;
 }
 
+/*
+ * Export sources. A URI is taken apart here, once, into the pieces
+ * vmediad later hands nbdkit one argument each; whatever these rules do
+ * not name is refused, so no byte a shell, a URI parser or nbdkit's
+ * key=value syntax could read as more than a name gets through.
+ */
+static const struct {
+	const char *prefix;
+	enum conf_scheme scheme;
+} source_schemes[] = {
+	{ "nbd://", CONF_SCHEME_NBD },
+	{ "nbds://", CONF_SCHEME_NBDS },
+	{ "nbd+unix://", CONF_SCHEME_NBD_UNIX },
+	{ "https://", CONF_SCHEME_HTTPS },
+	{ "http://", CONF_SCHEME_HTTP },
+};
+
+#define URI_UNRESERVED \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" \
+	"0123456789-._~"
+
+const char *
+conf_scheme_name(enum conf_scheme scheme)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(source_schemes) / sizeof(source_schemes[0]); i++)
+		if (source_schemes[i].scheme == scheme)
+			return source_schemes[i].prefix;
+	return "";
+}
+
+static int
+hex_digit(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F');
+}
+
+/*
+ * s[0..len): unreserved characters and '/'; with escapes (an HTTP path)
+ * also %XX and + , = : @. Returns NULL or what is wrong, in why.
+ */
+static const char *
+source_chars(const char *s, size_t len, int escapes, char *why, size_t size)
+{
+	size_t i;
+	unsigned char c;
+
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if (c != '\0' &&
+		    (strchr(URI_UNRESERVED "/", c) != NULL ||
+			(escapes && strchr("+,=:@", c) != NULL)))
+			continue;
+		if (escapes && c == '%' && i + 2 < len && hex_digit(s[i + 1]) &&
+		    hex_digit(s[i + 2])) {
+			i += 2;
+			continue;
+		}
+		if (c == '%')
+			snprintf(why, size,
+			    escapes ? "'%%' must start an escape such as %%20" :
+				      "no %%-escapes in an NBD export name");
+		else if (c == '\'')
+			snprintf(why, size, "a quote (') is not allowed");
+		else if (c > 0x20 && c < 0x7f)
+			snprintf(why, size, "character '%c' is not allowed", c);
+		else
+			snprintf(why, size,
+			    "character 0x%02x is not allowed (spaces and "
+			    "non-ASCII bytes must be %%-escaped in a path)",
+			    c);
+		return why;
+	}
+	return NULL;
+}
+
+/* HOST[:PORT] from s[0..len): a DNS name, an IPv4 or a [IPv6] address. */
+static const char *
+source_authority(const char *s, size_t len, struct conf_source *src, char *why,
+    size_t size)
+{
+	const char *colon = NULL;
+	size_t hlen, plen;
+	long port;
+	char *end;
+
+	if (memchr(s, '@', len) != NULL)
+		return "credentials do not go in a URI (use "
+		       "source-credentials)";
+	if (len == 0)
+		return "no host";
+	if (s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+		if (close == NULL)
+			return "an IPv6 address needs its closing ']'";
+		hlen = close + 1 - s;
+		if (hlen < len) {
+			if (s[hlen] != ':')
+				return "expected ':' and a port after ']'";
+			colon = s + hlen;
+		}
+	} else {
+		colon = memchr(s, ':', len);
+		hlen = colon != NULL ? (size_t)(colon - s) : len;
+	}
+	if (hlen >= sizeof(src->host))
+		return "host too long";
+	memcpy(src->host, s, hlen);
+	src->host[hlen] = '\0';
+	if (!host_valid(src->host)) {
+		snprintf(why, size,
+		    "\"%s\" is not a host name, an IPv4 address or "
+		    "an [IPv6] address",
+		    src->host);
+		return why;
+	}
+	if (colon == NULL)
+		return NULL;
+	plen = s + len - (colon + 1);
+	if (plen == 0 || plen >= sizeof(src->port) ||
+	    strspn(colon + 1, "0123456789") < plen)
+		return "the port must be a number from 1 to 65535";
+	memcpy(src->port, colon + 1, plen);
+	src->port[plen] = '\0';
+	port = strtol(src->port, &end, 10);
+	if (port < 1 || port > 65535)
+		return "the port must be a number from 1 to 65535";
+	return NULL;
+}
+
+/* "socket=PATH", the one query an nbd+unix:// source takes. */
+static const char *
+source_unix_socket(const char *query, struct conf_source *src, char *why,
+    size_t size)
+{
+	const char *path;
+	size_t len;
+
+	if (strncmp(query, "socket=", 7) != 0)
+		return "nbd+unix:// takes exactly one query, ?socket=PATH";
+	path = query + 7;
+	len = strlen(path);
+	if (source_chars(path, len, 0, why, size) != NULL)
+		return why;
+	if (len >= sizeof(src->socket))
+		return "the socket path is longer than 107 characters";
+	if (!path_valid(path) ||
+	    (len >= 3 && strcmp(path + len - 3, "/..") == 0))
+		return "the socket must be an absolute path without /../";
+	memcpy(src->socket, path, len + 1);
+	return NULL;
+}
+
+static const char *
+source_parse(const char *uri, struct conf_source *src, char *why, size_t size)
+{
+	const char *rest, *slash, *query, *r;
+	size_t i, alen, elen;
+	int http;
+
+	memset(src, 0, sizeof(*src));
+	if (strlen(uri) >= CONF_URI_MAX)
+		return "longer than 255 characters";
+	for (i = 0; i < sizeof(source_schemes) / sizeof(source_schemes[0]); i++)
+		if (strncmp(uri, source_schemes[i].prefix,
+			strlen(source_schemes[i].prefix)) == 0)
+			break;
+	if (i == sizeof(source_schemes) / sizeof(source_schemes[0]))
+		return "expected nbd://, nbds://, nbd+unix://, https:// or "
+		       "http://";
+	src->scheme = source_schemes[i].scheme;
+	rest = uri + strlen(source_schemes[i].prefix);
+	http =
+	    src->scheme == CONF_SCHEME_HTTPS || src->scheme == CONF_SCHEME_HTTP;
+	if (strchr(rest, '#') != NULL)
+		return "a URI fragment ('#') is not allowed";
+	query = strchr(rest, '?');
+	if (query != NULL && src->scheme != CONF_SCHEME_NBD_UNIX)
+		return http ? "a query ('?') is not allowed" :
+			      "a query ('?') is not allowed; TLS material "
+			      "goes in source-ca, source-certificate, "
+			      "source-key or source-psk";
+	slash = strchr(rest, '/');
+	if (query != NULL && (slash == NULL || slash > query))
+		slash = query;
+	alen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+	if (src->scheme == CONF_SCHEME_NBD_UNIX) {
+		if (alen != 0 || *rest != '/')
+			return "nbd+unix:// takes no host: "
+			       "nbd+unix:///EXPORT?socket=PATH";
+		if (query == NULL)
+			return "nbd+unix:// needs ?socket=PATH";
+		if ((r = source_unix_socket(query + 1, src, why, size)) != NULL)
+			return r;
+	} else if ((r = source_authority(rest, alen, src, why, size)) != NULL)
+		return r;
+	if (slash == NULL || *slash == '?') {
+		if (http)
+			return "needs a path to the image after the host";
+		return NULL; /* the default export "" */
+	}
+	/* The path: an HTTP path as written, or an NBD export name. */
+	elen = (query != NULL ? (size_t)(query - slash) : strlen(slash));
+	if (source_chars(slash, elen, http, why, size) != NULL)
+		return why;
+	if (http) {
+		if (elen < 2)
+			return "needs a path to the image after the host";
+		if (elen >= sizeof(src->export))
+			return "path too long";
+		memcpy(src->export, slash, elen);
+		src->export[elen] = '\0';
+	} else {
+		memcpy(src->export, slash + 1, elen - 1);
+		src->export[elen - 1] = '\0';
+	}
+	return NULL;
+}
+
+/*
+ * Takes uri apart into src. Returns NULL, or why it is not a source we
+ * accept (in why, or a constant).
+ */
+const char *
+conf_source_parse(const char *uri, struct conf_source *src, char *why,
+    size_t size)
+{
+	const char *r = source_parse(uri, src, why, size);
+
+	if (r != NULL)
+		memset(src, 0, sizeof(*src));
+	return r;
+}
+
+static void
+set_source(struct conf_ctx *ctx, const char *label, const struct conf_key *key,
+    char *field, const char *value)
+{
+	struct conf_source src;
+	char why[160];
+	const char *r;
+
+	if (strlen(value) >= key->size) {
+		conf_error(ctx, ctx->line, "%s%s: value too long (max %zu)",
+		    label, key->name, key->size - 1);
+		return;
+	}
+	if ((r = conf_source_parse(value, &src, why, sizeof(why))) != NULL) {
+		conf_error(ctx, ctx->line, "%s%s: %s", label, key->name, r);
+		return;
+	}
+	memcpy(field, value, strlen(value) + 1);
+}
+
 static void
 set_string(struct conf_ctx *ctx, const char *label, const struct conf_key *key,
     char *field, const char *value)
@@ -437,6 +693,9 @@ conf_set_value(struct conf_ctx *ctx, const char *label,
 	switch (key->kind) {
 	case CONF_K_LISTEN:
 		set_listen(ctx, value);
+		break;
+	case CONF_K_SOURCE:
+		set_source(ctx, label, key, field, value);
 		break;
 	case CONF_K_AUTH:
 		if (strcmp(value, "users") == 0)

@@ -39,6 +39,8 @@ static const char *const audit_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_ACCESS_DENIED] = "access_denied",
 	[AUDIT_EV_NOT_RECORDED] = "not_recorded",
 	[AUDIT_EV_CONFIG_RELOAD] = "config_reload",
+	[AUDIT_EV_SOURCE_STARTED] = "source_started",
+	[AUDIT_EV_SOURCE_EXITED] = "source_exited",
 };
 
 /* Before the sandbox: the file, created 0600 if need be, append-only. */
@@ -132,5 +134,16 @@ audit_reload(struct vmediad *env, const char *reason)
 	struct msg_audit a;
 
 	msg_audit_init(&a, AUDIT_EV_CONFIG_RELOAD, "", "", "", reason);
+	audit_record(env, &a);
+}
+
+/* A source's nbdkit started, or gone (launcher.c). */
+void
+audit_source(struct vmediad *env, int event, const char *export,
+    const char *reason)
+{
+	struct msg_audit a;
+
+	msg_audit_init(&a, event, "", "", export, reason);
 	audit_record(env, &a);
 }

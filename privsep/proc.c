@@ -281,8 +281,9 @@ proc_global_view(enum msg_proc to, const struct conf_global *g,
 
 /*
  * The exports a child is told, and of each what it uses; 0 if none of it.
- * sessiond serves them all but runs no hook; blockd connects the device
- * exports; hookd runs the hooks of those that have one. Strings are
+ * sessiond serves them all but runs no hook and reads no source's files;
+ * blockd connects the device exports; hookd runs the hooks of those that
+ * have one. Strings are
  * cleared whole, so that nothing of them travels after the NUL.
  */
 static int
@@ -291,8 +292,15 @@ proc_export_view(enum msg_proc to, const struct conf_export *e,
 {
 	*v = *e;
 	memset(v->hook, 0, sizeof(v->hook));
+	/* Where a source's TLS material and credentials are: ours alone. */
+	memset(v->source_ca, 0, sizeof(v->source_ca));
+	memset(v->source_certificate, 0, sizeof(v->source_certificate));
+	memset(v->source_key, 0, sizeof(v->source_key));
+	memset(v->source_psk, 0, sizeof(v->source_psk));
+	memset(v->source_credentials, 0, sizeof(v->source_credentials));
 	if (to == PROC_SESSIOND)
 		return 1;
+	memset(v->source, 0, sizeof(v->source));
 	if (e->device[0] == '\0' || (to == PROC_HOOKD && e->hook[0] == '\0'))
 		return 0;
 	if (to == PROC_HOOKD)
@@ -378,7 +386,7 @@ proc_alive(const struct vmediad *env)
 	for (i = 0; i < PROC_COUNT; i++)
 		if (env->procs[i].pid != 0)
 			n++;
-	return n;
+	return n + (env->launcher_pid != 0);
 }
 
 struct proc *
@@ -412,6 +420,8 @@ proc_reap(struct vmediad *env)
 	int status, i, clean;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (launcher_reaped(env, pid, status))
+			continue;
 		for (i = 0, p = NULL; i < PROC_COUNT; i++)
 			if (env->procs[i].pid == pid)
 				p = &env->procs[i];
@@ -458,6 +468,12 @@ proc_stop_timeout(evutil_socket_t fd, short events, void *arg)
 		kill(env->procs[i].pid, SIGKILL);
 		env->exit_code = 1;
 	}
+	if (env->launcher_pid != 0) {
+		log_warnx("launcher (pid %d) did not stop in time; killing it",
+		    env->launcher_pid);
+		kill(env->launcher_pid, SIGKILL);
+		env->exit_code = 1;
+	}
 }
 
 /* hookd stops after blockd, which runs the stop hooks on its way out. */
@@ -478,6 +494,7 @@ proc_stop_all(struct vmediad *env, int exit_code)
 		return;
 	env->stopping = 1;
 	env->exit_code = exit_code;
+	launcher_stop(env);
 	for (i = 0; i < PROC_COUNT; i++)
 		if (env->procs[i].pid != 0 &&
 		    !proc_hookd_waits(env, &env->procs[i]))

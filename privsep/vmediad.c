@@ -238,6 +238,7 @@ main(int argc, char **argv)
 			return hashpw_main();
 		case 'S':
 			sandbox_print(&vmediad_policy);
+			sandbox_print(&launcher_policy);
 			return 0;
 		case 'v':
 			env.verbose = 1;
@@ -271,6 +272,7 @@ main(int argc, char **argv)
 #endif
 	if (!env.foreground && daemon(0, 0) == -1)
 		fatal("daemon");
+	launcher_fork(&env);
 	if ((env.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	watch_signals(&env);
@@ -287,6 +289,7 @@ main(int argc, char **argv)
 		proc_send_conf(&env, &env.procs[i]);
 	listen_send_http(&env);
 	listen_exports(&env);
+	launcher_attach(&env);
 	sandbox_enter(&vmediad_policy, &env.conf->global);
 	start_ping_timer(&env);
 	log_info("started with %s: %d exports", env.conffile,

@@ -9,10 +9,12 @@
 #include <sys/resource.h>
 
 #include <stdint.h>
+#include <time.h>
 
 #include "conf.h"
 #include "msg.h"
 #include "nbd_netlink.h"
+#include "launcher.h"
 #include "sandbox.h"
 
 #define PROC_COUNT 3 /* the children, procs[] by enum msg_proc */
@@ -20,6 +22,24 @@
 #define PROC_LINE_MAX 1024 /* a relayed stderr line, longer is cut */
 
 struct vmediad;
+
+enum source_state {
+	SOURCE_STARTING = 1, /* asked of the launcher */
+	SOURCE_RUNNING,	     /* nbdkit runs; sessiond has its socket */
+	SOURCE_WAITING,	     /* gone; started again when the timer fires */
+	SOURCE_GONE,	     /* its export is no longer configured */
+};
+
+/* An export's source as the parent follows it (launcher.c). */
+struct source_run {
+	char export[CONF_NAME_MAX];
+	enum source_state state;
+	pid_t pid;
+	int backoff;  /* seconds, doubled up to a minute */
+	time_t since; /* CLOCK_MONOTONIC of the last change */
+	struct event *timer;
+	struct vmediad *env;
+};
 
 struct proc {
 	enum msg_proc id;
@@ -55,9 +75,14 @@ struct vmediad {
 		char path[CONF_SOCK_MAX];
 	} bound[CONF_EXPORT_MAX]; /* export sockets */
 	int nbound;
-	struct nbd_nl nl; /* fd -1 without NBD devices */
-	int audit_fd;	  /* -1: no audit file */
-	rlim_t nofile;	  /* RLIMIT_NOFILE of the children */
+	struct nbd_nl nl;   /* fd -1 without NBD devices */
+	int audit_fd;	    /* -1: no audit file */
+	rlim_t nofile;	    /* RLIMIT_NOFILE of the children */
+	pid_t launcher_pid; /* 0: none, or reaped */
+	int launcher_fd;    /* -1: none */
+	struct chan launcher;
+	struct source_run sources[CONF_EXPORT_MAX];
+	int nsources;
 };
 
 extern const struct sandbox_policy vmediad_policy;
@@ -81,6 +106,7 @@ void listen_cleanup(struct vmediad *);
 void audit_open(struct vmediad *);
 void audit_record(struct vmediad *, const struct msg_audit *);
 void audit_reload(struct vmediad *, const char *);
+void audit_source(struct vmediad *, int, const char *, const char *);
 
 int hashpw_main(void);
 

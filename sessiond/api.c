@@ -44,6 +44,28 @@ api_read_ahead(struct evbuffer *out, const struct export_rt *ex)
 	    ra ? ra->asked : 0);
 }
 
+/*
+ * The export's source: its URI, which holds no secret (conf_source_parse
+ * refuses a user part and any query but nbd+unix's socket; the TLS files
+ * never reach sessiond), and whether it is the export's peer now.
+ */
+static void
+api_source(struct evbuffer *out, const struct export_rt *ex)
+{
+	const struct session *s = ex->session;
+
+	if (ex->conf.source[0] == '\0') {
+		evbuffer_add_printf(out, ", \"source\": null");
+		return;
+	}
+	evbuffer_add_printf(out, ", \"source\": {\"uri\": ");
+	json_string(out, ex->conf.source);
+	evbuffer_add_printf(out, ", \"state\": \"%s\"}",
+	    s == NULL || s->framed ? "waiting" :
+		s->transmitting	   ? "attached" :
+				     "connecting");
+}
+
 static void
 api_export(struct evbuffer *out, const struct export_rt *ex)
 {
@@ -71,6 +93,7 @@ api_export(struct evbuffer *out, const struct export_rt *ex)
 		    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": "
 		    "null",
 		    ex->last_read, ex->last_written);
+		api_source(out, ex);
 		api_read_ahead(out, ex);
 		return;
 	}
@@ -84,6 +107,7 @@ api_export(struct evbuffer *out, const struct export_rt *ex)
 	    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": \"%s\"",
 	    s->transmitting ? s->relay.size : 0, s->relay.bytes_read,
 	    s->relay.bytes_written, since);
+	api_source(out, ex);
 	api_read_ahead(out, ex);
 }
 

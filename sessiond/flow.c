@@ -87,7 +87,10 @@ flow_peer_output(struct session *s)
 	if (s->peer == NULL || evbuffer_get_length(s->stream_out) == 0)
 		return;
 	out = stream_output(s->peer);
-	if (ws_write_binary(out, s->stream_out, FRAME_OUT_MAX) == -1)
+	if (!s->framed) {
+		if (evbuffer_add_buffer(out, s->stream_out) == -1)
+			fatalx("peer output");
+	} else if (ws_write_binary(out, s->stream_out, FRAME_OUT_MAX) == -1)
 		fatalx("ws_write_binary failed");
 	if (evbuffer_get_length(out) > PEER_OUT_HIGH &&
 	    s->downstreams == FLOW_OPEN)

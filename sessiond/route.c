@@ -323,7 +323,7 @@ serve_upgrade(struct conn *c)
 	ws_handshake_response(bufferevent_get_output(c->bev), hs.accept,
 	    protocol[0] ? protocol : NULL);
 	session_start(ex, stream_from_bufferevent(conn_take_bev(c)), c->addr,
-	    c->id.user);
+	    c->id.user, 1);
 }
 
 static void

@@ -1,6 +1,7 @@
 /*
- * A session: one peer serving one export's image. The peer's WebSocket
- * stream goes through the NBD handshake, then the validating relay, to
+ * A session: one peer serving one export's image. The peer's stream (a
+ * browser's WebSocket, or unframed: a source's nbdkit, source.c) goes
+ * through the NBD handshake, then the validating relay, to
  * the kernel (device exports, through blockd) or local clients (socket
  * exports). Buffers are bounded both ways: a full side pauses the other,
  * but a local client that does not read holds up only its own requests
@@ -342,6 +343,16 @@ peer_control(struct session *s, const struct ws_event *ev)
 	}
 }
 
+/* A source's nbdkit: its bytes are the NBD stream itself, no frames. */
+static int
+peer_read_unframed(struct evbuffer *in, struct evbuffer *stream_in, size_t room)
+{
+	if (room > 0 && evbuffer_get_length(in) > 0 &&
+	    evbuffer_remove_buffer(in, stream_in, room) == -1)
+		fatalx("peer input");
+	return WS_READ_MORE;
+}
+
 static void
 peer_read(struct stream *st, void *arg)
 {
@@ -355,7 +366,8 @@ peer_read(struct stream *st, void *arg)
 		left = evbuffer_get_length(in);
 		queued = evbuffer_get_length(s->stream_in);
 		room = queued < STREAM_IN_MAX ? STREAM_IN_MAX - queued : 0;
-		r = ws_read(&s->ws, in, s->stream_in, room, &ev);
+		r = s->framed ? ws_read(&s->ws, in, s->stream_in, room, &ev) :
+				peer_read_unframed(in, s->stream_in, room);
 		if (r == WS_READ_ERROR) {
 			log_warnx("session %u: WebSocket: %s", s->id, ev.error);
 			session_end(s, ev.error, ev.close_code);
@@ -415,7 +427,7 @@ peer_event(struct stream *st, short what, void *arg)
 
 int
 session_start(struct export_rt *ex, struct stream *peer, const char *addr,
-    const char *user)
+    const char *user, int framed)
 {
 	struct libevent_tv tv = { sd_child->conf->global.handshake_timeout, 0 };
 	struct session *s;
@@ -426,6 +438,7 @@ session_start(struct export_rt *ex, struct stream *peer, const char *addr,
 	s->id = sd_next_session_id();
 	s->ex = ex;
 	s->peer = peer;
+	s->framed = framed;
 	s->since = time(NULL);
 	snprintf(s->addr, sizeof(s->addr), "%s", addr);
 	snprintf(s->user, sizeof(s->user), "%s", user);
@@ -493,7 +506,8 @@ session_end(struct session *s, const char *reason, uint16_t code)
 	}
 	if (s->peer != NULL) {
 		snprintf(text, sizeof(text), "%s", reason);
-		ws_write_close(stream_output(s->peer), code, text);
+		if (s->framed)
+			ws_write_close(stream_output(s->peer), code, text);
 		stream_disable_read(s->peer);
 	}
 	evtimer_del(s->watchdog);

@@ -178,6 +178,9 @@ sessiond_dispatch(struct child *c, struct chan *from, struct msg *m)
 	case MSG_DETACHED:
 		session_detached(&m->u.detach);
 		return 1;
+	case MSG_SOURCE_PEER:
+		source_peer(&m->u.source, m->fd);
+		return 1;
 	default:
 		return 0;
 	}

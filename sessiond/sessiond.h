@@ -97,6 +97,7 @@ struct session {
 	enum flow_state peer_input;  /* paused: the kernel's is full */
 	enum flow_state downstreams; /* paused: the peer is full */
 	int ending;
+	int framed; /* WebSocket; 0: a source's nbdkit (source.c) */
 };
 
 /* sessiond.c */
@@ -133,9 +134,12 @@ const struct web_file *web_find(const char *);
 void api_exports(struct evbuffer *, const struct identity *);
 
 /* session.c */
-int
-session_start(struct export_rt *, struct stream *, const char *, const char *);
+int session_start(struct export_rt *, struct stream *, const char *,
+    const char *, int);
 void session_end(struct session *, const char *, uint16_t);
+
+/* source.c: an export's nbdkit as its session's peer */
+void source_peer(const struct msg_source *, int);
 int session_count(void);
 int session_count_user(const char *);
 void session_attached(const struct msg_attach_result *);

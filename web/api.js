@@ -78,7 +78,8 @@ export async function session() {
 /**
  * The exports: [{name, description, kind: 'device'|'socket', read_only,
  * default, state: 'idle'|'connecting'|'active'|'closing', user, size,
- * bytes_read, bytes_written, since, read_ahead: {window, held, hits,
+ * bytes_read, bytes_written, since, source: null or {uri, state:
+ * 'waiting'|'connecting'|'attached'}, read_ahead: {window, held, hits,
  * bytes}}, ...]
  */
 export async function listExports() {

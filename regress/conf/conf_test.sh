@@ -223,6 +223,99 @@ echo "missing.conf:1: tls-key $work/tls/none.pem: No such file or directory" \
 expect_errors conf_tls_key_missing_is_refused "$work/tls" missing.conf \
     "$work/tls/missing.err"
 
+# Export sources: every scheme and its keys, with files as they must be
+# (secrets root's and 0600, a CA file, an https CA folder), pass.
+src=$work/source
+mkdir -p "$src/cas"
+for f in ca.pem client.pem; do printf 'public\n' >"$src/$f"; chmod 644 "$src/$f"; done
+printf 'not really a key\n' >"$src/client.key"
+printf 'lab:0123456789abcdefABCDEF\n' >"$src/up.psk"
+printf 'carol:any thing: even colons\n' >"$src/web.cred"
+chmod 600 "$src/client.key" "$src/up.psk" "$src/web.cred"
+sourceconf() {
+	printf '[vmediad]\nlisten = 127.0.0.1:8080\nuser = nobody\n'
+	printf 'chroot = %s\nauth = none\n' "$chroot"
+	printf '%s\n' "$@"
+}
+sourceconf '[export "tcp"]' 'socket = /run/tcp.sock' \
+    'source = nbd://upstream.example:10809/disk-1.img' \
+    '[export "v6"]' 'socket = /run/v6.sock' 'source = nbd://[2001:db8::1]' \
+    '[export "psk"]' 'socket = /run/psk.sock' \
+    'source = nbds://192.0.2.7/a/b_c~d' "source-psk = $src/up.psk" \
+    '[export "x509"]' 'device = /dev/nbd3' 'source = nbds://upstream.example/' \
+    "source-ca = $src/ca.pem" "source-certificate = $src/client.pem" \
+    "source-key = $src/client.key" \
+    '[export "unix"]' 'socket = /run/unix.sock' \
+    'source = nbd+unix:///?socket=/run/qemu-nbd/disk.sock' \
+    '[export "iso"]' 'socket = /run/iso.sock' 'read-only = yes' \
+    'source = https://mirror.example:8443/debian/debian-12.8%2B1.iso' \
+    "source-ca = $src/cas" "source-credentials = $src/web.cred" \
+    '[export "plain"]' 'socket = /run/plain.sock' 'read-only = yes' \
+    'source = http://192.0.2.8/boot.img' 'source-http = yes' \
+    >"$src/good.conf"
+if [ "$(id -u)" -eq 0 ]; then
+	expect_ok conf_sources_of_every_scheme_are_accepted "$src/good.conf"
+else
+	echo "# not root: a source's secrets cannot be root's; not checked"
+fi
+
+# A source's secret must be root's alone; its public files must exist.
+# expect_source NAME KEY FILE PROBLEM: an nbds:// (or https://) source with
+# KEY = FILE is refused at the source line (9) for PROBLEM (with its
+# leading blank or colon).
+expect_source() {
+	local scheme=nbds://upstream.example/disk extra=
+	case $2 in source-credentials)
+		scheme=https://mirror.example/disk.iso extra='read-only = yes' ;;
+	esac
+	sourceconf '[export "e"]' 'socket = /run/e.sock' "$extra" \
+	    "source = $scheme" "$2 = $3" >"$src/$1.conf"
+	echo "$1.conf:9: export \"e\": $2 $3$4" >"$src/$1.err"
+	expect_errors "$1" "$src" "$1.conf" "$src/$1.err"
+}
+if [ "$(id -u)" -eq 0 ]; then
+	cp "$src/up.psk" "$src/shared.psk"
+	chmod 640 "$src/shared.psk"
+	expect_source conf_source_psk_readable_by_group_is_refused source-psk \
+	    "$src/shared.psk" " $private"
+	cp "$src/web.cred" "$src/world.cred"
+	chmod 604 "$src/world.cred"
+	expect_source conf_source_credentials_readable_by_others_is_refused \
+	    source-credentials "$src/world.cred" " $private"
+else
+	expect_source conf_source_psk_not_owned_by_root_is_refused source-psk \
+	    "$src/up.psk" " $owned"
+fi
+expect_source conf_source_key_missing_is_refused source-psk "$src/none.psk" \
+    ": No such file or directory"
+# A PSK file or credentials whose first line is not NAME:SECRET.
+# bad_line NAME KEY LINE WHAT: KEY's file holding LINE is refused.
+bad_line() {
+	printf '%s\n' "$3" >"$src/bad.secret"
+	chmod 600 "$src/bad.secret"
+	expect_source "$1" "$2" "$src/bad.secret" \
+	    ": the first line must be $4 of letters, digits, '.', '_', '@' or '-'"
+}
+psk="NAME:HEX-KEY, NAME"
+cred="USER:PASSWORD, USER"
+bad_line conf_source_psk_key_not_hex_is_refused source-psk 'lab:not-hex' "$psk"
+bad_line conf_source_psk_without_name_is_refused source-psk ':0123abcd' "$psk"
+bad_line conf_source_psk_without_key_is_refused source-psk 'lab' "$psk"
+bad_line conf_source_psk_name_with_blanks_is_refused source-psk \
+    'l a b:0123abcd' "$psk"
+bad_line conf_source_psk_empty_is_refused source-psk '' "$psk"
+bad_line conf_source_credentials_without_password_are_refused \
+    source-credentials 'carol:' "$cred"
+bad_line conf_source_credentials_without_colon_are_refused \
+    source-credentials 'carol' "$cred"
+sourceconf '[export "e"]' 'socket = /run/e.sock' '' \
+    'source = nbds://upstream.example/disk' "source-ca = $src/cas" \
+    >"$src/ca-folder.conf"
+echo "ca-folder.conf:9: export \"e\": source-ca $src/cas is not a file" \
+    >"$src/ca-folder.err"
+expect_errors conf_source_ca_folder_only_for_https "$src" ca-folder.conf \
+    "$src/ca-folder.err"
+
 # The systemd unit, as make install lays it out, passes systemd-analyze
 # verify: its commands exist, its keys are known, its man pages are there.
 # The unit names installed paths; the check points them at the staging

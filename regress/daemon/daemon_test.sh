@@ -34,12 +34,25 @@ read-only = yes
 hook = /etc/nbd-proxy/state
 allow = alice
 default = yes
+source = nbds://upstream.example/cd
+source-ca = $work/source-ca.pem
+source-certificate = $work/source-client.pem
+source-key = $work/source-client.key
 
 [export "lab"]
 socket = $work/lab.sock
+source = nbds://upstream.example/lab
+source-psk = $work/source.psk
 $1
 CONF
 }
+# A source's files: vmediad checks them; no child is told where they are.
+for f in source-ca.pem source-client.pem source-client.key; do
+	printf 'not really TLS material\n' >"$work/$f"
+	chmod 600 "$work/$f"
+done
+printf 'lab:0123456789abcdef\n' >"$work/source.psk"
+chmod 600 "$work/source.psk"
 
 pid=
 kids_seen=
@@ -87,10 +100,14 @@ status_field() {
 }
 
 # Only our own daemon and its children: other suites may be running.
+# The parent first: the launcher, told by its parent-death signal, then
+# removes its folder before it goes too.
 kill_all() {
 	local kids=
 	[ -n "$pid" ] && kids=$(pgrep -P "$pid")
-	[ -n "$pid" ] && kill -9 "$pid" $kids 2>/dev/null
+	[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	sleep 0.2
+	[ -n "$kids" ] && kill -9 $kids 2>/dev/null
 	sleep 0.2
 }
 
@@ -115,8 +132,23 @@ fi
 ok daemon_starts
 
 n=$(pgrep -P "$pid" | wc -l)
-[ "$n" -eq 3 ] && ok daemon_runs_three_children ||
-	notok daemon_runs_three_children "$n children"
+[ "$n" -eq 4 ] && [ -n "$(child_pid launcher)" ] &&
+	ok daemon_runs_three_children_and_the_launcher_of_its_sources ||
+	notok daemon_runs_three_children_and_the_launcher_of_its_sources \
+	    "$n children"
+
+# The launcher (exports here have sources): root with its six
+# capabilities, no_new_privs, its deny-list. Its nbdkit, which these
+# sources' upstream (none) makes short-lived, is regress/source's.
+l=$(child_pid launcher)
+[ "$(status_field $l CapEff)" = 00000000000001e3 ] &&
+	[ "$(status_field $l CapBnd)" = 00000000000001e3 ] &&
+	[ "$(status_field $l Seccomp)" = 2 ] &&
+	[ "$(status_field $l NoNewPrivs)" = 1 ] &&
+	[ "$(awk '$1 == "Uid:" { print $2 }' /proc/$l/status)" = 0 ] &&
+	ok launcher_root_with_its_six_capabilities_and_filter ||
+	notok launcher_root_with_its_six_capabilities_and_filter \
+	    "CapEff $(status_field $l CapEff) CapBnd $(status_field $l CapBnd) Seccomp $(status_field $l Seccomp)"
 
 s=$(child_pid sessiond)
 b=$(child_pid blockd)
@@ -167,21 +199,22 @@ uids=$(awk '$1 == "Uid:" { print $2, $3, $4, $5 }' /proc/$b/status)
 # --- what each child is told ------------------------------------------------
 
 # Test builds log which fields of the config reached a child (child.c):
-# sessiond everything it serves but no audit file and no hook; blockd the
-# device export without hook, description or allow list; hookd the device
-# export that has a hook. Paths in [vmediad] reach sessiond only.
+# sessiond everything it serves but no audit file, no hook and none of a
+# source's files; blockd the device export without hook, description,
+# allow list or source; hookd the device export that has a hook. Paths in
+# [vmediad] reach sessiond only.
 census() {
 	grep -o "$1: test: received .*" "$log" | head -1 | sed 's/^[a-z]*: //'
 }
-want="test: received listen 1; user chroot web; export cdrom: description device allow; export lab: socket; users 0"
+want="test: received listen 1; user chroot web; export cdrom: description device allow source; export lab: socket source; users 0"
 [ "$(census sessiond)" = "$want" ] &&
-	ok sessiond_gets_every_export_but_no_audit_file_or_hook ||
-	notok sessiond_gets_every_export_but_no_audit_file_or_hook \
+	ok sessiond_gets_every_export_but_no_audit_file_hook_or_source_files ||
+	notok sessiond_gets_every_export_but_no_audit_file_hook_or_source_files \
 	    "$(census sessiond)"
 want="test: received listen 0; user chroot; export cdrom: device; users 0"
 [ "$(census blockd)" = "$want" ] &&
-	ok blockd_gets_only_device_exports_without_hook_or_allow ||
-	notok blockd_gets_only_device_exports_without_hook_or_allow \
+	ok blockd_gets_only_device_exports_without_hook_allow_or_source ||
+	notok blockd_gets_only_device_exports_without_hook_allow_or_source \
 	    "$(census blockd)"
 want="test: received listen 0; user chroot; export cdrom: device hook; users 0"
 [ "$(census hookd)" = "$want" ] &&
@@ -212,7 +245,7 @@ fi
 write_conf '[export "extra"]
 devce = /dev/nbd1'
 kill -HUP $pid
-if wait_log "vmediad.conf:20: export \"extra\": unknown key \"devce\"" 30 &&
+if wait_log "vmediad.conf:26: export \"extra\": unknown key \"devce\"" 30 &&
     wait_log "keeping the running configuration" 30 &&
     ! grep -q "config 2" "$log" && kill -0 $pid; then
 	ok sighup_bad_config_keeps_old_one

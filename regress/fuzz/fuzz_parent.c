@@ -58,6 +58,8 @@ static const char *const event_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_ACCESS_DENIED] = "access_denied",
 	[AUDIT_EV_NOT_RECORDED] = "not_recorded",
 	[AUDIT_EV_CONFIG_RELOAD] = "config_reload",
+	[AUDIT_EV_SOURCE_STARTED] = "source_started",
+	[AUDIT_EV_SOURCE_EXITED] = "source_exited",
 };
 
 /* Only proc_reap() calls it, for a child that died: none does here. */
@@ -66,6 +68,23 @@ devices_release(struct vmediad *e)
 {
 	(void)e;
 	handler_fail("devices_release without a child reaped");
+}
+
+/* The fuzzed config has no launcher: proc.c's calls into launcher.c. */
+int
+launcher_reaped(struct vmediad *e, pid_t pid, int status)
+{
+	(void)status;
+	if (e->launcher_pid != 0 || pid == 0)
+		handler_fail("a launcher in the fuzzed parent");
+	return 0;
+}
+
+void
+launcher_stop(struct vmediad *e)
+{
+	if (e->launcher_fd > 0)
+		handler_fail("a launcher channel in the fuzzed parent");
 }
 
 /* --- a strict reader for the one line ----------------------------------- */

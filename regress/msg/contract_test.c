@@ -334,6 +334,12 @@ audit_config_reload(struct msg *m)
 }
 
 static void
+audit_source_exited(struct msg *m)
+{
+	m->u.audit.event = AUDIT_EV_SOURCE_EXITED;
+}
+
+static void
 audit_addr_unterminated(struct msg *m)
 {
 	memset(m->u.audit.addr, '1', sizeof(m->u.audit.addr));
@@ -343,6 +349,48 @@ static void
 audit_login(struct msg *m)
 {
 	m->u.audit.event = AUDIT_EV_LOGIN;
+}
+
+static void
+source_start_no_source(struct msg *m)
+{
+	memset(m->u.export.source, 0, sizeof(m->u.export.source));
+}
+
+static void
+source_start_bad_export(struct msg *m)
+{
+	m->u.export.timeout = 0;
+}
+
+static void
+source_started_reason(struct msg *m)
+{
+	snprintf(m->u.source.reason, sizeof(m->u.source.reason), "why");
+}
+
+static void
+source_started_pid_1(struct msg *m)
+{
+	m->u.source.pid = 1;
+}
+
+static void
+source_export_bad_name(struct msg *m)
+{
+	snprintf(m->u.source.export, sizeof(m->u.source.export), "../x");
+}
+
+static void
+source_exited_no_reason(struct msg *m)
+{
+	m->u.source.reason[0] = '\0';
+}
+
+static void
+source_exited_pid_minus_1(struct msg *m)
+{
+	m->u.source.pid = -1;
 }
 
 static const struct bad_case bad_cases[] = {
@@ -430,10 +478,37 @@ static const struct bad_case bad_cases[] = {
 	    audit_event_count, "AUDIT: event out of range" },
 	{ "audit_config_reload_from_a_child_refused", MSG_AUDIT, PROC_SESSIOND,
 	    audit_config_reload, "AUDIT: event out of range" },
+	{ "audit_source_exited_from_a_child_refused", MSG_AUDIT, PROC_SESSIOND,
+	    audit_source_exited, "AUDIT: event out of range" },
 	{ "audit_with_unterminated_address_refused", MSG_AUDIT, PROC_SESSIOND,
 	    audit_addr_unterminated, "AUDIT: a string not terminated" },
 	{ "audit_login_from_blockd_refused", MSG_AUDIT, PROC_BLOCKD,
 	    audit_login, "AUDIT: blockd reports hook failures only" },
+	{ "source_start_without_a_source_refused", MSG_SOURCE_START,
+	    PROC_PARENT, source_start_no_source,
+	    "SOURCE_START: an export without a source" },
+	{ "source_start_of_an_invalid_export_refused", MSG_SOURCE_START,
+	    PROC_PARENT, source_start_bad_export,
+	    "SOURCE_START: not a valid export" },
+	{ "source_started_with_a_reason_refused", MSG_SOURCE_STARTED,
+	    PROC_LAUNCHER, source_started_reason,
+	    "SOURCE_STARTED: a reason with a start" },
+	{ "source_started_as_pid_1_refused", MSG_SOURCE_STARTED, PROC_LAUNCHER,
+	    source_started_pid_1, "SOURCE_STARTED: no pid" },
+	{ "source_started_for_export_outside_name_rules_refused",
+	    MSG_SOURCE_STARTED, PROC_LAUNCHER, source_export_bad_name,
+	    "SOURCE_STARTED: export is not a valid name" },
+	{ "source_exited_without_a_reason_refused", MSG_SOURCE_EXITED,
+	    PROC_LAUNCHER, source_exited_no_reason,
+	    "SOURCE_EXITED: reason empty or not terminated" },
+	{ "source_peer_with_a_reason_refused", MSG_SOURCE_PEER, PROC_PARENT,
+	    source_started_reason, "SOURCE_PEER: a reason with a start" },
+	{ "source_peer_for_export_outside_name_rules_refused", MSG_SOURCE_PEER,
+	    PROC_PARENT, source_export_bad_name,
+	    "SOURCE_PEER: export is not a valid name" },
+	{ "source_exited_with_pid_minus_1_refused", MSG_SOURCE_EXITED,
+	    PROC_LAUNCHER, source_exited_pid_minus_1,
+	    "SOURCE_EXITED: pid out of range" },
 };
 
 static void
@@ -520,7 +595,7 @@ print_table(FILE *f)
 {
 	const struct msg_info *info;
 	static const int order[] = { PROC_PARENT, PROC_SESSIOND, PROC_BLOCKD,
-		PROC_HOOKD };
+		PROC_HOOKD, PROC_LAUNCHER };
 	uint32_t t;
 	size_t i;
 

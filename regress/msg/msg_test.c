@@ -54,6 +54,16 @@ const struct contract contract[] = {
 	    P(BLOCKD), "msg_hook_done_round_trips" },
 	{ MSG_AUDIT, "AUDIT", sizeof(struct msg_audit), 0,
 	    P(SESSIOND) | P(BLOCKD), P(PARENT), "msg_audit_round_trips" },
+	{ MSG_SOURCE_START, "SOURCE_START", sizeof(struct conf_export), 0,
+	    P(PARENT), P(LAUNCHER), "msg_source_start_round_trips" },
+	{ MSG_SOURCE_STARTED, "SOURCE_STARTED", sizeof(struct msg_source), 1,
+	    P(LAUNCHER), P(PARENT),
+	    "msg_source_started_round_trips_with_a_working_fd" },
+	{ MSG_SOURCE_EXITED, "SOURCE_EXITED", sizeof(struct msg_source), 0,
+	    P(LAUNCHER), P(PARENT), "msg_source_exited_round_trips" },
+	{ MSG_SOURCE_PEER, "SOURCE_PEER", sizeof(struct msg_source), 1,
+	    P(PARENT), P(SESSIOND),
+	    "msg_source_peer_round_trips_with_a_working_fd" },
 };
 const size_t ncontract = sizeof(contract) / sizeof(contract[0]);
 
@@ -163,6 +173,25 @@ valid_payload(enum msg_type type, struct msg *m)
 		snprintf(m->u.hook_done.reason, 128, "ok");
 		m->u.hook_done.action = MSG_HOOK_START;
 		m->u.hook_done.ok = 1;
+		break;
+	case MSG_SOURCE_START:
+		snprintf(m->u.export.name, CONF_NAME_MAX, "cd");
+		snprintf(m->u.export.socket, CONF_SOCK_MAX, "/run/cd.sock");
+		snprintf(m->u.export.source, CONF_URI_MAX,
+		    "nbd://up.example/cd");
+		m->u.export.timeout = 30;
+		m->u.export.max_size = UINT64_C(1) << 30;
+		break;
+	case MSG_SOURCE_STARTED:
+	case MSG_SOURCE_PEER:
+		snprintf(m->u.source.export, CONF_NAME_MAX, "cd");
+		m->u.source.pid = 4242;
+		break;
+	case MSG_SOURCE_EXITED:
+		snprintf(m->u.source.export, CONF_NAME_MAX, "cd");
+		snprintf(m->u.source.reason, 128,
+		    "nbdkit exited with status 1");
+		m->u.source.pid = 4242;
 		break;
 	case MSG_AUDIT:
 		snprintf(m->u.audit.user, CONF_NAME_MAX, "alice");

@@ -3,11 +3,14 @@
  * on: each rule names a real syscall there, the filter builds, and a rule
  * that names no syscall stops the process with the rule's name.
  */
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +21,14 @@
 #include "test.h"
 
 extern const struct sandbox_policy vmediad_policy, sessiond_policy,
-    blockd_policy, hookd_policy;
+    blockd_policy, hookd_policy, launcher_policy;
 
 static const struct sandbox_policy *policies[] = {
 	&vmediad_policy,
 	&sessiond_policy,
 	&blockd_policy,
 	&hookd_policy,
+	&launcher_policy,
 };
 #define NPOLICIES (sizeof(policies) / sizeof(policies[0]))
 
@@ -149,7 +153,8 @@ check_refuses_absent(const struct sandbox_arch *a, const char *absent)
 		{ absent, SANDBOX_ALL, "a call this arch does not have", 0, 0,
 		    0 },
 	};
-	const struct sandbox_policy bad = { "badproc", rules, 2, NULL, 0, 0 };
+	const struct sandbox_policy bad = { "badproc", rules, 2, NULL, 0, 0,
+		0 };
 	char name[128], err[1024], want[256];
 	int rc;
 
@@ -162,6 +167,53 @@ check_refuses_absent(const struct sandbox_arch *a, const char *absent)
 	    a->name);
 	test_result(name, rc != 0 && strstr(err, want) != NULL,
 	    "exit %d, stderr \"%s\"", rc, err);
+}
+
+/*
+ * The launcher's deny-list as loaded on this machine, in a child: what it
+ * does not name runs (a file opened, a process forked and reaped), and
+ * unshare, which it names, kills with SIGSYS.
+ */
+static int
+under_launcher_filter(int call_unshare)
+{
+	pid_t pid, grandchild;
+	int status, fd;
+
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+		    seccomp_load(sandbox_filter(&launcher_policy,
+			sandbox_arch_native(), SCMP_ACT_KILL_PROCESS)) != 0)
+			_exit(2);
+		if (call_unshare)
+			syscall(SYS_unshare, 0);
+		if ((fd = open("/dev/null", O_RDONLY)) == -1)
+			_exit(3);
+		close(fd);
+		if ((grandchild = fork()) == 0)
+			_exit(0);
+		if (grandchild == -1 || waitpid(grandchild, &status, 0) == -1)
+			_exit(4);
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	return status;
+}
+
+static void
+check_launcher_denies(void)
+{
+	int status;
+
+	status = under_launcher_filter(0);
+	test_result("sandbox_launcher_filter_allows_what_it_does_not_name",
+	    WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x",
+	    status);
+	status = under_launcher_filter(1);
+	test_result("sandbox_launcher_filter_kills_unshare",
+	    WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS, "status %#x",
+	    status);
 }
 
 int
@@ -194,6 +246,7 @@ main(int argc, char *argv[])
 	 * armhf. */
 	for (j = 0; j < sandbox_narches; j++)
 		check_refuses_absent(&sandbox_arches[j], absent[j]);
+	check_launcher_denies();
 	test_result("sandbox_native_arch_is_known",
 	    sandbox_arch_native() != NULL, "seccomp token %#x",
 	    seccomp_arch_native());

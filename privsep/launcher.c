@@ -1,0 +1,472 @@
+/*
+ * The launcher and the parent's side of it. vmediad's own filter forbids
+ * fork and exec (vmediad_sandbox.c), so nbdkit cannot be started by the
+ * sandboxed parent: when an export has a source, the parent forks this
+ * process first, before its own sandbox and before anything else is open.
+ * The launcher keeps root's uid with only the capabilities starting an
+ * unprivileged nbdkit takes (launcher_sandbox.c), and does one thing:
+ * asked SOURCE_START with an export, it prepares the source's private
+ * folder and starts nbdkit (privsep/source.c), answers SOURCE_STARTED
+ * with the parent's end of nbdkit's socketpair, and SOURCE_EXITED when
+ * that nbdkit is reaped or could not start. The parent hands the socket
+ * to sessiond (SOURCE_PEER), and starts nbdkit again with back-off. When
+ * its channel closes the launcher stops every nbdkit, removes their
+ * folders and exits.
+ */
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <event2/event.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launcher.h"
+#include "libevent_tv.h"
+#include "log.h"
+#include "source.h"
+#include "vmediad.h"
+
+#define LAUNCHER_FD 3	       /* its channel to the parent */
+#define SOURCE_BACKOFF_MAX 60  /* seconds between starts, at most */
+#define SOURCE_STEADY 60       /* ran this long: the back-off starts over */
+#define LAUNCHER_RUNDIR "/run" /* where its folder of folders is made */
+
+/* --- the launcher process ------------------------------------------------ */
+
+static struct launched {
+	char export[CONF_NAME_MAX];
+	char dir[CONF_PATH_MAX];
+	pid_t pid; /* 0: a free slot */
+} launched[CONF_EXPORT_MAX];
+static char rundir[64];
+
+static void
+launcher_describe(int status, char *buf, size_t size)
+{
+	const char *sig;
+
+	if (WIFEXITED(status))
+		snprintf(buf, size, "nbdkit exited with status %d",
+		    WEXITSTATUS(status));
+	else if (WIFSIGNALED(status)) {
+		sig = sigabbrev_np(WTERMSIG(status));
+		snprintf(buf, size, "nbdkit killed by SIG%s", sig ? sig : "?");
+	} else
+		snprintf(buf, size, "nbdkit stopped (status %#x)", status);
+}
+
+static void __attribute__((noreturn)) launcher_exit(void);
+
+/* The parent gone (stopping closed our channel): stop as on EOF. */
+static void
+launcher_tell(enum msg_type type, const char *export, pid_t pid,
+    const char *reason, int fd)
+{
+	struct msg_source s;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(s.export, sizeof(s.export), "%s", export);
+	snprintf(s.reason, sizeof(s.reason), "%s", reason);
+	s.pid = pid;
+	if (msg_send(LAUNCHER_FD, type, &s, sizeof(s), fd) == -1) {
+		if (errno != EPIPE && errno != ECONNRESET)
+			fatal("send to parent");
+		if (fd != -1)
+			close(fd);
+		launcher_exit();
+	}
+}
+
+/* Every nbdkit asked to stop, a second's grace, then killed; folders go. */
+static void
+launcher_exit(void)
+{
+	struct timespec tenth = { 0, 100000000 };
+	int i, n, left;
+
+	for (i = 0; i < CONF_EXPORT_MAX; i++)
+		if (launched[i].pid != 0)
+			kill(launched[i].pid, SIGTERM);
+	for (n = 0; n < 10; n++) {
+		for (i = 0, left = 0; i < CONF_EXPORT_MAX; i++) {
+			if (launched[i].pid == 0)
+				continue;
+			if (waitpid(launched[i].pid, NULL, WNOHANG) ==
+			    launched[i].pid) {
+				launched[i].pid = 0;
+				source_cleanup(launched[i].dir);
+			} else
+				left++;
+		}
+		if (left == 0)
+			break;
+		nanosleep(&tenth, NULL);
+	}
+	for (i = 0; i < CONF_EXPORT_MAX; i++)
+		if (launched[i].pid != 0) {
+			kill(launched[i].pid, SIGKILL);
+			waitpid(launched[i].pid, NULL, 0);
+			source_cleanup(launched[i].dir);
+		}
+	rmdir(rundir);
+	log_debug("exiting");
+	exit(0);
+}
+
+static void
+launcher_start(const struct conf_export *e, uid_t uid, gid_t gid)
+{
+	struct source_child c;
+	char why[256];
+	int i, slot = -1;
+
+	for (i = 0; i < CONF_EXPORT_MAX; i++) {
+		if (launched[i].pid != 0 &&
+		    strcmp(launched[i].export, e->name) == 0)
+			fatalx("SOURCE_START from parent for %s, whose nbdkit "
+			       "runs",
+			    e->name);
+		if (launched[i].pid == 0 && slot == -1)
+			slot = i;
+	}
+	if (slot == -1)
+		fatalx("SOURCE_START from parent past %d sources",
+		    CONF_EXPORT_MAX);
+	snprintf(launched[slot].export, sizeof(launched[slot].export), "%s",
+	    e->name);
+	if ((size_t)snprintf(launched[slot].dir, sizeof(launched[slot].dir),
+		"%s/%s", rundir, e->name) >= sizeof(launched[slot].dir))
+		fatalx("source folder for %s too long", e->name);
+	if (source_prepare(e, launched[slot].dir, uid, gid, why, sizeof(why)) ==
+		-1 ||
+	    source_spawn(e, launched[slot].dir, uid, gid, 0, &c, why,
+		sizeof(why)) == -1) {
+		source_cleanup(launched[slot].dir);
+		log_warnx("source %s: %s", e->name, why);
+		launcher_tell(MSG_SOURCE_EXITED, e->name, 0, why, -1);
+		return;
+	}
+	launched[slot].pid = c.pid;
+	log_debug("source %s: nbdkit (pid %d)", e->name, c.pid);
+	launcher_tell(MSG_SOURCE_STARTED, e->name, c.pid, "", c.fd);
+	close(c.fd);
+}
+
+static void
+launcher_reap(void)
+{
+	char how[128];
+	pid_t pid;
+	int status, i;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		for (i = 0; i < CONF_EXPORT_MAX; i++) {
+			if (launched[i].pid != pid)
+				continue;
+			launched[i].pid = 0;
+			source_cleanup(launched[i].dir);
+			launcher_describe(status, how, sizeof(how));
+			launcher_tell(MSG_SOURCE_EXITED, launched[i].export,
+			    pid, how, -1);
+		}
+}
+
+static void __attribute__((noreturn)) launcher_main(const struct conf_global *g)
+{
+	struct signalfd_siginfo si;
+	struct pollfd pfd[2];
+	struct msg m;
+	const char *why;
+	sigset_t set;
+	int r;
+
+	prctl(PR_SET_NAME, "launcher", 0, 0, 0);
+	/* The parent gone: SIGTERM, read below, stops all as EOF would. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) == -1)
+		fatal("launcher: parent-death signal");
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1 ||
+	    (pfd[1].fd = signalfd(-1, &set, SFD_CLOEXEC)) == -1)
+		fatal("launcher: signalfd");
+	sandbox_enter(&launcher_policy, g);
+	/* Once nothing can stop us before it is removed again: */
+	snprintf(rundir, sizeof(rundir), "%s/vmediad-sources.XXXXXX",
+	    LAUNCHER_RUNDIR);
+	/* root's; the account may pass through to its own folder only. */
+	if (mkdtemp(rundir) == NULL || chmod(rundir, 0711) == -1)
+		fatal("launcher: %s", rundir);
+	pfd[0].fd = LAUNCHER_FD;
+	pfd[0].events = pfd[1].events = POLLIN;
+	for (;;) {
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("launcher: poll");
+		}
+		if (pfd[1].revents & POLLIN &&
+		    read(pfd[1].fd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGTERM)
+				launcher_exit();
+			launcher_reap();
+		}
+		if (pfd[0].revents == 0)
+			continue;
+		r = msg_recv(LAUNCHER_FD, PROC_LAUNCHER, PROC_PARENT, &m, &why);
+		if (r == 0)
+			launcher_exit();
+		if (r == -1 && why != NULL)
+			fatalx("protocol error from parent: %s", why);
+		if (r == 1)
+			launcher_start(&m.u.export, g->uid, g->gid);
+	}
+}
+
+/* --- the parent's side ---------------------------------------------------- */
+
+int
+launcher_wanted(const struct conf *conf)
+{
+	int i;
+
+	for (i = 0; i < conf->nexports; i++)
+		if (conf->exports[i].source[0] != '\0')
+			return 1;
+	return 0;
+}
+
+/* Before the event loop, the sandbox and every other fd: the launcher. */
+void
+launcher_fork(struct vmediad *env)
+{
+	int sp[2];
+
+	env->launcher_pid = 0;
+	env->launcher_fd = -1;
+	if (!launcher_wanted(env->conf))
+		return;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1)
+		fatal("socketpair");
+	switch (env->launcher_pid = fork()) {
+	case -1:
+		fatal("fork");
+	case 0:
+		/* syslog's socket closed by its owner, not under it. */
+		closelog();
+		if (dup2(sp[1], LAUNCHER_FD) == -1)
+			_exit(127);
+		closefrom(LAUNCHER_FD + 1);
+		log_init("launcher", env->foreground, env->verbose);
+		launcher_main(&env->conf->global);
+	}
+	close(sp[1]);
+	env->launcher_fd = sp[0];
+	log_debug("started launcher (pid %d)", env->launcher_pid);
+}
+
+static struct source_run *
+run_of(struct vmediad *env, const char *export)
+{
+	int i;
+
+	for (i = 0; i < env->nsources; i++)
+		if (strcmp(env->sources[i].export, export) == 0)
+			return &env->sources[i];
+	return NULL;
+}
+
+static const struct conf_export *
+export_of(struct vmediad *env, const char *name)
+{
+	int i;
+
+	for (i = 0; i < env->conf->nexports; i++)
+		if (strcmp(env->conf->exports[i].name, name) == 0 &&
+		    env->conf->exports[i].source[0] != '\0')
+			return &env->conf->exports[i];
+	return NULL;
+}
+
+static time_t
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* The export as it is now configured; gone from the config, no more. */
+static void
+source_request(struct source_run *run)
+{
+	struct vmediad *env = run->env;
+	const struct conf_export *e;
+
+	if (env->stopping || env->launcher_pid == 0)
+		return;
+	if ((e = export_of(env, run->export)) == NULL) {
+		log_info("source %s: no longer configured", run->export);
+		run->state = SOURCE_GONE;
+		return;
+	}
+	run->state = SOURCE_STARTING;
+	chan_send(&env->launcher, MSG_SOURCE_START, e, sizeof(*e), -1);
+}
+
+static void
+source_retry(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	source_request(arg);
+}
+
+static void
+source_exited(struct source_run *run, const struct msg_source *s)
+{
+	struct libevent_tv tv = { 0, 0 };
+	char why[128];
+
+	run->pid = 0;
+	if (run->state == SOURCE_RUNNING && now() - run->since >= SOURCE_STEADY)
+		run->backoff = 0;
+	run->backoff = run->backoff == 0	  ? 1 :
+	    run->backoff * 2 > SOURCE_BACKOFF_MAX ? SOURCE_BACKOFF_MAX :
+						    run->backoff * 2;
+	run->state = SOURCE_WAITING;
+	run->since = now();
+	log_warnx("source %s: %s; starting it again in %d s", run->export,
+	    s->reason, run->backoff);
+	snprintf(why, sizeof(why), "%.100s; again in %d s", s->reason,
+	    run->backoff);
+	audit_source(run->env, AUDIT_EV_SOURCE_EXITED, run->export, why);
+	tv.tv_sec = run->backoff;
+	if (evtimer_add(run->timer, LIBEVENT_TV(&tv)) == -1)
+		fatalx("cannot arm the timer of source %s", run->export);
+}
+
+static void
+launcher_dispatch(struct chan *c, struct msg *m, void *arg)
+{
+	struct vmediad *env = arg;
+	struct source_run *run;
+	char why[64];
+
+	(void)c;
+	if ((run = run_of(env, m->u.source.export)) == NULL ||
+	    (run->state != SOURCE_STARTING &&
+		(m->type != MSG_SOURCE_EXITED || run->state != SOURCE_RUNNING ||
+		    m->u.source.pid != run->pid)))
+		fatalx("%s from launcher for %s, which was not expected",
+		    msg_type_name(m->type), m->u.source.export);
+	switch (m->type) {
+	case MSG_SOURCE_STARTED:
+		/* sessiond serves it as the export's peer; the fd is its. */
+		run->pid = m->u.source.pid;
+		run->state = SOURCE_RUNNING;
+		run->since = now();
+		log_info("source %s: nbdkit (pid %d) started", run->export,
+		    run->pid);
+		snprintf(why, sizeof(why), "nbdkit pid %d", run->pid);
+		audit_source(env, AUDIT_EV_SOURCE_STARTED, run->export, why);
+		if (env->procs[PROC_SESSIOND].pid != 0)
+			chan_send(&env->procs[PROC_SESSIOND].chan,
+			    MSG_SOURCE_PEER, &m->u.source, sizeof(m->u.source),
+			    m->fd);
+		else
+			close(m->fd);
+		break;
+	case MSG_SOURCE_EXITED:
+		source_exited(run, &m->u.source);
+		break;
+	default:
+		fatalx("%s from launcher allowed but not handled",
+		    msg_type_name(m->type));
+	}
+}
+
+static void
+launcher_closed(struct chan *c, void *arg)
+{
+	struct vmediad *env = arg;
+
+	(void)c;
+	if (!env->stopping) {
+		log_warnx("launcher closed its channel; stopping");
+		proc_stop_all(env, 1);
+	}
+}
+
+/* In the loop: the channel, and a start asked for every source. */
+void
+launcher_attach(struct vmediad *env)
+{
+	struct source_run *run;
+	int i;
+
+	env->nsources = 0;
+	if (env->launcher_fd == -1)
+		return;
+	chan_init(&env->launcher, env->base, env->launcher_fd, PROC_PARENT,
+	    PROC_LAUNCHER, launcher_dispatch, launcher_closed, env);
+	for (i = 0; i < env->conf->nexports; i++) {
+		if (env->conf->exports[i].source[0] == '\0')
+			continue;
+		run = &env->sources[env->nsources++];
+		memset(run, 0, sizeof(*run));
+		snprintf(run->export, sizeof(run->export), "%s",
+		    env->conf->exports[i].name);
+		run->env = env;
+		if ((run->timer = evtimer_new(env->base, source_retry, run)) ==
+		    NULL)
+			fatalx("cannot make the timer of source %s",
+			    run->export);
+		source_request(run);
+	}
+}
+
+/* Stopping: the channel closes, and the launcher stops every nbdkit. */
+void
+launcher_stop(struct vmediad *env)
+{
+	int i;
+
+	for (i = 0; i < env->nsources; i++)
+		evtimer_del(env->sources[i].timer);
+	if (env->launcher_fd != -1)
+		chan_close(&env->launcher);
+	env->launcher_fd = -1;
+}
+
+/* SIGCHLD: 1 if pid was the launcher; its death unplanned stops all. */
+int
+launcher_reaped(struct vmediad *env, pid_t pid, int status)
+{
+	if (pid == 0 || pid != env->launcher_pid)
+		return 0;
+	env->launcher_pid = 0;
+	if (!env->stopping) {
+		log_warnx("launcher (pid %d) %s; stopping", pid,
+		    WIFSIGNALED(status) ? "was killed" : "exited");
+		proc_stop_all(env, 1);
+	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		log_warnx("launcher (pid %d) failed while stopping", pid);
+		env->exit_code = 1;
+	}
+	return 1;
+}

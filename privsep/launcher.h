@@ -1,0 +1,20 @@
+/*
+ * The launcher: forked by vmediad before its sandbox, it starts and reaps
+ * the nbdkit of each export that has a source, asked over a channel.
+ */
+#ifndef LAUNCHER_H
+#define LAUNCHER_H
+
+#include "sandbox.h"
+
+extern const struct sandbox_policy launcher_policy;
+
+struct vmediad;
+
+int launcher_wanted(const struct conf *);
+void launcher_fork(struct vmediad *);
+void launcher_attach(struct vmediad *);
+void launcher_stop(struct vmediad *);
+int launcher_reaped(struct vmediad *, pid_t, int);
+
+#endif

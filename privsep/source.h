@@ -1,0 +1,39 @@
+/*
+ * An export's source through nbdkit: the private folder of its TLS
+ * material, the argument list built from the checked config, and the
+ * unprivileged child that serves one NBD connection on a socketpair.
+ */
+#ifndef SOURCE_H
+#define SOURCE_H
+
+#include <sys/types.h>
+
+#include "conf.h"
+
+#define SOURCE_NBDKIT "/usr/bin/nbdkit"
+#define SOURCE_ARGV_MAX 32
+#define SOURCE_ARG_MAX (CONF_URI_MAX + CONF_PATH_MAX + 64)
+
+/* The argument list of one nbdkit, each argument in its own array. */
+struct source_argv {
+	char args[SOURCE_ARGV_MAX][SOURCE_ARG_MAX];
+	char *argv[SOURCE_ARGV_MAX + 1];
+	int argc;
+};
+
+/* One running nbdkit: its pid, our end of its socketpair, its stderr. */
+struct source_child {
+	pid_t pid;
+	int fd;
+	int err_fd; /* -1 if it writes on our stderr */
+};
+
+int source_prepare(const struct conf_export *, const char *, uid_t, gid_t,
+    char *, size_t);
+void source_cleanup(const char *);
+int source_build_argv(const struct conf_export *, const char *,
+    struct source_argv *, char *, size_t);
+int source_spawn(const struct conf_export *, const char *, uid_t, gid_t, int,
+    struct source_child *, char *, size_t);
+
+#endif

@@ -1,0 +1,563 @@
+#!/bin/bash
+# Export sources through nbdkit as privsep/source.c starts it: upstream
+# nbdkit (file plugin) on a Unix socket, on TCP loopback, with TLS by a
+# pre-shared key and by X.509 certificates made here, and qemu-nbd serving
+# a qcow2 file; each read whole through the socketpair with libnbd and
+# compared with the image. Also what the nbdkit child is (/proc), what
+# its argument list holds, and what a wrong key or an untrusted
+# certificate does. Root only (nbdkit is started as nobody); run it in a
+# network namespace of its own (ports 18809-18814 on loopback). HTTPS
+# goes through the curl plugin to nginx, with the same test CA.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+. "$top/regress/lib/test.sh"
+
+tool=$top/build/regress/source_tool
+work=$top/build/regress/source
+py=/usr/bin/python3 # Debian's, which has python3-libnbd
+
+if [ "$(id -u)" -ne 0 ]; then
+	notok source_tests_need_root "run as root: nbdkit is started as nobody"
+	exit 1
+fi
+for cmd in nbdkit qemu-nbd qemu-img qemu-io openssl nginx; do
+	if ! command -v $cmd >/dev/null; then
+		notok source_tools_installed "no $cmd (make deps)"
+		exit 1
+	fi
+done
+if ! $py -c 'import nbd' 2>/dev/null; then
+	notok source_tools_installed "no python3-libnbd (make deps)"
+	exit 1
+fi
+unset SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE REQUESTS_CA_BUNDLE
+
+upstreams=
+cleanup() {
+	local p
+	for p in $upstreams; do kill "$p" 2>/dev/null; done
+	[ -f "$work/outage.pid" ] && kill "$(cat "$work/outage.pid")" 2>/dev/null
+	wait 2>/dev/null
+}
+trap cleanup EXIT
+
+rm -rf "$work"
+mkdir -p "$work/empty" "$work/priv" "$work/tls"
+chmod 755 "$work" "$work/empty" "$work/priv"
+
+# 6 MiB of random bytes with a hole, so that sizes and offsets matter.
+img=$work/image.raw
+head -c $((4 << 20)) /dev/urandom >"$img"
+truncate -s $((6 << 20)) "$img"
+head -c 4096 /dev/urandom >>"$img"
+want_img="$(stat -c %s "$img") $(sha256sum "$img" | cut -d' ' -f1)"
+
+# wait_for PATH|PORT: up to 10 s for a socket file or a listening port.
+wait_for() {
+	local i
+	for i in $(seq 100); do
+		case $1 in
+		/*) [ -S "$1" ] && return 0 ;;
+		*) (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0 ;;
+		esac
+		sleep 0.1
+	done
+	return 1
+}
+
+# upstream NAME PATH|PORT COMMAND...: starts a server in the background.
+upstream() {
+	local name=$1 where=$2
+	shift 2
+	"$@" >"$work/$name.log" 2>&1 &
+	upstreams="$upstreams $!"
+	if ! wait_for "$where"; then
+		notok "source_upstream_${name}_starts" "$(tail -2 "$work/$name.log")"
+		return 1
+	fi
+	case $where in /*) chmod 666 "$where" ;; esac
+}
+
+# conf NAME LINES...: a config whose export "e" has these lines.
+conf() {
+	local name=$1
+	shift
+	{
+		printf '[vmediad]\nlisten = 127.0.0.1:8080\nuser = nobody\n'
+		printf 'chroot = %s\nauth = none\n\n[export "e"]\n' "$work/empty"
+		printf 'socket = %s\n' "$work/e.sock"
+		printf '%s\n' "$@"
+	} >"$work/$name.conf"
+}
+
+# read_source NAME: reads export "e" of NAME.conf through source.c's
+# nbdkit; its "SIZE SHA256" in $got, stderr in NAME.err.
+read_source() {
+	got=$(STATUS_OUT=${STATUS_OUT:-} "$tool" "$work/$1.conf" e \
+	    "$work/priv/$1" -- $py "$here/read.py" 2>"$work/$1.err")
+}
+
+# expect_read TEST NAME WANT: the read gives WANT.
+expect_read() {
+	read_source "$2"
+	if [ "$got" = "$3" ]; then
+		ok "$1"
+	else
+		notok "$1" "got '$got', want '$3': $(tail -3 "$work/$2.err" | tr '\n' ' ')"
+	fi
+}
+
+# expect_refused TEST NAME PATTERN: the read fails, stderr matches PATTERN.
+expect_refused() {
+	read_source "$2"
+	if [ -n "$got" ]; then
+		notok "$1" "read '$got' though it should be refused"
+	elif ! grep -Eq "$3" "$work/$2.err"; then
+		notok "$1" "no /$3/ in: $(tail -3 "$work/$2.err" | tr '\n' ' ')"
+	else
+		ok "$1"
+	fi
+}
+
+# --- plain NBD: a Unix socket and TCP loopback -----------------------------
+
+upstream unix "$work/up.sock" nbdkit -f -U "$work/up.sock" file "$img"
+conf unix "source = nbd+unix:///?socket=$work/up.sock"
+STATUS_OUT=$work/unix.status expect_read \
+    source_nbd_unix_reads_the_upstream_byte_identical unix "$want_img"
+
+upstream tcp 18809 nbdkit -f -i 127.0.0.1 -p 18809 file "$img"
+conf tcp "source = nbd://127.0.0.1:18809/"
+expect_read source_nbd_tcp_reads_the_upstream_byte_identical tcp "$want_img"
+conf tcp-name "source = nbd://localhost:18809"
+expect_read source_nbd_tcp_by_name_reads_the_upstream tcp-name "$want_img"
+
+# --- what nbdkit is: /proc of the child while it served ---------------------
+
+status=$work/unix.status
+field() { sed -n "s/^$1:[[:space:]]*//p" "$status" | tr -s '\t ' ' '; }
+nobody=$(id -u nobody)
+nogroup=$(id -g nobody)
+[ "$(field Uid)" = "$nobody $nobody $nobody $nobody" ] &&
+    [ "$(field Gid)" = "$nogroup $nogroup $nogroup $nogroup" ] &&
+    [ -z "$(field Groups)" ] &&
+	ok source_nbdkit_runs_as_the_unprivileged_user ||
+	notok source_nbdkit_runs_as_the_unprivileged_user \
+	    "Uid '$(field Uid)', Gid '$(field Gid)', Groups '$(field Groups)'"
+caps="$(field CapInh) $(field CapPrm) $(field CapEff) $(field CapBnd) $(field CapAmb)"
+[ "$caps" = "0000000000000000 0000000000000000 0000000000000000 0000000000000000 0000000000000000" ] &&
+	ok source_nbdkit_has_no_capabilities_even_bounding ||
+	notok source_nbdkit_has_no_capabilities_even_bounding "$caps"
+[ "$(field NoNewPrivs)" = 1 ] &&
+	ok source_nbdkit_has_no_new_privs ||
+	notok source_nbdkit_has_no_new_privs "NoNewPrivs '$(field NoNewPrivs)'"
+# As source.c documents: no seccomp filter of ours (see its head comment).
+[ "$(field Seccomp)" = 0 ] &&
+	ok source_nbdkit_seccomp_mode_is_as_documented ||
+	notok source_nbdkit_seccomp_mode_is_as_documented \
+	    "Seccomp '$(field Seccomp)'"
+# Nothing of ours is open in it: past stdio (nbdkit -s moves its socket
+# off 0 and 1), only sockets, pipes and anonymous inodes, no path (the
+# config, a key, a folder). Here its stderr is the test's file.
+fds=$(sed -n 's/^fd \([0-9]*\) //p' "$status")
+paths=$(grep -E '^fd [0-9]+ ' "$status" | grep -Ev '^fd [012] ' |
+    grep -Ev '^fd [0-9]+ (socket|pipe|anon_inode):' | tr '\n' ' ')
+if [ -z "$paths" ] && grep -Eq '^fd [0-9]+ socket:' "$status"; then
+	ok source_nbdkit_has_only_its_socket_open
+else
+	notok source_nbdkit_has_only_its_socket_open "${paths:-no socket}"
+fi
+[ -n "$fds" ] || notok source_status_recorded "no fds in $status"
+
+# --- TLS with a pre-shared key ----------------------------------------------
+
+umask 077
+echo "alice:$(openssl rand -hex 32)" >"$work/tls/keys.psk"
+echo "alice:$(openssl rand -hex 32)" >"$work/tls/wrong.psk"
+umask 022
+upstream psk 18810 nbdkit -f -i 127.0.0.1 -p 18810 --tls=require \
+    --tls-psk="$work/tls/keys.psk" file "$img"
+conf psk "source = nbds://127.0.0.1:18810/" "source-psk = $work/tls/keys.psk"
+expect_read source_nbds_psk_reads_the_upstream_byte_identical psk "$want_img"
+
+# The key travels as a file nobody may read, never as an argument.
+argv=$("$tool" "$work/psk.conf" e "$work/priv/psk-argv" 2>&1)
+key=$(cut -d: -f2 "$work/tls/keys.psk")
+if [ -z "$key" ] || printf '%s' "$argv" | grep -q "$key"; then
+	notok source_psk_is_not_in_the_argument_list "$argv"
+elif ! printf '%s\n' "$argv" | grep -qx "tls-psk=$work/priv/psk-argv/keys.psk"; then
+	notok source_psk_is_not_in_the_argument_list "no tls-psk=FILE in: $argv"
+else
+	ok source_psk_is_not_in_the_argument_list
+fi
+perm=$(stat -c '%U %a' "$work/priv/psk-argv" "$work/priv/psk-argv/keys.psk" |
+    tr '\n' ' ')
+[ "$perm" = "nobody 700 nobody 600 " ] &&
+	cmp -s "$work/tls/keys.psk" "$work/priv/psk-argv/keys.psk" &&
+	ok source_private_folder_is_the_users_alone ||
+	notok source_private_folder_is_the_users_alone "$perm"
+
+conf wrong-psk "source = nbds://127.0.0.1:18810/" \
+    "source-psk = $work/tls/wrong.psk"
+expect_refused source_nbds_wrong_psk_is_refused_in_the_tls_handshake \
+    wrong-psk 'gnutls_handshake'
+
+conf plain-to-tls "source = nbd://127.0.0.1:18810/"
+expect_refused source_nbd_without_tls_to_a_tls_server_is_refused \
+    plain-to-tls 'TLS|tls'
+
+# --- TLS with X.509: a CA, the server's and a client's certificate ----------
+
+t=$work/tls
+mkca() {
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$1" \
+	    -keyout "$t/$1.key" -out "$t/$1.pem" 2>/dev/null
+}
+# sign NAME CA EXT: a key and a certificate for NAME signed by CA.
+sign() {
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$t/$1.key" \
+	    -out "$t/$1.csr" 2>/dev/null &&
+		printf '%s\n' "$3" >"$t/$1.ext" &&
+		openssl x509 -req -in "$t/$1.csr" -CA "$t/$2.pem" \
+		    -CAkey "$t/$2.key" -CAcreateserial -days 2 \
+		    -extfile "$t/$1.ext" -out "$t/$1.pem" 2>/dev/null
+}
+if mkca test-ca && mkca other-ca &&
+    sign localhost test-ca "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth" &&
+    sign client test-ca "extendedKeyUsage=clientAuth"; then
+	mkdir -p "$t/server"
+	cp "$t/test-ca.pem" "$t/server/ca-cert.pem"
+	cp "$t/localhost.pem" "$t/server/server-cert.pem"
+	cp "$t/localhost.key" "$t/server/server-key.pem"
+	chmod 600 "$t"/*.key "$t/server/server-key.pem"
+	upstream x509 18811 nbdkit -f -i 127.0.0.1 -p 18811 --tls=require \
+	    --tls-certificates="$t/server" --tls-verify-peer file "$img"
+	conf x509 "source = nbds://localhost:18811/" \
+	    "source-ca = $t/test-ca.pem" "source-certificate = $t/client.pem" \
+	    "source-key = $t/client.key"
+	expect_read source_nbds_x509_with_a_client_certificate_reads_byte_identical \
+	    x509 "$want_img"
+	conf untrusted "source = nbds://localhost:18811/" \
+	    "source-ca = $t/other-ca.pem" "source-certificate = $t/client.pem" \
+	    "source-key = $t/client.key"
+	expect_refused source_nbds_untrusted_server_certificate_is_refused \
+	    untrusted 'certificate verification'
+	conf no-client "source = nbds://localhost:18811/" \
+	    "source-ca = $t/test-ca.pem"
+	expect_refused source_nbds_without_the_client_certificate_is_refused \
+	    no-client 'gnutls|TLS|certificate'
+else
+	notok source_x509_material_made "openssl failed"
+fi
+
+# --- qemu-nbd serving a qcow2 image -----------------------------------------
+
+qcow=$work/disk.qcow2
+qemu-img create -q -f qcow2 "$qcow" 16M &&
+    qemu-io -f qcow2 -c 'write -P 0xa5 0 1M' -c 'write -P 0x3c 9M 512k' \
+	"$qcow" >/dev/null &&
+    qemu-img convert -f qcow2 -O raw "$qcow" "$work/disk.raw"
+want_qcow="$(stat -c %s "$work/disk.raw") $(sha256sum "$work/disk.raw" | cut -d' ' -f1)"
+upstream qemu "$work/qemu.sock" qemu-nbd --persistent -r -f qcow2 \
+    -k "$work/qemu.sock" "$qcow"
+conf qemu "read-only = yes" "source = nbd+unix:///?socket=$work/qemu.sock"
+expect_read source_qemu_nbd_qcow2_reads_the_guest_visible_bytes qemu \
+    "$want_qcow"
+
+# --- HTTPS through the curl plugin: nginx with the test CA -------------------
+
+www=$work/www
+mkdir -p "$www/private" "$work/nginx"
+chmod 755 "$www" "$www/private" "$t"
+head -c $((64 << 20)) /dev/urandom >"$www/image.iso"
+cp "$www/image.iso" "$www/private/image.iso"
+chmod 644 "$www/image.iso" "$www/private/image.iso" "$t/localhost.pem"
+want_iso="$(stat -c %s "$www/image.iso") $(sha256sum "$www/image.iso" | cut -d' ' -f1)"
+# HTTP Basic: nginx checks an apr1 hash; the source has the password.
+password=$(openssl rand -hex 12)
+printf 'carol:%s\n' "$(openssl passwd -apr1 "$password")" >"$t/htpasswd"
+chmod 644 "$t/htpasswd"
+umask 077
+printf 'carol:%s\n' "$password" >"$t/web.cred"
+printf 'carol:wrong-%s\n' "$password" >"$t/wrong.cred"
+umask 022
+mkdir -p "$t/cas"
+cp "$t/test-ca.pem" "$t/cas/test-ca.pem"
+openssl rehash "$t/cas" 2>/dev/null || c_rehash "$t/cas" >/dev/null 2>&1
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 64; }
+http {
+	access_log $work/nginx/access.log;
+	client_body_temp_path $work/nginx/body;
+	proxy_temp_path $work/nginx/proxy;
+	fastcgi_temp_path $work/nginx/fastcgi;
+	uwsgi_temp_path $work/nginx/uwsgi;
+	scgi_temp_path $work/nginx/scgi;
+	server {
+		listen 127.0.0.1:18812 ssl;
+		listen 127.0.0.1:18813;
+		server_name localhost;
+		ssl_certificate $t/localhost.pem;
+		ssl_certificate_key $t/localhost.key;
+		root $www;
+		location = /moved.iso { return 301 /image.iso; }
+		location /private/ {
+			auth_basic "vmediad test";
+			auth_basic_user_file $t/htpasswd;
+		}
+	}
+}
+NGINX
+if upstream nginx 18812 nginx -c "$work/nginx/nginx.conf"; then
+	conf https "read-only = yes" \
+	    "source = https://localhost:18812/image.iso" \
+	    "source-ca = $t/test-ca.pem"
+	expect_read source_https_64m_image_reads_byte_identical https "$want_iso"
+	conf https-cas "read-only = yes" \
+	    "source = https://127.0.0.1:18812/image.iso" "source-ca = $t/cas"
+	expect_read source_https_with_a_ca_folder_reads_byte_identical \
+	    https-cas "$want_iso"
+	conf https-auth "read-only = yes" \
+	    "source = https://localhost:18812/private/image.iso" \
+	    "source-ca = $t/test-ca.pem" "source-credentials = $t/web.cred"
+	expect_read source_https_with_credentials_reads_byte_identical \
+	    https-auth "$want_iso"
+	argv=$("$tool" "$work/https-auth.conf" e "$work/priv/auth-argv" 2>&1)
+	if printf '%s' "$argv" | grep -q "$password"; then
+		notok source_https_password_is_not_in_the_argument_list "$argv"
+	elif ! printf '%s\n' "$argv" | grep -qx "password=+$work/priv/auth-argv/password"; then
+		notok source_https_password_is_not_in_the_argument_list "no password=+FILE: $argv"
+	else
+		ok source_https_password_is_not_in_the_argument_list
+	fi
+	conf https-badauth "read-only = yes" \
+	    "source = https://localhost:18812/private/image.iso" \
+	    "source-ca = $t/test-ca.pem" "source-credentials = $t/wrong.cred"
+	expect_refused source_https_wrong_password_is_refused_with_401 \
+	    https-badauth '401'
+	conf https-404 "read-only = yes" \
+	    "source = https://localhost:18812/missing.iso" \
+	    "source-ca = $t/test-ca.pem"
+	expect_refused source_https_404_is_refused_saying_404 https-404 '404'
+	conf https-301 "read-only = yes" \
+	    "source = https://localhost:18812/moved.iso" \
+	    "source-ca = $t/test-ca.pem"
+	# followlocation=false: a redirect is not followed. nbdkit 1.32's
+	# curl plugin then says the server "does not support 'range'
+	# requests", which vmediad will have to put in plain words.
+	: >"$work/nginx/access.log"
+	expect_refused source_https_redirect_is_refused_not_followed https-301 \
+	    "does not support 'range'"
+	if grep -q 'GET /image.iso' "$work/nginx/access.log"; then
+		notok source_https_redirect_target_is_never_fetched \
+		    "$(grep 'image.iso' "$work/nginx/access.log" | head -1)"
+	else
+		ok source_https_redirect_target_is_never_fetched
+	fi
+	conf https-untrusted "read-only = yes" \
+	    "source = https://localhost:18812/image.iso" \
+	    "source-ca = $t/other-ca.pem"
+	expect_refused source_https_untrusted_certificate_is_refused \
+	    https-untrusted 'certificate'
+	conf http "read-only = yes" "source = http://127.0.0.1:18813/image.iso" \
+	    "source-http = yes"
+	expect_read source_plain_http_with_source_http_reads_byte_identical \
+	    http "$want_iso"
+fi
+
+# --- an upstream that goes away for 2 s mid-read ----------------------------
+
+# The read goes on while the upstream is down: the retry filter reopens
+# the nbd plugin until it is back, and the read ends without an error.
+upstream_outage() {
+	nbdkit -f -P "$work/outage.pid" -i 127.0.0.1 -p 18814 file "$www/image.iso" \
+	    >>"$work/outage.log" 2>&1 &
+	disown $! # killed on purpose below: no job notice
+}
+upstream_outage
+if wait_for 18814; then
+	conf outage "source = nbd://127.0.0.1:18814/"
+	export MIDREAD_CMD="kill -9 \$(cat $work/outage.pid); sleep 2;
+	    nbdkit -f -P $work/outage.pid -i 127.0.0.1 -p 18814 file $www/image.iso \
+	    >>$work/outage.log 2>&1 &"
+	expect_read source_upstream_stopped_2s_mid_read_completes_the_read \
+	    outage "$want_iso"
+	unset MIDREAD_CMD
+	# ... and the outage did happen: nbdkit found the upstream gone (reset
+	# mid-read, or refused on a retry; which it sees first is timing).
+	grep -Eq "Connection (refused|reset by peer)" "$work/outage.err" &&
+		ok source_upstream_outage_happened_during_the_read ||
+		notok source_upstream_outage_happened_during_the_read \
+		    "no reset or refused upstream in: $(tail -2 "$work/outage.err" | tr '\n' ' ')"
+else
+	notok source_upstream_outage_starts "$(tail -2 "$work/outage.log")"
+fi
+
+# --- through the daemon: sources served on export sockets ------------------
+
+# vmediad (test build) with four socket exports whose sources are the
+# upstreams above: nbd+unix, nbd:// over TCP, nbds:// with the PSK, and
+# https:// with the test CA and Basic credentials (read-only). Its
+# launcher starts each nbdkit as nobody under the launcher's deny-list,
+# sessiond runs the NBD handshake and relay on nbdkit's socket without
+# WebSocket framing, and nbdcopy reads each export socket whole. nbdkit
+# killed ends its session, and the source attaches again; the daemon
+# stopped leaves no nbdkit and no folder behind.
+vm=$top/build/test/sbin/vmediad
+vlog=$work/vmediad.log
+{
+	printf '[vmediad]\nlisten = 127.0.0.1:18815\nuser = nobody\n'
+	printf 'chroot = %s\nauth = none\naudit = %s\n' "$work/empty" \
+	    "$work/audit.log"
+	printf '\n[export "e"]\nsocket = %s\nsource = nbd+unix:///?socket=%s\n' \
+	    "$work/e.sock" "$work/up.sock"
+	printf '\n[export "t"]\nsocket = %s\nsource = nbd://127.0.0.1:18809/\n' \
+	    "$work/t.sock"
+	printf '\n[export "s"]\nsocket = %s\nsource = nbds://127.0.0.1:18810/\n' \
+	    "$work/s.sock"
+	printf 'source-psk = %s\n' "$work/tls/keys.psk"
+	printf '\n[export "h"]\nsocket = %s\nread-only = yes\n' "$work/h.sock"
+	printf 'source = https://localhost:18812/private/image.iso\n'
+	printf 'source-ca = %s\nsource-credentials = %s\n' "$t/test-ca.pem" \
+	    "$t/web.cred"
+} >"$work/daemon.conf"
+rm -f "$work/audit.log"
+"$vm" -d -v -f "$work/daemon.conf" >"$vlog" 2>&1 &
+vpid=$!
+upstreams="$upstreams $vpid"
+# wait_line PATTERN [COUNT]: the log has COUNT (1) such lines within 10 s.
+wait_line() {
+	local i
+	for i in $(seq 100); do
+		[ "$(grep -c -- "$1" "$vlog")" -ge "${2:-1}" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# copy_export NAME: nbdcopy of export NAME's socket; "SIZE SHA256" in $got.
+copy_export() {
+	rm -f "$work/copy-$1.raw"
+	got=
+	nbdcopy "nbd+unix:///?socket=$work/$1.sock" "$work/copy-$1.raw" \
+	    2>"$work/copy-$1.err" &&
+		got="$(stat -c %s "$work/copy-$1.raw") $(sha256sum "$work/copy-$1.raw" | cut -d' ' -f1)"
+}
+for x in e:nbd_unix t:nbd_tcp s:nbds_psk h:https_credentials; do
+	name=${x%%:*}
+	want=$want_img
+	[ "$name" = h ] && want=$want_iso
+	test=source_daemon_${x#*:}_export_socket_reads_byte_identical_by_nbdcopy
+	if ! wait_line "export $name: peer serves"; then
+		notok "$test" "no session: $(grep "export $name" "$vlog" | tail -2 | tr '\n' ' ')"
+		continue
+	fi
+	copy_export "$name"
+	[ "$got" = "$want" ] && ok "$test" ||
+		notok "$test" "got '$got': $(tail -2 "$work/copy-$name.err" | tr '\n' ' ')"
+done
+
+# /api/exports: each source's URI and state, and none of its secrets.
+api=$(curl -s http://127.0.0.1:18815/api/exports)
+key=$(cut -d: -f2 "$work/tls/keys.psk")
+have=$(printf '%s' "$api" | $py -c '
+import json, sys
+d = {e["name"]: e.get("source") for e in json.load(sys.stdin)}
+print(json.dumps([d.get("e"), d.get("t"), d.get("s")], sort_keys=True))' 2>&1)
+want="[{\"state\": \"attached\", \"uri\": \"nbd+unix:///?socket=$work/up.sock\"}, {\"state\": \"attached\", \"uri\": \"nbd://127.0.0.1:18809/\"}, {\"state\": \"attached\", \"uri\": \"nbds://127.0.0.1:18810/\"}]"
+if [ "$have" != "$want" ]; then
+	notok source_daemon_api_exports_shows_each_source_attached "$have"
+elif printf '%s' "$api" | grep -Eq "keys.psk|$key|alice"; then
+	notok source_daemon_api_exports_shows_each_source_attached "a secret in: $api"
+else
+	ok source_daemon_api_exports_shows_each_source_attached
+fi
+
+l=$(pgrep -P "$vpid" -x launcher)
+k=$(tr '\0' ' ' </dev/null; for p in $(pgrep -P "$l" -x nbdkit); do
+	tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "socket=$work/up.sock" && echo "$p"
+done)
+st=/proc/$k/status
+f() { sed -n "s/^$1:[[:space:]]*//p" "$st" | tr -s '\t ' ' '; }
+have="$(f Uid) / $(f CapEff) $(f CapBnd) $(f CapAmb) / $(f NoNewPrivs) $(f Seccomp)"
+want="$nobody $nobody $nobody $nobody / 0000000000000000 0000000000000000 0000000000000000 / 1 2"
+[ -n "$k" ] && [ "$have" = "$want" ] &&
+	ok source_daemon_nbdkit_is_nobody_without_capabilities_under_the_launchers_filter ||
+	notok source_daemon_nbdkit_is_nobody_without_capabilities_under_the_launchers_filter \
+	    "pid '$k': $have"
+
+kill -9 $k
+if wait_line "export e ended: the peer went away" &&
+    wait_line "export e: peer serves" 2; then
+	ok source_daemon_nbdkit_killed_ends_the_session_and_the_source_attaches_again
+	copy_export e
+	[ "$got" = "$want_img" ] &&
+		ok source_daemon_source_attached_again_reads_byte_identical ||
+		notok source_daemon_source_attached_again_reads_byte_identical \
+		    "got '$got': $(tail -2 "$work/copy-e.err" | tr '\n' ' ')"
+else
+	notok source_daemon_nbdkit_killed_ends_the_session_and_the_source_attaches_again \
+	    "$(grep -E "source e|export e" "$vlog" | tail -3 | tr '\n' ' ')"
+fi
+
+# The audit file: each start, and the kill with its back-off.
+starts=$(grep -c '"event": "source_started", .*"export": "e", "reason": "nbdkit pid [0-9]*"' "$work/audit.log")
+grep -q '"event": "source_exited", .*"export": "e", "reason": "nbdkit killed by SIGKILL; again in 1 s"' "$work/audit.log" &&
+	[ "$starts" -eq 2 ] &&
+	ok source_daemon_audits_each_start_and_exit_of_nbdkit ||
+	notok source_daemon_audits_each_start_and_exit_of_nbdkit \
+	    "$starts starts: $(grep source_ "$work/audit.log" | tail -3 | tr '\n' ' ')"
+
+# A session that ends otherwise (an eject) closes nbdkit's socket: nbdkit
+# exits, and the source attaches again and reads as before.
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+    http://127.0.0.1:18815/api/exports/t/eject)
+if [ "$code" = 200 ] && wait_line "export t ended: ejected" &&
+    wait_line "export t: peer serves" 2 &&
+    grep -Eq '"event": "source_exited", .*"export": "t", "reason": "nbdkit exited with status [0-9]+; again in 1 s"' "$work/audit.log"; then
+	copy_export t
+	[ "$got" = "$want_img" ] &&
+		ok source_daemon_ejected_source_exits_and_attaches_again ||
+		notok source_daemon_ejected_source_exits_and_attaches_again \
+		    "got '$got': $(tail -2 "$work/copy-t.err" | tr '\n' ' ')"
+else
+	notok source_daemon_ejected_source_exits_and_attaches_again \
+	    "eject $code: $(grep -E "source t|export t" "$vlog" | tail -3 | tr '\n' ' ')"
+fi
+
+kids=$(pgrep -P "$l" -x nbdkit | tr '\n' ' ')
+dir=$(ls -d /run/vmediad-sources.* 2>/dev/null | while read -r d; do
+	[ -d "$d/e" ] && [ "$(stat -c %U "$d/e")" = nobody ] && echo "$d"
+done | head -1)
+kill "$vpid"
+for i in $(seq 50); do kill -0 "$vpid" 2>/dev/null || break; sleep 0.1; done
+wait "$vpid"
+rc=$?
+left=
+for p in $kids $l; do kill -0 "$p" 2>/dev/null && left="$left $p"; done
+if [ "$rc" -eq 0 ] && [ -z "$left" ] && [ -n "$dir" ] && [ ! -e "$dir" ]; then
+	ok source_daemon_stopped_leaves_no_nbdkit_and_no_folder
+else
+	notok source_daemon_stopped_leaves_no_nbdkit_and_no_folder \
+	    "exit $rc, left '$left' of '$kids', folder '$dir'"
+fi
+
+# --- what is refused before nbdkit runs -------------------------------------
+
+conf missing "source = nbds://127.0.0.1:18810/" \
+    "source-psk = $work/tls/none.psk"
+if "$tool" "$work/missing.conf" e "$work/priv/missing" -- true \
+    2>"$work/missing.err"; then
+	notok source_missing_psk_stops_before_nbdkit "the tool went on"
+elif grep -q "none.psk: No such file or directory" "$work/missing.err"; then
+	ok source_missing_psk_stops_before_nbdkit
+else
+	notok source_missing_psk_stops_before_nbdkit "$(cat "$work/missing.err")"
+fi
+
+test_done
