@@ -17,6 +17,12 @@
  * One sequential stream per session: reads from two places at once see
  * each other as random. Memory: at most window bytes of payload per
  * session, and RA_BLOCKS blocks.
+ *
+ * Reads ahead go to the peer before the downstream's later reads, which
+ * wait behind them: on a slow link a whole window could outlast the
+ * kernel's request timeout. So the window is also held to what the peer
+ * delivers in a quarter of the export's timeout, at the rate measured
+ * each second (ra_tick); until a rate is known, one read ahead.
  */
 #include <event2/buffer.h>
 #include <string.h>
@@ -24,10 +30,43 @@
 #include "nbd_proto.h"
 #include "relay.h"
 
+/* timeout: the export's, in seconds; 0 for no cap by the rate. */
 void
-ra_init(struct readahead *ra, uint64_t window)
+ra_init(struct readahead *ra, uint64_t window, int timeout)
 {
 	ra->window = window;
+	ra->pace = timeout > 0 ? (timeout + 3) / 4 : 0;
+}
+
+/*
+ * Once a second: the rate the peer delivers READ payload at. It rises at
+ * once and falls by halves; a second with nothing asked of the peer
+ * tells nothing.
+ */
+void
+ra_tick(struct relay *r)
+{
+	struct readahead *ra = &r->ra;
+	uint64_t got = r->payload_in - ra->seen;
+
+	ra->seen = r->payload_in;
+	if (got == 0 && relay_inflight(r) == 0)
+		return;
+	ra->rate = got >= ra->rate ? got : (ra->rate + got) / 2;
+}
+
+/* How much may be held or in flight ahead of a reader of size length. */
+static uint64_t
+ra_limit(const struct readahead *ra, uint32_t length)
+{
+	uint64_t paced;
+
+	if (ra->pace == 0)
+		return ra->window;
+	paced = ra->rate * (uint64_t)ra->pace;
+	if (paced < length)
+		paced = length;
+	return paced < ra->window ? paced : ra->window;
 }
 
 void
@@ -175,8 +214,8 @@ ra_follow(struct relay *r, const struct nbd_request *req, struct evbuffer *up)
 		return;
 	if (ra->end < end || ra->end > end + ra->window)
 		ra_reset(ra, end);
-	while (ra->held + req->length <= ra->window && ra->end < r->size &&
-	    r->nfree > RELAY_SLOTS / 2) {
+	while (ra->held + req->length <= ra_limit(ra, req->length) &&
+	    ra->end < r->size && r->nfree > RELAY_SLOTS / 2) {
 		length = r->size - ra->end < req->length ?
 		    (uint32_t)(r->size - ra->end) :
 		    req->length;

@@ -329,6 +329,7 @@ reply_payload(struct relay *r, struct evbuffer *in)
 		evbuffer_drain(in, n);
 	owed_paid(d, n);
 	r->read_left -= n;
+	r->payload_in += n;
 	if (ra == NULL)
 		r->bytes_read += n;
 	if (r->read_left == 0) {

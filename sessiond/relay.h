@@ -79,6 +79,9 @@ struct readahead {
 	uint64_t held;	 /* in blocks, not yet handed out */
 	uint64_t hits;	 /* reads answered from blocks */
 	uint64_t asked;	 /* bytes read ahead */
+	uint64_t rate;	 /* READ payload from the peer per second, lately */
+	uint64_t seen;	 /* relay.payload_in at the last tick */
+	int pace;	 /* seconds of that rate held ahead; 0: no cap */
 	struct ra_block blocks[RA_BLOCKS];
 };
 
@@ -93,6 +96,7 @@ struct relay {
 	uint32_t read_left;
 	uint64_t bytes_read;	/* payload sent to downstreams */
 	uint64_t bytes_written; /* payload sent to the peer */
+	uint64_t payload_in;	/* READ payload from the peer, ours too */
 	uint64_t requests;
 	uint64_t replies;
 	struct readahead ra;
@@ -127,7 +131,8 @@ void
 relay_reply_header(struct relay *, struct relay_down *, uint64_t, uint32_t);
 
 /* readahead.c */
-void ra_init(struct readahead *, uint64_t);
+void ra_init(struct readahead *, uint64_t, int);
+void ra_tick(struct relay *);
 void ra_free(struct readahead *);
 int ra_read(struct relay *, struct relay_down *, const struct nbd_request *);
 void ra_follow(struct relay *, const struct nbd_request *, struct evbuffer *);

@@ -98,6 +98,7 @@ session_watchdog(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (s->ending)
 		return;
+	ra_tick(&s->relay);
 	if (relay_inflight(&s->relay) == 0 ||
 	    s->relay.replies != s->seen_replies) {
 		s->seen_replies = s->relay.replies;
@@ -254,7 +255,7 @@ transmission_begin(struct session *s)
 	if (e->read_only)
 		flags |= NBD_TFLAG_READ_ONLY;
 	relay_init(&s->relay, size, flags);
-	ra_init(&s->relay.ra, e->read_ahead);
+	ra_init(&s->relay.ra, e->read_ahead, e->timeout);
 	s->transmitting = 1;
 	s->last_progress = time(NULL);
 	evtimer_add(s->watchdog, LIBEVENT_TV(&watchdog_tick));

@@ -719,7 +719,7 @@ test_readahead(void)
 	for (i = 0; i < sizeof(image); i++)
 		image[i] = (unsigned char)(i * 7 + (i >> 12));
 	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
-	ra_init(&r.ra, window);
+	ra_init(&r.ra, window, 0);
 
 	request(d.in, NBD_CMD_READ, 100, 0, RA_TEST_BLOCK);
 	relay_requests(&r, &d, up);
@@ -799,7 +799,7 @@ test_readahead(void)
 	evbuffer_drain(up, evbuffer_get_length(up));
 	evbuffer_drain(d.out, evbuffer_get_length(d.out));
 	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
-	ra_init(&r.ra, window);
+	ra_init(&r.ra, window, 0);
 	request(d.in, NBD_CMD_READ, 110, 0, RA_TEST_BLOCK);
 	relay_requests(&r, &d, up);
 	peer_answers(peer, up, NBD_REQUEST_SIZE, image, 0); /* block 1 */
@@ -834,7 +834,7 @@ test_readahead(void)
 	evbuffer_drain(up, evbuffer_get_length(up));
 	evbuffer_drain(d.out, evbuffer_get_length(d.out));
 	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
-	ra_init(&r.ra, window);
+	ra_init(&r.ra, window, 0);
 	request(d.in, NBD_CMD_READ, 106, 9 * RA_TEST_BLOCK, RA_TEST_BLOCK);
 	relay_requests(&r, &d, up);
 	test_result("readahead_random_read_asks_nothing_ahead",
@@ -884,6 +884,49 @@ test_readahead(void)
 }
 
 /*
+ * Paced read-ahead: until the peer's rate is known one block goes ahead;
+ * then as much as it delivers in a quarter of the timeout, within the
+ * window.
+ */
+static void
+test_readahead_pace(void)
+{
+	static unsigned char image[1 << 20];
+	struct relay r;
+	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0 };
+	struct evbuffer *up = buf(), *peer = buf();
+	const uint64_t window = 8 * RA_TEST_BLOCK;
+	size_t n, i;
+
+	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
+	ra_init(&r.ra, window, 8); /* a rate's 2 s ahead */
+	request(d.in, NBD_CMD_READ, 1, 0, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	n = evbuffer_get_length(up) / NBD_REQUEST_SIZE;
+	test_result("readahead_paced_one_block_ahead_before_a_rate_is_known",
+	    n == 2 && r.ra.held == RA_TEST_BLOCK, "%zu requests", n);
+	for (i = 0; i < n; i++)
+		peer_answers(peer, up, i * NBD_REQUEST_SIZE, image, 0);
+	relay_replies(&r, peer);
+	ra_tick(&r); /* 2 blocks in this second */
+	evbuffer_drain(up, evbuffer_get_length(up));
+	request(d.in, NBD_CMD_READ, 2, RA_TEST_BLOCK, RA_TEST_BLOCK);
+	relay_requests(&r, &d, up);
+	n = evbuffer_get_length(up) / NBD_REQUEST_SIZE;
+	test_result("readahead_paced_to_the_rate_times_a_quarter_timeout",
+	    r.ra.rate == 2 * RA_TEST_BLOCK && r.ra.held == 4 * RA_TEST_BLOCK &&
+		n == 4,
+	    "rate %llu held %llu, %zu requests", (unsigned long long)r.ra.rate,
+	    (unsigned long long)r.ra.held, n);
+	relay_down_gone(&r, &d);
+	relay_free(&r);
+	evbuffer_free(d.in);
+	evbuffer_free(d.out);
+	evbuffer_free(up);
+	evbuffer_free(peer);
+}
+
+/*
  * The relay in a model world (relay_model.c), read-ahead on and off, for
  * many byte strings from a fixed seed: every reply right, none lost.
  */
@@ -921,6 +964,7 @@ main(void)
 	test_server();
 	test_relay();
 	test_readahead();
+	test_readahead_pace();
 	test_relay_model();
 	return test_done();
 }

@@ -385,7 +385,7 @@ relay_model_run(const uint8_t *data, size_t size, char *why, size_t whylen)
 	m->peer = evbuffer_new();
 	relay_init(&m->r, MODEL_SIZE, MODEL_FLAGS);
 	if (size > 0 && (data[0] & 1))
-		ra_init(&m->r.ra, (uint64_t)((data[0] >> 1) + 1) * 4096);
+		ra_init(&m->r.ra, (uint64_t)((data[0] >> 1) + 1) * 4096, 0);
 	for (i = 1; rc == 0 && i + 4 <= size; i += 4)
 		rc = step(m, data + i);
 	if (rc == 0)
