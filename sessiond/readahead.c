@@ -123,12 +123,6 @@ serve(struct relay *r, struct ra_block *b, struct relay_down *d,
 		block_release(&r->ra, b);
 }
 
-static void
-owed_paid(struct relay_down *d, uint64_t n)
-{
-	d->owed -= n < d->owed ? n : d->owed;
-}
-
 /*
  * A READ that read-ahead answers (now, or when its block comes): returns
  * 1 if it took the request, 0 if the peer must be asked.
@@ -280,7 +274,7 @@ ra_arrived(struct relay *r, struct ra_block *b, uint32_t error)
 		w = &b->waiters[i];
 		if (w->down == NULL)
 			continue;
-		owed_paid(w->down, NBD_REPLY_SIZE + w->length);
+		relay_owed_paid(w->down, NBD_REPLY_SIZE + w->length);
 		relay_reply_header(r, w->down, w->handle, error);
 		if (error == 0)
 			serve(r, b, w->down, w->offset, w->length);

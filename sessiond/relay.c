@@ -150,8 +150,8 @@ slot_take(struct relay *r, uint16_t *index)
 }
 
 /* n bytes of what a downstream is owed have reached its output. */
-static void
-owed_paid(struct relay_down *d, uint64_t n)
+void
+relay_owed_paid(struct relay_down *d, uint64_t n)
 {
 	if (d != NULL)
 		d->owed -= n < d->owed ? n : d->owed;
@@ -327,7 +327,7 @@ reply_payload(struct relay *r, struct evbuffer *in)
 		evbuffer_remove_buffer(in, d->out, n);
 	else
 		evbuffer_drain(in, n);
-	owed_paid(d, n);
+	relay_owed_paid(d, n);
 	r->read_left -= n;
 	r->payload_in += n;
 	if (ra == NULL)
@@ -387,14 +387,14 @@ relay_replies(struct relay *r, struct evbuffer *in)
 			nbd_reply_encode(&rep, hdr);
 			evbuffer_add(s->down->out, hdr, sizeof(hdr));
 		}
-		owed_paid(s->down, sizeof(hdr));
+		relay_owed_paid(s->down, sizeof(hdr));
 		if (s->type == NBD_CMD_READ && rep.error == 0) {
 			r->reading = s;
 			r->read_left = s->length;
 			continue;
 		}
 		if (s->type == NBD_CMD_READ) /* no payload after an error */
-			owed_paid(s->down, s->length);
+			relay_owed_paid(s->down, s->length);
 		slot_release(r, s);
 	}
 }

@@ -127,6 +127,7 @@ void relay_forward(struct relay *, struct relay_down *, struct ra_block *,
     struct nbd_request *, struct evbuffer *);
 struct evbuffer *relay_answer_out(struct relay *, struct relay_down *);
 int relay_write_pending(const struct relay *, uint64_t, uint32_t);
+void relay_owed_paid(struct relay_down *, uint64_t);
 void
 relay_reply_header(struct relay *, struct relay_down *, uint64_t, uint32_t);
 

@@ -460,17 +460,23 @@ reply(struct evbuffer *b, uint32_t magic, uint32_t error, uint64_t handle)
 
 #define RA_TEST_BLOCK 4096
 
-/* The handle the relay used for the n-th request it forwarded to up. */
+/* The 64-bit field at byte field of the request at byte at of up. */
 static uint64_t
-up_handle(struct evbuffer *up, size_t at)
+up_field(struct evbuffer *up, size_t at, size_t field)
 {
 	unsigned char p[NBD_REQUEST_SIZE];
-
 	struct evbuffer_ptr ptr;
 
 	evbuffer_ptr_set(up, &ptr, at, EVBUFFER_PTR_SET);
 	evbuffer_copyout_from(up, &ptr, p, sizeof(p));
-	return nbd_get64(p + 8);
+	return nbd_get64(p + field);
+}
+
+/* The handle the relay used for the request at byte at of up. */
+static uint64_t
+up_handle(struct evbuffer *up, size_t at)
+{
+	return up_field(up, at, 8);
 }
 
 static void
@@ -666,12 +672,7 @@ test_relay(void)
 static uint64_t
 up_offset(struct evbuffer *up, size_t at)
 {
-	unsigned char p[NBD_REQUEST_SIZE];
-	struct evbuffer_ptr ptr;
-
-	evbuffer_ptr_set(up, &ptr, at, EVBUFFER_PTR_SET);
-	evbuffer_copyout_from(up, &ptr, p, sizeof(p));
-	return nbd_get64(p + 16);
+	return up_field(up, at, 16);
 }
 
 /* The peer answers the request at byte at of up with block's bytes. */

@@ -10,6 +10,7 @@
  * the first byte says so.
  */
 #include <event2/buffer.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,11 +60,14 @@ struct model {
 	size_t whylen;
 };
 
-static int
-fail(struct model *m, const char *fmt, unsigned long long a,
-    unsigned long long b)
+static int __attribute__((format(printf, 2, 3)))
+fail(struct model *m, const char *fmt, ...)
 {
-	snprintf(m->why, m->whylen, fmt, a, b);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->why, m->whylen, fmt, ap);
+	va_end(ap);
 	return -1;
 }
 
@@ -138,16 +142,15 @@ peer_receive(struct model *m)
 		nbd_request_decode(hdr, &req);
 		if (req.magic != NBD_REQUEST_MAGIC || req.length == 0 ||
 		    req.offset + req.length > MODEL_SIZE)
-			return fail(m, "relay sent a bad request at %llu+%llu",
-			    req.offset, req.length);
+			return fail(m, "relay sent a bad request at %llu+%u",
+			    (unsigned long long)req.offset, req.length);
 		if (req.type == NBD_CMD_WRITE &&
 		    evbuffer_get_length(m->up) < sizeof(hdr) + req.length)
-			return fail(m, "relay sent half a WRITE of %llu%llu",
-			    req.length, 0);
+			return fail(m, "relay sent half a WRITE of %u bytes",
+			    req.length);
 		if (m->nqueue == MODEL_QUEUE)
-			return fail(m,
-			    "more than %llu requests at the peer%llu",
-			    MODEL_QUEUE, 0);
+			return fail(m, "more than %d requests at the peer",
+			    MODEL_QUEUE);
 		evbuffer_drain(m->up, sizeof(hdr));
 		q = &m->queue[m->nqueue++];
 		q->handle = req.handle;
@@ -255,15 +258,14 @@ down_read(struct model *m)
 		evbuffer_copyout(m->d.out, hdr, sizeof(hdr));
 		nbd_reply_decode(hdr, &rep);
 		if (rep.magic != NBD_SIMPLE_REPLY_MAGIC)
-			return fail(m, "reply magic %#llx%llu", rep.magic, 0);
+			return fail(m, "reply magic %#x", rep.magic);
 		if ((a = asked_find(m, rep.handle)) == NULL)
-			return fail(m,
-			    "reply for handle %llu, not outstanding%llu",
-			    rep.handle, 0);
+			return fail(m, "reply for handle %llu, not outstanding",
+			    (unsigned long long)rep.handle);
 		if (rep.error != 0 &&
 		    (a->type != NBD_CMD_READ || !read_failed(m, a)))
-			return fail(m, "error %llu for handle %llu", rep.error,
-			    rep.handle);
+			return fail(m, "error %u for handle %llu", rep.error,
+			    (unsigned long long)rep.handle);
 		need = NBD_REPLY_SIZE;
 		if (a->type == NBD_CMD_READ && rep.error == 0)
 			need += a->length;
@@ -279,8 +281,8 @@ down_read(struct model *m)
 			free(got);
 		}
 		if (bad)
-			return fail(m, "READ at %llu of %llu bytes: wrong data",
-			    a->offset, a->length);
+			return fail(m, "READ at %llu of %u bytes: wrong data",
+			    (unsigned long long)a->offset, a->length);
 		free(a->expect);
 		a->expect = NULL;
 		a->busy = 0;
@@ -295,11 +297,11 @@ relay_turn(struct model *m)
 
 	res = relay_requests(&m->r, &m->d, m->up);
 	if (res == RELAY_BAD_REQUEST || res == RELAY_DISC)
-		return fail(m, "relay refused a request: %llu%llu", res, 0);
+		return fail(m, "relay refused a request: %d", (int)res);
 	if (peer_receive(m) == -1)
 		return -1;
 	if (relay_replies(&m->r, m->peer) != RELAY_OK)
-		return fail(m, "relay saw a violation: %llu%llu", 0, 0);
+		return fail(m, "relay saw a violation: %s", m->r.reason);
 	return down_read(m);
 }
 
@@ -359,9 +361,10 @@ finish(struct model *m)
 		if (m->asked[i].busy)
 			return fail(m,
 			    "handle %llu (offset %llu) never answered",
-			    m->asked[i].handle, m->asked[i].offset);
+			    (unsigned long long)m->asked[i].handle,
+			    (unsigned long long)m->asked[i].offset);
 	if (evbuffer_get_length(m->d.out) != 0 || relay_inflight(&m->r) != 0)
-		return fail(m, "%llu bytes of replies left, %llu in flight",
+		return fail(m, "%zu bytes of replies left, %d in flight",
 		    evbuffer_get_length(m->d.out), relay_inflight(&m->r));
 	return 0;
 }
