@@ -1,7 +1,8 @@
 /*
- * The login body: one flat JSON object with string members "username"
- * and "password"; other members may be strings, numbers, true, false or
- * null and are ignored. Nothing nested, nothing unbounded.
+ * JSON bodies: the login's, one flat object with string members
+ * "username" and "password", and an insert's, with "url"; other members
+ * may be strings, numbers, true, false or null and are ignored. Nothing
+ * nested, nothing unbounded.
  */
 #include <string.h>
 
@@ -209,30 +210,68 @@ json_skip_value(struct json_in *in)
 	return -1;
 }
 
+/* One member's value, by its key; -1 refuses the whole body. */
+typedef int (*json_member_fn)(struct json_in *, const char *, void *);
+
+/* One flat object, each member handed to fn; 0, or -1 for anything else. */
 static int
-member(struct json_in *in, struct cred *c, int *seen)
+json_object(const char *body, size_t len, json_member_fn fn, void *arg)
 {
+	struct json_in in = { body, body + len };
 	char key[32];
 
-	if (json_string_in(in, key, sizeof(key)) == -1)
+	skip_ws(&in);
+	if (in.p >= in.end || *in.p++ != '{')
 		return -1;
-	skip_ws(in);
-	if (in->p >= in->end || *in->p++ != ':')
+	skip_ws(&in);
+	while (in.p < in.end && *in.p != '}') {
+		if (json_string_in(&in, key, sizeof(key)) == -1)
+			return -1;
+		skip_ws(&in);
+		if (in.p >= in.end || *in.p++ != ':')
+			return -1;
+		skip_ws(&in);
+		if (fn(&in, key, arg) == -1)
+			return -1;
+		skip_ws(&in);
+		if (in.p < in.end && *in.p == ',') {
+			in.p++;
+			skip_ws(&in);
+			if (in.p < in.end && *in.p == '}')
+				return -1;
+		} else if (in.p < in.end && *in.p != '}')
+			return -1;
+	}
+	if (in.p >= in.end)
 		return -1;
-	skip_ws(in);
+	in.p++;
+	skip_ws(&in);
+	return in.p == in.end ? 0 : -1;
+}
+
+struct login_body {
+	struct cred *c;
+	int seen;
+};
+
+static int
+login_member(struct json_in *in, const char *key, void *arg)
+{
+	struct login_body *b = arg;
+
 	if (strcmp(key, "username") == 0) {
-		if (*seen & 1 ||
-		    json_string_in(in, c->user, sizeof(c->user)) == -1)
+		if (b->seen & 1 ||
+		    json_string_in(in, b->c->user, sizeof(b->c->user)) == -1)
 			return -1;
-		*seen |= 1;
+		b->seen |= 1;
 	} else if (strcmp(key, "password") == 0) {
-		if (*seen & 2 ||
-		    json_string_in(in, c->password, sizeof(c->password)) == -1)
+		if (b->seen & 2 ||
+		    json_string_in(in, b->c->password,
+			sizeof(b->c->password)) == -1)
 			return -1;
-		*seen |= 2;
+		b->seen |= 2;
 	} else if (json_skip_value(in) == -1)
 		return -1;
-	skip_ws(in);
 	return 0;
 }
 
@@ -240,34 +279,67 @@ member(struct json_in *in, struct cred *c, int *seen)
 int
 cred_login_body(const char *body, size_t len, struct cred *c)
 {
-	struct json_in in = { body, body + len };
-	int seen = 0;
+	struct login_body b = { c, 0 };
 
 	memset(c, 0, sizeof(*c));
-	skip_ws(&in);
-	if (in.p >= in.end || *in.p++ != '{')
-		goto bad;
-	skip_ws(&in);
-	while (in.p < in.end && *in.p != '}') {
-		if (member(&in, c, &seen) == -1)
-			goto bad;
-		if (in.p < in.end && *in.p == ',') {
-			in.p++;
-			skip_ws(&in);
-			if (in.p < in.end && *in.p == '}')
-				goto bad;
-		} else if (in.p < in.end && *in.p != '}')
-			goto bad;
+	if (json_object(body, len, login_member, &b) == -1 || b.seen != 3 ||
+	    !conf_name_valid(c->user)) {
+		explicit_bzero(c, sizeof(*c));
+		return -1;
 	}
-	if (in.p >= in.end)
-		goto bad;
-	in.p++;
-	skip_ws(&in);
-	if (in.p != in.end || seen != 3 || !conf_name_valid(c->user))
-		goto bad;
 	c->kind = CRED_BASIC;
 	return 0;
-bad:
-	explicit_bzero(c, sizeof(*c));
-	return -1;
+}
+
+struct insert_body {
+	char *url;
+	size_t size;
+	int seen;
+	int credentials;
+};
+
+static int
+insert_member(struct json_in *in, const char *key, void *arg)
+{
+	struct insert_body *b = arg;
+	char secret[CRED_PASSWORD_MAX];
+	int r;
+
+	if (strcmp(key, "url") == 0) {
+		if (b->seen || json_string_in(in, b->url, b->size) == -1)
+			return -1;
+		b->seen = 1;
+		return 0;
+	}
+	if (strcmp(key, "username") == 0 || strcmp(key, "password") == 0) {
+		/* Read to be refused, never kept. */
+		r = json_string_in(in, secret, sizeof(secret));
+		explicit_bzero(secret, sizeof(secret));
+		b->credentials = 1;
+		return r;
+	}
+	return json_skip_value(in);
+}
+
+/*
+ * POST /api/exports/NAME/insert: {"url": "..."}, other members ignored
+ * as in the login body. 0 with url filled (a string without a NUL),
+ * *credentials 1 if a "username" or "password" came; -1 for anything
+ * else.
+ */
+int
+cred_insert_body(const char *body, size_t len, char *url, size_t size,
+    int *credentials)
+{
+	struct insert_body b = { url, size, 0, 0 };
+
+	url[0] = '\0';
+	*credentials = 0;
+	if (json_object(body, len, insert_member, &b) == -1 || !b.seen ||
+	    strlen(url) == 0) {
+		url[0] = '\0';
+		return -1;
+	}
+	*credentials = b.credentials;
+	return 0;
 }

@@ -230,24 +230,15 @@ usable_export(struct conn *c, struct export_rt *ex)
 
 /* POST /api/exports/NAME/eject: the owner or an admin. */
 static void
-serve_eject(struct conn *c)
+serve_eject(struct conn *c, const char *name)
 {
-	char name[CONF_NAME_MAX], why[128];
-	const char *p = c->req->path + strlen("/api/exports/");
-	const char *slash = strchr(p, '/');
+	char why[128];
 	struct export_rt *ex;
 	struct evbuffer *b;
 
-	if (slash == NULL || strcmp(slash, "/eject") != 0 ||
-	    (size_t)(slash - p) >= sizeof(name)) {
-		conn_error(c, 404, "not found");
-		return;
-	}
-	memcpy(name, p, slash - p);
-	name[slash - p] = '\0';
-	if (!need_identity(c))
-		return;
 	if ((ex = usable_export(c, sd_export(name))) == NULL)
+		return;
+	if (insert_eject(c, ex))
 		return;
 	if (ex->session == NULL || ex->session->ending) {
 		conn_error(c, 409, "nothing attached to this export");
@@ -266,6 +257,29 @@ serve_eject(struct conn *c)
 	b = route_body_new();
 	evbuffer_add_printf(b, "{\"ejected\": true}\n");
 	route_respond_json(c, 200, b, NULL, 0);
+}
+
+/* POST /api/exports/NAME/eject or /insert. */
+static void
+serve_export_call(struct conn *c)
+{
+	char name[CONF_NAME_MAX];
+	const char *p = c->req->path + strlen("/api/exports/");
+	const char *slash = strchr(p, '/');
+
+	if (slash == NULL || (size_t)(slash - p) >= sizeof(name) ||
+	    (strcmp(slash, "/eject") != 0 && strcmp(slash, "/insert") != 0)) {
+		conn_error(c, 404, "not found");
+		return;
+	}
+	memcpy(name, p, slash - p);
+	name[slash - p] = '\0';
+	if (!need_identity(c))
+		return;
+	if (strcmp(slash, "/eject") == 0)
+		serve_eject(c, name);
+	else
+		insert_serve(c, name);
 }
 
 /* "binary" if offered, the login token if that is how we know them. */
@@ -388,7 +402,7 @@ route_identified(struct conn *c)
 			serve_exports(c);
 	} else if (strncmp(path, "/api/exports/", 13) == 0) {
 		if (method_is(c, HTTP_METHOD_POST))
-			serve_eject(c);
+			serve_export_call(c);
 	} else if (strncmp(path, "/api/", 5) == 0)
 		conn_error(c, 404, "not found");
 	else if (method_is(c, HTTP_METHOD_GET))
