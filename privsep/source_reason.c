@@ -34,7 +34,8 @@ static const struct {
 	{ "TLS handshake", "TLS: handshake failed" },
 	{ "does not support 'range'",
 	    "HTTP: no Range requests (a redirect? they are not followed)" },
-	{ "server has no export named", "NBD: the upstream has no such export" },
+	{ "server has no export named",
+	    "NBD: the upstream has no such export" },
 	{ "Connection reset by peer", "the upstream reset the connection" },
 	{ "disconnected", "the upstream went away" },
 };

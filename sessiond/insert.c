@@ -116,7 +116,7 @@ insert_serve(struct conn *c, const char *name)
 		    "scheme or host not in the export's allow-source");
 		return;
 	}
-	if (ex->inserting != NULL || ex->inserted[0] != '\0' ||
+	if (ex->insert_pending || ex->inserted[0] != '\0' ||
 	    ex->session != NULL || ex->state != EXPORT_IDLE) {
 		insert_refuse(c, 409, name,
 		    "export busy: an image is attached or being inserted");
@@ -128,7 +128,9 @@ insert_serve(struct conn *c, const char *name)
 	snprintf(in.uri, sizeof(in.uri), "%s", url);
 	snprintf(ex->inserted, sizeof(ex->inserted), "%s", url);
 	snprintf(ex->inserted_by, sizeof(ex->inserted_by), "%s", c->id.user);
+	snprintf(ex->inserted_from, sizeof(ex->inserted_from), "%s", c->addr);
 	ex->source_reason[0] = '\0';
+	ex->insert_pending = 1;
 	ex->inserting = c;
 	c->inserting = ex;
 	conn_hold(c,
@@ -139,16 +141,20 @@ insert_serve(struct conn *c, const char *name)
 	insert_tell_parent(MSG_SOURCE_INSERT, &in, sizeof(in));
 }
 
-/* Its NBD handshake is done: the insert succeeded. */
+/*
+ * Its NBD handshake is done: the insert succeeded (audited even if the
+ * request gave up waiting).
+ */
 void
 insert_attached(struct export_rt *ex)
 {
 	struct msg_audit a;
 
-	if (ex->inserting == NULL)
+	if (!ex->insert_pending)
 		return;
+	ex->insert_pending = 0;
 	msg_audit_init(&a, AUDIT_EV_SOURCE_INSERTED, ex->inserted_by,
-	    ex->inserting->addr, ex->conf.name, ex->inserted);
+	    ex->inserted_from, ex->conf.name, ex->inserted);
 	sd_audit(&a);
 	insert_answer(ex, 200, "");
 }
@@ -167,14 +173,14 @@ insert_source_ended(const struct msg_source *s)
 
 	if (ex == NULL)
 		return;
-	snprintf(ex->source_reason, sizeof(ex->source_reason), "%s",
-	    s->reason);
-	if (ex->inserting == NULL)
+	snprintf(ex->source_reason, sizeof(ex->source_reason), "%s", s->reason);
+	if (!ex->insert_pending)
 		return;
+	ex->insert_pending = 0;
 	log_warnx("export %s: insert of %s failed: %s", ex->conf.name,
 	    ex->inserted, s->reason);
 	msg_audit_init(&a, AUDIT_EV_INSERT_FAILED, ex->inserted_by,
-	    ex->inserting->addr, ex->conf.name, s->reason);
+	    ex->inserted_from, ex->conf.name, s->reason);
 	sd_audit(&a);
 	snprintf(why, sizeof(why), "insert failed: %s", s->reason);
 	insert_answer(ex, 502, why);
@@ -203,8 +209,9 @@ insert_eject(struct conn *c, struct export_rt *ex)
 
 	if (ex->inserted[0] == '\0')
 		return 0;
-	if (ex->inserting != NULL) {
-		conn_error(c, 409, "an insert is under way; wait for its answer");
+	if (ex->insert_pending) {
+		conn_error(c, 409,
+		    "an insert is under way; wait for its answer");
 		return 1;
 	}
 	if (c->id.how != AUTH_HOW_ANONYMOUS && !c->id.admin &&
@@ -247,6 +254,7 @@ insert_conf_applied(struct export_rt *ex, const struct conf_export *e)
 	log_info("export %s: the reload no longer allows %s", ex->conf.name,
 	    ex->inserted);
 	insert_answer(ex, 502, "insert failed: the configuration changed");
+	ex->insert_pending = 0;
 	ex->inserted[0] = '\0';
 	ex->inserted_by[0] = '\0';
 	if (ex->session != NULL && !ex->session->framed && !ex->session->ending)

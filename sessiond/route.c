@@ -326,6 +326,12 @@ serve_upgrade(struct conn *c)
 		    ex->conf.name, "export busy: an image is attached");
 		return;
 	}
+	/* An inserted source holds the export until ejected, even waiting. */
+	if (ex->inserted[0] != '\0') {
+		refuse(c, 409, AUDIT_EV_ACCESS_DENIED, c->id.user,
+		    ex->conf.name, "export busy: a source is inserted");
+		return;
+	}
 	if (c->id.how != AUTH_HOW_ANONYMOUS &&
 	    session_count_user(c->id.user) >=
 		sd_child->conf->global.sessions_per_user) {

@@ -58,6 +58,8 @@ struct export_rt {
 	/* an inserted source (insert.c): its URI, "" if none, and who */
 	char inserted[CONF_URI_MAX];
 	char inserted_by[CONF_NAME_MAX];
+	char inserted_from[64];	 /* the inserter's address */
+	int insert_pending;	 /* not yet attached, nor failed */
 	struct conn *inserting;	 /* waits for the insert's answer */
 	char source_reason[128]; /* why its source last ended, or "" */
 };

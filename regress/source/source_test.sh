@@ -564,7 +564,7 @@ iconf() {
 	printf 'chroot = %s\nauth = users\naudit = %s\n' "$work/empty" "$iaudit"
 	printf '\n[export "i"]\nsocket = %s\nread-only = yes\nallow = alice\n' \
 	    "$work/i.sock"
-	printf 'allow-source = nbd://127.0.0.1:18809 nbd://127.0.0.1:18818 https://localhost:18812\n'
+	printf 'allow-source = nbd://127.0.0.1:18809 nbd://127.0.0.1:18818 https://localhost:18812 nbd://no-such-host.invalid\n'
 	printf 'source-ca = %s\n' "$t/test-ca.pem"
 	printf '\n[export "j"]\nsocket = %s\nread-only = yes\nallow = alice bob\n' \
 	    "$work/j.sock"
@@ -661,6 +661,20 @@ insert alice i '{"url": "nbd://127.0.0.1:18809/'"'"'"}'
 [ "$code" = 400 ] && ok source_insert_of_a_malformed_url_is_400 ||
 	notok source_insert_of_a_malformed_url_is_400 "$code $body"
 
+# nbdkit killed: an inserted source attaches again, as a config one does.
+kill -9 $(pgrep -P "$(pgrep -P "$ipid" -x launcher)" -x nbdkit) 2>/dev/null
+if wait_audit '"event": "source_exited", "export": "i", "reason": "nbdkit killed by SIGKILL; again in 1 s"' &&
+    wait_line "export i: peer serves" 2; then
+	copy_export i
+	[ "$got" = "$want_img" ] &&
+		ok source_inserted_nbdkit_killed_attaches_again ||
+		notok source_inserted_nbdkit_killed_attaches_again \
+		    "got '$got': $(tail -2 "$work/copy-i.err" | tr '\n' ' ')"
+else
+	notok source_inserted_nbdkit_killed_attaches_again \
+	    "$(grep -E 'source i|export i' "$ilog" | tail -3 | tr '\n' ' ')"
+fi
+
 eject i
 if [ "$code" = 200 ] &&
     wait_audit '"event": "source_exited", "export": "i", "reason": "[^"]*; stopped"'; then
@@ -697,6 +711,8 @@ grep -q '"event": "eject", "user": "alice", .*"export": "i"' "$a" &&
 # the audit file's insert_failed say what to fix.
 expect_insert source_insert_failure_says_connection_refused alice i \
     nbd://127.0.0.1:18818/ 502 'insert failed: connection refused'
+expect_insert source_insert_failure_says_dns alice i \
+    nbd://no-such-host.invalid/ 502 'insert failed: DNS: '
 wait_audit '"event": "insert_failed", "user": "alice", .*"export": "i", "reason": "connection refused"' &&
 	ok source_insert_failure_is_audited_in_plain_words ||
 	notok source_insert_failure_is_audited_in_plain_words \
