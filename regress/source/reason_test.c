@@ -70,7 +70,7 @@ test_reasons(void)
 	    "error: The requested URL returned error: 4040\n", NULL);
 	{
 		static const char nul[] = "error: x\0nbdkit: error: Connection "
-					   "refused";
+					  "refused";
 		char got[64];
 
 		/* A NUL ends a line, nothing more. */
@@ -105,7 +105,10 @@ expect_allowed(const char *name, const char *list, const char *uri, int want)
 	const char *r = conf_source_parse(uri, &src, why, sizeof(why));
 
 	test_result(name, r == NULL && conf_source_allowed(list, &src) == want,
-	    "%s: %s", uri, r != NULL ? r : want ? "refused" : "allowed");
+	    "%s: %s", uri,
+	    r != NULL ? r :
+		want  ? "refused" :
+			"allowed");
 }
 
 static void
@@ -140,8 +143,8 @@ test_allow(void)
 	    "http://192.0.2.9/boot.img", 1);
 	expect_allowed("allow_nbd_unix_never", "nbd://localhost",
 	    "nbd+unix:///?socket=/run/x.sock", 0);
-	expect_allowed("allow_empty_list_allows_nothing", "",
-	    "nbd://10.0.0.1/", 0);
+	expect_allowed("allow_empty_list_allows_nothing", "", "nbd://10.0.0.1/",
+	    0);
 	expect_allowed("allow_network_0_takes_every_ipv4", "nbd://0.0.0.0/0",
 	    "nbd://203.0.113.5/", 1);
 	expect_allowed("allow_network_32_is_one_address", "nbd://10.0.0.1/32",

@@ -651,11 +651,11 @@ expect_insert source_insert_of_a_unix_socket_is_403 alice i \
     "nbd+unix:///?socket=$work/up.sock" 403 'allow-source'
 expect_insert source_insert_on_an_export_without_allow_source_is_403 \
     alice j nbd://127.0.0.1:18809/ 403 'no allow-source'
-insert alice j '{"url": "https://localhost:18812/image.iso", "username": "carol", "password": "hunter2"}'
+insert alice i '{"url": "nbd://127.0.0.1:18809/", "username": "carol", "password": "hunter2"}'
 [ "$code" = 400 ] && printf '%s' "$body" | grep -q 'credentials' &&
     ! grep -q hunter2 "$ilog" "$iaudit" &&
-	ok source_insert_with_credentials_is_refused_400_and_not_logged ||
-	notok source_insert_with_credentials_is_refused_400_and_not_logged \
+	ok source_insert_with_credentials_for_nbd_is_400_and_not_logged ||
+	notok source_insert_with_credentials_for_nbd_is_400_and_not_logged \
 	    "$code $body"
 insert alice i '{"url": "nbd://127.0.0.1:18809/'"'"'"}'
 [ "$code" = 400 ] && ok source_insert_of_a_malformed_url_is_400 ||
@@ -699,7 +699,7 @@ grep -q '"event": "source_inserted", "user": "alice", .*"export": "i", "reason":
 grep -q '"event": "access_denied", "user": "bob", .*"export": "i", "status": 404' "$a" &&
     [ "$(grep -c '"event": "insert_refused", "user": "alice", .*"status": 403' "$a")" -eq 5 ] &&
     grep -q '"event": "insert_refused", "user": "alice", .*"export": "i", "status": 409' "$a" &&
-    grep -q '"event": "insert_refused", "user": "alice", .*"export": "j", "status": 400, "reason": "credentials' "$a" &&
+    grep -q '"event": "insert_refused", "user": "alice", .*"export": "i", "status": 400, "reason": "credentials go only' "$a" &&
 	ok source_insert_refusals_are_audited_with_their_status ||
 	notok source_insert_refusals_are_audited_with_their_status \
 	    "$(grep -E 'insert_refused|access_denied' "$a" | tr '\n' ' ')"
@@ -728,6 +728,35 @@ if [ -f "$work/nginx/nginx.pid" ]; then
 	eject i
 	wait_audit '"event": "source_exited", "export": "i", "reason": "[^"]*; stopped"' 2 ||
 		notok source_inserted_https_source_ejected "$code"
+	# With credentials: nginx's Basic authentication; the password in no
+	# log, audit line, /api/exports answer or argument list, and its
+	# file gone from the launcher's folder once nbdkit has its copy.
+	insert alice i "{\"url\": \"https://localhost:18812/private/image.iso\", \"username\": \"carol\", \"password\": \"$password\"}"
+	if [ "$code" = 200 ]; then
+		args=$(for p in $(pgrep -x nbdkit); do
+			tr '\0' ' ' <"/proc/$p/cmdline"; echo; done)
+		api=$(curl -s -m 30 -u "alice:$alicepw" \
+		    http://127.0.0.1:18816/api/exports)
+		copy_export i
+		leaks=$(grep -l -- "$password" "$ilog" "$iaudit";
+		    printf '%s' "$args$api" | grep -c -- "$password")
+		creds=$(ls /run/vmediad-sources.*/*.credentials 2>/dev/null)
+		[ "$got" = "$want_iso" ] && [ "$leaks" = 0 ] &&
+		    [ -z "$creds" ] && printf '%s' "$args" | grep -q 'user=carol' &&
+			ok source_inserted_https_with_credentials_reads_byte_identical_and_keeps_the_password_secret ||
+			notok source_inserted_https_with_credentials_reads_byte_identical_and_keeps_the_password_secret \
+			    "got '$got', leaks '$leaks', files '$creds'"
+	else
+		notok source_inserted_https_with_credentials_reads_byte_identical_and_keeps_the_password_secret \
+		    "$code $body"
+	fi
+	eject i
+	wait_audit '"event": "source_exited", "export": "i", "reason": "[^"]*; stopped"' 3 ||
+		notok source_inserted_https_source_with_credentials_ejected "$code"
+	insert alice i '{"url": "https://localhost:18812/private/image.iso", "username": "carol", "password": "wrong pass:word"}'
+	[ "$code" = 502 ] && printf '%s' "$body" | grep -q 'insert failed: HTTP 401' &&
+		ok source_insert_with_a_wrong_password_says_http_401 ||
+		notok source_insert_with_a_wrong_password_says_http_401 "$code $body"
 	expect_insert source_insert_failure_says_http_404 alice i \
 	    https://localhost:18812/missing.iso 502 'insert failed: HTTP 404'
 	expect_insert source_insert_failure_says_tls_certificate_verify_failed \
