@@ -257,6 +257,27 @@ conf_check(struct conf_ctx *ctx)
 }
 
 /*
+ * A file named by key exists and is a file (or, with dir_ok, a folder);
+ * else says what is wrong. 1 when it is there, st filled in.
+ */
+static int
+check_exists(struct conf_ctx *ctx, int line, const char *label, const char *key,
+    const char *path, int dir_ok, struct stat *st)
+{
+	if (stat(path, st) == -1) {
+		conf_error(ctx, line, "%s%s %s: %s", label, key, path,
+		    strerror(errno));
+		return 0;
+	}
+	if (!S_ISREG(st->st_mode) && !(dir_ok && S_ISDIR(st->st_mode))) {
+		conf_error(ctx, line, "%s%s %s is not a file%s", label, key,
+		    path, dir_ok ? " or a folder" : "");
+		return 0;
+	}
+	return 1;
+}
+
+/*
  * A secret (the TLS key, a source's key, PSK or credentials): only root
  * may read or change the file it comes from, as sshd wants of its host
  * keys. label says whose ("export \"x\": ", or empty).
@@ -267,15 +288,10 @@ check_secret(struct conf_ctx *ctx, int line, const char *label, const char *key,
 {
 	struct stat st;
 
-	if (path[0] == '\0')
+	if (path[0] == '\0' ||
+	    !check_exists(ctx, line, label, key, path, 0, &st))
 		return;
-	if (stat(path, &st) == -1)
-		conf_error(ctx, line, "%s%s %s: %s", label, key, path,
-		    strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		conf_error(ctx, line, "%s%s %s is not a file", label, key,
-		    path);
-	else if (st.st_uid != 0)
+	if (st.st_uid != 0)
 		conf_error(ctx, line, "%s%s %s must be owned by root", label,
 		    key, path);
 	else if (st.st_mode & (S_IRWXG | S_IRWXO))
@@ -292,14 +308,8 @@ check_public(struct conf_ctx *ctx, int line, const char *label, const char *key,
 {
 	struct stat st;
 
-	if (path[0] == '\0')
-		return;
-	if (stat(path, &st) == -1)
-		conf_error(ctx, line, "%s%s %s: %s", label, key, path,
-		    strerror(errno));
-	else if (!S_ISREG(st.st_mode) && !(dir_ok && S_ISDIR(st.st_mode)))
-		conf_error(ctx, line, "%s%s %s is not a file%s", label, key,
-		    path, dir_ok ? " or a folder" : "");
+	if (path[0] != '\0')
+		check_exists(ctx, line, label, key, path, dir_ok, &st);
 }
 
 /*
