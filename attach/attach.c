@@ -1,8 +1,8 @@
 /*
  * vmedia-attach: attaches a local image file to a vmediad export from the
  * command line, as the web page does: the image is served as an NBD server
- * over a WebSocket until the session ends (an eject, ^C, the NBD client's
- * disconnect). Logins by password (prompted, or read from a file) or by a
+ * over a WebSocket until the session ends (an eject, ^C, or the server
+ * ends it). Logins by password (prompted, or read from a file) or by a
  * login token from a file; never from the command line.
  */
 #include <sys/stat.h>
@@ -64,7 +64,7 @@ help(void)
 	usage(stdout);
 	printf(
 	    "Attaches IMAGE to a vmediad export at URL (https://host[:port]/)\n"
-	    "until the session ends: ejected, ^C, or the client disconnects.\n"
+	    "until the session ends: ejected, ^C, or the server ends it.\n"
 	    "  -c, --ca file          trust this CA (PEM) instead of the system's\n"
 	    "  -e, --export name      the export (else URL's path: /nbd/NAME)\n"
 	    "  -p, --password-file f  with -u: the password, its first line\n"
