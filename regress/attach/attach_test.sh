@@ -138,7 +138,12 @@ if wait_gone $apid 100 && [ "$status" = 0 ] && wait_state lab idle; then
 else
 	notok sigint_ends_session_cleanly_and_export_is_free "status ${status:-running}, state $(state lab): $(tail -3 "$work/pw.err")"
 fi
-grep -q '"event": "session_end".*"export": "lab"' "$audit" &&
+# The parent writes the audit line a moment after sessiond's end.
+for i in $(seq 50); do
+	grep -q '"event": "session_end".*"export": "lab"' "$audit" && break
+	sleep 0.1
+done
+grep -q '"event": "session_end".*"export": "lab".*"reason": "the peer closed the WebSocket"' "$audit" &&
 	ok sigint_session_end_is_audited || notok sigint_session_end_is_audited "$(tail -2 "$audit")"
 ! grep -q "MiB read" "$work/pw.err" && ok no_progress_without_a_terminal ||
 	notok no_progress_without_a_terminal "$(cat "$work/pw.err")"
@@ -173,6 +178,27 @@ out=$(timeout 20 "$att" -e lab "$img" "http://127.0.0.1:1/" 2>&1)
 rc=$?
 [ $rc -eq 4 ] && echo "$out" | grep -q "refused" &&
 	ok connection_refused_exits_4 || notok connection_refused_exits_4 "rc $rc: $out"
+
+# ^C before the session began (a server that never answers): 130 at once.
+python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+print("accepted", flush=True)
+time.sleep(60)' $((port + 2)) >"$work/mute.out" 2>&1 &
+mute=$!
+for i in $(seq 50); do grep -q listening "$work/mute.out" && break; sleep 0.1; done
+start_attach mute -e lab "$img" "http://127.0.0.1:$((port + 2))/"
+for i in $(seq 50); do grep -q accepted "$work/mute.out" && break; sleep 0.1; done
+kill -INT $apid
+wait_gone $apid 50 && [ "$status" = 130 ] && ok sigint_before_the_session_exits_130 ||
+	notok sigint_before_the_session_exits_130 "status ${status:-running}: $(cat "$work/mute.out" "$work/mute.err")"
+kill $mute 2>/dev/null
+wait $mute 2>/dev/null
 
 # --- TLS with the test's CA ----------------------------------------------
 
@@ -240,10 +266,19 @@ grep -q "^Password for alice at 127.0.0.1:$port: " "$work/prompt.out" &&
 script -qefc "'$att' -u alice -p '$work/alice.pw' -e lab '$img' http://127.0.0.1:$port/" \
     /dev/null >"$work/script.out" 2>&1 </dev/null &
 spid=$!
+ticked=
 if wait_state lab active; then
 	nbdcopy "$(uri lab)" "$work/copy.bin"
+	# Still attached: the next tick of the line shows what was read.
+	for i in $(seq 100); do
+		grep -q "[1-9][0-9]*\.[0-9] MiB read" "$work/script.out" &&
+			ticked=1 && break
+		sleep 0.1
+	done
 fi
 rm -f "$work/copy.bin"
+[ -n "$ticked" ] && ok progress_line_updates_while_attached ||
+	notok progress_line_updates_while_attached "$(tr '\r\n' '  ' <"$work/script.out")"
 curl -s -u alice:alicepw -X POST -H "Origin: $base" "$base/api/exports/lab/eject" >/dev/null
 wait_gone $spid 100
 # The progress line counts what was read, nothing written.
