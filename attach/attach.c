@@ -375,6 +375,12 @@ attach_login(const struct attach *a, const struct peer_url *u,
 	char secret[SECRET_MAX];
 	size_t n;
 
+	if ((a->token_file != NULL || a->user != NULL) && !u->tls &&
+	    !host_is_loopback(u->host)) {
+		peer_warnx("will not send a %s in clear to %s: use https://",
+		    a->token_file != NULL ? "token" : "password", u->host);
+		return -1;
+	}
 	if (a->token_file != NULL) {
 		n = snprintf(cred, size, "Authorization: Bearer ");
 		if (secret_file(a->token_file, "token", cred + n, size - n) ==
@@ -389,12 +395,6 @@ attach_login(const struct attach *a, const struct peer_url *u,
 	}
 	if (a->user == NULL)
 		return 0;
-	if (!u->tls && !host_is_loopback(u->host)) {
-		peer_warnx("will not send a password in clear to %s: use "
-			   "https://",
-		    u->host);
-		return -1;
-	}
 	if ((a->password_file != NULL ?
 		    secret_file(a->password_file, "password", secret,
 			sizeof(secret)) :

@@ -167,6 +167,10 @@ out=$(timeout 20 "$att" -u alice -p "$work/alice.pw" -e lab "$img" \
 rc=$?
 [ $rc -eq 1 ] && echo "$out" | grep -q "will not send a password in clear" &&
 	ok no_password_in_clear_to_a_remote_host || notok no_password_in_clear_to_a_remote_host "rc $rc: $out"
+out=$(timeout 20 "$att" -t "$work/alice.pw" -e lab "$img" "http://192.0.2.1/" 2>&1)
+rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "will not send a token in clear" &&
+	ok no_token_in_clear_to_a_remote_host || notok no_token_in_clear_to_a_remote_host "rc $rc: $out"
 
 out=$(setsid -w timeout 20 "$att" -u alice -e lab "$img" \
     "http://127.0.0.1:$port/" 2>&1 </dev/null)
