@@ -122,6 +122,8 @@ static const struct conf_key export_keys[] = {
 	    0, 0 },
 	{ "source-http", CONF_K_BOOL, offsetof(struct conf_export, source_http),
 	    0, 0, 0, 0 },
+	{ "source-overlay", CONF_K_BOOL,
+	    offsetof(struct conf_export, source_overlay), 0, 0, 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 

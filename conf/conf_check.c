@@ -98,6 +98,11 @@ check_source(struct conf_ctx *ctx, const struct conf_export *e)
 			    "export \"%s\": source-http given without a "
 			    "source",
 			    e->name);
+		if (e->source_overlay)
+			conf_error(ctx, e->line,
+			    "export \"%s\": source-overlay given without a "
+			    "source",
+			    e->name);
 		return;
 	}
 	if (conf_source_parse(e->source, &src, why, sizeof(why)) != NULL)
@@ -139,11 +144,17 @@ check_source(struct conf_ctx *ctx, const struct conf_export *e)
 		    e->name);
 	if ((src.scheme == CONF_SCHEME_HTTPS ||
 		src.scheme == CONF_SCHEME_HTTP) &&
-	    !e->read_only)
+	    !e->read_only && !e->source_overlay)
 		conf_error(ctx, line,
 		    "export \"%s\": an %s source is read-only; "
-		    "add read-only = yes",
+		    "add read-only = yes, or source-overlay = yes for "
+		    "writes kept until eject",
 		    e->name, conf_scheme_name(src.scheme));
+	if (e->source_overlay && e->read_only)
+		conf_error(ctx, line,
+		    "export \"%s\": source-overlay = yes makes the export "
+		    "writable; it does not go with read-only = yes",
+		    e->name);
 }
 
 static void
@@ -476,7 +487,10 @@ conf_export_valid(const struct conf_export *e)
 	    (e->device[0] == '\0') != (e->socket[0] == '\0') &&
 	    (e->device[0] == '\0' || conf_nbd_index(e->device) >= 0) &&
 	    e->timeout >= 1 && e->timeout <= 3600 && e->max_size > 0 &&
-	    e->read_ahead <= CONF_READ_AHEAD_MAX;
+	    e->read_ahead <= CONF_READ_AHEAD_MAX &&
+	    (e->source_overlay == 0 ||
+		(e->source_overlay == 1 && e->source[0] != '\0' &&
+		    !e->read_only));
 }
 
 int

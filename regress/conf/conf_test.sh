@@ -252,6 +252,10 @@ sourceconf '[export "tcp"]' 'socket = /run/tcp.sock' \
     "source-ca = $src/cas" "source-credentials = $src/web.cred" \
     '[export "plain"]' 'socket = /run/plain.sock' 'read-only = yes' \
     'source = http://192.0.2.8/boot.img' 'source-http = yes' \
+    '[export "cow"]' 'socket = /run/cow.sock' 'source-overlay = yes' \
+    'source = https://mirror.example/live.iso' "source-ca = $src/ca.pem" \
+    '[export "cow-nbd"]' 'device = /dev/nbd4' 'source-overlay = yes' \
+    'source = nbd+unix:///?socket=/run/qemu-nbd/ro.sock' \
     >"$src/good.conf"
 if [ "$(id -u)" -eq 0 ]; then
 	expect_ok conf_sources_of_every_scheme_are_accepted "$src/good.conf"
