@@ -115,6 +115,8 @@ handshake(struct local_client *lc)
 		return;
 	}
 	evtimer_del(lc->timer);
+	lc->down.structured = lc->hs.structured;
+	lc->down.block_status = lc->hs.meta_allocation;
 	TAILQ_REMOVE(&negotiating, lc, entry);
 	lc->relaying = 1;
 	TAILQ_INSERT_TAIL(&s->locals, lc, entry);

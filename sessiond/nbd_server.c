@@ -1,7 +1,9 @@
 /*
  * The handshake with a local NBD client. Options are bounded before we
- * wait for them; an export without an attached image is refused with a
- * message saying so, which nbdinfo and qemu show to the user.
+ * wait for them (in length, in number, and in replies unread); an export
+ * without an attached image is refused with a message saying so, which
+ * nbdinfo and qemu show to the user. Structured replies and the one meta
+ * context we know, base:allocation, are offered to clients that ask.
  */
 #include <event2/buffer.h>
 #include <stdarg.h>
@@ -12,8 +14,8 @@
 #include "nbd_server.h"
 
 #define OPTION_HEADER 16 /* IHAVEOPT option32 length32 */
-#define OPTION_MAX (4 + NBD_NAME_MAX + 2 + 2 * 16)
-#define ERR_TOO_BIG (NBD_REP_FLAG_ERROR | 9)
+#define OPTION_MAX NBD_SERVER_OPTION_MAX
+#define META_QUERIES_MAX 16 /* in one META_CONTEXT option */
 
 static const unsigned char zeroes[124];
 
@@ -64,6 +66,18 @@ reply_error(struct evbuffer *out, uint32_t option, uint32_t type,
 	reply(out, option, type, text, (uint32_t)strlen(text));
 }
 
+/*
+ * A read-only export looks the same through every connection: clients
+ * may open several at once (nbdcopy --connections).
+ */
+static uint16_t
+export_flags(const struct nbd_export_info *e)
+{
+	if (e->flags & NBD_TFLAG_READ_ONLY)
+		return e->flags | NBD_TFLAG_CAN_MULTI_CONN;
+	return e->flags;
+}
+
 static void
 reply_info_export(struct evbuffer *out, uint32_t option,
     const struct nbd_export_info *e)
@@ -72,7 +86,7 @@ reply_info_export(struct evbuffer *out, uint32_t option,
 
 	nbd_put16(info, NBD_INFO_EXPORT);
 	nbd_put64(info + 2, e->size);
-	nbd_put16(info + 10, e->flags);
+	nbd_put16(info + 10, export_flags(e));
 	reply(out, option, NBD_REP_INFO, info, sizeof(info));
 }
 
@@ -115,7 +129,8 @@ option_go(struct nbd_server *s, uint32_t option, const unsigned char *data,
 {
 	char text[160];
 	uint32_t namelen;
-	uint16_t ninfo, i;
+	uint16_t ninfo, i, type;
+	unsigned int sent = 0; /* each asked once, however often */
 
 	/* name length, name, count of info requests, 16 bits each */
 	if (len < 6 || (namelen = nbd_get32(data)) > len - 6) {
@@ -143,7 +158,11 @@ option_go(struct nbd_server *s, uint32_t option, const unsigned char *data,
 		return NBD_SERVER_MORE;
 	}
 	for (i = 0; i < ninfo; i++) {
-		switch (nbd_get16(data + 6 + namelen + 2 * i)) {
+		type = nbd_get16(data + 6 + namelen + 2 * i);
+		if (type > NBD_INFO_BLOCK_SIZE || (sent & (1u << type)))
+			continue;
+		sent |= 1u << type;
+		switch (type) {
 		case NBD_INFO_NAME:
 			reply_info_text(out, option, NBD_INFO_NAME, e->name);
 			break;
@@ -175,7 +194,7 @@ option_export_name(struct nbd_server *s, const unsigned char *data,
 	if (!e->attached)
 		return server_close(s, "no image attached");
 	nbd_put64(rep, e->size);
-	nbd_put16(rep + 8, e->flags);
+	nbd_put16(rep + 8, export_flags(e));
 	evbuffer_add(out, rep, sizeof(rep));
 	if (!s->no_zeroes)
 		evbuffer_add(out, zeroes, sizeof(zeroes));
@@ -201,6 +220,94 @@ option_list(uint32_t len, const struct nbd_export_info *e, struct evbuffer *out)
 	reply(out, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 }
 
+/* Whether a query names base:allocation (or lists all of "base:"). */
+static int
+meta_matches(const unsigned char *q, uint32_t len, int list)
+{
+	static const char ctx[] = NBD_META_BASE_ALLOCATION;
+
+	if (len == sizeof(ctx) - 1 && memcmp(q, ctx, len) == 0)
+		return 1;
+	return list && len == 5 && memcmp(q, "base:", 5) == 0;
+}
+
+static void
+reply_meta_context(struct evbuffer *out, uint32_t option)
+{
+	static const char ctx[] = NBD_META_BASE_ALLOCATION;
+	unsigned char rep[4 + sizeof(ctx) - 1];
+
+	nbd_put32(rep, NBD_META_ID_ALLOCATION);
+	memcpy(rep + 4, ctx, sizeof(ctx) - 1);
+	reply(out, option, NBD_REP_META_CONTEXT, rep, sizeof(rep));
+}
+
+/*
+ * LIST_META_CONTEXT and SET_META_CONTEXT: export name, then a count of
+ * queries each with its length. At most one context reply follows,
+ * whatever the queries, so the reply is bounded by what we know.
+ */
+static void
+option_meta(struct nbd_server *s, uint32_t option, const unsigned char *data,
+    uint32_t len, const struct nbd_export_info *e, struct evbuffer *out)
+{
+	int list = option == NBD_OPT_LIST_META_CONTEXT, found = 0;
+	uint32_t namelen, nq, qlen, at, i;
+
+	if (!s->structured) {
+		reply_error(out, option, NBD_REP_ERR_INVALID,
+		    "negotiate structured replies first");
+		return;
+	}
+	if (len < 8 || (namelen = nbd_get32(data)) > len - 8)
+		goto malformed;
+	at = 4 + namelen;
+	nq = nbd_get32(data + at);
+	at += 4;
+	if (nq > META_QUERIES_MAX) {
+		reply_error(out, option, NBD_REP_ERR_TOO_BIG,
+		    "too many queries");
+		return;
+	}
+	for (i = 0; i < nq; i++) {
+		if (len - at < 4 ||
+		    (qlen = nbd_get32(data + at)) > len - at - 4)
+			goto malformed;
+		if (meta_matches(data + at + 4, qlen, list))
+			found = 1;
+		at += 4 + qlen;
+	}
+	if (at != len)
+		goto malformed;
+	if (!name_matches(data + 4, namelen, e)) {
+		reply_error(out, option, NBD_REP_ERR_UNKNOWN,
+		    "no such export on this socket");
+		return;
+	}
+	if (nq == 0 && list)
+		found = 1; /* all we have */
+	if (!list)
+		s->meta_allocation = found;
+	if (found)
+		reply_meta_context(out, option);
+	reply(out, option, NBD_REP_ACK, NULL, 0);
+	return;
+malformed:
+	reply_error(out, option, NBD_REP_ERR_INVALID, "malformed option");
+}
+
+static void
+option_structured(struct nbd_server *s, uint32_t len, struct evbuffer *out)
+{
+	if (len != 0) {
+		reply_error(out, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ERR_INVALID,
+		    "NBD_OPT_STRUCTURED_REPLY takes no data");
+		return;
+	}
+	s->structured = 1;
+	reply(out, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ACK, NULL, 0);
+}
+
 static enum nbd_server_result
 server_option(struct nbd_server *s, const struct nbd_export_info *e,
     struct evbuffer *in, struct evbuffer *out)
@@ -218,6 +325,11 @@ server_option(struct nbd_server *s, const struct nbd_export_info *e,
 		return server_close(s, "option %u of %u bytes", option, len);
 	if (evbuffer_get_length(in) < sizeof(hdr) + len)
 		return NBD_SERVER_MORE;
+	if (++s->options > NBD_SERVER_OPTIONS_MAX) {
+		server_close(s, "sent more than %d options",
+		    NBD_SERVER_OPTIONS_MAX);
+		return NBD_SERVER_UNREAD;
+	}
 	evbuffer_drain(in, sizeof(hdr));
 	evbuffer_remove(in, data, len);
 	switch (option) {
@@ -228,6 +340,13 @@ server_option(struct nbd_server *s, const struct nbd_export_info *e,
 		return option_go(s, option, data, len, e, out);
 	case NBD_OPT_LIST:
 		option_list(len, e, out);
+		return NBD_SERVER_MORE;
+	case NBD_OPT_STRUCTURED_REPLY:
+		option_structured(s, len, out);
+		return NBD_SERVER_MORE;
+	case NBD_OPT_LIST_META_CONTEXT:
+	case NBD_OPT_SET_META_CONTEXT:
+		option_meta(s, option, data, len, e, out);
 		return NBD_SERVER_MORE;
 	case NBD_OPT_ABORT:
 		reply(out, option, NBD_REP_ACK, NULL, 0);

@@ -1,6 +1,8 @@
 /*
  * sessiond as an NBD server for local clients of a socket export
- * (nbdcopy, qemu): fixed newstyle, GO, INFO, EXPORT_NAME, LIST, ABORT.
+ * (nbdcopy, qemu): fixed newstyle, GO, INFO, EXPORT_NAME, LIST, ABORT,
+ * STRUCTURED_REPLY, LIST_META_CONTEXT and SET_META_CONTEXT
+ * (base:allocation); anything else gets ERR_UNSUP.
  */
 #ifndef NBD_SERVER_H
 #define NBD_SERVER_H
@@ -26,18 +28,27 @@ enum nbd_server_state {
 };
 
 /* Option replies the client has not read; past this it is dropped. */
-#define NBD_SERVER_OUT_MAX (64 * 1024)
+#define NBD_SERVER_OUT_MAX (16 * 1024)
+/* Options one client may send; past this it is dropped. */
+#define NBD_SERVER_OPTIONS_MAX 64
+/* Longest option we read (a GO with a long name and info requests, or a
+ * META_CONTEXT with a name and a few queries); longer ends the client. */
+#define NBD_SERVER_OPTION_MAX (2 * 4096 + 64)
 
 enum nbd_server_result {
 	NBD_SERVER_MORE,   /* feed more bytes */
 	NBD_SERVER_READY,  /* transmission starts */
 	NBD_SERVER_CLOSE,  /* flush out, then close; reason says why */
-	NBD_SERVER_UNREAD, /* out is past NBD_SERVER_OUT_MAX: close now */
+	NBD_SERVER_UNREAD, /* out is past NBD_SERVER_OUT_MAX, or more than
+			      NBD_SERVER_OPTIONS_MAX options: close now */
 };
 
 struct nbd_server {
 	enum nbd_server_state state;
 	int no_zeroes;
+	int structured;	     /* NBD_OPT_STRUCTURED_REPLY was acked */
+	int meta_allocation; /* base:allocation was chosen */
+	int options;	     /* how many it sent */
 	char reason[128];
 };
 

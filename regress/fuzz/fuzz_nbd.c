@@ -2,7 +2,8 @@
  * libFuzzer target for sessiond's NBD layers: the client handshake with
  * a peer, the server handshake with a local client, and the relay's
  * request and reply checks. The first byte picks the layer and a chunk
- * size; the rest arrives in chunks of that size.
+ * size (and for the relay, with bit 3, a client of structured replies);
+ * the rest arrives in chunks of that size.
  */
 #include <event2/buffer.h>
 #include <stdint.h>
@@ -59,17 +60,22 @@ fuzz_server(const uint8_t *data, size_t size, size_t chunk, int attached)
 	evbuffer_free(out);
 }
 
-/* Requests from a client and replies from a peer, interleaved. */
+/*
+ * Requests from a client and replies from a peer, interleaved; the client
+ * negotiated structured replies and base:allocation, or not.
+ */
 static void
-fuzz_relay(const uint8_t *data, size_t size, size_t chunk)
+fuzz_relay(const uint8_t *data, size_t size, size_t chunk, int structured)
 {
 	struct relay r;
-	struct relay_down d = { evbuffer_new(), evbuffer_new(), 0, NULL, 0, 0 };
+	struct relay_down d = { evbuffer_new(), evbuffer_new(), 0, NULL, 0, 0,
+		0, 0 };
 	struct evbuffer *up = evbuffer_new(), *peer = evbuffer_new();
 	enum relay_result res;
 	size_t off, n;
 	int turn = 0;
 
+	d.structured = d.block_status = structured;
 	relay_init(&r, 1 << 20,
 	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH | NBD_TFLAG_SEND_TRIM);
 	for (off = 0; off < size; off += n, turn ^= 1) {
@@ -130,7 +136,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (data[0] & 4)
 			fuzz_relay_model(data + 1, size - 1);
 		else
-			fuzz_relay(data + 1, size - 1, chunk * 16);
+			fuzz_relay(data + 1, size - 1, chunk * 16,
+			    (data[0] & 8) != 0);
 		break;
 	}
 	return 0;
