@@ -110,7 +110,7 @@ handshake(struct local_client *lc)
 		local_client_cut(lc, lc->hs.reason);
 		return;
 	}
-	if (r == NBD_SERVER_CLOSE) {
+	if (r != NBD_SERVER_READY) { /* CLOSE: STARTTLS is not offered */
 		close_after_write(lc);
 		return;
 	}

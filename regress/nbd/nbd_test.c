@@ -700,6 +700,162 @@ test_server(void)
 	evbuffer_free(out);
 }
 
+/* --- server handshake for network clients: several exports, TLS ------ */
+
+static struct nbd_export_info net_exports[3] = {
+	{ "lab", "Lab image", 1, 1 << 20, NBD_TFLAG_HAS_FLAGS },
+	{ "cd", "Install CD", 1, 1 << 21,
+	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY },
+	{ "secret", "Not for this client", 1, 1 << 20, NBD_TFLAG_HAS_FLAGS },
+};
+
+static uint32_t
+net_find(void *arg, const unsigned char *name, uint32_t len,
+    struct nbd_export_info *info, char *why, size_t whylen)
+{
+	int i;
+
+	(void)arg;
+	if (len == 0)
+		len = 3, name = (const unsigned char *)"lab";
+	for (i = 0; i < 3; i++) {
+		if (len != strlen(net_exports[i].name) ||
+		    memcmp(name, net_exports[i].name, len) != 0)
+			continue;
+		if (i == 2) {
+			snprintf(why, whylen, "not allowed");
+			return NBD_REP_ERR_POLICY;
+		}
+		*info = net_exports[i];
+		return 0;
+	}
+	return NBD_REP_ERR_UNKNOWN;
+}
+
+static int
+net_nth(void *arg, int i, struct nbd_export_info *info)
+{
+	(void)arg;
+	if (i >= 2)
+		return 0;
+	*info = net_exports[i];
+	return 1;
+}
+
+static const struct nbd_server_exports net_x = { net_find, net_nth, NULL };
+
+/* Feeds src at once; stops at anything but MORE. */
+static enum nbd_server_result
+net_feed(struct nbd_server *s, struct evbuffer *src, struct evbuffer *out)
+{
+	return nbd_server_input_from(s, &net_x, src, out);
+}
+
+static void
+net_start(struct nbd_server *s, struct evbuffer *out)
+{
+	unsigned char g[18];
+
+	nbd_server_init(s, out);
+	evbuffer_remove(out, g, sizeof(g));
+	s->tls = NBD_SERVER_TLS_REQUIRED;
+}
+
+static void
+test_server_network(void)
+{
+	struct nbd_server s;
+	struct evbuffer *src = buf(), *out = buf();
+	enum nbd_server_result r;
+	uint32_t types[16], id = 0;
+	char ctx[32], text[200];
+	uint32_t type = 0;
+	int n;
+
+	/* Everything but STARTTLS (and ABORT) before TLS: ERR_TLS_REQD. */
+	net_start(&s, out);
+	add32(src, 3);
+	go_data(src, NBD_OPT_GO, "lab");
+	client_option(src, NBD_OPT_LIST, NULL, 0);
+	client_option(src, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	client_option(src, NBD_OPT_STARTTLS, NULL, 0);
+	r = net_feed(&s, src, out);
+	n = reply_types(out, types, 16, &id, ctx, sizeof(ctx));
+	test_result("nbd_server_tls_required_go_list_structured_get_tls_reqd_"
+		    "then_starttls",
+	    r == NBD_SERVER_STARTTLS && n == 4 &&
+		types[0] == NBD_REP_ERR_TLS_REQD &&
+		types[1] == NBD_REP_ERR_TLS_REQD &&
+		types[2] == NBD_REP_ERR_TLS_REQD && types[3] == NBD_REP_ACK &&
+		!s.structured,
+	    "r %d n %d %#x %#x", r, n, types[0], types[3]);
+
+	/* After TLS: STARTTLS twice is invalid; LIST, GO of a chosen one. */
+	nbd_server_tls_started(&s);
+	client_option(src, NBD_OPT_STARTTLS, NULL, 0);
+	client_option(src, NBD_OPT_LIST, NULL, 0);
+	go_data(src, NBD_OPT_INFO, "secret");
+	go_data(src, NBD_OPT_INFO, "nosuch");
+	go_data(src, NBD_OPT_GO, "cd");
+	r = net_feed(&s, src, out);
+	n = reply_types(out, types, 16, &id, ctx, sizeof(ctx));
+	test_result("nbd_server_starttls_twice_invalid_list_two_policy_"
+		    "unknown_then_go_chosen",
+	    r == NBD_SERVER_READY && n == 9 &&
+		types[0] == NBD_REP_ERR_INVALID && types[1] == NBD_REP_SERVER &&
+		types[2] == NBD_REP_SERVER && types[3] == NBD_REP_ACK &&
+		types[4] == NBD_REP_ERR_POLICY &&
+		types[5] == NBD_REP_ERR_UNKNOWN && types[8] == NBD_REP_ACK &&
+		strcmp(s.export, "cd") == 0,
+	    "r %d n %d export %s", r, n, s.export);
+	evbuffer_drain(src, evbuffer_get_length(src));
+	evbuffer_drain(out, evbuffer_get_length(out));
+
+	/* Bytes behind STARTTLS in the clear: dropped, no ack. */
+	net_start(&s, out);
+	add32(src, 3);
+	client_option(src, NBD_OPT_STARTTLS, NULL, 0);
+	go_data(src, NBD_OPT_GO, "lab");
+	r = net_feed(&s, src, out);
+	n = replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_bytes_after_starttls_in_clear_close",
+	    r == NBD_SERVER_CLOSE && n == 0 && strstr(s.reason, "STARTTLS"),
+	    "r %d n %d %s", r, n, s.reason);
+	evbuffer_drain(src, evbuffer_get_length(src));
+	evbuffer_drain(out, evbuffer_get_length(out));
+
+	/* EXPORT_NAME cannot be refused politely: before TLS it closes. */
+	net_start(&s, out);
+	add32(src, 3);
+	client_option(src, NBD_OPT_EXPORT_NAME, "lab", 3);
+	r = net_feed(&s, src, out);
+	test_result("nbd_server_export_name_before_starttls_closes",
+	    r == NBD_SERVER_CLOSE && evbuffer_get_length(out) == 0, "r %d", r);
+	evbuffer_drain(src, evbuffer_get_length(src));
+
+	/* With data, STARTTLS is invalid; where TLS is not offered, unsup. */
+	net_start(&s, out);
+	add32(src, 3);
+	client_option(src, NBD_OPT_STARTTLS, "x", 1);
+	r = net_feed(&s, src, out);
+	replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_starttls_with_data_invalid",
+	    r == NBD_SERVER_MORE && type == NBD_REP_ERR_INVALID, "r %d %#x", r,
+	    type);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	nbd_server_init(&s, out);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	add32(src, 3);
+	client_option(src, NBD_OPT_STARTTLS, NULL, 0);
+	r = net_feed(&s, src, out);
+	replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_starttls_not_offered_unsup",
+	    r == NBD_SERVER_MORE && type == NBD_REP_ERR_UNSUP, "r %d %#x", r,
+	    type);
+	evbuffer_free(src);
+	evbuffer_free(out);
+}
+
 /* --- relay ---------------------------------------------------------------- */
 
 static void
@@ -1381,6 +1537,7 @@ main(void)
 	test_client_fallback(0);
 	test_client_errors();
 	test_server();
+	test_server_network();
 	test_relay();
 	test_structured();
 	test_readahead();
