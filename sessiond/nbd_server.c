@@ -242,9 +242,9 @@ static void
 option_list(uint32_t len, const struct nbd_server_exports *x,
     struct evbuffer *out)
 {
-	unsigned char server[4 + 64];
+	unsigned char server[4 + 64 + 128];
 	struct nbd_export_info e;
-	size_t namelen;
+	size_t namelen, desclen;
 	int i;
 
 	if (len != 0) {
@@ -256,11 +256,16 @@ option_list(uint32_t len, const struct nbd_server_exports *x,
 		memset(&e, 0, sizeof(e));
 		if (!x->nth(x->arg, i, &e))
 			break;
+		/* name, then its description (nbdinfo --list shows it) */
 		namelen = strnlen(e.name, 64);
+		desclen =
+		    e.description != NULL ? strnlen(e.description, 128) : 0;
 		nbd_put32(server, (uint32_t)namelen);
 		memcpy(server + 4, e.name, namelen);
+		if (desclen > 0)
+			memcpy(server + 4 + namelen, e.description, desclen);
 		reply(out, NBD_OPT_LIST, NBD_REP_SERVER, server,
-		    (uint32_t)(4 + namelen));
+		    (uint32_t)(4 + namelen + desclen));
 	}
 	reply(out, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 }

@@ -8,6 +8,8 @@
 #   oversized      an option of 1 MiB announced: "eof" once sessiond closed
 #   truncated      half an option, then we hang up: "sent"
 #   many           65 LISTs, each reply read: "<replies read> eof|open"
+#   idle           no option at all: "eof" once sessiond closed (it
+#                  gives the option phase 10 s), "open" after 60 s
 #   block-status   structured, base:allocation, GO, then BLOCK_STATUS of
 #                  the first 64 KiB and a READ of 512 bytes at 1 MiB:
 #                  "<chunk type> <extent length> <extent flags> <chunk
@@ -67,8 +69,8 @@ def go(export=b""):
     return struct.pack(">I", len(export)) + export + struct.pack(">H", 0)
 
 
-def closed(s):
-    s.settimeout(10)
+def closed(s, seconds=10):
+    s.settimeout(seconds)
     try:
         while s.recv(65536):
             pass
@@ -107,6 +109,8 @@ def main():
     elif case == "oversized":
         s.sendall(struct.pack(">QII", IHAVEOPT, OPT_GO, 1 << 20) + b"x" * 4096)
         out.append(closed(s))
+    elif case == "idle":
+        out.append(closed(s, 60))
     elif case == "truncated":
         s.sendall(struct.pack(">QII", IHAVEOPT, OPT_GO, 100) + b"\0\0\0")
         out.append("sent")

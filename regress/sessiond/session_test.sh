@@ -153,6 +153,10 @@ got=$(echo "$info" | json '"%s %s %s %s" % (d["structured"], d["exports"][0]["co
 	ok nbdinfo_json_structured_base_allocation_max_payload_no_multi_conn_rw ||
 	notok nbdinfo_json_structured_base_allocation_max_payload_no_multi_conn_rw "$got: $info"
 
+got=$(nbdinfo --list --json "$(uri lab)" 2>&1 | json '" ".join("%s:%s:%s" % (e["export-name"], e["description"], e["export-size"]) for e in d["exports"])')
+[ "$got" = "lab:Writable lab image:268435456" ] && ok nbdinfo_list_names_the_one_export ||
+	notok nbdinfo_list_names_the_one_export "$got"
+
 map=$(nbdinfo --map "$(uri lab)" 2>&1 | tr -s ' ' | sed 's/^ //')
 [ "$map" = "0 268435456 0 data" ] && ok nbdinfo_map_one_data_extent ||
 	notok nbdinfo_map_one_data_extent "$map"
@@ -201,6 +205,10 @@ out=$(opts many)
 [ "$out" = "64 eof" ] && grep -q "local client .*: sent more than 64 options; disconnected" "$log" &&
 	ok nbd_65th_option_disconnects ||
 	notok nbd_65th_option_disconnects "$out"
+out=$(timeout 90 python3 "$here/nbd_options.py" "$work/lab.sock" idle 2>&1)
+[ "$out" = eof ] && grep -q "local client .* closed: handshake timed out" "$log" &&
+	ok nbd_option_phase_idle_client_closed ||
+	notok nbd_option_phase_idle_client_closed "$out"
 out=$(opts block-status "$work/bs.out")
 dd if="$img" bs=512 skip=2048 count=1 status=none >"$work/bs.want"
 [ "$out" = "5 65536 0 1 1048576 512" ] && cmp -s "$work/bs.out" "$work/bs.want" &&
