@@ -277,11 +277,11 @@ ra_arrived(struct relay *r, struct ra_block *b, uint32_t error)
 		relay_owed_paid(w->down, NBD_REPLY_SIZE + w->length);
 		if (error != 0)
 			relay_reply_header(r, w->down, w->handle, error);
-		else
+		else {
 			relay_read_header(r, w->down, w->handle, w->offset,
 			    w->length);
-		if (error == 0)
 			serve(r, b, w->down, w->offset, w->length);
+		}
 		if (b->state == RA_FREE)
 			return; /* all of it handed out */
 	}
