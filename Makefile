@@ -7,6 +7,7 @@
 
 PREFIX	?= /usr
 SBINDIR	?= $(PREFIX)/sbin
+BINDIR	?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec/vmediad
 MANDIR	?= $(PREFIX)/share/man
 SHAREDIR ?= $(PREFIX)/share/vmediad
@@ -82,6 +83,12 @@ BLOCKD_SRCS = $(CHILD_SRCS) common/nbd_netlink.c \
 	   blockd/blockd.c blockd/blockd_sandbox.c blockd/read_ahead.c
 HOOKD_SRCS = $(CHILD_SRCS) hookd/hookd.c hookd/hook_exec.c hookd/prepare.c \
 	   hookd/hookd_sandbox.c
+# The workstation's tool, not the daemon's: its layers are also the test
+# peer's (regress/peer builds them with -DPEER_TEST, faults compiled in).
+ATTACH_SRCS = attach/attach.c attach/peer_run.c attach/peer_io.c \
+	   attach/peer_tls.c attach/peer_http.c attach/peer_ws.c \
+	   attach/peer_wsin.c attach/peer_nbd.c attach/peer_xmit.c
+ATTACH_LIBS = $(shell $(PKG_CONFIG) --libs libssl libcrypto)
 
 # Include paths per folder: a file sees its own folder and what it shares.
 $(O)/obj/common/%.o: INCLUDES = -Icommon -Iconf
@@ -90,9 +97,11 @@ $(O)/obj/privsep/%.o: INCLUDES = -Iprivsep -Icommon -Iconf
 $(O)/obj/sessiond/%.o: INCLUDES = -Isessiond -Icommon -Iconf
 $(O)/obj/blockd/%.o: INCLUDES = -Iblockd -Icommon -Iconf
 $(O)/obj/hookd/%.o: INCLUDES = -Ihookd -Icommon -Iconf
+$(O)/obj/attach/%.o: INCLUDES = -Iattach
 
 PROGS	= $(O)/sbin/vmediad $(O)/libexec/vmediad/sessiond \
-	  $(O)/libexec/vmediad/blockd $(O)/libexec/vmediad/hookd
+	  $(O)/libexec/vmediad/blockd $(O)/libexec/vmediad/hookd \
+	  $(O)/bin/vmedia-attach
 
 objs	= $(patsubst %.c,$(O)/obj/%.o,$(1))
 
@@ -117,6 +126,10 @@ $(O)/libexec/vmediad/blockd: $(call objs,$(BLOCKD_SRCS))
 $(O)/libexec/vmediad/hookd: $(call objs,$(HOOKD_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/bin/vmedia-attach: $(call objs,$(ATTACH_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(ATTACH_LIBS)
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)
 
@@ -178,8 +191,8 @@ size:
 test-build:
 	$(MAKE) O=build/test TEST=1 all
 
-SUITES	= style conf msg sandbox nbd cred http ws web peer hookd blockd daemon source \
-	  sessiond auth \
+SUITES	= style conf msg sandbox nbd cred http ws web peer attach hookd blockd daemon \
+	  source sessiond auth \
 	  browser cross vm vm-arm64 vm-ast2600 fuzz
 
 regress: deps
@@ -216,14 +229,17 @@ demo: deps
 	$(O)/sbin/vmediad -d -v -f build/demo/vmediad.conf
 
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(SHAREDIR)/web $(DESTDIR)/etc
 	install -m 755 $(O)/sbin/vmediad $(DESTDIR)$(SBINDIR)/vmediad
 	install -m 755 $(O)/libexec/vmediad/sessiond \
 	    $(O)/libexec/vmediad/blockd $(O)/libexec/vmediad/hookd \
 	    $(DESTDIR)$(LIBEXECDIR)/
+	install -m 755 $(O)/bin/vmedia-attach $(DESTDIR)$(BINDIR)/vmedia-attach
 	install -m 644 privsep/vmediad.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 attach/vmedia-attach.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 conf/vmediad.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 $(wildcard web/*.html web/*.js web/*.css web/*.svg) \
 	    $(DESTDIR)$(SHAREDIR)/web/

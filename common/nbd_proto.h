@@ -1,6 +1,7 @@
 /*
- * The NBD wire protocol as vmediad speaks it (fixed newstyle, simple
- * replies only): magics, options, commands, flags and errors.
+ * The NBD wire protocol as vmediad speaks it (fixed newstyle; simple
+ * replies to the peer and the kernel, structured replies to clients that
+ * ask): magics, options, commands, flags and errors.
  */
 #ifndef NBD_PROTO_H
 #define NBD_PROTO_H
@@ -12,6 +13,7 @@
 #define NBD_REP_MAGIC UINT64_C(0x0003e889045565a9)
 #define NBD_REQUEST_MAGIC UINT32_C(0x25609513)
 #define NBD_SIMPLE_REPLY_MAGIC UINT32_C(0x67446698)
+#define NBD_STRUCTURED_REPLY_MAGIC UINT32_C(0x668e33ef)
 
 /* handshake flags (server) and client flags */
 #define NBD_FLAG_FIXED_NEWSTYLE (1 << 0)
@@ -22,18 +24,26 @@
 #define NBD_OPT_ABORT 2
 #define NBD_OPT_LIST 3
 #define NBD_OPT_INFO 6
+#define NBD_OPT_STARTTLS 5
 #define NBD_OPT_GO 7
+#define NBD_OPT_STRUCTURED_REPLY 8
+#define NBD_OPT_LIST_META_CONTEXT 9
+#define NBD_OPT_SET_META_CONTEXT 10
+#define NBD_OPT_EXTENDED_HEADERS 11
 
 /* option replies */
 #define NBD_REP_ACK 1
 #define NBD_REP_SERVER 2
 #define NBD_REP_INFO 3
+#define NBD_REP_META_CONTEXT 4
 #define NBD_REP_FLAG_ERROR UINT32_C(0x80000000)
 #define NBD_REP_ERR_UNSUP (NBD_REP_FLAG_ERROR | 1)
 #define NBD_REP_ERR_POLICY (NBD_REP_FLAG_ERROR | 2)
 #define NBD_REP_ERR_INVALID (NBD_REP_FLAG_ERROR | 3)
+#define NBD_REP_ERR_TLS_REQD (NBD_REP_FLAG_ERROR | 5)
 #define NBD_REP_ERR_UNKNOWN (NBD_REP_FLAG_ERROR | 6)
 #define NBD_REP_ERR_SHUTDOWN (NBD_REP_FLAG_ERROR | 7)
+#define NBD_REP_ERR_TOO_BIG (NBD_REP_FLAG_ERROR | 9)
 
 #define NBD_INFO_EXPORT 0
 #define NBD_INFO_NAME 1
@@ -59,7 +69,20 @@
 #define NBD_CMD_DISC 2
 #define NBD_CMD_FLUSH 3
 #define NBD_CMD_TRIM 4
+#define NBD_CMD_BLOCK_STATUS 7
 #define NBD_CMD_FLAG_FUA (1 << 0)
+#define NBD_CMD_FLAG_REQ_ONE (1 << 3)
+
+/* structured reply chunks */
+#define NBD_REPLY_FLAG_DONE (1 << 0)
+#define NBD_REPLY_TYPE_NONE 0
+#define NBD_REPLY_TYPE_OFFSET_DATA 1
+#define NBD_REPLY_TYPE_BLOCK_STATUS 5
+#define NBD_REPLY_TYPE_ERROR (1 << 15 | 1)
+#define NBD_STRUCTURED_REPLY_SIZE 20
+/* the one meta context we offer: all of an export is data */
+#define NBD_META_BASE_ALLOCATION "base:allocation"
+#define NBD_META_ID_ALLOCATION 1
 
 /* errors in replies */
 #define NBD_EPERM 1

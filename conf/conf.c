@@ -122,6 +122,8 @@ static const struct conf_key export_keys[] = {
 	    0, 0 },
 	{ "source-http", CONF_K_BOOL, offsetof(struct conf_export, source_http),
 	    0, 0, 0, 0 },
+	{ "source-overlay", CONF_K_BOOL,
+	    offsetof(struct conf_export, source_overlay), 0, 0, 0, 0 },
 	{ "allow-source", CONF_K_ALLOW_SOURCE,
 	    offsetof(struct conf_export, allow_source), CONF_LIST_MAX, 0, 0,
 	    0 },

@@ -106,6 +106,7 @@ struct conf_export {
 	int32_t is_default;
 	int32_t line; /* of the section header */
 	int32_t allow_line;
+	int32_t source_overlay; /* writable through nbdkit's cow filter */
 };
 
 struct conf_user {

@@ -87,6 +87,12 @@ check_allow_source(struct conf_ctx *ctx, const struct conf_export *e)
 			    "(an inserted source takes no client certificate, "
 			    "key or credentials file)",
 			    e->name, other[i]);
+	if (e->source_overlay)
+		conf_error(ctx, line,
+		    "export \"%s\": source-overlay does not go with "
+		    "allow-source (an inserted source is never offered "
+		    "writable)",
+		    e->name);
 	http = conf_allow_has_scheme(e->allow_source, CONF_SCHEME_HTTP);
 	web = http || conf_allow_has_scheme(e->allow_source, CONF_SCHEME_HTTPS);
 	if (http && !e->source_http)
@@ -149,6 +155,11 @@ check_source(struct conf_ctx *ctx, const struct conf_export *e)
 			    "export \"%s\": source-http given without a "
 			    "source",
 			    e->name);
+		if (e->source_overlay)
+			conf_error(ctx, e->line,
+			    "export \"%s\": source-overlay given without a "
+			    "source",
+			    e->name);
 		return;
 	}
 	if (conf_source_parse(e->source, &src, why, sizeof(why)) != NULL)
@@ -190,11 +201,17 @@ check_source(struct conf_ctx *ctx, const struct conf_export *e)
 		    e->name);
 	if ((src.scheme == CONF_SCHEME_HTTPS ||
 		src.scheme == CONF_SCHEME_HTTP) &&
-	    !e->read_only)
+	    !e->read_only && !e->source_overlay)
 		conf_error(ctx, line,
 		    "export \"%s\": an %s source is read-only; "
-		    "add read-only = yes",
+		    "add read-only = yes, or source-overlay = yes for "
+		    "writes kept until eject",
 		    e->name, conf_scheme_name(src.scheme));
+	if (e->source_overlay && e->read_only)
+		conf_error(ctx, line,
+		    "export \"%s\": source-overlay = yes makes the export "
+		    "writable; it does not go with read-only = yes",
+		    e->name);
 }
 
 static void
@@ -308,6 +325,27 @@ conf_check(struct conf_ctx *ctx)
 }
 
 /*
+ * A file named by key exists and is a file (or, with dir_ok, a folder);
+ * else says what is wrong. 1 when it is there, st filled in.
+ */
+static int
+check_exists(struct conf_ctx *ctx, int line, const char *label, const char *key,
+    const char *path, int dir_ok, struct stat *st)
+{
+	if (stat(path, st) == -1) {
+		conf_error(ctx, line, "%s%s %s: %s", label, key, path,
+		    strerror(errno));
+		return 0;
+	}
+	if (!S_ISREG(st->st_mode) && !(dir_ok && S_ISDIR(st->st_mode))) {
+		conf_error(ctx, line, "%s%s %s is not a file%s", label, key,
+		    path, dir_ok ? " or a folder" : "");
+		return 0;
+	}
+	return 1;
+}
+
+/*
  * A secret (the TLS key, a source's key, PSK or credentials): only root
  * may read or change the file it comes from, as sshd wants of its host
  * keys. label says whose ("export \"x\": ", or empty).
@@ -318,15 +356,10 @@ check_secret(struct conf_ctx *ctx, int line, const char *label, const char *key,
 {
 	struct stat st;
 
-	if (path[0] == '\0')
+	if (path[0] == '\0' ||
+	    !check_exists(ctx, line, label, key, path, 0, &st))
 		return;
-	if (stat(path, &st) == -1)
-		conf_error(ctx, line, "%s%s %s: %s", label, key, path,
-		    strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		conf_error(ctx, line, "%s%s %s is not a file", label, key,
-		    path);
-	else if (st.st_uid != 0)
+	if (st.st_uid != 0)
 		conf_error(ctx, line, "%s%s %s must be owned by root", label,
 		    key, path);
 	else if (st.st_mode & (S_IRWXG | S_IRWXO))
@@ -343,14 +376,8 @@ check_public(struct conf_ctx *ctx, int line, const char *label, const char *key,
 {
 	struct stat st;
 
-	if (path[0] == '\0')
-		return;
-	if (stat(path, &st) == -1)
-		conf_error(ctx, line, "%s%s %s: %s", label, key, path,
-		    strerror(errno));
-	else if (!S_ISREG(st.st_mode) && !(dir_ok && S_ISDIR(st.st_mode)))
-		conf_error(ctx, line, "%s%s %s is not a file%s", label, key,
-		    path, dir_ok ? " or a folder" : "");
+	if (path[0] != '\0')
+		check_exists(ctx, line, label, key, path, dir_ok, &st);
 }
 
 /*
@@ -526,7 +553,10 @@ conf_export_valid(const struct conf_export *e)
 	    (e->device[0] == '\0') != (e->socket[0] == '\0') &&
 	    (e->device[0] == '\0' || conf_nbd_index(e->device) >= 0) &&
 	    e->timeout >= 1 && e->timeout <= 3600 && e->max_size > 0 &&
-	    e->read_ahead <= CONF_READ_AHEAD_MAX;
+	    e->read_ahead <= CONF_READ_AHEAD_MAX &&
+	    (e->source_overlay == 0 ||
+		(e->source_overlay == 1 && e->source[0] != '\0' &&
+		    !e->read_only));
 }
 
 int

@@ -3,11 +3,11 @@
  *
  * nbdkit runs as the unprivileged account of [vmediad] "user", with no
  * capabilities (bounding and ambient sets empty), no_new_privs, no
- * supplementary groups, an empty environment but PATH, cwd "/", and only
- * its end of a socketpair on stdin and stdout (nbdkit -s serves one NBD
- * connection there) and stderr. Its argument list is built from the
- * checked config only (conf_source_parse took the URI apart), one value
- * per argument, and execve() runs it: no shell.
+ * supplementary groups, an empty environment but PATH (and TMPDIR,
+ * below), cwd "/", and only its end of a socketpair on stdin and stdout
+ * (nbdkit -s serves one NBD connection there) and stderr. Its argument list is
+ * built from the checked config only (conf_source_parse took the URI apart),
+ * one value per argument, and execve() runs it: no shell.
  *
  * The files of a source are root's and mode 0600, which that account
  * cannot read: root copies what nbdkit needs into a private folder per
@@ -15,6 +15,14 @@
  * expect (ca-cert.pem, client-cert.pem, client-key.pem for
  * tls-certificates=DIR; keys.psk; the password of HTTP credentials).
  * Secrets never appear in an argument: only the folder's paths do.
+ *
+ * An export with source-overlay = yes is offered writable through
+ * nbdkit's cow filter, the upstream opened read-only: the filter keeps
+ * the writes in a temporary file in $TMPDIR (/var/tmp without it), made
+ * and unlinked at once. TMPDIR is the folder "overlay" of the private
+ * folder, the account's alone, so the writes are in no shared place,
+ * vanish with nbdkit (an eject, a kill, the daemon stopping), and the
+ * folder is removed when nbdkit is reaped.
  *
  * No seccomp filter of ours: nbdkit loads plugins and filters with
  * dlopen (executable mappings), runs threads, and its nbd and curl
@@ -203,31 +211,40 @@ copy_ca_folder(const char *from, const char *to, uid_t uid, gid_t gid,
 	return r;
 }
 
-/* Removes a private folder and what source_prepare() put in it. */
+/* Removes a folder of files (no subfolders) and the folder. */
+static void
+remove_files(const char *dir, const char *name)
+{
+	char path[CONF_PATH_MAX * 2], file[CONF_PATH_MAX * 3];
+	struct dirent *d;
+	DIR *files;
+
+	if (join(path, sizeof(path), dir, name) == -1)
+		return;
+	if ((files = opendir(path)) != NULL) {
+		while ((d = readdir(files)) != NULL)
+			if (strcmp(d->d_name, ".") != 0 &&
+			    strcmp(d->d_name, "..") != 0 &&
+			    join(file, sizeof(file), path, d->d_name) == 0)
+				unlink(file);
+		closedir(files);
+	}
+	rmdir(path);
+}
+
+/* Removes a private folder and what source_prepare() or nbdkit put in it. */
 void
 source_cleanup(const char *dir)
 {
 	char path[CONF_PATH_MAX * 2];
-	struct dirent *d;
 	size_t i;
-	DIR *cas;
 
 	for (i = 0; i < sizeof(source_files) / sizeof(source_files[0]); i++)
 		if (join(path, sizeof(path), dir, source_files[i]) == 0)
 			unlink(path);
-	if (join(path, sizeof(path), dir, "cas") == 0 &&
-	    (cas = opendir(path)) != NULL) {
-		while ((d = readdir(cas)) != NULL) {
-			char file[CONF_PATH_MAX * 3];
-			if (d->d_name[0] == '.')
-				continue;
-			if ((size_t)snprintf(file, sizeof(file), "%s/%s", path,
-				d->d_name) < sizeof(file))
-				unlink(file);
-		}
-		closedir(cas);
-		rmdir(path);
-	}
+	remove_files(dir, "cas");
+	/* The cow filter unlinks its file at once; one killed before not. */
+	remove_files(dir, SOURCE_OVERLAY);
 	rmdir(dir);
 }
 
@@ -285,6 +302,11 @@ source_prepare(const struct conf_export *e, const char *dir, uid_t uid,
 			free(password);
 		}
 	}
+	if (r == 0 && e->source_overlay &&
+	    (join(path, sizeof(path), dir, SOURCE_OVERLAY) == -1 ||
+		mkdir(path, 0700) == -1 || chown(path, uid, gid) == -1))
+		r = fail(why, size, "%s/%s: %s", dir, SOURCE_OVERLAY,
+		    strerror(errno));
 	if (r == 0 && chown(dir, uid, gid) == -1)
 		r = fail(why, size, "%s: %s", dir, strerror(errno));
 	if (r != 0) {
@@ -417,10 +439,21 @@ source_build_argv(const struct conf_export *e, const char *dir,
 		return fail(why, size, "source: %s", r);
 	http =
 	    src.scheme == CONF_SCHEME_HTTPS || src.scheme == CONF_SCHEME_HTTP;
+	/* The cow filter outermost: beneath it nothing is written. */
 	if (arg(a, "nbdkit") || arg(a, "-s") || arg(a, "--exit-with-parent") ||
 	    (e->read_only && arg(a, "--readonly")) ||
+	    (e->source_overlay && arg(a, "--filter=cow")) ||
 	    (http && arg(a, "--filter=readahead")) || arg(a, "--filter=retry"))
 		return fail(why, size, "argument list too long");
+	snprintf(a->envs[0], SOURCE_ARG_MAX,
+	    "PATH=/usr/sbin:/usr/bin:/sbin:/bin");
+	a->envp[0] = a->envs[0];
+	if (e->source_overlay) {
+		if ((size_t)snprintf(a->envs[1], SOURCE_ARG_MAX, "TMPDIR=%s/%s",
+			dir, SOURCE_OVERLAY) >= SOURCE_ARG_MAX)
+			return fail(why, size, "%s: path too long", dir);
+		a->envp[1] = a->envs[1];
+	}
 	if ((http ? argv_curl(e, &src, dir, a, why, size) :
 		    argv_nbd(e, &src, dir, a, why, size)) != 0)
 		return why[0] != '\0' ?
@@ -433,7 +466,6 @@ source_build_argv(const struct conf_export *e, const char *dir,
 static void __attribute__((noreturn))
 source_exec(struct source_argv *a, int sock, int errfd, uid_t uid, gid_t gid)
 {
-	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	int high;
 
 	if ((high = fcntl(sock, F_DUPFD_CLOEXEC, 16)) == -1 ||
@@ -456,7 +488,7 @@ source_exec(struct source_argv *a, int sock, int errfd, uid_t uid, gid_t gid)
 	}
 	umask(077);
 	signal(SIGPIPE, SIG_DFL);
-	execve(SOURCE_NBDKIT, a->argv, envp);
+	execve(SOURCE_NBDKIT, a->argv, a->envp);
 	dprintf(STDERR_FILENO, "vmediad: exec %s: %s\n", SOURCE_NBDKIT,
 	    strerror(errno));
 	_exit(127);

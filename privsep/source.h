@@ -15,11 +15,19 @@
 #define SOURCE_ARG_MAX (CONF_URI_MAX + CONF_PATH_MAX + 64)
 #define SOURCE_STDERR_MAX 2048 /* the tail of nbdkit's stderr kept */
 
-/* The argument list of one nbdkit, each argument in its own array. */
+#define SOURCE_ENV_MAX 2
+#define SOURCE_OVERLAY "overlay" /* the cow filter's folder (TMPDIR) */
+
+/*
+ * The argument list of one nbdkit, each argument in its own array, and
+ * its environment: PATH, and TMPDIR where the cow filter keeps writes.
+ */
 struct source_argv {
 	char args[SOURCE_ARGV_MAX][SOURCE_ARG_MAX];
 	char *argv[SOURCE_ARGV_MAX + 1];
 	int argc;
+	char envs[SOURCE_ENV_MAX][SOURCE_ARG_MAX];
+	char *envp[SOURCE_ENV_MAX + 1];
 };
 
 /* One running nbdkit: its pid, our end of its socketpair, its stderr. */

@@ -110,11 +110,13 @@ handshake(struct local_client *lc)
 		local_client_cut(lc, lc->hs.reason);
 		return;
 	}
-	if (r == NBD_SERVER_CLOSE) {
+	if (r != NBD_SERVER_READY) { /* CLOSE: STARTTLS is not offered */
 		close_after_write(lc);
 		return;
 	}
 	evtimer_del(lc->timer);
+	lc->down.structured = lc->hs.structured;
+	lc->down.block_status = lc->hs.meta_allocation;
 	TAILQ_REMOVE(&negotiating, lc, entry);
 	lc->relaying = 1;
 	TAILQ_INSERT_TAIL(&s->locals, lc, entry);

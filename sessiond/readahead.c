@@ -138,7 +138,7 @@ ra_read(struct relay *r, struct relay_down *d, const struct nbd_request *req)
 	if (b->state == RA_READY) {
 		if (req->offset < b->offset + b->taken)
 			return 0; /* handed out already */
-		relay_reply_header(r, d, req->handle, 0);
+		relay_read_header(r, d, req->handle, req->offset, req->length);
 		serve(r, b, d, req->offset, req->length);
 		return 1;
 	}
@@ -275,9 +275,13 @@ ra_arrived(struct relay *r, struct ra_block *b, uint32_t error)
 		if (w->down == NULL)
 			continue;
 		relay_owed_paid(w->down, NBD_REPLY_SIZE + w->length);
-		relay_reply_header(r, w->down, w->handle, error);
-		if (error == 0)
+		if (error != 0)
+			relay_reply_header(r, w->down, w->handle, error);
+		else {
+			relay_read_header(r, w->down, w->handle, w->offset,
+			    w->length);
 			serve(r, b, w->down, w->offset, w->length);
+		}
 		if (b->state == RA_FREE)
 			return; /* all of it handed out */
 	}

@@ -14,8 +14,6 @@
 #include "nbd_proto.h"
 #include "relay.h"
 
-#define STRUCTURED_REPLY_MAGIC UINT32_C(0x668e33ef)
-
 void
 relay_init(struct relay *r, uint64_t size, uint16_t flags)
 {
@@ -92,25 +90,93 @@ relay_fail(struct relay *r, enum relay_result result, const char *fmt, ...)
 	return result;
 }
 
+/*
+ * The header of one reply to d, in the form d negotiated: a simple reply,
+ * or one structured chunk that ends the reply (an error, no data, or a
+ * READ's data whose payload follows). A successful READ takes
+ * relay_read_header.
+ */
+static void
+reply_header(struct relay *r, struct relay_down *d, uint64_t handle,
+    uint32_t error, int data, uint64_t offset, uint32_t length)
+{
+	struct nbd_reply rep = { NBD_SIMPLE_REPLY_MAGIC, error, handle };
+	unsigned char buf[NBD_STRUCTURED_REPLY_SIZE + 8];
+	uint16_t type = NBD_REPLY_TYPE_NONE;
+	uint32_t len = 0;
+
+	if (!d->structured) {
+		nbd_reply_encode(&rep, buf);
+		evbuffer_add(relay_answer_out(r, d), buf, NBD_REPLY_SIZE);
+		return;
+	}
+	if (error != 0) {
+		type = NBD_REPLY_TYPE_ERROR;
+		len = 6; /* error, message length 0 */
+		nbd_put32(buf + 20, error);
+		nbd_put16(buf + 24, 0);
+	} else if (data) {
+		type = NBD_REPLY_TYPE_OFFSET_DATA;
+		len = 8 + length;
+		nbd_put64(buf + 20, offset);
+	}
+	nbd_put32(buf, NBD_STRUCTURED_REPLY_MAGIC);
+	nbd_put16(buf + 4, NBD_REPLY_FLAG_DONE);
+	nbd_put16(buf + 6, type);
+	nbd_put64(buf + 8, handle);
+	nbd_put32(buf + 16, len);
+	evbuffer_add(relay_answer_out(r, d), buf,
+	    NBD_STRUCTURED_REPLY_SIZE + (len < 8 ? len : 8));
+}
+
 void
 relay_reply_header(struct relay *r, struct relay_down *d, uint64_t handle,
     uint32_t error)
 {
-	struct nbd_reply rep = { NBD_SIMPLE_REPLY_MAGIC, error, handle };
-	unsigned char buf[NBD_REPLY_SIZE];
+	reply_header(r, d, handle, error, 0, 0, 0);
+}
 
-	nbd_reply_encode(&rep, buf);
+/* A READ's success: its length bytes of payload follow. */
+void
+relay_read_header(struct relay *r, struct relay_down *d, uint64_t handle,
+    uint64_t offset, uint32_t length)
+{
+	reply_header(r, d, handle, 0, 1, offset, length);
+}
+
+/*
+ * base:allocation for a downstream that chose it: all of an export is
+ * data, one extent for the range asked (which request_check bounded).
+ */
+static void
+reply_block_status(struct relay *r, struct relay_down *d,
+    const struct nbd_request *req)
+{
+	unsigned char buf[NBD_STRUCTURED_REPLY_SIZE + 12];
+
+	nbd_put32(buf, NBD_STRUCTURED_REPLY_MAGIC);
+	nbd_put16(buf + 4, NBD_REPLY_FLAG_DONE);
+	nbd_put16(buf + 6, NBD_REPLY_TYPE_BLOCK_STATUS);
+	nbd_put64(buf + 8, req->handle);
+	nbd_put32(buf + 16, 12);
+	nbd_put32(buf + 20, NBD_META_ID_ALLOCATION);
+	nbd_put32(buf + 24, req->length);
+	nbd_put32(buf + 28, 0); /* allocated, not zero */
 	evbuffer_add(relay_answer_out(r, d), buf, sizeof(buf));
 }
 
 /* The error we answer ourselves, or 0 when the peer should see it. */
 static uint32_t
-request_check(const struct relay *r, const struct nbd_request *req)
+request_check(const struct relay *r, const struct relay_down *d,
+    const struct nbd_request *req)
 {
 	uint64_t end = req->offset + req->length;
 	int ro = (r->flags & NBD_TFLAG_READ_ONLY) != 0;
 
-	if (req->flags & ~NBD_CMD_FLAG_FUA)
+	if (req->type == NBD_CMD_BLOCK_STATUS) {
+		if (!d->block_status || (req->flags & ~NBD_CMD_FLAG_REQ_ONE))
+			return NBD_EINVAL;
+	} else if (req->flags & ~NBD_CMD_FLAG_FUA)
 		return NBD_EINVAL;
 	if ((req->flags & NBD_CMD_FLAG_FUA) && !(r->flags & NBD_TFLAG_SEND_FUA))
 		return NBD_EINVAL;
@@ -283,7 +349,8 @@ relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
 			evbuffer_drain(d->in, sizeof(hdr));
 			return RELAY_DISC;
 		}
-		if (req.type > NBD_CMD_TRIM)
+		if (req.type > NBD_CMD_TRIM &&
+		    !(req.type == NBD_CMD_BLOCK_STATUS && d->structured))
 			return relay_fail(r, RELAY_BAD_REQUEST,
 			    "unknown command %u", req.type);
 		payload = req.type == NBD_CMD_WRITE ? req.length : 0;
@@ -292,9 +359,14 @@ relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
 			    "write of %u bytes", req.length);
 		if (evbuffer_get_length(d->in) < sizeof(hdr) + payload)
 			return RELAY_OK;
-		if ((error = request_check(r, &req)) != 0) {
+		if ((error = request_check(r, d, &req)) != 0) {
 			evbuffer_drain(d->in, sizeof(hdr) + payload);
 			relay_reply_header(r, d, req.handle, error);
+			continue;
+		}
+		if (req.type == NBD_CMD_BLOCK_STATUS) {
+			evbuffer_drain(d->in, sizeof(hdr));
+			reply_block_status(r, d, &req);
 			continue;
 		}
 		if (req.type == NBD_CMD_READ) {
@@ -360,7 +432,7 @@ relay_replies(struct relay *r, struct evbuffer *in)
 		    (ssize_t)sizeof(hdr))
 			return RELAY_OK;
 		nbd_reply_decode(hdr, &rep);
-		if (rep.magic == STRUCTURED_REPLY_MAGIC)
+		if (rep.magic == NBD_STRUCTURED_REPLY_MAGIC)
 			return relay_fail(r, RELAY_VIOLATION,
 			    "structured reply, never negotiated");
 		if (rep.magic != NBD_SIMPLE_REPLY_MAGIC)
@@ -382,11 +454,12 @@ relay_replies(struct relay *r, struct evbuffer *in)
 			ra_arrived(r, ra, rep.error);
 			continue;
 		}
-		if (s->down != NULL) {
-			rep.handle = s->handle;
-			nbd_reply_encode(&rep, hdr);
-			evbuffer_add(s->down->out, hdr, sizeof(hdr));
-		}
+		if (s->down != NULL && s->type == NBD_CMD_READ &&
+		    rep.error == 0)
+			relay_read_header(r, s->down, s->handle, s->offset,
+			    s->length);
+		else if (s->down != NULL)
+			relay_reply_header(r, s->down, s->handle, rep.error);
 		relay_owed_paid(s->down, sizeof(hdr));
 		if (s->type == NBD_CMD_READ && rep.error == 0) {
 			r->reading = s;

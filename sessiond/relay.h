@@ -25,8 +25,10 @@ struct relay_down {
 	struct evbuffer *out; /* our replies to it */
 	uint32_t inflight;
 	void *owner;
-	uint64_t owed;	    /* reply bytes still to come */
+	uint64_t owed;	    /* reply bytes still to come (as simple replies) */
 	size_t replies_max; /* 0: no bound */
+	int structured;	    /* its replies are structured */
+	int block_status;   /* it chose base:allocation */
 };
 
 struct ra_block;
@@ -130,6 +132,8 @@ int relay_write_pending(const struct relay *, uint64_t, uint32_t);
 void relay_owed_paid(struct relay_down *, uint64_t);
 void
 relay_reply_header(struct relay *, struct relay_down *, uint64_t, uint32_t);
+void relay_read_header(struct relay *, struct relay_down *, uint64_t, uint64_t,
+    uint32_t);
 
 /* readahead.c */
 void ra_init(struct readahead *, uint64_t, int);

@@ -195,6 +195,8 @@ session_downstream_setup(struct stream *st, struct relay_down *d, void *owner)
 	d->inflight = 0;
 	d->owed = 0;
 	d->replies_max = 0;
+	d->structured = 0;
+	d->block_status = 0;
 	d->owner = owner;
 }
 

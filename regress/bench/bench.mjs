@@ -46,7 +46,10 @@
 // direct, the hop and vmediad's C-peer export), median and p99 and the
 // median vmediad adds over direct; sessiond's VmRSS idle (daemon up, no
 // session), with the C peer's session attached and after one copy through
-// it, and its peak (VmHWM) after the MB/s runs with both sessions attached.
+// it, and its peak (VmHWM) after the MB/s runs with three sessions attached;
+// and nbdcopy --connections=1 against --connections=4 (alternating, after
+// the table's runs) on a read-only export served by a second C peer, which
+// vmediad offers to several connections at once (NBD_FLAG_CAN_MULTI_CONN).
 // A row or figure that cannot be measured prints why, and bench exits 1.
 // Benchmarks print figures; nothing here is a test and nothing asserts a
 // timing. Loopback ports 18110-18112: run it in a private network
@@ -123,10 +126,10 @@ async function stop(proc) {
 }
 
 /** One timed nbdcopy; relay/server give CPU seconds so far, read before and after. */
-async function copy(uri, { relay = () => NaN, server = () => NaN, settle = async () => {} } = {}) {
+async function copy(uri, { relay = () => NaN, server = () => NaN, settle = async () => {}, connections = 1 } = {}) {
   const r0 = relay();
   const s0 = server();
-  const r = await H.run('nbdcopy', ['--no-extents', '--connections=1', uri, 'null:'], { timeout: 300000 });
+  const r = await H.run('nbdcopy', ['--no-extents', `--connections=${connections}`, uri, 'null:'], { timeout: 300000 });
   if (r.code !== 0) throw new Error(`nbdcopy ${uri}: ${r.stderr.trim() || `exit ${r.code}`}`);
   await settle();
   const secs = r.ms / 1000;
@@ -141,6 +144,8 @@ const reaped = (pid) => () => H.waitFor(() => childrenOf(pid).length === 0, 5000
 const procs = [];
 let daemon = null;
 let peer = null;
+let roPeer = null;
+const multiConn = { 1: [], 4: [], error: null }; // MB/s per run, read-only export
 let browser = null;
 const rows = [
   { name: 'direct (nbdkit file)', runs: [], error: null },
@@ -202,6 +207,7 @@ try {
       exports: [
         { name: 'c-peer', description: 'served by vmedia-peer', timeout: 30 },
         { name: 'browser', description: 'served by the web client', timeout: 30 },
+        { name: 'c-peer-ro', description: 'read-only, served by vmedia-peer', timeout: 30, readOnly: true },
       ],
     });
     await H.sleep(300);
@@ -223,6 +229,19 @@ try {
       rss.copied = vmRSS(daemon.sessiondPid());
     } catch (e) {
       fail(cpeer, e);
+    }
+  }
+
+  // ---- a read-only export (multi-conn), its own C peer --------------------------
+  if (daemon) {
+    try {
+      const ready = join(work, 'peer-ro.ready');
+      rmSync(ready, { force: true });
+      roPeer = spawnLogged(H.peer, ['--daemon-ready', ready, `ws://127.0.0.1:${PORT}/nbd/c-peer-ro`, image], 'vmedia-peer (ro)');
+      procs.push(roPeer);
+      await H.waitFor(async () => (await daemon.exportState('c-peer-ro')) === 'active', 10000, () => `the read-only C peer did not attach: ${roPeer.errText.trim()}`);
+    } catch (e) {
+      multiConn.error = String(e?.message ?? e);
     }
   }
 
@@ -312,6 +331,19 @@ try {
   try {
     if (daemon) rss.peak = vm(daemon.sessiondPid(), 'VmHWM');
   } catch {}
+
+  // ---- one connection and four on the read-only export, alternating --------
+  if (!multiConn.error) {
+    try {
+      for (let i = -1; i < RUNS; i++)
+        for (const n of [1, 4]) {
+          const r = await copy(daemon.uri('c-peer-ro'), { connections: n });
+          if (i >= 0) multiConn[n].push(r.mbs);
+        }
+    } catch (e) {
+      multiConn.error = String(e?.message ?? e);
+    }
+  }
   chromiumSplit = ks.map(([, t], j) => `${t} ${Math.round(byKind[j] * 100)}%`).filter((x) => !x.endsWith(' 0%')).join(', ');
 
   // ---- sessiond's syscalls per MiB (one extra C-peer run under strace) ---------
@@ -409,6 +441,11 @@ const c = cpeer.runs.length && !cpeer.error ? med(cpeer, 'mbs') : NaN;
 const b = chromium.runs.length && !chromium.error ? med(chromium, 'mbs') : NaN;
 const j = jsnbd.runs.length && !jsnbd.error ? med(jsnbd, 'mbs') : NaN;
 console.log(`goals: C peer/hop ${ratio(c, h)} (>= 0.9), C peer/jsnbd arch ${ratio(c, j)} (>= 5), Chromium/C peer ${ratio(b, c)} (>= 0.6)`);
+if (multiConn.error) problem('multi-conn', multiConn.error);
+else if (multiConn[1].length)
+  console.log(`read-only export (C peer, NBD_FLAG_CAN_MULTI_CONN), median of ${RUNS} alternating runs: ` +
+    `--connections=1 ${median(multiConn[1]).toFixed(0)} MB/s, --connections=4 ${median(multiConn[4]).toFixed(0)} MB/s` +
+    ` (every run: ${multiConn[1].map((x) => x.toFixed(0)).join(' ')} / ${multiConn[4].map((x) => x.toFixed(0)).join(' ')})`);
 if (syscalls) console.log(`sessiond syscalls per MiB relayed: ${syscalls.perMiB.toFixed(1)} (goal <= 100; one extra C-peer run under strace -c); most: ${syscalls.top.join(', ')}`);
 if (latency) {
   const us = (x) => `${x.toFixed(0)} µs`;
@@ -421,7 +458,7 @@ if (rss.idle) {
   const kib = (x) => (Number.isFinite(x) ? `${x} KiB` : '-');
   console.log(`sessiond VmRSS: idle ${kib(rss.idle)}, one session attached ${kib(rss.attached)} (+${kib(rss.attached - rss.idle)}),` +
     ` after one copy through it ${kib(rss.copied)} (+${kib(rss.copied - rss.idle)}); peak (VmHWM) after all` +
-    ` MB/s runs, two sessions: ${kib(rss.peak)}`);
+    ` MB/s runs, three sessions: ${kib(rss.peak)}`);
 } else {
   problem('sessiond VmRSS', 'vmediad did not start');
 }

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <linux/netlink.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "child_harness.h"
+#include "nbd_netlink.h"
 #include "nbd_proto.h"
 #include "test.h"
 
@@ -628,6 +631,69 @@ test_renaming_reload(void)
 	test_shutdown(&k, "blockd_after_renaming_reload");
 }
 
+/* A netlink socket of ours, bound; its port id in *port. -1 on failure. */
+static int
+nl_socket(uint32_t *port)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	socklen_t len = sizeof(sa);
+	int fd;
+
+	if ((fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC,
+		 NETLINK_GENERIC)) == -1)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == -1) {
+		close(fd);
+		return -1;
+	}
+	*port = sa.nl_pid;
+	return fd;
+}
+
+/*
+ * blockd's netlink code takes answers only from the kernel (port 0): an
+ * ack forged by another process, queued before the kernel's own answer
+ * and matching the request's sequence number, ends the exchange with
+ * EPERM. Without the check it would be taken for "not connected".
+ */
+static void
+test_forged_netlink_sender(void)
+{
+	struct {
+		struct nlmsghdr h;
+		struct nlmsgerr e;
+	} ack;
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+	struct nbd_nl honest = { .family = 0x7ff0 }, forged = honest;
+	uint32_t forged_port, forger_port;
+	int forger, r_forged = 0, r_honest = 0;
+
+	honest.fd = nl_socket(&to.nl_pid);
+	forged.fd = nl_socket(&forged_port);
+	forger = nl_socket(&forger_port);
+	if (honest.fd != -1 && forged.fd != -1 && forger != -1) {
+		memset(&ack, 0, sizeof(ack));
+		ack.h.nlmsg_len = sizeof(ack);
+		ack.h.nlmsg_type = NLMSG_ERROR;
+		ack.h.nlmsg_seq = forged.seq + 1;
+		ack.h.nlmsg_pid = forged_port;
+		to.nl_pid = forged_port;
+		if (sendto(forger, &ack, sizeof(ack), 0, (struct sockaddr *)&to,
+			sizeof(to)) == (ssize_t)sizeof(ack))
+			r_forged = nbd_nl_connected(&forged, 0);
+		/* The kernel's own answer: no such family, never EPERM. */
+		r_honest = nbd_nl_connected(&honest, 0);
+	}
+	test_result("netlink_answer_forged_by_a_process_refused",
+	    r_forged == -EPERM && r_honest < 0 && r_honest != -EPERM,
+	    "forged ack gave %d (want %d), the kernel's answer %d", r_forged,
+	    -EPERM, r_honest);
+	close(honest.fd);
+	close(forged.fd);
+	close(forger);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -663,6 +729,7 @@ main(int argc, char **argv)
 	free(fds_after);
 	test_shutdown(&k, "blockd");
 
+	test_forged_netlink_sender();
 	test_renaming_reload();
 	test_malformed();
 	test_full_queue("blockd", 2, exports, nexports);

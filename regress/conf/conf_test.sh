@@ -253,6 +253,10 @@ sourceconf '[export "tcp"]' 'socket = /run/tcp.sock' \
     "source-ca = $src/cas" "source-credentials = $src/web.cred" \
     '[export "plain"]' 'socket = /run/plain.sock' 'read-only = yes' \
     'source = http://192.0.2.8/boot.img' 'source-http = yes' \
+    '[export "cow"]' 'socket = /run/cow.sock' 'source-overlay = yes' \
+    'source = https://mirror.example/live.iso' "source-ca = $src/ca.pem" \
+    '[export "cow-nbd"]' 'device = /dev/nbd4' 'source-overlay = yes' \
+    'source = nbd+unix:///?socket=/run/qemu-nbd/ro.sock' \
     '[export "ins"]' 'socket = /run/ins.sock' 'read-only = yes' \
     'allow-source = https://images.example.com nbd://10.0.0.0/8 nbds://[2001:db8::1]:10809 http://192.0.2.9/' \
     'source-http = yes' "source-ca = $src/ca.pem" \

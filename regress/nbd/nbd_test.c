@@ -294,6 +294,84 @@ replies(struct evbuffer *out, uint32_t *last_type, char *text, size_t size)
 	return n;
 }
 
+/* A META_CONTEXT option's data: export name and up to two queries. */
+static void
+meta_data(struct evbuffer *b, uint32_t option, const char *name, uint32_t nq,
+    const char *q1, const char *q2)
+{
+	struct evbuffer *d = buf();
+	const char *q[2] = { q1, q2 };
+	unsigned char tmp[256];
+	uint32_t i;
+	size_t n;
+
+	add32(d, (uint32_t)strlen(name));
+	evbuffer_add(d, name, strlen(name));
+	add32(d, nq);
+	for (i = 0; i < nq; i++) {
+		add32(d, (uint32_t)strlen(q[i]));
+		evbuffer_add(d, q[i], strlen(q[i]));
+	}
+	n = evbuffer_remove(d, tmp, sizeof(tmp));
+	client_option(b, option, tmp, (uint32_t)n);
+	evbuffer_free(d);
+}
+
+/*
+ * Reads option replies: their types in order (up to max), and the id and
+ * name of the last NBD_REP_META_CONTEXT. Returns the count.
+ */
+static int
+reply_types(struct evbuffer *out, uint32_t *types, int max, uint32_t *id,
+    char *ctx, size_t size)
+{
+	unsigned char hdr[20], body[64];
+	uint32_t len;
+	int n = 0;
+
+	ctx[0] = '\0';
+	while (evbuffer_copyout(out, hdr, 20) == 20 &&
+	    nbd_get64(hdr) == NBD_REP_MAGIC) {
+		len = nbd_get32(hdr + 16);
+		evbuffer_drain(out, 20);
+		if (n < max)
+			types[n] = nbd_get32(hdr + 12);
+		if (nbd_get32(hdr + 12) == NBD_REP_META_CONTEXT && len >= 4 &&
+		    len - 4 < size && len <= sizeof(body)) {
+			evbuffer_remove(out, body, len);
+			*id = nbd_get32(body);
+			memcpy(ctx, body + 4, len - 4);
+			ctx[len - 4] = '\0';
+		} else
+			evbuffer_drain(out, len);
+		n++;
+	}
+	return n;
+}
+
+/* The flags of the first NBD_INFO_EXPORT in out's replies, or -1. */
+static int
+export_flags_in(struct evbuffer *out)
+{
+	unsigned char hdr[20], body[12];
+	uint32_t len;
+	int flags = -1;
+
+	while (evbuffer_copyout(out, hdr, 20) == 20 &&
+	    nbd_get64(hdr) == NBD_REP_MAGIC) {
+		len = nbd_get32(hdr + 16);
+		evbuffer_drain(out, 20);
+		if (nbd_get32(hdr + 12) == NBD_REP_INFO && len == 12 &&
+		    flags < 0) {
+			evbuffer_remove(out, body, len);
+			if (nbd_get16(body) == NBD_INFO_EXPORT)
+				flags = nbd_get16(body + 10);
+		} else
+			evbuffer_drain(out, len);
+	}
+	return flags;
+}
+
 static enum nbd_server_result
 server_run(struct nbd_server *s, const struct nbd_export_info *e,
     struct evbuffer *src, struct evbuffer *out, int bytewise)
@@ -419,17 +497,361 @@ test_server(void)
 	evbuffer_free(src);
 	evbuffer_free(out);
 
-	/* 100000 LISTs, none of the replies read: about 4 MB of answers. */
+	/* INFOs asking for name and description, none of the replies read. */
 	src = buf(), out = buf();
-	add32(src, 3);
-	for (n = 0; n < 100000; n++)
-		client_option(src, NBD_OPT_LIST, NULL, 0);
-	r = server_run(&s, &srv_info, src, out, 0);
+	{
+		struct nbd_export_info wordy = srv_info;
+		char desc[256];
+		unsigned char opt[13] = { 0, 0, 0, 3, 'l', 'a', 'b', 0, 2, 0,
+			NBD_INFO_NAME, 0, NBD_INFO_DESCRIPTION };
+
+		memset(desc, 'd', sizeof(desc) - 1);
+		desc[sizeof(desc) - 1] = '\0';
+		wordy.description = desc;
+		add32(src, 3);
+		for (n = 0; n < NBD_SERVER_OPTIONS_MAX; n++)
+			client_option(src, NBD_OPT_INFO, opt, sizeof(opt));
+		r = server_run(&s, &wordy, src, out, 0);
+	}
 	test_result("unbounded_option_replies_opt_list_flood_unread_closes",
 	    r == NBD_SERVER_UNREAD &&
 		evbuffer_get_length(out) <= NBD_SERVER_OUT_MAX + 1024 &&
 		strstr(s.reason, "does not read"),
 	    "r %d, %zu bytes out", r, evbuffer_get_length(out));
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	/* One INFO asking for its name 2000 times: answered once. */
+	src = buf(), out = buf();
+	{
+		unsigned char opt[6 + 2 * 2000 + 3];
+
+		memset(opt, 0, sizeof(opt));
+		nbd_put32(opt, 3);
+		memcpy(opt + 4, "lab", 3);
+		nbd_put16(opt + 7, 2000);
+		for (n = 0; n < 2000; n++)
+			nbd_put16(opt + 9 + 2 * n, NBD_INFO_NAME);
+		add32(src, 3);
+		client_option(src, NBD_OPT_INFO, opt, sizeof(opt));
+		r = server_run(&s, &srv_info, src, out, 0);
+		n = replies(out, &type, text, sizeof(text));
+	}
+	test_result("nbd_server_repeated_info_request_answered_once",
+	    r == NBD_SERVER_MORE && n == 3 && type == NBD_REP_ACK, "r %d n %d",
+	    r, n);
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	/* Structured replies, then base:allocation, then GO. */
+	src = buf(), out = buf();
+	add32(src, 3);
+	client_option(src, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	meta_data(src, NBD_OPT_SET_META_CONTEXT, "lab", 2, "qemu:dirty",
+	    NBD_META_BASE_ALLOCATION);
+	go_data(src, NBD_OPT_GO, "lab");
+	r = server_run(&s, &srv_info, src, out, 1);
+	{
+		uint32_t types[8], id = 0;
+		char ctx[32];
+
+		n = reply_types(out, types, 8, &id, ctx, sizeof(ctx));
+		test_result("nbd_server_structured_then_set_meta_base_"
+			    "allocation_then_go",
+		    r == NBD_SERVER_READY && s.structured &&
+			s.meta_allocation && n == 6 &&
+			types[0] == NBD_REP_ACK &&
+			types[1] == NBD_REP_META_CONTEXT &&
+			id == NBD_META_ID_ALLOCATION &&
+			strcmp(ctx, NBD_META_BASE_ALLOCATION) == 0 &&
+			types[2] == NBD_REP_ACK && types[5] == NBD_REP_ACK,
+		    "r %d n %d structured %d meta %d ctx %s", r, n,
+		    s.structured, s.meta_allocation, ctx);
+	}
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	/* Out of order: a meta context before structured replies. */
+	src = buf(), out = buf();
+	add32(src, 3);
+	meta_data(src, NBD_OPT_SET_META_CONTEXT, "lab", 1,
+	    NBD_META_BASE_ALLOCATION, NULL);
+	go_data(src, NBD_OPT_GO, "lab");
+	r = server_run(&s, &srv_info, src, out, 0);
+	{
+		uint32_t types[8], id = 0;
+		char ctx[32];
+
+		n = reply_types(out, types, 8, &id, ctx, sizeof(ctx));
+		test_result("nbd_server_meta_context_before_structured_"
+			    "err_invalid_then_go_simple",
+		    r == NBD_SERVER_READY && !s.structured &&
+			!s.meta_allocation && n == 4 &&
+			types[0] == NBD_REP_ERR_INVALID,
+		    "r %d n %d type0 %#x", r, n, types[0]);
+	}
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	/* LIST with no queries lists all: base:allocation; other names none. */
+	src = buf(), out = buf();
+	add32(src, 3);
+	client_option(src, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	meta_data(src, NBD_OPT_LIST_META_CONTEXT, "", 0, NULL, NULL);
+	meta_data(src, NBD_OPT_LIST_META_CONTEXT, "lab", 1, "qemu:", NULL);
+	meta_data(src, NBD_OPT_LIST_META_CONTEXT, "lab", 1, "base:", NULL);
+	meta_data(src, NBD_OPT_SET_META_CONTEXT, "nosuch", 1,
+	    NBD_META_BASE_ALLOCATION, NULL);
+	r = server_run(&s, &srv_info, src, out, 0);
+	{
+		uint32_t types[16], id = 0;
+		char ctx[32];
+
+		n = reply_types(out, types, 16, &id, ctx, sizeof(ctx));
+		test_result("nbd_server_list_meta_context_lists_base_"
+			    "allocation_unknown_export_err_unknown",
+		    r == NBD_SERVER_MORE && !s.meta_allocation && n == 7 &&
+			types[1] == NBD_REP_META_CONTEXT &&
+			types[2] == NBD_REP_ACK && types[3] == NBD_REP_ACK &&
+			types[4] == NBD_REP_META_CONTEXT &&
+			types[5] == NBD_REP_ACK &&
+			types[6] == NBD_REP_ERR_UNKNOWN,
+		    "r %d n %d", r, n);
+	}
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	/* A query longer than its option; too many queries. */
+	src = buf(), out = buf();
+	add32(src, 3);
+	client_option(src, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	client_option(src, NBD_OPT_SET_META_CONTEXT,
+	    "\0\0\0\0\0\0\0\1\0\0\0@base", 16);
+	{
+		unsigned char many[8 + 17 * 4];
+
+		memset(many, 0, sizeof(many));
+		nbd_put32(many + 4, 17);
+		client_option(src, NBD_OPT_SET_META_CONTEXT, many,
+		    sizeof(many));
+	}
+	client_option(src, NBD_OPT_EXTENDED_HEADERS, NULL, 0);
+	r = server_run(&s, &srv_info, src, out, 0);
+	{
+		uint32_t types[8], id = 0;
+		char ctx[32];
+
+		n = reply_types(out, types, 8, &id, ctx, sizeof(ctx));
+		test_result("nbd_server_truncated_query_invalid_too_many_"
+			    "queries_too_big_extended_headers_unsup",
+		    r == NBD_SERVER_MORE && n == 4 &&
+			types[1] == NBD_REP_ERR_INVALID &&
+			types[2] == NBD_REP_ERR_TOO_BIG &&
+			types[3] == NBD_REP_ERR_UNSUP,
+		    "r %d n %d", r, n);
+	}
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	/* A read-only export: CAN_MULTI_CONN, in INFO and EXPORT_NAME. */
+	src = buf(), out = buf();
+	{
+		struct nbd_export_info ro = srv_info;
+		unsigned char rep[10];
+
+		ro.flags |= NBD_TFLAG_READ_ONLY;
+		add32(src, 3);
+		go_data(src, NBD_OPT_INFO, "lab");
+		client_option(src, NBD_OPT_EXPORT_NAME, "lab", 3);
+		r = server_run(&s, &ro, src, out, 0);
+		n = export_flags_in(out);
+		evbuffer_remove(out, rep, sizeof(rep));
+		test_result("nbd_server_read_only_export_can_multi_conn",
+		    r == NBD_SERVER_READY && n >= 0 &&
+			(n & NBD_TFLAG_CAN_MULTI_CONN) &&
+			(nbd_get16(rep + 8) & NBD_TFLAG_CAN_MULTI_CONN),
+		    "r %d flags %#x", r, n);
+		src = (evbuffer_free(src), buf());
+		evbuffer_free(out), out = buf();
+		add32(src, 3);
+		go_data(src, NBD_OPT_GO, "lab");
+		r = server_run(&s, &srv_info, src, out, 0);
+		n = export_flags_in(out);
+		test_result("nbd_server_writable_export_not_multi_conn",
+		    r == NBD_SERVER_READY && n >= 0 &&
+			!(n & NBD_TFLAG_CAN_MULTI_CONN),
+		    "r %d flags %#x", r, n);
+	}
+	evbuffer_free(src);
+	evbuffer_free(out);
+
+	/* Options are counted, whether or not their replies are read. */
+	src = buf(), out = buf();
+	add32(src, 3);
+	for (n = 0; n < NBD_SERVER_OPTIONS_MAX + 1; n++)
+		client_option(src, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	r = server_run(&s, &srv_info, src, out, 0);
+	n = replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_option_count_bounded_closes",
+	    r == NBD_SERVER_UNREAD && n == NBD_SERVER_OPTIONS_MAX &&
+		strstr(s.reason, "options"),
+	    "r %d n %d %s", r, n, s.reason);
+	evbuffer_free(src);
+	evbuffer_free(out);
+}
+
+/* --- server handshake for network clients: several exports, TLS ------ */
+
+static struct nbd_export_info net_exports[3] = {
+	{ "lab", "Lab image", 1, 1 << 20, NBD_TFLAG_HAS_FLAGS },
+	{ "cd", "Install CD", 1, 1 << 21,
+	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY },
+	{ "secret", "Not for this client", 1, 1 << 20, NBD_TFLAG_HAS_FLAGS },
+};
+
+static uint32_t
+net_find(void *arg, const unsigned char *name, uint32_t len,
+    struct nbd_export_info *info, char *why, size_t whylen)
+{
+	int i;
+
+	(void)arg;
+	if (len == 0)
+		len = 3, name = (const unsigned char *)"lab";
+	for (i = 0; i < 3; i++) {
+		if (len != strlen(net_exports[i].name) ||
+		    memcmp(name, net_exports[i].name, len) != 0)
+			continue;
+		if (i == 2) {
+			snprintf(why, whylen, "not allowed");
+			return NBD_REP_ERR_POLICY;
+		}
+		*info = net_exports[i];
+		return 0;
+	}
+	return NBD_REP_ERR_UNKNOWN;
+}
+
+static int
+net_nth(void *arg, int i, struct nbd_export_info *info)
+{
+	(void)arg;
+	if (i >= 2)
+		return 0;
+	*info = net_exports[i];
+	return 1;
+}
+
+static const struct nbd_server_exports net_x = { net_find, net_nth, NULL };
+
+/* Feeds src at once; stops at anything but MORE. */
+static enum nbd_server_result
+net_feed(struct nbd_server *s, struct evbuffer *src, struct evbuffer *out)
+{
+	return nbd_server_input_from(s, &net_x, src, out);
+}
+
+static void
+net_start(struct nbd_server *s, struct evbuffer *out)
+{
+	unsigned char g[18];
+
+	nbd_server_init(s, out);
+	evbuffer_remove(out, g, sizeof(g));
+	s->tls = NBD_SERVER_TLS_REQUIRED;
+}
+
+static void
+test_server_network(void)
+{
+	struct nbd_server s;
+	struct evbuffer *src = buf(), *out = buf();
+	enum nbd_server_result r;
+	uint32_t types[16], id = 0;
+	char ctx[32], text[200];
+	uint32_t type = 0;
+	int n;
+
+	/* Everything but STARTTLS (and ABORT) before TLS: ERR_TLS_REQD. */
+	net_start(&s, out);
+	add32(src, 3);
+	go_data(src, NBD_OPT_GO, "lab");
+	client_option(src, NBD_OPT_LIST, NULL, 0);
+	client_option(src, NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	client_option(src, NBD_OPT_STARTTLS, NULL, 0);
+	r = net_feed(&s, src, out);
+	n = reply_types(out, types, 16, &id, ctx, sizeof(ctx));
+	test_result("nbd_server_tls_required_go_list_structured_get_tls_reqd_"
+		    "then_starttls",
+	    r == NBD_SERVER_STARTTLS && n == 4 &&
+		types[0] == NBD_REP_ERR_TLS_REQD &&
+		types[1] == NBD_REP_ERR_TLS_REQD &&
+		types[2] == NBD_REP_ERR_TLS_REQD && types[3] == NBD_REP_ACK &&
+		!s.structured,
+	    "r %d n %d %#x %#x", r, n, types[0], types[3]);
+
+	/* After TLS: STARTTLS twice is invalid; LIST, GO of a chosen one. */
+	nbd_server_tls_started(&s);
+	client_option(src, NBD_OPT_STARTTLS, NULL, 0);
+	client_option(src, NBD_OPT_LIST, NULL, 0);
+	go_data(src, NBD_OPT_INFO, "secret");
+	go_data(src, NBD_OPT_INFO, "nosuch");
+	go_data(src, NBD_OPT_GO, "cd");
+	r = net_feed(&s, src, out);
+	n = reply_types(out, types, 16, &id, ctx, sizeof(ctx));
+	test_result("nbd_server_starttls_twice_invalid_list_two_policy_"
+		    "unknown_then_go_chosen",
+	    r == NBD_SERVER_READY && n == 9 &&
+		types[0] == NBD_REP_ERR_INVALID && types[1] == NBD_REP_SERVER &&
+		types[2] == NBD_REP_SERVER && types[3] == NBD_REP_ACK &&
+		types[4] == NBD_REP_ERR_POLICY &&
+		types[5] == NBD_REP_ERR_UNKNOWN && types[8] == NBD_REP_ACK &&
+		strcmp(s.export, "cd") == 0,
+	    "r %d n %d export %s", r, n, s.export);
+	evbuffer_drain(src, evbuffer_get_length(src));
+	evbuffer_drain(out, evbuffer_get_length(out));
+
+	/* Bytes behind STARTTLS in the clear: dropped, no ack. */
+	net_start(&s, out);
+	add32(src, 3);
+	client_option(src, NBD_OPT_STARTTLS, NULL, 0);
+	go_data(src, NBD_OPT_GO, "lab");
+	r = net_feed(&s, src, out);
+	n = replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_bytes_after_starttls_in_clear_close",
+	    r == NBD_SERVER_CLOSE && n == 0 && strstr(s.reason, "STARTTLS"),
+	    "r %d n %d %s", r, n, s.reason);
+	evbuffer_drain(src, evbuffer_get_length(src));
+	evbuffer_drain(out, evbuffer_get_length(out));
+
+	/* EXPORT_NAME cannot be refused politely: before TLS it closes. */
+	net_start(&s, out);
+	add32(src, 3);
+	client_option(src, NBD_OPT_EXPORT_NAME, "lab", 3);
+	r = net_feed(&s, src, out);
+	test_result("nbd_server_export_name_before_starttls_closes",
+	    r == NBD_SERVER_CLOSE && evbuffer_get_length(out) == 0, "r %d", r);
+	evbuffer_drain(src, evbuffer_get_length(src));
+
+	/* With data, STARTTLS is invalid; where TLS is not offered, unsup. */
+	net_start(&s, out);
+	add32(src, 3);
+	client_option(src, NBD_OPT_STARTTLS, "x", 1);
+	r = net_feed(&s, src, out);
+	replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_starttls_with_data_invalid",
+	    r == NBD_SERVER_MORE && type == NBD_REP_ERR_INVALID, "r %d %#x", r,
+	    type);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	nbd_server_init(&s, out);
+	evbuffer_drain(out, evbuffer_get_length(out));
+	add32(src, 3);
+	client_option(src, NBD_OPT_STARTTLS, NULL, 0);
+	r = net_feed(&s, src, out);
+	replies(out, &type, text, sizeof(text));
+	test_result("nbd_server_starttls_not_offered_unsup",
+	    r == NBD_SERVER_MORE && type == NBD_REP_ERR_UNSUP, "r %d %#x", r,
+	    type);
 	evbuffer_free(src);
 	evbuffer_free(out);
 }
@@ -483,8 +905,8 @@ static void
 test_relay(void)
 {
 	struct relay r;
-	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0 };
-	struct relay_down d2 = { buf(), buf(), 0, NULL, 0, 0 };
+	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
+	struct relay_down d2 = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
 	struct evbuffer *up = buf(), *peer = buf();
 	unsigned char data[4096], hdr[NBD_REPLY_SIZE];
 	enum relay_result res;
@@ -711,7 +1133,7 @@ test_readahead(void)
 {
 	static unsigned char image[1 << 20];
 	struct relay r;
-	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0 };
+	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
 	struct evbuffer *up = buf(), *peer = buf();
 	const uint64_t window = 4 * RA_TEST_BLOCK;
 	size_t i, n;
@@ -894,7 +1316,7 @@ test_readahead_pace(void)
 {
 	static unsigned char image[1 << 20];
 	struct relay r;
-	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0 };
+	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
 	struct evbuffer *up = buf(), *peer = buf();
 	const uint64_t window = 8 * RA_TEST_BLOCK;
 	size_t n, i;
@@ -928,8 +1350,9 @@ test_readahead_pace(void)
 }
 
 /*
- * The relay in a model world (relay_model.c), read-ahead on and off, for
- * many byte strings from a fixed seed: every reply right, none lost.
+ * The relay in a model world (relay_model.c), read-ahead on and off, to
+ * a downstream of simple or structured replies, for many byte strings
+ * from a fixed seed: every reply right, none lost.
  */
 static void
 test_relay_model(void)
@@ -937,7 +1360,7 @@ test_relay_model(void)
 	static uint8_t data[4096];
 	char why[160] = "";
 	uint32_t x = 20261128;
-	int run, i, bad = -1;
+	int run, i, bad = -1, structured = 0;
 	size_t len = 0;
 
 	for (run = 0; run < 3000 && bad < 0; run++) {
@@ -946,12 +1369,163 @@ test_relay_model(void)
 			x = x * 1103515245 + 12345;
 			data[i] = (uint8_t)(x >> 16);
 		}
+		structured += (data[0] & 0x80) != 0;
 		if (relay_model_run(data, len, why, sizeof(why)) != 0)
 			bad = run;
 	}
 	test_result("relay_model_every_reply_right_none_lost_3000_runs",
-	    bad < 0, "run %d (%zu bytes, read-ahead %s): %s", bad, len,
-	    (data[0] & 1) ? "on" : "off", why);
+	    bad < 0 && structured > 1000,
+	    "run %d (%zu bytes, read-ahead %s, %s replies; %d structured): %s",
+	    bad, len, (data[0] & 1) ? "on" : "off",
+	    (data[0] & 0x80) ? "structured" : "simple", structured, why);
+}
+
+/* A structured chunk's header at the front of out, drained. */
+struct chunk {
+	uint32_t magic;
+	uint16_t flags, type;
+	uint64_t handle;
+	uint32_t length;
+};
+
+static int
+chunk_take(struct evbuffer *out, struct chunk *c)
+{
+	unsigned char h[20];
+
+	if (evbuffer_remove(out, h, sizeof(h)) != sizeof(h))
+		return 0;
+	c->magic = nbd_get32(h);
+	c->flags = nbd_get16(h + 4);
+	c->type = nbd_get16(h + 6);
+	c->handle = nbd_get64(h + 8);
+	c->length = nbd_get32(h + 16);
+	return c->magic == NBD_STRUCTURED_REPLY_MAGIC &&
+	    c->flags == NBD_REPLY_FLAG_DONE;
+}
+
+static void
+test_structured(void)
+{
+	struct relay r;
+	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0, 1, 0 };
+	struct evbuffer *up = buf(), *peer = buf();
+	unsigned char data[4096], got[4096], p[12];
+	enum relay_result res;
+	struct chunk c;
+	uint64_t h;
+	int ok;
+
+	memset(data, 0x3c, sizeof(data));
+	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH);
+	request(d.in, NBD_CMD_READ, 0x51, 8192, 4096);
+	res = relay_requests(&r, &d, up);
+	h = up_handle(up, 0);
+	evbuffer_drain(up, evbuffer_get_length(up));
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h);
+	evbuffer_add(peer, data, sizeof(data));
+	relay_replies(&r, peer);
+	ok = chunk_take(d.out, &c) && evbuffer_remove(d.out, p, 8) == 8 &&
+	    evbuffer_remove(d.out, got, sizeof(got)) == sizeof(got);
+	test_result("relay_structured_read_is_one_offset_data_chunk",
+	    res == RELAY_OK && ok && c.type == NBD_REPLY_TYPE_OFFSET_DATA &&
+		c.handle == 0x51 && c.length == 8 + 4096 &&
+		nbd_get64(p) == 8192 && memcmp(got, data, 4096) == 0 &&
+		evbuffer_get_length(d.out) == 0,
+	    "ok %d type %u handle %#llx len %u", ok, c.type,
+	    (unsigned long long)c.handle, c.length);
+
+	request(d.in, NBD_CMD_READ, 0x52, (1 << 20) - 512, 1024);
+	request(d.in, NBD_CMD_FLUSH, 0x53, 0, 0);
+	relay_requests(&r, &d, up);
+	ok = chunk_take(d.out, &c) && evbuffer_remove(d.out, p, 6) == 6;
+	test_result("relay_structured_refusal_is_an_error_chunk",
+	    ok && c.type == NBD_REPLY_TYPE_ERROR && c.handle == 0x52 &&
+		c.length == 6 && nbd_get32(p) == NBD_EINVAL &&
+		nbd_get16(p + 4) == 0,
+	    "ok %d type %#x len %u", ok, c.type, c.length);
+	h = up_handle(up, 0);
+	evbuffer_drain(up, evbuffer_get_length(up));
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h);
+	relay_replies(&r, peer);
+	ok = chunk_take(d.out, &c);
+	test_result("relay_structured_flush_is_a_none_chunk",
+	    ok && c.type == NBD_REPLY_TYPE_NONE && c.handle == 0x53 &&
+		c.length == 0 && evbuffer_get_length(d.out) == 0,
+	    "ok %d type %#x len %u", ok, c.type, c.length);
+
+	request(d.in, NBD_CMD_READ, 0x54, 0, 4096);
+	relay_requests(&r, &d, up);
+	h = up_handle(up, 0);
+	evbuffer_drain(up, evbuffer_get_length(up));
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, NBD_EIO, h);
+	relay_replies(&r, peer);
+	ok = chunk_take(d.out, &c) && evbuffer_remove(d.out, p, 6) == 6;
+	test_result("relay_structured_peer_error_is_an_error_chunk",
+	    ok && c.type == NBD_REPLY_TYPE_ERROR && c.handle == 0x54 &&
+		nbd_get32(p) == NBD_EIO && evbuffer_get_length(d.out) == 0 &&
+		d.owed == 0,
+	    "ok %d type %#x owed %llu", ok, c.type, (unsigned long long)d.owed);
+
+	request(d.in, NBD_CMD_BLOCK_STATUS, 0x55, 4096, 65536);
+	relay_requests(&r, &d, up);
+	ok = chunk_take(d.out, &c) && evbuffer_remove(d.out, p, 4) == 4;
+	test_result("relay_block_status_without_meta_context_einval",
+	    ok && c.type == NBD_REPLY_TYPE_ERROR && nbd_get32(p) == NBD_EINVAL,
+	    "ok %d type %#x", ok, c.type);
+	evbuffer_drain(d.out, evbuffer_get_length(d.out));
+
+	d.block_status = 1;
+	request(d.in, NBD_CMD_BLOCK_STATUS, 0x56, 4096, 65536);
+	request(d.in, NBD_CMD_BLOCK_STATUS, 0x57, (1 << 20) - 4096, 8192);
+	res = relay_requests(&r, &d, up);
+	ok = chunk_take(d.out, &c) && evbuffer_remove(d.out, p, 12) == 12;
+	test_result("relay_block_status_one_data_extent_answered_here",
+	    res == RELAY_OK && ok && c.type == NBD_REPLY_TYPE_BLOCK_STATUS &&
+		c.handle == 0x56 && c.length == 12 &&
+		nbd_get32(p) == NBD_META_ID_ALLOCATION &&
+		nbd_get32(p + 4) == 65536 && nbd_get32(p + 8) == 0 &&
+		evbuffer_get_length(up) == 0,
+	    "ok %d type %#x len %u up %zu", ok, c.type, c.length,
+	    evbuffer_get_length(up));
+	ok = chunk_take(d.out, &c) && evbuffer_remove(d.out, p, 6) == 6;
+	test_result("relay_block_status_beyond_end_einval",
+	    ok && c.type == NBD_REPLY_TYPE_ERROR && c.handle == 0x57 &&
+		nbd_get32(p) == NBD_EINVAL,
+	    "ok %d type %#x", ok, c.type);
+
+	/* Read-ahead answers a structured reader in chunks too. */
+	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY);
+	ra_init(&r.ra, 4 * 4096, 0);
+	request(d.in, NBD_CMD_READ, 0x60, 0, 4096);
+	request(d.in, NBD_CMD_READ, 0x61, 4096, 4096);
+	relay_requests(&r, &d, up);
+	while (evbuffer_get_length(up) >= NBD_REQUEST_SIZE) {
+		h = up_handle(up, 0);
+		evbuffer_drain(up, NBD_REQUEST_SIZE);
+		reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h);
+		evbuffer_add(peer, data, sizeof(data));
+	}
+	relay_replies(&r, peer);
+	request(d.in, NBD_CMD_READ, 0x62, 8192, 4096);
+	relay_requests(&r, &d, up);
+	ok = 1;
+	for (h = 0x60; h <= 0x62 && ok; h++)
+		ok = chunk_take(d.out, &c) &&
+		    c.type == NBD_REPLY_TYPE_OFFSET_DATA && c.handle == h &&
+		    c.length == 8 + 4096 && evbuffer_remove(d.out, p, 8) == 8 &&
+		    nbd_get64(p) == (h - 0x60) * 4096 &&
+		    evbuffer_remove(d.out, got, 4096) == 4096 &&
+		    memcmp(got, data, 4096) == 0;
+	test_result("readahead_answers_structured_reader_in_chunks",
+	    ok && r.ra.hits >= 1 && evbuffer_get_length(d.out) == 0,
+	    "ok %d hits %llu left %zu", ok, (unsigned long long)r.ra.hits,
+	    evbuffer_get_length(d.out));
+	relay_free(&r);
+	evbuffer_free(d.in);
+	evbuffer_free(d.out);
+	evbuffer_free(up);
+	evbuffer_free(peer);
 }
 
 int
@@ -963,7 +1537,9 @@ main(void)
 	test_client_fallback(0);
 	test_client_errors();
 	test_server();
+	test_server_network();
 	test_relay();
+	test_structured();
 	test_readahead();
 	test_readahead_pace();
 	test_relay_model();

@@ -7,7 +7,8 @@
  * as a server's must be: for a request it has outstanding, once, well
  * framed, and a READ carries the image as it was when the READ was sent.
  * In the end every request must have its answer. Read-ahead is on when
- * the first byte says so.
+ * the first byte says so; with its top bit the downstream negotiated
+ * structured replies and base:allocation, and sends BLOCK_STATUS too.
  */
 #include <event2/buffer.h>
 #include <stdarg.h>
@@ -56,6 +57,7 @@ struct model {
 	int nqueue;
 	unsigned char *partial; /* a reply being sent in pieces */
 	size_t partial_len, partial_sent;
+	int structured;
 	char *why;
 	size_t whylen;
 };
@@ -244,16 +246,112 @@ read_failed(const struct model *m, const struct asked *a)
 	return 0;
 }
 
+/* A READ's data, as the downstream received it, against what it expects. */
+static int
+data_check(struct model *m, struct asked *a)
+{
+	unsigned char *got;
+	int bad;
+
+	if ((got = malloc(a->length)) == NULL)
+		abort();
+	evbuffer_remove(m->d.out, got, a->length);
+	bad = memcmp(got, a->expect, a->length) != 0;
+	free(got);
+	if (bad)
+		return fail(m, "READ at %llu of %u bytes: wrong data",
+		    (unsigned long long)a->offset, a->length);
+	return 0;
+}
+
+/*
+ * Structured replies: each one chunk that ends it, of the kind its
+ * request calls for, well framed.
+ */
+static int
+down_read_structured(struct model *m)
+{
+	unsigned char h[NBD_STRUCTURED_REPLY_SIZE + 12];
+	uint32_t magic, len, error;
+	uint16_t flags, type;
+	uint64_t handle;
+	struct asked *a;
+
+	while (evbuffer_get_length(m->d.out) >= NBD_STRUCTURED_REPLY_SIZE) {
+		evbuffer_copyout(m->d.out, h, NBD_STRUCTURED_REPLY_SIZE);
+		magic = nbd_get32(h);
+		flags = nbd_get16(h + 4);
+		type = nbd_get16(h + 6);
+		handle = nbd_get64(h + 8);
+		len = nbd_get32(h + 16);
+		if (magic != NBD_STRUCTURED_REPLY_MAGIC ||
+		    flags != NBD_REPLY_FLAG_DONE)
+			return fail(m, "chunk magic %#x flags %#x", magic,
+			    flags);
+		if ((a = asked_find(m, handle)) == NULL)
+			return fail(m, "chunk for handle %llu, not outstanding",
+			    (unsigned long long)handle);
+		if (evbuffer_get_length(m->d.out) <
+		    NBD_STRUCTURED_REPLY_SIZE + (size_t)len)
+			return 0;
+		evbuffer_remove(m->d.out, h, NBD_STRUCTURED_REPLY_SIZE);
+		if (type == NBD_REPLY_TYPE_ERROR) {
+			if (len != 6)
+				return fail(m, "error chunk of %u bytes", len);
+			evbuffer_remove(m->d.out, h, 6);
+			error = nbd_get32(h);
+			if (error == 0 || a->type != NBD_CMD_READ ||
+			    !read_failed(m, a))
+				return fail(m, "error %u for handle %llu",
+				    error, (unsigned long long)handle);
+		} else if (a->type == NBD_CMD_READ) {
+			if (type != NBD_REPLY_TYPE_OFFSET_DATA ||
+			    len != 8 + a->length)
+				return fail(m,
+				    "READ answered by chunk %u of %u "
+				    "bytes",
+				    type, len);
+			evbuffer_remove(m->d.out, h, 8);
+			if (nbd_get64(h) != a->offset)
+				return fail(m, "data chunk at %llu for %llu",
+				    (unsigned long long)nbd_get64(h),
+				    (unsigned long long)a->offset);
+			if (data_check(m, a) == -1)
+				return -1;
+		} else if (a->type == NBD_CMD_BLOCK_STATUS) {
+			if (type != NBD_REPLY_TYPE_BLOCK_STATUS || len != 12)
+				return fail(m,
+				    "BLOCK_STATUS answered by chunk "
+				    "%u of %u bytes",
+				    type, len);
+			evbuffer_remove(m->d.out, h, 12);
+			if (nbd_get32(h) != NBD_META_ID_ALLOCATION ||
+			    nbd_get32(h + 4) != a->length || nbd_get32(h + 8))
+				return fail(m,
+				    "extent %u of %u bytes, flags %u",
+				    nbd_get32(h), nbd_get32(h + 4),
+				    nbd_get32(h + 8));
+		} else if (type != NBD_REPLY_TYPE_NONE || len != 0)
+			return fail(m, "command %u answered by chunk %u",
+			    a->type, type);
+		free(a->expect);
+		a->expect = NULL;
+		a->busy = 0;
+	}
+	return 0;
+}
+
 /* The downstream reads and checks every whole reply it has. */
 static int
 down_read(struct model *m)
 {
-	unsigned char hdr[NBD_REPLY_SIZE], *got;
+	unsigned char hdr[NBD_REPLY_SIZE];
 	struct nbd_reply rep;
 	struct asked *a;
 	size_t need;
-	int bad;
 
+	if (m->structured)
+		return down_read_structured(m);
 	while (evbuffer_get_length(m->d.out) >= NBD_REPLY_SIZE) {
 		evbuffer_copyout(m->d.out, hdr, sizeof(hdr));
 		nbd_reply_decode(hdr, &rep);
@@ -272,17 +370,8 @@ down_read(struct model *m)
 		if (evbuffer_get_length(m->d.out) < need)
 			return 0;
 		evbuffer_drain(m->d.out, NBD_REPLY_SIZE);
-		bad = 0;
-		if (need > NBD_REPLY_SIZE) {
-			if ((got = malloc(a->length)) == NULL)
-				abort();
-			evbuffer_remove(m->d.out, got, a->length);
-			bad = memcmp(got, a->expect, a->length) != 0;
-			free(got);
-		}
-		if (bad)
-			return fail(m, "READ at %llu of %u bytes: wrong data",
-			    (unsigned long long)a->offset, a->length);
+		if (need > NBD_REPLY_SIZE && data_check(m, a) == -1)
+			return -1;
 		free(a->expect);
 		a->expect = NULL;
 		a->busy = 0;
@@ -325,8 +414,12 @@ step(struct model *m, const uint8_t *p)
 		send_request(m, NBD_CMD_READ, off, len, 0);
 		break;
 	case 3:
-		send_request(m, (p[0] & 8) ? NBD_CMD_TRIM : NBD_CMD_WRITE, off,
-		    len, p[3]);
+		if (m->structured && (p[0] & 16))
+			send_request(m, NBD_CMD_BLOCK_STATUS, off, len, 0);
+		else
+			send_request(m,
+			    (p[0] & 8) ? NBD_CMD_TRIM : NBD_CMD_WRITE, off, len,
+			    p[3]);
 		break;
 	default: /* the peer */
 		if (m->partial != NULL)
@@ -388,7 +481,10 @@ relay_model_run(const uint8_t *data, size_t size, char *why, size_t whylen)
 	m->peer = evbuffer_new();
 	relay_init(&m->r, MODEL_SIZE, MODEL_FLAGS);
 	if (size > 0 && (data[0] & 1))
-		ra_init(&m->r.ra, (uint64_t)((data[0] >> 1) + 1) * 4096, 0);
+		ra_init(&m->r.ra, (uint64_t)(((data[0] >> 1) & 63) + 1) * 4096,
+		    0);
+	m->structured = size > 0 && (data[0] & 0x80);
+	m->d.structured = m->d.block_status = m->structured;
 	for (i = 1; rc == 0 && i + 4 <= size; i += 4)
 		rc = step(m, data + i);
 	if (rc == 0)

@@ -1,6 +1,8 @@
 /*
  * vmedia-peer: plays the browser for tests and benchmarks, serving an
- * image file as an NBD server over a WebSocket to vmediad.
+ * image file as an NBD server over a WebSocket to vmediad. The test build
+ * (-DPEER_TEST) of vmedia-attach's layers (attach/), with the options the
+ * suites need: faults, drops, raw headers and subprotocols.
  */
 #include <sys/stat.h>
 
@@ -21,9 +23,6 @@
 
 #define DEFAULT_MAX_FRAME (1024 * 1024)
 #define MAX_FRAME_LIMIT (16 * 1024 * 1024)
-
-int peer_verbose;
-static struct peer_stats stats;
 
 static const struct {
 	const char *name;
@@ -87,43 +86,6 @@ help(void)
 	    " certificate).\n");
 }
 
-static void
-peer_vlog(const char *fmt, va_list ap)
-{
-	char line[1024];
-	int n;
-
-	n = snprintf(line, sizeof(line), "vmedia-peer: ");
-	n += vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	if (n > (int)sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	/* One write per line: lines of concurrent peers do not interleave. */
-	(void)write(STDERR_FILENO, line, n);
-}
-
-void
-peer_log(int level, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (peer_verbose < level)
-		return;
-	va_start(ap, fmt);
-	peer_vlog(fmt, ap);
-	va_end(ap);
-}
-
-void
-peer_warnx(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	peer_vlog(fmt, ap);
-	va_end(ap);
-}
-
 /* Also called from the signal handler: snprintf and write only. */
 static void
 stats_print(void)
@@ -134,12 +96,13 @@ stats_print(void)
 	int n;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	secs = (now.tv_sec - stats.start.tv_sec) +
-	    (now.tv_nsec - stats.start.tv_nsec) / 1e9;
+	secs = (now.tv_sec - peer_stats.start.tv_sec) +
+	    (now.tv_nsec - peer_stats.start.tv_nsec) / 1e9;
 	n = snprintf(line, sizeof(line),
 	    "vmedia-peer: stats requests=%" PRIu64 " read=%" PRIu64
 	    " written=%" PRIu64 " seconds=%.3f\n",
-	    stats.requests, stats.bytes_read, stats.bytes_written, secs);
+	    peer_stats.requests, peer_stats.bytes_read,
+	    peer_stats.bytes_written, secs);
 	(void)write(STDERR_FILENO, line, n);
 }
 
@@ -149,45 +112,6 @@ on_signal(int sig)
 	(void)sig;
 	stats_print();
 	_exit(PEER_EXIT_ABNORMAL);
-}
-
-static int
-parse_size(const char *s, uint64_t *v)
-{
-	char *end;
-	unsigned long long n;
-	int shift = 0;
-
-	errno = 0;
-	n = strtoull(s, &end, 0);
-	if (errno != 0 || end == s || *s == '-')
-		return -1;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		shift = 10;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		shift = 20;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		shift = 30;
-		end++;
-		break;
-	case 't':
-	case 'T':
-		shift = 40;
-		end++;
-		break;
-	}
-	if (*end != '\0' || (shift && n > (UINT64_MAX >> shift)))
-		return -1;
-	*v = (uint64_t)n << shift;
-	return 0;
 }
 
 static int
@@ -204,62 +128,35 @@ parse_fault(const char *arg, struct peer_opts *o)
 		return -1;
 	o->fault = fault_names[i].fault;
 	o->fault_after = 0;
-	return colon ? parse_size(colon + 1, &o->fault_after) : 0;
+	return colon ? peer_parse_size(colon + 1, &o->fault_after) : 0;
 }
 
-/* ws[s]://host[:port][/path]; host may be [v6]. */
+/* Written then renamed, so a waiting script never sees half a file. */
 static int
-parse_url(const char *s, struct peer_url *u)
+write_ready(const char *path)
 {
-	const char *auth, *slash, *close, *colon = NULL;
-	size_t hlen, plen;
+	char tmp[4096];
+	int fd, ok;
 
-	memset(u, 0, sizeof(*u));
-	if (strncasecmp(s, "ws://", 5) == 0)
-		auth = s + 5;
-	else if (strncasecmp(s, "wss://", 6) == 0) {
-		auth = s + 6;
-		u->tls = 1;
-	} else
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) ==
+	    -1) {
+		peer_warnx("%s: %s", tmp, strerror(errno));
 		return -1;
-	slash = auth + strcspn(auth, "/?#");
-	if (slash == auth || (size_t)(slash - auth) >= sizeof(u->authority))
-		return -1;
-	memcpy(u->authority, auth, slash - auth);
-	if (auth[0] == '[') {
-		if ((close = memchr(auth, ']', slash - auth)) == NULL)
-			return -1;
-		hlen = close - auth - 1;
-		memcpy(u->host, auth + 1, hlen < sizeof(u->host) ? hlen : 0);
-		if (close + 1 < slash && close[1] != ':')
-			return -1;
-		colon = close + 1 < slash ? close + 1 : NULL;
-	} else {
-		colon = memchr(auth, ':', slash - auth);
-		hlen = (colon ? colon : slash) - auth;
-		if (hlen >= sizeof(u->host))
-			return -1;
-		memcpy(u->host, auth, hlen);
 	}
-	if (u->host[0] == '\0')
+	ok = write(fd, "ready\n", 6) == 6;
+	if (close(fd) == -1 || !ok || rename(tmp, path) == -1) {
+		peer_warnx("%s: %s", path, strerror(errno));
 		return -1;
-	if (colon) {
-		hlen = slash - colon - 1;
-		if (hlen == 0 || hlen >= sizeof(u->port) ||
-		    strspn(colon + 1, "0123456789") < hlen)
-			return -1;
-		memcpy(u->port, colon + 1, hlen);
-		if (atoi(u->port) < 1 || atoi(u->port) > 65535)
-			return -1;
-	} else
-		snprintf(u->port, sizeof(u->port), "%s", u->tls ? "443" : "80");
-	/* "ws://host", "ws://host?q" send an absolute path; no fragment. */
-	plen = strcspn(slash, "#");
-	if (plen + 2 > sizeof(u->path))
-		return -1;
-	u->path[0] = '/';
-	memcpy(u->path + (*slash != '/'), slash, plen);
+	}
 	return 0;
+}
+
+static int
+ready(const struct peer_opts *o, uint64_t size)
+{
+	(void)size;
+	return write_ready(o->ready_file);
 }
 
 enum {
@@ -322,11 +219,12 @@ parse_option(int ch, const char *arg, struct peer_opts *o)
 		return 0;
 	case OPT_SIZE:
 		o->have_size = 1;
-		if (parse_size(arg, &o->size) == 0)
+		if (peer_parse_size(arg, &o->size) == 0)
 			return 0;
 		break;
 	case OPT_MAX_FRAME:
-		if (parse_size(arg, &v) == 0 && v > 0 && v <= MAX_FRAME_LIMIT) {
+		if (peer_parse_size(arg, &v) == 0 && v > 0 &&
+		    v <= MAX_FRAME_LIMIT) {
 			o->max_frame = v;
 			return 0;
 		}
@@ -352,13 +250,14 @@ parse_option(int ch, const char *arg, struct peer_opts *o)
 			return 0;
 		break;
 	case OPT_DIE_AFTER:
-		if (parse_size(arg, &o->die_after_bytes) == 0)
+		if (peer_parse_size(arg, &o->die_after_bytes) == 0)
 			return 0;
 		break;
 	case OPT_ONCE:
 		return 0;
 	case OPT_READY:
 		o->ready_file = arg;
+		o->on_ready = ready;
 		return 0;
 	case OPT_BASIC:
 		/* RFC 7617: the user name cannot hold a colon. */
@@ -378,97 +277,6 @@ parse_option(int ch, const char *arg, struct peer_opts *o)
 	}
 	peer_warnx("bad value for --%s: \"%s\"", option_name(ch), arg);
 	return -1;
-}
-
-/* The size the handshake advertises; also the bound for requests. */
-static uint64_t
-export_size(const struct peer_opts *o, const struct stat *sb)
-{
-	if (o->fault == FAULT_ZERO_SIZE)
-		return 0;
-	if (o->fault == FAULT_HUGE_SIZE)
-		return 1ULL << 62;
-	return o->have_size ? o->size : (uint64_t)sb->st_size;
-}
-
-static int
-open_image(const char *path, const struct peer_opts *o, struct stat *sb)
-{
-	int fd;
-
-	fd = open(path, (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (fd == -1) {
-		peer_warnx("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, sb) == -1 || !S_ISREG(sb->st_mode)) {
-		peer_warnx("%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Written then renamed, so a waiting script never sees half a file. */
-static int
-write_ready(const char *path)
-{
-	char tmp[4096];
-	int fd, ok;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) ==
-	    -1) {
-		peer_warnx("%s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	ok = write(fd, "ready\n", 6) == 6;
-	if (close(fd) == -1 || !ok || rename(tmp, path) == -1) {
-		peer_warnx("%s: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* One session over a connected, upgraded WebSocket; returns the status. */
-static int
-session(struct ws *ws, int fd, const struct peer_opts *o, uint64_t size)
-{
-	if (nbd_handshake(ws, o, size) == -1)
-		return ws->status;
-	if (o->ready_file != NULL && write_ready(o->ready_file) == -1) {
-		ws_abort(ws, PEER_EXIT_LOCAL);
-		return ws->status;
-	}
-	return xmit_serve(ws, fd, o, size, &stats);
-}
-
-static int
-run(const struct peer_url *url, int fd, const struct peer_opts *o,
-    uint64_t size)
-{
-	struct peer_io io;
-	struct ws ws;
-	int rc;
-
-	if (ws_init(&ws, &io, o->max_frame) == -1) {
-		peer_warnx("out of memory");
-		ws_free(&ws);
-		return PEER_EXIT_LOCAL;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &stats.start);
-	if (io_connect(&io, url) == -1)
-		rc = PEER_EXIT_ABNORMAL;
-	else if ((rc = http_upgrade(&ws, url, o)) != 0)
-		io.close(&io);
-	else {
-		peer_log(1, "connected to %s%s, %" PRIu64 " bytes%s",
-		    url->authority, url->path, size,
-		    o->read_only ? ", read-only" : "");
-		rc = session(&ws, fd, o, size);
-	}
-	ws_free(&ws);
-	return rc;
 }
 
 int
@@ -498,14 +306,14 @@ main(int argc, char *argv[])
 		return PEER_EXIT_LOCAL;
 	}
 	peer_verbose = o.verbose;
-	if (parse_url(argv[0], &url) == -1) {
+	if (peer_parse_url(argv[0], &url) == -1) {
 		peer_warnx("bad URL \"%s\": want ws[s]://host[:port]/path",
 		    argv[0]);
 		return PEER_EXIT_LOCAL;
 	}
 	if (url.tls && tls_init(o.ca_file, o.insecure) == -1)
 		return PEER_EXIT_LOCAL;
-	if ((fd = open_image(argv[1], &o, &sb)) == -1)
+	if ((fd = peer_open_image(argv[1], &o, &sb)) == -1)
 		return PEER_EXIT_LOCAL;
 
 	memset(&sa, 0, sizeof(sa));
@@ -516,7 +324,7 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	rc = run(&url, fd, &o, export_size(&o, &sb));
+	rc = peer_run(&url, fd, &o, peer_export_size(&o, &sb));
 	stats_print();
 	close(fd);
 	return rc;

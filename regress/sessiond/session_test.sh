@@ -145,6 +145,79 @@ dd if="$img" bs=4096 skip=$((25600 + 1)) count=256 status=none >"$work/nbdsh.wan
 cmp -s "$work/nbdsh.out" "$work/nbdsh.want" && ok nbdsh_reads_size_and_a_range ||
 	notok nbdsh_reads_size_and_a_range "$(head -c 300 "$work/nbdsh.err")"
 
+# --- fixed newstyle in full: what libnbd and qemu negotiate ---------------
+
+info=$(nbdinfo --json "$(uri lab)" 2>&1)
+got=$(echo "$info" | json '"%s %s %s %s" % (d["structured"], d["exports"][0]["contexts"], d["exports"][0]["block_size_maximum"], d["exports"][0]["can_multi_conn"])')
+[ "$got" = "True ['base:allocation'] 33554432 False" ] &&
+	ok nbdinfo_json_structured_base_allocation_max_payload_no_multi_conn_rw ||
+	notok nbdinfo_json_structured_base_allocation_max_payload_no_multi_conn_rw "$got: $info"
+
+got=$(nbdinfo --list --json "$(uri lab)" 2>&1 | json '" ".join("%s:%s:%s" % (e["export-name"], e["description"], e["export-size"]) for e in d["exports"])')
+[ "$got" = "lab:Writable lab image:268435456" ] && ok nbdinfo_list_names_the_one_export ||
+	notok nbdinfo_list_names_the_one_export "$got"
+
+map=$(nbdinfo --map "$(uri lab)" 2>&1 | tr -s ' ' | sed 's/^ //')
+[ "$map" = "0 268435456 0 data" ] && ok nbdinfo_map_one_data_extent ||
+	notok nbdinfo_map_one_data_extent "$map"
+
+out=$(PATH=/usr/bin:$PATH nbdsh --base-allocation -u "$(uri lab)" -c '
+ext = []
+h.block_status(65536, 4096, lambda ctx, off, e, err: ext.append((ctx, list(e))))
+print(h.get_structured_replies_negotiated(), h.can_meta_context("base:allocation"), ext)
+' 2>&1)
+[ "$out" = "True True [('base:allocation', [65536, 0])]" ] &&
+	ok nbdsh_block_status_base_allocation_all_data ||
+	notok nbdsh_block_status_base_allocation_all_data "$out"
+
+rm -f "$work/conv.raw"
+qemu-img convert -O raw "$(uri lab)" "$work/conv.raw" 2>"$work/qemu.err"
+[ "$(sha256sum <"$work/conv.raw")" = "$sha" ] &&
+	ok qemu_img_convert_reads_byte_identical ||
+	notok qemu_img_convert_reads_byte_identical "$(cat "$work/qemu.err")"
+rm -f "$work/conv.raw"
+
+# Options no real client sends: each ends (or refuses) only its own
+# connection; the export serves the next client.
+opts() {
+	timeout 30 python3 "$here/nbd_options.py" "$work/lab.sock" "$@" 2>&1
+}
+out=$(opts out-of-order)
+[ "$out" = "err3 ack meta ack info ack flags 0x25" ] &&
+	ok nbd_meta_context_before_structured_reply_invalid_then_go ||
+	notok nbd_meta_context_before_structured_reply_invalid_then_go "$out"
+out=$(opts extended)
+[ "$out" = "err1 info ack" ] &&
+	ok nbd_extended_headers_unsup_then_go_simple ||
+	notok nbd_extended_headers_unsup_then_go_simple "$out"
+out=$(opts starttls)
+[ "$out" = "err1 info ack" ] &&
+	ok nbd_starttls_on_unix_socket_unsup_then_go ||
+	notok nbd_starttls_on_unix_socket_unsup_then_go "$out"
+out=$(opts oversized)
+[ "$out" = eof ] && grep -q "local client .* closed: option 7 of 1048576 bytes" "$log" &&
+	ok nbd_oversized_option_closes_that_client ||
+	notok nbd_oversized_option_closes_that_client "$out"
+out=$(opts truncated)
+[ "$out" = sent ] && ok nbd_truncated_option_then_hangup_harmless ||
+	notok nbd_truncated_option_then_hangup_harmless "$out"
+out=$(opts many)
+[ "$out" = "64 eof" ] && grep -q "local client .*: sent more than 64 options; disconnected" "$log" &&
+	ok nbd_65th_option_disconnects ||
+	notok nbd_65th_option_disconnects "$out"
+out=$(timeout 90 python3 "$here/nbd_options.py" "$work/lab.sock" idle 2>&1)
+[ "$out" = eof ] && grep -q "local client .* closed: handshake timed out" "$log" &&
+	ok nbd_option_phase_idle_client_closed ||
+	notok nbd_option_phase_idle_client_closed "$out"
+out=$(opts block-status "$work/bs.out")
+dd if="$img" bs=512 skip=2048 count=1 status=none >"$work/bs.want"
+[ "$out" = "5 65536 0 1 1048576 512" ] && cmp -s "$work/bs.out" "$work/bs.want" &&
+	ok nbd_raw_block_status_and_structured_read_chunks ||
+	notok nbd_raw_block_status_and_structured_read_chunks "$out"
+size=$(nbdinfo --size "$(uri lab)" 2>&1)
+[ "$size" = 268435456 ] && ok export_serves_after_bad_option_clients ||
+	notok export_serves_after_bad_option_clients "$size"
+
 out=$(curl -s "$base/api/exports")
 st=$(echo "$out" | json '[e for e in d if e["name"]=="lab"][0]["state"]')
 sz=$(echo "$out" | json '[e for e in d if e["name"]=="lab"][0]["size"]')
@@ -278,6 +351,14 @@ echo "$info" | grep -q 'is_read_only: true' && [ "$(sha256sum <"$work/small.bin"
     ! echo "$out" | grep -q '^wrote' &&
 	ok read_only_export_refuses_writes_file_unchanged ||
 	notok read_only_export_refuses_writes_file_unchanged "rc $wrc: $out"
+echo "$info" | grep -q 'can_multi_conn: true' &&
+	ok read_only_export_can_multi_conn ||
+	notok read_only_export_can_multi_conn "$info"
+nbdcopy --connections=4 "$(uri ro)" "$work/copy.bin" 2>"$work/nbdcopy.err"
+[ "$(sha256sum <"$work/copy.bin")" = "$sha_small" ] &&
+	ok nbdcopy_four_connections_read_only_byte_identical ||
+	notok nbdcopy_four_connections_read_only_byte_identical "$(cat "$work/nbdcopy.err")"
+rm -f "$work/copy.bin"
 eject ro
 wait_gone $ppid_ 30
 

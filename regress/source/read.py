@@ -1,10 +1,13 @@
 # The NBD export on fd 3, through libnbd: prints "SIZE SHA256". With
 # STATUS_OUT set, first writes there what /proc says of nbdkit (SOURCE_PID):
 # its status lines and what each of its fds is. With MIDREAD_CMD set, runs
-# that shell command (without waiting) after the first 4 MiB.
+# that shell command (without waiting) after the first 4 MiB, and with
+# MIDREAD_WAIT set too, reads on only once that file exists (the command
+# made it: the upstream is down by then, so the outage is met mid-read).
 import hashlib
 import os
 import subprocess
+import time
 
 import nbd
 
@@ -27,5 +30,10 @@ while off < size:
     off += n
     if off == n and os.environ.get("MIDREAD_CMD"):
         subprocess.Popen(os.environ["MIDREAD_CMD"], shell=True)
+        wait = os.environ.get("MIDREAD_WAIT")
+        for _ in range(100):
+            if not wait or os.path.exists(wait):
+                break
+            time.sleep(0.1)
 h.shutdown()
 print(size, digest.hexdigest())

@@ -198,6 +198,30 @@ perm=$(stat -c '%U %a' "$work/priv/psk-argv" "$work/priv/psk-argv/keys.psk" |
 	ok source_private_folder_is_the_users_alone ||
 	notok source_private_folder_is_the_users_alone "$perm"
 
+# source-overlay: the cow filter outermost, nothing asked read-only, and
+# TMPDIR (where the filter keeps its file) the private folder's overlay
+# folder, the account's alone.
+conf overlay "source = nbd+unix:///?socket=$work/up.sock" "source-overlay = yes"
+argv=$("$tool" "$work/overlay.conf" e "$work/priv/overlay-argv" 2>&1)
+filters=$(printf '%s\n' "$argv" | grep -E '^--(filter|readonly)' | tr '\n' ' ')
+perm=$(stat -c '%U %a' "$work/priv/overlay-argv/overlay" 2>&1)
+if [ "$filters" != "--filter=cow --filter=retry " ]; then
+	notok source_overlay_adds_the_cow_filter_with_a_private_tmpdir "filters: $filters"
+elif ! printf '%s\n' "$argv" | grep -qx "env TMPDIR=$work/priv/overlay-argv/overlay"; then
+	notok source_overlay_adds_the_cow_filter_with_a_private_tmpdir "no TMPDIR in: $argv"
+elif [ "$perm" != "nobody 700" ]; then
+	notok source_overlay_adds_the_cow_filter_with_a_private_tmpdir "overlay folder: $perm"
+else
+	ok source_overlay_adds_the_cow_filter_with_a_private_tmpdir
+fi
+argv=$("$tool" "$work/unix.conf" e "$work/priv/plain-argv" 2>&1)
+if printf '%s\n' "$argv" | grep -Eq '^(--filter=cow|env TMPDIR=)' ||
+    [ -e "$work/priv/plain-argv/overlay" ]; then
+	notok source_without_overlay_has_no_cow_filter_nor_tmpdir "$argv"
+else
+	ok source_without_overlay_has_no_cow_filter_nor_tmpdir
+fi
+
 conf wrong-psk "source = nbds://127.0.0.1:18810/" \
     "source-psk = $work/tls/wrong.psk"
 expect_refused source_nbds_wrong_psk_is_refused_in_the_tls_handshake \
@@ -383,18 +407,22 @@ upstream_outage() {
 upstream_outage
 if wait_for 18814; then
 	conf outage "source = nbd://127.0.0.1:18814/"
-	export MIDREAD_CMD="kill -9 \$(cat $work/outage.pid); sleep 2;
+	rm -f "$work/outage.down"
+	export MIDREAD_WAIT=$work/outage.down
+	export MIDREAD_CMD="kill -9 \$(cat $work/outage.pid); touch $work/outage.down; sleep 2;
 	    nbdkit -f -P $work/outage.pid -i 127.0.0.1 -p 18814 file $www/image.iso \
 	    >>$work/outage.log 2>&1 &"
 	expect_read source_upstream_stopped_2s_mid_read_completes_the_read \
 	    outage "$want_iso"
-	unset MIDREAD_CMD
+	unset MIDREAD_CMD MIDREAD_WAIT
 	# ... and the outage did happen: nbdkit found the upstream gone (reset
-	# mid-read, or refused on a retry; which it sees first is timing).
-	grep -Eq "Connection (refused|reset by peer)" "$work/outage.err" &&
+	# or closed mid-read, or refused on a retry; which it sees first is
+	# timing). The read waits for the kill (MIDREAD_WAIT), so that a read
+	# done before it cannot pass for one that rode out an outage.
+	grep -Eq "Connection (refused|reset by peer)|invalid state: CLOSED" "$work/outage.err" &&
 		ok source_upstream_outage_happened_during_the_read ||
 		notok source_upstream_outage_happened_during_the_read \
-		    "no reset or refused upstream in: $(tail -2 "$work/outage.err" | tr '\n' ' ')"
+		    "no reset, close or refused upstream in: $(tail -2 "$work/outage.err" | tr '\n' ' ')"
 else
 	notok source_upstream_outage_starts "$(tail -2 "$work/outage.log")"
 fi
@@ -426,6 +454,15 @@ vlog=$work/vmediad.log
 	printf 'source = https://localhost:18812/private/image.iso\n'
 	printf 'source-ca = %s\nsource-credentials = %s\n' "$t/test-ca.pem" \
 	    "$t/web.cred"
+	# Writable through the cow filter: a writable upstream, which must
+	# stay untouched, and an https one, read-only by nature.
+	printf '\n[export "w"]\nsocket = %s\nsource-overlay = yes\n' \
+	    "$work/w.sock"
+	printf 'source = nbd+unix:///?socket=%s\n' "$work/up.sock"
+	printf '\n[export "hw"]\nsocket = %s\nsource-overlay = yes\n' \
+	    "$work/hw.sock"
+	printf 'source = https://localhost:18812/image.iso\n'
+	printf 'source-ca = %s\n' "$t/test-ca.pem"
 } >"$work/daemon.conf"
 rm -f "$work/audit.log"
 "$vm" -d -v -f "$work/daemon.conf" >"$vlog" 2>&1 &
@@ -480,7 +517,9 @@ fi
 
 l=$(pgrep -P "$vpid" -x launcher)
 k=$(tr '\0' ' ' </dev/null; for p in $(pgrep -P "$l" -x nbdkit); do
-	tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "socket=$work/up.sock" && echo "$p"
+	tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "socket=$work/up.sock" &&
+	    ! tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- --filter=cow &&
+	    echo "$p"
 done)
 st=/proc/$k/status
 f() { sed -n "s/^$1:[[:space:]]*//p" "$st" | tr -s '\t ' ' '; }
@@ -528,6 +567,102 @@ if [ "$code" = 200 ] && wait_line "export t ended: ejected" &&
 else
 	notok source_daemon_ejected_source_exits_and_attaches_again \
 	    "eject $code: $(grep -E "source t|export t" "$vlog" | tail -3 | tr '\n' ' ')"
+fi
+
+# --- source-overlay: writes kept by nbdkit's cow filter until eject ---------
+
+# nbdkit_of EXPORT: the pid of the nbdkit whose cmdline names SOCKET|URL.
+nbdkit_of() {
+	local p
+	for p in $(pgrep -P "$l" -x nbdkit); do
+		tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- "$1" && echo "$p"
+	done
+}
+# Bytes the export should show after write.py: the image with its patterns.
+cp "$img" "$work/img-written.raw"
+$py "$here/write.py" --apply "$work/img-written.raw"
+want_written="$(stat -c %s "$work/img-written.raw") $(sha256sum "$work/img-written.raw" | cut -d' ' -f1)"
+img_sum=$(sha256sum "$img" | cut -d' ' -f1)
+if ! wait_line "export w: peer serves"; then
+	notok source_overlay_export_takes_writes_and_reads_them_back \
+	    "no session: $(grep "export w" "$vlog" | tail -2 | tr '\n' ' ')"
+else
+	wrote=$($py "$here/write.py" "nbd+unix:///?socket=$work/w.sock" 2>&1)
+	[ "$wrote" = "wrote 3, read back 3" ] &&
+		ok source_overlay_export_takes_writes_and_reads_them_back ||
+		notok source_overlay_export_takes_writes_and_reads_them_back "$wrote"
+	# Another connection to the export socket: the same session, overlay.
+	copy_export w
+	[ "$got" = "$want_written" ] &&
+		ok source_overlay_export_reads_the_upstream_with_the_writes ||
+		notok source_overlay_export_reads_the_upstream_with_the_writes \
+		    "got '$got', want '$want_written': $(tail -2 "$work/copy-w.err" | tr '\n' ' ')"
+	# The upstream (writable, served by nbdkit) was never written.
+	[ "$(sha256sum "$img" | cut -d' ' -f1)" = "${want_img#* }" ] &&
+		ok source_overlay_leaves_the_writable_upstream_untouched ||
+		notok source_overlay_leaves_the_writable_upstream_untouched \
+		    "the upstream image changed"
+	# The overlay is nbdkit's unlinked file in its private folder's
+	# overlay folder, which is TMPDIR: nowhere shared such as /var/tmp.
+	kw=$(nbdkit_of "socket=$work/up.sock" | while read -r p; do
+		tr '\0' '\n' <"/proc/$p/environ" | grep -q '^TMPDIR=' && echo "$p"
+	done | head -1)
+	tmpdir=
+	[ -n "$kw" ] && tmpdir=$(tr '\0' '\n' <"/proc/$kw/environ" | sed -n 's/^TMPDIR=//p')
+	held=
+	[ -n "$kw" ] && held=$(for f in /proc/$kw/fd/*; do readlink "$f"; done |
+	    grep -F "$tmpdir/" | head -1)
+	case $tmpdir in
+	/run/vmediad-sources.*/w/overlay) ;;
+	*) tmpdir="bad '$tmpdir'" ;;
+	esac
+	if [ -n "$kw" ] && [ -n "$held" ] && [ "${tmpdir#bad}" = "$tmpdir" ] &&
+	    [ "$(stat -c '%U %a' "$tmpdir")" = "nobody 700" ] &&
+	    [ -z "$(ls -A "$tmpdir")" ] && case $held in *" (deleted)") true ;; *) false ;; esac; then
+		ok source_overlay_file_is_unlinked_in_the_private_tmpdir
+	else
+		notok source_overlay_file_is_unlinked_in_the_private_tmpdir \
+		    "pid '$kw', TMPDIR $tmpdir, held '$held', in it: $(ls -A "${tmpdir#bad }" 2>&1)"
+	fi
+	# An eject ends nbdkit and its overlay; the source attaches again and
+	# reads the upstream's bytes.
+	code=$(curl -s -o /dev/null -w '%{http_code}' -X POST \
+	    http://127.0.0.1:18815/api/exports/w/eject)
+	if [ "$code" = 200 ] && wait_line "export w ended: ejected" &&
+	    wait_line "export w: peer serves" 2; then
+		copy_export w
+		[ "$got" = "$want_img" ] &&
+			ok source_overlay_is_discarded_at_eject ||
+			notok source_overlay_is_discarded_at_eject \
+			    "got '$got', want '$want_img': $(tail -2 "$work/copy-w.err" | tr '\n' ' ')"
+		[ -n "$kw" ] && [ ! -e "/proc/$kw" ] && [ -n "$tmpdir" ] &&
+			[ -z "$(ls -A "$tmpdir" 2>/dev/null)" ] &&
+			ok source_overlay_nbdkit_gone_and_its_folder_empty_after_eject ||
+			notok source_overlay_nbdkit_gone_and_its_folder_empty_after_eject \
+			    "pid '$kw', in $tmpdir: $(ls -A "$tmpdir" 2>&1)"
+	else
+		notok source_overlay_is_discarded_at_eject \
+		    "eject $code: $(grep -E "source w|export w" "$vlog" | tail -3 | tr '\n' ' ')"
+	fi
+fi
+
+# An https source made writable: writes read back, the rest is the web
+# server's image, and the file nginx serves is unchanged.
+cp "$www/image.iso" "$work/iso-written.raw"
+$py "$here/write.py" --apply "$work/iso-written.raw"
+want_iso_written="$(stat -c %s "$work/iso-written.raw") $(sha256sum "$work/iso-written.raw" | cut -d' ' -f1)"
+if wait_line "export hw: peer serves"; then
+	wrote=$($py "$here/write.py" "nbd+unix:///?socket=$work/hw.sock" 2>&1)
+	copy_export hw
+	iso_now="$(stat -c %s "$www/image.iso") $(sha256sum "$www/image.iso" | cut -d' ' -f1)"
+	[ "$wrote" = "wrote 3, read back 3" ] && [ "$got" = "$want_iso_written" ] &&
+		[ "$iso_now" = "$want_iso" ] &&
+		ok source_overlay_makes_an_https_source_writable ||
+		notok source_overlay_makes_an_https_source_writable \
+		    "$wrote; got '$got'; upstream '$iso_now'"
+else
+	notok source_overlay_makes_an_https_source_writable \
+	    "no session: $(grep "export hw" "$vlog" | tail -2 | tr '\n' ' ')"
 fi
 
 kids=$(pgrep -P "$l" -x nbdkit | tr '\n' ' ')

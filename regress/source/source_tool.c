@@ -1,8 +1,9 @@
 /*
  * Drives privsep/source.c as vmediad will: source_tool CONF EXPORT DIR
  * prepares DIR for the export's source and prints nbdkit's arguments, one
- * a line; with "-- COMMAND ARGS..." it then starts nbdkit and runs
- * COMMAND with the NBD socket on fd 3 and nbdkit's pid in SOURCE_PID.
+ * a line, then its environment, each variable as "env NAME=VALUE"; with "--
+ * COMMAND ARGS..." it then starts nbdkit and runs COMMAND with the NBD socket
+ * on fd 3 and nbdkit's pid in SOURCE_PID.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -52,6 +53,8 @@ main(int argc, char **argv)
 	if (argc == 4) {
 		for (i = 0; i < a.argc; i++)
 			printf("%s\n", a.argv[i]);
+		for (i = 0; a.envp[i] != NULL; i++)
+			printf("env %s\n", a.envp[i]);
 		return 0;
 	}
 	if (source_spawn(e, argv[3], conf.global.uid, conf.global.gid, 0, &c,

@@ -17,7 +17,11 @@
 # /init (VM_INIT: a file of guest/) and programs of the build machine with
 # every library they load (VM_EXTRA_BINS: paths, copied to /usr/local/bin,
 # which comes first in that /init's PATH; for the build machine's own arch
-# only, as SYSROOT is then /).
+# only, as SYSROOT is then /). VM_NBDKIT=yes adds the sysroot's nbdkit
+# (/usr/bin/nbdkit, where vmediad's launcher runs it) with the plugins and
+# filters sources use (nbd, curl; retry, readahead, cow) at their
+# installed paths, every library they load, and TLS_DIR's source-ca.pem
+# as /etc/vmediad/source-ca.pem.
 set -eu
 
 usage="usage: mkinitramfs.sh ARCH KERNEL_DIR TOP BUILD SYSROOT OUT TLS_DIR"
@@ -124,11 +128,32 @@ for f in ${VM_EXTRA_BINS:-}; do
 	cp -L "$f" "usr/local/bin/${f##*/}"
 done
 
+# nbdkit for sources, where its build looks for plugins and filters.
+nbdkit_so=
+if [ "${VM_NBDKIT:-no}" = yes ]; then
+	nk=$sysroot/usr/bin/nbdkit
+	[ -f "$nk" ] || die "VM_NBDKIT: no $nk (package nbdkit, $arch)"
+	elf_is "$nk" || die "VM_NBDKIT: $nk is not an $arch executable"
+	cp -L "$nk" usr/bin/nbdkit
+	for so in plugins/nbdkit-nbd-plugin.so plugins/nbdkit-curl-plugin.so \
+	    filters/nbdkit-retry-filter.so filters/nbdkit-readahead-filter.so \
+	    filters/nbdkit-cow-filter.so; do
+		from=$sysroot/usr/lib/$triplet/nbdkit/$so
+		[ -f "$from" ] || die "VM_NBDKIT: no $from (nbdkit-plugin-*)"
+		mkdir -p "usr/lib/$triplet/nbdkit/${so%/*}"
+		cp -L "$from" "usr/lib/$triplet/nbdkit/$so"
+		nbdkit_so="$nbdkit_so usr/lib/$triplet/nbdkit/$so"
+	done
+	[ -f "$tls/source-ca.pem" ] || die "VM_NBDKIT: no $tls/source-ca.pem"
+	install -m 644 "$tls/source-ca.pem" etc/vmediad/source-ca.pem
+fi
+
 # Every library the binaries load, by their NEEDED entries, from the
 # sysroot's library folders into /lib/TRIPLET (the loader's own default
 # path); and the loader at the path the binaries name.
 libdirs="$sysroot/lib/$triplet $sysroot/usr/lib/$triplet"
-todo=$(for f in usr/sbin/vmediad usr/libexec/vmediad/* usr/local/bin/*; do
+todo=$(for f in usr/sbin/vmediad usr/libexec/vmediad/* usr/local/bin/* \
+    usr/bin/nbdkit $nbdkit_so; do
 	if [ -f "$f" ]; then needed "$f"; fi
 done)
 [ -n "$todo" ] || die "readelf listed no libraries of $build/sbin/vmediad"
@@ -207,6 +232,7 @@ VM_NIC_MODULES="${VM_NIC_MODULES:-virtio_pci virtio_net}"
 VM_CONSOLE=${VM_CONSOLE:-ttyS0}
 EOF
 cp "$here/guest/vmediad.conf" etc/vmediad.conf
+cp "$here/guest/vmediad-sources.conf" etc/vmediad-sources.conf.in
 cp "$here/guest/usb-gadget.conf" etc/vmediad/usb-gadget.conf
 # Root's alone (the archive makes everything root's): vmediad wants that.
 install -m 644 "$tls/cert.pem" etc/vmediad/cert.pem

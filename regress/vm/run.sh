@@ -19,6 +19,15 @@
 # /init and vmediad get as environment: with a TEST=1 build,
 # VM_APPEND=VMEDIAD_SECCOMP_LOG=1 lists every call the filters would
 # kill in one run (no_seccomp_kill_in_the_vm names them).
+# On x86_64 the guest also reads two device exports whose images come
+# from sources on this side through nbdkit in the guest (guest/init's
+# part 12): an upstream nbdkit (file plugin) over NBD and nginx over
+# HTTPS with a CA made here, both reached as 10.0.2.2 through QEMU's user
+# network, their ports on the kernel's command line. Not on the ARM
+# guests: their sysroots (cross/) hold vmediad's build dependencies only,
+# not nbdkit, its plugins and their libraries (libnbd, libcurl, libxml2
+# with ICU's data: some 50 MB more in an initramfs that the emulated
+# boards unpack, and a 64 MiB HTTPS read over the AST2600's few MB/s).
 # VM_MODE=bench-far (x86_64 only; make bench-far, regress/bench/far.sh)
 # boots guest/bench-far instead of guest/init, with what it needs (veth,
 # sch_netem, iproute2's ip and tc, nbdcopy, vmedia-peer), in build/bench-far
@@ -115,6 +124,9 @@ mkdir -p "$work" "$img"
 
 tools="$qemu_bin:$qemu_pkg busybox:busybox-static xorriso:xorriso
 readelf:binutils curl:curl python3:python3"
+sources=no
+[ "$mode/$arch" = test/x86_64 ] && sources=yes
+[ $sources = yes ] && tools="$tools nbdkit:nbdkit nginx:nginx"
 [ "$mode" = bench-far ] && tools="$tools nbdcopy:libnbd-bin tc:iproute2"
 for tool in $tools; do
 	command -v "${tool%%:*}" >/dev/null ||
@@ -149,7 +161,25 @@ openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=vmediad-vm \
     -keyout "$work/key.pem" -out "$work/cert.pem" >"$work/openssl.log" 2>&1 ||
 	fatal vm_tls_certificate_made "$(tail -3 "$work/openssl.log")"
 chmod 600 "$work/key.pem"
+# The sources' HTTPS server: a CA of the test's and a certificate for the
+# host as the guest sees it (10.0.2.2); the guest trusts that CA only.
+if [ $sources = yes ]; then
+	{
+		openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=vmediad-vm-ca \
+		    -days 2 -keyout "$work/source-ca.key" -out "$work/source-ca.pem" &&
+			openssl req -newkey rsa:2048 -nodes -subj /CN=10.0.2.2 \
+			    -keyout "$work/web.key" -out "$work/web.csr" &&
+			printf 'subjectAltName=IP:10.0.2.2\nextendedKeyUsage=serverAuth\n' \
+			    >"$work/web.ext" &&
+			openssl x509 -req -in "$work/web.csr" -CA "$work/source-ca.pem" \
+			    -CAkey "$work/source-ca.key" -CAcreateserial -days 2 \
+			    -extfile "$work/web.ext" -out "$work/web.pem"
+	} >"$work/openssl.log" 2>&1 ||
+		fatal vm_tls_certificate_made "sources' CA: $(tail -3 "$work/openssl.log")"
+	chmod 600 "$work/source-ca.key" "$work/web.key"
+fi
 mkinit_env=()
+[ $sources = yes ] && mkinit_env=(VM_NBDKIT=yes)
 [ "$mode" = bench-far ] && mkinit_env=(VM_INIT=bench-far
 	"VM_EXTRA_MODULES=veth sch_netem"
 	"VM_EXTRA_BINS=$peer $(command -v nbdcopy) $(command -v ip) $(command -v tc)")
@@ -172,6 +202,8 @@ make_images() {
 	head -c 8M /dev/urandom >"$img/disk.img"
 	cp "$img/disk.img" "$img/disk.orig"
 	head -c 64M /dev/urandom >"$img/big.img"
+	# The NBD source's upstream image (written through the overlay only).
+	head -c 8M /dev/urandom >"$img/src.img"
 	# Over 4 GiB, sparse: random MiBs at its end and across 4 GiB, zeros
 	# elsewhere (blocks of 512 KiB: 10238-10239 and 8191-8192).
 	truncate -s 5G "$img/huge.img"
@@ -205,6 +237,65 @@ armhf) nic=(-netdev "user,id=n0,$fwd" -net nic,netdev=n0,model=ftgmac100) ;;
 esac
 
 declare -A peer_pid
+
+# free_port FROM TO: a loopback port nothing listens on.
+free_port() {
+	local p
+	for p in $(seq "$1" "$2"); do
+		(exec 9<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# The sources' upstreams (x86_64): nbdkit serving src.img, writable so
+# that a write through the guest's overlay would show, and nginx serving
+# big.img over HTTPS (Range requests are nginx's default for files).
+src_append=
+start_sources() {
+	local nbd_port web_port i
+	nbd_port=$(free_port 18220 18234) && web_port=$(free_port 18235 18249) ||
+		{ notok vm_source_upstreams_start "no free port in 18220-18249"; return; }
+	nbdkit -f -i 127.0.0.1 -p "$nbd_port" file "$img/src.img" \
+	    >"$work/upstream-nbd.log" 2>&1 &
+	mkdir -p "$work/nginx"
+	chmod 755 "$img"
+	chmod 644 "$img/big.img"
+	cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 64; }
+http {
+	access_log $work/nginx/access.log;
+	client_body_temp_path $work/nginx/body;
+	proxy_temp_path $work/nginx/proxy;
+	fastcgi_temp_path $work/nginx/fastcgi;
+	uwsgi_temp_path $work/nginx/uwsgi;
+	scgi_temp_path $work/nginx/scgi;
+	server {
+		listen 127.0.0.1:$web_port ssl;
+		ssl_certificate $work/web.pem;
+		ssl_certificate_key $work/web.key;
+		root $img;
+	}
+}
+NGINX
+	nginx -c "$work/nginx/nginx.conf" >"$work/nginx/out.log" 2>&1 &
+	nginx_pid=$!
+	for ((i = 0; i < 100; i++)); do
+		(exec 9<>"/dev/tcp/127.0.0.1/$nbd_port") 2>/dev/null &&
+			(exec 9<>"/dev/tcp/127.0.0.1/$web_port") 2>/dev/null && break
+		sleep 0.1
+	done
+	if ! (exec 9<>"/dev/tcp/127.0.0.1/$nbd_port") 2>/dev/null ||
+	    ! (exec 9<>"/dev/tcp/127.0.0.1/$web_port") 2>/dev/null; then
+		notok vm_source_upstreams_start \
+		    "$(tail -2 "$work/upstream-nbd.log" "$work/nginx/error.log" | tr '\n' ' ')"
+		return
+	fi
+	src_append="SRC_NBD_PORT=$nbd_port SRC_WEB_PORT=$web_port"
+}
 
 json() {
 	python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null
@@ -396,13 +487,14 @@ syscall_names() {
 # serial port): QEMU appends the guest's output to console.out, a plain
 # file, and reads the host's answers from console.in, a FIFO.
 rm -f "$console.in" "$console.out" "$work/host.log" "$work/bench.rows"
+[ $sources = yes ] && start_sources
 mkfifo "$console.in"
 : >"$console.out"
 echo "# $suite: $qemu_bin ${machine[*]}"
 timeout -s KILL "$GUEST_TIMEOUT" "$qemu_bin" -accel tcg "${machine[@]}" \
     -nodefaults -display none -monitor none -no-reboot \
     -kernel "$kdir/boot/vmlinuz-$ver" -initrd "$work/initramfs.cpio" \
-    -append "$console_arg quiet loglevel=1 panic=-1 rdinit=/init ${VM_APPEND:-}" \
+    -append "$console_arg quiet loglevel=1 panic=-1 rdinit=/init $src_append ${VM_APPEND:-}" \
     "${nic[@]}" ${VM_QEMU_ARGS:-} \
     -chardev "pipe,id=con,path=$console" -serial chardev:con \
     >"$work/qemu.log" 2>&1 &
@@ -420,7 +512,9 @@ stop_qemu() {
 	wait $qemu 2>/dev/null
 }
 # Nothing of ours outlives the suite, whatever happens.
-trap 'stop_qemu; kill -9 ${tailpid:-} ${peer_pid[*]} $(jobs -p) 2>/dev/null' EXIT
+# nginx's master stops its worker on a TERM, not when killed.
+trap 'stop_qemu; kill -TERM ${nginx_pid:-} 2>/dev/null; sleep 0.5
+kill -9 ${tailpid:-} ${peer_pid[*]} $(jobs -p) 2>/dev/null' EXIT
 # Read and write ends both ours: opening never blocks on QEMU.
 exec 5<>"$console.in"
 exec 4< <(exec tail -n +1 -F "$console.out" 2>/dev/null)

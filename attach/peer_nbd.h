@@ -1,5 +1,5 @@
 /*
- * NBD protocol numbers vmedia-peer speaks (fixed newstyle, simple
+ * NBD protocol numbers the peer speaks (fixed newstyle, simple
  * replies), shared by its handshake and transmission code.
  */
 #ifndef PEER_NBD_H

@@ -1,5 +1,5 @@
 /*
- * vmedia-peer's transport: a TCP connection behind read/writev function
+ * The peer's transport: a TCP connection behind read/writev function
  * pointers; for wss:// the TLS layer (peer_tls.c) takes it over.
  */
 #include <sys/socket.h>

@@ -1,5 +1,5 @@
 /*
- * vmedia-peer's TLS for wss://: OpenSSL behind the same four peer_io calls
+ * The peer's TLS for wss://: OpenSSL behind the same four peer_io calls
  * as plain TCP. Reads and writes move whole buffers, not a record a call.
  */
 #include <arpa/inet.h>
@@ -33,6 +33,15 @@ struct peer_tls {
 	uint8_t *stage;
 	int broken; /* fatal error: no close_notify */
 };
+
+#ifdef PEER_TEST
+#define TLS_TRUST_HINT \
+	"trust it with --ca FILE, or skip the check with --insecure"
+#define TLS_CA_OPTION "--ca"
+#else
+#define TLS_TRUST_HINT "trust its CA with -c FILE"
+#define TLS_CA_OPTION "-c"
+#endif
 
 static SSL_CTX *tls_ctx;
 static int tls_insecure;
@@ -79,7 +88,7 @@ tls_init(const char *ca_file, int insecure)
 	if (ca_file != NULL) {
 		if (SSL_CTX_load_verify_locations(tls_ctx, ca_file, NULL) !=
 		    1) {
-			peer_warnx("--ca %s: %s", ca_file,
+			peer_warnx("%s %s: %s", TLS_CA_OPTION, ca_file,
 			    tls_reason(why, sizeof(why)));
 			return -1;
 		}
@@ -235,9 +244,8 @@ host_is_ip(const char *host)
 static void
 tls_verify_failed(const struct peer_url *url, long result)
 {
-	peer_warnx("TLS certificate of %s not trusted: %s (trust it with "
-		   "--ca FILE, or skip the check with --insecure)",
-	    url->authority, X509_verify_cert_error_string(result));
+	peer_warnx("TLS certificate of %s not trusted: %s (%s)", url->authority,
+	    X509_verify_cert_error_string(result), TLS_TRUST_HINT);
 }
 
 /*

@@ -1,5 +1,5 @@
 /*
- * vmedia-peer's WebSocket opening handshake (RFC 6455 section 4, client):
+ * The peer's WebSocket opening handshake (RFC 6455 section 4, client):
  * the upgrade request, and the checks a browser makes on the 101 answer.
  */
 #include <sys/random.h>
@@ -269,9 +269,9 @@ http_upgrade(struct ws *ws, const struct peer_url *url,
     const struct peer_opts *o)
 {
 	unsigned char nonce[16];
-	char key[25], *head;
+	char key[25], *head, val[32];
 	ssize_t headlen;
-	int major, minor, status;
+	int major, minor, status, login;
 
 	if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce)) {
 		peer_warnx("getrandom: %s", strerror(errno));
@@ -288,8 +288,14 @@ http_upgrade(struct ws *ws, const struct peer_url *url,
 		return PEER_EXIT_ABNORMAL;
 	}
 	if (status != 101) {
+		/* A login's back-off is a 429 with Retry-After; 429 alone
+		 * is too many sessions. */
+		login = status == 401 ||
+		    (status == 429 &&
+			http_header(head, "Retry-After", val, sizeof(val)) ==
+			    0);
 		http_refused(ws, headlen);
-		return PEER_EXIT_REFUSED;
+		return login ? PEER_EXIT_LOGIN : PEER_EXIT_REFUSED;
 	}
 	/* Cut after the last header's CRLF, which http_header needs. */
 	head[headlen - 2] = '\0';

@@ -1,5 +1,5 @@
 /*
- * vmedia-peer's NBD handshake as a fixed-newstyle server that speaks
+ * The peer's NBD handshake as a fixed-newstyle server that speaks
  * first: greeting, options (GO/INFO, or EXPORT_NAME only as jsnbd does).
  */
 #include <stdio.h>
@@ -76,7 +76,7 @@ nbd_opt_reply(struct ws *ws, const struct peer_opts *o, uint32_t opt,
 	uint64_t magic = NBD_REP_MAGIC;
 	uint8_t *p;
 
-	if (o->fault == FAULT_BAD_OPTION_REPLY &&
+	if (PEER_FAULT(o) == FAULT_BAD_OPTION_REPLY &&
 	    (opt == NBD_OPT_GO || opt == NBD_OPT_INFO)) {
 		peer_log(1, "fault: bad option reply magic");
 		magic ^= 0xff;
@@ -99,13 +99,13 @@ nbd_greeting(struct ws *ws, const struct peer_opts *o)
 	uint64_t magic = NBD_MAGIC;
 	uint8_t *p;
 
-	if (o->fault == FAULT_SLOW_HANDSHAKE) {
+	if (PEER_FAULT(o) == FAULT_SLOW_HANDSHAKE) {
 		peer_log(1, "fault: %d s before the greeting",
 		    SLOW_HANDSHAKE_MS / 1000);
 		if (ws_idle(ws, SLOW_HANDSHAKE_MS) == -1)
 			return -1;
 	}
-	if (o->fault == FAULT_BAD_GREETING) {
+	if (PEER_FAULT(o) == FAULT_BAD_GREETING) {
 		peer_log(1, "fault: bad greeting magic");
 		magic ^= 0xff;
 	}

@@ -1,22 +1,36 @@
 /*
- * vmedia-peer: the test peer that plays the browser, an NBD server reached
- * over a WebSocket. Shared types of its I/O, WebSocket and NBD layers.
+ * The peer that plays the browser, an NBD server reached over a WebSocket:
+ * vmedia-attach, the tool for people (attach.c), and vmedia-peer, the test
+ * peer (regress/peer/peer.c), built from these sources with -DPEER_TEST,
+ * which compiles in the faults and drops the tests inject. Shared types of
+ * its I/O, WebSocket and NBD layers.
  */
 #ifndef PEER_H
 #define PEER_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-/* Exit codes, also the status a failing layer leaves in struct ws. */
-#define PEER_EXIT_OK 0	     /* clean end */
-#define PEER_EXIT_LOCAL 1    /* usage or local error */
+/*
+ * Exit codes, also the status a failing layer leaves in struct ws. The
+ * test peer keeps the codes the suites know: every refusal is 2.
+ */
+#define PEER_EXIT_OK 0	  /* clean end */
+#define PEER_EXIT_LOCAL 1 /* usage or local error */
+#define PEER_EXIT_LOGIN 2 /* 401, or 429 with Retry-After (back-off) */
+#ifdef PEER_TEST
 #define PEER_EXIT_REFUSED 2  /* HTTP status other than 101 */
 #define PEER_EXIT_ABNORMAL 3 /* abnormal close, network error */
+#else
+#define PEER_EXIT_REFUSED 3  /* another HTTP status than 101 */
+#define PEER_EXIT_ABNORMAL 4 /* abnormal close, network or TLS error */
+#endif
 
 /*
  * The byte transport under the WebSocket: plain TCP, or TLS for wss://
@@ -56,6 +70,18 @@ enum peer_fault {
 	FAULT_SLOW_HANDSHAKE,
 };
 
+/*
+ * The faults exist in the test build only: elsewhere these are constants
+ * and the code that injects them compiles away.
+ */
+#ifdef PEER_TEST
+#define PEER_FAULT(o) ((o)->fault)
+#define PEER_DIE_AFTER(o) ((o)->die_after_bytes)
+#else
+#define PEER_FAULT(o) ((void)(o), FAULT_NONE)
+#define PEER_DIE_AFTER(o) ((void)(o), UINT64_MAX)
+#endif
+
 struct peer_opts {
 	int verbose;
 	int read_only;
@@ -66,6 +92,8 @@ struct peer_opts {
 	enum peer_fault fault;
 	uint64_t fault_after;	  /* requests served first */
 	uint64_t die_after_bytes; /* UINT64_MAX: never */
+	/* After the NBD handshake; -1 ends the session (a local error). */
+	int (*on_ready)(const struct peer_opts *, uint64_t);
 	const char *ready_file;
 	const char *protocols[PEER_MAX_LIST];
 	int nprotocols;
@@ -116,10 +144,20 @@ struct ws {
 	int sent_close;
 };
 
-/* peer.c */
+/* peer_run.c */
 void peer_log(int, const char *, ...) __attribute__((format(printf, 2, 3)));
 void peer_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+int peer_parse_size(const char *, uint64_t *);
+int peer_parse_url(const char *, struct peer_url *);
+int peer_open_image(const char *, const struct peer_opts *, struct stat *);
+uint64_t peer_export_size(const struct peer_opts *, const struct stat *);
+int peer_run(const struct peer_url *, int, const struct peer_opts *, uint64_t);
 extern int peer_verbose;
+extern const char *peer_progname;
+extern struct peer_stats peer_stats;
+extern volatile sig_atomic_t peer_stop;	     /* set by a signal: end cleanly */
+extern volatile sig_atomic_t peer_live;	     /* upgraded: a session to end */
+extern volatile sig_atomic_t peer_line_open; /* stderr: a line unended */
 
 /* peer_io.c */
 int io_connect(struct peer_io *, const struct peer_url *);

@@ -1,5 +1,5 @@
 /*
- * vmedia-peer's WebSocket input (RFC 6455, client side): server frames
+ * The peer's WebSocket input (RFC 6455, client side): server frames
  * are unframed into one byte stream; control frames are answered here.
  */
 #include <errno.h>
@@ -168,6 +168,35 @@ ws_parse(struct ws *ws)
 	return used;
 }
 
+/*
+ * A signal asked for the end (vmedia-attach's ^C): the session ends as an
+ * eject does, with a normal close, once. 1 if it did.
+ */
+static int
+ws_stopped(struct ws *ws)
+{
+	if (!peer_stop || ws->sent_close || ws->ended)
+		return 0;
+	peer_log(1, "interrupted: ending the session");
+	(void)ws_close(ws, 1000, "ended by the user");
+	return 1;
+}
+
+/* One read of the socket; a signal that asks for the end ends it. */
+static ssize_t
+ws_read_some(struct ws *ws, void *buf, size_t len)
+{
+	ssize_t n;
+
+	for (;;) {
+		n = ws->io->read(ws->io, buf, len);
+		if (n != -1 || errno != EINTR)
+			return n;
+		if (ws_stopped(ws))
+			return -2;
+	}
+}
+
 static int
 ws_read_end(struct ws *ws, ssize_t n)
 {
@@ -192,9 +221,9 @@ ws_read_direct(struct ws *ws)
 
 	if (len > ws->frame_left)
 		len = ws->frame_left;
-	do
-		n = ws->io->read(ws->io, ws->in + ws->in_off + ws->in_len, len);
-	while (n == -1 && errno == EINTR);
+	n = ws_read_some(ws, ws->in + ws->in_off + ws->in_len, len);
+	if (n == -2)
+		return -1;
 	if (n <= 0)
 		return ws_read_end(ws, n);
 	ws->in_len += n;
@@ -220,7 +249,7 @@ ws_fill(struct ws *ws)
 {
 	ssize_t n;
 
-	if (ws->ended)
+	if (ws->ended || ws_stopped(ws))
 		return -1;
 	/* Callers only ask for more when what is left is a fragment. */
 	ws_compact(ws->in, &ws->in_off, ws->in_len);
@@ -236,10 +265,9 @@ ws_fill(struct ws *ws)
 		ws_fail(ws, 1011, "stream buffer full");
 		return -1;
 	}
-	do
-		n = ws->io->read(ws->io, ws->raw + ws->raw_len,
-		    ws->raw_cap - ws->raw_len);
-	while (n == -1 && errno == EINTR);
+	n = ws_read_some(ws, ws->raw + ws->raw_len, ws->raw_cap - ws->raw_len);
+	if (n == -2)
+		return -1;
 	if (n <= 0)
 		return ws_read_end(ws, n);
 	ws->raw_len += n;

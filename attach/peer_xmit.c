@@ -1,5 +1,5 @@
 /*
- * vmedia-peer's NBD transmission phase: requests served in arrival order
+ * The peer's NBD transmission phase: requests served in arrival order
  * from the image file, and the reply faults the relay tests inject.
  */
 #include <errno.h>
@@ -61,7 +61,7 @@ xmit_fault_hits(struct xmit *x, uint64_t idx, uint16_t type)
 {
 	if (!x->fault_armed || idx < x->o->fault_after)
 		return 0;
-	switch (x->o->fault) {
+	switch (PEER_FAULT(x->o)) {
 	case FAULT_BAD_MAGIC:
 	case FAULT_BAD_HANDLE:
 		break;
@@ -84,9 +84,9 @@ xmit_reply_put(struct xmit *x, uint8_t *p, uint32_t error, uint64_t handle)
 {
 	uint32_t magic = NBD_SIMPLE_REPLY_MAGIC;
 
-	if (x->faulty && x->o->fault == FAULT_BAD_MAGIC)
+	if (x->faulty && PEER_FAULT(x->o) == FAULT_BAD_MAGIC)
 		magic ^= 0xff;
-	if (x->faulty && x->o->fault == FAULT_BAD_HANDLE)
+	if (x->faulty && PEER_FAULT(x->o) == FAULT_BAD_HANDLE)
 		handle = ~handle; /* not outstanding, in practice */
 	be32_put(p, magic);
 	be32_put(p + 4, error);
@@ -135,11 +135,11 @@ xmit_read_cut(struct xmit *x, uint32_t len)
 	uint64_t cut = len, budget;
 
 	if (x->faulty &&
-	    (x->o->fault == FAULT_SHORT_READ ||
-		x->o->fault == FAULT_CLOSE_MID_READ))
+	    (PEER_FAULT(x->o) == FAULT_SHORT_READ ||
+		PEER_FAULT(x->o) == FAULT_CLOSE_MID_READ))
 		cut = len / 2;
-	if (x->o->die_after_bytes != UINT64_MAX) {
-		budget = x->o->die_after_bytes - x->st->bytes_read;
+	if (PEER_DIE_AFTER(x->o) != UINT64_MAX) {
+		budget = PEER_DIE_AFTER(x->o) - x->st->bytes_read;
 		if (budget < cut)
 			cut = budget;
 	}
@@ -150,7 +150,7 @@ xmit_read_cut(struct xmit *x, uint32_t len)
 static int
 xmit_cut_off(struct xmit *x)
 {
-	if (x->faulty && x->o->fault == FAULT_SHORT_READ) {
+	if (x->faulty && PEER_FAULT(x->o) == FAULT_SHORT_READ) {
 		peer_log(1, "fault: short read, closing");
 		return ws_close(x->ws, 1000, "short-read fault");
 	}
@@ -202,7 +202,7 @@ xmit_read(struct xmit *x, uint64_t handle, uint64_t off, uint32_t len)
 		if (xmit_pread(x, p, chunk, off + sent) == -1)
 			return ws_close(x->ws, 1011, "image read error");
 	}
-	if (x->faulty && x->o->fault == FAULT_LONG_READ) {
+	if (x->faulty && PEER_FAULT(x->o) == FAULT_LONG_READ) {
 		if ((p = ws_out_reserve(x->ws, LONG_READ_EXTRA)) == NULL)
 			return -1;
 		memset(p, 0xee, LONG_READ_EXTRA);
@@ -332,11 +332,12 @@ xmit_serve(struct ws *ws, int fd, const struct peer_opts *o, uint64_t size,
 		.o = o,
 		.size = size,
 		.st = st,
-		.fault_armed = o->fault != FAULT_NONE };
+		.fault_armed = PEER_FAULT(o) != FAULT_NONE };
 	const uint8_t *p;
 
 	for (;;) {
-		if (o->fault == FAULT_STALL && st->requests >= o->fault_after) {
+		if (PEER_FAULT(o) == FAULT_STALL &&
+		    st->requests >= o->fault_after) {
 			(void)xmit_stall(&x);
 			break;
 		}

@@ -1,5 +1,5 @@
 /*
- * vmedia-peer's WebSocket output (RFC 6455, client side): stream bytes
+ * The peer's WebSocket output (RFC 6455, client side): stream bytes
  * are cut into masked binary frames and leave with one writev.
  */
 #include <sys/random.h>
