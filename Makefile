@@ -76,7 +76,8 @@ SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/http_response.c sessiond/ws.c \
 	   sessiond/ws_handshake.c sessiond/route.c sessiond/login.c \
 	   sessiond/refusal.c sessiond/host.c sessiond/auth.c \
-	   sessiond/cred.c sessiond/cred_json.c sessiond/passwd.c \
+	   sessiond/cred.c sessiond/cred_json.c sessiond/json_in.c \
+	   sessiond/redfish.c sessiond/redfish_body.c sessiond/passwd.c \
 	   sessiond/ratelimit.c sessiond/tls.c
 BLOCKD_SRCS = $(CHILD_SRCS) common/nbd_netlink.c \
 	   blockd/blockd.c blockd/blockd_sandbox.c blockd/read_ahead.c
@@ -179,7 +180,7 @@ test-build:
 	$(MAKE) O=build/test TEST=1 all
 
 SUITES	= style conf msg sandbox nbd cred http ws web peer hookd blockd daemon source \
-	  sessiond auth \
+	  sessiond auth redfish \
 	  browser cross vm vm-arm64 vm-ast2600 fuzz
 
 regress: deps
