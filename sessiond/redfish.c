@@ -69,8 +69,8 @@ static const struct rf_message rf_messages[] = {
 	    "Resolution is not provided.",
 	    0, "Critical", NULL },
 	[RF_NO_VALID_SESSION] = { "NoValidSession",
-	    "There is no valid session established with the implementation.",
-	    0, "Critical",
+	    "There is no valid session established with the implementation.", 0,
+	    "Critical",
 	    "Establish a session before attempting any operations." },
 	[RF_INSUFFICIENT_PRIVILEGE] = { "InsufficientPrivilege",
 	    "There are insufficient privileges for the account or "
@@ -101,8 +101,8 @@ static const struct rf_message rf_messages[] = {
 	    "Check that the supplied payload is correct and supported by "
 	    "this service." },
 	[RF_SERVICE_UNAVAILABLE] = { "ServiceTemporarilyUnavailable",
-	    "The service is temporarily unavailable.  Retry in %1 seconds.",
-	    1, "Critical",
+	    "The service is temporarily unavailable.  Retry in %1 seconds.", 1,
+	    "Critical",
 	    "Wait for the indicated retry duration and retry the operation." },
 	[RF_INTERNAL_ERROR] = { "InternalError",
 	    "The request failed due to an internal service error.  The "
@@ -214,8 +214,9 @@ rf_error_body(const struct rf_err *e)
 	struct evbuffer *b = route_body_new();
 	int i;
 
-	evbuffer_add_printf(b, "{\"error\": {\"code\": \"" RF_REGISTRY "%s\", "
-			       "\"message\": ",
+	evbuffer_add_printf(b,
+	    "{\"error\": {\"code\": \"" RF_REGISTRY "%s\", "
+	    "\"message\": ",
 	    m->id);
 	if (e->detail != NULL)
 		json_string(b, e->detail);
@@ -309,8 +310,7 @@ rf_error(struct conn *c, const struct rf_err *e)
 	const struct http_header *h =
 	    e->status == 401 ? &www_authenticate : NULL;
 
-	log_debug("%s: %d %s", c->addr, e->status,
-	    rf_messages[e->msg].id);
+	log_debug("%s: %d %s", c->addr, e->status, rf_messages[e->msg].id);
 	rf_send(c, e->status, rf_error_body(e), h, h != NULL, 0);
 }
 
@@ -509,8 +509,8 @@ serve_sessions(struct conn *c)
 		if (!rf_may_see_login(c, user))
 			continue;
 		evbuffer_add_printf(m,
-		    "%s{\"@odata.id\": \"" RF_SESSIONS "/%s\"}", n++ ? ", " : "",
-		    rid);
+		    "%s{\"@odata.id\": \"" RF_SESSIONS "/%s\"}",
+		    n++ ? ", " : "", rid);
 	}
 	rf_head(b, "SessionCollection.SessionCollection",
 	    "SessionCollection.SessionCollection", RF_SESSIONS "%s%s", "", "");
@@ -609,8 +609,7 @@ serve_media_collection(struct conn *c)
 		if (!table[i].present || !auth_may_use(&c->id, &table[i].conf))
 			continue;
 		evbuffer_add_printf(m,
-		    "%s{\"@odata.id\": \"" RF_MANAGERS
-		    "/%s/VirtualMedia/%s\"}",
+		    "%s{\"@odata.id\": \"" RF_MANAGERS "/%s/VirtualMedia/%s\"}",
 		    count++ ? ", " : "", rf_manager(), table[i].conf.name);
 	}
 	rf_head(b, "VirtualMediaCollection.VirtualMediaCollection",
@@ -675,8 +674,7 @@ serve_media(struct conn *c, const struct export_rt *ex)
 	    name);
 	evbuffer_add_printf(b, ", \"Id\": \"%s\", \"Name\": ", name);
 	json_string(b, ex->conf.description[0] ? ex->conf.description : name);
-	evbuffer_add_printf(b,
-	    ", \"MediaTypes\": [\"%s\"], \"Image\": ",
+	evbuffer_add_printf(b, ", \"MediaTypes\": [\"%s\"], \"Image\": ",
 	    ex->conf.read_only ? "CD" : "USBStick");
 	/* A URL source's image is its URI (which holds no secret, api.c). */
 	if (uri[0] != '\0' && (!inserted || !s->framed)) {
@@ -715,8 +713,8 @@ rf_body_refused(struct conn *c, const char *export, const char *action,
 
 	switch (body->error) {
 	case RF_BODY_UNKNOWN:
-		e.msg = action ? RF_ACTION_PARAMETER_UNKNOWN :
-				 RF_PROPERTY_UNKNOWN;
+		e.msg =
+		    action ? RF_ACTION_PARAMETER_UNKNOWN : RF_PROPERTY_UNKNOWN;
 		e.args[0] = action ? action : body->property;
 		e.args[1] = body->property;
 		e.related = body->property;
@@ -742,8 +740,8 @@ rf_body_refused(struct conn *c, const char *export, const char *action,
 	default:
 		break;
 	}
-	rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, export,
-	    rf_messages[e.msg].id, &e);
+	rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, export, rf_messages[e.msg].id,
+	    &e);
 }
 
 /* A body, if any, must say it is JSON. */
@@ -991,8 +989,8 @@ rf_method(struct conn *c, int allow)
 	enum http_method m = c->req->method;
 	char list[64];
 	struct http_header h = { "Allow", list };
-	struct rf_err e = { 405, RF_OPERATION_NOT_ALLOWED, NULL,
-		{ NULL, NULL }, NULL };
+	struct rf_err e = { 405, RF_OPERATION_NOT_ALLOWED, NULL, { NULL, NULL },
+		NULL };
 
 	if (((m == HTTP_METHOD_GET || m == HTTP_METHOD_HEAD) &&
 		(allow & RF_GET)) ||
@@ -1003,8 +1001,7 @@ rf_method(struct conn *c, int allow)
 	    allow & RF_GET ? "GET, HEAD" : "",
 	    allow & RF_POST ? (allow & RF_GET ? ", POST" : "POST") : "",
 	    allow & RF_DELETE ? ", DELETE" : "");
-	log_debug("%s: 405 %s %s", c->addr, c->req->method_name,
-	    c->req->path);
+	log_debug("%s: 405 %s %s", c->addr, c->req->method_name, c->req->path);
 	rf_send(c, 405, rf_error_body(&e), &h, 1, 0);
 	return 0;
 }
@@ -1017,8 +1014,7 @@ rf_need_identity(struct conn *c)
 
 	if (c->id.how != AUTH_HOW_NONE)
 		return 1;
-	rf_refuse(c, AUDIT_EV_ACCESS_DENIED, "", "authentication required",
-	    &e);
+	rf_refuse(c, AUDIT_EV_ACCESS_DENIED, "", "authentication required", &e);
 	return 0;
 }
 

@@ -64,8 +64,8 @@ string(struct json_in *in, char *out, size_t size, struct rf_body *b,
 	const char *start = in->p;
 
 	if (in->p >= in->end || *in->p != '"')
-		return fail(b, json_in_skip(in) == 0 ? RF_BODY_TYPE :
-						       RF_BODY_MALFORMED,
+		return fail(b,
+		    json_in_skip(in) == 0 ? RF_BODY_TYPE : RF_BODY_MALFORMED,
 		    name);
 	if (json_in_string(in, out, size) == 0)
 		return 0;
