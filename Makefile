@@ -67,11 +67,11 @@ VMEDIAD_SRCS = $(COMMON_SRCS) common/nbd_netlink.c common/json.c \
 	   privsep/vmediad.c privsep/proc.c privsep/listen.c \
 	   privsep/devices.c privsep/audit.c privsep/vmediad_sandbox.c \
 	   privsep/hashpw.c privsep/nofile.c privsep/launcher.c \
-	   privsep/launcher_sandbox.c privsep/source.c
+	   privsep/launcher_sandbox.c privsep/source.c privsep/source_reason.c
 SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/sessiond.c sessiond/sessiond_sandbox.c \
 	   sessiond/accept.c sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \
-	   sessiond/local.c sessiond/source.c sessiond/relay.c sessiond/readahead.c sessiond/flow.c sessiond/stream.c \
+	   sessiond/local.c sessiond/source.c sessiond/insert.c sessiond/relay.c sessiond/readahead.c sessiond/flow.c sessiond/stream.c \
 	   sessiond/nbd_client.c sessiond/nbd_server.c sessiond/http.c \
 	   sessiond/http_response.c sessiond/ws.c \
 	   sessiond/ws_handshake.c sessiond/route.c sessiond/login.c \

@@ -283,6 +283,41 @@ check_source_exited(const struct msg *m, enum msg_proc from)
 	return s->pid == 0 || s->pid > 1 ? NULL : "pid out of range";
 }
 
+/* The URI parses as a source does, and is one an insert may name. */
+static const char *
+check_source_insert(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_insert *in = &m->u.insert;
+	struct conf_source src;
+	char why[160];
+
+	(void)from;
+	if (!name_ok(in->export, sizeof(in->export)))
+		return "export is not a valid name";
+	if (!user_ok(in->user, sizeof(in->user)))
+		return "user is not a valid name";
+	if (!conf_terminated(in->uri, sizeof(in->uri)) ||
+	    conf_source_parse(in->uri, &src, why, sizeof(why)) != NULL)
+		return "uri is not a valid source";
+	return src.scheme == CONF_SCHEME_NBD_UNIX ? "nbd+unix:// is never "
+						    "inserted" :
+						    NULL;
+}
+
+static const char *
+check_source_eject(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_source *s = &m->u.source;
+
+	(void)from;
+	if (!name_ok(s->export, sizeof(s->export)))
+		return "export is not a valid name";
+	if (!conf_terminated(s->reason, sizeof(s->reason)) ||
+	    s->reason[0] == '\0')
+		return "reason empty or not terminated";
+	return s->pid == 0 ? NULL : "a pid";
+}
+
 /* --- the table -------------------------------------------------------- */
 
 static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
@@ -378,6 +413,26 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    check_source_started,
 	    "an export's nbdkit, to serve as its session's peer without "
 	    "WebSocket framing; export a name, pid above 1, no reason" },
+	[MSG_SOURCE_INSERT] = { "SOURCE_INSERT", "struct msg_insert",
+	    sizeof(struct msg_insert), MSG_FD_NEVER, BY_SESSIOND, BY_PARENT,
+	    check_source_insert,
+	    "insert a source into an export (POST .../insert); export a "
+	    "name, user a name or none, uri a source but nbd+unix" },
+	[MSG_SOURCE_EJECT] = { "SOURCE_EJECT", "struct msg_source",
+	    sizeof(struct msg_source), MSG_FD_NEVER, BY_SESSIOND, BY_PARENT,
+	    check_source_eject,
+	    "an inserted source is ejected (or its insert failed): start it "
+	    "no more; export a name, a reason, pid 0" },
+	[MSG_SOURCE_ENDED] = { "SOURCE_ENDED", "struct msg_source",
+	    sizeof(struct msg_source), MSG_FD_NEVER, BY_PARENT, BY_SESSIOND,
+	    check_source_exited,
+	    "a source's nbdkit is gone, or an insert was not started, and "
+	    "why in plain words; export a name, a reason, pid 0 or above 1" },
+	[MSG_SOURCE_STOP] = { "SOURCE_STOP", "struct msg_source",
+	    sizeof(struct msg_source), MSG_FD_NEVER, BY_PARENT, BY_LAUNCHER,
+	    check_source_started,
+	    "stop an export's nbdkit (a reload took its source away, or it "
+	    "was ejected); export a name, pid above 1, no reason" },
 };
 
 _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,

@@ -76,6 +76,10 @@ enum msg_type {
 	MSG_SOURCE_STARTED,
 	MSG_SOURCE_EXITED,
 	MSG_SOURCE_PEER,
+	MSG_SOURCE_INSERT,
+	MSG_SOURCE_EJECT,
+	MSG_SOURCE_ENDED,
+	MSG_SOURCE_STOP,
 	MSG_TYPE_COUNT
 };
 
@@ -174,7 +178,10 @@ enum msg_audit_event {
 	AUDIT_EV_PROTOCOL_VIOLATION,
 	AUDIT_EV_HOOK_FAILED,
 	AUDIT_EV_ACCESS_DENIED,
-	AUDIT_EV_NOT_RECORDED,	/* refusals past an address's bound */
+	AUDIT_EV_NOT_RECORDED, /* refusals past an address's bound */
+	AUDIT_EV_SOURCE_INSERTED,
+	AUDIT_EV_INSERT_REFUSED,
+	AUDIT_EV_INSERT_FAILED,
 	AUDIT_EV_CONFIG_RELOAD, /* the parent's own, from here on */
 	AUDIT_EV_SOURCE_STARTED,
 	AUDIT_EV_SOURCE_EXITED,
@@ -217,6 +224,17 @@ struct msg_source {
 	int32_t unused;
 };
 
+/*
+ * POST /api/exports/NAME/insert, as sessiond checked it (the caller may
+ * use the export, allow-source names the URI, nothing is attached): the
+ * parent checks the URI against its own config again.
+ */
+struct msg_insert {
+	char export[CONF_NAME_MAX];
+	char user[CONF_NAME_MAX];
+	char uri[CONF_URI_MAX];
+};
+
 struct msg_hdr {
 	uint32_t type;
 	uint32_t len;
@@ -241,6 +259,7 @@ struct msg {
 		struct msg_hook_done hook_done;
 		struct msg_audit audit;
 		struct msg_source source;
+		struct msg_insert insert;
 		uint64_t align;
 	} u;
 };

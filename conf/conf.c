@@ -125,6 +125,9 @@ static const struct conf_key export_keys[] = {
 	    0, 0 },
 	{ "source-http", CONF_K_BOOL, offsetof(struct conf_export, source_http),
 	    0, 0, 0, 0 },
+	{ "allow-source", CONF_K_ALLOW_SOURCE,
+	    offsetof(struct conf_export, allow_source), CONF_LIST_MAX, 0, 0,
+	    0 },
 	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 
@@ -454,6 +457,9 @@ conf_handler(void *user, const char *section, const char *name,
 		((struct conf_export *)p->target)->allow_line = p->ctx.line;
 	if (p->section == SECTION_EXPORT && strcmp(name, "source") == 0)
 		((struct conf_export *)p->target)->source_line = p->ctx.line;
+	if (p->section == SECTION_EXPORT && strcmp(name, "allow-source") == 0)
+		((struct conf_export *)p->target)->allow_source_line =
+		    p->ctx.line;
 	if (p->section == SECTION_GLOBAL && strcmp(name, "auth") == 0)
 		p->ctx.conf->global.auth_line = p->ctx.line;
 	if (p->section == SECTION_GLOBAL && strcmp(name, "user") == 0)

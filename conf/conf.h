@@ -99,6 +99,8 @@ struct conf_export {
 	char source_credentials[CONF_PATH_MAX]; /* https "user:password" */
 	int32_t source_http;			/* plain http:// allowed */
 	int32_t source_line;
+	char allow_source[CONF_LIST_MAX]; /* what POST .../insert may name */
+	int32_t allow_source_line;
 	uint64_t max_size;
 	uint64_t read_ahead; /* bytes, 0: off */
 	int32_t timeout;     /* seconds */
@@ -158,6 +160,23 @@ struct conf_source {
 const char *
 conf_source_parse(const char *, struct conf_source *, char *, size_t);
 const char *conf_scheme_name(enum conf_scheme);
+
+/*
+ * One word of allow-source: SCHEME://HOST[:PORT], or for an IPv4
+ * network SCHEME://A.B.C.D[:PORT]/BITS. The URI's scheme must be the
+ * same, its host the same name or address (or inside the network), its
+ * port the same (or any, without one).
+ */
+struct conf_allow {
+	enum conf_scheme scheme;
+	char host[CONF_HOST_MAX]; /* as written, IPv6 in brackets */
+	char port[6];		  /* empty: any port */
+	int bits;		  /* an IPv4 network's prefix, -1: none */
+};
+const char *conf_allow_parse(const char *, struct conf_allow *);
+int conf_allow_valid(const char *);
+int conf_allow_has_scheme(const char *, enum conf_scheme);
+int conf_source_allowed(const char *, const struct conf_source *);
 
 /* conf_lookup.c */
 #define CONF_LIST_SEPS " \t," /* between names and @groups */

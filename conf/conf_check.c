@@ -65,6 +65,48 @@ check_allow(struct conf_ctx *ctx, const struct conf_export *e)
 }
 
 /*
+ * An export whose source is inserted (POST /api/exports/NAME/insert):
+ * source-ca is the only file it may name (the CA an nbds:// or https://
+ * insert trusts); plain http:// needs source-http; web sources are
+ * read-only.
+ */
+static void
+check_allow_source(struct conf_ctx *ctx, const struct conf_export *e)
+{
+	const char *const other[] = { "source-certificate", "source-key",
+		"source-psk", "source-credentials" };
+	const char *const value[] = { e->source_certificate, e->source_key,
+		e->source_psk, e->source_credentials };
+	int line = e->allow_source_line, http, web;
+	size_t i;
+
+	for (i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		if (value[i][0] != '\0')
+			conf_error(ctx, line,
+			    "export \"%s\": %s does not go with allow-source "
+			    "(an inserted source takes no client certificate, "
+			    "key or credentials file)",
+			    e->name, other[i]);
+	http = conf_allow_has_scheme(e->allow_source, CONF_SCHEME_HTTP);
+	web = http || conf_allow_has_scheme(e->allow_source, CONF_SCHEME_HTTPS);
+	if (http && !e->source_http)
+		conf_error(ctx, line,
+		    "export \"%s\": allow-source names http://, which needs "
+		    "source-http = yes (nothing protects it on the way)",
+		    e->name);
+	if (!http && e->source_http)
+		conf_error(ctx, line,
+		    "export \"%s\": source-http = yes but allow-source names "
+		    "no http://",
+		    e->name);
+	if (web && !e->read_only)
+		conf_error(ctx, line,
+		    "export \"%s\": allow-source names https:// or http://, "
+		    "whose sources are read-only; add read-only = yes",
+		    e->name);
+}
+
+/*
  * Which source keys go with which scheme. TLS material and credentials
  * are files named by their own keys, never part of the URI or an argv.
  */
@@ -87,6 +129,15 @@ check_source(struct conf_ctx *ctx, const struct conf_export *e)
 	size_t i;
 	int line = e->source_line ? e->source_line : e->line;
 
+	if (e->source[0] != '\0' && e->allow_source[0] != '\0')
+		conf_error(ctx, e->allow_source_line,
+		    "export \"%s\": allow-source is for an export without a "
+		    "source; choose one",
+		    e->name);
+	if (e->source[0] == '\0' && e->allow_source[0] != '\0') {
+		check_allow_source(ctx, e);
+		return;
+	}
 	if (e->source[0] == '\0') {
 		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 			if (keys[i].value[0] != '\0')
@@ -347,6 +398,13 @@ check_source_files(struct conf_ctx *ctx, const struct conf_export *e)
 	char label[CONF_NAME_MAX + 16];
 	int line = e->source_line ? e->source_line : e->line;
 
+	if (e->source[0] == '\0' && e->allow_source[0] != '\0') {
+		snprintf(label, sizeof(label), "export \"%s\": ", e->name);
+		check_public(ctx, e->allow_source_line, label, "source-ca",
+		    e->source_ca,
+		    conf_allow_has_scheme(e->allow_source, CONF_SCHEME_HTTPS));
+		return;
+	}
 	if (e->source[0] == '\0')
 		return;
 	snprintf(label, sizeof(label), "export \"%s\": ", e->name);
@@ -469,6 +527,8 @@ conf_export_valid(const struct conf_export *e)
 		sizeof(e->source_credentials)) &&
 	    (e->source[0] == '\0' ||
 		conf_source_parse(e->source, &src, why, sizeof(why)) == NULL) &&
+	    conf_terminated(e->allow_source, sizeof(e->allow_source)) &&
+	    conf_allow_valid(e->allow_source) &&
 	    (e->device[0] == '\0') != (e->socket[0] == '\0') &&
 	    (e->device[0] == '\0' || conf_nbd_index(e->device) >= 0) &&
 	    e->timeout >= 1 && e->timeout <= 3600 && e->max_size > 0 &&

@@ -37,6 +37,7 @@ enum conf_kind {
 	CONF_K_HOSTS,	 /* host names and addresses, blank separated */
 	CONF_K_MODULES,	 /* kernel module names, blank separated */
 	CONF_K_SOURCE,	 /* nbd://, nbds://, nbd+unix://, https://, http:// */
+	CONF_K_ALLOW_SOURCE, /* SCHEME://HOST[:PORT][/BITS], blank separated */
 };
 
 struct conf_key {

@@ -599,6 +599,89 @@ conf_source_parse(const char *uri, struct conf_source *src, char *why,
 	return r;
 }
 
+/*
+ * allow-source: SCHEME://HOST[:PORT], or SCHEME://A.B.C.D[:PORT]/BITS
+ * for an IPv4 network. Schemes nbd, nbds, https and http (nbd+unix is
+ * never inserted: a socket path names a file of this machine); no path,
+ * no wildcard. Returns NULL, or what is wrong with word.
+ */
+const char *
+conf_allow_parse(const char *word, struct conf_allow *a)
+{
+	struct conf_source src;
+	struct in_addr a4;
+	const char *rest, *slash;
+	char why[160], *end;
+	size_t i;
+	long bits;
+
+	memset(a, 0, sizeof(*a));
+	a->bits = -1;
+	for (i = 0; i < sizeof(source_schemes) / sizeof(source_schemes[0]); i++)
+		if (strncmp(word, source_schemes[i].prefix,
+			strlen(source_schemes[i].prefix)) == 0)
+			break;
+	if (i == sizeof(source_schemes) / sizeof(source_schemes[0]) ||
+	    source_schemes[i].scheme == CONF_SCHEME_NBD_UNIX)
+		return "expected nbd://, nbds://, https:// or http:// and a "
+		       "host";
+	a->scheme = source_schemes[i].scheme;
+	rest = word + strlen(source_schemes[i].prefix);
+	slash = strchr(rest, '/');
+	memset(&src, 0, sizeof(src));
+	if (source_authority(rest,
+		slash ? (size_t)(slash - rest) : strlen(rest), &src, why,
+		sizeof(why)) != NULL)
+		return "expected a host name, an IPv4 or an [IPv6] address, "
+		       "and an optional :PORT";
+	memcpy(a->host, src.host, sizeof(a->host));
+	memcpy(a->port, src.port, sizeof(a->port));
+	if (slash == NULL || slash[1] == '\0')
+		return NULL; /* "https://host/" is "https://host" */
+	if (inet_pton(AF_INET, a->host, &a4) != 1)
+		return "only an IPv4 address takes a /BITS network";
+	bits = strtol(slash + 1, &end, 10);
+	if (*end != '\0' || slash[1] < '0' || slash[1] > '9' || bits > 32)
+		return "a network is A.B.C.D/BITS, BITS from 0 to 32, and "
+		       "nothing else follows the host";
+	a->bits = (int)bits;
+	return NULL;
+}
+
+int
+conf_allow_valid(const char *list)
+{
+	struct conf_allow a;
+	char word[CONF_LIST_MAX];
+
+	while (conf_list_next(&list, " \t", word, sizeof(word)))
+		if (conf_allow_parse(word, &a) != NULL)
+			return 0;
+	return 1;
+}
+
+static void
+set_allow_source(struct conf_ctx *ctx, const char *label,
+    const struct conf_key *key, char *field, const char *value)
+{
+	struct conf_allow a;
+	char word[CONF_LIST_MAX];
+	const char *list = value, *r;
+
+	if (strlen(value) >= key->size) {
+		conf_error(ctx, ctx->line, "%s%s: value too long (max %zu)",
+		    label, key->name, key->size - 1);
+		return;
+	}
+	while (conf_list_next(&list, " \t", word, sizeof(word)))
+		if ((r = conf_allow_parse(word, &a)) != NULL) {
+			conf_error(ctx, ctx->line, "%s%s: \"%s\": %s", label,
+			    key->name, word, r);
+			return;
+		}
+	memcpy(field, value, strlen(value) + 1);
+}
+
 static void
 set_source(struct conf_ctx *ctx, const char *label, const struct conf_key *key,
     char *field, const char *value)
@@ -696,6 +779,9 @@ conf_set_value(struct conf_ctx *ctx, const char *label,
 		break;
 	case CONF_K_SOURCE:
 		set_source(ctx, label, key, field, value);
+		break;
+	case CONF_K_ALLOW_SOURCE:
+		set_allow_source(ctx, label, key, field, value);
 		break;
 	case CONF_K_AUTH:
 		if (strcmp(value, "users") == 0)

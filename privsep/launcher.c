@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <poll.h>
 #include <signal.h>
@@ -46,7 +47,11 @@
 static struct launched {
 	char export[CONF_NAME_MAX];
 	char dir[CONF_PATH_MAX];
-	pid_t pid; /* 0: a free slot */
+	pid_t pid;  /* 0: a free slot */
+	int err_fd; /* nbdkit's stderr, non-blocking; -1: none */
+	char err[SOURCE_STDERR_MAX]; /* its tail */
+	size_t errlen;
+	size_t logged; /* of err, what went to the log */
 } launched[CONF_EXPORT_MAX];
 static char rundir[64];
 
@@ -66,6 +71,72 @@ launcher_describe(int status, char *buf, size_t size)
 }
 
 static void __attribute__((noreturn)) launcher_exit(void);
+/* Each whole line of nbdkit's not yet logged, printable bytes only. */
+static void
+launcher_log_lines(struct launched *l)
+{
+	char line[256];
+	size_t i, n;
+
+	while (l->logged < l->errlen) {
+		for (i = l->logged; i < l->errlen && l->err[i] != '\n'; i++)
+			;
+		if (i == l->errlen)
+			return;
+		for (n = 0; l->logged < i; l->logged++)
+			if (n + 1 < sizeof(line))
+				line[n++] = l->err[l->logged] >= 0x20 &&
+					l->err[l->logged] < 0x7f ?
+				    l->err[l->logged] :
+				    '?';
+		line[n] = '\0';
+		l->logged++; /* the newline */
+		log_info("source %s: %s", l->export, line);
+	}
+}
+
+/*
+ * What nbdkit wrote on its stderr since the last call, without blocking:
+ * the tail is kept (the oldest half goes when full), lines are logged.
+ * Returns 0 at its end (EOF), else 1.
+ */
+static int
+launcher_read_stderr(struct launched *l)
+{
+	char buf[512];
+	size_t keep;
+	ssize_t n;
+
+	for (;;) {
+		if ((n = read(l->err_fd, buf, sizeof(buf))) == -1)
+			return errno == EAGAIN || errno == EINTR ? 1 : 0;
+		if (n == 0)
+			return 0;
+		if (l->errlen + n > sizeof(l->err)) {
+			keep = sizeof(l->err) / 2;
+			if ((size_t)n > keep)
+				n = keep; /* a single read of 512 never is */
+			memmove(l->err, l->err + l->errlen - keep, keep);
+			l->logged = l->logged > l->errlen - keep ?
+			    l->logged - (l->errlen - keep) :
+			    0;
+			l->errlen = keep;
+		}
+		memcpy(l->err + l->errlen, buf, n);
+		l->errlen += n;
+		launcher_log_lines(l);
+	}
+}
+
+static void
+launcher_close_stderr(struct launched *l)
+{
+	if (l->err_fd != -1) {
+		launcher_read_stderr(l);
+		close(l->err_fd);
+	}
+	l->err_fd = -1;
+}
 
 /* The parent gone (stopping closed our channel): stop as on EOF. */
 static void
@@ -149,7 +220,7 @@ launcher_start(const struct conf_export *e, uid_t uid, gid_t gid)
 		fatalx("source folder for %s too long", e->name);
 	if (source_prepare(e, launched[slot].dir, uid, gid, why, sizeof(why)) ==
 		-1 ||
-	    source_spawn(e, launched[slot].dir, uid, gid, 0, &c, why,
+	    source_spawn(e, launched[slot].dir, uid, gid, 1, &c, why,
 		sizeof(why)) == -1) {
 		source_cleanup(launched[slot].dir);
 		log_warnx("source %s: %s", e->name, why);
@@ -157,9 +228,30 @@ launcher_start(const struct conf_export *e, uid_t uid, gid_t gid)
 		return;
 	}
 	launched[slot].pid = c.pid;
+	launched[slot].err_fd = c.err_fd;
+	launched[slot].errlen = launched[slot].logged = 0;
+	if (c.err_fd != -1 &&
+	    fcntl(c.err_fd, F_SETFL, fcntl(c.err_fd, F_GETFL) | O_NONBLOCK) ==
+		-1)
+		fatal("launcher: nbdkit's stderr");
 	log_debug("source %s: nbdkit (pid %d)", e->name, c.pid);
 	launcher_tell(MSG_SOURCE_STARTED, e->name, c.pid, "", c.fd);
 	close(c.fd);
+}
+
+/* SOURCE_STOP: that nbdkit is asked to go; its reaping answers. */
+static void
+launcher_stop_one(const struct msg_source *s)
+{
+	int i;
+
+	for (i = 0; i < CONF_EXPORT_MAX; i++)
+		if (launched[i].pid == s->pid &&
+		    strcmp(launched[i].export, s->export) == 0) {
+			kill(launched[i].pid, SIGTERM);
+			return;
+		}
+	/* Gone already: its SOURCE_EXITED is on its way. */
 }
 
 static void
@@ -175,7 +267,13 @@ launcher_reap(void)
 				continue;
 			launched[i].pid = 0;
 			source_cleanup(launched[i].dir);
-			launcher_describe(status, how, sizeof(how));
+			launcher_close_stderr(&launched[i]);
+			/* Its words, unless a signal (ours, or a kill) ended
+			 * it. */
+			if (!WIFEXITED(status) ||
+			    !source_reason(launched[i].err, launched[i].errlen,
+				how, sizeof(how)))
+				launcher_describe(status, how, sizeof(how));
 			launcher_tell(MSG_SOURCE_EXITED, launched[i].export,
 			    pid, how, -1);
 		}
@@ -184,11 +282,12 @@ launcher_reap(void)
 static void __attribute__((noreturn)) launcher_main(const struct conf_global *g)
 {
 	struct signalfd_siginfo si;
-	struct pollfd pfd[2];
+	struct pollfd pfd[2 + CONF_EXPORT_MAX];
+	int slot[2 + CONF_EXPORT_MAX];
 	struct msg m;
 	const char *why;
 	sigset_t set;
-	int r;
+	int r, i, n;
 
 	prctl(PR_SET_NAME, "launcher", 0, 0, 0);
 	/* The parent gone: SIGTERM, read below, stops all as EOF would. */
@@ -210,14 +309,30 @@ static void __attribute__((noreturn)) launcher_main(const struct conf_global *g)
 	/* root's; the account may pass through to its own folder only. */
 	if (mkdtemp(rundir) == NULL || chmod(rundir, 0711) == -1)
 		fatal("launcher: %s", rundir);
+	for (i = 0; i < CONF_EXPORT_MAX; i++)
+		launched[i].err_fd = -1;
 	pfd[0].fd = LAUNCHER_FD;
 	pfd[0].events = pfd[1].events = POLLIN;
 	for (;;) {
-		if (poll(pfd, 2, -1) == -1) {
+		/* nbdkit's stderr read as it comes: a full pipe would stop it.
+		 */
+		for (i = 0, n = 2; i < CONF_EXPORT_MAX; i++)
+			if (launched[i].pid != 0 && launched[i].err_fd != -1) {
+				pfd[n].fd = launched[i].err_fd;
+				pfd[n].events = POLLIN;
+				slot[n++] = i;
+			}
+		if (poll(pfd, n, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			fatal("launcher: poll");
 		}
+		for (i = 2; i < n; i++)
+			if (pfd[i].revents != 0 &&
+			    launcher_read_stderr(&launched[slot[i]]) == 0) {
+				close(launched[slot[i]].err_fd);
+				launched[slot[i]].err_fd = -1;
+			}
 		if (pfd[1].revents & POLLIN &&
 		    read(pfd[1].fd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGTERM)
@@ -231,20 +346,27 @@ static void __attribute__((noreturn)) launcher_main(const struct conf_global *g)
 			launcher_exit();
 		if (r == -1 && why != NULL)
 			fatalx("protocol error from parent: %s", why);
-		if (r == 1)
+		if (r == 1 && m.type == MSG_SOURCE_START)
 			launcher_start(&m.u.export, g->uid, g->gid);
+		else if (r == 1 && m.type == MSG_SOURCE_STOP)
+			launcher_stop_one(&m.u.source);
 	}
 }
 
 /* --- the parent's side ---------------------------------------------------- */
 
+/*
+ * Forked at start when an export has a source or an allow-source: the
+ * parent's filter forbids fork, so a reload cannot bring one later.
+ */
 int
 launcher_wanted(const struct conf *conf)
 {
 	int i;
 
 	for (i = 0; i < conf->nexports; i++)
-		if (conf->exports[i].source[0] != '\0')
+		if (conf->exports[i].source[0] != '\0' ||
+		    conf->exports[i].allow_source[0] != '\0')
 			return 1;
 	return 0;
 }
@@ -289,6 +411,37 @@ run_of(struct vmediad *env, const char *export)
 	return NULL;
 }
 
+static void source_retry(evutil_socket_t, short, void *);
+
+/* A fresh run for export: its old one, a gone one, a new one; or NULL. */
+static struct source_run *
+run_new(struct vmediad *env, const char *export)
+{
+	struct source_run *run = run_of(env, export);
+	struct event *timer;
+	int i;
+
+	for (i = 0; run == NULL && i < env->nsources; i++)
+		if (env->sources[i].state == SOURCE_GONE)
+			run = &env->sources[i];
+	if (run == NULL) {
+		if (env->nsources == CONF_EXPORT_MAX)
+			return NULL;
+		run = &env->sources[env->nsources++];
+		run->timer = NULL;
+	}
+	if ((timer = run->timer) == NULL &&
+	    (timer = evtimer_new(env->base, source_retry, run)) == NULL)
+		fatalx("cannot make the timer of source %s", export);
+	memset(run, 0, sizeof(*run));
+	run->timer = timer;
+	run->state = SOURCE_GONE;
+	run->env = env;
+	snprintf(run->export, sizeof(run->export), "%s", export);
+	return run;
+}
+
+/* The export of a config source, as it is now configured. */
 static const struct conf_export *
 export_of(struct vmediad *env, const char *name)
 {
@@ -301,6 +454,44 @@ export_of(struct vmediad *env, const char *name)
 	return NULL;
 }
 
+/* The export an inserted uri goes to, if the config lets it; or why not. */
+static const struct conf_export *
+insert_allowed(struct vmediad *env, const char *name, const char *uri,
+    char *why, size_t size)
+{
+	const struct conf_export *e = conf_find_export(env->conf, name);
+	struct conf_source src;
+	char perr[160];
+
+	if (e == NULL)
+		snprintf(why, size, "export no longer configured");
+	else if (e->allow_source[0] == '\0')
+		snprintf(why, size, "export no longer takes inserted sources");
+	else if (conf_source_parse(uri, &src, perr, sizeof(perr)) != NULL ||
+	    !conf_source_allowed(e->allow_source, &src))
+		snprintf(why, size, "source not in the export's allow-source");
+	else
+		return e;
+	return NULL;
+}
+
+/* sessiond hears why a source is gone: it answers an insert with it. */
+static void
+source_tell_sessiond(struct vmediad *env, const char *export, pid_t pid,
+    const char *reason)
+{
+	struct msg_source s;
+
+	if (env->procs[PROC_SESSIOND].pid == 0)
+		return;
+	memset(&s, 0, sizeof(s));
+	snprintf(s.export, sizeof(s.export), "%s", export);
+	snprintf(s.reason, sizeof(s.reason), "%s", reason);
+	s.pid = pid;
+	chan_send(&env->procs[PROC_SESSIOND].chan, MSG_SOURCE_ENDED, &s,
+	    sizeof(s), -1);
+}
+
 static time_t
 now(void)
 {
@@ -310,20 +501,44 @@ now(void)
 	return ts.tv_sec;
 }
 
-/* The export as it is now configured; gone from the config, no more. */
+/*
+ * The export as it is now configured; gone from the config, no more. An
+ * inserted source goes as its export is, with its URI and no file but
+ * the export's source-ca (conf_check.c allows no other).
+ */
 static void
 source_request(struct source_run *run)
 {
+	static struct conf_export copy; /* 3 KiB, off the stack */
 	struct vmediad *env = run->env;
 	const struct conf_export *e;
+	char why[128];
 
 	if (env->stopping || env->launcher_pid == 0)
 		return;
-	if ((e = export_of(env, run->export)) == NULL) {
+	if (run->uri[0] != '\0') {
+		if ((e = insert_allowed(env, run->export, run->uri, why,
+			 sizeof(why))) == NULL) {
+			log_info("source %s: %s", run->export, why);
+			run->state = SOURCE_GONE;
+			source_tell_sessiond(env, run->export, 0, why);
+			return;
+		}
+		copy = *e;
+		snprintf(copy.source, sizeof(copy.source), "%s", run->uri);
+		memset(copy.source_certificate, 0,
+		    sizeof(copy.source_certificate));
+		memset(copy.source_key, 0, sizeof(copy.source_key));
+		memset(copy.source_psk, 0, sizeof(copy.source_psk));
+		memset(copy.source_credentials, 0,
+		    sizeof(copy.source_credentials));
+		e = &copy;
+	} else if ((e = export_of(env, run->export)) == NULL) {
 		log_info("source %s: no longer configured", run->export);
 		run->state = SOURCE_GONE;
 		return;
 	}
+	snprintf(run->started, sizeof(run->started), "%s", e->source);
 	run->state = SOURCE_STARTING;
 	chan_send(&env->launcher, MSG_SOURCE_START, e, sizeof(*e), -1);
 }
@@ -336,6 +551,34 @@ source_retry(evutil_socket_t fd, short events, void *arg)
 	source_request(arg);
 }
 
+/* Never started again: ejected, or a reload took it away or changed it. */
+static void
+source_end(struct source_run *run)
+{
+	struct msg_source s;
+
+	switch (run->state) {
+	case SOURCE_WAITING:
+		evtimer_del(run->timer);
+		run->state = SOURCE_GONE;
+		break;
+	case SOURCE_STARTING:
+		run->ending = 1; /* stopped once it says it runs */
+		break;
+	case SOURCE_RUNNING:
+		run->ending = 1;
+		memset(&s, 0, sizeof(s));
+		snprintf(s.export, sizeof(s.export), "%s", run->export);
+		s.pid = run->pid;
+		chan_send(&run->env->launcher, MSG_SOURCE_STOP, &s, sizeof(s),
+		    -1);
+		break;
+	case SOURCE_GONE:
+	default:
+		break;
+	}
+}
+
 static void
 source_exited(struct source_run *run, const struct msg_source *s)
 {
@@ -343,6 +586,21 @@ source_exited(struct source_run *run, const struct msg_source *s)
 	char why[128];
 
 	run->pid = 0;
+	if (run->ending) {
+		run->ending = 0;
+		run->state = SOURCE_GONE;
+		log_info("source %s: %s; stopped", run->export, s->reason);
+		snprintf(why, sizeof(why), "%.100s; stopped", s->reason);
+		audit_source(run->env, AUDIT_EV_SOURCE_EXITED, run->export,
+		    why);
+		/* A reload changed it: the export's source as it is now. */
+		if (export_of(run->env, run->export) != NULL) {
+			run->uri[0] = '\0';
+			run->backoff = 0;
+			source_request(run);
+		}
+		return;
+	}
 	if (run->state == SOURCE_RUNNING && now() - run->since >= SOURCE_STEADY)
 		run->backoff = 0;
 	run->backoff = run->backoff == 0	  ? 1 :
@@ -358,6 +616,7 @@ source_exited(struct source_run *run, const struct msg_source *s)
 	tv.tv_sec = run->backoff;
 	if (evtimer_add(run->timer, LIBEVENT_TV(&tv)) == -1)
 		fatalx("cannot arm the timer of source %s", run->export);
+	source_tell_sessiond(run->env, run->export, s->pid, s->reason);
 }
 
 static void
@@ -384,7 +643,12 @@ launcher_dispatch(struct chan *c, struct msg *m, void *arg)
 		    run->pid);
 		snprintf(why, sizeof(why), "nbdkit pid %d", run->pid);
 		audit_source(env, AUDIT_EV_SOURCE_STARTED, run->export, why);
-		if (env->procs[PROC_SESSIOND].pid != 0)
+		if (run->ending) {
+			/* Ejected or taken away while it started. */
+			close(m->fd);
+			run->ending = 0;
+			source_end(run);
+		} else if (env->procs[PROC_SESSIOND].pid != 0)
 			chan_send(&env->procs[PROC_SESSIOND].chan,
 			    MSG_SOURCE_PEER, &m->u.source, sizeof(m->u.source),
 			    m->fd);
@@ -427,19 +691,117 @@ launcher_attach(struct vmediad *env)
 	for (i = 0; i < env->conf->nexports; i++) {
 		if (env->conf->exports[i].source[0] == '\0')
 			continue;
-		run = &env->sources[env->nsources++];
-		memset(run, 0, sizeof(*run));
-		snprintf(run->export, sizeof(run->export), "%s",
-		    env->conf->exports[i].name);
-		run->env = env;
-		if ((run->timer = evtimer_new(env->base, source_retry, run)) ==
-		    NULL)
-			fatalx("cannot make the timer of source %s",
-			    run->export);
+		if ((run = run_new(env, env->conf->exports[i].name)) == NULL)
+			fatalx("more sources than exports");
 		source_request(run);
 	}
 }
 
+/*
+ * POST /api/exports/NAME/insert, checked by sessiond: checked again
+ * here against our config, then started as a source of that export.
+ * Whatever stops it, sessiond hears (SOURCE_ENDED) and answers.
+ */
+void
+launcher_insert(struct vmediad *env, const struct msg_insert *in)
+{
+	struct source_run *run;
+	char why[128];
+
+	if (env->launcher_pid == 0 || env->stopping) {
+		snprintf(why, sizeof(why),
+		    "no launcher: allow-source came with a reload; restart "
+		    "vmediad");
+		source_tell_sessiond(env, in->export, 0, why);
+		return;
+	}
+	if (insert_allowed(env, in->export, in->uri, why, sizeof(why)) ==
+	    NULL) {
+		source_tell_sessiond(env, in->export, 0, why);
+		return;
+	}
+	if ((run = run_of(env, in->export)) != NULL &&
+	    run->state != SOURCE_GONE) {
+		source_tell_sessiond(env, in->export, 0,
+		    "the last source is still stopping; try again");
+		return;
+	}
+	if ((run = run_new(env, in->export)) == NULL) {
+		source_tell_sessiond(env, in->export, 0, "too many sources");
+		return;
+	}
+	snprintf(run->uri, sizeof(run->uri), "%s", in->uri);
+	log_info("source %s: %s inserted by %s", run->export, run->uri,
+	    in->user[0] != '\0' ? in->user : "an anonymous user");
+	source_request(run);
+}
+
+/* An inserted source ejected (or its insert failed): never again. */
+void
+launcher_eject(struct vmediad *env, const struct msg_source *s)
+{
+	struct source_run *run = run_of(env, s->export);
+
+	if (run == NULL || run->uri[0] == '\0' || run->state == SOURCE_GONE)
+		return;
+	log_info("source %s: %s", run->export, s->reason);
+	source_end(run);
+}
+
+/*
+ * A reload: a source it took away or whose URI it changed stops (the
+ * changed one starts again as configured); an inserted one the export
+ * no longer allows stops; a new source starts. Without a launcher (the
+ * config at start had no source) nothing can start: say so.
+ */
+void
+launcher_reload(struct vmediad *env)
+{
+	const struct conf_export *e;
+	struct source_run *run;
+	char why[128];
+	int i;
+
+	if (env->launcher_pid == 0) {
+		if (launcher_wanted(env->conf))
+			log_warnx("reload: a source or allow-source needs the "
+				  "launcher, which vmediad forks at start only "
+				  "when an export has one: restart vmediad");
+		return;
+	}
+	for (i = 0; i < env->nsources; i++) {
+		run = &env->sources[i];
+		if (run->state == SOURCE_GONE)
+			continue;
+		if (run->uri[0] != '\0') {
+			if (insert_allowed(env, run->export, run->uri, why,
+				sizeof(why)) == NULL) {
+				log_info("source %s: %s; stopping it",
+				    run->export, why);
+				source_end(run);
+			}
+			continue;
+		}
+		e = export_of(env, run->export);
+		if (e == NULL || strcmp(e->source, run->started) != 0) {
+			log_info("source %s: %s; stopping it", run->export,
+			    e == NULL ? "taken away by the reload" :
+					"changed by the reload");
+			source_end(run);
+		}
+	}
+	for (i = 0; i < env->conf->nexports; i++) {
+		e = &env->conf->exports[i];
+		if (e->source[0] == '\0' ||
+		    ((run = run_of(env, e->name)) != NULL &&
+			run->state != SOURCE_GONE))
+			continue;
+		if ((run = run_new(env, e->name)) == NULL)
+			fatalx("more sources than exports");
+		log_info("source %s: added by the reload", e->name);
+		source_request(run);
+	}
+}
 /* Stopping: the channel closes, and the launcher stops every nbdkit. */
 void
 launcher_stop(struct vmediad *env)

@@ -10,11 +10,16 @@
 extern const struct sandbox_policy launcher_policy;
 
 struct vmediad;
+struct msg_insert;
+struct msg_source;
 
 int launcher_wanted(const struct conf *);
 void launcher_fork(struct vmediad *);
 void launcher_attach(struct vmediad *);
 void launcher_stop(struct vmediad *);
 int launcher_reaped(struct vmediad *, pid_t, int);
+void launcher_insert(struct vmediad *, const struct msg_insert *);
+void launcher_eject(struct vmediad *, const struct msg_source *);
+void launcher_reload(struct vmediad *);
 
 #endif

@@ -109,6 +109,12 @@ proc_dispatch(struct chan *c, struct msg *m, void *arg)
 	case MSG_AUDIT:
 		audit_record(p->env, &m->u.audit);
 		break;
+	case MSG_SOURCE_INSERT:
+		launcher_insert(p->env, &m->u.insert);
+		break;
+	case MSG_SOURCE_EJECT:
+		launcher_eject(p->env, &m->u.source);
+		break;
 	default:
 		fatalx("%s from %s allowed but not handled",
 		    msg_type_name(m->type), p->name);

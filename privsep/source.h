@@ -13,6 +13,7 @@
 #define SOURCE_NBDKIT "/usr/bin/nbdkit"
 #define SOURCE_ARGV_MAX 32
 #define SOURCE_ARG_MAX (CONF_URI_MAX + CONF_PATH_MAX + 64)
+#define SOURCE_STDERR_MAX 2048 /* the tail of nbdkit's stderr kept */
 
 /* The argument list of one nbdkit, each argument in its own array. */
 struct source_argv {
@@ -35,5 +36,8 @@ int source_build_argv(const struct conf_export *, const char *,
     struct source_argv *, char *, size_t);
 int source_spawn(const struct conf_export *, const char *, uid_t, gid_t, int,
     struct source_child *, char *, size_t);
+
+/* source_reason.c */
+int source_reason(const char *, size_t, char *, size_t);
 
 #endif

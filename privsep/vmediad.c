@@ -109,6 +109,7 @@ reload(struct vmediad *env)
 	for (i = 0; i < PROC_COUNT; i++)
 		proc_send_conf(env, &env->procs[i]);
 	listen_exports(env);
+	launcher_reload(env);
 	log_info("reloaded %s (config %u)", env->conffile, env->generation);
 	snprintf(why, sizeof(why), "config %u from %s", env->generation,
 	    env->conffile);

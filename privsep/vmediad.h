@@ -33,7 +33,10 @@ enum source_state {
 /* An export's source as the parent follows it (launcher.c). */
 struct source_run {
 	char export[CONF_NAME_MAX];
+	char uri[CONF_URI_MAX];	    /* an inserted source's; "": the config's */
+	char started[CONF_URI_MAX]; /* the URI it was last started with */
 	enum source_state state;
+	int ending; /* ejected, or a reload took it away: never again */
 	pid_t pid;
 	int backoff;  /* seconds, doubled up to a minute */
 	time_t since; /* CLOCK_MONOTONIC of the last change */

@@ -47,23 +47,41 @@ api_read_ahead(struct evbuffer *out, const struct export_rt *ex)
 /*
  * The export's source: its URI, which holds no secret (conf_source_parse
  * refuses a user part and any query but nbd+unix's socket; the TLS files
- * never reach sessiond), and whether it is the export's peer now.
+ * never reach sessiond), whether it is the export's peer now, who
+ * inserted it (an inserted one), and while it waits why it last ended.
+ * An export that takes inserted sources shows its allow-source.
  */
 static void
 api_source(struct evbuffer *out, const struct export_rt *ex)
 {
 	const struct session *s = ex->session;
+	const char *uri =
+	    ex->conf.source[0] != '\0' ? ex->conf.source : ex->inserted;
+	int waiting = s == NULL || s->framed;
 
-	if (ex->conf.source[0] == '\0') {
+	if (ex->conf.allow_source[0] != '\0') {
+		evbuffer_add_printf(out, ", \"allow_source\": ");
+		json_string(out, ex->conf.allow_source);
+	}
+	if (uri[0] == '\0') {
 		evbuffer_add_printf(out, ", \"source\": null");
 		return;
 	}
 	evbuffer_add_printf(out, ", \"source\": {\"uri\": ");
-	json_string(out, ex->conf.source);
-	evbuffer_add_printf(out, ", \"state\": \"%s\"}",
-	    s == NULL || s->framed ? "waiting" :
-		s->transmitting	   ? "attached" :
-				     "connecting");
+	json_string(out, uri);
+	evbuffer_add_printf(out, ", \"state\": \"%s\"",
+	    waiting		? "waiting" :
+		s->transmitting ? "attached" :
+				  "connecting");
+	if (ex->conf.source[0] == '\0') {
+		evbuffer_add_printf(out, ", \"inserted_by\": ");
+		json_string(out, ex->inserted_by);
+	}
+	if (waiting && ex->source_reason[0] != '\0') {
+		evbuffer_add_printf(out, ", \"reason\": ");
+		json_string(out, ex->source_reason);
+	}
+	evbuffer_add_printf(out, "}");
 }
 
 static void

@@ -46,7 +46,9 @@ conn_free(struct conn *c)
 {
 	TAILQ_REMOVE(&conns, c, entry);
 	nconns--;
-	if (c->waiting)
+	if (c->inserting != NULL)
+		insert_forget(c);
+	else if (c->waiting)
 		passwd_forget(c);
 	cred_clear(&c->cred);
 	if (c->bev != NULL)
@@ -131,6 +133,18 @@ conn_resume(struct conn *c)
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
 		bufferevent_trigger(c->bev, EV_READ,
 		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/*
+ * An answer that takes a while (an insert): nothing more is read, and
+ * the request may take seconds more than request-timeout allows.
+ */
+void
+conn_hold(struct conn *c, int seconds)
+{
+	c->waiting = 1;
+	bufferevent_disable(c->bev, EV_READ);
+	timer_arm(c, seconds);
 }
 
 static void

@@ -28,7 +28,8 @@ struct conn {
 	int waiting;	/* a password check runs */
 	int in_request; /* bytes of a request came */
 	struct identity id;
-	struct cred cred; /* while a check runs */
+	struct cred cred;	     /* while a check runs */
+	struct export_rt *inserting; /* waits for its insert's answer */
 };
 
 void conn_close_after_write(struct conn *);
@@ -38,6 +39,7 @@ void conn_error_headers(struct conn *, int, const char *,
 void conn_free(struct conn *);
 void conn_request_done(struct conn *, int);
 void conn_resume(struct conn *);
+void conn_hold(struct conn *, int);
 struct bufferevent *conn_take_bev(struct conn *);
 
 void route_request(struct conn *);

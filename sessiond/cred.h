@@ -32,6 +32,7 @@ int cred_token_valid(const char *, size_t);
 int cred_cookie_token(const char *, char[CRED_TOKEN_LEN + 1]);
 void cred_authorization(const char *, struct cred *);
 int cred_login_body(const char *, size_t, struct cred *);
+int cred_insert_body(const char *, size_t, char *, size_t, int *);
 void cred_clear(struct cred *);
 
 #endif

@@ -1,37 +1,76 @@
 /*
- * The login body: one flat JSON object with string members "username"
- * and "password"; other members may be strings, numbers, true, false or
- * null and are ignored. Nothing nested, nothing unbounded.
+ * JSON bodies: the login's, one flat object with string members
+ * "username" and "password", and an insert's, with "url"; other members
+ * may be strings, numbers, true, false or null and are ignored. Nothing
+ * nested, nothing unbounded.
  */
 #include <string.h>
 
 #include "cred.h"
 #include "json_in.h"
 
+/* One member's value, by its key; -1 refuses the whole body. */
+typedef int (*json_member_fn)(struct json_in *, const char *, void *);
+
+/* One flat object, each member handed to fn; 0, or -1 for anything else. */
 static int
-member(struct json_in *in, struct cred *c, int *seen)
+json_object(const char *body, size_t len, json_member_fn fn, void *arg)
 {
+	struct json_in in = { body, body + len };
 	char key[32];
 
-	if (json_in_string(in, key, sizeof(key)) == -1)
+	json_in_ws(&in);
+	if (in.p >= in.end || *in.p++ != '{')
 		return -1;
-	json_in_ws(in);
-	if (in->p >= in->end || *in->p++ != ':')
+	json_in_ws(&in);
+	while (in.p < in.end && *in.p != '}') {
+		if (json_in_string(&in, key, sizeof(key)) == -1)
+			return -1;
+		json_in_ws(&in);
+		if (in.p >= in.end || *in.p++ != ':')
+			return -1;
+		json_in_ws(&in);
+		if (fn(&in, key, arg) == -1)
+			return -1;
+		json_in_ws(&in);
+		if (in.p < in.end && *in.p == ',') {
+			in.p++;
+			json_in_ws(&in);
+			if (in.p < in.end && *in.p == '}')
+				return -1;
+		} else if (in.p < in.end && *in.p != '}')
+			return -1;
+	}
+	if (in.p >= in.end)
 		return -1;
-	json_in_ws(in);
+	in.p++;
+	json_in_ws(&in);
+	return in.p == in.end ? 0 : -1;
+}
+
+struct login_body {
+	struct cred *c;
+	int seen;
+};
+
+static int
+login_member(struct json_in *in, const char *key, void *arg)
+{
+	struct login_body *b = arg;
+
 	if (strcmp(key, "username") == 0) {
-		if (*seen & 1 ||
-		    json_in_string(in, c->user, sizeof(c->user)) == -1)
+		if (b->seen & 1 ||
+		    json_in_string(in, b->c->user, sizeof(b->c->user)) == -1)
 			return -1;
-		*seen |= 1;
+		b->seen |= 1;
 	} else if (strcmp(key, "password") == 0) {
-		if (*seen & 2 ||
-		    json_in_string(in, c->password, sizeof(c->password)) == -1)
+		if (b->seen & 2 ||
+		    json_in_string(in, b->c->password,
+			sizeof(b->c->password)) == -1)
 			return -1;
-		*seen |= 2;
+		b->seen |= 2;
 	} else if (json_in_skip(in) == -1)
 		return -1;
-	json_in_ws(in);
 	return 0;
 }
 
@@ -39,34 +78,67 @@ member(struct json_in *in, struct cred *c, int *seen)
 int
 cred_login_body(const char *body, size_t len, struct cred *c)
 {
-	struct json_in in = { body, body + len };
-	int seen = 0;
+	struct login_body b = { c, 0 };
 
 	memset(c, 0, sizeof(*c));
-	json_in_ws(&in);
-	if (in.p >= in.end || *in.p++ != '{')
-		goto bad;
-	json_in_ws(&in);
-	while (in.p < in.end && *in.p != '}') {
-		if (member(&in, c, &seen) == -1)
-			goto bad;
-		if (in.p < in.end && *in.p == ',') {
-			in.p++;
-			json_in_ws(&in);
-			if (in.p < in.end && *in.p == '}')
-				goto bad;
-		} else if (in.p < in.end && *in.p != '}')
-			goto bad;
+	if (json_object(body, len, login_member, &b) == -1 || b.seen != 3 ||
+	    !conf_name_valid(c->user)) {
+		explicit_bzero(c, sizeof(*c));
+		return -1;
 	}
-	if (in.p >= in.end)
-		goto bad;
-	in.p++;
-	json_in_ws(&in);
-	if (in.p != in.end || seen != 3 || !conf_name_valid(c->user))
-		goto bad;
 	c->kind = CRED_BASIC;
 	return 0;
-bad:
-	explicit_bzero(c, sizeof(*c));
-	return -1;
+}
+
+struct insert_body {
+	char *url;
+	size_t size;
+	int seen;
+	int credentials;
+};
+
+static int
+insert_member(struct json_in *in, const char *key, void *arg)
+{
+	struct insert_body *b = arg;
+	char secret[CRED_PASSWORD_MAX];
+	int r;
+
+	if (strcmp(key, "url") == 0) {
+		if (b->seen || json_in_string(in, b->url, b->size) == -1)
+			return -1;
+		b->seen = 1;
+		return 0;
+	}
+	if (strcmp(key, "username") == 0 || strcmp(key, "password") == 0) {
+		/* Read to be refused, never kept. */
+		r = json_in_string(in, secret, sizeof(secret));
+		explicit_bzero(secret, sizeof(secret));
+		b->credentials = 1;
+		return r;
+	}
+	return json_in_skip(in);
+}
+
+/*
+ * POST /api/exports/NAME/insert: {"url": "..."}, other members ignored
+ * as in the login body. 0 with url filled (a string without a NUL),
+ * *credentials 1 if a "username" or "password" came; -1 for anything
+ * else.
+ */
+int
+cred_insert_body(const char *body, size_t len, char *url, size_t size,
+    int *credentials)
+{
+	struct insert_body b = { url, size, 0, 0 };
+
+	url[0] = '\0';
+	*credentials = 0;
+	if (json_object(body, len, insert_member, &b) == -1 || !b.seen ||
+	    strlen(url) == 0) {
+		url[0] = '\0';
+		return -1;
+	}
+	*credentials = b.credentials;
+	return 0;
 }

@@ -663,12 +663,15 @@ serve_media(struct conn *c, const struct export_rt *ex)
 {
 	const struct session *s = ex->session;
 	const char *name = ex->conf.name, *mgr = rf_manager();
-	const char *uri = ex->conf.source, *via = "NotConnected";
+	const char *uri = ex->inserted[0] ? ex->inserted : ex->conf.source;
+	const char *via = "NotConnected";
 	struct evbuffer *b = route_body_new();
-	int inserted = s != NULL && !s->ending;
+	int applet = s != NULL && !s->ending && s->framed;
+	int inserted = (s != NULL && !s->ending) ||
+	    (ex->inserted[0] != '\0' && ex->inserting == NULL);
 
 	if (inserted)
-		via = s->framed ? "Applet" : "URI";
+		via = applet ? "Applet" : "URI";
 	rf_head(b, "VirtualMedia.v1_6_0.VirtualMedia",
 	    "VirtualMedia.VirtualMedia", RF_MANAGERS "/%s/VirtualMedia/%s", mgr,
 	    name);
@@ -677,7 +680,7 @@ serve_media(struct conn *c, const struct export_rt *ex)
 	evbuffer_add_printf(b, ", \"MediaTypes\": [\"%s\"], \"Image\": ",
 	    ex->conf.read_only ? "CD" : "USBStick");
 	/* A URL source's image is its URI (which holds no secret, api.c). */
-	if (uri[0] != '\0' && (!inserted || !s->framed)) {
+	if (uri[0] != '\0' && !applet) {
 		json_string(b, uri);
 		evbuffer_add_printf(b, ", \"ImageName\": ");
 		rf_image_name(b, uri);
@@ -777,7 +780,7 @@ insert_checked(struct conn *c, const struct export_rt *ex,
 		{ INSERT_ACTION, "Image" }, "Image" };
 
 	if (!(body->seen & RF_BIT(RF_M_IMAGE))) {
-		rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, name,
+		rf_refuse(c, AUDIT_EV_INSERT_REFUSED, name,
 		    "InsertMedia without Image", &e);
 		return -1;
 	}
@@ -787,7 +790,7 @@ insert_checked(struct conn *c, const struct export_rt *ex,
 		e.msg = RF_PROPERTY_VALUE_NOT_IN_LIST;
 		e.args[0] = p;
 		e.args[1] = e.related = "TransferProtocolType";
-		rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, name,
+		rf_refuse(c, AUDIT_EV_INSERT_REFUSED, name,
 		    "unsupported TransferProtocolType", &e);
 		return -1;
 	}
@@ -796,7 +799,7 @@ insert_checked(struct conn *c, const struct export_rt *ex,
 		e.msg = RF_PROPERTY_VALUE_NOT_IN_LIST;
 		e.args[0] = body->transfer_method;
 		e.args[1] = e.related = "TransferMethod";
-		rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, name,
+		rf_refuse(c, AUDIT_EV_INSERT_REFUSED, name,
 		    "unsupported TransferMethod", &e);
 		return -1;
 	}
@@ -806,30 +809,43 @@ insert_checked(struct conn *c, const struct export_rt *ex,
 		e.msg = RF_PROPERTY_VALUE_CONFLICT;
 		e.args[0] = "TransferProtocolType";
 		e.args[1] = e.related = "Image";
-		rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, name,
+		rf_refuse(c, AUDIT_EV_INSERT_REFUSED, name,
 		    "TransferProtocolType does not match Image", &e);
 		return -1;
 	}
-	if (ex->session != NULL && !ex->session->ending) {
-		e.status = 409;
-		e.msg = RF_RESOURCE_IN_USE;
-		e.related = NULL;
-		e.detail = "media is inserted: eject it first";
-		rf_refuse(c, AUDIT_EV_ACCESS_DENIED, name,
-		    "InsertMedia while inserted", &e);
+	if ((body->seen & RF_BIT(RF_M_INSERTED)) && !body->inserted) {
+		e.msg = RF_PROPERTY_VALUE_NOT_IN_LIST;
+		e.args[0] = "false";
+		e.args[1] = e.related = "Inserted";
+		e.detail = "media is inserted when inserted: Inserted false "
+			   "is not supported";
+		rf_refuse(c, AUDIT_EV_INSERT_REFUSED, name,
+		    "InsertMedia with Inserted false", &e);
+		return -1;
+	}
+	if ((body->seen & RF_BIT(RF_M_WRITE_PROTECTED)) &&
+	    !body->write_protected && rf_protocol_of(body->image) != NULL &&
+	    strcmp(rf_protocol_of(body->image), "OEM") != 0) {
+		e.msg = RF_PROPERTY_VALUE_NOT_IN_LIST;
+		e.args[0] = "false";
+		e.args[1] = e.related = "WriteProtected";
+		e.detail = "a web server's image is read-only";
+		rf_refuse(c, AUDIT_EV_INSERT_REFUSED, name,
+		    "InsertMedia of a web image not write-protected", &e);
 		return -1;
 	}
 	return 0;
 }
 
+/*
+ * The insert itself is insert.c's, as for POST /api/exports/NAME/insert:
+ * the answer waits until the source attached (204, redfish_inserted) or
+ * failed (conn_error's, in the registry's form).
+ */
 static void
 serve_insert(struct conn *c, struct export_rt *ex)
 {
 	struct rf_body body;
-	struct rf_err e = { 501, RF_ACTION_NOT_SUPPORTED,
-		"this vmediad cannot insert a URL at run time; configure the "
-		"export's source instead",
-		{ "#" INSERT_ACTION, NULL }, NULL };
 	int rv;
 
 	if (!rf_json_body(c, ex->conf.name))
@@ -844,8 +860,9 @@ serve_insert(struct conn *c, struct export_rt *ex)
 	if (rv == -1)
 		rf_body_refused(c, ex->conf.name, INSERT_ACTION, &body);
 	else if (insert_checked(c, ex, &body) == 0)
-		rf_refuse(c, AUDIT_EV_ACCESS_DENIED, ex->conf.name,
-		    "InsertMedia is not supported", &e);
+		insert_start(c, ex, body.image,
+		    (body.seen &
+			(RF_BIT(RF_M_USERNAME) | RF_BIT(RF_M_PASSWORD))) != 0);
 	rf_body_clear(&body);
 }
 
@@ -876,6 +893,14 @@ serve_eject(struct conn *c, struct export_rt *ex)
 	default:
 		rf_send(c, 204, route_body_new(), NULL, 0, 0);
 	}
+}
+
+/* An insert attached: insert.c's answer, in Redfish's form. */
+void
+redfish_inserted(struct conn *c)
+{
+	conn_resume(c);
+	rf_send(c, 204, route_body_new(), NULL, 0, 0);
 }
 
 /* --- login ------------------------------------------------------------ */

@@ -61,6 +61,7 @@ int redfish_path(const char *);
 void redfish_serve(struct conn *);
 int redfish_is_login(const struct conn *);
 void redfish_login(struct conn *);
+void redfish_inserted(struct conn *);
 void redfish_conn_error(struct conn *, int, const char *,
     const struct http_header *, size_t);
 

@@ -241,56 +241,62 @@ usable_export(struct conn *c, struct export_rt *ex)
 }
 
 /*
- * Ends what is attached to ex at c's request, for its owner or an admin;
- * the JSON API and Redfish's EjectMedia answer the outcome each in its
- * own form. A refusal is audited here.
+ * Ends what is attached to ex at c's request, for its owner or an admin:
+ * a browser's or peer's session, or an inserted source (insert.c), which
+ * then ends for good. The JSON API and Redfish's EjectMedia answer the
+ * outcome each in its own form. A refusal is audited here.
  */
 enum route_eject_result
 route_eject(struct conn *c, struct export_rt *ex)
 {
+	const char *owner;
 	char why[128];
 
-	if (ex->session == NULL || ex->session->ending)
+	if (ex->inserted[0] != '\0') {
+		if (ex->inserting != NULL)
+			return ROUTE_EJECT_INSERTING;
+		owner = ex->inserted_by;
+	} else if (ex->session == NULL || ex->session->ending)
 		return ROUTE_EJECT_NOTHING;
+	else
+		owner = ex->session->user;
 	if (c->id.how != AUTH_HOW_ANONYMOUS && !c->id.admin &&
-	    strcmp(ex->session->user, c->id.user) != 0) {
+	    strcmp(owner, c->id.user) != 0) {
 		refusal_audit(c, 403, AUDIT_EV_ACCESS_DENIED, c->id.user,
 		    ex->conf.name, "only its owner or an admin may eject");
 		return ROUTE_EJECT_NOT_OWNER;
 	}
 	snprintf(why, sizeof(why), "ejected by %s",
 	    c->id.user[0] ? c->id.user : c->addr);
-	log_info("export %s: %s", ex->conf.name, why);
-	route_audit(c, AUDIT_EV_EJECT, c->id.user, ex->conf.name,
-	    ex->session->user);
-	session_end(ex->session, "ejected", WS_CLOSE_NORMAL);
+	if (ex->inserted[0] != '\0')
+		log_info("export %s: %s (inserted %s)", ex->conf.name, why,
+		    ex->inserted);
+	else
+		log_info("export %s: %s", ex->conf.name, why);
+	route_audit(c, AUDIT_EV_EJECT, c->id.user, ex->conf.name, owner);
+	if (ex->inserted[0] != '\0')
+		insert_end(ex, why);
+	if (ex->session != NULL && !ex->session->ending)
+		session_end(ex->session, "ejected", WS_CLOSE_NORMAL);
 	return ROUTE_EJECT_DONE;
 }
 
 /* POST /api/exports/NAME/eject: the owner or an admin. */
 static void
-serve_eject(struct conn *c)
+serve_eject(struct conn *c, const char *name)
 {
-	char name[CONF_NAME_MAX];
-	const char *p = c->req->path + strlen("/api/exports/");
-	const char *slash = strchr(p, '/');
 	struct export_rt *ex;
 	struct evbuffer *b;
 
-	if (slash == NULL || strcmp(slash, "/eject") != 0 ||
-	    (size_t)(slash - p) >= sizeof(name)) {
-		conn_error(c, 404, "not found");
-		return;
-	}
-	memcpy(name, p, slash - p);
-	name[slash - p] = '\0';
-	if (!need_identity(c))
-		return;
 	if ((ex = usable_export(c, sd_export(name))) == NULL)
 		return;
 	switch (route_eject(c, ex)) {
 	case ROUTE_EJECT_NOTHING:
 		conn_error(c, 409, "nothing attached to this export");
+		return;
+	case ROUTE_EJECT_INSERTING:
+		conn_error(c, 409,
+		    "an insert is under way; wait for its answer");
 		return;
 	case ROUTE_EJECT_NOT_OWNER:
 		conn_error(c, 403, "only its owner or an admin may eject");
@@ -302,6 +308,29 @@ serve_eject(struct conn *c)
 	b = route_body_new();
 	evbuffer_add_printf(b, "{\"ejected\": true}\n");
 	route_respond_json(c, 200, b, NULL, 0);
+}
+
+/* POST /api/exports/NAME/eject or /insert. */
+static void
+serve_export_call(struct conn *c)
+{
+	char name[CONF_NAME_MAX];
+	const char *p = c->req->path + strlen("/api/exports/");
+	const char *slash = strchr(p, '/');
+
+	if (slash == NULL || (size_t)(slash - p) >= sizeof(name) ||
+	    (strcmp(slash, "/eject") != 0 && strcmp(slash, "/insert") != 0)) {
+		conn_error(c, 404, "not found");
+		return;
+	}
+	memcpy(name, p, slash - p);
+	name[slash - p] = '\0';
+	if (!need_identity(c))
+		return;
+	if (strcmp(slash, "/eject") == 0)
+		serve_eject(c, name);
+	else
+		insert_serve(c, name);
 }
 
 /* "binary" if offered, the login token if that is how we know them. */
@@ -429,7 +458,7 @@ route_identified(struct conn *c)
 			serve_exports(c);
 	} else if (strncmp(path, "/api/exports/", 13) == 0) {
 		if (method_is(c, HTTP_METHOD_POST))
-			serve_eject(c);
+			serve_export_call(c);
 	} else if (strncmp(path, "/api/", 5) == 0)
 		conn_error(c, 404, "not found");
 	else if (method_is(c, HTTP_METHOD_GET))

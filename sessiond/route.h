@@ -17,6 +17,7 @@ struct evbuffer;
 enum route_eject_result {
 	ROUTE_EJECT_DONE,
 	ROUTE_EJECT_NOTHING,   /* nothing attached */
+	ROUTE_EJECT_INSERTING, /* an insert waits for its answer */
 	ROUTE_EJECT_NOT_OWNER, /* refused and audited */
 };
 struct export_rt;

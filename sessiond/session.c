@@ -264,6 +264,8 @@ transmission_begin(struct session *s)
 	    (flags & NBD_TFLAG_READ_ONLY) ? ", read-only" : "",
 	    s->hs.fell_back ? "EXPORT_NAME" : "GO");
 	session_audit(s, AUDIT_EV_SESSION_START, "");
+	if (!s->framed)
+		insert_attached(s->ex);
 	if (e->device[0] != '\0') {
 		if (attach_device(s) == 0)
 			return 1;

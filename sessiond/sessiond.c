@@ -134,10 +134,17 @@ sessiond_conf_applied(struct child *c, const struct conf *old)
 	for (i = 0; i < c->conf->nexports; i++) {
 		e = &c->conf->exports[i];
 		ex = export_slot(e->name);
+		source_conf_applied(ex, e);
 		if (ex->session == NULL)
 			ex->conf = *e;
 		ex->present = 1;
+		insert_conf_applied(ex, e);
 	}
+	for (i = 0; i < sd_index.n; i++)
+		if (!sd_table[i].present) {
+			source_conf_applied(&sd_table[i], NULL);
+			insert_conf_applied(&sd_table[i], NULL);
+		}
 	for (i = 0; i < sd_index.n; i++)
 		if (!sd_table[i].present && sd_table[i].listener != NULL)
 			local_unlisten(&sd_table[i]);
@@ -180,6 +187,9 @@ sessiond_dispatch(struct child *c, struct chan *from, struct msg *m)
 		return 1;
 	case MSG_SOURCE_PEER:
 		source_peer(&m->u.source, m->fd);
+		return 1;
+	case MSG_SOURCE_ENDED:
+		insert_source_ended(&m->u.source);
 		return 1;
 	default:
 		return 0;

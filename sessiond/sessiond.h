@@ -55,6 +55,11 @@ struct export_rt {
 	/* the last session's figures, shown while idle */
 	uint64_t last_read;
 	uint64_t last_written;
+	/* an inserted source (insert.c): its URI, "" if none, and who */
+	char inserted[CONF_URI_MAX];
+	char inserted_by[CONF_NAME_MAX];
+	struct conn *inserting;	 /* waits for the insert's answer */
+	char source_reason[128]; /* why its source last ended, or "" */
 };
 
 struct local_client {
@@ -140,6 +145,17 @@ void session_end(struct session *, const char *, uint16_t);
 
 /* source.c: an export's nbdkit as its session's peer */
 void source_peer(const struct msg_source *, int);
+void source_conf_applied(struct export_rt *, const struct conf_export *);
+
+/* insert.c: POST /api/exports/NAME/insert, and an inserted source's end */
+struct conn;
+void insert_serve(struct conn *, const char *);
+void insert_start(struct conn *, struct export_rt *, const char *, int);
+void insert_end(struct export_rt *, const char *);
+void insert_attached(struct export_rt *);
+void insert_source_ended(const struct msg_source *);
+void insert_forget(struct conn *);
+void insert_conf_applied(struct export_rt *, const struct conf_export *);
 int session_count(void);
 int session_count_user(const char *);
 void session_attached(const struct msg_attach_result *);

@@ -23,7 +23,8 @@ source_peer(const struct msg_source *src, int fd)
 	int flags;
 
 	/* A reload may have taken the source away since it started. */
-	if (ex == NULL || ex->conf.source[0] == '\0') {
+	if (ex == NULL ||
+	    (ex->conf.source[0] == '\0' && ex->inserted[0] == '\0')) {
 		log_warnx("export %s: no longer has a source; nbdkit (pid %d) "
 			  "not attached",
 		    src->export, src->pid);
@@ -44,5 +45,25 @@ source_peer(const struct msg_source *src, int fd)
 	}
 	log_info("export %s: its source (nbdkit pid %d) attaches",
 	    ex->conf.name, src->pid);
-	session_start(ex, stream_new(fd), "source", "", 0);
+	/* An inserted source is its inserter's: they, or an admin, eject. */
+	session_start(ex, stream_new(fd), "source", ex->inserted_by, 0);
+}
+
+/*
+ * A reload took the export's source away or changed it: its session
+ * ends, which closes nbdkit's socket (the parent stops it too, and
+ * starts the new one). e is the export as now configured, or NULL.
+ */
+void
+source_conf_applied(struct export_rt *ex, const struct conf_export *e)
+{
+	struct session *s = ex->session;
+
+	if (s == NULL || s->framed || s->ending || ex->conf.source[0] == '\0' ||
+	    (e != NULL && strcmp(e->source, ex->conf.source) == 0))
+		return;
+	session_end(s,
+	    e == NULL || e->source[0] == '\0' ? "its source was taken away" :
+						"its source was changed",
+	    WS_CLOSE_NORMAL);
 }

@@ -224,7 +224,8 @@ expect_errors conf_tls_key_missing_is_refused "$work/tls" missing.conf \
     "$work/tls/missing.err"
 
 # Export sources: every scheme and its keys, with files as they must be
-# (secrets root's and 0600, a CA file, an https CA folder), pass.
+# (secrets root's and 0600, a CA file, an https CA folder), pass; so does
+# an allow-source of every kind of pattern, with its CA.
 src=$work/source
 mkdir -p "$src/cas"
 for f in ca.pem client.pem; do printf 'public\n' >"$src/$f"; chmod 644 "$src/$f"; done
@@ -252,6 +253,9 @@ sourceconf '[export "tcp"]' 'socket = /run/tcp.sock' \
     "source-ca = $src/cas" "source-credentials = $src/web.cred" \
     '[export "plain"]' 'socket = /run/plain.sock' 'read-only = yes' \
     'source = http://192.0.2.8/boot.img' 'source-http = yes' \
+    '[export "ins"]' 'socket = /run/ins.sock' 'read-only = yes' \
+    'allow-source = https://images.example.com nbd://10.0.0.0/8 nbds://[2001:db8::1]:10809 http://192.0.2.9/' \
+    'source-http = yes' "source-ca = $src/ca.pem" \
     >"$src/good.conf"
 if [ "$(id -u)" -eq 0 ]; then
 	expect_ok conf_sources_of_every_scheme_are_accepted "$src/good.conf"

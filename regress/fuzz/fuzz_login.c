@@ -1,5 +1,6 @@
 /*
- * libFuzzer target for the JSON login body (sessiond/cred_json.c): the
+ * libFuzzer target for the JSON bodies (sessiond/cred_json.c), the
+ * login's and, from the same bytes, an insert's: the
  * input is the body as sessiond hands it over, bounded, not NUL-ended.
  * What it accepts, written back as JSON, must parse to the same values.
  */
@@ -66,6 +67,35 @@ check_round_trip(const struct cred *c)
 	cred_clear(&again);
 }
 
+/*
+ * The same bytes as an insert body: a url accepted is a non-empty,
+ * terminated string that comes back the same from its JSON; refused, it
+ * is empty.
+ */
+static void
+check_insert(const char *body, size_t size)
+{
+	char url[CONF_URI_MAX], again[CONF_URI_MAX], esc[6 * CONF_URI_MAX];
+	char round[64 + 6 * CONF_URI_MAX];
+	int credentials = 7, again_cred, n;
+
+	memset(url, 0xa5, sizeof(url));
+	if (cred_insert_body(body, size, url, sizeof(url), &credentials) ==
+	    -1) {
+		CHECK(url[0] == '\0' && credentials == 0);
+		return;
+	}
+	CHECK(memchr(url, '\0', sizeof(url)) != NULL && url[0] != '\0');
+	CHECK(credentials == 0 || credentials == 1);
+	CHECK(size >= strlen(url) + 10);
+	json_escape(esc, url);
+	n = snprintf(round, sizeof(round), "{\"url\":\"%s\"}", esc);
+	CHECK(n > 0 && (size_t)n < sizeof(round));
+	CHECK(
+	    cred_insert_body(round, n, again, sizeof(again), &again_cred) == 0);
+	CHECK(strcmp(again, url) == 0 && again_cred == 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -94,6 +124,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_round_trip(&c);
 	} else
 		CHECK(all_zero(&c, sizeof(c)));
+	check_insert(body, size);
 	cred_clear(&c);
 	CHECK(all_zero(&c, sizeof(c)) || c.kind == CRED_BAD);
 	free(body);

@@ -57,6 +57,9 @@ static const char *const event_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_HOOK_FAILED] = "hook_failed",
 	[AUDIT_EV_ACCESS_DENIED] = "access_denied",
 	[AUDIT_EV_NOT_RECORDED] = "not_recorded",
+	[AUDIT_EV_SOURCE_INSERTED] = "source_inserted",
+	[AUDIT_EV_INSERT_REFUSED] = "insert_refused",
+	[AUDIT_EV_INSERT_FAILED] = "insert_failed",
 	[AUDIT_EV_CONFIG_RELOAD] = "config_reload",
 	[AUDIT_EV_SOURCE_STARTED] = "source_started",
 	[AUDIT_EV_SOURCE_EXITED] = "source_exited",
@@ -85,6 +88,27 @@ launcher_stop(struct vmediad *e)
 {
 	if (e->launcher_fd > 0)
 		handler_fail("a launcher channel in the fuzzed parent");
+}
+
+/*
+ * sessiond's SOURCE_INSERT and SOURCE_EJECT reach launcher.c, which is
+ * not fuzzed here: what the decoder let through must be well formed.
+ */
+void
+launcher_insert(struct vmediad *e, const struct msg_insert *in)
+{
+	(void)e;
+	if (memchr(in->uri, '\0', sizeof(in->uri)) == NULL ||
+	    strncmp(in->uri, "nbd+unix:", 9) == 0)
+		handler_fail("SOURCE_INSERT with a uri the decoder refuses");
+}
+
+void
+launcher_eject(struct vmediad *e, const struct msg_source *s)
+{
+	(void)e;
+	if (s->reason[0] == '\0' || s->pid != 0)
+		handler_fail("SOURCE_EJECT the decoder refuses");
 }
 
 /* --- a strict reader for the one line ----------------------------------- */

@@ -393,6 +393,36 @@ source_exited_pid_minus_1(struct msg *m)
 	m->u.source.pid = -1;
 }
 
+static void
+source_insert_unix(struct msg *m)
+{
+	snprintf(m->u.insert.uri, CONF_URI_MAX, "nbd+unix:///?socket=/run/x");
+}
+
+static void
+source_insert_bad_uri(struct msg *m)
+{
+	snprintf(m->u.insert.uri, CONF_URI_MAX, "https://a b/c.iso");
+}
+
+static void
+source_insert_uri_unterminated(struct msg *m)
+{
+	memset(m->u.insert.uri, 'a', sizeof(m->u.insert.uri));
+}
+
+static void
+source_export_bad_name_insert(struct msg *m)
+{
+	snprintf(m->u.insert.export, CONF_NAME_MAX, "../cd");
+}
+
+static void
+source_eject_with_pid(struct msg *m)
+{
+	m->u.source.pid = 4242;
+}
+
 static const struct bad_case bad_cases[] = {
 	{ "conf_global_with_auth_7_refused", MSG_CONF_GLOBAL, PROC_PARENT,
 	    global_auth_7, "CONF_GLOBAL: not a valid [vmediad] section" },
@@ -509,6 +539,28 @@ static const struct bad_case bad_cases[] = {
 	{ "source_exited_with_pid_minus_1_refused", MSG_SOURCE_EXITED,
 	    PROC_LAUNCHER, source_exited_pid_minus_1,
 	    "SOURCE_EXITED: pid out of range" },
+	{ "source_insert_of_nbd_unix_refused", MSG_SOURCE_INSERT, PROC_SESSIOND,
+	    source_insert_unix,
+	    "SOURCE_INSERT: nbd+unix:// is never inserted" },
+	{ "source_insert_of_a_uri_with_a_space_refused", MSG_SOURCE_INSERT,
+	    PROC_SESSIOND, source_insert_bad_uri,
+	    "SOURCE_INSERT: uri is not a valid source" },
+	{ "source_insert_with_unterminated_uri_refused", MSG_SOURCE_INSERT,
+	    PROC_SESSIOND, source_insert_uri_unterminated,
+	    "SOURCE_INSERT: uri is not a valid source" },
+	{ "source_insert_for_export_outside_name_rules_refused",
+	    MSG_SOURCE_INSERT, PROC_SESSIOND, source_export_bad_name_insert,
+	    "SOURCE_INSERT: export is not a valid name" },
+	{ "source_eject_with_a_pid_refused", MSG_SOURCE_EJECT, PROC_SESSIOND,
+	    source_eject_with_pid, "SOURCE_EJECT: a pid" },
+	{ "source_eject_without_a_reason_refused", MSG_SOURCE_EJECT,
+	    PROC_SESSIOND, source_exited_no_reason,
+	    "SOURCE_EJECT: reason empty or not terminated" },
+	{ "source_ended_without_a_reason_refused", MSG_SOURCE_ENDED,
+	    PROC_PARENT, source_exited_no_reason,
+	    "SOURCE_ENDED: reason empty or not terminated" },
+	{ "source_stop_of_pid_1_refused", MSG_SOURCE_STOP, PROC_PARENT,
+	    source_started_pid_1, "SOURCE_STOP: no pid" },
 };
 
 static void

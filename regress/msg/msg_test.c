@@ -64,6 +64,14 @@ const struct contract contract[] = {
 	{ MSG_SOURCE_PEER, "SOURCE_PEER", sizeof(struct msg_source), 1,
 	    P(PARENT), P(SESSIOND),
 	    "msg_source_peer_round_trips_with_a_working_fd" },
+	{ MSG_SOURCE_INSERT, "SOURCE_INSERT", sizeof(struct msg_insert), 0,
+	    P(SESSIOND), P(PARENT), "msg_source_insert_round_trips" },
+	{ MSG_SOURCE_EJECT, "SOURCE_EJECT", sizeof(struct msg_source), 0,
+	    P(SESSIOND), P(PARENT), "msg_source_eject_round_trips" },
+	{ MSG_SOURCE_ENDED, "SOURCE_ENDED", sizeof(struct msg_source), 0,
+	    P(PARENT), P(SESSIOND), "msg_source_ended_round_trips" },
+	{ MSG_SOURCE_STOP, "SOURCE_STOP", sizeof(struct msg_source), 0,
+	    P(PARENT), P(LAUNCHER), "msg_source_stop_round_trips" },
 };
 const size_t ncontract = sizeof(contract) / sizeof(contract[0]);
 
@@ -184,10 +192,22 @@ valid_payload(enum msg_type type, struct msg *m)
 		break;
 	case MSG_SOURCE_STARTED:
 	case MSG_SOURCE_PEER:
+	case MSG_SOURCE_STOP:
 		snprintf(m->u.source.export, CONF_NAME_MAX, "cd");
 		m->u.source.pid = 4242;
 		break;
+	case MSG_SOURCE_INSERT:
+		snprintf(m->u.insert.export, CONF_NAME_MAX, "cd");
+		snprintf(m->u.insert.user, CONF_NAME_MAX, "alice");
+		snprintf(m->u.insert.uri, CONF_URI_MAX,
+		    "https://images.example/cd.iso");
+		break;
+	case MSG_SOURCE_EJECT:
+		snprintf(m->u.source.export, CONF_NAME_MAX, "cd");
+		snprintf(m->u.source.reason, 128, "ejected by alice");
+		break;
 	case MSG_SOURCE_EXITED:
+	case MSG_SOURCE_ENDED:
 		snprintf(m->u.source.export, CONF_NAME_MAX, "cd");
 		snprintf(m->u.source.reason, 128,
 		    "nbdkit exited with status 1");

@@ -10,13 +10,14 @@ top=$(cd "$here/../.." && pwd)
 work=$top/build/regress/redfish
 port=18440
 tport=18441
+wport=18442 # nginx, HTTPS
 rm -rf "$work"
 mkdir -p "$work"
 . "$top/regress/lib/session.sh"
 # The clients must trust our CA alone.
 unset SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE REQUESTS_CA_BUNDLE
 
-for cmd in openssl curl redfishtool; do
+for cmd in openssl curl redfishtool nginx nbdcopy; do
 	if ! command -v $cmd >/dev/null; then
 		notok redfish_tools_installed "no $cmd (make deps)"
 		exit 1
@@ -45,6 +46,11 @@ openssl x509 -req -in "$work/cert.csr" -CA "$work/ca.pem" \
     -CAkey "$work/ca.key" -CAcreateserial -days 2 -extfile "$work/ext" \
     -out "$work/cert.pem" >/dev/null 2>&1
 chmod 600 "$work/key.pem"
+# nbdkit (as nobody) reads the CAs; a second CA trusts nothing of ours.
+openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=other-ca -days 2 \
+    -keyout "$work/other-ca.key" -out "$work/other-ca.pem" >/dev/null 2>&1
+chmod 755 "$work"
+chmod 644 "$work/ca.pem" "$work/other-ca.pem"
 
 cat >"$work/vmediad.conf" <<CONF
 [vmediad]
@@ -72,6 +78,21 @@ allow = bob
 [export "shared"]
 socket = $work/shared.sock
 allow = alice bob
+
+[export "iso"]
+description = Installer by URL
+socket = $work/iso.sock
+read-only = yes
+allow = alice
+allow-source = https://localhost:$wport
+source-ca = $work/ca.pem
+
+[export "untrusted"]
+socket = $work/untrusted.sock
+read-only = yes
+allow = alice
+allow-source = https://localhost:$wport
+source-ca = $work/other-ca.pem
 
 [user "alice"]
 password = $(hash alicepw)
@@ -174,8 +195,10 @@ c=$(rf HEAD $vm/lab -u alice:alicepw -I)
 n0=$(wc -l <"$audit")
 got=$(sushy "$work/ca.pem" session alice alicepw list)
 expect sushy_session_lists_alices_virtual_media \
-    "lab False NotConnected CD True None
-shared False NotConnected USBStick False None" "$got"
+    "iso False NotConnected CD True None
+lab False NotConnected CD True None
+shared False NotConnected USBStick False None
+untrusted False NotConnected CD True None" "$got"
 audited "$n0" '"event": "login", "user": "alice"' &&
     audited "$n0" '"event": "logout", "user": "alice".*Redfish session deleted' &&
 	ok sushy_session_login_and_delete_are_audited ||
@@ -279,10 +302,6 @@ if [ "$got" = "shared True Applet USBStick False None" ] &&
 else
 	notok sushy_eject_of_another_users_media_is_403 "$got $c $(msg)"
 fi
-c=$(rf POST $vm/shared/$insert -u bob:bobpw -H "$json_ct" \
-    -d '{"Image": "https://127.0.0.1/x.iso"}')
-expect redfish_insert_while_inserted_is_409_resource_in_use \
-    "409 Base.1.16.0.ResourceInUse " "$c $(msg)"
 n0=$(wc -l <"$audit")
 got=$(sushy "$work/ca.pem" basic ops opspw eject shared)
 if [ "$got" = "shared False NotConnected USBStick False None" ] &&
@@ -335,7 +354,8 @@ bad redfish_insert_inserted_as_string_is_type_error 400 \
 bad redfish_insert_unknown_parameter 400 \
     "Base.1.16.0.ActionParameterUnknown #/Foo" \
     '{"Image": "https://127.0.0.1/x.iso", "Foo": 1}'
-audited "$n0" '"event": "protocol_violation", "user": "alice".*"export": "lab".*InsertMedia without Image' &&
+audited "$n0" '"event": "insert_refused", "user": "alice".*"export": "lab".*InsertMedia without Image' &&
+    audited "$n0" '"event": "protocol_violation", "user": "alice".*"export": "lab".*MalformedJSON' &&
 	ok redfish_bad_requests_are_audited ||
 	notok redfish_bad_requests_are_audited "$(tail -2 "$audit")"
 head -c 1M /dev/zero | tr '\0' ' ' >"$work/big.json"
@@ -349,10 +369,6 @@ expect redfish_1mb_body_is_413_payload_too_large \
 c=$(rf POST $vm/lab/$insert -H "$tok" -H 'Content-Type: text/plain' \
     -d '{"Image": "https://127.0.0.1/x.iso"}')
 expect redfish_non_json_body_is_415 415 "$c"
-c=$(rf POST $vm/lab/$insert -H "$tok" -H "$json_ct" \
-    -d '{"Image": "https://127.0.0.1/x.iso"}')
-expect redfish_insert_without_the_insert_machinery_is_501 \
-    "501 Base.1.16.0.ActionNotSupported " "$c $(msg)"
 
 n0=$(wc -l <"$audit")
 c=$(rf GET $vm/bobs -H "$tok")
@@ -377,10 +393,112 @@ c=$(rf GET /redfish/v1/Nothing -H "$tok")
 expect redfish_unknown_resource_is_404 404 "$c"
 
 got=$(sushy "$work/ca.pem" basic ops opspw list)
+
+# --- InsertMedia: an HTTPS image through nbdkit (insert.c) ------------------
+
+www=$work/www
+mkdir -p "$www" "$work/nginx"
+chmod 755 "$www"
+head -c $((8 << 20)) /dev/urandom >"$www/installer.iso"
+chmod 644 "$www/installer.iso"
+want_iso="$(stat -c %s "$www/installer.iso") $(sha256sum "$www/installer.iso" | cut -d' ' -f1)"
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 64; }
+http {
+	access_log $work/nginx/access.log;
+	client_body_temp_path $work/nginx/body;
+	proxy_temp_path $work/nginx/proxy;
+	fastcgi_temp_path $work/nginx/fastcgi;
+	uwsgi_temp_path $work/nginx/uwsgi;
+	scgi_temp_path $work/nginx/scgi;
+	server {
+		listen 127.0.0.1:$wport ssl;
+		server_name localhost;
+		ssl_certificate $work/cert.pem;
+		ssl_certificate_key $work/key.pem;
+		root $www;
+	}
+}
+NGINX
+nginx -c "$work/nginx/nginx.conf" >"$work/nginx.log" 2>&1 &
+for i in $(seq 100); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$wport") 2>/dev/null && break
+	sleep 0.1
+done
+image=https://localhost:$wport/installer.iso
+
+n0=$(wc -l <"$audit")
+got=$(sushy "$work/ca.pem" session alice alicepw insert iso "$image")
+expect sushy_insert_media_https_shows_inserted_uri_and_image_name \
+    "iso True URI CD True installer.iso" "$got"
+c=$(rf GET $vm/iso -u alice:alicepw)
+expect redfish_inserted_media_shows_its_image_and_protocol \
+    "200 $image HTTPS" \
+    "$c $(json 'd["Image"] + " " + d["TransferProtocolType"]' <"$work/body")"
+rm -f "$work/copy.raw"
+got=
+nbdcopy "nbd+unix:///?socket=$work/iso.sock" "$work/copy.raw" \
+    2>"$work/copy.err" &&
+	got="$(stat -c %s "$work/copy.raw") $(sha256sum "$work/copy.raw" | cut -d' ' -f1)"
+expect sushy_inserted_image_reads_byte_identical_by_nbdcopy "$want_iso" "$got"
+audited "$n0" '"event": "source_inserted", "user": "alice".*"export": "iso"' &&
+	ok sushy_insert_is_audited || notok sushy_insert_is_audited "$(tail -2 "$audit")"
+c=$(rf POST $vm/iso/$insert -u alice:alicepw -H "$json_ct" \
+    -d "{\"Image\": \"$image\"}")
+expect redfish_insert_while_inserted_is_409_resource_in_use_again \
+    "409 Base.1.16.0.ResourceInUse " "$c $(msg)"
+got=$(sushy "$work/ca.pem" basic alice alicepw eject iso)
+expect sushy_eject_media_ends_the_inserted_source \
+    "iso False NotConnected CD True None" "$got"
+audited "$n0" '"event": "eject", "user": "alice".*"export": "iso"' &&
+	ok sushy_eject_of_inserted_media_is_audited ||
+	notok sushy_eject_of_inserted_media_is_audited "$(tail -2 "$audit")"
+# Its nbdkit stops, then the export takes the next insert.
+for i in $(seq 300); do
+	tail -n +$((n0 + 1)) "$audit" |
+	    grep -q '"event": "source_exited", "export": "iso"' && break
+	sleep 0.1
+done
+
+# insert_bad TEST EXPORT IMAGE STATUS MESSAGE [DETAIL-PATTERN]
+insert_bad() {
+	local c
+	c=$(rf POST $vm/$2/$insert -u alice:alicepw -H "$json_ct" \
+	    -d "{\"Image\": \"$3\"}" -m 120)
+	if [ "$c $(msg)" = "$4 $5" ] &&
+	    json 'd["error"]["message"]' <"$work/body" | grep -Eq -- "${6:-.}"; then
+		ok "$1"
+	else
+		notok "$1" "$c $(msg) $(json 'd["error"]["message"]' <"$work/body")"
+	fi
+}
+insert_bad redfish_insert_of_a_scheme_the_export_does_not_allow_is_403 iso \
+    nbd://127.0.0.1:10809/ 403 "Base.1.16.0.InsufficientPrivilege " allow-source
+insert_bad redfish_insert_on_an_export_without_allow_source_is_403 lab \
+    "$image" 403 "Base.1.16.0.InsufficientPrivilege " allow-source
+insert_bad redfish_insert_of_a_url_that_404s_fails_with_its_reason iso \
+    "https://localhost:$wport/missing.iso" 502 "Base.1.16.0.GeneralError " \
+    'insert failed.*404'
+insert_bad redfish_insert_of_an_untrusted_certificate_fails untrusted \
+    "$image" 502 "Base.1.16.0.GeneralError " 'insert failed.*certificate'
+c=$(rf POST $vm/iso/$insert -u alice:alicepw -H "$json_ct" \
+    -d "{\"Image\": \"$image\", \"UserName\": \"carol\", \"Password\": \"hunter2\"}")
+[ "$c" = 400 ] && ! grep -q hunter2 "$log" "$audit" &&
+	ok redfish_insert_with_credentials_is_refused_and_not_logged ||
+	notok redfish_insert_with_credentials_is_refused_and_not_logged "$c $(msg)"
+
+got=$(sushy "$work/ca.pem" basic ops opspw list)
 expect redfish_nothing_left_attached \
     "bobs False NotConnected USBStick False None
+iso False NotConnected CD True None
 lab False NotConnected CD True None
-shared False NotConnected USBStick False None" "$got"
+shared False NotConnected USBStick False None
+untrusted False NotConnected CD True None" "$got"
+kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null
 
 daemon_survived redfish_daemon_survived
 stop_daemon

@@ -547,6 +547,215 @@ else
 	    "exit $rc, left '$left' of '$kids', folder '$dir'"
 fi
 
+# --- inserted sources: POST /api/exports/NAME/insert ------------------------
+
+# A second daemon, with logins: alice may use exports i, j and u, bob only
+# j. Export i takes inserted sources from the upstream nbdkit on TCP, a
+# port where nothing listens, and nginx; j takes none; u trusts the wrong
+# CA. Each insert is answered once attached (200) or failed (502, in plain
+# words); each insert, refusal and eject is in the audit file.
+hash() { openssl passwd -5 -salt "$(openssl rand -hex 4)" "$1"; }
+alicepw=$(openssl rand -hex 8)
+bobpw=$(openssl rand -hex 8)
+ilog=$work/insert.log
+iaudit=$work/insert-audit.log
+iconf() {
+	printf '[vmediad]\nlisten = 127.0.0.1:18816\nuser = nobody\n'
+	printf 'chroot = %s\nauth = users\naudit = %s\n' "$work/empty" "$iaudit"
+	printf '\n[export "i"]\nsocket = %s\nread-only = yes\nallow = alice\n' \
+	    "$work/i.sock"
+	printf 'allow-source = nbd://127.0.0.1:18809 nbd://127.0.0.1:18818 https://localhost:18812\n'
+	printf 'source-ca = %s\n' "$t/test-ca.pem"
+	printf '\n[export "j"]\nsocket = %s\nread-only = yes\nallow = alice bob\n' \
+	    "$work/j.sock"
+	printf '\n[export "u"]\nsocket = %s\nread-only = yes\nallow = alice\n' \
+	    "$work/u.sock"
+	printf 'allow-source = https://localhost:18812\nsource-ca = %s\n' \
+	    "$t/other-ca.pem"
+	printf '\n[user "alice"]\npassword = %s\n' "$(hash "$alicepw")"
+	printf '\n[user "bob"]\npassword = %s\n' "$(hash "$bobpw")"
+	printf '%s\n' "$@"
+}
+iconf >"$work/insert.conf"
+rm -f "$iaudit"
+"$vm" -d -v -f "$work/insert.conf" >"$ilog" 2>&1 &
+ipid=$!
+upstreams="$upstreams $ipid"
+vlog=$ilog # wait_line reads this daemon's log from here on
+wait_for 18816 || notok source_insert_daemon_starts "$(tail -3 "$ilog")"
+
+# insert USER EXPORT BODY: the answer's status in $code, its body in $body.
+insert() {
+	local pw=$alicepw out
+	[ "$1" = bob ] && pw=$bobpw
+	out=$(curl -s -m 90 -u "$1:$pw" -X POST -d "$3" -w '\n%{http_code}' \
+	    "http://127.0.0.1:18816/api/exports/$2/insert")
+	code=${out##*$'\n'}
+	body=${out%$'\n'*}
+}
+# expect_insert TEST USER EXPORT URL STATUS [BODY-PATTERN]
+expect_insert() {
+	insert "$2" "$3" "{\"url\": \"$4\"}"
+	if [ "$code" = "$5" ] && printf '%s' "$body" | grep -Eq -- "${6:-.}"; then
+		ok "$1"
+	else
+		notok "$1" "$code $body, want $5 /${6:-}/"
+	fi
+}
+# eject EXPORT: alice ejects; the status in $code.
+eject() {
+	code=$(curl -s -m 30 -o /dev/null -w '%{http_code}' -u "alice:$alicepw" \
+	    -X POST "http://127.0.0.1:18816/api/exports/$1/eject")
+}
+# wait_audit PATTERN [COUNT]: the audit file has COUNT (1) such lines.
+wait_audit() {
+	local i
+	for i in $(seq 300); do
+		[ "$(grep -Ec -- "$1" "$iaudit" 2>/dev/null)" -ge "${2:-1}" ] &&
+			return 0
+		sleep 0.1
+	done
+	return 1
+}
+api_source() {
+	curl -s -m 30 -u "alice:$alicepw" http://127.0.0.1:18816/api/exports |
+	    $py -c '
+import json, sys
+d = {e["name"]: e.get("source") for e in json.load(sys.stdin)}
+print(json.dumps(d.get(sys.argv[1]), sort_keys=True))' "$1" 2>&1
+}
+
+expect_insert source_insert_by_an_allowed_user_answers_200_once_attached \
+    alice i nbd://127.0.0.1:18809/ 200 '"inserted": true'
+copy_export i
+[ "$got" = "$want_img" ] &&
+	ok source_inserted_nbd_source_reads_byte_identical_by_nbdcopy ||
+	notok source_inserted_nbd_source_reads_byte_identical_by_nbdcopy \
+	    "got '$got': $(tail -2 "$work/copy-i.err" | tr '\n' ' ')"
+have=$(api_source i)
+want='{"inserted_by": "alice", "state": "attached", "uri": "nbd://127.0.0.1:18809/"}'
+[ "$have" = "$want" ] &&
+	ok source_api_exports_shows_the_inserted_source_and_who ||
+	notok source_api_exports_shows_the_inserted_source_and_who "$have"
+expect_insert source_insert_by_a_user_not_allowed_on_the_export_is_404 \
+    bob i nbd://127.0.0.1:18809/ 404 'no such export'
+expect_insert source_insert_while_attached_is_409 alice i \
+    nbd://127.0.0.1:18809/ 409 'busy'
+expect_insert source_insert_of_a_scheme_outside_allow_source_is_403 \
+    alice i nbds://127.0.0.1:18809/ 403 'allow-source'
+expect_insert source_insert_of_a_host_outside_allow_source_is_403 \
+    alice i nbd://127.0.0.2:18809/ 403 'allow-source'
+expect_insert source_insert_of_a_port_outside_allow_source_is_403 \
+    alice i nbd://127.0.0.1:18810/ 403 'allow-source'
+expect_insert source_insert_of_a_unix_socket_is_403 alice i \
+    "nbd+unix:///?socket=$work/up.sock" 403 'allow-source'
+expect_insert source_insert_on_an_export_without_allow_source_is_403 \
+    alice j nbd://127.0.0.1:18809/ 403 'no allow-source'
+insert alice j '{"url": "https://localhost:18812/image.iso", "username": "carol", "password": "hunter2"}'
+[ "$code" = 400 ] && printf '%s' "$body" | grep -q 'credentials' &&
+    ! grep -q hunter2 "$ilog" "$iaudit" &&
+	ok source_insert_with_credentials_is_refused_400_and_not_logged ||
+	notok source_insert_with_credentials_is_refused_400_and_not_logged \
+	    "$code $body"
+insert alice i '{"url": "nbd://127.0.0.1:18809/'"'"'"}'
+[ "$code" = 400 ] && ok source_insert_of_a_malformed_url_is_400 ||
+	notok source_insert_of_a_malformed_url_is_400 "$code $body"
+
+eject i
+if [ "$code" = 200 ] &&
+    wait_audit '"event": "source_exited", "export": "i", "reason": "[^"]*; stopped"'; then
+	starts=$(grep -c '"event": "source_started", "export": "i"' "$iaudit")
+	sleep 3 # back-off would have started it again within 1 s
+	again=$(grep -c '"event": "source_started", "export": "i"' "$iaudit")
+	have=$(api_source i)
+	[ "$starts" = "$again" ] && [ "$have" = null ] &&
+		ok source_inserted_eject_ends_it_and_it_stays_ejected ||
+		notok source_inserted_eject_ends_it_and_it_stays_ejected \
+		    "$starts then $again starts, source $have"
+else
+	notok source_inserted_eject_ends_it_and_it_stays_ejected \
+	    "eject $code: $(grep -E 'source i|export i' "$ilog" | tail -3 | tr '\n' ' ')"
+fi
+
+# The audit file: the insert, each refusal, the eject.
+a=$iaudit
+grep -q '"event": "source_inserted", "user": "alice", .*"export": "i", "reason": "nbd://127.0.0.1:18809/"' "$a" &&
+	ok source_insert_is_audited ||
+	notok source_insert_is_audited "$(grep -c . "$a") lines"
+grep -q '"event": "access_denied", "user": "bob", .*"export": "i", "status": 404' "$a" &&
+    [ "$(grep -c '"event": "insert_refused", "user": "alice", .*"status": 403' "$a")" -eq 5 ] &&
+    grep -q '"event": "insert_refused", "user": "alice", .*"export": "i", "status": 409' "$a" &&
+    grep -q '"event": "insert_refused", "user": "alice", .*"export": "j", "status": 400, "reason": "credentials' "$a" &&
+	ok source_insert_refusals_are_audited_with_their_status ||
+	notok source_insert_refusals_are_audited_with_their_status \
+	    "$(grep -E 'insert_refused|access_denied' "$a" | tr '\n' ' ')"
+grep -q '"event": "eject", "user": "alice", .*"export": "i"' "$a" &&
+	ok source_inserted_eject_is_audited ||
+	notok source_inserted_eject_is_audited "$(grep eject "$a")"
+
+# Failures in plain words: the answer, /api/exports' last reason and
+# the audit file's insert_failed say what to fix.
+expect_insert source_insert_failure_says_connection_refused alice i \
+    nbd://127.0.0.1:18818/ 502 'insert failed: connection refused'
+wait_audit '"event": "insert_failed", "user": "alice", .*"export": "i", "reason": "connection refused"' &&
+	ok source_insert_failure_is_audited_in_plain_words ||
+	notok source_insert_failure_is_audited_in_plain_words \
+	    "$(grep insert_failed "$iaudit" | tail -1)"
+if [ -f "$work/nginx/nginx.pid" ]; then
+	expect_insert source_inserted_https_source_answers_200 alice i \
+	    https://localhost:18812/image.iso 200
+	copy_export i
+	[ "$got" = "$want_iso" ] &&
+		ok source_inserted_https_source_reads_byte_identical ||
+		notok source_inserted_https_source_reads_byte_identical \
+		    "got '$got': $(tail -2 "$work/copy-i.err" | tr '\n' ' ')"
+	eject i
+	wait_audit '"event": "source_exited", "export": "i", "reason": "[^"]*; stopped"' 2 ||
+		notok source_inserted_https_source_ejected "$code"
+	expect_insert source_insert_failure_says_http_404 alice i \
+	    https://localhost:18812/missing.iso 502 'insert failed: HTTP 404'
+	expect_insert source_insert_failure_says_tls_certificate_verify_failed \
+	    alice u https://localhost:18812/image.iso 502 \
+	    'insert failed: TLS: certificate verify failed'
+fi
+
+# --- a reload adds a source, and takes it away ---------------------------------
+
+iconf '' '[export "r"]' "socket = $work/r.sock" \
+    'source = nbd://127.0.0.1:18809/' >"$work/insert.conf"
+kill -HUP "$ipid"
+if wait_line "export r: peer serves"; then
+	copy_export r
+	[ "$got" = "$want_img" ] &&
+		ok source_reload_that_adds_a_source_starts_it ||
+		notok source_reload_that_adds_a_source_starts_it \
+		    "got '$got': $(tail -2 "$work/copy-r.err" | tr '\n' ' ')"
+else
+	notok source_reload_that_adds_a_source_starts_it \
+	    "$(grep -E 'source r|export r|reload' "$ilog" | tail -3 | tr '\n' ' ')"
+fi
+il=$(pgrep -P "$ipid" -x launcher)
+iconf >"$work/insert.conf"
+kill -HUP "$ipid"
+if wait_audit '"event": "source_exited", "export": "r", "reason": "[^"]*; stopped"'; then
+	left=$(pgrep -P "$il" -x nbdkit | tr '\n' ' ')
+	sleep 2 # no back-off start follows
+	[ -z "$left" ] && [ -z "$(pgrep -P "$il" -x nbdkit)" ] &&
+	    [ "$(grep -c '"event": "source_started", "export": "r"' "$iaudit")" -eq 1 ] &&
+		ok source_reload_that_removes_a_source_stops_it ||
+		notok source_reload_that_removes_a_source_stops_it \
+		    "nbdkit left: '$left' $(pgrep -P "$il" -x nbdkit)"
+else
+	notok source_reload_that_removes_a_source_stops_it \
+	    "$(grep -E 'source r|export r|reload' "$ilog" | tail -3 | tr '\n' ' ')"
+fi
+
+kill "$ipid"
+wait "$ipid"
+rc=$?
+[ "$rc" -eq 0 ] && ok source_insert_daemon_stops_cleanly ||
+	notok source_insert_daemon_stops_cleanly "exit $rc: $(tail -3 "$ilog" | tr '\n' ' ')"
+
 # --- what is refused before nbdkit runs -------------------------------------
 
 conf missing "source = nbds://127.0.0.1:18810/" \

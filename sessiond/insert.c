@@ -1,0 +1,238 @@
+/*
+ * POST /api/exports/NAME/insert: a source named by URL becomes an
+ * export's peer, as a config source does (source.c), and the answer waits
+ * until its NBD handshake is done (200) or it failed (502, in plain
+ * words from the launcher). Eject ends it for good.
+ */
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "child.h"
+#include "conn.h"
+#include "json.h"
+#include "log.h"
+#include "redfish.h"
+#include "route.h"
+#include "sessiond.h"
+
+/* Seconds an insert may take past the handshake timeout: nbdkit starts. */
+#define INSERT_GRACE 30
+
+static void
+insert_refuse(struct conn *c, int status, const char *export, const char *why)
+{
+	refuse(c, status, AUDIT_EV_INSERT_REFUSED, c->id.user, export, why);
+}
+
+static void
+insert_tell_parent(enum msg_type type, const void *payload, size_t len)
+{
+	chan_send(&sd_child->chan, type, payload, len, -1);
+}
+
+/* The parent starts it no more: ejected, or its insert failed. */
+void
+insert_end(struct export_rt *ex, const char *why)
+{
+	struct msg_source s;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(s.export, sizeof(s.export), "%s", ex->conf.name);
+	snprintf(s.reason, sizeof(s.reason), "%s", why);
+	insert_tell_parent(MSG_SOURCE_EJECT, &s, sizeof(s));
+	ex->inserted[0] = '\0';
+	ex->inserted_by[0] = '\0';
+}
+
+/* The waiting request answered, and let go. */
+static void
+insert_answer(struct export_rt *ex, int status, const char *why)
+{
+	struct conn *c = ex->inserting;
+	struct evbuffer *b;
+
+	ex->inserting = NULL;
+	if (c == NULL)
+		return;
+	c->inserting = NULL;
+	c->waiting = 0;
+	if (status != 200) {
+		conn_error(c, status, why);
+		return;
+	}
+	if (redfish_path(c->req->path)) {
+		redfish_inserted(c);
+		return;
+	}
+	b = route_body_new();
+	evbuffer_add_printf(b, "{\"inserted\": true, \"uri\": ");
+	json_string(b, ex->inserted);
+	evbuffer_add_printf(b, "}\n");
+	conn_resume(c);
+	route_respond_json(c, 200, b, NULL, 0);
+}
+
+/*
+ * An insert of url into ex for c, whoever parsed the request (the JSON
+ * API below, Redfish's InsertMedia): the export's allow-source decides,
+ * the answer comes when the source attached or failed (insert_answer),
+ * in the request's form (conn_error's, or redfish.c's).
+ */
+void
+insert_start(struct conn *c, struct export_rt *ex, const char *url,
+    int credentials)
+{
+	const char *name = ex->conf.name;
+	struct conf_source src;
+	struct msg_insert in;
+	char why[200];
+	const char *r;
+
+	if (credentials) {
+		insert_refuse(c, 400, name,
+		    "credentials in an insert are not supported; serve the "
+		    "image without them, or name it with source = and "
+		    "source-credentials in the config");
+		return;
+	}
+	if (ex->conf.allow_source[0] == '\0') {
+		insert_refuse(c, 403, name,
+		    "this export takes no inserted source (no allow-source)");
+		return;
+	}
+	if ((r = conf_source_parse(url, &src, why, sizeof(why))) != NULL) {
+		snprintf(why, sizeof(why), "url: %.160s", r);
+		insert_refuse(c, 400, name, why);
+		return;
+	}
+	if (!conf_source_allowed(ex->conf.allow_source, &src)) {
+		insert_refuse(c, 403, name,
+		    "scheme or host not in the export's allow-source");
+		return;
+	}
+	if (ex->inserting != NULL || ex->inserted[0] != '\0' ||
+	    ex->session != NULL || ex->state != EXPORT_IDLE) {
+		insert_refuse(c, 409, name,
+		    "export busy: an image is attached or being inserted");
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	snprintf(in.export, sizeof(in.export), "%s", ex->conf.name);
+	snprintf(in.user, sizeof(in.user), "%s", c->id.user);
+	snprintf(in.uri, sizeof(in.uri), "%s", url);
+	snprintf(ex->inserted, sizeof(ex->inserted), "%s", url);
+	snprintf(ex->inserted_by, sizeof(ex->inserted_by), "%s", c->id.user);
+	ex->source_reason[0] = '\0';
+	ex->inserting = c;
+	c->inserting = ex;
+	conn_hold(c,
+	    sd_child->conf->global.handshake_timeout +
+		sd_child->conf->global.request_timeout + INSERT_GRACE);
+	log_info("export %s: %s inserts %s", ex->conf.name,
+	    c->id.user[0] ? c->id.user : c->addr, url);
+	insert_tell_parent(MSG_SOURCE_INSERT, &in, sizeof(in));
+}
+
+/* POST /api/exports/NAME/insert with {"url": ...}. */
+void
+insert_serve(struct conn *c, const char *name)
+{
+	struct export_rt *ex = sd_export(name);
+	char url[CONF_URI_MAX];
+	int credentials;
+
+	if (ex == NULL || !auth_may_use(&c->id, &ex->conf)) {
+		/* Not theirs: as for every export call, it does not exist. */
+		refusal_audit(c, 404, AUDIT_EV_ACCESS_DENIED, c->id.user,
+		    ex != NULL ? ex->conf.name : "",
+		    ex != NULL ? "not allowed to use this export" :
+				 "no such export");
+		conn_error(c, 404, "no such export");
+		return;
+	}
+	if (cred_insert_body(c->req->body, c->req->body_len, url, sizeof(url),
+		&credentials) == -1) {
+		explicit_bzero(c->req->body, sizeof(c->req->body));
+		insert_refuse(c, 400, name, "expected {\"url\": \"...\"}");
+		return;
+	}
+	explicit_bzero(c->req->body, sizeof(c->req->body));
+	insert_start(c, ex, url, credentials);
+}
+
+/* Its NBD handshake is done: the insert succeeded. */
+void
+insert_attached(struct export_rt *ex)
+{
+	struct msg_audit a;
+
+	if (ex->inserting == NULL)
+		return;
+	msg_audit_init(&a, AUDIT_EV_SOURCE_INSERTED, ex->inserted_by,
+	    ex->inserting->addr, ex->conf.name, ex->inserted);
+	sd_audit(&a);
+	insert_answer(ex, 200, "");
+}
+
+/*
+ * The parent says a source's nbdkit is gone (or never started), and why.
+ * An insert waiting for it failed: answered, audited, and not retried.
+ * Otherwise the reason is shown in /api/exports until the next start.
+ */
+void
+insert_source_ended(const struct msg_source *s)
+{
+	struct export_rt *ex = sd_export(s->export);
+	struct msg_audit a;
+	char why[160];
+
+	if (ex == NULL)
+		return;
+	snprintf(ex->source_reason, sizeof(ex->source_reason), "%s", s->reason);
+	if (ex->inserting == NULL)
+		return;
+	log_warnx("export %s: insert of %s failed: %s", ex->conf.name,
+	    ex->inserted, s->reason);
+	msg_audit_init(&a, AUDIT_EV_INSERT_FAILED, ex->inserted_by,
+	    ex->inserting->addr, ex->conf.name, s->reason);
+	sd_audit(&a);
+	snprintf(why, sizeof(why), "insert failed: %s", s->reason);
+	insert_answer(ex, 502, why);
+	insert_end(ex, "its insert failed");
+}
+
+/* The waiting request went away: the insert goes on without it. */
+void
+insert_forget(struct conn *c)
+{
+	if (c->inserting != NULL && c->inserting->inserting == c)
+		c->inserting->inserting = NULL;
+	c->inserting = NULL;
+}
+
+/*
+ * A reload: an inserted source the export no longer allows is dropped
+ * (the parent stops its nbdkit; a waiting insert fails).
+ */
+void
+insert_conf_applied(struct export_rt *ex, const struct conf_export *e)
+{
+	struct conf_source src;
+	char why[160];
+
+	if (ex->inserted[0] == '\0')
+		return;
+	if (e != NULL && e->allow_source[0] != '\0' &&
+	    conf_source_parse(ex->inserted, &src, why, sizeof(why)) == NULL &&
+	    conf_source_allowed(e->allow_source, &src))
+		return;
+	log_info("export %s: the reload no longer allows %s", ex->conf.name,
+	    ex->inserted);
+	insert_answer(ex, 502, "insert failed: the configuration changed");
+	ex->inserted[0] = '\0';
+	ex->inserted_by[0] = '\0';
+	if (ex->session != NULL && !ex->session->framed && !ex->session->ending)
+		session_end(ex->session, "its source is no longer allowed",
+		    WS_CLOSE_NORMAL);
+}
