@@ -485,6 +485,11 @@ insert_bad redfish_insert_of_a_url_that_404s_fails_with_its_reason iso \
     'insert failed.*404'
 insert_bad redfish_insert_of_an_untrusted_certificate_fails untrusted \
     "$image" 502 "Base.1.16.0.GeneralError " 'insert failed.*certificate'
+audited "$n0" '"event": "insert_failed", "user": "alice".*"export": "iso".*404' &&
+    audited "$n0" '"event": "insert_failed", "user": "alice".*"export": "untrusted".*certificate' &&
+    audited "$n0" '"event": "insert_refused", "user": "alice".*"export": "iso", "status": 403' &&
+	ok redfish_insert_failures_and_refusals_are_audited ||
+	notok redfish_insert_failures_and_refusals_are_audited "$(tail -3 "$audit")"
 c=$(rf POST $vm/iso/$insert -u alice:alicepw -H "$json_ct" \
     -d "{\"Image\": \"$image\", \"UserName\": \"carol\", \"Password\": \"hunter2\"}")
 [ "$c" = 400 ] && ! grep -q hunter2 "$log" "$audit" &&
