@@ -283,12 +283,39 @@ check_source_exited(const struct msg *m, enum msg_proc from)
 	return s->pid == 0 || s->pid > 1 ? NULL : "pid out of range";
 }
 
+/*
+ * HTTP credentials as nbdkit's file takes them: a user of letters,
+ * digits, '.', '_', '@' and '-', a password without control bytes; both
+ * or neither.
+ */
+static const char *
+credentials_bad(const char *user, size_t usize, const char *password,
+    size_t psize)
+{
+	size_t i, ulen;
+
+	if (!conf_terminated(user, usize) || !conf_terminated(password, psize))
+		return "credentials not terminated";
+	ulen = strlen(user);
+	if ((ulen == 0) != (password[0] == '\0'))
+		return "a user without a password, or a password without one";
+	if (strspn(user,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		"0123456789._@-") != ulen)
+		return "a user of other characters";
+	for (i = 0; password[i] != '\0'; i++)
+		if ((unsigned char)password[i] < 0x20 || password[i] == 0x7f)
+			return "a control byte in the password";
+	return NULL;
+}
+
 /* The URI parses as a source does, and is one an insert may name. */
 static const char *
 check_source_insert(const struct msg *m, enum msg_proc from)
 {
 	const struct msg_insert *in = &m->u.insert;
 	struct conf_source src;
+	const char *r;
 	char why[160];
 
 	(void)from;
@@ -299,9 +326,29 @@ check_source_insert(const struct msg *m, enum msg_proc from)
 	if (!conf_terminated(in->uri, sizeof(in->uri)) ||
 	    conf_source_parse(in->uri, &src, why, sizeof(why)) != NULL)
 		return "uri is not a valid source";
-	return src.scheme == CONF_SCHEME_NBD_UNIX ? "nbd+unix:// is never "
-						    "inserted" :
-						    NULL;
+	if (src.scheme == CONF_SCHEME_NBD_UNIX)
+		return "nbd+unix:// is never inserted";
+	if ((r = credentials_bad(in->cred_user, sizeof(in->cred_user),
+		 in->cred_password, sizeof(in->cred_password))) != NULL)
+		return r;
+	return in->cred_user[0] == '\0' || src.scheme == CONF_SCHEME_HTTPS ||
+		src.scheme == CONF_SCHEME_HTTP ?
+	    NULL :
+	    "credentials for a source that is not https:// or http://";
+}
+
+static const char *
+check_source_credentials(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_credentials *cr = &m->u.credentials;
+
+	(void)from;
+	if (!name_ok(cr->export, sizeof(cr->export)))
+		return "export is not a valid name";
+	if (cr->user[0] == '\0')
+		return "no user";
+	return credentials_bad(cr->user, sizeof(cr->user), cr->password,
+	    sizeof(cr->password));
 }
 
 static const char *
@@ -417,7 +464,8 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    sizeof(struct msg_insert), MSG_FD_NEVER, BY_SESSIOND, BY_PARENT,
 	    check_source_insert,
 	    "insert a source into an export (POST .../insert); export a "
-	    "name, user a name or none, uri a source but nbd+unix" },
+	    "name, user a name or none, uri a source but nbd+unix, "
+	    "credentials both or neither and only for https:// or http://" },
 	[MSG_SOURCE_EJECT] = { "SOURCE_EJECT", "struct msg_source",
 	    sizeof(struct msg_source), MSG_FD_NEVER, BY_SESSIOND, BY_PARENT,
 	    check_source_eject,
@@ -433,6 +481,12 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    check_source_started,
 	    "stop an export's nbdkit (a reload took its source away, or it "
 	    "was ejected); export a name, pid above 1, no reason" },
+	[MSG_SOURCE_CREDENTIALS] = { "SOURCE_CREDENTIALS",
+	    "struct msg_credentials", sizeof(struct msg_credentials),
+	    MSG_FD_NEVER, BY_PARENT, BY_LAUNCHER, check_source_credentials,
+	    "an inserted source's HTTP user and password, for the SOURCE_START "
+	    "that follows; export a name, a user of name characters, a "
+	    "password without control bytes" },
 };
 
 _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,

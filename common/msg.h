@@ -80,6 +80,7 @@ enum msg_type {
 	MSG_SOURCE_EJECT,
 	MSG_SOURCE_ENDED,
 	MSG_SOURCE_STOP,
+	MSG_SOURCE_CREDENTIALS,
 	MSG_TYPE_COUNT
 };
 
@@ -229,10 +230,24 @@ struct msg_source {
  * use the export, allow-source names the URI, nothing is attached): the
  * parent checks the URI against its own config again.
  */
+#define MSG_SECRET_MAX 256 /* an inserted source's password, with NUL */
 struct msg_insert {
 	char export[CONF_NAME_MAX];
 	char user[CONF_NAME_MAX];
 	char uri[CONF_URI_MAX];
+	/* HTTP credentials for an https:// or http:// source, or empty */
+	char cred_user[CONF_NAME_MAX];
+	char cred_password[MSG_SECRET_MAX];
+};
+
+/*
+ * An inserted source's HTTP credentials, for the SOURCE_START of that
+ * export that follows: the launcher writes them to a file for nbdkit.
+ */
+struct msg_credentials {
+	char export[CONF_NAME_MAX];
+	char user[CONF_NAME_MAX];
+	char password[MSG_SECRET_MAX];
 };
 
 struct msg_hdr {
@@ -260,6 +275,7 @@ struct msg {
 		struct msg_audit audit;
 		struct msg_source source;
 		struct msg_insert insert;
+		struct msg_credentials credentials;
 		uint64_t align;
 	} u;
 };

@@ -54,6 +54,8 @@ static struct launched {
 	size_t logged; /* of err, what went to the log */
 } launched[CONF_EXPORT_MAX];
 static char rundir[64];
+/* An inserted source's HTTP credentials, for its next SOURCE_START. */
+static struct msg_credentials pending;
 
 static void
 launcher_describe(int status, char *buf, size_t size)
@@ -194,11 +196,54 @@ launcher_exit(void)
 	exit(0);
 }
 
+/*
+ * The credentials that came for export e, as a file root alone reads
+ * ("user:password", what source_prepare copies for nbdkit), named in a
+ * copy of e. Returns e itself if none came, NULL if the file could not
+ * be written; the file is there if file[0] != 0.
+ */
+static const struct conf_export *
+launcher_credentials(const struct conf_export *e, char *file, size_t size)
+{
+	static struct conf_export with;
+	char line[CONF_NAME_MAX + MSG_SECRET_MAX + 2];
+	int fd, n, ok;
+
+	file[0] = '\0';
+	if (pending.user[0] == '\0' || strcmp(pending.export, e->name) != 0) {
+		explicit_bzero(&pending, sizeof(pending));
+		return e;
+	}
+	n = snprintf(line, sizeof(line), "%s:%s\n", pending.user,
+	    pending.password);
+	explicit_bzero(&pending, sizeof(pending));
+	if ((size_t)snprintf(file, size, "%s/%s.credentials", rundir,
+		e->name) >= size)
+		fatalx("credentials file for %s too long", e->name);
+	unlink(file);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	ok = fd != -1 && n > 0 && write(fd, line, n) == n;
+	explicit_bzero(line, sizeof(line));
+	if (fd != -1)
+		close(fd);
+	if (!ok) {
+		log_warn("source %s: %s", e->name, file);
+		unlink(file);
+		file[0] = '\0';
+		return NULL;
+	}
+	with = *e;
+	snprintf(with.source_credentials, sizeof(with.source_credentials), "%s",
+	    file);
+	return &with;
+}
+
 static void
 launcher_start(const struct conf_export *e, uid_t uid, gid_t gid)
 {
 	struct source_child c;
-	char why[256];
+	char why[256], credentials[CONF_PATH_MAX];
 	int i, slot = -1;
 
 	for (i = 0; i < CONF_EXPORT_MAX; i++) {
@@ -218,15 +263,26 @@ launcher_start(const struct conf_export *e, uid_t uid, gid_t gid)
 	if ((size_t)snprintf(launched[slot].dir, sizeof(launched[slot].dir),
 		"%s/%s", rundir, e->name) >= sizeof(launched[slot].dir))
 		fatalx("source folder for %s too long", e->name);
+	if ((e = launcher_credentials(e, credentials, sizeof(credentials))) ==
+	    NULL) {
+		launcher_tell(MSG_SOURCE_EXITED, launched[slot].export, 0,
+		    "cannot write the credentials for nbdkit", -1);
+		return;
+	}
 	if (source_prepare(e, launched[slot].dir, uid, gid, why, sizeof(why)) ==
 		-1 ||
 	    source_spawn(e, launched[slot].dir, uid, gid, 1, &c, why,
 		sizeof(why)) == -1) {
+		if (credentials[0] != '\0')
+			unlink(credentials);
 		source_cleanup(launched[slot].dir);
 		log_warnx("source %s: %s", e->name, why);
 		launcher_tell(MSG_SOURCE_EXITED, e->name, 0, why, -1);
 		return;
 	}
+	/* Copied into nbdkit's folder: ours goes. */
+	if (credentials[0] != '\0')
+		unlink(credentials);
 	launched[slot].pid = c.pid;
 	launched[slot].err_fd = c.err_fd;
 	launched[slot].errlen = launched[slot].logged = 0;
@@ -350,6 +406,11 @@ static void __attribute__((noreturn)) launcher_main(const struct conf_global *g)
 			launcher_start(&m.u.export, g->uid, g->gid);
 		else if (r == 1 && m.type == MSG_SOURCE_STOP)
 			launcher_stop_one(&m.u.source);
+		else if (r == 1 && m.type == MSG_SOURCE_CREDENTIALS) {
+			pending = m.u.credentials;
+			explicit_bzero(&m.u.credentials,
+			    sizeof(m.u.credentials));
+		}
 	}
 }
 
@@ -441,6 +502,15 @@ run_new(struct vmediad *env, const char *export)
 	return run;
 }
 
+/* No more starts: its credentials are forgotten. */
+static void
+run_gone(struct source_run *run)
+{
+	run->state = SOURCE_GONE;
+	explicit_bzero(run->cred_user, sizeof(run->cred_user));
+	explicit_bzero(run->cred_password, sizeof(run->cred_password));
+}
+
 /* The export of a config source, as it is now configured. */
 static const struct conf_export *
 export_of(struct vmediad *env, const char *name)
@@ -501,6 +571,21 @@ now(void)
 	return ts.tv_sec;
 }
 
+/* Before its SOURCE_START: the launcher writes them for nbdkit. */
+static void
+source_send_credentials(struct source_run *run)
+{
+	struct msg_credentials cr;
+
+	memset(&cr, 0, sizeof(cr));
+	snprintf(cr.export, sizeof(cr.export), "%s", run->export);
+	memcpy(cr.user, run->cred_user, sizeof(cr.user));
+	memcpy(cr.password, run->cred_password, sizeof(cr.password));
+	chan_send(&run->env->launcher, MSG_SOURCE_CREDENTIALS, &cr, sizeof(cr),
+	    -1);
+	explicit_bzero(&cr, sizeof(cr));
+}
+
 /*
  * The export as it is now configured; gone from the config, no more. An
  * inserted source goes as its export is, with its URI and no file but
@@ -520,7 +605,7 @@ source_request(struct source_run *run)
 		if ((e = insert_allowed(env, run->export, run->uri, why,
 			 sizeof(why))) == NULL) {
 			log_info("source %s: %s", run->export, why);
-			run->state = SOURCE_GONE;
+			run_gone(run);
 			source_tell_sessiond(env, run->export, 0, why);
 			return;
 		}
@@ -533,6 +618,8 @@ source_request(struct source_run *run)
 		memset(copy.source_credentials, 0,
 		    sizeof(copy.source_credentials));
 		e = &copy;
+		if (run->cred_user[0] != '\0')
+			source_send_credentials(run);
 	} else if ((e = export_of(env, run->export)) == NULL) {
 		log_info("source %s: no longer configured", run->export);
 		run->state = SOURCE_GONE;
@@ -560,7 +647,7 @@ source_end(struct source_run *run)
 	switch (run->state) {
 	case SOURCE_WAITING:
 		evtimer_del(run->timer);
-		run->state = SOURCE_GONE;
+		run_gone(run);
 		break;
 	case SOURCE_STARTING:
 		run->ending = 1; /* stopped once it says it runs */
@@ -588,7 +675,7 @@ source_exited(struct source_run *run, const struct msg_source *s)
 	run->pid = 0;
 	if (run->ending) {
 		run->ending = 0;
-		run->state = SOURCE_GONE;
+		run_gone(run);
 		log_info("source %s: %s; stopped", run->export, s->reason);
 		snprintf(why, sizeof(why), "%.100s; stopped", s->reason);
 		audit_source(run->env, AUDIT_EV_SOURCE_EXITED, run->export,
@@ -731,6 +818,9 @@ launcher_insert(struct vmediad *env, const struct msg_insert *in)
 		return;
 	}
 	snprintf(run->uri, sizeof(run->uri), "%s", in->uri);
+	memcpy(run->cred_user, in->cred_user, sizeof(run->cred_user));
+	memcpy(run->cred_password, in->cred_password,
+	    sizeof(run->cred_password));
 	log_info("source %s: %s inserted by %s", run->export, run->uri,
 	    in->user[0] != '\0' ? in->user : "an anonymous user");
 	source_request(run);

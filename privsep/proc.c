@@ -308,6 +308,7 @@ proc_export_view(enum msg_proc to, const struct conf_export *e,
 	if (to == PROC_SESSIOND)
 		return 1;
 	memset(v->source, 0, sizeof(v->source));
+	memset(v->allow_source, 0, sizeof(v->allow_source));
 	if (e->device[0] == '\0' || (to == PROC_HOOKD && e->hook[0] == '\0'))
 		return 0;
 	if (to == PROC_HOOKD)

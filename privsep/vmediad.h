@@ -35,6 +35,9 @@ struct source_run {
 	char export[CONF_NAME_MAX];
 	char uri[CONF_URI_MAX];	    /* an inserted source's; "": the config's */
 	char started[CONF_URI_MAX]; /* the URI it was last started with */
+	/* an inserted source's HTTP credentials, kept for its restarts */
+	char cred_user[CONF_NAME_MAX];
+	char cred_password[MSG_SECRET_MAX];
 	enum source_state state;
 	int ending; /* ejected, or a reload took it away: never again */
 	pid_t pid;

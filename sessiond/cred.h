@@ -32,7 +32,13 @@ int cred_token_valid(const char *, size_t);
 int cred_cookie_token(const char *, char[CRED_TOKEN_LEN + 1]);
 void cred_authorization(const char *, struct cred *);
 int cred_login_body(const char *, size_t, struct cred *);
-int cred_insert_body(const char *, size_t, char *, size_t, int *);
+/* An insert's body (cred_json.c): the password is wiped by its user. */
+struct cred_insert {
+	char url[CONF_URI_MAX];
+	char user[CONF_NAME_MAX];
+	char password[CRED_PASSWORD_MAX];
+};
+int cred_insert_body(const char *, size_t, struct cred_insert *);
 void cred_clear(struct cred *);
 
 #endif

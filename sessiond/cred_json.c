@@ -91,54 +91,54 @@ cred_login_body(const char *body, size_t len, struct cred *c)
 }
 
 struct insert_body {
-	char *url;
-	size_t size;
+	struct cred_insert *out;
 	int seen;
-	int credentials;
 };
 
 static int
 insert_member(struct json_in *in, const char *key, void *arg)
 {
 	struct insert_body *b = arg;
-	char secret[CRED_PASSWORD_MAX];
-	int r;
+	struct cred_insert *o = b->out;
 
 	if (strcmp(key, "url") == 0) {
-		if (b->seen || json_in_string(in, b->url, b->size) == -1)
+		if (b->seen & 1 ||
+		    json_in_string(in, o->url, sizeof(o->url)) == -1)
 			return -1;
-		b->seen = 1;
-		return 0;
-	}
-	if (strcmp(key, "username") == 0 || strcmp(key, "password") == 0) {
-		/* Read to be refused, never kept. */
-		r = json_in_string(in, secret, sizeof(secret));
-		explicit_bzero(secret, sizeof(secret));
-		b->credentials = 1;
-		return r;
-	}
-	return json_in_skip(in);
+		b->seen |= 1;
+	} else if (strcmp(key, "username") == 0) {
+		if (b->seen & 2 ||
+		    json_in_string(in, o->user, sizeof(o->user)) == -1)
+			return -1;
+		b->seen |= 2;
+	} else if (strcmp(key, "password") == 0) {
+		if (b->seen & 4 ||
+		    json_in_string(in, o->password, sizeof(o->password)) == -1)
+			return -1;
+		b->seen |= 4;
+	} else
+		return json_in_skip(in);
+	return 0;
 }
 
 /*
- * POST /api/exports/NAME/insert: {"url": "..."}, other members ignored
- * as in the login body. 0 with url filled (a string without a NUL),
- * *credentials 1 if a "username" or "password" came; -1 for anything
- * else.
+ * POST /api/exports/NAME/insert: {"url": "..."}, with "username" and
+ * "password" for a web server that asks, other members ignored as in
+ * the login body. 0 with out filled (url not empty; user and password
+ * both or neither), -1 for anything else, out wiped.
  */
 int
-cred_insert_body(const char *body, size_t len, char *url, size_t size,
-    int *credentials)
+cred_insert_body(const char *body, size_t len, struct cred_insert *out)
 {
-	struct insert_body b = { url, size, 0, 0 };
+	struct insert_body b = { out, 0 };
 
-	url[0] = '\0';
-	*credentials = 0;
-	if (json_object(body, len, insert_member, &b) == -1 || !b.seen ||
-	    strlen(url) == 0) {
-		url[0] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (json_object(body, len, insert_member, &b) == -1 ||
+	    out->url[0] == '\0' ||
+	    (out->user[0] == '\0') != (out->password[0] == '\0') ||
+	    ((b.seen & 6) != 0 && out->user[0] == '\0')) {
+		explicit_bzero(out, sizeof(*out));
 		return -1;
 	}
-	*credentials = b.credentials;
 	return 0;
 }

@@ -74,64 +74,95 @@ insert_answer(struct export_rt *ex, int status, const char *why)
 }
 
 /*
- * An insert of url into ex for c, whoever parsed the request (the JSON
- * API below, Redfish's InsertMedia): the export's allow-source decides,
- * the answer comes when the source attached or failed (insert_answer),
- * in the request's form (conn_error's, or redfish.c's).
+ * What is wrong with an insert's body for export ex, in the words of a
+ * refusal with its status, or NULL. Credentials are held to what
+ * SOURCE_INSERT's check takes.
+ */
+static const char *
+insert_check(const struct export_rt *ex, const struct cred_insert *b,
+    struct conf_source *src, char *why, size_t size, int *status)
+{
+	static const char name_chars[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-";
+	const char *r;
+	size_t i;
+
+	*status = 403;
+	if (ex->conf.allow_source[0] == '\0')
+		return "this export takes no inserted source (no "
+		       "allow-source)";
+	*status = 400;
+	if ((r = conf_source_parse(b->url, src, why, size)) != NULL) {
+		snprintf(why, size, "url: %.160s", r);
+		return why;
+	}
+	if (!conf_source_allowed(ex->conf.allow_source, src)) {
+		*status = 403;
+		return "scheme or host not in the export's allow-source";
+	}
+	if (b->user[0] == '\0')
+		return NULL;
+	if (src->scheme != CONF_SCHEME_HTTPS && src->scheme != CONF_SCHEME_HTTP)
+		return "credentials go only with an https:// or http:// url";
+	if (strspn(b->user, name_chars) != strlen(b->user))
+		return "username: letters, digits, '.', '_', '@' and '-' only";
+	for (i = 0; b->password[i] != '\0'; i++)
+		if ((unsigned char)b->password[i] < 0x20 ||
+		    b->password[i] == 0x7f)
+			return "password: no control characters";
+	return NULL;
+}
+
+/*
+ * An insert into ex for c, whoever parsed the request (the JSON API
+ * below, Redfish's InsertMedia): the export's allow-source decides, the
+ * answer comes when the source attached or failed (insert_answer), in
+ * the request's form (conn_error's, or redfish.c's). body is wiped.
  */
 void
-insert_start(struct conn *c, struct export_rt *ex, const char *url,
-    int credentials)
+insert_start(struct conn *c, struct export_rt *ex, struct cred_insert *body)
 {
 	const char *name = ex->conf.name;
 	struct conf_source src;
 	struct msg_insert in;
 	char why[200];
 	const char *r;
+	int status = 400;
 
-	if (credentials) {
-		insert_refuse(c, 400, name,
-		    "credentials in an insert are not supported; serve the "
-		    "image without them, or name it with source = and "
-		    "source-credentials in the config");
-		return;
+	if ((r = insert_check(ex, body, &src, why, sizeof(why), &status)) ==
+		NULL &&
+	    (ex->insert_pending || ex->inserted[0] != '\0' ||
+		ex->session != NULL || ex->state != EXPORT_IDLE)) {
+		r = "export busy: an image is attached or being inserted";
+		status = 409;
 	}
-	if (ex->conf.allow_source[0] == '\0') {
-		insert_refuse(c, 403, name,
-		    "this export takes no inserted source (no allow-source)");
-		return;
-	}
-	if ((r = conf_source_parse(url, &src, why, sizeof(why))) != NULL) {
-		snprintf(why, sizeof(why), "url: %.160s", r);
-		insert_refuse(c, 400, name, why);
-		return;
-	}
-	if (!conf_source_allowed(ex->conf.allow_source, &src)) {
-		insert_refuse(c, 403, name,
-		    "scheme or host not in the export's allow-source");
-		return;
-	}
-	if (ex->inserting != NULL || ex->inserted[0] != '\0' ||
-	    ex->session != NULL || ex->state != EXPORT_IDLE) {
-		insert_refuse(c, 409, name,
-		    "export busy: an image is attached or being inserted");
+	if (r != NULL) {
+		explicit_bzero(body, sizeof(*body));
+		insert_refuse(c, status, name, r);
 		return;
 	}
 	memset(&in, 0, sizeof(in));
 	snprintf(in.export, sizeof(in.export), "%s", ex->conf.name);
 	snprintf(in.user, sizeof(in.user), "%s", c->id.user);
-	snprintf(in.uri, sizeof(in.uri), "%s", url);
-	snprintf(ex->inserted, sizeof(ex->inserted), "%s", url);
+	memcpy(in.uri, body->url, sizeof(in.uri));
+	memcpy(in.cred_user, body->user, sizeof(in.cred_user));
+	memcpy(in.cred_password, body->password, sizeof(in.cred_password));
+	explicit_bzero(body, sizeof(*body));
+	snprintf(ex->inserted, sizeof(ex->inserted), "%s", in.uri);
 	snprintf(ex->inserted_by, sizeof(ex->inserted_by), "%s", c->id.user);
+	snprintf(ex->inserted_from, sizeof(ex->inserted_from), "%s", c->addr);
 	ex->source_reason[0] = '\0';
+	ex->insert_pending = 1;
 	ex->inserting = c;
 	c->inserting = ex;
 	conn_hold(c,
 	    sd_child->conf->global.handshake_timeout +
 		sd_child->conf->global.request_timeout + INSERT_GRACE);
-	log_info("export %s: %s inserts %s", ex->conf.name,
-	    c->id.user[0] ? c->id.user : c->addr, url);
+	log_info("export %s: %s inserts %s%s", ex->conf.name,
+	    c->id.user[0] ? c->id.user : c->addr, in.uri,
+	    in.cred_user[0] ? " with credentials" : "");
 	insert_tell_parent(MSG_SOURCE_INSERT, &in, sizeof(in));
+	explicit_bzero(&in, sizeof(in));
 }
 
 /* POST /api/exports/NAME/insert with {"url": ...}. */
@@ -139,8 +170,8 @@ void
 insert_serve(struct conn *c, const char *name)
 {
 	struct export_rt *ex = sd_export(name);
-	char url[CONF_URI_MAX];
-	int credentials;
+	struct cred_insert body;
+	int parsed;
 
 	if (ex == NULL || !auth_may_use(&c->id, &ex->conf)) {
 		/* Not theirs: as for every export call, it does not exist. */
@@ -151,26 +182,32 @@ insert_serve(struct conn *c, const char *name)
 		conn_error(c, 404, "no such export");
 		return;
 	}
-	if (cred_insert_body(c->req->body, c->req->body_len, url, sizeof(url),
-		&credentials) == -1) {
-		explicit_bzero(c->req->body, sizeof(c->req->body));
-		insert_refuse(c, 400, name, "expected {\"url\": \"...\"}");
+	parsed = cred_insert_body(c->req->body, c->req->body_len, &body);
+	explicit_bzero(c->req->body, sizeof(c->req->body));
+	if (parsed == -1) {
+		explicit_bzero(&body, sizeof(body));
+		insert_refuse(c, 400, name,
+		    "expected {\"url\": \"...\"} (and \"username\" with "
+		    "\"password\")");
 		return;
 	}
-	explicit_bzero(c->req->body, sizeof(c->req->body));
-	insert_start(c, ex, url, credentials);
+	insert_start(c, ex, &body);
 }
 
-/* Its NBD handshake is done: the insert succeeded. */
+/*
+ * Its NBD handshake is done: the insert succeeded (audited even if the
+ * request gave up waiting).
+ */
 void
 insert_attached(struct export_rt *ex)
 {
 	struct msg_audit a;
 
-	if (ex->inserting == NULL)
+	if (!ex->insert_pending)
 		return;
+	ex->insert_pending = 0;
 	msg_audit_init(&a, AUDIT_EV_SOURCE_INSERTED, ex->inserted_by,
-	    ex->inserting->addr, ex->conf.name, ex->inserted);
+	    ex->inserted_from, ex->conf.name, ex->inserted);
 	sd_audit(&a);
 	insert_answer(ex, 200, "");
 }
@@ -190,12 +227,13 @@ insert_source_ended(const struct msg_source *s)
 	if (ex == NULL)
 		return;
 	snprintf(ex->source_reason, sizeof(ex->source_reason), "%s", s->reason);
-	if (ex->inserting == NULL)
+	if (!ex->insert_pending)
 		return;
+	ex->insert_pending = 0;
 	log_warnx("export %s: insert of %s failed: %s", ex->conf.name,
 	    ex->inserted, s->reason);
 	msg_audit_init(&a, AUDIT_EV_INSERT_FAILED, ex->inserted_by,
-	    ex->inserting->addr, ex->conf.name, s->reason);
+	    ex->inserted_from, ex->conf.name, s->reason);
 	sd_audit(&a);
 	snprintf(why, sizeof(why), "insert failed: %s", s->reason);
 	insert_answer(ex, 502, why);
@@ -230,6 +268,7 @@ insert_conf_applied(struct export_rt *ex, const struct conf_export *e)
 	log_info("export %s: the reload no longer allows %s", ex->conf.name,
 	    ex->inserted);
 	insert_answer(ex, 502, "insert failed: the configuration changed");
+	ex->insert_pending = 0;
 	ex->inserted[0] = '\0';
 	ex->inserted_by[0] = '\0';
 	if (ex->session != NULL && !ex->session->framed && !ex->session->ending)

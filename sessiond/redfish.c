@@ -668,7 +668,7 @@ serve_media(struct conn *c, const struct export_rt *ex)
 	struct evbuffer *b = route_body_new();
 	int applet = s != NULL && !s->ending && s->framed;
 	int inserted = (s != NULL && !s->ending) ||
-	    (ex->inserted[0] != '\0' && ex->inserting == NULL);
+	    (ex->inserted[0] != '\0' && !ex->insert_pending);
 
 	if (inserted)
 		via = applet ? "Applet" : "URI";
@@ -838,6 +838,42 @@ insert_checked(struct conn *c, const struct export_rt *ex,
 }
 
 /*
+ * InsertMedia's parameters as insert.c takes them: Image, and UserName
+ * with Password, both or neither. Returns 0, or -1 after a refusal.
+ */
+static int
+insert_body(struct conn *c, const struct export_rt *ex,
+    const struct rf_body *body, struct cred_insert *in)
+{
+	unsigned int cred =
+	    body->seen & (RF_BIT(RF_M_USERNAME) | RF_BIT(RF_M_PASSWORD));
+	struct rf_err e = { 400, RF_ACTION_PARAMETER_MISSING, NULL,
+		{ INSERT_ACTION, "Password" }, "Password" };
+
+	memset(in, 0, sizeof(*in));
+	if (cred != 0 &&
+	    cred != (RF_BIT(RF_M_USERNAME) | RF_BIT(RF_M_PASSWORD))) {
+		if (!(cred & RF_BIT(RF_M_USERNAME)))
+			e.args[1] = e.related = "UserName";
+		rf_refuse(c, AUDIT_EV_INSERT_REFUSED, ex->conf.name,
+		    "InsertMedia with UserName or Password alone", &e);
+		return -1;
+	}
+	if (strlen(body->user) >= sizeof(in->user)) {
+		e.msg = RF_PROPERTY_VALUE_FORMAT_ERROR;
+		e.args[0] = "";
+		e.args[1] = e.related = "UserName";
+		rf_refuse(c, AUDIT_EV_INSERT_REFUSED, ex->conf.name,
+		    "InsertMedia UserName too long", &e);
+		return -1;
+	}
+	memcpy(in->url, body->image, sizeof(in->url));
+	memcpy(in->user, body->user, strlen(body->user) + 1);
+	memcpy(in->password, body->password, sizeof(in->password));
+	return 0;
+}
+
+/*
  * The insert itself is insert.c's, as for POST /api/exports/NAME/insert:
  * the answer waits until the source attached (204, redfish_inserted) or
  * failed (conn_error's, in the registry's form).
@@ -846,6 +882,7 @@ static void
 serve_insert(struct conn *c, struct export_rt *ex)
 {
 	struct rf_body body;
+	struct cred_insert in;
 	int rv;
 
 	if (!rf_json_body(c, ex->conf.name))
@@ -859,11 +896,11 @@ serve_insert(struct conn *c, struct export_rt *ex)
 	explicit_bzero(c->req->body, sizeof(c->req->body));
 	if (rv == -1)
 		rf_body_refused(c, ex->conf.name, INSERT_ACTION, &body);
-	else if (insert_checked(c, ex, &body) == 0)
-		insert_start(c, ex, body.image,
-		    (body.seen &
-			(RF_BIT(RF_M_USERNAME) | RF_BIT(RF_M_PASSWORD))) != 0);
+	else if (insert_checked(c, ex, &body) == 0 &&
+	    insert_body(c, ex, &body, &in) == 0)
+		insert_start(c, ex, &in);
 	rf_body_clear(&body);
+	explicit_bzero(&in, sizeof(in));
 }
 
 static void

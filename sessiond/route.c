@@ -253,7 +253,7 @@ route_eject(struct conn *c, struct export_rt *ex)
 	char why[128];
 
 	if (ex->inserted[0] != '\0') {
-		if (ex->inserting != NULL)
+		if (ex->insert_pending)
 			return ROUTE_EJECT_INSERTING;
 		owner = ex->inserted_by;
 	} else if (ex->session == NULL || ex->session->ending)
@@ -375,6 +375,12 @@ serve_upgrade(struct conn *c)
 	if (ex->state != EXPORT_IDLE) {
 		refuse(c, 409, AUDIT_EV_ACCESS_DENIED, c->id.user,
 		    ex->conf.name, "export busy: an image is attached");
+		return;
+	}
+	/* An inserted source holds the export until ejected, even waiting. */
+	if (ex->inserted[0] != '\0') {
+		refuse(c, 409, AUDIT_EV_ACCESS_DENIED, c->id.user,
+		    ex->conf.name, "export busy: a source is inserted");
 		return;
 	}
 	if (c->id.how != AUTH_HOW_ANONYMOUS &&

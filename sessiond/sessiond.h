@@ -58,6 +58,8 @@ struct export_rt {
 	/* an inserted source (insert.c): its URI, "" if none, and who */
 	char inserted[CONF_URI_MAX];
 	char inserted_by[CONF_NAME_MAX];
+	char inserted_from[64];	 /* the inserter's address */
+	int insert_pending;	 /* not yet attached, nor failed */
 	struct conn *inserting;	 /* waits for the insert's answer */
 	char source_reason[128]; /* why its source last ended, or "" */
 };
@@ -150,7 +152,8 @@ void source_conf_applied(struct export_rt *, const struct conf_export *);
 /* insert.c: POST /api/exports/NAME/insert, and an inserted source's end */
 struct conn;
 void insert_serve(struct conn *, const char *);
-void insert_start(struct conn *, struct export_rt *, const char *, int);
+struct cred_insert;
+void insert_start(struct conn *, struct export_rt *, struct cred_insert *);
 void insert_end(struct export_rt *, const char *);
 void insert_attached(struct export_rt *);
 void insert_source_ended(const struct msg_source *);

@@ -75,25 +75,35 @@ check_round_trip(const struct cred *c)
 static void
 check_insert(const char *body, size_t size)
 {
-	char url[CONF_URI_MAX], again[CONF_URI_MAX], esc[6 * CONF_URI_MAX];
-	char round[64 + 6 * CONF_URI_MAX];
-	int credentials = 7, again_cred, n;
+	static struct cred_insert in, again;
+	static char esc[3][6 * CRED_PASSWORD_MAX];
+	static char round[64 + 18 * CRED_PASSWORD_MAX];
+	int n;
 
-	memset(url, 0xa5, sizeof(url));
-	if (cred_insert_body(body, size, url, sizeof(url), &credentials) ==
-	    -1) {
-		CHECK(url[0] == '\0' && credentials == 0);
+	memset(&in, 0xa5, sizeof(in));
+	if (cred_insert_body(body, size, &in) == -1) {
+		CHECK(all_zero(&in, sizeof(in)));
 		return;
 	}
-	CHECK(memchr(url, '\0', sizeof(url)) != NULL && url[0] != '\0');
-	CHECK(credentials == 0 || credentials == 1);
-	CHECK(size >= strlen(url) + 10);
-	json_escape(esc, url);
-	n = snprintf(round, sizeof(round), "{\"url\":\"%s\"}", esc);
+	CHECK(memchr(in.url, '\0', sizeof(in.url)) != NULL && in.url[0]);
+	CHECK(memchr(in.user, '\0', sizeof(in.user)) != NULL);
+	CHECK(memchr(in.password, '\0', sizeof(in.password)) != NULL);
+	CHECK((in.user[0] == '\0') == (in.password[0] == '\0'));
+	CHECK(size >= strlen(in.url) + 10);
+	json_escape(esc[0], in.url);
+	json_escape(esc[1], in.user);
+	json_escape(esc[2], in.password);
+	n = in.user[0] == '\0' ?
+	    snprintf(round, sizeof(round), "{\"url\":\"%s\"}", esc[0]) :
+	    snprintf(round, sizeof(round),
+		"{\"password\":\"%s\",\"url\":\"%s\",\"username\":\"%s\"}",
+		esc[2], esc[0], esc[1]);
 	CHECK(n > 0 && (size_t)n < sizeof(round));
-	CHECK(
-	    cred_insert_body(round, n, again, sizeof(again), &again_cred) == 0);
-	CHECK(strcmp(again, url) == 0 && again_cred == 0);
+	CHECK(cred_insert_body(round, n, &again) == 0);
+	CHECK(strcmp(again.url, in.url) == 0);
+	CHECK(strcmp(again.user, in.user) == 0);
+	CHECK(strcmp(again.password, in.password) == 0);
+	explicit_bzero(&in, sizeof(in));
 }
 
 int

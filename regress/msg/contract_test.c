@@ -418,6 +418,37 @@ source_export_bad_name_insert(struct msg *m)
 }
 
 static void
+source_insert_user_without_password(struct msg *m)
+{
+	m->u.insert.cred_password[0] = '\0';
+}
+
+static void
+source_insert_credentials_for_nbd(struct msg *m)
+{
+	snprintf(m->u.insert.uri, CONF_URI_MAX, "nbd://images.example/cd");
+}
+
+static void
+source_insert_password_with_a_newline(struct msg *m)
+{
+	snprintf(m->u.insert.cred_password, MSG_SECRET_MAX, "a\nb");
+}
+
+static void
+source_credentials_user_with_a_colon(struct msg *m)
+{
+	snprintf(m->u.credentials.user, CONF_NAME_MAX, "car:ol");
+}
+
+static void
+source_credentials_password_unterminated(struct msg *m)
+{
+	memset(m->u.credentials.password, 'x',
+	    sizeof(m->u.credentials.password));
+}
+
+static void
 source_eject_with_pid(struct msg *m)
 {
 	m->u.source.pid = 4242;
@@ -561,6 +592,25 @@ static const struct bad_case bad_cases[] = {
 	    "SOURCE_ENDED: reason empty or not terminated" },
 	{ "source_stop_of_pid_1_refused", MSG_SOURCE_STOP, PROC_PARENT,
 	    source_started_pid_1, "SOURCE_STOP: no pid" },
+	{ "source_insert_user_without_a_password_refused", MSG_SOURCE_INSERT,
+	    PROC_SESSIOND, source_insert_user_without_password,
+	    "SOURCE_INSERT: a user without a password, or a password without "
+	    "one" },
+	{ "source_insert_credentials_for_nbd_refused", MSG_SOURCE_INSERT,
+	    PROC_SESSIOND, source_insert_credentials_for_nbd,
+	    "SOURCE_INSERT: credentials for a source that is not https:// or "
+	    "http://" },
+	{ "source_insert_password_with_a_newline_refused", MSG_SOURCE_INSERT,
+	    PROC_SESSIOND, source_insert_password_with_a_newline,
+	    "SOURCE_INSERT: a control byte in the password" },
+	{ "source_credentials_user_with_a_colon_refused",
+	    MSG_SOURCE_CREDENTIALS, PROC_PARENT,
+	    source_credentials_user_with_a_colon,
+	    "SOURCE_CREDENTIALS: a user of other characters" },
+	{ "source_credentials_password_unterminated_refused",
+	    MSG_SOURCE_CREDENTIALS, PROC_PARENT,
+	    source_credentials_password_unterminated,
+	    "SOURCE_CREDENTIALS: credentials not terminated" },
 };
 
 static void

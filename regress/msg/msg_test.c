@@ -72,6 +72,9 @@ const struct contract contract[] = {
 	    P(PARENT), P(SESSIOND), "msg_source_ended_round_trips" },
 	{ MSG_SOURCE_STOP, "SOURCE_STOP", sizeof(struct msg_source), 0,
 	    P(PARENT), P(LAUNCHER), "msg_source_stop_round_trips" },
+	{ MSG_SOURCE_CREDENTIALS, "SOURCE_CREDENTIALS",
+	    sizeof(struct msg_credentials), 0, P(PARENT), P(LAUNCHER),
+	    "msg_source_credentials_round_trips" },
 };
 const size_t ncontract = sizeof(contract) / sizeof(contract[0]);
 
@@ -201,6 +204,13 @@ valid_payload(enum msg_type type, struct msg *m)
 		snprintf(m->u.insert.user, CONF_NAME_MAX, "alice");
 		snprintf(m->u.insert.uri, CONF_URI_MAX,
 		    "https://images.example/cd.iso");
+		snprintf(m->u.insert.cred_user, CONF_NAME_MAX, "carol");
+		snprintf(m->u.insert.cred_password, MSG_SECRET_MAX, "a b:c");
+		break;
+	case MSG_SOURCE_CREDENTIALS:
+		snprintf(m->u.credentials.export, CONF_NAME_MAX, "cd");
+		snprintf(m->u.credentials.user, CONF_NAME_MAX, "carol");
+		snprintf(m->u.credentials.password, MSG_SECRET_MAX, "a b:c");
 		break;
 	case MSG_SOURCE_EJECT:
 		snprintf(m->u.source.export, CONF_NAME_MAX, "cd");

@@ -564,7 +564,7 @@ iconf() {
 	printf 'chroot = %s\nauth = users\naudit = %s\n' "$work/empty" "$iaudit"
 	printf '\n[export "i"]\nsocket = %s\nread-only = yes\nallow = alice\n' \
 	    "$work/i.sock"
-	printf 'allow-source = nbd://127.0.0.1:18809 nbd://127.0.0.1:18818 https://localhost:18812\n'
+	printf 'allow-source = nbd://127.0.0.1:18809 nbd://127.0.0.1:18818 https://localhost:18812 nbd://no-such-host.invalid\n'
 	printf 'source-ca = %s\n' "$t/test-ca.pem"
 	printf '\n[export "j"]\nsocket = %s\nread-only = yes\nallow = alice bob\n' \
 	    "$work/j.sock"
@@ -651,15 +651,29 @@ expect_insert source_insert_of_a_unix_socket_is_403 alice i \
     "nbd+unix:///?socket=$work/up.sock" 403 'allow-source'
 expect_insert source_insert_on_an_export_without_allow_source_is_403 \
     alice j nbd://127.0.0.1:18809/ 403 'no allow-source'
-insert alice j '{"url": "https://localhost:18812/image.iso", "username": "carol", "password": "hunter2"}'
+insert alice i '{"url": "nbd://127.0.0.1:18809/", "username": "carol", "password": "hunter2"}'
 [ "$code" = 400 ] && printf '%s' "$body" | grep -q 'credentials' &&
     ! grep -q hunter2 "$ilog" "$iaudit" &&
-	ok source_insert_with_credentials_is_refused_400_and_not_logged ||
-	notok source_insert_with_credentials_is_refused_400_and_not_logged \
+	ok source_insert_with_credentials_for_nbd_is_400_and_not_logged ||
+	notok source_insert_with_credentials_for_nbd_is_400_and_not_logged \
 	    "$code $body"
 insert alice i '{"url": "nbd://127.0.0.1:18809/'"'"'"}'
 [ "$code" = 400 ] && ok source_insert_of_a_malformed_url_is_400 ||
 	notok source_insert_of_a_malformed_url_is_400 "$code $body"
+
+# nbdkit killed: an inserted source attaches again, as a config one does.
+kill -9 $(pgrep -P "$(pgrep -P "$ipid" -x launcher)" -x nbdkit) 2>/dev/null
+if wait_audit '"event": "source_exited", "export": "i", "reason": "nbdkit killed by SIGKILL; again in 1 s"' &&
+    wait_line "export i: peer serves" 2; then
+	copy_export i
+	[ "$got" = "$want_img" ] &&
+		ok source_inserted_nbdkit_killed_attaches_again ||
+		notok source_inserted_nbdkit_killed_attaches_again \
+		    "got '$got': $(tail -2 "$work/copy-i.err" | tr '\n' ' ')"
+else
+	notok source_inserted_nbdkit_killed_attaches_again \
+	    "$(grep -E 'source i|export i' "$ilog" | tail -3 | tr '\n' ' ')"
+fi
 
 eject i
 if [ "$code" = 200 ] &&
@@ -685,7 +699,7 @@ grep -q '"event": "source_inserted", "user": "alice", .*"export": "i", "reason":
 grep -q '"event": "access_denied", "user": "bob", .*"export": "i", "status": 404' "$a" &&
     [ "$(grep -c '"event": "insert_refused", "user": "alice", .*"status": 403' "$a")" -eq 5 ] &&
     grep -q '"event": "insert_refused", "user": "alice", .*"export": "i", "status": 409' "$a" &&
-    grep -q '"event": "insert_refused", "user": "alice", .*"export": "j", "status": 400, "reason": "credentials' "$a" &&
+    grep -q '"event": "insert_refused", "user": "alice", .*"export": "i", "status": 400, "reason": "credentials go only' "$a" &&
 	ok source_insert_refusals_are_audited_with_their_status ||
 	notok source_insert_refusals_are_audited_with_their_status \
 	    "$(grep -E 'insert_refused|access_denied' "$a" | tr '\n' ' ')"
@@ -697,6 +711,8 @@ grep -q '"event": "eject", "user": "alice", .*"export": "i"' "$a" &&
 # the audit file's insert_failed say what to fix.
 expect_insert source_insert_failure_says_connection_refused alice i \
     nbd://127.0.0.1:18818/ 502 'insert failed: connection refused'
+expect_insert source_insert_failure_says_dns alice i \
+    nbd://no-such-host.invalid/ 502 'insert failed: DNS: '
 wait_audit '"event": "insert_failed", "user": "alice", .*"export": "i", "reason": "connection refused"' &&
 	ok source_insert_failure_is_audited_in_plain_words ||
 	notok source_insert_failure_is_audited_in_plain_words \
@@ -712,6 +728,35 @@ if [ -f "$work/nginx/nginx.pid" ]; then
 	eject i
 	wait_audit '"event": "source_exited", "export": "i", "reason": "[^"]*; stopped"' 2 ||
 		notok source_inserted_https_source_ejected "$code"
+	# With credentials: nginx's Basic authentication; the password in no
+	# log, audit line, /api/exports answer or argument list, and its
+	# file gone from the launcher's folder once nbdkit has its copy.
+	insert alice i "{\"url\": \"https://localhost:18812/private/image.iso\", \"username\": \"carol\", \"password\": \"$password\"}"
+	if [ "$code" = 200 ]; then
+		args=$(for p in $(pgrep -x nbdkit); do
+			tr '\0' ' ' <"/proc/$p/cmdline"; echo; done)
+		api=$(curl -s -m 30 -u "alice:$alicepw" \
+		    http://127.0.0.1:18816/api/exports)
+		copy_export i
+		leaks=$(grep -l -- "$password" "$ilog" "$iaudit";
+		    printf '%s' "$args$api" | grep -c -- "$password")
+		creds=$(ls /run/vmediad-sources.*/*.credentials 2>/dev/null)
+		[ "$got" = "$want_iso" ] && [ "$leaks" = 0 ] &&
+		    [ -z "$creds" ] && printf '%s' "$args" | grep -q 'user=carol' &&
+			ok source_inserted_https_with_credentials_reads_byte_identical_and_keeps_the_password_secret ||
+			notok source_inserted_https_with_credentials_reads_byte_identical_and_keeps_the_password_secret \
+			    "got '$got', leaks '$leaks', files '$creds'"
+	else
+		notok source_inserted_https_with_credentials_reads_byte_identical_and_keeps_the_password_secret \
+		    "$code $body"
+	fi
+	eject i
+	wait_audit '"event": "source_exited", "export": "i", "reason": "[^"]*; stopped"' 3 ||
+		notok source_inserted_https_source_with_credentials_ejected "$code"
+	insert alice i '{"url": "https://localhost:18812/private/image.iso", "username": "carol", "password": "wrong pass:word"}'
+	[ "$code" = 502 ] && printf '%s' "$body" | grep -q 'insert failed: HTTP 401' &&
+		ok source_insert_with_a_wrong_password_says_http_401 ||
+		notok source_insert_with_a_wrong_password_says_http_401 "$code $body"
 	expect_insert source_insert_failure_says_http_404 alice i \
 	    https://localhost:18812/missing.iso 502 'insert failed: HTTP 404'
 	expect_insert source_insert_failure_says_tls_certificate_verify_failed \
