@@ -766,9 +766,28 @@ fi
 
 # --- a reload adds a source, and takes it away ---------------------------------
 
+# Export q's source refuses: the audit and /api/exports say so plainly.
 iconf '' '[export "r"]' "socket = $work/r.sock" \
-    'source = nbd://127.0.0.1:18809/' >"$work/insert.conf"
+    'source = nbd://127.0.0.1:18809/' \
+    '[export "q"]' "socket = $work/q.sock" 'allow = alice' \
+    'source = nbd://127.0.0.1:18818/' >"$work/insert.conf"
 kill -HUP "$ipid"
+if wait_audit '"event": "source_exited", "export": "q", "reason": "connection refused; again in [0-9]+ s"'; then
+	# sessiond hears it just after the audit line; between two starts,
+	# the source may be caught connecting.
+	want='{"reason": "connection refused", "state": "waiting", "uri": "nbd://127.0.0.1:18818/"}'
+	for i in $(seq 100); do
+		have=$(api_source q)
+		[ "$have" = "$want" ] && break
+		sleep 0.1
+	done
+	[ "$have" = "$want" ] &&
+		ok source_failing_config_source_says_why_in_audit_and_api ||
+		notok source_failing_config_source_says_why_in_audit_and_api "$have"
+else
+	notok source_failing_config_source_says_why_in_audit_and_api \
+	    "$(grep '"q"' "$iaudit" | tail -2 | tr '\n' ' ')"
+fi
 if wait_line "export r: peer serves"; then
 	copy_export r
 	[ "$got" = "$want_img" ] &&
@@ -783,7 +802,11 @@ il=$(pgrep -P "$ipid" -x launcher)
 iconf >"$work/insert.conf"
 kill -HUP "$ipid"
 if wait_audit '"event": "source_exited", "export": "r", "reason": "[^"]*; stopped"'; then
-	left=$(pgrep -P "$il" -x nbdkit | tr '\n' ' ')
+	for i in $(seq 100); do # q's nbdkit, if one was starting, goes too
+		left=$(pgrep -P "$il" -x nbdkit | tr '\n' ' ')
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
 	sleep 2 # no back-off start follows
 	[ -z "$left" ] && [ -z "$(pgrep -P "$il" -x nbdkit)" ] &&
 	    [ "$(grep -c '"event": "source_started", "export": "r"' "$iaudit")" -eq 1 ] &&
