@@ -77,7 +77,8 @@ SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/http_response.c sessiond/ws.c \
 	   sessiond/ws_handshake.c sessiond/route.c sessiond/login.c \
 	   sessiond/refusal.c sessiond/host.c sessiond/auth.c \
-	   sessiond/cred.c sessiond/cred_json.c sessiond/passwd.c \
+	   sessiond/cred.c sessiond/cred_json.c sessiond/json_in.c \
+	   sessiond/redfish.c sessiond/redfish_body.c sessiond/passwd.c \
 	   sessiond/ratelimit.c sessiond/tls.c
 BLOCKD_SRCS = $(CHILD_SRCS) common/nbd_netlink.c \
 	   blockd/blockd.c blockd/blockd_sandbox.c blockd/read_ahead.c
@@ -140,7 +141,7 @@ $(O)/bin/vmedia-attach: $(call objs,$(ATTACH_SRCS))
 CROSS_PKGS = crossbuild-essential-arm64 crossbuild-essential-armhf
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin python3-libnbd qemu-utils curl \
-	   nbdkit nginx \
+	   nbdkit nginx python3-sushy redfishtool \
 	   python3 openssl chromium qemu-system-x86 qemu-system-arm busybox-static \
 	   xorriso systemd kmod clang-format iproute2 $(BENCH_PKGS) $(CROSS_PKGS)
 # make bench's reference rows: nbdkit (its file plugin), a socat hop,
@@ -192,7 +193,7 @@ test-build:
 	$(MAKE) O=build/test TEST=1 all
 
 SUITES	= style conf msg sandbox nbd cred http ws web peer attach hookd blockd daemon \
-	  source sessiond auth \
+	  source sessiond auth redfish \
 	  browser cross vm vm-arm64 vm-ast2600 fuzz
 
 regress: deps

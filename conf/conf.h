@@ -30,6 +30,7 @@
 #define CONF_READ_AHEAD_MAX (UINT64_C(64) << 20)
 #define CONF_DEFAULT_MAX_CONNECTIONS 256
 #define CONF_DEFAULT_SESSIONS_PER_USER 2
+#define CONF_DEFAULT_REDFISH_MANAGER "bmc"
 #define CONF_DEFAULT_REQUEST_TIMEOUT 10
 #define CONF_DEFAULT_HANDSHAKE_TIMEOUT 20
 #define CONF_DEFAULT_IDLE_TIMEOUT 60
@@ -61,10 +62,11 @@ struct conf_global {
 	char audit[CONF_PATH_MAX];
 	char tls_certificate[CONF_PATH_MAX];
 	char tls_key[CONF_PATH_MAX];
-	char origins[CONF_LIST_MAX];	  /* also allowed */
-	char server_names[CONF_LIST_MAX]; /* Host besides ours */
-	char hook_modules[CONF_LIST_MAX]; /* hookd loads */
-	int32_t auth;			  /* enum conf_auth */
+	char origins[CONF_LIST_MAX];	     /* also allowed */
+	char server_names[CONF_LIST_MAX];    /* Host besides ours */
+	char hook_modules[CONF_LIST_MAX];    /* hookd loads */
+	char redfish_manager[CONF_NAME_MAX]; /* its Manager's Id */
+	int32_t auth;			     /* enum conf_auth */
 	int32_t max_connections;
 	int32_t sessions_per_user;
 	int32_t request_timeout; /* seconds */

@@ -262,6 +262,9 @@ static void
 conf_defaults(struct conf_global *g)
 {
 	default_number(&g->max_connections, CONF_DEFAULT_MAX_CONNECTIONS);
+	if (g->redfish_manager[0] == '\0')
+		memcpy(g->redfish_manager, CONF_DEFAULT_REDFISH_MANAGER,
+		    sizeof(CONF_DEFAULT_REDFISH_MANAGER));
 	default_number(&g->sessions_per_user, CONF_DEFAULT_SESSIONS_PER_USER);
 	default_number(&g->request_timeout, CONF_DEFAULT_REQUEST_TIMEOUT);
 	default_number(&g->handshake_timeout, CONF_DEFAULT_HANDSHAKE_TIMEOUT);
@@ -517,6 +520,9 @@ conf_global_valid(const struct conf_global *g)
 	    conf_terminated(g->origins, sizeof(g->origins)) &&
 	    conf_terminated(g->server_names, sizeof(g->server_names)) &&
 	    conf_terminated(g->hook_modules, sizeof(g->hook_modules)) &&
+	    conf_terminated(g->redfish_manager, sizeof(g->redfish_manager)) &&
+	    (g->redfish_manager[0] == '\0' ||
+		conf_name_valid(g->redfish_manager)) &&
 	    g->max_connections > 0 && g->sessions_per_user > 0 &&
 	    g->request_timeout > 0 && g->handshake_timeout > 0 &&
 	    g->idle_timeout > 0 && g->login_idle > 0 && g->login_lifetime > 0 &&

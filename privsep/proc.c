@@ -261,9 +261,9 @@ proc_spawn_all(struct vmediad *env)
 }
 
 /*
- * The globals a child is told. sessiond serves HTTP, TLS and the web
- * page; blockd and hookd need to enter their sandboxes, and hookd loads
- * the hooks' modules before. The audit file is the parent's alone.
+ * The globals a child is told. sessiond serves HTTP, TLS, the web
+ * page and Redfish; blockd and hookd need to enter their sandboxes, and hookd
+ * loads the hooks' modules before. The audit file is the parent's alone.
  */
 static void
 proc_global_view(enum msg_proc to, const struct conf_global *g,
@@ -281,6 +281,7 @@ proc_global_view(enum msg_proc to, const struct conf_global *g,
 	memset(v->tls_certificate, 0, sizeof(v->tls_certificate));
 	memset(v->tls_key, 0, sizeof(v->tls_key));
 	memset(v->origins, 0, sizeof(v->origins));
+	memset(v->redfish_manager, 0, sizeof(v->redfish_manager));
 	if (to != PROC_HOOKD)
 		memset(v->hook_modules, 0, sizeof(v->hook_modules));
 }

@@ -20,6 +20,7 @@
 
 struct login {
 	char token[CRED_TOKEN_LEN + 1];
+	char rid[AUTH_RID_LEN + 1]; /* names it in Redfish; no secret */
 	char user[CONF_NAME_MAX];
 	time_t created;
 	time_t used;
@@ -167,7 +168,7 @@ auth_login_create(const char *user, char token[CRED_TOKEN_LEN + 1],
     struct auth_dropped *dropped)
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[CRED_TOKEN_LEN / 2];
+	unsigned char raw[CRED_TOKEN_LEN / 2 + AUTH_RID_LEN / 2];
 	struct login *l;
 	time_t now = time(NULL);
 	size_t i;
@@ -175,11 +176,16 @@ auth_login_create(const char *user, char token[CRED_TOKEN_LEN + 1],
 	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
 		return -1;
 	l = login_slot(user, now, dropped);
-	for (i = 0; i < sizeof(raw); i++) {
+	for (i = 0; i < CRED_TOKEN_LEN / 2; i++) {
 		l->token[2 * i] = hex[raw[i] >> 4];
 		l->token[2 * i + 1] = hex[raw[i] & 0xf];
 	}
 	l->token[CRED_TOKEN_LEN] = '\0';
+	for (i = 0; i < AUTH_RID_LEN / 2; i++) {
+		l->rid[2 * i] = hex[raw[CRED_TOKEN_LEN / 2 + i] >> 4];
+		l->rid[2 * i + 1] = hex[raw[CRED_TOKEN_LEN / 2 + i] & 0xf];
+	}
+	l->rid[AUTH_RID_LEN] = '\0';
 	explicit_bzero(raw, sizeof(raw));
 	snprintf(l->user, sizeof(l->user), "%s", user);
 	l->created = l->used = now;
@@ -216,6 +222,7 @@ auth_login_find(const char *token, struct identity *id, enum auth_how how)
 	l->used = now;
 	auth_identity_user(id, how, l->user);
 	memcpy(id->token, l->token, sizeof(id->token));
+	memcpy(id->rid, l->rid, sizeof(id->rid));
 	return 0;
 }
 
@@ -226,4 +233,51 @@ auth_login_remove(const char *token)
 
 	if (l != NULL)
 		explicit_bzero(l, sizeof(*l));
+}
+
+/*
+ * The i-th live login from *i on, for listing: its rid and user. Returns
+ * 0 and advances *i, or -1 past the last.
+ */
+int
+auth_login_next(int *i, char rid[AUTH_RID_LEN + 1], char user[CONF_NAME_MAX])
+{
+	time_t now = time(NULL);
+
+	for (; *i < AUTH_LOGINS_MAX; (*i)++) {
+		struct login *l = &logins[*i];
+
+		if (l->token[0] == '\0' || login_expired(l, now))
+			continue;
+		memcpy(rid, l->rid, AUTH_RID_LEN + 1);
+		memcpy(user, l->user, CONF_NAME_MAX);
+		(*i)++;
+		return 0;
+	}
+	return -1;
+}
+
+/* The live login named rid: its user, or -1. */
+int
+auth_login_rid_user(const char *rid, char user[CONF_NAME_MAX])
+{
+	int i = 0;
+	char r[AUTH_RID_LEN + 1];
+
+	while (auth_login_next(&i, r, user) == 0)
+		if (strcmp(r, rid) == 0)
+			return 0;
+	return -1;
+}
+
+/* Ends the login named rid. */
+void
+auth_login_remove_rid(const char *rid)
+{
+	int i;
+
+	for (i = 0; i < AUTH_LOGINS_MAX; i++)
+		if (logins[i].token[0] != '\0' &&
+		    strcmp(logins[i].rid, rid) == 0)
+			explicit_bzero(&logins[i], sizeof(logins[i]));
 }

@@ -17,13 +17,17 @@ enum auth_how {
 	AUTH_HOW_BEARER,
 	AUTH_HOW_PROTOCOL, /* token offered as a WebSocket subprotocol */
 	AUTH_HOW_BASIC,
+	AUTH_HOW_X_AUTH_TOKEN, /* Redfish's session header */
 };
+
+#define AUTH_RID_LEN 16 /* hex: a login's public name (Redfish Session Id) */
 
 struct identity {
 	enum auth_how how;
 	char user[CONF_NAME_MAX];
 	int admin;
 	char token[CRED_TOKEN_LEN + 1]; /* login sessions */
+	char rid[AUTH_RID_LEN + 1];	/* and their public name */
 };
 
 /* A login that had to end so that a new one fits. */
@@ -40,5 +44,8 @@ int auth_login_create(const char *, char[CRED_TOKEN_LEN + 1],
     struct auth_dropped *);
 int auth_login_find(const char *, struct identity *, enum auth_how);
 void auth_login_remove(const char *);
+int auth_login_next(int *, char[AUTH_RID_LEN + 1], char[CONF_NAME_MAX]);
+int auth_login_rid_user(const char *, char[CONF_NAME_MAX]);
+void auth_login_remove_rid(const char *);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "child.h"
 #include "conn.h"
+#include "redfish.h"
 #include "libevent_tv.h"
 #include "log.h"
 #include "passwd.h"
@@ -81,6 +82,11 @@ conn_error_headers(struct conn *c, int status, const char *message,
 	int flags = c->req->method == HTTP_METHOD_HEAD ? HTTP_RESPONSE_HEAD : 0;
 
 	log_debug("%s: %d %s", c->addr, status, message);
+	if (redfish_path(c->req->path)) {
+		redfish_conn_error(c, status, message, hdrs, n);
+		conn_close_after_write(c);
+		return;
+	}
 	http_error_json_headers(bufferevent_get_output(c->bev), status, message,
 	    flags, hdrs, n);
 	conn_close_after_write(c);

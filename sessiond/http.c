@@ -65,6 +65,8 @@ static const struct http_field http_fields[] = {
 	HTTP_FIELD("Content-Type", HTTP_F_STRING, content_type,
 	    HTTP_CONTENT_TYPE_MAX, NULL),
 	{ "Transfer-Encoding", HTTP_F_TRANSFER_ENCODING, 0, 0, NULL },
+	HTTP_FIELD("X-Auth-Token", HTTP_F_STRING, x_auth_token,
+	    HTTP_X_AUTH_TOKEN_MAX, NULL),
 };
 
 #define HTTP_NFIELDS (sizeof(http_fields) / sizeof(http_fields[0]))
@@ -260,6 +262,10 @@ http_request_line(struct http_parser *p, struct http_request *req,
 		req->method = HTTP_METHOD_HEAD;
 	else if (mlen == 4 && memcmp(line, "POST", 4) == 0)
 		req->method = HTTP_METHOD_POST;
+	else if (mlen == 5 && memcmp(line, "PATCH", 5) == 0)
+		req->method = HTTP_METHOD_PATCH;
+	else if (mlen == 6 && memcmp(line, "DELETE", 6) == 0)
+		req->method = HTTP_METHOD_DELETE;
 	else
 		req->method = HTTP_METHOD_OTHER;
 	if (mlen >= sizeof(req->method_name))

@@ -31,12 +31,15 @@ struct evbuffer;
 #define HTTP_COOKIE_MAX 4097
 #define HTTP_AUTHORIZATION_MAX 1025
 #define HTTP_CONTENT_TYPE_MAX 257
+#define HTTP_X_AUTH_TOKEN_MAX 129
 
 enum http_method {
 	HTTP_METHOD_OTHER = 0, /* answered 405 by the caller */
 	HTTP_METHOD_GET,
 	HTTP_METHOD_HEAD,
 	HTTP_METHOD_POST,
+	HTTP_METHOD_PATCH,  /* Redfish only; 405 elsewhere */
+	HTTP_METHOD_DELETE, /* Redfish only; 405 elsewhere */
 };
 
 enum http_version {
@@ -70,6 +73,7 @@ struct http_request {
 	char cookie[HTTP_COOKIE_MAX];
 	char authorization[HTTP_AUTHORIZATION_MAX];
 	char content_type[HTTP_CONTENT_TYPE_MAX];
+	char x_auth_token[HTTP_X_AUTH_TOKEN_MAX]; /* Redfish sessions */
 	int has_content_length;
 	uint64_t content_length;
 	unsigned int nheaders; /* header lines, all of them */

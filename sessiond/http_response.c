@@ -18,6 +18,8 @@ http_reason(int status)
 		return "Switching Protocols";
 	case 200:
 		return "OK";
+	case 201:
+		return "Created";
 	case 204:
 		return "No Content";
 	case 301:
@@ -38,10 +40,14 @@ http_reason(int status)
 		return "Request Timeout";
 	case 409:
 		return "Conflict";
+	case 412:
+		return "Precondition Failed";
 	case 413:
 		return "Content Too Large";
 	case 414:
 		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
 	case 421:
 		return "Misdirected Request";
 	case 426:

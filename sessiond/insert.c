@@ -12,6 +12,7 @@
 #include "conn.h"
 #include "json.h"
 #include "log.h"
+#include "redfish.h"
 #include "route.h"
 #include "sessiond.h"
 
@@ -31,8 +32,8 @@ insert_tell_parent(enum msg_type type, const void *payload, size_t len)
 }
 
 /* The parent starts it no more: ejected, or its insert failed. */
-static void
-insert_drop(struct export_rt *ex, const char *why)
+void
+insert_end(struct export_rt *ex, const char *why)
 {
 	struct msg_source s;
 
@@ -58,6 +59,10 @@ insert_answer(struct export_rt *ex, int status, const char *why)
 	c->waiting = 0;
 	if (status != 200) {
 		conn_error(c, status, why);
+		return;
+	}
+	if (redfish_path(c->req->path)) {
+		redfish_inserted(c);
 		return;
 	}
 	b = route_body_new();
@@ -108,33 +113,23 @@ insert_check(const struct export_rt *ex, const struct cred_insert *b,
 	return NULL;
 }
 
+/*
+ * An insert into ex for c, whoever parsed the request (the JSON API
+ * below, Redfish's InsertMedia): the export's allow-source decides, the
+ * answer comes when the source attached or failed (insert_answer), in
+ * the request's form (conn_error's, or redfish.c's). body is wiped.
+ */
 void
-insert_serve(struct conn *c, const char *name)
+insert_start(struct conn *c, struct export_rt *ex, struct cred_insert *body)
 {
-	struct export_rt *ex = sd_export(name);
-	struct cred_insert body;
+	const char *name = ex->conf.name;
 	struct conf_source src;
 	struct msg_insert in;
 	char why[200];
 	const char *r;
 	int status = 400;
 
-	if (ex == NULL || !auth_may_use(&c->id, &ex->conf)) {
-		/* Not theirs: as for every export call, it does not exist. */
-		refusal_audit(c, 404, AUDIT_EV_ACCESS_DENIED, c->id.user,
-		    ex != NULL ? ex->conf.name : "",
-		    ex != NULL ? "not allowed to use this export" :
-				 "no such export");
-		conn_error(c, 404, "no such export");
-		return;
-	}
-	r = cred_insert_body(c->req->body, c->req->body_len, &body) == -1 ?
-	    "expected {\"url\": \"...\"} (and \"username\" with "
-	    "\"password\")" :
-	    NULL;
-	explicit_bzero(c->req->body, sizeof(c->req->body));
-	if (r == NULL &&
-	    (r = insert_check(ex, &body, &src, why, sizeof(why), &status)) ==
+	if ((r = insert_check(ex, body, &src, why, sizeof(why), &status)) ==
 		NULL &&
 	    (ex->insert_pending || ex->inserted[0] != '\0' ||
 		ex->session != NULL || ex->state != EXPORT_IDLE)) {
@@ -142,17 +137,17 @@ insert_serve(struct conn *c, const char *name)
 		status = 409;
 	}
 	if (r != NULL) {
-		explicit_bzero(&body, sizeof(body));
+		explicit_bzero(body, sizeof(*body));
 		insert_refuse(c, status, name, r);
 		return;
 	}
 	memset(&in, 0, sizeof(in));
 	snprintf(in.export, sizeof(in.export), "%s", ex->conf.name);
 	snprintf(in.user, sizeof(in.user), "%s", c->id.user);
-	memcpy(in.uri, body.url, sizeof(in.uri));
-	memcpy(in.cred_user, body.user, sizeof(in.cred_user));
-	memcpy(in.cred_password, body.password, sizeof(in.cred_password));
-	explicit_bzero(&body, sizeof(body));
+	memcpy(in.uri, body->url, sizeof(in.uri));
+	memcpy(in.cred_user, body->user, sizeof(in.cred_user));
+	memcpy(in.cred_password, body->password, sizeof(in.cred_password));
+	explicit_bzero(body, sizeof(*body));
 	snprintf(ex->inserted, sizeof(ex->inserted), "%s", in.uri);
 	snprintf(ex->inserted_by, sizeof(ex->inserted_by), "%s", c->id.user);
 	snprintf(ex->inserted_from, sizeof(ex->inserted_from), "%s", c->addr);
@@ -168,6 +163,35 @@ insert_serve(struct conn *c, const char *name)
 	    in.cred_user[0] ? " with credentials" : "");
 	insert_tell_parent(MSG_SOURCE_INSERT, &in, sizeof(in));
 	explicit_bzero(&in, sizeof(in));
+}
+
+/* POST /api/exports/NAME/insert with {"url": ...}. */
+void
+insert_serve(struct conn *c, const char *name)
+{
+	struct export_rt *ex = sd_export(name);
+	struct cred_insert body;
+	int parsed;
+
+	if (ex == NULL || !auth_may_use(&c->id, &ex->conf)) {
+		/* Not theirs: as for every export call, it does not exist. */
+		refusal_audit(c, 404, AUDIT_EV_ACCESS_DENIED, c->id.user,
+		    ex != NULL ? ex->conf.name : "",
+		    ex != NULL ? "not allowed to use this export" :
+				 "no such export");
+		conn_error(c, 404, "no such export");
+		return;
+	}
+	parsed = cred_insert_body(c->req->body, c->req->body_len, &body);
+	explicit_bzero(c->req->body, sizeof(c->req->body));
+	if (parsed == -1) {
+		explicit_bzero(&body, sizeof(body));
+		insert_refuse(c, 400, name,
+		    "expected {\"url\": \"...\"} (and \"username\" with "
+		    "\"password\")");
+		return;
+	}
+	insert_start(c, ex, &body);
 }
 
 /*
@@ -213,7 +237,7 @@ insert_source_ended(const struct msg_source *s)
 	sd_audit(&a);
 	snprintf(why, sizeof(why), "insert failed: %s", s->reason);
 	insert_answer(ex, 502, why);
-	insert_drop(ex, "its insert failed");
+	insert_end(ex, "its insert failed");
 }
 
 /* The waiting request went away: the insert goes on without it. */
@@ -223,45 +247,6 @@ insert_forget(struct conn *c)
 	if (c->inserting != NULL && c->inserting->inserting == c)
 		c->inserting->inserting = NULL;
 	c->inserting = NULL;
-}
-
-/*
- * POST /api/exports/NAME/eject of an export with an inserted source: by
- * its owner or an admin, it ends for good. Returns 0 if the export has
- * none (eject as for a browser), 1 once answered.
- */
-int
-insert_eject(struct conn *c, struct export_rt *ex)
-{
-	struct evbuffer *b;
-	char why[128];
-
-	if (ex->inserted[0] == '\0')
-		return 0;
-	if (ex->insert_pending) {
-		conn_error(c, 409,
-		    "an insert is under way; wait for its answer");
-		return 1;
-	}
-	if (c->id.how != AUTH_HOW_ANONYMOUS && !c->id.admin &&
-	    strcmp(ex->inserted_by, c->id.user) != 0) {
-		refuse(c, 403, AUDIT_EV_ACCESS_DENIED, c->id.user,
-		    ex->conf.name, "only its owner or an admin may eject");
-		return 1;
-	}
-	snprintf(why, sizeof(why), "ejected by %s",
-	    c->id.user[0] ? c->id.user : c->addr);
-	log_info("export %s: %s (inserted %s)", ex->conf.name, why,
-	    ex->inserted);
-	route_audit(c, AUDIT_EV_EJECT, c->id.user, ex->conf.name,
-	    ex->inserted_by);
-	insert_drop(ex, why);
-	if (ex->session != NULL && !ex->session->ending)
-		session_end(ex->session, "ejected", WS_CLOSE_NORMAL);
-	b = route_body_new();
-	evbuffer_add_printf(b, "{\"ejected\": true}\n");
-	route_respond_json(c, 200, b, NULL, 0);
-	return 1;
 }
 
 /*

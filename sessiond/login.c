@@ -107,7 +107,7 @@ login_password_checked(struct conn *c, int ok, enum auth_how how)
 }
 
 /* The login record says what the new login cost, if anything. */
-static void
+void
 login_record(struct conn *c, const struct auth_dropped *dropped)
 {
 	char why[128] = "";

@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "json.h"
 #include "log.h"
+#include "redfish.h"
 #include "route.h"
 #include "sessiond.h"
 #include "stream.h"
@@ -135,6 +136,17 @@ identify(struct conn *c)
 		c->id.how = AUTH_HOW_ANONYMOUS;
 		return 1;
 	}
+	/* Redfish's session header: a login token under another name. */
+	if (c->req->x_auth_token[0] != '\0') {
+		if (cred_token_valid(c->req->x_auth_token,
+			strlen(c->req->x_auth_token)) &&
+		    auth_login_find(c->req->x_auth_token, &c->id,
+			AUTH_HOW_X_AUTH_TOKEN) == 0)
+			return 1;
+		refuse(c, 401, AUDIT_EV_LOGIN_FAILED, "", "",
+		    "unknown or expired token");
+		return 0;
+	}
 	if (cred_cookie_token(c->req->cookie, token) &&
 	    auth_login_find(token, &c->id, AUTH_HOW_COOKIE) == 0)
 		return 1;
@@ -228,32 +240,71 @@ usable_export(struct conn *c, struct export_rt *ex)
 	return NULL;
 }
 
+/*
+ * Ends what is attached to ex at c's request, for its owner or an admin:
+ * a browser's or peer's session, or an inserted source (insert.c), which
+ * then ends for good. The JSON API and Redfish's EjectMedia answer the
+ * outcome each in its own form. A refusal is audited here.
+ */
+enum route_eject_result
+route_eject(struct conn *c, struct export_rt *ex)
+{
+	const char *owner;
+	char why[128];
+
+	if (ex->inserted[0] != '\0') {
+		if (ex->insert_pending)
+			return ROUTE_EJECT_INSERTING;
+		owner = ex->inserted_by;
+	} else if (ex->session == NULL || ex->session->ending)
+		return ROUTE_EJECT_NOTHING;
+	else
+		owner = ex->session->user;
+	if (c->id.how != AUTH_HOW_ANONYMOUS && !c->id.admin &&
+	    strcmp(owner, c->id.user) != 0) {
+		refusal_audit(c, 403, AUDIT_EV_ACCESS_DENIED, c->id.user,
+		    ex->conf.name, "only its owner or an admin may eject");
+		return ROUTE_EJECT_NOT_OWNER;
+	}
+	snprintf(why, sizeof(why), "ejected by %s",
+	    c->id.user[0] ? c->id.user : c->addr);
+	if (ex->inserted[0] != '\0')
+		log_info("export %s: %s (inserted %s)", ex->conf.name, why,
+		    ex->inserted);
+	else
+		log_info("export %s: %s", ex->conf.name, why);
+	route_audit(c, AUDIT_EV_EJECT, c->id.user, ex->conf.name, owner);
+	if (ex->inserted[0] != '\0')
+		insert_end(ex, why);
+	if (ex->session != NULL && !ex->session->ending)
+		session_end(ex->session, "ejected", WS_CLOSE_NORMAL);
+	return ROUTE_EJECT_DONE;
+}
+
 /* POST /api/exports/NAME/eject: the owner or an admin. */
 static void
 serve_eject(struct conn *c, const char *name)
 {
-	char why[128];
 	struct export_rt *ex;
 	struct evbuffer *b;
 
 	if ((ex = usable_export(c, sd_export(name))) == NULL)
 		return;
-	if (insert_eject(c, ex))
-		return;
-	if (ex->session == NULL || ex->session->ending) {
+	switch (route_eject(c, ex)) {
+	case ROUTE_EJECT_NOTHING:
 		conn_error(c, 409, "nothing attached to this export");
 		return;
-	}
-	if (c->id.how != AUTH_HOW_ANONYMOUS && !c->id.admin &&
-	    strcmp(ex->session->user, c->id.user) != 0) {
-		forbidden(c, name, "only its owner or an admin may eject");
+	case ROUTE_EJECT_INSERTING:
+		conn_error(c, 409,
+		    "an insert is under way; wait for its answer");
 		return;
+	case ROUTE_EJECT_NOT_OWNER:
+		conn_error(c, 403, "only its owner or an admin may eject");
+		return;
+	case ROUTE_EJECT_DONE:
+	default:
+		break;
 	}
-	snprintf(why, sizeof(why), "ejected by %s",
-	    c->id.user[0] ? c->id.user : c->addr);
-	log_info("export %s: %s", name, why);
-	route_audit(c, AUDIT_EV_EJECT, c->id.user, name, ex->session->user);
-	session_end(ex->session, "ejected", WS_CLOSE_NORMAL);
 	b = route_body_new();
 	evbuffer_add_printf(b, "{\"ejected\": true}\n");
 	route_respond_json(c, 200, b, NULL, 0);
@@ -390,13 +441,18 @@ route_identified(struct conn *c)
 	    (c->req->connection & HTTP_CONN_UPGRADE);
 
 	/* A cookie rides along by itself: such requests must say whence. */
-	if (cookie && (upgrade || c->req->method == HTTP_METHOD_POST) &&
+	if (cookie &&
+	    (upgrade ||
+		(c->req->method != HTTP_METHOD_GET &&
+		    c->req->method != HTTP_METHOD_HEAD)) &&
 	    !c->req->has_origin) {
 		forbidden(c, "", "a cookie request needs an Origin header");
 		return;
 	}
 	if (upgrade)
 		serve_upgrade(c);
+	else if (redfish_path(path))
+		redfish_serve(c);
 	else if (strcmp(path, "/api/session") == 0) {
 		if (method_is(c, HTTP_METHOD_GET))
 			serve_session(c);
@@ -430,6 +486,11 @@ route_request(struct conn *c)
 	if (strcmp(c->req->path, "/api/login") == 0) {
 		if (method_is(c, HTTP_METHOD_POST))
 			login_serve(c);
+		return;
+	}
+	/* Redfish's login: credentials in the body, none in the headers. */
+	if (c->req->method == HTTP_METHOD_POST && redfish_is_login(c)) {
+		redfish_login(c);
 		return;
 	}
 	if (identify(c))

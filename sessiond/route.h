@@ -14,6 +14,14 @@
 struct evbuffer;
 
 /* route.c */
+enum route_eject_result {
+	ROUTE_EJECT_DONE,
+	ROUTE_EJECT_NOTHING,   /* nothing attached */
+	ROUTE_EJECT_INSERTING, /* an insert waits for its answer */
+	ROUTE_EJECT_NOT_OWNER, /* refused and audited */
+};
+struct export_rt;
+enum route_eject_result route_eject(struct conn *, struct export_rt *);
 struct evbuffer *route_body_new(void);
 void route_respond_json(struct conn *, int, struct evbuffer *,
     const struct http_header *, size_t);
@@ -26,6 +34,7 @@ void login_logout(struct conn *);
 int login_password_allowed(struct conn *);
 int login_check_password(struct conn *, passwd_done_fn);
 int login_password_checked(struct conn *, int, enum auth_how);
+void login_record(struct conn *, const struct auth_dropped *);
 
 /* refusal.c */
 void refuse(struct conn *, int, int, const char *, const char *, const char *);

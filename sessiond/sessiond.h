@@ -152,7 +152,9 @@ void source_conf_applied(struct export_rt *, const struct conf_export *);
 /* insert.c: POST /api/exports/NAME/insert, and an inserted source's end */
 struct conn;
 void insert_serve(struct conn *, const char *);
-int insert_eject(struct conn *, struct export_rt *);
+struct cred_insert;
+void insert_start(struct conn *, struct export_rt *, struct cred_insert *);
+void insert_end(struct export_rt *, const char *);
 void insert_attached(struct export_rt *);
 void insert_source_ended(const struct msg_source *);
 void insert_forget(struct conn *);

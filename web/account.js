@@ -86,6 +86,19 @@ export function ejectErrorText(error) {
   }
 }
 
+/**
+ * Where an image attached elsewhere comes from, for its card: a source's
+ * URL (inserted through the API or Redfish's InsertMedia, or configured)
+ * and who inserted it; else who attached it, if the server says.
+ */
+export function attachedWhere(info, me) {
+  const uri = info?.source?.uri;
+  const by = uri ? info.source.inserted_by : info?.user;
+  const mine = !!by && by === me;
+  if (uri) return `from ${uri}${mine ? ' by you' : by ? ` by ${by}` : ''}`;
+  return mine ? 'by you, from another page or program' : `from elsewhere${by ? ` by ${by}` : ''}`;
+}
+
 /** What the login form says when a login in use ends (a 401 later on). */
 export function loginEndedText(stillServing) {
   const text = 'Your login has ended: it expired, or you logged out in another page. Log in again to continue.';

@@ -8,7 +8,7 @@
 
 import * as api from './api.js';
 import { Attachment, OVERLAY, READ_ONLY, WRITE_FILE } from './attachment.js';
-import { ejectErrorText, loggedOutText, loginEndedText, loginErrorText, sentence, tooManyText } from './account.js';
+import { attachedWhere, ejectErrorText, loggedOutText, loginEndedText, loginErrorText, sentence, tooManyText } from './account.js';
 import { formatBytes, formatDuration, formatRate } from './format.js';
 
 const POLL_MS = 2000;
@@ -224,8 +224,7 @@ function detailText(card, shown) {
       return file ? `Ready to attach ${file}.` : 'No image attached. Choose one below.';
     case 'in-use': {
       if (info.state === 'closing') return 'Releasing the device…';
-      const where = info.user && info.user === me() ? 'by you, from another page or program'
-        : `from elsewhere${info.user ? ` by ${info.user}` : ''}`;
+      const where = attachedWhere(info, me());
       const since = info.since ? `, since ${new Date(info.since).toLocaleTimeString()}` : '';
       if (info.state === 'connecting') return `An image is being attached ${where}.`;
       return `An image${info.size ? ' of ' + formatBytes(info.size) : ''} is attached ${where}${since}.`;

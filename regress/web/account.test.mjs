@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  ejectErrorText, formatWait, loggedOutText, loginEndedText, loginErrorText, parseRetryAfter, sentence, tooManyText,
+  attachedWhere, ejectErrorText, formatWait, loggedOutText, loginEndedText, loginErrorText, parseRetryAfter, sentence, tooManyText,
 } from '../../web/account.js';
 
 test('parseRetryAfter reads delay-seconds and HTTP dates', () => {
@@ -78,4 +78,15 @@ test('what the form says when a login ends or after logging out', () => {
   assert.equal(loggedOutText(0), 'You are logged out.');
   assert.equal(loggedOutText(1), 'You are logged out. The image attached from this page was ejected.');
   assert.equal(loggedOutText(2), 'You are logged out. The images attached from this page were ejected.');
+});
+
+test('attachedWhere names a source\'s URL and its inserter, else the user', () => {
+  const inserted = { state: 'active', user: 'alice', source: { uri: 'https://img.example/installer.iso', state: 'attached', inserted_by: 'alice' } };
+  assert.equal(attachedWhere(inserted, 'bob'), 'from https://img.example/installer.iso by alice');
+  assert.equal(attachedWhere(inserted, 'alice'), 'from https://img.example/installer.iso by you');
+  const configured = { state: 'active', user: null, source: { uri: 'nbd://10.0.0.1/disk', state: 'attached' } };
+  assert.equal(attachedWhere(configured, 'bob'), 'from nbd://10.0.0.1/disk');
+  assert.equal(attachedWhere({ state: 'active', user: 'carol', source: null }, 'bob'), 'from elsewhere by carol');
+  assert.equal(attachedWhere({ state: 'active', user: 'bob', source: null }, 'bob'), 'by you, from another page or program');
+  assert.equal(attachedWhere({ state: 'active', user: null, source: null }, null), 'from elsewhere');
 });
