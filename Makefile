@@ -192,7 +192,7 @@ test-build:
 	$(MAKE) O=build/test TEST=1 all
 
 SUITES	= style conf msg sandbox nbd cred http ws web peer attach hookd blockd daemon \
-	  source sessiond auth \
+	  source sessiond netnbd auth \
 	  browser cross vm vm-arm64 vm-ast2600 fuzz
 
 regress: deps

@@ -41,6 +41,7 @@ struct conf_parser {
 
 static const struct conf_key global_keys[] = { { "listen", CONF_K_LISTEN, 0, 0,
 						   1, 0, 0 },
+	{ "nbd-listen", CONF_K_NBD_LISTEN, 0, 0, 1, 0, 0 },
 	{ "user", CONF_K_USERNAME, offsetof(struct conf_global, user),
 	    CONF_NAME_MAX, 0, 0, 0 },
 	{ "chroot", CONF_K_PATH, offsetof(struct conf_global, chroot),
@@ -124,6 +125,8 @@ static const struct conf_key export_keys[] = {
 	    0, 0, 0, 0 },
 	{ "source-overlay", CONF_K_BOOL,
 	    offsetof(struct conf_export, source_overlay), 0, 0, 0, 0 },
+	{ "nbd-clients", CONF_K_BOOL, offsetof(struct conf_export, nbd_clients),
+	    0, 0, 0, 0 },
 	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 

@@ -19,7 +19,8 @@
 #define CONF_ADDR_MAX 64  /* a listen address as written */
 #define CONF_URI_MAX 256  /* an export's source URI */
 #define CONF_HOST_MAX 256 /* a host in a source URI, with NUL */
-#define CONF_LISTEN_MAX 8
+#define CONF_LISTEN_MAX 8 /* HTTP and NBD listeners together */
+#define CONF_NBD_PORT 10809
 #define CONF_EXPORT_MAX 64
 #define CONF_USER_MAX 256
 
@@ -49,7 +50,8 @@ struct conf_listen {
 	socklen_t addrlen;
 	char text[CONF_ADDR_MAX];
 	int line;
-	int tls; /* "address tls" */
+	int tls; /* HTTP: "address tls"; NBD: STARTTLS required */
+	int nbd; /* nbd-listen: an NBD listener */
 };
 
 struct conf_global {
@@ -105,6 +107,7 @@ struct conf_export {
 	int32_t line; /* of the section header */
 	int32_t allow_line;
 	int32_t source_overlay; /* writable through nbdkit's cow filter */
+	int32_t nbd_clients;	/* served on nbd-listen (socket exports) */
 };
 
 struct conf_user {

@@ -220,11 +220,13 @@ static void
 check_global(struct conf_ctx *ctx)
 {
 	struct conf_global *g = &ctx->conf->global;
-	int i;
+	int i, http;
 
 	if (g->line == 0)
 		return; /* missing [vmediad] is reported already */
-	if (g->nlisten == 0)
+	for (i = 0, http = 0; i < g->nlisten; i++)
+		http += !g->listen[i].nbd;
+	if (http == 0)
 		conf_error(ctx, g->line, "no listen address in [vmediad]");
 	if ((g->tls_certificate[0] == '\0') != (g->tls_key[0] == '\0'))
 		conf_error(ctx, g->line,
@@ -238,11 +240,25 @@ check_global(struct conf_ctx *ctx)
 				    "listeners, not %s (line %d)",
 				    g->listen[i].text, g->listen[i].line);
 	}
-	for (i = 0; i < g->nlisten; i++)
-		if (g->listen[i].tls && g->tls_certificate[0] == '\0')
+	for (i = 0; i < g->nlisten; i++) {
+		if (g->listen[i].nbd && !g->listen[i].tls &&
+		    !conf_listen_is_local(&g->listen[i]))
+			conf_error(ctx, g->listen[i].line,
+			    "nbd-listen %s plain: NBD clients may skip TLS only "
+			    "on loopback",
+			    g->listen[i].text);
+		else if (g->listen[i].nbd && g->listen[i].tls &&
+		    g->tls_certificate[0] == '\0')
+			conf_error(ctx, g->listen[i].line,
+			    "nbd-listen %s needs tls-certificate and tls-key "
+			    "(or \"plain\" on loopback)",
+			    g->listen[i].text);
+		else if (!g->listen[i].nbd && g->listen[i].tls &&
+		    g->tls_certificate[0] == '\0')
 			conf_error(ctx, g->listen[i].line,
 			    "listen %s tls needs tls-certificate and tls-key",
 			    g->listen[i].text);
+	}
 	conf_defaults(g);
 	if (g->user[0] == '\0')
 		snprintf(g->user, sizeof(g->user), "_vmediad");

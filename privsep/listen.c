@@ -1,7 +1,7 @@
 /*
- * The parent binds every socket a child serves on: the HTTP listeners
- * and each socket export's Unix socket (mode 0600), then hands them to
- * sessiond, which may not create sockets itself.
+ * The parent binds every socket a child serves on: the HTTP and NBD
+ * listeners and each socket export's Unix socket (mode 0600), then hands them
+ * to sessiond, which may not create sockets itself.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -81,7 +81,7 @@ bind_inet(const struct conf_listen *l)
 	return fd;
 }
 
-/* Binds every HTTP listener; any failure is fatal at start. */
+/* Binds every HTTP and NBD listener; any failure is fatal at start. */
 void
 listen_bind_http(struct vmediad *env)
 {
@@ -125,7 +125,10 @@ listen_send_http(struct vmediad *env)
 	int i;
 
 	for (i = 0; i < env->nhttp; i++) {
-		send_listener(env, MSG_LISTEN_HTTP, i, "", env->http_fds[i]);
+		send_listener(env,
+		    env->conf->global.listen[i].nbd ? MSG_LISTEN_NBD :
+						      MSG_LISTEN_HTTP,
+		    i, "", env->http_fds[i]);
 		env->http_fds[i] = -1;
 	}
 }

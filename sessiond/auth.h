@@ -17,6 +17,7 @@ enum auth_how {
 	AUTH_HOW_BEARER,
 	AUTH_HOW_PROTOCOL, /* token offered as a WebSocket subprotocol */
 	AUTH_HOW_BASIC,
+	AUTH_HOW_CERTIFICATE, /* an NBD client's X.509 certificate */
 };
 
 struct identity {
