@@ -63,6 +63,8 @@ struct conf_global {
 	char audit[CONF_PATH_MAX];
 	char tls_certificate[CONF_PATH_MAX];
 	char tls_key[CONF_PATH_MAX];
+	char
+	    nbd_client_ca[CONF_PATH_MAX]; /* CAs of NBD clients' certificates */
 	char origins[CONF_LIST_MAX];	  /* also allowed */
 	char server_names[CONF_LIST_MAX]; /* Host besides ours */
 	char hook_modules[CONF_LIST_MAX]; /* hookd loads */

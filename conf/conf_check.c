@@ -220,12 +220,17 @@ static void
 check_global(struct conf_ctx *ctx)
 {
 	struct conf_global *g = &ctx->conf->global;
-	int i, http;
+	int i, http, nbdtls;
 
 	if (g->line == 0)
 		return; /* missing [vmediad] is reported already */
-	for (i = 0, http = 0; i < g->nlisten; i++)
+	for (i = 0, http = 0, nbdtls = 0; i < g->nlisten; i++) {
 		http += !g->listen[i].nbd;
+		nbdtls += g->listen[i].nbd && g->listen[i].tls;
+	}
+	if (g->nbd_client_ca[0] != '\0' && nbdtls == 0)
+		conf_error(ctx, g->line,
+		    "nbd-client-ca without an nbd-listen that requires TLS");
 	if (http == 0)
 		conf_error(ctx, g->line, "no listen address in [vmediad]");
 	if ((g->tls_certificate[0] == '\0') != (g->tls_key[0] == '\0'))
@@ -432,6 +437,7 @@ conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
 		    "and not writable by others",
 		    g->chroot);
 	check_secret(&ctx, g->line, "", "tls-key", g->tls_key);
+	check_public(&ctx, g->line, "", "nbd-client-ca", g->nbd_client_ca, 0);
 	for (i = 0; i < conf->nexports; i++)
 		check_source_files(&ctx, &conf->exports[i]);
 	return ctx.errors;
@@ -466,6 +472,7 @@ conf_global_valid(const struct conf_global *g)
 	    conf_terminated(g->audit, sizeof(g->audit)) &&
 	    conf_terminated(g->tls_certificate, sizeof(g->tls_certificate)) &&
 	    conf_terminated(g->tls_key, sizeof(g->tls_key)) &&
+	    conf_terminated(g->nbd_client_ca, sizeof(g->nbd_client_ca)) &&
 	    conf_terminated(g->origins, sizeof(g->origins)) &&
 	    conf_terminated(g->server_names, sizeof(g->server_names)) &&
 	    conf_terminated(g->hook_modules, sizeof(g->hook_modules)) &&

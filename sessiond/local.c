@@ -195,10 +195,19 @@ net_find(void *arg, const unsigned char *name, uint32_t len,
 		return NBD_REP_ERR_UNKNOWN;
 	}
 	if (!net_may_use(lc, ex)) {
-		snprintf(why, whylen, "%s%s may not use export %s",
-		    lc->user[0] != '\0' ? "user " : "",
-		    lc->user[0] != '\0' ? lc->user : "a client without a user",
-		    ex->conf.name);
+		if (lc->user[0] != '\0')
+			snprintf(why, whylen, "user %s may not use export %s",
+			    lc->user, ex->conf.name);
+		else if (lc->certname[0] != '\0')
+			snprintf(why, whylen,
+			    "certificate of \"%s\", who is no user, may not use "
+			    "export %s",
+			    lc->certname, ex->conf.name);
+		else
+			snprintf(why, whylen,
+			    "a client without a user's certificate may not use "
+			    "export %s",
+			    ex->conf.name);
 		log_warnx("%s: %s", lc->name, why);
 		net_audit_denied(lc, ex, why);
 		return NBD_REP_ERR_POLICY;
@@ -257,11 +266,12 @@ net_start_tls(struct local_client *lc)
 	lc->starttls = 0;
 	fd = stream_take_fd(lc->stream);
 	lc->stream = NULL;
-	if ((bev = tls_bufferevent(sd_child->base, fd)) == NULL) {
+	if ((bev = tls_bufferevent_nbd(sd_child->base, fd)) == NULL) {
 		local_client_close(lc, "TLS could not start");
 		return;
 	}
 	lc->stream = stream_from_bufferevent(bev);
+	lc->tls = bev;
 	session_downstream_setup(lc->stream, &lc->down, lc);
 	lc->down.replies_max = LOCAL_REPLIES_MAX;
 	stream_set_write_timeout(lc->stream,
@@ -269,6 +279,36 @@ net_start_tls(struct local_client *lc)
 	stream_setcb(lc->stream, local_read, local_write, local_event, lc);
 	nbd_server_tls_started(&lc->hs);
 	stream_enable_read(lc->stream);
+}
+
+static int
+is_user(const char *name)
+{
+	return auth_user(name) != NULL;
+}
+
+/* Inside TLS, once: who its certificate (if any) says it is. */
+static void
+net_identify(struct local_client *lc)
+{
+	char name[sizeof(lc->certname)];
+
+	lc->identified = 1;
+	switch (tls_peer_user(lc->tls, is_user, name, sizeof(name))) {
+	case 1: /* a user's name: shorter than CONF_NAME_MAX */
+		snprintf(lc->user, sizeof(lc->user), "%.*s",
+		    (int)sizeof(lc->user) - 1, name);
+		log_info("%s: certificate of user %s", lc->name, lc->user);
+		break;
+	case 0:
+		snprintf(lc->certname, sizeof(lc->certname), "%s", name);
+		log_warnx("%s: certificate of \"%s\" names no user", lc->name,
+		    name);
+		break;
+	default:
+		log_debug("%s: no client certificate", lc->name);
+		break;
+	}
 }
 
 static void
@@ -279,6 +319,8 @@ handshake(struct local_client *lc)
 	enum nbd_server_result r;
 	struct session *s;
 
+	if (lc->tls != NULL && !lc->identified)
+		net_identify(lc);
 	if (lc->net)
 		r = nbd_server_input_from(&lc->hs, &x, stream_input(lc->stream),
 		    stream_output(lc->stream));

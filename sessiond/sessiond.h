@@ -74,6 +74,9 @@ struct local_client {
 	int net;		  /* from an nbd-listen */
 	int starttls;		  /* TLS starts once the STARTTLS ack is out */
 	char user[CONF_NAME_MAX]; /* net: who, "" for nobody */
+	char certname[64];	  /* net: what a certificate of no user named */
+	struct bufferevent *tls;  /* net: after STARTTLS, the stream's */
+	int identified;		  /* net: its certificate was looked at */
 	int anonymous;		  /* net: auth = none */
 	char addr[64];		  /* net: the client's address */
 };

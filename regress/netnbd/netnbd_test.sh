@@ -3,7 +3,9 @@
 # loopback (the config says "plain") serves nbdinfo, nbdcopy and qemu-img
 # the exports with nbd-clients = yes; on a listener without "plain" a
 # client must STARTTLS first: one that skips it gets ERR_TLS_REQD, one
-# that does it reads through TLS.
+# that does it reads through TLS. Then with auth = users: client
+# certificates (nbd-client-ca) name users, whom the exports' allow lists
+# admit or refuse (audited).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -175,5 +177,150 @@ stop_daemon
 [ "${status:-1}" -eq 0 ] && ok sigterm_stops_with_nbd_listeners ||
 	notok sigterm_stops_with_nbd_listeners "status ${status:-running}"
 
-rm -f "$img" "$work/patch.bin"
+# --- client certificates mapped to users ------------------------------------
+
+# client NAME CN [CA]: a folder as libnbd and qemu read it (ca-cert.pem,
+# client-cert.pem, client-key.pem), the certificate's subject CN, signed
+# by our CA or by another one.
+client() {
+	local d=$work/$1 ca=${3:-ca}
+	mkdir -p "$d"
+	cp "$work/ca.pem" "$d/ca-cert.pem"
+	openssl req $ec -subj "/CN=$2" -keyout "$d/client-key.pem" \
+	    -out "$d/client.csr" >/dev/null 2>&1
+	openssl x509 -req -in "$d/client.csr" -CA "$work/$ca.pem" \
+	    -CAkey "$work/$ca.key" -CAcreateserial -days 2 \
+	    -out "$d/client-cert.pem" >/dev/null 2>&1
+}
+openssl req -x509 $ec -subj /CN=rogue-CA -days 2 \
+    -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign \
+    -keyout "$work/rogue.key" -out "$work/rogue.pem" >/dev/null 2>&1
+client alice alice
+client mallory mallory
+client stranger stranger
+client forged alice rogue
+
+hash() {
+	printf '%s\n' "$1" | "$top/build/sbin/vmediad" -P
+}
+audit=$work/audit.log
+cat >"$work/vmediad.conf" <<CONF
+[vmediad]
+listen = 127.0.0.1:$port
+nbd-listen = 127.0.0.1:$tport
+user = nobody
+chroot = $work/empty
+web = $top/web
+auth = users
+audit = $audit
+tls-certificate = $work/cert.pem
+tls-key = $work/key.pem
+nbd-client-ca = $work/ca.pem
+
+[export "lab"]
+socket = $work/lab.sock
+nbd-clients = yes
+allow = alice
+
+[export "ro"]
+socket = $work/ro.sock
+read-only = yes
+nbd-clients = yes
+allow = alice mallory
+
+[user "alice"]
+password = $(hash alicepw)
+
+[user "mallory"]
+password = $(hash mallorypw)
+CONF
+start_daemon ro
+
+certs() {
+	echo "nbds://127.0.0.1:$tport/$1?tls-certificates=$work/$2"
+}
+
+# qemu_opts DIR EXPORT: qemu's TLS credentials object and image options.
+qemu_opts() {
+	echo "--object tls-creds-x509,id=tls0,endpoint=client,dir=$work/$1" \
+	    "--image-opts driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=$tport,export=$2,tls-creds=tls0"
+}
+
+attach_peer lab lab "$img" --basic alice:alicepw
+labpid=$ppid_
+size=$(nbdinfo --size "$(certs lab alice)" 2>&1)
+[ "$size" = 67108864 ] && grep -q "certificate of user alice" "$log" &&
+	ok nbdinfo_with_alices_certificate_is_alice ||
+	notok nbdinfo_with_alices_certificate_is_alice "$size"
+
+nbdcopy "$(certs lab alice)" "$work/copy.bin" 2>"$work/err"
+[ "$(sha256sum <"$work/copy.bin")" = "$sha" ] &&
+	ok nbdcopy_client_certificate_byte_identical ||
+	notok nbdcopy_client_certificate_byte_identical "$(cat "$work/err")"
+rm -f "$work/copy.bin"
+
+head -c 1M /dev/urandom >"$work/patch.bin"
+out=$(qemu-io $(qemu_opts alice lab) -c "write -s $work/patch.bin 8M 1M" 2>&1)
+cmp -s <(dd if="$img" bs=1M skip=8 count=1 2>/dev/null) "$work/patch.bin" &&
+	ok qemu_io_tls_creds_x509_write_lands_in_image ||
+	notok qemu_io_tls_creds_x509_write_lands_in_image "$out"
+sha=$(sha256sum <"$img")
+out=$(qemu-img compare --object tls-creds-x509,id=tls0,endpoint=client,dir=$work/alice \
+    --image-opts "driver=raw,file.filename=$img" "driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=$tport,export=lab,tls-creds=tls0" 2>&1)
+[ $? -eq 0 ] && ok qemu_img_compare_tls_creds_x509_identical ||
+	notok qemu_img_compare_tls_creds_x509_identical "$out"
+
+out=$(qemu-img info $(qemu_opts anon lab) 2>&1)
+nbdinfo "$(certs lab anon)" >/dev/null 2>&1
+rc=$?
+[ $rc -ne 0 ] && echo "$out" | grep -q "without a user's certificate may not use export lab" &&
+	ok refused_without_client_certificate ||
+	notok refused_without_client_certificate "rc $rc: $out"
+
+out=$(qemu-img info $(qemu_opts mallory lab) 2>&1)
+nbdinfo "$(certs lab mallory)" >/dev/null 2>&1
+rc=$?
+sleep 0.5
+[ $rc -ne 0 ] && echo "$out" | grep -q "user mallory may not use export lab" &&
+    grep -q '"event": "access_denied".*"user": "mallory".*"export": "lab"' "$audit" &&
+	ok user_not_allowed_refused_and_audited ||
+	notok user_not_allowed_refused_and_audited "rc $rc: $out $(grep mallory "$audit")"
+
+cp "$img" "$work/ro.bin"
+attach_peer ro ro "$work/ro.bin" -r --basic mallory:mallorypw
+got=$(nbdinfo --list --json "$(certs "" mallory)" 2>/dev/null | json '" ".join(e["export-name"] for e in d["exports"])')
+[ "$got" = "ro" ] && ok list_names_only_what_the_user_may_use ||
+	notok list_names_only_what_the_user_may_use "$got"
+nbdcopy --connections=4 "$(certs ro mallory)" "$work/copy.bin" 2>"$work/err"
+[ "$(sha256sum <"$work/copy.bin")" = "$sha" ] &&
+	ok nbdcopy_four_tls_connections_read_only_byte_identical ||
+	notok nbdcopy_four_tls_connections_read_only_byte_identical "$(cat "$work/err")"
+rm -f "$work/copy.bin"
+eject ro
+wait_gone $ppid_ 30
+
+nbdinfo "$(certs lab stranger)" >/dev/null 2>&1
+rc=$?
+[ $rc -ne 0 ] && grep -q 'certificate of "stranger" names no user' "$log" &&
+	ok certificate_naming_no_user_refused ||
+	notok certificate_naming_no_user_refused "rc $rc"
+
+before=$(grep -c "certificate of user alice" "$log")
+out=$(nbdinfo "$(certs lab forged)" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && [ "$(grep -c "certificate of user alice" "$log")" = "$before" ] &&
+	ok certificate_of_another_ca_fails_handshake ||
+	notok certificate_of_another_ca_fails_handshake "rc $rc: $out"
+
+size=$(nbdinfo --size "$(certs lab alice)" 2>&1)
+[ "$size" = 67108864 ] && ok peer_unharmed_after_refusals ||
+	notok peer_unharmed_after_refusals "$size"
+
+eject lab
+wait_gone $labpid 30
+daemon_survived daemon_survives_certificates_and_refusals
+stop_daemon
+
+rm -f "$img" "$work/patch.bin" "$work/ro.bin"
 test_done
