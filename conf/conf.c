@@ -87,6 +87,8 @@ static const struct conf_key global_keys[] = { { "listen", CONF_K_LISTEN, 0, 0,
 	    offsetof(struct conf_global, max_header_size), 0, 0, 1024, 16384 },
 	{ "max-headers", CONF_K_NUMBER,
 	    offsetof(struct conf_global, max_headers), 0, 0, 8, 64 },
+	{ "nbd-connections-per-user", CONF_K_NUMBER,
+	    offsetof(struct conf_global, nbd_per_user), 0, 0, 1, 1024 },
 	{ NULL, 0, 0, 0, 0, 0, 0 } };
 
 static const struct conf_key export_keys[] = {
@@ -130,6 +132,8 @@ static const struct conf_key export_keys[] = {
 	    offsetof(struct conf_export, source_overlay), 0, 0, 0, 0 },
 	{ "nbd-clients", CONF_K_BOOL, offsetof(struct conf_export, nbd_clients),
 	    0, 0, 0, 0 },
+	{ "nbd-connections", CONF_K_NUMBER,
+	    offsetof(struct conf_export, nbd_connections), 0, 0, 1, 1024 },
 	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 
@@ -265,6 +269,7 @@ section_export(struct conf_parser *p, const char *name)
 		e->timeout = CONF_DEFAULT_TIMEOUT;
 		e->max_size = CONF_DEFAULT_MAX_SIZE;
 		e->read_ahead = CONF_DEFAULT_READ_AHEAD;
+		e->nbd_connections = CONF_DEFAULT_NBD_PER_EXPORT;
 	}
 }
 

@@ -39,6 +39,8 @@
 #define CONF_DEFAULT_LOGINS_PER_USER 16
 #define CONF_DEFAULT_MAX_HEADER_SIZE 16384
 #define CONF_DEFAULT_MAX_HEADERS 64
+#define CONF_DEFAULT_NBD_PER_USER 16   /* network NBD clients of one user */
+#define CONF_DEFAULT_NBD_PER_EXPORT 64 /* and of one export */
 
 enum conf_auth {
 	CONF_AUTH_USERS = 0,
@@ -79,7 +81,8 @@ struct conf_global {
 	int32_t logins_per_user;
 	int32_t max_header_size; /* bytes */
 	int32_t max_headers;
-	int32_t line; /* of [vmediad] */
+	int32_t nbd_per_user; /* network NBD clients of one user */
+	int32_t line;	      /* of [vmediad] */
 	int32_t user_line;
 	int32_t auth_line;
 	uid_t uid; /* resolved from user */
@@ -108,8 +111,9 @@ struct conf_export {
 	int32_t is_default;
 	int32_t line; /* of the section header */
 	int32_t allow_line;
-	int32_t source_overlay; /* writable through nbdkit's cow filter */
-	int32_t nbd_clients;	/* served on nbd-listen (socket exports) */
+	int32_t source_overlay;	 /* writable through nbdkit's cow filter */
+	int32_t nbd_clients;	 /* served on nbd-listen */
+	int32_t nbd_connections; /* network clients at once, at most */
 };
 
 struct conf_user {

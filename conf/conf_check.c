@@ -214,6 +214,7 @@ conf_defaults(struct conf_global *g)
 	default_number(&g->logins_per_user, CONF_DEFAULT_LOGINS_PER_USER);
 	default_number(&g->max_header_size, CONF_DEFAULT_MAX_HEADER_SIZE);
 	default_number(&g->max_headers, CONF_DEFAULT_MAX_HEADERS);
+	default_number(&g->nbd_per_user, CONF_DEFAULT_NBD_PER_USER);
 }
 
 static void
@@ -480,7 +481,7 @@ conf_global_valid(const struct conf_global *g)
 	    g->request_timeout > 0 && g->handshake_timeout > 0 &&
 	    g->idle_timeout > 0 && g->login_idle > 0 && g->login_lifetime > 0 &&
 	    g->logins_per_user > 0 && g->max_header_size > 0 &&
-	    g->max_headers > 0 &&
+	    g->max_headers > 0 && g->nbd_per_user > 0 &&
 	    (g->auth == CONF_AUTH_USERS || g->auth == CONF_AUTH_NONE);
 }
 

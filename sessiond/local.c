@@ -169,6 +169,40 @@ net_audit_denied(const struct local_client *lc, const struct export_rt *ex,
 	sd_audit(&a);
 }
 
+/* Network clients of that user, negotiating or served, but lc. */
+static int
+net_count_user(const struct local_client *lc)
+{
+	const struct local_client *o;
+	struct export_rt *ex;
+	int i, n, count = 0;
+
+	TAILQ_FOREACH (o, &negotiating, entry)
+		count += o != lc && o->net && strcmp(o->user, lc->user) == 0;
+	ex = sd_exports(&n);
+	for (i = 0; i < n; i++) {
+		if (ex[i].session == NULL)
+			continue;
+		TAILQ_FOREACH (o, &ex[i].session->locals, entry)
+			count += o->net && strcmp(o->user, lc->user) == 0;
+	}
+	return count;
+}
+
+/* Network clients an export serves now. */
+static int
+net_count_export(const struct export_rt *ex)
+{
+	const struct local_client *o;
+	int count = 0;
+
+	if (ex->session == NULL)
+		return 0;
+	TAILQ_FOREACH (o, &ex->session->locals, entry)
+		count += o->net;
+	return count;
+}
+
 static uint32_t
 net_find(void *arg, const unsigned char *name, uint32_t len,
     struct nbd_export_info *info, char *why, size_t whylen)
@@ -210,6 +244,13 @@ net_find(void *arg, const unsigned char *name, uint32_t len,
 			    ex->conf.name);
 		log_warnx("%s: %s", lc->name, why);
 		net_audit_denied(lc, ex, why);
+		return NBD_REP_ERR_POLICY;
+	}
+	if (net_count_export(ex) >= ex->conf.nbd_connections) {
+		snprintf(why, whylen,
+		    "export %s has its nbd-connections %d network clients",
+		    ex->conf.name, ex->conf.nbd_connections);
+		log_warnx("%s: %s", lc->name, why);
 		return NBD_REP_ERR_POLICY;
 	}
 	export_info(ex, info);
@@ -287,8 +328,12 @@ is_user(const char *name)
 	return auth_user(name) != NULL;
 }
 
-/* Inside TLS, once: who its certificate (if any) says it is. */
-static void
+/*
+ * Inside TLS, once: who its certificate (if any) says it is. 0 if that
+ * user has nbd-connections-per-user network clients already: this one
+ * is closed.
+ */
+static int
 net_identify(struct local_client *lc)
 {
 	char name[sizeof(lc->certname)];
@@ -299,6 +344,12 @@ net_identify(struct local_client *lc)
 		snprintf(lc->user, sizeof(lc->user), "%.*s",
 		    (int)sizeof(lc->user) - 1, name);
 		log_info("%s: certificate of user %s", lc->name, lc->user);
+		if (net_count_user(lc) >= sd_child->conf->global.nbd_per_user) {
+			snprintf(lc->hs.reason, sizeof(lc->hs.reason),
+			    "user %s has nbd-connections-per-user %d already",
+			    lc->user, sd_child->conf->global.nbd_per_user);
+			return 0;
+		}
 		break;
 	case 0:
 		snprintf(lc->certname, sizeof(lc->certname), "%s", name);
@@ -309,6 +360,7 @@ net_identify(struct local_client *lc)
 		log_debug("%s: no client certificate", lc->name);
 		break;
 	}
+	return 1;
 }
 
 static void
@@ -319,8 +371,10 @@ handshake(struct local_client *lc)
 	enum nbd_server_result r;
 	struct session *s;
 
-	if (lc->tls != NULL && !lc->identified)
-		net_identify(lc);
+	if (lc->tls != NULL && !lc->identified && !net_identify(lc)) {
+		local_client_cut(lc, lc->hs.reason);
+		return;
+	}
 	if (lc->net)
 		r = nbd_server_input_from(&lc->hs, &x, stream_input(lc->stream),
 		    stream_output(lc->stream));

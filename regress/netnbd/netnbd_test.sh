@@ -217,6 +217,7 @@ audit = $audit
 tls-certificate = $work/cert.pem
 tls-key = $work/key.pem
 nbd-client-ca = $work/ca.pem
+nbd-connections-per-user = 4
 
 [export "lab"]
 socket = $work/lab.sock
@@ -227,6 +228,7 @@ allow = alice
 socket = $work/ro.sock
 read-only = yes
 nbd-clients = yes
+nbd-connections = 4
 allow = alice mallory
 
 [user "alice"]
@@ -297,8 +299,19 @@ nbdcopy --connections=4 "$(certs ro mallory)" "$work/copy.bin" 2>"$work/err"
 	ok nbdcopy_four_tls_connections_read_only_byte_identical ||
 	notok nbdcopy_four_tls_connections_read_only_byte_identical "$(cat "$work/err")"
 rm -f "$work/copy.bin"
-eject ro
-wait_gone $ppid_ 30
+
+bad() {
+	timeout 120 python3 "$here/bad_tls.py" $tport "$@" 2>&1
+}
+out=$(bad "$work/mallory" perexport 4 "$work/alice")
+[ "$out" = ERR_2 ] && grep -q "export ro has its nbd-connections 4 network clients" "$log" &&
+	ok fifth_client_of_export_past_nbd_connections_refused ||
+	notok fifth_client_of_export_past_nbd_connections_refused "$out"
+out=$(bad "$work/alice" peruser 4)
+[ "$out" = "ok ok ok ok eof" ] && grep -q "user alice has nbd-connections-per-user 4 already" "$log" &&
+	ok fifth_connection_of_user_past_its_bound_closed ||
+	notok fifth_connection_of_user_past_its_bound_closed "$out"
+roid=$ppid_
 
 nbdinfo "$(certs lab stranger)" >/dev/null 2>&1
 rc=$?
@@ -313,9 +326,30 @@ rc=$?
 	ok certificate_of_another_ca_fails_handshake ||
 	notok certificate_of_another_ca_fails_handshake "rc $rc: $out"
 
+out=$(bad "$work/alice" twice)
+[ "$out" = "ERR_3 2" ] && ok starttls_twice_invalid_then_options_go_on ||
+	notok starttls_twice_invalid_then_options_go_on "$out"
+out=$(bad "$work/alice" garbage)
+[ "$out" = eof ] && ok garbage_for_a_client_hello_ends_that_connection ||
+	notok garbage_for_a_client_hello_ends_that_connection "$out"
+out=$(bad "$work/alice" after)
+[ "$out" = eof ] && ok option_in_the_clear_after_a_failed_handshake_closed ||
+	notok option_in_the_clear_after_a_failed_handshake_closed "$out"
+# More than max-connections (256): those past it closed at once, the
+# others when the option phase's 10 s are up.
+out=$(bad "$work/alice" idle 1000)
+[ "$out" = "1000 closed" ] &&
+    grep -q "max-connections 256 reached.*refusing a network NBD client" "$log" &&
+    grep -q "closed: handshake timed out" "$log" &&
+	ok thousand_idle_connections_all_closed ||
+	notok thousand_idle_connections_all_closed "$out"
+
 size=$(nbdinfo --size "$(certs lab alice)" 2>&1)
-[ "$size" = 67108864 ] && ok peer_unharmed_after_refusals ||
-	notok peer_unharmed_after_refusals "$size"
+got=$(nbdinfo --size "$(certs ro mallory)" 2>&1)
+[ "$size" = 67108864 ] && [ "$got" = 67108864 ] && ok peers_unharmed_after_refusals_and_bad_clients ||
+	notok peers_unharmed_after_refusals_and_bad_clients "$size $got"
+eject ro
+wait_gone $roid 30
 
 eject lab
 wait_gone $labpid 30
