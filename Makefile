@@ -193,7 +193,7 @@ test-build:
 	$(MAKE) O=build/test TEST=1 all
 
 SUITES	= style conf msg sandbox nbd cred http ws web peer attach hookd blockd daemon \
-	  source sessiond auth redfish \
+	  source sessiond netnbd auth redfish \
 	  browser cross vm vm-arm64 vm-ast2600 fuzz
 
 regress: deps

@@ -121,8 +121,9 @@ check_listener(const struct msg *m, enum msg_proc from)
 		return "export not terminated";
 	switch (l->kind) {
 	case MSG_LISTEN_HTTP:
+	case MSG_LISTEN_NBD:
 		if (l->export[0] != '\0')
-			return "HTTP listener names an export";
+			return "HTTP or NBD listener names an export";
 		if (l->index < 0 || l->index >= CONF_LISTEN_MAX)
 			return "listener index out of range";
 		return NULL;
@@ -405,7 +406,7 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    sizeof(struct msg_listener), MSG_FD_ALWAYS, BY_PARENT, BY_SESSIOND,
 	    check_listener,
 	    "a bound socket to serve; kind "
-	    "HTTP with a listen index, or EXPORT with an export name" },
+	    "HTTP or NBD with a listen index, or EXPORT with an export name" },
 	[MSG_ATTACH] = { "ATTACH", "struct msg_attach",
 	    sizeof(struct msg_attach), MSG_FD_ALWAYS, BY_SESSIOND, BY_BLOCKD,
 	    check_attach,

@@ -121,6 +121,7 @@ struct msg_ping {
 enum msg_listen_kind {
 	MSG_LISTEN_HTTP = 1,   /* index names global.listen[] */
 	MSG_LISTEN_EXPORT = 2, /* export names a socket export */
+	MSG_LISTEN_NBD = 3,    /* index names global.listen[], an nbd-listen */
 };
 
 struct msg_listener {

@@ -41,6 +41,7 @@ struct conf_parser {
 
 static const struct conf_key global_keys[] = { { "listen", CONF_K_LISTEN, 0, 0,
 						   1, 0, 0 },
+	{ "nbd-listen", CONF_K_NBD_LISTEN, 0, 0, 1, 0, 0 },
 	{ "user", CONF_K_USERNAME, offsetof(struct conf_global, user),
 	    CONF_NAME_MAX, 0, 0, 0 },
 	{ "chroot", CONF_K_PATH, offsetof(struct conf_global, chroot),
@@ -55,6 +56,9 @@ static const struct conf_key global_keys[] = { { "listen", CONF_K_LISTEN, 0, 0,
 	    0 },
 	{ "tls-key", CONF_K_PATH, offsetof(struct conf_global, tls_key),
 	    CONF_PATH_MAX, 0, 0, 0 },
+	{ "nbd-client-ca", CONF_K_PATH,
+	    offsetof(struct conf_global, nbd_client_ca), CONF_PATH_MAX, 0, 0,
+	    0 },
 	{ "origin", CONF_K_ORIGINS, offsetof(struct conf_global, origins),
 	    CONF_LIST_MAX, 0, 0, 0 },
 	{ "server-name", CONF_K_HOSTS,
@@ -86,6 +90,8 @@ static const struct conf_key global_keys[] = { { "listen", CONF_K_LISTEN, 0, 0,
 	    offsetof(struct conf_global, max_header_size), 0, 0, 1024, 16384 },
 	{ "max-headers", CONF_K_NUMBER,
 	    offsetof(struct conf_global, max_headers), 0, 0, 8, 64 },
+	{ "nbd-connections-per-user", CONF_K_NUMBER,
+	    offsetof(struct conf_global, nbd_per_user), 0, 0, 1, 1024 },
 	{ NULL, 0, 0, 0, 0, 0, 0 } };
 
 static const struct conf_key export_keys[] = {
@@ -130,6 +136,10 @@ static const struct conf_key export_keys[] = {
 	{ "allow-source", CONF_K_ALLOW_SOURCE,
 	    offsetof(struct conf_export, allow_source), CONF_LIST_MAX, 0, 0,
 	    0 },
+	{ "nbd-clients", CONF_K_BOOL, offsetof(struct conf_export, nbd_clients),
+	    0, 0, 0, 0 },
+	{ "nbd-connections", CONF_K_NUMBER,
+	    offsetof(struct conf_export, nbd_connections), 0, 0, 1, 1024 },
 	{ NULL, 0, 0, 0, 0, 0, 0 }
 };
 
@@ -265,6 +275,7 @@ section_export(struct conf_parser *p, const char *name)
 		e->timeout = CONF_DEFAULT_TIMEOUT;
 		e->max_size = CONF_DEFAULT_MAX_SIZE;
 		e->read_ahead = CONF_DEFAULT_READ_AHEAD;
+		e->nbd_connections = CONF_DEFAULT_NBD_PER_EXPORT;
 	}
 }
 

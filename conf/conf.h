@@ -7,6 +7,9 @@
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
 
 #include <stdint.h>
 
@@ -19,7 +22,8 @@
 #define CONF_ADDR_MAX 64  /* a listen address as written */
 #define CONF_URI_MAX 256  /* an export's source URI */
 #define CONF_HOST_MAX 256 /* a host in a source URI, with NUL */
-#define CONF_LISTEN_MAX 8
+#define CONF_LISTEN_MAX 8 /* HTTP and NBD listeners together */
+#define CONF_NBD_PORT 10809
 #define CONF_EXPORT_MAX 64
 #define CONF_USER_MAX 256
 
@@ -39,18 +43,33 @@
 #define CONF_DEFAULT_LOGINS_PER_USER 16
 #define CONF_DEFAULT_MAX_HEADER_SIZE 16384
 #define CONF_DEFAULT_MAX_HEADERS 64
+#define CONF_DEFAULT_NBD_PER_USER 16   /* network NBD clients of one user */
+#define CONF_DEFAULT_NBD_PER_EXPORT 64 /* and of one export */
 
 enum conf_auth {
 	CONF_AUTH_USERS = 0,
 	CONF_AUTH_NONE = 1,
 };
 
+/*
+ * A listener's address: IPv4, IPv6 or a Unix path. Not a whole
+ * sockaddr_storage: eight of these travel in the one message that carries
+ * the global config (msg.c asserts it fits).
+ */
+union conf_sockaddr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+	struct sockaddr_un un;
+};
+
 struct conf_listen {
-	struct sockaddr_storage addr;
+	union conf_sockaddr addr;
 	socklen_t addrlen;
 	char text[CONF_ADDR_MAX];
 	int line;
-	int tls; /* "address tls" */
+	int tls; /* HTTP: "address tls"; NBD: STARTTLS required */
+	int nbd; /* nbd-listen: an NBD listener */
 };
 
 struct conf_global {
@@ -62,9 +81,11 @@ struct conf_global {
 	char audit[CONF_PATH_MAX];
 	char tls_certificate[CONF_PATH_MAX];
 	char tls_key[CONF_PATH_MAX];
-	char origins[CONF_LIST_MAX];	     /* also allowed */
-	char server_names[CONF_LIST_MAX];    /* Host besides ours */
-	char hook_modules[CONF_LIST_MAX];    /* hookd loads */
+	char
+	    nbd_client_ca[CONF_PATH_MAX]; /* CAs of NBD clients' certificates */
+	char origins[CONF_LIST_MAX];	  /* also allowed */
+	char server_names[CONF_LIST_MAX]; /* Host besides ours */
+	char hook_modules[CONF_LIST_MAX]; /* hookd loads */
 	char redfish_manager[CONF_NAME_MAX]; /* its Manager's Id */
 	int32_t auth;			     /* enum conf_auth */
 	int32_t max_connections;
@@ -77,7 +98,8 @@ struct conf_global {
 	int32_t logins_per_user;
 	int32_t max_header_size; /* bytes */
 	int32_t max_headers;
-	int32_t line; /* of [vmediad] */
+	int32_t nbd_per_user; /* network NBD clients of one user */
+	int32_t line;	      /* of [vmediad] */
 	int32_t user_line;
 	int32_t auth_line;
 	uid_t uid; /* resolved from user */
@@ -108,7 +130,9 @@ struct conf_export {
 	int32_t is_default;
 	int32_t line; /* of the section header */
 	int32_t allow_line;
-	int32_t source_overlay; /* writable through nbdkit's cow filter */
+	int32_t source_overlay;	 /* writable through nbdkit's cow filter */
+	int32_t nbd_clients;	 /* served on nbd-listen */
+	int32_t nbd_connections; /* network clients at once, at most */
 };
 
 struct conf_user {

@@ -22,7 +22,7 @@ conf_listen_is_local(const struct conf_listen *l)
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)&l->addr;
 	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&l->addr;
 
-	switch (l->addr.ss_family) {
+	switch (l->addr.sa.sa_family) {
 	case AF_UNIX:
 		return 1;
 	case AF_INET:
@@ -274,17 +274,25 @@ conf_defaults(struct conf_global *g)
 	default_number(&g->logins_per_user, CONF_DEFAULT_LOGINS_PER_USER);
 	default_number(&g->max_header_size, CONF_DEFAULT_MAX_HEADER_SIZE);
 	default_number(&g->max_headers, CONF_DEFAULT_MAX_HEADERS);
+	default_number(&g->nbd_per_user, CONF_DEFAULT_NBD_PER_USER);
 }
 
 static void
 check_global(struct conf_ctx *ctx)
 {
 	struct conf_global *g = &ctx->conf->global;
-	int i;
+	int i, http, nbdtls;
 
 	if (g->line == 0)
 		return; /* missing [vmediad] is reported already */
-	if (g->nlisten == 0)
+	for (i = 0, http = 0, nbdtls = 0; i < g->nlisten; i++) {
+		http += !g->listen[i].nbd;
+		nbdtls += g->listen[i].nbd && g->listen[i].tls;
+	}
+	if (g->nbd_client_ca[0] != '\0' && nbdtls == 0)
+		conf_error(ctx, g->line,
+		    "nbd-client-ca without an nbd-listen that requires TLS");
+	if (http == 0)
 		conf_error(ctx, g->line, "no listen address in [vmediad]");
 	if ((g->tls_certificate[0] == '\0') != (g->tls_key[0] == '\0'))
 		conf_error(ctx, g->line,
@@ -298,11 +306,25 @@ check_global(struct conf_ctx *ctx)
 				    "listeners, not %s (line %d)",
 				    g->listen[i].text, g->listen[i].line);
 	}
-	for (i = 0; i < g->nlisten; i++)
-		if (g->listen[i].tls && g->tls_certificate[0] == '\0')
+	for (i = 0; i < g->nlisten; i++) {
+		if (g->listen[i].nbd && !g->listen[i].tls &&
+		    !conf_listen_is_local(&g->listen[i]))
+			conf_error(ctx, g->listen[i].line,
+			    "nbd-listen %s plain: NBD clients may skip TLS only "
+			    "on loopback",
+			    g->listen[i].text);
+		else if (g->listen[i].nbd && g->listen[i].tls &&
+		    g->tls_certificate[0] == '\0')
+			conf_error(ctx, g->listen[i].line,
+			    "nbd-listen %s needs tls-certificate and tls-key "
+			    "(or \"plain\" on loopback)",
+			    g->listen[i].text);
+		else if (!g->listen[i].nbd && g->listen[i].tls &&
+		    g->tls_certificate[0] == '\0')
 			conf_error(ctx, g->listen[i].line,
 			    "listen %s tls needs tls-certificate and tls-key",
 			    g->listen[i].text);
+	}
 	conf_defaults(g);
 	if (g->user[0] == '\0')
 		snprintf(g->user, sizeof(g->user), "_vmediad");
@@ -483,6 +505,7 @@ conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
 		    "and not writable by others",
 		    g->chroot);
 	check_secret(&ctx, g->line, "", "tls-key", g->tls_key);
+	check_public(&ctx, g->line, "", "nbd-client-ca", g->nbd_client_ca, 0);
 	for (i = 0; i < conf->nexports; i++)
 		check_source_files(&ctx, &conf->exports[i]);
 	return ctx.errors;
@@ -517,6 +540,7 @@ conf_global_valid(const struct conf_global *g)
 	    conf_terminated(g->audit, sizeof(g->audit)) &&
 	    conf_terminated(g->tls_certificate, sizeof(g->tls_certificate)) &&
 	    conf_terminated(g->tls_key, sizeof(g->tls_key)) &&
+	    conf_terminated(g->nbd_client_ca, sizeof(g->nbd_client_ca)) &&
 	    conf_terminated(g->origins, sizeof(g->origins)) &&
 	    conf_terminated(g->server_names, sizeof(g->server_names)) &&
 	    conf_terminated(g->hook_modules, sizeof(g->hook_modules)) &&
@@ -527,7 +551,7 @@ conf_global_valid(const struct conf_global *g)
 	    g->request_timeout > 0 && g->handshake_timeout > 0 &&
 	    g->idle_timeout > 0 && g->login_idle > 0 && g->login_lifetime > 0 &&
 	    g->logins_per_user > 0 && g->max_header_size > 0 &&
-	    g->max_headers > 0 &&
+	    g->max_headers > 0 && g->nbd_per_user > 0 &&
 	    (g->auth == CONF_AUTH_USERS || g->auth == CONF_AUTH_NONE);
 }
 

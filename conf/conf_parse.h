@@ -19,24 +19,25 @@ struct conf_ctx {
 };
 
 enum conf_kind {
-	CONF_K_TEXT,	 /* printable text */
-	CONF_K_PATH,	 /* absolute path */
-	CONF_K_DEVICE,	 /* /dev/nbdN */
-	CONF_K_SOCKET,	 /* absolute path that fits sun_path */
-	CONF_K_USERNAME, /* a system account name */
-	CONF_K_NAMELIST, /* names and @groups, blank separated */
-	CONF_K_HASH,	 /* a crypt(3) hash */
-	CONF_K_BOOL,	 /* yes or no */
-	CONF_K_TIMEOUT,	 /* seconds, 1..3600 */
-	CONF_K_SIZE,	 /* bytes, with K, M, G or T */
-	CONF_K_WINDOW,	 /* 0, or a size up to CONF_READ_AHEAD_MAX */
-	CONF_K_LISTEN,	 /* address:port, [v6]:port or /unix/path */
-	CONF_K_AUTH,	 /* users or none */
-	CONF_K_NUMBER,	 /* an integer from min to max */
-	CONF_K_ORIGINS,	 /* http(s)://host[:port], blank separated */
-	CONF_K_HOSTS,	 /* host names and addresses, blank separated */
-	CONF_K_MODULES,	 /* kernel module names, blank separated */
-	CONF_K_SOURCE,	 /* nbd://, nbds://, nbd+unix://, https://, http:// */
+	CONF_K_TEXT,	   /* printable text */
+	CONF_K_PATH,	   /* absolute path */
+	CONF_K_DEVICE,	   /* /dev/nbdN */
+	CONF_K_SOCKET,	   /* absolute path that fits sun_path */
+	CONF_K_USERNAME,   /* a system account name */
+	CONF_K_NAMELIST,   /* names and @groups, blank separated */
+	CONF_K_HASH,	   /* a crypt(3) hash */
+	CONF_K_BOOL,	   /* yes or no */
+	CONF_K_TIMEOUT,	   /* seconds, 1..3600 */
+	CONF_K_SIZE,	   /* bytes, with K, M, G or T */
+	CONF_K_WINDOW,	   /* 0, or a size up to CONF_READ_AHEAD_MAX */
+	CONF_K_LISTEN,	   /* address:port, [v6]:port or /unix/path */
+	CONF_K_NBD_LISTEN, /* address[:port] or [v6][:port], then "plain" */
+	CONF_K_AUTH,	   /* users or none */
+	CONF_K_NUMBER,	   /* an integer from min to max */
+	CONF_K_ORIGINS,	   /* http(s)://host[:port], blank separated */
+	CONF_K_HOSTS,	   /* host names and addresses, blank separated */
+	CONF_K_MODULES,	   /* kernel module names, blank separated */
+	CONF_K_SOURCE,	   /* nbd://, nbds://, nbd+unix://, https://, http:// */
 	CONF_K_ALLOW_SOURCE, /* SCHEME://HOST[:PORT][/BITS], blank separated */
 };
 

@@ -317,33 +317,64 @@ parse_listen(const char *s, struct conf_listen *l)
 	return NULL;
 }
 
+/* Strips a trailing " word" from value[0..*len); 1 if it was there. */
+static int
+strip_word(const char *value, size_t *len, const char *word)
+{
+	size_t wl = strlen(word);
+
+	if (*len <= wl + 1 || value[*len - wl - 1] != ' ' ||
+	    strncmp(value + *len - wl, word, wl) != 0)
+		return 0;
+	*len -= wl;
+	while (*len > 0 && value[*len - 1] == ' ')
+		(*len)--;
+	return 1;
+}
+
+/*
+ * nbd = 0: "listen = address [tls]", an HTTP listener (tls: HTTPS).
+ * nbd = 1: "nbd-listen = address[:port] [plain]", an NBD listener on
+ * port 10809 unless one is given, where clients must STARTTLS unless
+ * "plain" says they need not (loopback only, checked with the rest).
+ */
 static void
-set_listen(struct conf_ctx *ctx, const char *value)
+set_listen(struct conf_ctx *ctx, const char *value, int nbd)
 {
 	struct conf_global *g = &ctx->conf->global;
 	struct conf_listen *l;
 	const char *why;
 	char addr[CONF_ADDR_MAX];
 	size_t len = strlen(value);
-	int tls = 0;
+	int tls;
+	const char *key = nbd ? "nbd-listen" : "listen";
 
-	/* "address tls": this listener speaks HTTPS. */
-	if (len > 4 && strcmp(value + len - 4, " tls") == 0) {
-		tls = 1;
-		len -= 4;
-		while (len > 0 && value[len - 1] == ' ')
-			len--;
-	}
-	if (len >= sizeof(addr)) {
-		conf_error(ctx, ctx->line, "bad listen address: too long");
+	if (nbd)
+		tls = !strip_word(value, &len, "plain");
+	else
+		tls = strip_word(value, &len, "tls");
+	if (len >= sizeof(addr) - (nbd ? 6 : 0)) {
+		conf_error(ctx, ctx->line, "bad %s address: too long", key);
 		return;
 	}
 	memcpy(addr, value, len);
 	addr[len] = '\0';
+	/* An NBD listener's port defaults to NBD's own. */
+	if (nbd && addr[0] != '/' &&
+	    (addr[0] == '[' ? addr[len - 1] == ']' : strchr(addr, ':') == NULL))
+		snprintf(addr + len, sizeof(addr) - len, ":%d", CONF_NBD_PORT);
+	if (nbd && addr[0] == '/') {
+		conf_error(ctx, ctx->line,
+		    "bad nbd-listen address \"%s\": an address and port, not a "
+		    "path (a socket export has its own socket)",
+		    addr);
+		return;
+	}
 	value = addr;
 
 	if (g->nlisten == CONF_LISTEN_MAX) {
-		conf_error(ctx, ctx->line, "too many listen addresses (max %d)",
+		conf_error(ctx, ctx->line,
+		    "too many listen and nbd-listen addresses (max %d)",
 		    CONF_LISTEN_MAX);
 		return;
 	}
@@ -353,13 +384,14 @@ set_listen(struct conf_ctx *ctx, const char *value)
 		return;
 	}
 	if ((why = parse_listen(value, l)) != NULL) {
-		conf_error(ctx, ctx->line, "bad listen address \"%s\": %s",
+		conf_error(ctx, ctx->line, "bad %s address \"%s\": %s", key,
 		    value, why);
 		return;
 	}
 	snprintf(l->text, sizeof(l->text), "%s", value);
 	l->line = ctx->line;
 	l->tls = tls;
+	l->nbd = nbd;
 	g->nlisten++;
 }
 
@@ -775,7 +807,10 @@ conf_set_value(struct conf_ctx *ctx, const char *label,
 
 	switch (key->kind) {
 	case CONF_K_LISTEN:
-		set_listen(ctx, value);
+		set_listen(ctx, value, 0);
+		break;
+	case CONF_K_NBD_LISTEN:
+		set_listen(ctx, value, 1);
 		break;
 	case CONF_K_SOURCE:
 		set_source(ctx, label, key, field, value);

@@ -1,7 +1,7 @@
 /*
- * The parent binds every socket a child serves on: the HTTP listeners
- * and each socket export's Unix socket (mode 0600), then hands them to
- * sessiond, which may not create sockets itself.
+ * The parent binds every socket a child serves on: the HTTP and NBD
+ * listeners and each socket export's Unix socket (mode 0600), then hands them
+ * to sessiond, which may not create sockets itself.
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -65,12 +65,12 @@ bind_inet(const struct conf_listen *l)
 {
 	int fd, one = 1;
 
-	fd = socket(l->addr.ss_family,
+	fd = socket(l->addr.sa.sa_family,
 	    SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
-	    (l->addr.ss_family == AF_INET6 &&
+	    (l->addr.sa.sa_family == AF_INET6 &&
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) ==
 		    -1) ||
 	    bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) == -1 ||
@@ -81,7 +81,7 @@ bind_inet(const struct conf_listen *l)
 	return fd;
 }
 
-/* Binds every HTTP listener; any failure is fatal at start. */
+/* Binds every HTTP and NBD listener; any failure is fatal at start. */
 void
 listen_bind_http(struct vmediad *env)
 {
@@ -91,7 +91,7 @@ listen_bind_http(struct vmediad *env)
 
 	for (i = 0; i < g->nlisten; i++) {
 		l = &g->listen[i];
-		if (l->addr.ss_family == AF_UNIX)
+		if (l->addr.sa.sa_family == AF_UNIX)
 			env->http_fds[i] =
 			    bind_unix(((const struct sockaddr_un *)&l->addr)
 					  ->sun_path,
@@ -125,7 +125,10 @@ listen_send_http(struct vmediad *env)
 	int i;
 
 	for (i = 0; i < env->nhttp; i++) {
-		send_listener(env, MSG_LISTEN_HTTP, i, "", env->http_fds[i]);
+		send_listener(env,
+		    env->conf->global.listen[i].nbd ? MSG_LISTEN_NBD :
+						      MSG_LISTEN_HTTP,
+		    i, "", env->http_fds[i]);
 		env->http_fds[i] = -1;
 	}
 }

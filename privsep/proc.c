@@ -280,6 +280,7 @@ proc_global_view(enum msg_proc to, const struct conf_global *g,
 	memset(v->web, 0, sizeof(v->web));
 	memset(v->tls_certificate, 0, sizeof(v->tls_certificate));
 	memset(v->tls_key, 0, sizeof(v->tls_key));
+	memset(v->nbd_client_ca, 0, sizeof(v->nbd_client_ca));
 	memset(v->origins, 0, sizeof(v->origins));
 	memset(v->redfish_manager, 0, sizeof(v->redfish_manager));
 	if (to != PROC_HOOKD)

@@ -56,6 +56,7 @@ reload_keep_fixed(const struct conf_global *old, struct conf_global *new)
 	    strcmp(old->web, new->web) != 0 ||
 	    strcmp(old->tls_certificate, new->tls_certificate) != 0 ||
 	    strcmp(old->tls_key, new->tls_key) != 0 ||
+	    strcmp(old->nbd_client_ca, new->nbd_client_ca) != 0 ||
 	    strcmp(old->audit, new->audit) != 0)
 		log_warnx("reload: listen, user, chroot, web, audit and tls "
 			  "changes take effect only after a restart");
@@ -68,6 +69,8 @@ reload_keep_fixed(const struct conf_global *old, struct conf_global *new)
 	memcpy(new->tls_certificate, old->tls_certificate,
 	    sizeof(new->tls_certificate));
 	memcpy(new->tls_key, old->tls_key, sizeof(new->tls_key));
+	memcpy(new->nbd_client_ca, old->nbd_client_ca,
+	    sizeof(new->nbd_client_ca));
 	new->uid = old->uid;
 	new->gid = old->gid;
 }

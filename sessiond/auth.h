@@ -18,6 +18,7 @@ enum auth_how {
 	AUTH_HOW_PROTOCOL, /* token offered as a WebSocket subprotocol */
 	AUTH_HOW_BASIC,
 	AUTH_HOW_X_AUTH_TOKEN, /* Redfish's session header */
+	AUTH_HOW_CERTIFICATE,  /* an NBD client's X.509 certificate */
 };
 
 #define AUTH_RID_LEN 16 /* hex: a login's public name (Redfish Session Id) */

@@ -157,8 +157,15 @@ listener_msg(struct child *c, struct msg *m)
 	struct export_rt *ex;
 
 	if (l->kind == MSG_LISTEN_HTTP && l->index >= 0 &&
-	    l->index < c->conf->global.nlisten) {
+	    l->index < c->conf->global.nlisten &&
+	    !c->conf->global.listen[l->index].nbd) {
 		conn_http_listen(m->fd, l->index);
+		return;
+	}
+	if (l->kind == MSG_LISTEN_NBD && l->index >= 0 &&
+	    l->index < c->conf->global.nlisten &&
+	    c->conf->global.listen[l->index].nbd) {
+		net_listen(m->fd, l->index);
 		return;
 	}
 	if (l->kind == MSG_LISTEN_EXPORT &&

@@ -64,16 +64,28 @@ struct export_rt {
 	char source_reason[128]; /* why its source last ended, or "" */
 };
 
+/*
+ * An NBD client: of a socket export's Unix socket (local), or of an
+ * nbd-listen (net), which names its export in the handshake.
+ */
 struct local_client {
 	TAILQ_ENTRY(local_client) entry;
-	char name[64]; /* for the log */
-	struct export_rt *ex;
+	char name[96];	      /* for the log */
+	struct export_rt *ex; /* a net client's: once it chose one */
 	struct stream *stream;
 	struct nbd_server hs;
 	struct relay_down down;
 	struct event *timer; /* handshake timeout */
 	int relaying;
 	int closing;
+	int net;		  /* from an nbd-listen */
+	int starttls;		  /* TLS starts once the STARTTLS ack is out */
+	char user[CONF_NAME_MAX]; /* net: who, "" for nobody */
+	char certname[64];	  /* net: what a certificate of no user named */
+	struct bufferevent *tls;  /* net: after STARTTLS, the stream's */
+	int identified;		  /* net: its certificate was looked at */
+	int anonymous;		  /* net: auth = none */
+	char addr[64];		  /* net: the client's address */
 };
 TAILQ_HEAD(local_list, local_client);
 
@@ -180,6 +192,7 @@ void flow_downstream_joined(struct session *, struct local_client *);
 
 /* local.c: local NBD clients of socket exports */
 void local_listen(struct export_rt *, int);
+void net_listen(int, int);
 void local_close_all(struct session *, const char *);
 void local_client_close(struct local_client *, const char *);
 void local_client_requests(struct local_client *);

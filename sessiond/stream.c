@@ -490,6 +490,27 @@ stream_free(struct stream *s)
 	event_free(s->later);
 	evbuffer_free(s->in);
 	evbuffer_free(s->out);
-	close(s->fd);
+	if (s->fd != -1)
+		close(s->fd);
 	free(s);
+}
+
+/*
+ * Frees a plain stream but keeps its socket open, for its owner to go on
+ * with (STARTTLS): our events on it are gone at once, even if the stream
+ * itself goes only once its callbacks return, so that other events may
+ * be set on the socket now.
+ */
+int
+stream_take_fd(struct stream *s)
+{
+	int fd = s->fd;
+
+	event_del(s->rev);
+	event_del(s->wev);
+	event_del(s->later);
+	event_del(s->timer);
+	s->fd = -1;
+	stream_free(s);
+	return fd;
 }

@@ -32,5 +32,6 @@ int stream_fd(struct stream *);
 void stream_enable_read(struct stream *);
 void stream_disable_read(struct stream *);
 void stream_free(struct stream *);
+int stream_take_fd(struct stream *);
 
 #endif

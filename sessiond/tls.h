@@ -12,5 +12,7 @@ struct event_base;
 
 void tls_init(const struct conf_global *);
 struct bufferevent *tls_bufferevent(struct event_base *, int);
+struct bufferevent *tls_bufferevent_nbd(struct event_base *, int);
+int tls_peer_user(struct bufferevent *, int (*)(const char *), char *, size_t);
 
 #endif

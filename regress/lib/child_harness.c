@@ -260,6 +260,7 @@ send_conf(struct kid *k, const struct conf_export *e, int n,
 	g.logins_per_user = CONF_DEFAULT_LOGINS_PER_USER;
 	g.max_header_size = CONF_DEFAULT_MAX_HEADER_SIZE;
 	g.max_headers = CONF_DEFAULT_MAX_HEADERS;
+	g.nbd_per_user = CONF_DEFAULT_NBD_PER_USER;
 	if (harness_hook_modules != NULL)
 		snprintf(g.hook_modules, sizeof(g.hook_modules), "%s",
 		    harness_hook_modules);

@@ -194,9 +194,9 @@ ping_seq_0(struct msg *m)
 }
 
 static void
-listener_kind_3(struct msg *m)
+listener_kind_4(struct msg *m)
 {
-	m->u.listener.kind = 3;
+	m->u.listener.kind = 4;
 }
 
 static void
@@ -485,8 +485,8 @@ static const struct bad_case bad_cases[] = {
 	    "PING: sequence number 0" },
 	{ "pong_with_sequence_0_refused", MSG_PONG, PROC_BLOCKD, ping_seq_0,
 	    "PONG: sequence number 0" },
-	{ "listener_of_kind_3_refused", MSG_LISTENER, PROC_PARENT,
-	    listener_kind_3, "LISTENER: unknown listener kind" },
+	{ "listener_of_kind_4_refused", MSG_LISTENER, PROC_PARENT,
+	    listener_kind_4, "LISTENER: unknown listener kind" },
 	{ "listener_index_past_the_listeners_refused", MSG_LISTENER,
 	    PROC_PARENT, listener_index_8,
 	    "LISTENER: listener index out of range" },

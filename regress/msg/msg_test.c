@@ -121,6 +121,7 @@ global_valid(struct conf_global *g)
 	g->login_lifetime = CONF_DEFAULT_LOGIN_LIFETIME;
 	g->max_header_size = CONF_DEFAULT_MAX_HEADER_SIZE;
 	g->max_headers = CONF_DEFAULT_MAX_HEADERS;
+	g->nbd_per_user = CONF_DEFAULT_NBD_PER_USER;
 	g->logins_per_user = CONF_DEFAULT_LOGINS_PER_USER;
 }
 

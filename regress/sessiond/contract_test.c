@@ -113,8 +113,8 @@ test_from_parent(void)
 	struct conf_user u;
 
 	memset(&l, 0, sizeof(l));
-	l.kind = 3;
-	test_fatal("listener_of_kind_3_is_fatal", -1, MSG_LISTENER, &l,
+	l.kind = 4;
+	test_fatal("listener_of_kind_4_is_fatal", -1, MSG_LISTENER, &l,
 	    sizeof(l), 1,
 	    "sessiond: protocol error from parent: LISTENER: "
 	    "unknown listener kind");
@@ -124,6 +124,11 @@ test_from_parent(void)
 	/* Well formed, but the harness's config has no HTTP listener. */
 	test_fatal("listener_for_nothing_served_is_fatal", -1, MSG_LISTENER, &l,
 	    sizeof(l), 1,
+	    "sessiond: LISTENER from parent for nothing we serve");
+	/* Nor an NBD one. */
+	l.kind = MSG_LISTEN_NBD;
+	test_fatal("nbd_listener_for_nothing_served_is_fatal", -1, MSG_LISTENER,
+	    &l, sizeof(l), 1,
 	    "sessiond: LISTENER from parent for nothing we serve");
 	memset(&u, 0, sizeof(u));
 	snprintf(u.name, sizeof(u.name), "-alice");
