@@ -41,8 +41,8 @@ enum sample_result {
 
 int sample_init(void);
 void sample_plan(struct sample_set *, uint64_t);
-void sample_start(struct sampler *, const struct sample_set *,
-    struct evbuffer *);
+void
+sample_start(struct sampler *, const struct sample_set *, struct evbuffer *);
 enum sample_result sample_input(struct sampler *, struct evbuffer *);
 int sample_differs(const struct sample_set *, unsigned int,
     const struct sample_set *);

@@ -76,6 +76,14 @@ help(void)
 	    "      --die-after-bytes n  drop TCP after n bytes of READ payload\n"
 	    "      --daemon-ready file  write \"ready\" there after the NBD handshake\n"
 	    "      --once               serve one session, then exit (the default)\n"
+	    "      --login user:pw      log in first (POST /api/login), then use its cookie\n"
+	    "      --resume             once attached, fetch the resume secret; after the\n"
+	    "                           --die-after-bytes cut, resume the session with it\n"
+	    "      --resume-after s     seconds to wait after the cut (default 1)\n"
+	    "      --resume-wait file   or wait until file exists\n"
+	    "      --resume-image file  serve this image after the cut\n"
+	    "      --secret-file file   write the resume secret there (tests)\n"
+	    "      --cut-rst            the cut resets the connection instead of a FIN\n"
 	    "Sizes take a K, M, G or T suffix (powers of 1024).\n"
 	    "Faults (reply faults hit request n, read faults the first READ from n on):");
 	for (i = 0; i < sizeof(fault_names) / sizeof(fault_names[0]); i++)
@@ -275,6 +283,13 @@ enum {
 	OPT_BASIC,
 	OPT_CA,
 	OPT_INSECURE,
+	OPT_LOGIN,
+	OPT_RESUME,
+	OPT_RESUME_AFTER,
+	OPT_RESUME_WAIT,
+	OPT_RESUME_IMAGE,
+	OPT_SECRET_FILE,
+	OPT_CUT_RST,
 };
 
 static const struct option longopts[] = {
@@ -293,6 +308,13 @@ static const struct option longopts[] = {
 	{ "basic", required_argument, NULL, OPT_BASIC },
 	{ "ca", required_argument, NULL, OPT_CA },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "login", required_argument, NULL, OPT_LOGIN },
+	{ "resume", no_argument, NULL, OPT_RESUME },
+	{ "resume-after", required_argument, NULL, OPT_RESUME_AFTER },
+	{ "resume-wait", required_argument, NULL, OPT_RESUME_WAIT },
+	{ "resume-image", required_argument, NULL, OPT_RESUME_IMAGE },
+	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+	{ "cut-rst", no_argument, NULL, OPT_CUT_RST },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -373,6 +395,33 @@ parse_option(int ch, const char *arg, struct peer_opts *o)
 	case OPT_INSECURE:
 		o->insecure = 1;
 		return 0;
+	case OPT_LOGIN:
+		if (strchr(arg, ':') != NULL && arg[0] != ':') {
+			o->login = arg;
+			return 0;
+		}
+		break;
+	case OPT_RESUME:
+		o->resume = 1;
+		return 0;
+	case OPT_RESUME_AFTER:
+		if (parse_size(arg, &v) == 0 && v <= 3600) {
+			o->resume_after = (int)v;
+			return 0;
+		}
+		break;
+	case OPT_RESUME_WAIT:
+		o->resume_wait = arg;
+		return 0;
+	case OPT_RESUME_IMAGE:
+		o->resume_image = arg;
+		return 0;
+	case OPT_SECRET_FILE:
+		o->secret_file = arg;
+		return 0;
+	case OPT_CUT_RST:
+		o->cut_rst = 1;
+		return 0;
 	default:
 		return -1;
 	}
@@ -430,13 +479,24 @@ write_ready(const char *path)
 	return 0;
 }
 
+/* The resume secret's child and pipe, while the first session runs. */
+static int secret_fd = -1;
+static pid_t secret_pid = -1;
+
 /* One session over a connected, upgraded WebSocket; returns the status. */
 static int
-session(struct ws *ws, int fd, const struct peer_opts *o, uint64_t size)
+session(struct ws *ws, int fd, const struct peer_opts *o, uint64_t size,
+    const struct peer_url *url, int first)
 {
 	if (nbd_handshake(ws, o, size) == -1)
 		return ws->status;
-	if (o->ready_file != NULL && write_ready(o->ready_file) == -1) {
+	if (first && o->ready_file != NULL &&
+	    write_ready(o->ready_file) == -1) {
+		ws_abort(ws, PEER_EXIT_LOCAL);
+		return ws->status;
+	}
+	if (first && o->resume &&
+	    (secret_fd = api_fetch_secret(url, o, &secret_pid)) == -1) {
 		ws_abort(ws, PEER_EXIT_LOCAL);
 		return ws->status;
 	}
@@ -445,7 +505,7 @@ session(struct ws *ws, int fd, const struct peer_opts *o, uint64_t size)
 
 static int
 run(const struct peer_url *url, int fd, const struct peer_opts *o,
-    uint64_t size)
+    uint64_t size, int first)
 {
 	struct peer_io io;
 	struct ws ws;
@@ -456,7 +516,8 @@ run(const struct peer_url *url, int fd, const struct peer_opts *o,
 		ws_free(&ws);
 		return PEER_EXIT_LOCAL;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &stats.start);
+	if (first)
+		clock_gettime(CLOCK_MONOTONIC, &stats.start);
 	if (io_connect(&io, url) == -1)
 		rc = PEER_EXIT_ABNORMAL;
 	else if ((rc = http_upgrade(&ws, url, o)) != 0)
@@ -465,9 +526,67 @@ run(const struct peer_url *url, int fd, const struct peer_opts *o,
 		peer_log(1, "connected to %s%s, %" PRIu64 " bytes%s",
 		    url->authority, url->path, size,
 		    o->read_only ? ", read-only" : "");
-		rc = session(&ws, fd, o, size);
+		rc = session(&ws, fd, o, size, url, first);
 	}
 	ws_free(&ws);
+	return rc;
+}
+
+/* Writes the secret where the tests read it, then renames it there. */
+static int
+write_secret(const char *path, const char *hex)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		return -1;
+	fprintf(f, "%s\n", hex);
+	if (fclose(f) != 0 || rename(tmp, path) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * After the cut: wait, arm the resume with the secret, and serve the
+ * same (or --resume-image) image on a new WebSocket.
+ */
+static int
+resume(const struct peer_url *url, int fd, struct peer_opts *o, uint64_t size)
+{
+	char hex[65];
+	struct stat sb;
+	int rfd = fd, rc, status, i;
+
+	if (api_secret_collect(secret_fd, secret_pid, hex) == -1) {
+		peer_warnx("resume: no secret was given");
+		return PEER_EXIT_LOCAL;
+	}
+	if (o->secret_file != NULL && write_secret(o->secret_file, hex) == -1) {
+		peer_warnx("%s: %s", o->secret_file, strerror(errno));
+		return PEER_EXIT_LOCAL;
+	}
+	if (o->resume_wait != NULL) {
+		for (i = 0; access(o->resume_wait, F_OK) == -1; i++)
+			usleep(100000);
+	} else
+		sleep(o->resume_after);
+	if (o->resume_image != NULL) {
+		if ((rfd = open_image(o->resume_image, o, &sb)) == -1)
+			return PEER_EXIT_LOCAL;
+		size = export_size(o, &sb);
+	}
+	peer_log(1, "resuming");
+	status = api_resume(url, o, hex);
+	explicit_bzero(hex, sizeof(hex));
+	if (status != 200)
+		return PEER_EXIT_REFUSED;
+	o->die_after_bytes = UINT64_MAX;
+	stats.cut = 0;
+	rc = run(url, rfd, o, size, 0);
+	if (rfd != fd)
+		close(rfd);
 	return rc;
 }
 
@@ -475,7 +594,8 @@ int
 main(int argc, char *argv[])
 {
 	struct peer_opts o = { .max_frame = DEFAULT_MAX_FRAME,
-		.die_after_bytes = UINT64_MAX };
+		.die_after_bytes = UINT64_MAX,
+		.resume_after = 1 };
 	struct peer_url url;
 	struct sigaction sa;
 	struct stat sb;
@@ -516,7 +636,16 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	rc = run(&url, fd, &o, export_size(&o, &sb));
+	if (o.login != NULL && api_login(&url, &o) == -1)
+		return PEER_EXIT_REFUSED;
+	rc = run(&url, fd, &o, export_size(&o, &sb), 1);
+	if (o.resume && stats.cut && rc == PEER_EXIT_OK)
+		rc = resume(&url, fd, &o, export_size(&o, &sb));
+	else if (secret_pid > 0) {
+		kill(secret_pid, SIGTERM);
+		(void)api_secret_collect(secret_fd, secret_pid,
+		    (char[65]){ 0 });
+	}
 	stats_print();
 	close(fd);
 	return rc;

@@ -2,6 +2,8 @@
  * vmedia-peer's NBD transmission phase: requests served in arrival order
  * from the image file, and the reply faults the relay tests inject.
  */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -157,6 +159,16 @@ xmit_cut_off(struct xmit *x)
 	peer_log(1, "fault: dropping the connection mid-read");
 	if (ws_flush(x->ws) == -1)
 		return -1;
+	if (!x->faulty)
+		x->st->cut = 1;
+	if (!x->faulty && x->o->cut_rst) {
+		struct linger l = { 1, 0 };
+
+		/* a reset, as a network that gave up would leave it */
+		setsockopt(x->ws->io->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		ws_abort(x->ws, PEER_EXIT_OK);
+		return -1;
+	}
 	ws_drop(x->ws, PEER_EXIT_OK);
 	return -1;
 }
