@@ -115,6 +115,8 @@ flow_peer_output(struct session *s)
 void
 flow_peer_drained(struct session *s)
 {
+	if (s->reconnecting)
+		return; /* held until the resume is done (session.c) */
 	if (s->downstreams == FLOW_PAUSED &&
 	    evbuffer_get_length(stream_output(s->peer)) <= PEER_OUT_LOW)
 		resume_downstreams(s);

@@ -104,6 +104,8 @@ local_client_requests(struct local_client *lc)
 {
 	struct session *s = lc->ex->session;
 
+	if (s->reconnecting || s->relay.resend_rest)
+		return; /* its requests wait for the resume */
 	session_down_done(s, &lc->down,
 	    relay_requests(&s->relay, &lc->down, s->stream_out));
 }

@@ -154,8 +154,8 @@ kernel_read(struct stream *st, void *arg)
 	struct session *s = arg;
 
 	(void)st;
-	if (s->ending)
-		return;
+	if (s->ending || s->reconnecting || s->relay.resend_rest)
+		return; /* requests wait for the resume */
 	session_down_done(s, &s->kdown,
 	    relay_requests(&s->relay, &s->kdown, s->stream_out));
 }
@@ -189,7 +189,8 @@ session_kick_downstreams(struct session *s)
 {
 	struct local_client *lc, *next;
 
-	if (s->ending || s->downstreams == FLOW_PAUSED || !s->transmitting)
+	if (s->ending || s->downstreams == FLOW_PAUSED || !s->transmitting ||
+	    s->reconnecting || s->relay.resend_rest)
 		return;
 	if (s->kernel != NULL &&
 	    evbuffer_get_length(s->kdown.in) >= NBD_REQUEST_SIZE)
@@ -752,11 +753,21 @@ discard_free(struct discard *d)
 	free(d);
 }
 
+/* Read and dropped until it closes: a reset would lose the close frame. */
+static void
+discard_read(struct stream *st, void *arg)
+{
+	struct evbuffer *in = stream_input(st);
+
+	(void)arg;
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
 static void
 discard_write(struct stream *st, void *arg)
 {
-	if (evbuffer_get_length(stream_output(st)) == 0)
-		discard_free(arg);
+	(void)st;
+	(void)arg;
 }
 
 static void
@@ -803,14 +814,14 @@ resume_refuse(struct session *s, uint16_t code, const char *why)
 	}
 	snprintf(text, sizeof(text), "%s", why);
 	ws_write_close(stream_output(st), code, text);
-	stream_disable_read(st);
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		fatal("calloc");
 	d->st = st;
 	if ((d->timer = evtimer_new(sd_child->base, discard_timeout, d)) ==
 	    NULL)
 		fatalx("evtimer_new");
-	stream_setcb(st, NULL, discard_write, discard_event, d);
+	stream_setcb(st, discard_read, discard_write, discard_event, d);
+	evbuffer_drain(stream_input(st), evbuffer_get_length(stream_input(st)));
 	evtimer_add(d->timer, LIBEVENT_TV(&tv));
 }
 
@@ -910,6 +921,8 @@ session_resume(struct session *s, struct stream *peer, const char *addr)
 	explicit_bzero(s->armed_for, sizeof(s->armed_for));
 	s->peer = peer;
 	s->resuming = 1;
+	evbuffer_drain(s->stream_in, evbuffer_get_length(s->stream_in));
+	evbuffer_drain(s->stream_out, evbuffer_get_length(s->stream_out));
 	snprintf(s->addr, sizeof(s->addr), "%s", addr);
 	ws_reader_init(&s->ws, NBD_MAX_PAYLOAD + 4096);
 	nbd_client_init(&s->hs);

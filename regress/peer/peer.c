@@ -84,6 +84,7 @@ help(void)
 	    "      --resume-image file  serve this image after the cut\n"
 	    "      --secret-file file   write the resume secret there (tests)\n"
 	    "      --cut-rst            the cut resets the connection instead of a FIN\n"
+	    "      --cut-after-requests n  cut between requests, after n answered\n"
 	    "Sizes take a K, M, G or T suffix (powers of 1024).\n"
 	    "Faults (reply faults hit request n, read faults the first READ from n on):");
 	for (i = 0; i < sizeof(fault_names) / sizeof(fault_names[0]); i++)
@@ -290,6 +291,7 @@ enum {
 	OPT_RESUME_IMAGE,
 	OPT_SECRET_FILE,
 	OPT_CUT_RST,
+	OPT_CUT_AFTER_REQUESTS,
 };
 
 static const struct option longopts[] = {
@@ -315,6 +317,8 @@ static const struct option longopts[] = {
 	{ "resume-image", required_argument, NULL, OPT_RESUME_IMAGE },
 	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
 	{ "cut-rst", no_argument, NULL, OPT_CUT_RST },
+	{ "cut-after-requests", required_argument, NULL,
+	    OPT_CUT_AFTER_REQUESTS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -422,6 +426,10 @@ parse_option(int ch, const char *arg, struct peer_opts *o)
 	case OPT_CUT_RST:
 		o->cut_rst = 1;
 		return 0;
+	case OPT_CUT_AFTER_REQUESTS:
+		if (parse_size(arg, &o->cut_after_requests) == 0)
+			return 0;
+		break;
 	default:
 		return -1;
 	}
@@ -583,6 +591,7 @@ resume(const struct peer_url *url, int fd, struct peer_opts *o, uint64_t size)
 	if (status != 200)
 		return PEER_EXIT_REFUSED;
 	o->die_after_bytes = UINT64_MAX;
+	o->cut_after_requests = 0;
 	stats.cut = 0;
 	rc = run(url, rfd, o, size, 0);
 	if (rfd != fd)

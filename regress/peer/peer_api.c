@@ -57,8 +57,8 @@ api_auth_headers(const struct peer_url *url, const struct peer_opts *o,
 {
 	size_t n;
 
-	n = snprintf(buf, size, "Origin: %s://%s\r\n", url->tls ? "https" : "http",
-	    url->authority);
+	n = snprintf(buf, size, "Origin: %s://%s\r\n",
+	    url->tls ? "https" : "http", url->authority);
 	if (o->cookie[0] != '\0' && n < size)
 		n += snprintf(buf + n, size - n, "Cookie: %s=%s\r\n",
 		    COOKIE_NAME, o->cookie);
@@ -82,8 +82,8 @@ api_auth_headers(const struct peer_url *url, const struct peer_opts *o,
  */
 static int
 api_post(const struct peer_url *url, const struct peer_opts *o,
-    const char *path, const char *body, char *out, size_t outsize,
-    char *cookie, size_t cookiesize)
+    const char *path, const char *body, char *out, size_t outsize, char *cookie,
+    size_t cookiesize)
 {
 	struct peer_io io;
 	struct iovec iov;
@@ -136,8 +136,8 @@ api_post(const struct peer_url *url, const struct peer_opts *o,
 	end[2] = '\0';
 	if (out != NULL)
 		snprintf(out, outsize, "%s", end + 4);
-	if (cookie != NULL && api_header(resp, "Set-Cookie", val,
-				  sizeof(val)) == 0 &&
+	if (cookie != NULL &&
+	    api_header(resp, "Set-Cookie", val, sizeof(val)) == 0 &&
 	    strncmp(val, COOKIE_NAME "=", strlen(COOKIE_NAME) + 1) == 0) {
 		snprintf(cookie, cookiesize, "%.*s",
 		    (int)strcspn(val + strlen(COOKIE_NAME) + 1, ";"),
@@ -164,8 +164,8 @@ api_login(const struct peer_url *url, struct peer_opts *o)
 		return -1;
 	memcpy(user, o->login, colon - o->login);
 	user[colon - o->login] = '\0';
-	snprintf(body, sizeof(body), "{\"username\": \"%s\", \"password\": \"%s\"}",
-	    user, colon + 1);
+	snprintf(body, sizeof(body),
+	    "{\"username\": \"%s\", \"password\": \"%s\"}", user, colon + 1);
 	status = api_post(url, o, "/api/login", body, NULL, 0, o->cookie,
 	    sizeof(o->cookie));
 	explicit_bzero(body, sizeof(body));

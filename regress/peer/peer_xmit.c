@@ -148,6 +148,17 @@ xmit_read_cut(struct xmit *x, uint32_t len)
 	return cut;
 }
 
+static int xmit_cut_off(struct xmit *);
+
+/* --cut-after-requests: gone between two requests, nothing half sent. */
+static int
+xmit_cut_between(struct xmit *x)
+{
+	peer_log(1, "cutting the connection after %" PRIu64 " requests",
+	    x->st->requests);
+	return xmit_cut_off(x);
+}
+
 /* A READ cut short ends the session, cleanly or not as the fault says. */
 static int
 xmit_cut_off(struct xmit *x)
@@ -350,6 +361,11 @@ xmit_serve(struct ws *ws, int fd, const struct peer_opts *o, uint64_t size,
 	for (;;) {
 		if (o->fault == FAULT_STALL && st->requests >= o->fault_after) {
 			(void)xmit_stall(&x);
+			break;
+		}
+		if (o->cut_after_requests != 0 &&
+		    st->requests >= o->cut_after_requests) {
+			(void)xmit_cut_between(&x);
 			break;
 		}
 		if ((p = nbd_need(ws, NBD_REQUEST_LEN)) == NULL)
