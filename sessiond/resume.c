@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "sessiond.h"
+#include "resume.h"
 
 struct body_in {
 	const char *p;

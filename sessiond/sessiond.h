@@ -16,6 +16,7 @@
 #include "nbd_client.h"
 #include "nbd_server.h"
 #include "relay.h"
+#include "resume.h"
 #include "sample.h"
 #include "sandbox.h"
 #include "ws.h"
@@ -28,7 +29,6 @@ struct evbuffer;
 struct event;
 
 #define SESSIOND_CLOSE_SEC 2 /* close handshake, then drop */
-#define SESSION_SECRET_LEN 32
 #define SESSION_ARMED_MAX 160
 #define SESSION_ARM_SEC 10 /* a resume armed waits this long */
 /* WebSocket close codes of a refused resume */
@@ -165,7 +165,6 @@ int session_resume_secret(struct session *, char[2 * SESSION_SECRET_LEN + 1]);
 int session_resume_arm(struct session *, const unsigned char *, const char *);
 int session_resume_armed(struct session *, const char *);
 void session_resume(struct session *, struct stream *, const char *);
-int resume_body_parse(const char *, size_t, unsigned char *);
 
 /* source.c: an export's nbdkit as its session's peer */
 void source_peer(const struct msg_source *, int);

@@ -36,6 +36,12 @@ allow = alice bob
 timeout = 10
 reconnect = 60
 
+[export "rw"]
+socket = $work/rw.sock
+allow = alice
+timeout = 10
+reconnect = 60
+
 [export "short"]
 socket = $work/short.sock
 allow = alice
@@ -56,6 +62,9 @@ CONF
 head -c $((256 << 20)) /dev/urandom >"$work/big.img"
 head -c $((16 << 20)) /dev/urandom >"$work/small.img"
 head -c $((16 << 20)) /dev/urandom >"$work/other.img"
+head -c $((8 << 20)) /dev/urandom >"$work/eight.img"
+head -c $((32 << 20)) /dev/urandom >"$work/src.img"
+head -c $((32 << 20)) /dev/zero >"$work/rw.img"
 start_daemon short
 
 # login USER PASSWORD [ADDRESS]: a cookie jar $work/USER.jar.
@@ -130,7 +139,50 @@ grep -qi "input/output error\|EIO" "$work/copy2.out" &&
 	ok resume_window_end_client_sees_eio ||
 	notok resume_window_end_client_sees_eio "$(tail -2 "$work/copy2.out")"
 
-# --- 2: nbdcopy of 256 MiB across a cut, refusals meanwhile ---------------
+# --- 2: another size is refused; an Eject ends the window at once --------
+
+start_peer p3 "ws://127.0.0.1:$port/nbd/short" "$work/small.img" \
+    --login alice:alicepw --resume --cut-after-requests 10 \
+    --resume-wait "$work/go3" --resume-image "$work/eight.img"
+p3=$ppid_
+wait_state short active 100
+timeout 60 nbdcopy "$(uri short)" "$work/copy3.bin" >/dev/null 2>&1 &
+c3=$!
+wait_state short reconnecting 300
+touch "$work/go3"
+wait_gone $p3 300
+st=$(field short state)
+grep -q "server closed: 4001 resume refused: the image's size or flags differ" \
+    "$work/p3.out" && [ "$st" = reconnecting ] &&
+	ok resume_with_another_size_refused_4001 ||
+	notok resume_with_another_size_refused_4001 \
+	    "state $st: $(grep 'server closed\|refused' "$work/p3.out" | tail -1)"
+c=$(post alice /api/exports/short/eject '')
+wait_gone $c3 100
+[ "$c" = 200 ] && [ "$(field short state)" = idle ] && [ "$status" != 0 ] &&
+	ok resume_window_eject_ends_it_at_once ||
+	notok resume_window_eject_ends_it_at_once "$c $(field short state) rc $status"
+
+# --- 3: writes across a cut land once, in order --------------------------
+
+start_peer p4 "ws://127.0.0.1:$port/nbd/rw" "$work/rw.img" \
+    --login alice:alicepw --resume --cut-after-requests 40 --resume-after 2
+p4=$ppid_
+wait_state rw active 100
+timeout 300 nbdcopy "$work/src.img" "$(uri rw)" >"$work/copy4.out" 2>&1
+crc=$?
+if [ $crc = 0 ] && cmp -s "$work/src.img" "$work/rw.img" &&
+    grep -q "cutting the connection after 40 requests" "$work/p4.out" &&
+    grep -q '"event": "resumed".*"export": "rw"' "$audit"; then
+	ok resume_nbdcopy_writes_across_a_cut_file_identical
+else
+	notok resume_nbdcopy_writes_across_a_cut_file_identical \
+	    "nbdcopy rc $crc: $(tail -1 "$work/copy4.out")"
+fi
+post alice /api/exports/rw/eject '' >/dev/null
+wait_gone $p4 100
+
+# --- 4: nbdcopy of 256 MiB across a cut, refusals meanwhile ---------------
 
 start_peer p1 "ws://127.0.0.1:$port/nbd/rc" "$work/big.img" \
     -v --login alice:alicepw --resume --die-after-bytes 64M --cut-rst \
