@@ -53,8 +53,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q = memchr(body, ':', size);
 	CHECK(q != NULL);
 	q = memchr(q, '"', size - (q - body));
-	CHECK(q != NULL && (size_t)(q - body) + 2 * SESSION_SECRET_LEN + 2 <=
-		size);
+	CHECK(q != NULL &&
+	    (size_t)(q - body) + 2 * SESSION_SECRET_LEN + 2 <= size);
 	for (i = 0; i < SESSION_SECRET_LEN; i++)
 		CHECK(hex(q[1 + 2 * i]) >= 0 && hex(q[2 + 2 * i]) >= 0 &&
 		    secret[i] == (hex(q[1 + 2 * i]) << 4 | hex(q[2 + 2 * i])));

@@ -85,6 +85,9 @@ help(void)
 	    "      --secret-file file   write the resume secret there (tests)\n"
 	    "      --cut-rst            the cut resets the connection instead of a FIN\n"
 	    "      --cut-after-requests n  cut between requests, after n answered\n"
+	    "      --cut-after-written n   cut once n bytes are written, that write\n"
+	    "                           stored but not answered\n"
+	    "      --cookie name=value  the login's cookie (and Origin) on every request\n"
 	    "Sizes take a K, M, G or T suffix (powers of 1024).\n"
 	    "Faults (reply faults hit request n, read faults the first READ from n on):");
 	for (i = 0; i < sizeof(fault_names) / sizeof(fault_names[0]); i++)
@@ -292,6 +295,8 @@ enum {
 	OPT_SECRET_FILE,
 	OPT_CUT_RST,
 	OPT_CUT_AFTER_REQUESTS,
+	OPT_CUT_AFTER_WRITTEN,
+	OPT_COOKIE,
 };
 
 static const struct option longopts[] = {
@@ -319,6 +324,8 @@ static const struct option longopts[] = {
 	{ "cut-rst", no_argument, NULL, OPT_CUT_RST },
 	{ "cut-after-requests", required_argument, NULL,
 	    OPT_CUT_AFTER_REQUESTS },
+	{ "cut-after-written", required_argument, NULL, OPT_CUT_AFTER_WRITTEN },
+	{ "cookie", required_argument, NULL, OPT_COOKIE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -429,6 +436,19 @@ parse_option(int ch, const char *arg, struct peer_opts *o)
 	case OPT_CUT_AFTER_REQUESTS:
 		if (parse_size(arg, &o->cut_after_requests) == 0)
 			return 0;
+		break;
+	case OPT_CUT_AFTER_WRITTEN:
+		if (parse_size(arg, &o->cut_after_written) == 0)
+			return 0;
+		break;
+	case OPT_COOKIE:
+		if (strchr(arg, '=') != NULL &&
+		    strlen(strchr(arg, '=') + 1) < sizeof(o->cookie) &&
+		    strpbrk(arg, "\r\n;") == NULL) {
+			snprintf(o->cookie, sizeof(o->cookie), "%s",
+			    strchr(arg, '=') + 1);
+			return 0;
+		}
 		break;
 	default:
 		return -1;
@@ -592,6 +612,7 @@ resume(const struct peer_url *url, int fd, struct peer_opts *o, uint64_t size)
 		return PEER_EXIT_REFUSED;
 	o->die_after_bytes = UINT64_MAX;
 	o->cut_after_requests = 0;
+	o->cut_after_written = 0;
 	stats.cut = 0;
 	rc = run(url, rfd, o, size, 0);
 	if (rfd != fd)

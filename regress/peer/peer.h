@@ -84,6 +84,7 @@ struct peer_opts {
 	const char *secret_file;     /* tests: the secret, written here */
 	int cut_rst;		     /* the cut resets instead of a FIN */
 	uint64_t cut_after_requests; /* cut between requests; 0: never */
+	uint64_t cut_after_written;  /* cut once this much is written */
 };
 
 struct peer_stats {

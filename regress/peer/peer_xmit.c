@@ -267,6 +267,10 @@ xmit_write(struct xmit *x, uint64_t handle, uint64_t off, uint32_t len)
 		ws_consume(ws, n);
 		done += n;
 	}
+	/* --cut-after-written: stored, but its reply never leaves */
+	if (x->o->cut_after_written != 0 &&
+	    x->st->bytes_written >= x->o->cut_after_written)
+		return xmit_cut_between(x);
 	return xmit_reply(x, error, handle);
 }
 
