@@ -68,11 +68,15 @@ local_fail_all(struct session *s, const char *why)
 	struct local_client *lc;
 
 	while ((lc = TAILQ_FIRST(&s->locals)) != NULL) {
-		relay_fail_down(&s->relay, &lc->down, NBD_EIO);
+		int cut = relay_fail_down(&s->relay, &lc->down, NBD_EIO) == -1;
+
 		TAILQ_REMOVE(&s->locals, lc, entry);
 		lc->relaying = 0;
 		TAILQ_INSERT_TAIL(&negotiating, lc, entry);
-		snprintf(lc->hs.reason, sizeof(lc->hs.reason), "%s", why);
+		snprintf(lc->hs.reason, sizeof(lc->hs.reason), "%s%s", why,
+		    cut ? "; a read of its was cut off mid-payload, no EIO "
+			  "can follow it" :
+			  "");
 		stream_disable_read(lc->stream);
 		lc->closing = 1;
 		if (evbuffer_get_length(stream_output(lc->stream)) == 0)
