@@ -47,6 +47,7 @@ const BUSY = new Set(['connecting', 'attached', 'ejecting', 'reconnecting']);
 // handshake did not match, so trying again cannot help.
 const RESUME_REFUSED = new Set([4001, 4002, 4003]);
 const WINDOW_ENDED = 4004;
+const ABNORMAL = 1006; // no close frame: the network, not the server
 
 /**
  * What a closed socket means for the page: {state, message}.
@@ -432,8 +433,9 @@ export class Attachment extends EventTarget {
     // Our session is over, whatever the last listing said (the server may
     // be unreachable now): the export is free as far as we know.
     if (close.opened) this.#info = { ...this.#info, state: 'idle' };
-    if (state === 'lost' && this.#secret !== null && close.opened) {
-      // The server keeps the session for its window: serve it again.
+    if (state === 'lost' && this.#secret !== null && close.opened && close.code === ABNORMAL) {
+      // No close frame: the server keeps the session for its window
+      // (a server that closed it, 1001 going away included, did not).
       await session.finished;
       this.#info = { ...this.#info, state: 'reconnecting' };
       this.#reconnect(message);

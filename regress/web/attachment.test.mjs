@@ -439,6 +439,20 @@ test('reconnecting: Eject ends it at once through the API', async () => {
   assert.equal(sockets.length, 1);
 });
 
+test('a server that closed the session (1001, going away) is lost, not resumed', async () => {
+  const { a, socket, calls } = resumable();
+  a.choose(file());
+  await a.attach();
+  handshake(socket());
+  await settle();
+  socket().dropped(1001, 'vmediad stopping');
+  await settle();
+  await wait(5);
+  await settle();
+  assert.equal(a.state, 'lost');
+  assert.equal(calls.filter((c) => c[0] === 'resume').length, 0);
+});
+
 test('no window (reconnect 0 or no secret): a drop is lost as before', async () => {
   const { a, socket, calls } = setup(info({ reconnect: 0 }), {
     async resumeSecret() {
