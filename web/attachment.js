@@ -107,7 +107,7 @@ export class Attachment extends EventTarget {
   #reconnectTimer = null;
   #tries = 0;
   #resumeDelays;
-  #secretTries;
+  #secretAsked = false;
 
   /**
    * @param info     the export from GET /api/exports
@@ -117,10 +117,9 @@ export class Attachment extends EventTarget {
    *                 (ms before closing the socket ourselves)
    */
   constructor(info, { connect, url, api, user = () => null, overlayLimit = 1024 ** 3, ejectTimeout = 5000,
-    resumeDelays = [1000, 2000, 4000, 5000], secretTries = [0, 500, 1000, 2000, 4000] } = {}) {
+    resumeDelays = [1000, 2000, 4000, 5000] } = {}) {
     super();
     this.#resumeDelays = resumeDelays;
-    this.#secretTries = secretTries;
     this.#info = info;
     this.#connect = connect;
     this.url = url;
@@ -176,6 +175,8 @@ export class Attachment extends EventTarget {
   update(info) {
     const wasReadOnly = this.#info.read_only;
     this.#info = info;
+    if (this.state === 'attached' && !this.#secretAsked && info.state === 'active' &&
+        (info.reconnect ?? 0) > 0 && this.#api.resumeSecret) this.#fetchSecret();
     if (info.read_only && this.mode !== READ_ONLY && !this.busy) this.#setMode(READ_ONLY);
     else if (!info.read_only && wasReadOnly && !this.busy) this.#setMode(OVERLAY);
     this.#changed();
@@ -217,6 +218,7 @@ export class Attachment extends EventTarget {
     this.#ejectRequested = false;
     this.#wasAttached = false;
     this.#secret = null;
+    this.#secretAsked = false;
     this.ioError = null;
     this.#samples = [];
     this.rate = 0;
@@ -342,24 +344,23 @@ export class Attachment extends EventTarget {
       if (!resumed) this.since = Date.now();
       this.#tries = 0;
       this.#setState('attached', resumed ? 'Reconnected.' : '');
-      if (!resumed && (this.#info.reconnect ?? 0) > 0 && this.#api.resumeSecret) this.#fetchSecret(session);
     }
   }
 
-  // The resume secret, once the server calls the session attached (it
-  // first reads a few sample blocks of ours, then attaches the device).
-  async #fetchSecret(session) {
-    for (const wait of this.#secretTries) {
-      if (wait) await new Promise((resolve) => setTimeout(resolve, wait));
-      if (session !== this.#session || this.state !== 'attached') return;
-      try {
-        const { secret, reconnect } = await this.#api.resumeSecret(this.name);
+  // The resume secret, asked for once the listing shows the export
+  // attached (the server first reads a few sample blocks of ours, then
+  // attaches the device; before that it would answer 409).
+  async #fetchSecret() {
+    const session = this.#session;
+    this.#secretAsked = true;
+    try {
+      const { secret, reconnect } = await this.#api.resumeSecret(this.name);
+      if (session === this.#session) {
         this.#secret = secret;
         this.#reconnectMs = reconnect * 1000;
-        return;
-      } catch (e) {
-        if (e?.status !== 409) return;
       }
+    } catch (e) {
+      if (e?.status === 409 && session === this.#session) this.#secretAsked = false;
     }
   }
 

@@ -312,7 +312,7 @@ function resumable(apiOverrides = {}) {
       return { resume: true, expires: 10 };
     },
     ...apiOverrides,
-  }, null, { resumeDelays: [1], secretTries: [0] });
+  }, null, { resumeDelays: [1] });
   return t;
 }
 
@@ -321,6 +321,9 @@ test('a drop with the window open: reconnects by itself, same image, writes kept
   a.choose(file());
   await a.attach();
   handshake(socket());
+  await settle();
+  assert.deepEqual(calls, []); // not before the listing shows it attached
+  a.update(info({ state: 'active', reconnect: 30 }));
   await settle();
   assert.deepEqual(calls, [['resume-secret', 'lab']]);
   socket().deliver(request(WRITE, 1, 100, 4, { data: [9, 8, 7, 6] }).buffer);
@@ -356,6 +359,7 @@ test('reconnecting: an unreachable server is tried again, backing off', async ()
   a.choose(file());
   await a.attach();
   handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
   await settle();
   socket().dropped(1006);
   await settle();
@@ -382,6 +386,7 @@ test('reconnecting: a resume refused for its image (4002) is an error, not retri
   a.choose(file());
   await a.attach();
   handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
   await settle();
   socket().dropped(1006);
   await settle();
@@ -406,6 +411,7 @@ test('reconnecting: the window over (409) is lost, as without one', async () => 
   a.choose(file());
   await a.attach();
   handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
   await settle();
   socket().dropped(1006);
   await settle();
@@ -425,6 +431,7 @@ test('reconnecting: Eject ends it at once through the API', async () => {
   a.choose(file());
   await a.attach();
   handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
   await settle();
   socket().dropped(1006);
   await settle();
@@ -444,6 +451,7 @@ test('a server that closed the session (1001, going away) is lost, not resumed',
   a.choose(file());
   await a.attach();
   handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
   await settle();
   socket().dropped(1001, 'vmediad stopping');
   await settle();
@@ -463,6 +471,7 @@ test('no window (reconnect 0 or no secret): a drop is lost as before', async () 
   a.choose(file());
   await a.attach();
   handshake(socket());
+  a.update(info({ state: 'active', reconnect: 0 }));
   await settle();
   socket().dropped(1006);
   await settle();
