@@ -365,7 +365,7 @@ serve_resume(struct conn *c, const char *name)
 		    1);
 		return;
 	}
-	if (s == NULL || !s->reconnecting || s->ending) {
+	if (s == NULL || !session_resumable(s)) {
 		explicit_bzero(secret, sizeof(secret));
 		resume_refused(c, 409, name, "nothing is reconnecting", 0);
 		return;

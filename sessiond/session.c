@@ -890,14 +890,30 @@ session_resume_secret(struct session *s, char hex[2 * SESSION_SECRET_LEN + 1])
 	return 0;
 }
 
-/* 0: armed for who (a login token or an address); -1: wrong secret. */
+/* Whether a resume may be asked for now (else 409). */
+int
+session_resumable(const struct session *s)
+{
+	return !s->ending && s->window &&
+	    (s->reconnecting || session_may_wait(s));
+}
+
+/*
+ * 0: armed for who (a login token or an address); -1: wrong secret. A
+ * session still attached is taken as lost first: its owner, with the
+ * secret, says the old connection is gone, though no reset reached us
+ * (a half-open connection after a roam). The watchdog would find it only
+ * after the export's timeout.
+ */
 int
 session_resume_arm(struct session *s, const unsigned char *secret,
     const char *who)
 {
-	if (!s->reconnecting || s->ending ||
+	if (!session_resumable(s) ||
 	    CRYPTO_memcmp(secret, s->secret, SESSION_SECRET_LEN) != 0)
 		return -1;
+	if (!s->reconnecting)
+		session_lost(s, "its owner resumes from a new connection");
 	snprintf(s->armed_for, sizeof(s->armed_for), "%s", who);
 	s->armed_until = time(NULL) + SESSION_ARM_SEC;
 	return 0;

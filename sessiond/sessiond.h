@@ -162,6 +162,7 @@ int session_start(struct export_rt *, struct stream *, const char *,
     const char *, int);
 void session_end(struct session *, const char *, uint16_t);
 int session_resume_secret(struct session *, char[2 * SESSION_SECRET_LEN + 1]);
+int session_resumable(const struct session *);
 int session_resume_arm(struct session *, const unsigned char *, const char *);
 int session_resume_armed(struct session *, const char *);
 void session_resume(struct session *, struct stream *, const char *);

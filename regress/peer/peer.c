@@ -84,6 +84,7 @@ help(void)
 	    "      --resume-image file  serve this image after the cut\n"
 	    "      --secret-file file   write the resume secret there (tests)\n"
 	    "      --cut-rst            the cut resets the connection instead of a FIN\n"
+	    "      --cut-silent         the cut leaves the connection open but unused\n"
 	    "      --cut-after-requests n  cut between requests, after n answered\n"
 	    "      --cut-after-written n   cut once n bytes are written, that write\n"
 	    "                           stored but not answered\n"
@@ -297,6 +298,7 @@ enum {
 	OPT_CUT_AFTER_REQUESTS,
 	OPT_CUT_AFTER_WRITTEN,
 	OPT_COOKIE,
+	OPT_CUT_SILENT,
 };
 
 static const struct option longopts[] = {
@@ -326,6 +328,7 @@ static const struct option longopts[] = {
 	    OPT_CUT_AFTER_REQUESTS },
 	{ "cut-after-written", required_argument, NULL, OPT_CUT_AFTER_WRITTEN },
 	{ "cookie", required_argument, NULL, OPT_COOKIE },
+	{ "cut-silent", no_argument, NULL, OPT_CUT_SILENT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -432,6 +435,9 @@ parse_option(int ch, const char *arg, struct peer_opts *o)
 		return 0;
 	case OPT_CUT_RST:
 		o->cut_rst = 1;
+		return 0;
+	case OPT_CUT_SILENT:
+		o->cut_silent = 1;
 		return 0;
 	case OPT_CUT_AFTER_REQUESTS:
 		if (parse_size(arg, &o->cut_after_requests) == 0)

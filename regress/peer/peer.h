@@ -75,14 +75,15 @@ struct peer_opts {
 	const char *ca_file; /* instead of the system store */
 	int insecure;	     /* no certificate check */
 	/* the reconnect window */
-	const char *login;	     /* "user:password": POST /api/login */
-	char cookie[128];	     /* the login's token */
-	int resume;		     /* fetch the secret; resume after a cut */
-	int resume_after;	     /* seconds after the cut */
-	const char *resume_wait;     /* or once this file exists */
-	const char *resume_image;    /* serve this one after the cut */
-	const char *secret_file;     /* tests: the secret, written here */
-	int cut_rst;		     /* the cut resets instead of a FIN */
+	const char *login;	  /* "user:password": POST /api/login */
+	char cookie[128];	  /* the login's token */
+	int resume;		  /* fetch the secret; resume after a cut */
+	int resume_after;	  /* seconds after the cut */
+	const char *resume_wait;  /* or once this file exists */
+	const char *resume_image; /* serve this one after the cut */
+	const char *secret_file;  /* tests: the secret, written here */
+	int cut_rst;		  /* the cut resets instead of a FIN */
+	int cut_silent;		  /* the cut leaves the socket open, unused */
 	uint64_t cut_after_requests; /* cut between requests; 0: never */
 	uint64_t cut_after_written;  /* cut once this much is written */
 };

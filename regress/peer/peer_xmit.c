@@ -172,6 +172,12 @@ xmit_cut_off(struct xmit *x)
 		return -1;
 	if (!x->faulty)
 		x->st->cut = 1;
+	if (!x->faulty && x->o->cut_silent) {
+		/* half-open, as after a roam: left open, never used again */
+		x->ws->ended = 1;
+		x->ws->status = PEER_EXIT_OK;
+		return -1;
+	}
 	if (!x->faulty && x->o->cut_rst) {
 		struct linger l = { 1, 0 };
 

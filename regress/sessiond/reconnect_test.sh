@@ -185,6 +185,26 @@ fi
 post alice /api/exports/rw/eject '' >/dev/null
 wait_gone $p4 100
 
+# --- 3b: a half-open connection: the owner's resume takes it over --------
+
+head -c $((32 << 20)) /dev/zero >"$work/rw.img"
+start_peer p5 "ws://127.0.0.1:$port/nbd/rw" "$work/rw.img" \
+    --login alice:alicepw --resume --cut-after-requests 20 --cut-silent \
+    --resume-after 1
+p5=$ppid_
+wait_state rw active 100
+timeout 120 nbdcopy "$work/src.img" "$(uri rw)" >"$work/copy5.out" 2>&1
+crc=$?
+if [ $crc = 0 ] && cmp -s "$work/src.img" "$work/rw.img" &&
+    grep -q "its owner resumes from a new connection; reconnecting" "$log"; then
+	ok resume_over_a_half_open_connection_takes_the_session_over
+else
+	notok resume_over_a_half_open_connection_takes_the_session_over \
+	    "nbdcopy rc $crc: $(tail -1 "$work/copy5.out")"
+fi
+post alice /api/exports/rw/eject '' >/dev/null
+wait_gone $p5 100
+
 # --- 4: nbdcopy of 256 MiB across a cut, refusals meanwhile ---------------
 
 start_peer p1 "ws://127.0.0.1:$port/nbd/rc" "$work/big.img" \
