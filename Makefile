@@ -79,7 +79,8 @@ SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/refusal.c sessiond/host.c sessiond/auth.c \
 	   sessiond/cred.c sessiond/cred_json.c sessiond/json_in.c \
 	   sessiond/redfish.c sessiond/redfish_body.c sessiond/passwd.c \
-	   sessiond/ratelimit.c sessiond/tls.c
+	   sessiond/ratelimit.c sessiond/tls.c \
+	   sessiond/sample.c sessiond/resume.c
 BLOCKD_SRCS = $(CHILD_SRCS) common/nbd_netlink.c \
 	   blockd/blockd.c blockd/blockd_sandbox.c blockd/read_ahead.c
 HOOKD_SRCS = $(CHILD_SRCS) hookd/hookd.c hookd/hook_exec.c hookd/prepare.c \

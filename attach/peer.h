@@ -102,6 +102,18 @@ struct peer_opts {
 	const char *basic;   /* "user:password" */
 	const char *ca_file; /* instead of the system store */
 	int insecure;	     /* no certificate check */
+	/* the reconnect window */
+	const char *login;	  /* "user:password": POST /api/login */
+	char cookie[128];	  /* the login's token */
+	int resume;		  /* fetch the secret; resume after a cut */
+	int resume_after;	  /* seconds after the cut */
+	const char *resume_wait;  /* or once this file exists */
+	const char *resume_image; /* serve this one after the cut */
+	const char *secret_file;  /* tests: the secret, written here */
+	int cut_rst;		  /* the cut resets instead of a FIN */
+	int cut_silent;		  /* the cut leaves the socket open, unused */
+	uint64_t cut_after_requests; /* cut between requests; 0: never */
+	uint64_t cut_after_written;  /* cut once this much is written */
 };
 
 struct peer_stats {
@@ -109,6 +121,7 @@ struct peer_stats {
 	uint64_t bytes_read;	/* READ payload served */
 	uint64_t bytes_written; /* WRITE payload stored */
 	struct timespec start;
+	int cut; /* --die-after-bytes dropped the connection */
 };
 
 #define WS_OP_CONT 0x0
@@ -166,6 +179,15 @@ int io_wait_readable(struct peer_io *, int);
 /* peer_tls.c */
 int tls_init(const char *, int);
 int tls_connect(struct peer_io *, const struct peer_url *);
+
+/* peer_api.c */
+size_t api_auth_headers(const struct peer_url *, const struct peer_opts *,
+    char *, size_t);
+int api_login(const struct peer_url *, struct peer_opts *);
+int
+api_fetch_secret(const struct peer_url *, const struct peer_opts *, pid_t *);
+int api_secret_collect(int, pid_t, char[65]);
+int api_resume(const struct peer_url *, const struct peer_opts *, const char *);
 
 /* peer_http.c */
 int

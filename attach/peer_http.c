@@ -92,7 +92,13 @@ http_request(struct ws *ws, const struct peer_url *url,
 	for (i = 0; i < o->nheaders && len < HTTP_REQ_MAX; i++)
 		len += snprintf(req + len, HTTP_REQ_MAX - len, "%s\r\n",
 		    o->headers[i]);
-	if (o->basic != NULL && len < HTTP_REQ_MAX)
+#ifdef PEER_TEST
+	/* The test peer's --login and --cookie (regress/peer/peer_api.c). */
+	if (o->cookie[0] != '\0' && len < HTTP_REQ_MAX)
+		len += api_auth_headers(url, o, req + len, HTTP_REQ_MAX - len);
+	else
+#endif
+	    if (o->basic != NULL && len < HTTP_REQ_MAX)
 		len = http_basic(req, len, o->basic);
 	if (len < HTTP_REQ_MAX)
 		len += snprintf(req + len, HTTP_REQ_MAX - len, "\r\n");

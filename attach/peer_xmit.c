@@ -2,6 +2,8 @@
  * The peer's NBD transmission phase: requests served in arrival order
  * from the image file, and the reply faults the relay tests inject.
  */
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -146,6 +148,17 @@ xmit_read_cut(struct xmit *x, uint32_t len)
 	return cut;
 }
 
+static int xmit_cut_off(struct xmit *);
+
+/* --cut-after-requests: gone between two requests, nothing half sent. */
+static int
+xmit_cut_between(struct xmit *x)
+{
+	peer_log(1, "cutting the connection after %" PRIu64 " requests",
+	    x->st->requests);
+	return xmit_cut_off(x);
+}
+
 /* A READ cut short ends the session, cleanly or not as the fault says. */
 static int
 xmit_cut_off(struct xmit *x)
@@ -157,6 +170,22 @@ xmit_cut_off(struct xmit *x)
 	peer_log(1, "fault: dropping the connection mid-read");
 	if (ws_flush(x->ws) == -1)
 		return -1;
+	if (!x->faulty)
+		x->st->cut = 1;
+	if (!x->faulty && x->o->cut_silent) {
+		/* half-open, as after a roam: left open, never used again */
+		x->ws->ended = 1;
+		x->ws->status = PEER_EXIT_OK;
+		return -1;
+	}
+	if (!x->faulty && x->o->cut_rst) {
+		struct linger l = { 1, 0 };
+
+		/* a reset, as a network that gave up would leave it */
+		setsockopt(x->ws->io->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		ws_abort(x->ws, PEER_EXIT_OK);
+		return -1;
+	}
 	ws_drop(x->ws, PEER_EXIT_OK);
 	return -1;
 }
@@ -244,6 +273,10 @@ xmit_write(struct xmit *x, uint64_t handle, uint64_t off, uint32_t len)
 		ws_consume(ws, n);
 		done += n;
 	}
+	/* --cut-after-written: stored, but its reply never leaves */
+	if (x->o->cut_after_written != 0 &&
+	    x->st->bytes_written >= x->o->cut_after_written)
+		return xmit_cut_between(x);
 	return xmit_reply(x, error, handle);
 }
 
@@ -339,6 +372,11 @@ xmit_serve(struct ws *ws, int fd, const struct peer_opts *o, uint64_t size,
 		if (PEER_FAULT(o) == FAULT_STALL &&
 		    st->requests >= o->fault_after) {
 			(void)xmit_stall(&x);
+			break;
+		}
+		if (o->cut_after_requests != 0 &&
+		    st->requests >= o->cut_after_requests) {
+			(void)xmit_cut_between(&x);
 			break;
 		}
 		if ((p = nbd_need(ws, NBD_REQUEST_LEN)) == NULL)

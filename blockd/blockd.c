@@ -230,7 +230,8 @@ attach(struct child *c, struct msg *m)
 	nc.sock = m->fd;
 	nc.size = a->size;
 	nc.block_size = BLK_BLOCK_SIZE;
-	nc.timeout = (uint64_t)e->timeout;
+	/* a request waiting inside the reconnect window must not fail */
+	nc.timeout = (uint64_t)e->timeout + (uint64_t)e->reconnect;
 	nc.server_flags = a->flags;
 	r = blk_nl.family ? nbd_nl_connect(&blk_nl, &nc) : blk_nl_error;
 	close(m->fd); /* the kernel holds its own reference */

@@ -236,7 +236,8 @@ check_audit(const struct msg *m, enum msg_proc from)
 	    !conf_terminated(a->reason, sizeof(a->reason)))
 		return "a string not terminated";
 	if (a->event <= 0 || a->event >= AUDIT_EV_COUNT ||
-	    a->event >= AUDIT_EV_CONFIG_RELOAD)
+	    (a->event >= AUDIT_EV_CONFIG_RELOAD &&
+		a->event <= AUDIT_EV_SOURCE_EXITED))
 		return "event out of range";
 	if (a->status < 0 || a->status > 999)
 		return "status is no HTTP status";

@@ -187,6 +187,10 @@ enum msg_audit_event {
 	AUDIT_EV_CONFIG_RELOAD, /* the parent's own, from here on */
 	AUDIT_EV_SOURCE_STARTED,
 	AUDIT_EV_SOURCE_EXITED,
+	AUDIT_EV_RECONNECTING, /* sessiond's again: the reconnect window */
+	AUDIT_EV_RESUMED,
+	AUDIT_EV_RESUME_REFUSED,
+	AUDIT_EV_RECONNECT_ENDED,
 	AUDIT_EV_COUNT
 };
 

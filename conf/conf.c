@@ -113,6 +113,8 @@ static const struct conf_key export_keys[] = {
 	    0, 0, 0 },
 	{ "max-size", CONF_K_SIZE, offsetof(struct conf_export, max_size), 0, 0,
 	    0, 0 },
+	{ "reconnect", CONF_K_NUMBER, offsetof(struct conf_export, reconnect),
+	    0, 0, 0, CONF_RECONNECT_MAX },
 	{ "read-ahead", CONF_K_WINDOW, offsetof(struct conf_export, read_ahead),
 	    0, 0, 0, 0 },
 	{ "source", CONF_K_SOURCE, offsetof(struct conf_export, source),
@@ -276,6 +278,7 @@ section_export(struct conf_parser *p, const char *name)
 		e->max_size = CONF_DEFAULT_MAX_SIZE;
 		e->read_ahead = CONF_DEFAULT_READ_AHEAD;
 		e->nbd_connections = CONF_DEFAULT_NBD_PER_EXPORT;
+		e->reconnect = CONF_DEFAULT_RECONNECT;
 	}
 }
 

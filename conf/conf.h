@@ -29,6 +29,8 @@
 
 #define CONF_DEFAULT_FILE "/etc/vmediad.conf"
 #define CONF_DEFAULT_TIMEOUT 30
+#define CONF_DEFAULT_RECONNECT 30 /* seconds a lost peer may resume in */
+#define CONF_RECONNECT_MAX 600
 #define CONF_DEFAULT_MAX_SIZE (UINT64_C(1) << 44) /* 16 TiB */
 #define CONF_DEFAULT_READ_AHEAD (UINT64_C(4) << 20)
 #define CONF_READ_AHEAD_MAX (UINT64_C(64) << 20)
@@ -126,6 +128,7 @@ struct conf_export {
 	uint64_t max_size;
 	uint64_t read_ahead; /* bytes, 0: off */
 	int32_t timeout;     /* seconds */
+	int32_t reconnect;   /* seconds a lost peer may resume in; 0: none */
 	int32_t read_only;
 	int32_t is_default;
 	int32_t line; /* of the section header */

@@ -583,7 +583,8 @@ conf_export_valid(const struct conf_export *e)
 	    (e->device[0] == '\0') != (e->socket[0] == '\0') &&
 	    (e->device[0] == '\0' || conf_nbd_index(e->device) >= 0) &&
 	    e->timeout >= 1 && e->timeout <= 3600 && e->max_size > 0 &&
-	    e->read_ahead <= CONF_READ_AHEAD_MAX &&
+	    e->read_ahead <= CONF_READ_AHEAD_MAX && e->reconnect >= 0 &&
+	    e->reconnect <= CONF_RECONNECT_MAX &&
 	    (e->source_overlay == 0 ||
 		(e->source_overlay == 1 && e->source[0] != '\0' &&
 		    !e->read_only));

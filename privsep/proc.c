@@ -300,6 +300,9 @@ proc_export_view(enum msg_proc to, const struct conf_export *e,
 {
 	*v = *e;
 	memset(v->hook, 0, sizeof(v->hook));
+	/* A source re-attaches by its own back-off: no reconnect window. */
+	if (e->source[0] != '\0')
+		v->reconnect = 0;
 	/* Where a source's TLS material and credentials are: ours alone. */
 	memset(v->source_ca, 0, sizeof(v->source_ca));
 	memset(v->source_certificate, 0, sizeof(v->source_certificate));

@@ -20,6 +20,8 @@ state_name(enum export_state s)
 		return "active";
 	case EXPORT_CLOSING:
 		return "closing";
+	case EXPORT_RECONNECTING:
+		return "reconnecting";
 	case EXPORT_IDLE:
 	default:
 		return "idle";
@@ -84,6 +86,22 @@ api_source(struct evbuffer *out, const struct export_rt *ex)
 	evbuffer_add_printf(out, "}");
 }
 
+/* The reconnect window: its length, and what is left of it now. */
+static void
+api_reconnect(struct evbuffer *out, const struct export_rt *ex)
+{
+	const struct session *s = ex->session;
+	time_t now = time(NULL);
+
+	evbuffer_add_printf(out,
+	    ", \"reconnect\": %d, \"reconnect_left\": ", ex->conf.reconnect);
+	if (s != NULL && s->reconnecting)
+		evbuffer_add_printf(out, "%lld",
+		    (long long)(s->deadline > now ? s->deadline - now : 0));
+	else
+		evbuffer_add_printf(out, "null");
+}
+
 static void
 api_export(struct evbuffer *out, const struct export_rt *ex)
 {
@@ -111,6 +129,7 @@ api_export(struct evbuffer *out, const struct export_rt *ex)
 		    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": "
 		    "null",
 		    ex->last_read, ex->last_written);
+		api_reconnect(out, ex);
 		api_source(out, ex);
 		api_read_ahead(out, ex);
 		return;
@@ -125,6 +144,7 @@ api_export(struct evbuffer *out, const struct export_rt *ex)
 	    "%" PRIu64 ", \"bytes_written\": %" PRIu64 ", \"since\": \"%s\"",
 	    s->transmitting ? s->relay.size : 0, s->relay.bytes_read,
 	    s->relay.bytes_written, since);
+	api_reconnect(out, ex);
 	api_source(out, ex);
 	api_read_ahead(out, ex);
 }

@@ -70,6 +70,20 @@ pause_peer(struct session *s)
 	stream_disable_read(s->peer);
 }
 
+/* The reconnect window: downstreams wait until a peer resumes. */
+void
+flow_hold(struct session *s)
+{
+	s->peer_input = FLOW_OPEN;
+	pause_downstreams(s);
+}
+
+void
+flow_release(struct session *s)
+{
+	resume_downstreams(s);
+}
+
 static void
 resume_peer(struct session *s)
 {
@@ -101,6 +115,8 @@ flow_peer_output(struct session *s)
 void
 flow_peer_drained(struct session *s)
 {
+	if (s->reconnecting)
+		return; /* held until the resume is done (session.c) */
 	if (s->downstreams == FLOW_PAUSED &&
 	    evbuffer_get_length(stream_output(s->peer)) <= PEER_OUT_LOW)
 		resume_downstreams(s);
@@ -125,7 +141,7 @@ flow_downstreams_filled(struct session *s)
 void
 flow_downstream_drained(struct session *s)
 {
-	if (s->peer_input == FLOW_OPEN || s->ending)
+	if (s->peer_input == FLOW_OPEN || s->ending || s->peer == NULL)
 		return;
 	if (s->kernel != NULL && down_above(&s->kdown, DOWN_OUT_LOW))
 		return;

@@ -74,6 +74,32 @@ local_close_all(struct session *s, const char *why)
 		local_client_close(lc, why);
 }
 
+/*
+ * The reconnect window ended: each client's unanswered requests get EIO,
+ * then it is closed once that is written (or after its timeout).
+ */
+void
+local_fail_all(struct session *s, const char *why)
+{
+	struct local_client *lc;
+
+	while ((lc = TAILQ_FIRST(&s->locals)) != NULL) {
+		int cut = relay_fail_down(&s->relay, &lc->down, NBD_EIO) == -1;
+
+		TAILQ_REMOVE(&s->locals, lc, entry);
+		lc->relaying = 0;
+		TAILQ_INSERT_TAIL(&negotiating, lc, entry);
+		snprintf(lc->hs.reason, sizeof(lc->hs.reason), "%s%s", why,
+		    cut ? "; a read of its was cut off mid-payload, no EIO "
+			  "can follow it" :
+			  "");
+		stream_disable_read(lc->stream);
+		lc->closing = 1;
+		if (evbuffer_get_length(stream_output(lc->stream)) == 0)
+			local_client_close(lc, why);
+	}
+}
+
 /* This client misbehaves: it goes, with a line saying who and why. */
 static void
 local_client_cut(struct local_client *lc, const char *why)
@@ -97,6 +123,8 @@ local_client_requests(struct local_client *lc)
 {
 	struct session *s = lc->ex->session;
 
+	if (s->reconnecting || s->relay.resend_rest)
+		return; /* its requests wait for the resume */
 	session_down_done(s, &lc->down,
 	    relay_requests(&s->relay, &lc->down, s->stream_out));
 }

@@ -302,3 +302,18 @@ ra_down_gone(struct relay *r, struct relay_down *d)
 			if (r->ra.blocks[i].waiters[j].down == d)
 				r->ra.blocks[i].waiters[j].down = NULL;
 }
+
+/* The window ended: reads of d waiting for a block get error. */
+void
+ra_fail_down(struct relay *r, struct relay_down *d, uint32_t error)
+{
+	struct ra_waiter *w;
+	int i, j;
+
+	for (i = 0; i < RA_BLOCKS; i++)
+		for (j = 0; j < r->ra.blocks[i].nwaiters; j++) {
+			w = &r->ra.blocks[i].waiters[j];
+			if (w->down == d)
+				relay_reply_header(r, d, w->handle, error);
+		}
+}

@@ -30,6 +30,12 @@ relay_init(struct relay *r, uint64_t size, uint16_t flags)
 void
 relay_free(struct relay *r)
 {
+	int i;
+
+	for (i = 0; i < RELAY_SLOTS; i++) {
+		free(r->slots[i].kept);
+		r->slots[i].kept = NULL;
+	}
 	ra_free(&r->ra);
 	if (r->parked != NULL)
 		evbuffer_free(r->parked);
@@ -46,7 +52,8 @@ relay_free(struct relay *r)
 struct evbuffer *
 relay_answer_out(struct relay *r, struct relay_down *d)
 {
-	if (r->reading == NULL || r->reading->down != d)
+	if ((r->reading == NULL || r->reading->down != d) &&
+	    (r->partial == NULL || r->partial->down != d))
 		return d->out;
 	if (r->parked == NULL && (r->parked = evbuffer_new()) == NULL)
 		abort(); /* out of memory for a buffer header */
@@ -230,7 +237,13 @@ slot_release(struct relay *r, struct relay_slot *s)
 		s->down->inflight--;
 	if (s->type == NBD_CMD_WRITE || s->type == NBD_CMD_TRIM)
 		r->writes--;
+	if (s->kept != NULL) {
+		r->kept_bytes -= s->length;
+		free(s->kept);
+		s->kept = NULL;
+	}
 	s->busy = 0;
+	s->partial = 0;
 	s->down = NULL;
 	s->ra = NULL;
 	r->free[r->nfree++] = (uint16_t)(s - r->slots);
@@ -256,9 +269,10 @@ relay_forward(struct relay *r, struct relay_down *d, struct ra_block *ra,
 	s->offset = req->offset;
 	s->length = req->length;
 	s->type = req->type;
+	s->cmd_flags = req->flags;
 	if (s->type == NBD_CMD_WRITE || s->type == NBD_CMD_TRIM)
 		r->writes++;
-	r->requests++;
+	s->seq = r->requests++;
 	req->handle = ((uint64_t)s->gen << 32) | index;
 	nbd_request_encode(req, hdr);
 	evbuffer_add(up, hdr, sizeof(hdr));
@@ -268,9 +282,28 @@ relay_forward(struct relay *r, struct relay_down *d, struct ra_block *ra,
 	d->owed +=
 	    NBD_REPLY_SIZE + (req->type == NBD_CMD_READ ? req->length : 0);
 	if (req->type == NBD_CMD_WRITE) {
+		if (r->keep) {
+			if ((s->kept = malloc(req->length)) == NULL)
+				abort(); /* out of memory */
+			evbuffer_copyout(d->in, s->kept, req->length);
+			r->kept_bytes += req->length;
+		}
 		evbuffer_remove_buffer(d->in, up, req->length);
 		r->bytes_written += req->length;
 	}
+}
+
+/* A write or trim of [offset, offset + length) unmarks what it covers. */
+static void
+unmark(struct relay *r, uint64_t offset, uint32_t length)
+{
+	int i;
+
+	for (i = 0; i < RELAY_MARKS; i++)
+		if ((r->marks & (1u << i)) &&
+		    offset < r->mark_offset[i] + r->mark_length[i] &&
+		    r->mark_offset[i] < offset + length)
+			r->marks &= ~(1u << i);
 }
 
 /*
@@ -376,8 +409,14 @@ relay_requests(struct relay *r, struct relay_down *d, struct evbuffer *up)
 		}
 		if (r->nfree == 0)
 			return RELAY_FULL;
-		if (req.type == NBD_CMD_WRITE || req.type == NBD_CMD_TRIM)
+		if (r->keep && r->kept_bytes > 0 &&
+		    r->kept_bytes + payload > RELAY_KEEP_MAX)
+			return RELAY_FULL;
+		if (req.type == NBD_CMD_WRITE || req.type == NBD_CMD_TRIM) {
 			ra_overwritten(r, req.offset, req.length);
+			if (r->marks != 0)
+				unmark(r, req.offset, req.length);
+		}
 		evbuffer_drain(d->in, NBD_REQUEST_SIZE);
 		relay_forward(r, d, NULL, &req, up);
 	}
@@ -446,6 +485,22 @@ relay_replies(struct relay *r, struct evbuffer *in)
 			    (unsigned long long)rep.handle);
 		evbuffer_drain(in, sizeof(hdr));
 		r->replies++;
+		if (r->resend_rest) {
+			/* only the cut-off READ is out again: its rest now */
+			if (s != r->partial)
+				return relay_fail(r, RELAY_VIOLATION,
+				    "reply for handle %#llx, not sent again yet",
+				    (unsigned long long)rep.handle);
+			if (rep.error != 0)
+				return relay_fail(r, RELAY_VIOLATION,
+				    "error %u for the rest of a read the "
+				    "previous peer began to answer",
+				    rep.error);
+			r->partial = NULL;
+			r->reading = s;
+			r->read_left = s->length;
+			continue;
+		}
 		if (s->ra != NULL &&
 		    (s->type != NBD_CMD_READ || rep.error != 0)) {
 			struct ra_block *ra = s->ra;
@@ -488,4 +543,116 @@ relay_down_gone(struct relay *r, struct relay_down *d)
 		evbuffer_drain(r->parked, evbuffer_get_length(r->parked));
 		r->parked_for = NULL;
 	}
+}
+
+/* The reconnect window is open for this relay: WRITE payloads are kept. */
+void
+relay_keep(struct relay *r)
+{
+	r->keep = 1;
+}
+
+/*
+ * The peer is gone mid-stream. A READ whose payload was passing stays
+ * owed from where it stopped: sent again, only its rest is asked for.
+ */
+void
+relay_peer_lost(struct relay *r)
+{
+	struct relay_slot *s = r->reading;
+
+	if (s == NULL)
+		return;
+	s->offset += s->length - r->read_left;
+	s->length = r->read_left;
+	s->partial = 1;
+	r->partial = s;
+	r->reading = NULL;
+	r->read_left = 0;
+}
+
+static int
+by_seq(const void *a, const void *b)
+{
+	const struct relay_slot *x = *(struct relay_slot *const *)a;
+	const struct relay_slot *y = *(struct relay_slot *const *)b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * A new peer: every request still unanswered goes to it again, under
+ * the same handle, in the order first sent, WRITEs with their payload.
+ * A READ cut off mid-payload goes first and alone (resend_rest): nothing
+ * may come between its payload's parts; once it is whole, relay_resend
+ * again sends the others (relay_resend_due). Returns how many were sent;
+ * -1 if a WRITE's payload was not kept.
+ */
+int
+relay_resend(struct relay *r, struct evbuffer *up)
+{
+	struct relay_slot *order[RELAY_SLOTS], *s;
+	unsigned char hdr[NBD_REQUEST_SIZE];
+	struct nbd_request req;
+	int i, n = 0;
+
+	r->resend_rest = r->partial != NULL;
+	if (r->partial != NULL)
+		order[n++] = r->partial;
+	else
+		for (i = 0; i < RELAY_SLOTS; i++)
+			if (r->slots[i].busy)
+				order[n++] = &r->slots[i];
+	qsort(order, n, sizeof(order[0]), by_seq);
+	for (i = 0; i < n; i++) {
+		s = order[i];
+		if (s->type == NBD_CMD_WRITE && s->kept == NULL)
+			return -1;
+		memset(&req, 0, sizeof(req));
+		req.magic = NBD_REQUEST_MAGIC;
+		req.flags = s->cmd_flags;
+		req.type = s->type;
+		req.handle =
+		    ((uint64_t)s->gen << 32) | (uint64_t)(s - r->slots);
+		req.offset = s->offset;
+		req.length = s->length;
+		nbd_request_encode(&req, hdr);
+		evbuffer_add(up, hdr, sizeof(hdr));
+		if (s->type == NBD_CMD_WRITE)
+			evbuffer_add(up, s->kept, s->length);
+	}
+	return n;
+}
+
+/* The cut-off READ is whole again: the others may be sent now. */
+int
+relay_resend_due(const struct relay *r)
+{
+	return r->resend_rest && r->partial == NULL && r->reading == NULL;
+}
+
+/*
+ * The window ended: d's unanswered requests get error (in the order
+ * sent) and d is gone. Returns 0, or -1 when a READ of d's had begun to
+ * pass (nothing can follow its cut-off payload: d must just close).
+ */
+int
+relay_fail_down(struct relay *r, struct relay_down *d, uint32_t error)
+{
+	struct relay_slot *order[RELAY_SLOTS];
+	int i, n = 0, ret = 0;
+
+	if (r->partial != NULL && r->partial->down == d)
+		ret = -1;
+	for (i = 0; i < RELAY_SLOTS && ret == 0; i++)
+		if (r->slots[i].busy && r->slots[i].down == d &&
+		    r->slots[i].ra == NULL)
+			order[n++] = &r->slots[i];
+	qsort(order, n, sizeof(order[0]), by_seq);
+	for (i = 0; i < n; i++)
+		relay_reply_header(r, d, order[i]->handle, error);
+	if (ret == 0)
+		ra_fail_down(r, d, error);
+	relay_down_gone(r, d);
+	return ret;
 }

@@ -11,6 +11,8 @@
 #define RELAY_SLOTS 256 /* requests in flight to the peer */
 #define RA_BLOCKS 32	/* read-ahead requests held or in flight */
 #define RA_WAITERS 8	/* reads waiting for one such request */
+#define RELAY_KEEP_MAX (64 * 1024 * 1024) /* WRITE payload kept to resend */
+#define RELAY_MARKS 4			  /* ranges a write unmarks */
 
 struct evbuffer;
 struct nbd_request;
@@ -41,7 +43,11 @@ struct relay_slot {
 	uint32_t length;
 	uint16_t type;
 	uint16_t gen;
+	uint16_t cmd_flags;
 	int busy;
+	int partial;	     /* its reply header has been passed on */
+	uint64_t seq;	     /* order sent in */
+	unsigned char *kept; /* a WRITE's payload, while keeping */
 };
 
 /* A read of ours on the peer, for a downstream that reads ahead of it. */
@@ -105,6 +111,17 @@ struct relay {
 	/* our own answers to the downstream whose READ payload is passing */
 	struct evbuffer *parked;
 	struct relay_down *parked_for;
+	/*
+	 * The reconnect window: WRITE payloads kept until answered, a READ
+	 * cut off mid-payload by the drop, ranges a write unmarks (samples).
+	 */
+	int keep;
+	uint64_t kept_bytes;
+	struct relay_slot *partial;
+	int resend_rest; /* the others wait for partial to be whole */
+	uint64_t mark_offset[RELAY_MARKS];
+	uint32_t mark_length[RELAY_MARKS];
+	unsigned int marks; /* bit i: mark i stands */
 	char reason[128];
 };
 
@@ -125,6 +142,11 @@ relay_requests(struct relay *, struct relay_down *, struct evbuffer *);
 enum relay_result relay_replies(struct relay *, struct evbuffer *);
 void relay_down_gone(struct relay *, struct relay_down *);
 int relay_inflight(const struct relay *);
+void relay_keep(struct relay *);
+void relay_peer_lost(struct relay *);
+int relay_resend(struct relay *, struct evbuffer *);
+int relay_resend_due(const struct relay *);
+int relay_fail_down(struct relay *, struct relay_down *, uint32_t);
 void relay_forward(struct relay *, struct relay_down *, struct ra_block *,
     struct nbd_request *, struct evbuffer *);
 struct evbuffer *relay_answer_out(struct relay *, struct relay_down *);
@@ -145,5 +167,6 @@ void ra_overwritten(struct relay *, uint64_t, uint32_t);
 void ra_payload(struct relay *, struct ra_block *, struct evbuffer *, size_t);
 void ra_arrived(struct relay *, struct ra_block *, uint32_t);
 void ra_down_gone(struct relay *, struct relay_down *);
+void ra_fail_down(struct relay *, struct relay_down *, uint32_t);
 
 #endif

@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "json.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "redfish.h"
 #include "route.h"
 #include "sessiond.h"
@@ -310,7 +311,140 @@ serve_eject(struct conn *c, const char *name)
 	route_respond_json(c, 200, b, NULL, 0);
 }
 
-/* POST /api/exports/NAME/eject or /insert. */
+/*
+ * Who a resume is armed for: the login's token; without one (Basic, or
+ * no logins at all), the user from this address.
+ */
+static void
+resume_who(const struct conn *c, char *who, size_t size)
+{
+	if (c->id.token[0] != '\0')
+		snprintf(who, size, "token %s", c->id.token);
+	else
+		snprintf(who, size, "user %s address %s", c->id.user, c->host);
+}
+
+/* The session's user, an admin, or anyone when there are no logins. */
+static int
+may_resume(const struct conn *c, const struct session *s)
+{
+	return c->id.how == AUTH_HOW_ANONYMOUS || c->id.admin ||
+	    strcmp(s->user, c->id.user) == 0;
+}
+
+/*
+ * POST /api/exports/NAME/resume-secret: the attached session's user
+ * (anyone who may use the export without logins), once per attach.
+ */
+static void
+serve_resume_secret(struct conn *c, const char *name)
+{
+	char hex[2 * SESSION_SECRET_LEN + 1];
+	struct export_rt *ex;
+	struct session *s;
+	struct evbuffer *b;
+
+	if ((ex = usable_export(c, sd_export(name))) == NULL)
+		return;
+	s = ex->session;
+	if (s != NULL && c->id.how != AUTH_HOW_ANONYMOUS &&
+	    strcmp(s->user, c->id.user) != 0) {
+		forbidden(c, name, "only the session's user gets its secret");
+		return;
+	}
+	if (s == NULL || session_resume_secret(s, hex) == -1) {
+		conn_error(c, 409,
+		    "no resume secret: nothing attached with a reconnect "
+		    "window, or it was given already");
+		return;
+	}
+	b = route_body_new();
+	evbuffer_add_printf(b, "{\"secret\": \"%s\", \"reconnect\": %d}\n", hex,
+	    ex->conf.reconnect);
+	explicit_bzero(hex, sizeof(hex));
+	route_respond_json(c, 200, b, NULL, 0);
+}
+
+/* A refused resume: audited, counted by the login rate limiter. */
+static void
+resume_refused(struct conn *c, int status, const char *name, const char *why,
+    int count)
+{
+	char addr[RATELIMIT_ADDR_MAX];
+
+	if (count) {
+		ratelimit_addr(c->host, addr);
+		ratelimit_failed(addr, c->id.user, time(NULL));
+	}
+	refusal_audit(c, status, AUDIT_EV_RESUME_REFUSED, c->id.user, name,
+	    why);
+	conn_error(c, status, why);
+}
+
+/*
+ * POST /api/exports/NAME/resume {"secret": "<64 hex>"}: the session's
+ * user or an admin, while it is reconnecting; arms a resume for this
+ * login for SESSION_ARM_SEC.
+ */
+static void
+serve_resume(struct conn *c, const char *name)
+{
+	unsigned char secret[SESSION_SECRET_LEN];
+	char addr[RATELIMIT_ADDR_MAX], who[SESSION_ARMED_MAX], value[16];
+	struct http_header h = { "Retry-After", value };
+	struct export_rt *ex = sd_export(name);
+	struct session *s = ex != NULL ? ex->session : NULL;
+	struct evbuffer *b;
+	int wait, ok;
+
+	ok = resume_body_parse(c->req->body, c->req->body_len, secret) == 0;
+	explicit_bzero(c->req->body, sizeof(c->req->body));
+	ratelimit_addr(c->host, addr);
+	if ((wait = ratelimit_wait(addr, c->id.user, time(NULL))) != 0) {
+		explicit_bzero(secret, sizeof(secret));
+		snprintf(value, sizeof(value), "%d", wait);
+		refusal_audit(c, 429, AUDIT_EV_RESUME_REFUSED, c->id.user, name,
+		    "too many failed resumes; backing off");
+		conn_error_headers(c, 429,
+		    "too many failed resumes; try again later", &h, 1);
+		return;
+	}
+	if (ex == NULL || !auth_may_use(&c->id, &ex->conf) ||
+	    (s != NULL && !may_resume(c, s))) {
+		explicit_bzero(secret, sizeof(secret));
+		resume_refused(c, 404, ex != NULL ? name : "",
+		    ex != NULL ? "not allowed to resume this export" :
+				 "no such export",
+		    1);
+		return;
+	}
+	if (s == NULL || !session_resumable(s)) {
+		explicit_bzero(secret, sizeof(secret));
+		resume_refused(c, 409, name, "nothing is reconnecting", 0);
+		return;
+	}
+	if (!ok) {
+		resume_refused(c, 400, name,
+		    "expected {\"secret\": \"<64 hex>\"}", 1);
+		return;
+	}
+	resume_who(c, who, sizeof(who));
+	ok = session_resume_arm(s, secret, who) == 0;
+	explicit_bzero(secret, sizeof(secret));
+	explicit_bzero(who, sizeof(who));
+	if (!ok) {
+		resume_refused(c, 403, name, "wrong resume secret", 1);
+		return;
+	}
+	log_info("export %s: resume armed by %s", name,
+	    c->id.user[0] ? c->id.user : c->addr);
+	b = route_body_new();
+	evbuffer_add_printf(b, "{\"resume\": true, \"expires\": %d}\n",
+	    SESSION_ARM_SEC);
+	route_respond_json(c, 200, b, NULL, 0);
+}
+
+/* POST /api/exports/NAME/ACTION: eject, insert, resume-secret, resume. */
 static void
 serve_export_call(struct conn *c)
 {
@@ -319,18 +453,27 @@ serve_export_call(struct conn *c)
 	const char *slash = strchr(p, '/');
 
 	if (slash == NULL || (size_t)(slash - p) >= sizeof(name) ||
-	    (strcmp(slash, "/eject") != 0 && strcmp(slash, "/insert") != 0)) {
+	    (strcmp(slash, "/eject") != 0 && strcmp(slash, "/insert") != 0 &&
+		strcmp(slash, "/resume") != 0 &&
+		strcmp(slash, "/resume-secret") != 0)) {
+		explicit_bzero(c->req->body, sizeof(c->req->body));
 		conn_error(c, 404, "not found");
 		return;
 	}
 	memcpy(name, p, slash - p);
 	name[slash - p] = '\0';
-	if (!need_identity(c))
+	if (!need_identity(c)) {
+		explicit_bzero(c->req->body, sizeof(c->req->body));
 		return;
+	}
 	if (strcmp(slash, "/eject") == 0)
 		serve_eject(c, name);
-	else
+	else if (strcmp(slash, "/insert") == 0)
 		insert_serve(c, name);
+	else if (strcmp(slash, "/resume-secret") == 0)
+		serve_resume_secret(c, name);
+	else
+		serve_resume(c, name);
 }
 
 /* "binary" if offered, the login token if that is how we know them. */
@@ -356,7 +499,7 @@ serve_upgrade(struct conn *c)
 {
 	struct export_rt *ex = NULL;
 	struct ws_handshake hs;
-	char protocol[HTTP_WS_PROTOCOL_MAX];
+	char protocol[HTTP_WS_PROTOCOL_MAX], who[SESSION_ARMED_MAX];
 
 	if (!need_identity(c))
 		return;
@@ -372,6 +515,19 @@ serve_upgrade(struct conn *c)
 		    hs.error ? hs.error : "bad WebSocket handshake");
 		return;
 	}
+	resume_who(c, who, sizeof(who));
+	if (ex->state == EXPORT_RECONNECTING && ex->session != NULL &&
+	    may_resume(c, ex->session) &&
+	    session_resume_armed(ex->session, who)) {
+		explicit_bzero(who, sizeof(who));
+		choose_protocol(c, protocol, sizeof(protocol));
+		ws_handshake_response(bufferevent_get_output(c->bev), hs.accept,
+		    protocol[0] ? protocol : NULL);
+		session_resume(ex->session,
+		    stream_from_bufferevent(conn_take_bev(c)), c->addr);
+		return;
+	}
+	explicit_bzero(who, sizeof(who));
 	if (ex->state != EXPORT_IDLE) {
 		refuse(c, 409, AUDIT_EV_ACCESS_DENIED, c->id.user,
 		    ex->conf.name, "export busy: an image is attached");

@@ -7,12 +7,14 @@
  * but a local client that does not read holds up only its own requests
  * (local.c), and a peer that does not read is cut off.
  */
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <inttypes.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,8 @@
 #define PONG_QUEUE_MAX (64 * 1024)  /* pongs the peer has not read */
 
 static void session_free(struct session *);
+static void session_lost(struct session *, const char *);
+static void resume_refuse(struct session *, uint16_t, const char *);
 static int nsessions;
 
 int
@@ -79,8 +83,19 @@ session_timeout(evutil_socket_t fd, short events, void *arg)
 	(void)events;
 	if (s->ending)
 		session_free(s);
+	else if (s->resuming)
+		resume_refuse(s, WS_CLOSE_RESUME_FAILED,
+		    "resume refused: the handshake timed out");
 	else
 		session_end(s, "handshake timed out", WS_CLOSE_POLICY);
+}
+
+/* Whether losing the peer now opens the reconnect window. */
+static int
+session_may_wait(const struct session *s)
+{
+	return s->window && s->transmitting && !s->sampling &&
+	    !s->reconnecting && s->ex->state == EXPORT_ACTIVE;
 }
 
 /*
@@ -96,7 +111,7 @@ session_watchdog(evutil_socket_t fd, short events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (s->ending)
+	if (s->ending || s->reconnecting)
 		return;
 	ra_tick(&s->relay);
 	if (relay_inflight(&s->relay) == 0 ||
@@ -110,7 +125,10 @@ session_watchdog(evutil_socket_t fd, short events, void *arg)
 	snprintf(why, sizeof(why), "the peer stopped answering (%d s)",
 	    s->ex->conf.timeout);
 	log_warnx("session %u: export %s: %s", s->id, s->ex->conf.name, why);
-	session_end(s, why, WS_CLOSE_POLICY);
+	if (session_may_wait(s))
+		session_lost(s, why);
+	else
+		session_end(s, why, WS_CLOSE_POLICY);
 }
 
 /* What a downstream's requests came to; ends or closes as needed. */
@@ -136,8 +154,8 @@ kernel_read(struct stream *st, void *arg)
 	struct session *s = arg;
 
 	(void)st;
-	if (s->ending)
-		return;
+	if (s->ending || s->reconnecting || s->relay.resend_rest)
+		return; /* requests wait for the resume */
 	session_down_done(s, &s->kdown,
 	    relay_requests(&s->relay, &s->kdown, s->stream_out));
 }
@@ -171,7 +189,8 @@ session_kick_downstreams(struct session *s)
 {
 	struct local_client *lc, *next;
 
-	if (s->ending || s->downstreams == FLOW_PAUSED || !s->transmitting)
+	if (s->ending || s->downstreams == FLOW_PAUSED || !s->transmitting ||
+	    s->reconnecting || s->relay.resend_rest)
 		return;
 	if (s->kernel != NULL &&
 	    evbuffer_get_length(s->kdown.in) >= NBD_REQUEST_SIZE)
@@ -228,11 +247,12 @@ attach_device(struct session *s)
 	return 0;
 }
 
+static int transmission_go(struct session *);
+
 /* The peer's handshake is done: check what it offers, then connect. */
 static int
 transmission_begin(struct session *s)
 {
-	static const struct libevent_tv watchdog_tick = { 1, 0 };
 	const struct conf_export *e = &s->ex->conf;
 	uint64_t size = s->hs.size;
 	uint16_t flags = s->hs.flags;
@@ -251,6 +271,7 @@ transmission_begin(struct session *s)
 		session_end(s, why, WS_CLOSE_POLICY);
 		return 0;
 	}
+	s->peer_flags = flags;
 	if (!(flags & NBD_TFLAG_HAS_FLAGS))
 		flags = 0;
 	flags = (flags & NBD_TFLAG_RELAYED) | NBD_TFLAG_HAS_FLAGS;
@@ -258,6 +279,46 @@ transmission_begin(struct session *s)
 		flags |= NBD_TFLAG_READ_ONLY;
 	relay_init(&s->relay, size, flags);
 	ra_init(&s->relay.ra, e->read_ahead, e->timeout);
+	if (e->reconnect > 0 && s->framed) {
+		/* The reconnect window: a secret and samples, then on. */
+		s->window = 1;
+		relay_keep(&s->relay);
+		if (getrandom(s->secret, sizeof(s->secret), 0) !=
+		    (ssize_t)sizeof(s->secret))
+			fatal("getrandom");
+		sample_plan(&s->samples, size);
+		sample_start(&s->sampler, &s->samples, s->stream_out);
+		flow_peer_output(s);
+		s->sampling = 1;
+		return 1;
+	}
+	return transmission_go(s);
+}
+
+/* The samples are in: they are what a resuming peer must match. */
+static int
+samples_taken(struct session *s)
+{
+	int i;
+
+	s->samples = s->sampler.set;
+	for (i = 0; i < SAMPLE_COUNT; i++) {
+		s->relay.mark_offset[i] = s->samples.offset[i];
+		s->relay.mark_length[i] = s->samples.length[i];
+	}
+	s->relay.marks = s->samples.have;
+	return transmission_go(s);
+}
+
+/* Relaying starts: the device is attached, or local clients may come. */
+static int
+transmission_go(struct session *s)
+{
+	static const struct libevent_tv watchdog_tick = { 1, 0 };
+	const struct conf_export *e = &s->ex->conf;
+	uint64_t size = s->relay.size;
+	uint16_t flags = s->relay.flags;
+
 	s->transmitting = 1;
 	s->last_progress = time(NULL);
 	evtimer_add(s->watchdog, LIBEVENT_TV(&watchdog_tick));
@@ -279,21 +340,54 @@ transmission_begin(struct session *s)
 	return 1;
 }
 
-/* Handshake, then replies. Returns 0 once the session has ended. */
+static int resume_handshake_done(struct session *);
+static int resume_samples_done(struct session *);
+
+/*
+ * Handshake, samples, then replies. Returns 0 once the session has ended
+ * or a resuming peer was refused (its stream is no longer ours).
+ */
 static int
 stream_process(struct session *s)
 {
 	enum nbd_client_result hr;
+	enum sample_result sr;
 
-	if (!s->transmitting) {
+	if (s->sampling) {
+		sr = sample_input(&s->sampler, s->stream_in);
+		if (sr == SAMPLE_MORE)
+			return 1;
+		s->sampling = 0;
+		if (sr == SAMPLE_ERROR) {
+			if (s->resuming)
+				resume_refuse(s, WS_CLOSE_RESUME_FAILED,
+				    s->sampler.reason);
+			else
+				session_end(s, s->sampler.reason,
+				    WS_CLOSE_PROTOCOL);
+			return 0;
+		}
+		if (s->resuming ? !resume_samples_done(s) : !samples_taken(s))
+			return 0;
+	} else if (!s->transmitting || s->resuming) {
 		hr = nbd_client_input(&s->hs, s->stream_in, s->stream_out);
 		flow_peer_output(s);
 		if (hr == NBD_CLIENT_ERROR) {
-			session_end(s, s->hs.reason, WS_CLOSE_PROTOCOL);
+			if (s->resuming)
+				resume_refuse(s, WS_CLOSE_RESUME_FAILED,
+				    s->hs.reason);
+			else
+				session_end(s, s->hs.reason, WS_CLOSE_PROTOCOL);
 			return 0;
 		}
-		if (hr == NBD_CLIENT_MORE || !transmission_begin(s))
-			return hr == NBD_CLIENT_MORE;
+		if (hr == NBD_CLIENT_MORE)
+			return 1;
+		if (s->resuming)
+			return resume_handshake_done(s);
+		if (!transmission_begin(s))
+			return 0;
+		if (s->sampling)
+			return 1;
 	}
 	if (relay_replies(&s->relay, s->stream_in) == RELAY_VIOLATION) {
 		log_warnx("session %u: export %s: protocol violation by the "
@@ -302,6 +396,15 @@ stream_process(struct session *s)
 		session_audit(s, AUDIT_EV_PROTOCOL_VIOLATION, s->relay.reason);
 		session_end(s, s->relay.reason, WS_CLOSE_PROTOCOL);
 		return 0;
+	}
+	if (relay_resend_due(&s->relay)) {
+		if (relay_resend(&s->relay, s->stream_out) < 0) {
+			session_end(s, "a write to resend was not kept",
+			    WS_CLOSE_INTERNAL);
+			return 0;
+		}
+		flow_peer_output(s);
+		flow_release(s);
 	}
 	flow_downstreams_filled(s);
 	session_kick_downstreams(s);
@@ -324,7 +427,10 @@ peer_pong(struct session *s, const struct ws_event *ev)
 		    "the peer does not read what it is "
 		    "sent (%zu bytes of pongs queued)",
 		    s->pongs_queued);
-		session_end(s, why, WS_CLOSE_POLICY);
+		if (s->resuming)
+			resume_refuse(s, WS_CLOSE_POLICY, why);
+		else
+			session_end(s, why, WS_CLOSE_POLICY);
 		return 0;
 	}
 	ws_write_control(stream_output(s->peer), WS_OP_PONG, ev->payload,
@@ -339,6 +445,11 @@ peer_control(struct session *s, const struct ws_event *ev)
 	case WS_OP_PING:
 		return peer_pong(s, ev);
 	case WS_OP_CLOSE:
+		if (s->resuming) {
+			resume_refuse(s, WS_CLOSE_NORMAL,
+			    "the resuming peer closed the WebSocket");
+			return 0;
+		}
 		session_end(s, "the peer closed the WebSocket",
 		    ev->close_code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL :
 							   ev->close_code);
@@ -375,7 +486,10 @@ peer_read(struct stream *st, void *arg)
 				peer_read_unframed(in, s->stream_in, room);
 		if (r == WS_READ_ERROR) {
 			log_warnx("session %u: WebSocket: %s", s->id, ev.error);
-			session_end(s, ev.error, ev.close_code);
+			if (s->resuming)
+				resume_refuse(s, ev.close_code, ev.error);
+			else
+				session_end(s, ev.error, ev.close_code);
 			return;
 		}
 		if (r == WS_READ_EVENT) {
@@ -421,14 +535,25 @@ peer_event(struct stream *st, short what, void *arg)
 {
 	struct session *s = arg;
 
+	const char *why = (what & STREAM_EOF) ?
+	    "the peer went away" :
+	    "connection error with the peer";
+
 	(void)st;
+	if (s->resuming) {
+		resume_refuse(s, 0, why);
+		return;
+	}
+	if (!s->ending && session_may_wait(s)) {
+		session_lost(s, why);
+		return;
+	}
 	if (!s->ending)
-		session_end(s,
-		    (what & STREAM_EOF) ? "the peer went away" :
-					  "connection error with the peer",
-		    WS_CLOSE_GOING_AWAY);
+		session_end(s, why, WS_CLOSE_GOING_AWAY);
 	session_free(s);
 }
+
+static void window_ended(evutil_socket_t, short, void *);
 
 int
 session_start(struct export_rt *ex, struct stream *peer, const char *addr,
@@ -453,7 +578,9 @@ session_start(struct export_rt *ex, struct stream *peer, const char *addr,
 	    (s->timer = evtimer_new(sd_child->base, session_timeout, s)) ==
 		NULL ||
 	    (s->watchdog = event_new(sd_child->base, -1, EV_PERSIST,
-		 session_watchdog, s)) == NULL)
+		 session_watchdog, s)) == NULL ||
+	    (s->window_timer = evtimer_new(sd_child->base, window_ended, s)) ==
+		NULL)
 		fatalx("session buffers");
 	ws_reader_init(&s->ws, NBD_MAX_PAYLOAD + 4096);
 	nbd_client_init(&s->hs);
@@ -516,6 +643,11 @@ session_end(struct session *s, const char *reason, uint16_t code)
 		stream_disable_read(s->peer);
 	}
 	evtimer_del(s->watchdog);
+	evtimer_del(s->window_timer);
+	s->reconnecting = 0;
+	s->resuming = 0;
+	explicit_bzero(s->secret, sizeof(s->secret));
+	explicit_bzero(s->armed_for, sizeof(s->armed_for));
 	evtimer_del(s->timer);
 	evtimer_add(s->timer, LIBEVENT_TV(&tv));
 }
@@ -529,6 +661,7 @@ session_free(struct session *s)
 	evbuffer_free(s->stream_out);
 	event_free(s->timer);
 	event_free(s->watchdog);
+	event_free(s->window_timer);
 	free(s);
 	nsessions--;
 }
@@ -563,4 +696,264 @@ session_detached(const struct msg_detach *det)
 		ex->state = EXPORT_IDLE;
 		log_debug("export %s: device released", ex->conf.name);
 	}
+}
+
+/* --- the reconnect window (ARCHITECTURE.md) ---------------------------- */
+
+/*
+ * The peer's connection is lost but the window applies: the device (or
+ * the local clients) stays, requests wait, unanswered ones are kept.
+ */
+static void
+session_lost(struct session *s, const char *why)
+{
+	struct libevent_tv tv = { s->ex->conf.reconnect, 0 };
+
+	log_info("session %u: export %s: %s; reconnecting for %d s", s->id,
+	    s->ex->conf.name, why, s->ex->conf.reconnect);
+	session_audit(s, AUDIT_EV_RECONNECTING, why);
+	stream_free(s->peer);
+	s->peer = NULL;
+	relay_peer_lost(&s->relay);
+	evbuffer_drain(s->stream_in, evbuffer_get_length(s->stream_in));
+	evbuffer_drain(s->stream_out, evbuffer_get_length(s->stream_out));
+	s->pongs_queued = 0;
+	flow_hold(s);
+	s->reconnecting = 1;
+	s->armed_until = 0;
+	s->deadline = time(NULL) + s->ex->conf.reconnect;
+	s->ex->state = EXPORT_RECONNECTING;
+	evtimer_add(s->window_timer, LIBEVENT_TV(&tv));
+}
+
+/* Nobody resumed in time: today's teardown, with EIO to what waits. */
+static void
+window_ended(evutil_socket_t fd, short events, void *arg)
+{
+	struct session *s = arg;
+	const char *why = "the reconnect window ended";
+
+	(void)fd;
+	(void)events;
+	if (s->ending || !s->reconnecting)
+		return;
+	log_info("session %u: export %s: %s", s->id, s->ex->conf.name, why);
+	session_audit(s, AUDIT_EV_RECONNECT_ENDED, why);
+	local_fail_all(s, why);
+	session_end(s, why, WS_CLOSE_WINDOW_ENDED);
+}
+
+/* A refused resume's WebSocket: its close frame goes out, then it goes. */
+struct discard {
+	struct stream *st;
+	struct event *timer;
+};
+
+static void
+discard_free(struct discard *d)
+{
+	stream_free(d->st);
+	event_free(d->timer);
+	free(d);
+}
+
+/* Read and dropped until it closes: a reset would lose the close frame. */
+static void
+discard_read(struct stream *st, void *arg)
+{
+	struct evbuffer *in = stream_input(st);
+
+	(void)arg;
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void
+discard_write(struct stream *st, void *arg)
+{
+	(void)st;
+	(void)arg;
+}
+
+static void
+discard_event(struct stream *st, short what, void *arg)
+{
+	(void)st;
+	(void)what;
+	discard_free(arg);
+}
+
+static void
+discard_timeout(evutil_socket_t fd, short events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	discard_free(arg);
+}
+
+/* code 0: the resuming peer is gone already; else close it with code. */
+static void
+resume_refuse(struct session *s, uint16_t code, const char *why)
+{
+	struct libevent_tv tv = { SESSIOND_CLOSE_SEC, 0 };
+	struct stream *st = s->peer;
+	struct msg_audit a;
+	struct discard *d;
+	char text[124];
+
+	log_warnx("session %u: export %s: resume refused: %s", s->id,
+	    s->ex->conf.name, why);
+	msg_audit_init(&a, AUDIT_EV_RESUME_REFUSED, s->user, s->addr,
+	    s->ex->conf.name, why);
+	a.session = s->id;
+	sd_audit(&a);
+	s->peer = NULL;
+	s->resuming = 0;
+	s->sampling = 0;
+	evtimer_del(s->timer);
+	evbuffer_drain(s->stream_in, evbuffer_get_length(s->stream_in));
+	evbuffer_drain(s->stream_out, evbuffer_get_length(s->stream_out));
+	if (code == 0) {
+		stream_free(st);
+		return;
+	}
+	snprintf(text, sizeof(text), "%s", why);
+	ws_write_close(stream_output(st), code, text);
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		fatal("calloc");
+	d->st = st;
+	if ((d->timer = evtimer_new(sd_child->base, discard_timeout, d)) ==
+	    NULL)
+		fatalx("evtimer_new");
+	stream_setcb(st, discard_read, discard_write, discard_event, d);
+	evbuffer_drain(stream_input(st), evbuffer_get_length(stream_input(st)));
+	evtimer_add(d->timer, LIBEVENT_TV(&tv));
+}
+
+/* The new peer's image: same size and flags, then the samples again. */
+static int
+resume_handshake_done(struct session *s)
+{
+	if (s->hs.size != s->relay.size || s->hs.flags != s->peer_flags) {
+		resume_refuse(s, WS_CLOSE_RESUME_IMAGE,
+		    "resume refused: the image's size or flags differ");
+		return 0;
+	}
+	sample_start(&s->sampler, &s->samples, s->stream_out);
+	flow_peer_output(s);
+	s->sampling = 1;
+	return 1;
+}
+
+/* Samples match: the unanswered requests go again, downstreams go on. */
+static int
+resume_samples_done(struct session *s)
+{
+	char why[96];
+	int n;
+
+	if (sample_differs(&s->samples, s->relay.marks, &s->sampler.set)) {
+		resume_refuse(s, WS_CLOSE_RESUME_CONTENT,
+		    "resume refused: the image's content differs");
+		return 0;
+	}
+	if ((n = relay_resend(&s->relay, s->stream_out)) < 0) {
+		session_end(s, "a write to resend was not kept",
+		    WS_CLOSE_INTERNAL);
+		return 0;
+	}
+	s->resuming = 0;
+	s->reconnecting = 0;
+	evtimer_del(s->timer);
+	evtimer_del(s->window_timer);
+	s->ex->state = EXPORT_ACTIVE;
+	s->last_progress = time(NULL);
+	s->seen_replies = s->relay.replies;
+	snprintf(why, sizeof(why), "%d requests sent again%s", n,
+	    s->relay.resend_rest ? ", a cut-off read first" : "");
+	log_info("session %u: export %s: resumed from %s; %s", s->id,
+	    s->ex->conf.name, s->addr, why);
+	session_audit(s, AUDIT_EV_RESUMED, why);
+	flow_peer_output(s);
+	if (!s->relay.resend_rest)
+		flow_release(s);
+	return !s->ending;
+}
+
+/* The secret, once per attach, while attached; hex is NUL-terminated. */
+int
+session_resume_secret(struct session *s, char hex[2 * SESSION_SECRET_LEN + 1])
+{
+	int i;
+
+	if (!s->window || s->ending || s->secret_given || !s->transmitting ||
+	    s->ex->state != EXPORT_ACTIVE)
+		return -1;
+	for (i = 0; i < SESSION_SECRET_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", s->secret[i]);
+	s->secret_given = 1;
+	return 0;
+}
+
+/* Whether a resume may be asked for now (else 409). */
+int
+session_resumable(const struct session *s)
+{
+	return !s->ending && s->window &&
+	    (s->reconnecting || session_may_wait(s));
+}
+
+/*
+ * 0: armed for who (a login token or an address); -1: wrong secret. A
+ * session still attached is taken as lost first: its owner, with the
+ * secret, says the old connection is gone, though no reset reached us
+ * (a half-open connection after a roam). The watchdog would find it only
+ * after the export's timeout.
+ */
+int
+session_resume_arm(struct session *s, const unsigned char *secret,
+    const char *who)
+{
+	if (!session_resumable(s) ||
+	    CRYPTO_memcmp(secret, s->secret, SESSION_SECRET_LEN) != 0)
+		return -1;
+	if (!s->reconnecting)
+		session_lost(s, "its owner resumes from a new connection");
+	snprintf(s->armed_for, sizeof(s->armed_for), "%s", who);
+	s->armed_until = time(NULL) + SESSION_ARM_SEC;
+	return 0;
+}
+
+int
+session_resume_armed(struct session *s, const char *who)
+{
+	return s->reconnecting && !s->resuming && !s->ending &&
+	    s->armed_until != 0 && time(NULL) <= s->armed_until &&
+	    strcmp(s->armed_for, who) == 0;
+}
+
+/* An armed resume's WebSocket: the handshake, as at attach. */
+void
+session_resume(struct session *s, struct stream *peer, const char *addr)
+{
+	struct libevent_tv tv = { sd_child->conf->global.handshake_timeout, 0 };
+
+	s->armed_until = 0;
+	explicit_bzero(s->armed_for, sizeof(s->armed_for));
+	s->peer = peer;
+	s->resuming = 1;
+	evbuffer_drain(s->stream_in, evbuffer_get_length(s->stream_in));
+	evbuffer_drain(s->stream_out, evbuffer_get_length(s->stream_out));
+	snprintf(s->addr, sizeof(s->addr), "%s", addr);
+	ws_reader_init(&s->ws, NBD_MAX_PAYLOAD + 4096);
+	nbd_client_init(&s->hs);
+	s->peer_input = FLOW_OPEN;
+	stream_setcb(peer, peer_read, peer_write, peer_event, s);
+	flow_peer_setup(peer);
+	evtimer_del(s->timer);
+	evtimer_add(s->timer, LIBEVENT_TV(&tv));
+	log_info("session %u: %s resumes export %s", s->id, addr,
+	    s->ex->conf.name);
+	stream_enable_read(peer);
+	if (evbuffer_get_length(stream_input(peer)) > 0)
+		peer_read(peer, s);
 }

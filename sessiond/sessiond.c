@@ -121,6 +121,8 @@ sessiond_conf_applied(struct child *c, const struct conf *old)
 		/* Before the sandbox: what needs files, threads or keys. */
 		if (ws_init() == -1)
 			fatalx("cannot initialise SHA-1 for WebSocket");
+		if (sample_init() == -1)
+			fatalx("cannot initialise SHA-256 for samples");
 		web_load(c->conf->global.web);
 		if (passwd_init(c->base) == -1)
 			fatal("password worker");

@@ -16,6 +16,8 @@
 #include "nbd_client.h"
 #include "nbd_server.h"
 #include "relay.h"
+#include "resume.h"
+#include "sample.h"
 #include "sandbox.h"
 #include "ws.h"
 
@@ -27,12 +29,20 @@ struct evbuffer;
 struct event;
 
 #define SESSIOND_CLOSE_SEC 2 /* close handshake, then drop */
+#define SESSION_ARMED_MAX 160
+#define SESSION_ARM_SEC 10 /* a resume armed waits this long */
+/* WebSocket close codes of a refused resume */
+#define WS_CLOSE_RESUME_IMAGE 4001 /* size or flags differ */
+#define WS_CLOSE_RESUME_CONTENT 4002
+#define WS_CLOSE_RESUME_FAILED 4003
+#define WS_CLOSE_WINDOW_ENDED 4004
 
 enum export_state {
 	EXPORT_IDLE,
 	EXPORT_CONNECTING, /* NBD handshake or device attach */
 	EXPORT_ACTIVE,
-	EXPORT_CLOSING, /* device being released */
+	EXPORT_CLOSING,	     /* device being released */
+	EXPORT_RECONNECTING, /* the peer is lost: waiting for its resume */
 };
 
 struct session;
@@ -117,6 +127,20 @@ struct session {
 	enum flow_state downstreams; /* paused: the peer is full */
 	int ending;
 	int framed; /* WebSocket; 0: a source's nbdkit (source.c) */
+	/* the reconnect window (ARCHITECTURE.md) */
+	int window;   /* it applies to this session */
+	int sampling; /* sample reads under way */
+	struct sampler sampler;
+	struct sample_set samples; /* taken at attach */
+	uint16_t peer_flags;	   /* as the first peer offered them */
+	unsigned char secret[SESSION_SECRET_LEN];
+	int secret_given;
+	int reconnecting; /* the peer is lost */
+	int resuming;	  /* a new peer's handshake and samples */
+	time_t deadline;
+	struct event *window_timer;
+	char armed_for[SESSION_ARMED_MAX]; /* a login token or an address */
+	time_t armed_until;
 };
 
 /* sessiond.c */
@@ -156,6 +180,11 @@ void api_exports(struct evbuffer *, const struct identity *);
 int session_start(struct export_rt *, struct stream *, const char *,
     const char *, int);
 void session_end(struct session *, const char *, uint16_t);
+int session_resume_secret(struct session *, char[2 * SESSION_SECRET_LEN + 1]);
+int session_resumable(const struct session *);
+int session_resume_arm(struct session *, const unsigned char *, const char *);
+int session_resume_armed(struct session *, const char *);
+void session_resume(struct session *, struct stream *, const char *);
 
 /* source.c: an export's nbdkit as its session's peer */
 void source_peer(const struct msg_source *, int);
@@ -189,11 +218,14 @@ void flow_peer_drained(struct session *);
 void flow_downstreams_filled(struct session *);
 void flow_downstream_drained(struct session *);
 void flow_downstream_joined(struct session *, struct local_client *);
+void flow_hold(struct session *);
+void flow_release(struct session *);
 
 /* local.c: local NBD clients of socket exports */
 void local_listen(struct export_rt *, int);
 void net_listen(int, int);
 void local_close_all(struct session *, const char *);
+void local_fail_all(struct session *, const char *);
 void local_client_close(struct local_client *, const char *);
 void local_client_requests(struct local_client *);
 void local_unlisten(struct export_rt *);

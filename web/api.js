@@ -94,6 +94,28 @@ export function eject(name) {
 }
 
 /**
+ * The attached session's resume secret, given once per attach (the
+ * reconnect window, ARCHITECTURE.md): {secret, reconnect}. Rejects with
+ * ApiError 409 while not attached yet, or once given.
+ */
+export async function resumeSecret(name) {
+  const data = await request('POST', `/api/exports/${encodeURIComponent(name)}/resume-secret`);
+  if (typeof data?.secret !== 'string' || !/^[0-9a-f]{64}$/.test(data.secret)) {
+    throw new ApiError('no resume secret in the answer', 200);
+  }
+  return { secret: data.secret, reconnect: Number(data.reconnect) || 0 };
+}
+
+/**
+ * Arms a resume of the export's waiting session for this login: its next
+ * WebSocket takes the session back. Rejects with ApiError 403 (wrong
+ * secret), 404, 409 (nothing waiting: the window ended), 429.
+ */
+export function resume(name, secret) {
+  return request('POST', `/api/exports/${encodeURIComponent(name)}/resume`, { secret });
+}
+
+/**
  * Logs in: resolves to {user, admin}; the server sets the cookie. Rejects
  * with ApiError 401 (wrong user or password), 429 with retryAfter (backed
  * off after failures), 0 (unreachable).

@@ -29,6 +29,7 @@ const LABELS = {
   ejected: 'Ejected',
   ended: 'Detached',
   lost: 'Connection lost',
+  reconnecting: 'Reconnecting…',
   error: 'Error',
 };
 
@@ -236,6 +237,8 @@ function detailText(card, shown) {
         : 'read-only';
       return `Serving ${file}: ${how}.`;
     }
+    case 'reconnecting':
+      return `${a.message} The machine keeps the disk while the page reconnects; Eject ends it.`;
     case 'lost':
       return `${a.message} ${a.mode === OVERLAY ? 'Changes made so far are still in memory. ' : ''}Reattach to serve the same image again.`;
     default:
@@ -311,7 +314,7 @@ function render(card) {
 
 function renderStats(card) {
   const a = card.attachment;
-  const show = a.state === 'attached' || a.state === 'ejecting';
+  const show = a.state === 'attached' || a.state === 'ejecting' || a.state === 'reconnecting';
   card.stats.hidden = !show;
   if (!show) return;
   const s = a.stats;

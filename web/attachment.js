@@ -6,6 +6,11 @@
 //   idle        nothing of ours on the export (a file may be chosen)
 //   connecting  WebSocket opening, NBD handshake
 //   attached    serving the image
+//   reconnecting the connection dropped while attached and the server
+//               keeps the session waiting (its reconnect window): the
+//               page asks to resume with the session's secret and serves
+//               the same image on a new WebSocket, backing off between
+//               tries, until the window ends; Eject ends it at once
 //   ejecting    eject asked for, waiting for the session to end
 //   ejected     ended by an eject (ours or the server's); overlay discarded
 //   ended       the server ended the session normally (e.g. the kernel
@@ -36,7 +41,13 @@ export const WRITE_FILE = 'file';
 // service restart, try again later, bad gateway.
 const LOST_CODES = new Set([1001, 1005, 1006, 1012, 1013, 1014]);
 
-const BUSY = new Set(['connecting', 'attached', 'ejecting']);
+const BUSY = new Set(['connecting', 'attached', 'ejecting', 'reconnecting']);
+
+// A refused resume (the server's WebSocket close codes): the image or the
+// handshake did not match, so trying again cannot help.
+const RESUME_REFUSED = new Set([4001, 4002, 4003]);
+const WINDOW_ENDED = 4004;
+const ABNORMAL = 1006; // no close frame: the network, not the server
 
 /**
  * What a closed socket means for the page: {state, message}.
@@ -90,6 +101,13 @@ export class Attachment extends EventTarget {
   #ejectTimer = null;
   #samples = []; // [time ms, bytes moved] for the throughput
   rate = 0; // bytes per second, over the last ~2 s
+  #secret = null; // the session's resume secret, once given
+  #reconnectMs = 0; // the export's window
+  #reconnectUntil = 0;
+  #reconnectTimer = null;
+  #tries = 0;
+  #resumeDelays;
+  #secretAsked = false;
 
   /**
    * @param info     the export from GET /api/exports
@@ -98,8 +116,10 @@ export class Attachment extends EventTarget {
    *                 logged in or null, overlayLimit (bytes), ejectTimeout
    *                 (ms before closing the socket ourselves)
    */
-  constructor(info, { connect, url, api, user = () => null, overlayLimit = 1024 ** 3, ejectTimeout = 5000 } = {}) {
+  constructor(info, { connect, url, api, user = () => null, overlayLimit = 1024 ** 3, ejectTimeout = 5000,
+    resumeDelays = [1000, 2000, 4000, 5000] } = {}) {
     super();
+    this.#resumeDelays = resumeDelays;
     this.#info = info;
     this.#connect = connect;
     this.url = url;
@@ -155,6 +175,8 @@ export class Attachment extends EventTarget {
   update(info) {
     const wasReadOnly = this.#info.read_only;
     this.#info = info;
+    if (this.state === 'attached' && !this.#secretAsked && info.state === 'active' &&
+        (info.reconnect ?? 0) > 0 && this.#api.resumeSecret) this.#fetchSecret();
     if (info.read_only && this.mode !== READ_ONLY && !this.busy) this.#setMode(READ_ONLY);
     else if (!info.read_only && wasReadOnly && !this.busy) this.#setMode(OVERLAY);
     this.#changed();
@@ -195,6 +217,8 @@ export class Attachment extends EventTarget {
     if (!this.canAttach) throw new Error('nothing to attach, or the export is busy');
     this.#ejectRequested = false;
     this.#wasAttached = false;
+    this.#secret = null;
+    this.#secretAsked = false;
     this.ioError = null;
     this.#samples = [];
     this.rate = 0;
@@ -206,6 +230,11 @@ export class Attachment extends EventTarget {
       this.#setState('error', `Cannot open the image: ${e?.message ?? e}.`);
       return;
     }
+    this.#open();
+  }
+
+  /** A WebSocket and an NBD session serving #image on it. */
+  #open() {
     let socket;
     try {
       socket = this.#connect(this.url(this.name));
@@ -228,6 +257,21 @@ export class Attachment extends EventTarget {
     const session = this.#session;
     if (!session || !this.busy || this.#ejectRequested) return;
     this.#ejectRequested = true;
+    if (this.state === 'reconnecting') {
+      // The server's session waits for us: end it there, and here.
+      clearTimeout(this.#reconnectTimer);
+      this.#secret = null;
+      if (session.state !== 'closed') session.close('ejected');
+      try {
+        await this.#api.eject(this.name);
+      } catch {
+        // 409: the window had ended anyway.
+      }
+      this.#dropImage();
+      this.#info = { ...this.#info, state: 'idle' };
+      this.#setState('ejected', 'Ejected.');
+      return;
+    }
     if (this.state === 'connecting') {
       session.close('cancelled');
       return;
@@ -291,18 +335,96 @@ export class Attachment extends EventTarget {
 
   #onSessionState(session, { state, size }) {
     if (session !== this.#session) return;
-    if (state === 'handshake') this.#setState('connecting', 'Handshake with the server…');
-    else if (state === 'transmission') {
+    if (state === 'handshake') {
+      if (this.state !== 'reconnecting') this.#setState('connecting', 'Handshake with the server…');
+    } else if (state === 'transmission') {
+      const resumed = this.state === 'reconnecting';
       this.#wasAttached = true;
       this.size = size;
-      this.since = Date.now();
-      this.#setState('attached', '');
+      if (!resumed) this.since = Date.now();
+      this.#tries = 0;
+      this.#setState('attached', resumed ? 'Reconnected.' : '');
     }
+  }
+
+  // The resume secret, asked for once the listing shows the export
+  // attached (the server first reads a few sample blocks of ours, then
+  // attaches the device; before that it would answer 409).
+  async #fetchSecret() {
+    const session = this.#session;
+    this.#secretAsked = true;
+    try {
+      const { secret, reconnect } = await this.#api.resumeSecret(this.name);
+      if (session === this.#session) {
+        this.#secret = secret;
+        this.#reconnectMs = reconnect * 1000;
+      }
+    } catch (e) {
+      if (e?.status === 409 && session === this.#session) this.#secretAsked = false;
+    }
+  }
+
+  // The connection dropped with the session waiting on the server: try to
+  // take it back, backing off, until its window ends.
+  #reconnect(message) {
+    this.#reconnectUntil = Date.now() + this.#reconnectMs;
+    this.#tries = 0;
+    this.#setState('reconnecting', `${message} Reconnecting…`);
+    this.#scheduleResume();
+  }
+
+  #scheduleResume() {
+    const delays = this.#resumeDelays;
+    const wait = delays[Math.min(this.#tries, delays.length - 1)];
+    this.#tries++;
+    this.#reconnectTimer = setTimeout(() => this.#tryResume(), wait);
+  }
+
+  async #tryResume() {
+    if (this.state !== 'reconnecting') return;
+    if (Date.now() > this.#reconnectUntil) {
+      this.#windowEnded();
+      return;
+    }
+    try {
+      await this.#api.resume(this.name, this.#secret);
+    } catch (e) {
+      if (this.state !== 'reconnecting') return;
+      const status = e?.status ?? 0;
+      if (status === 409) this.#windowEnded();
+      else if (status === 403 || status === 404 || status === 401) {
+        this.#secret = null;
+        this.#dropImage();
+        this.#setState('error', `The server refused to resume the session: ${e?.message ?? status}.`);
+      } else this.#scheduleResume(); // unreachable, 429: later
+      return;
+    }
+    if (this.state !== 'reconnecting') return;
+    this.#open();
+  }
+
+  // Nobody can take the session back now: as a drop without a window.
+  #windowEnded() {
+    this.#secret = null;
+    this.#info = { ...this.#info, state: 'idle' };
+    this.#setState('lost', 'The connection could not be restored in time.');
   }
 
   async #onSocketClose(session, close) {
     if (session !== this.#session) return;
     clearTimeout(this.#ejectTimer);
+    if (this.state === 'reconnecting' && !this.#ejectRequested) {
+      // A resume's WebSocket: refused for good, or try again.
+      await session.finished;
+      if (this.state !== 'reconnecting') return;
+      if (RESUME_REFUSED.has(close.code)) {
+        this.#secret = null;
+        this.#dropImage();
+        this.#setState('error', `${capitalise(close.reason || 'the server refused to resume the session')} (code ${close.code}).`);
+      } else if (close.code === WINDOW_ENDED) this.#windowEnded();
+      else this.#scheduleResume();
+      return;
+    }
     const localError = session.state === 'error' && !session.reason.startsWith('connection') ? session.reason : '';
     const { state, message } = classifyClose(close, {
       ejectRequested: this.#ejectRequested,
@@ -312,6 +434,14 @@ export class Attachment extends EventTarget {
     // Our session is over, whatever the last listing said (the server may
     // be unreachable now): the export is free as far as we know.
     if (close.opened) this.#info = { ...this.#info, state: 'idle' };
+    if (state === 'lost' && this.#secret !== null && close.opened && close.code === ABNORMAL) {
+      // No close frame: the server keeps the session for its window
+      // (a server that closed it, 1001 going away included, did not).
+      await session.finished;
+      this.#info = { ...this.#info, state: 'reconnecting' };
+      this.#reconnect(message);
+      return;
+    }
     // Outstanding work settles and a writable file is committed first.
     if (this.#fileImage?.pendingBytes) this.#setState('ejecting', 'Saving changes to the file…');
     await session.finished;

@@ -61,6 +61,7 @@ tls-key = $work/key.pem
 server-name = bmc.example
 
 [export "lab"]
+reconnect = 0
 socket = $work/lab.sock
 allow = alice
 
@@ -375,6 +376,7 @@ auth = none
 audit = $audit
 
 [export "open"]
+reconnect = 0
 socket = $work/open.sock
 CONF
 start_daemon open

@@ -38,16 +38,20 @@ tls-key = $work/key.pem
 origin = https://trusted.example
 request-timeout = 3
 sessions-per-user = 1
+; the peers here are killed: today's teardown, no reconnect window
 
 [export "lab"]
+reconnect = 0
 socket = $work/lab.sock
 allow = @lab
 
 [export "bobs"]
+reconnect = 0
 socket = $work/bobs.sock
 allow = bob
 
 [export "shared"]
+reconnect = 0
 socket = $work/shared.sock
 allow = alice bob
 

@@ -4,8 +4,10 @@
 // nbdinfo, qemu-io) read and write them through the export's Unix socket.
 // Prints "ok NAME" / "not ok NAME: why"; exits non-zero if anything failed.
 // Screenshots in build/regress/browser/: attached.png (1024x768),
-// attached-phone.png (390 wide), lost.png and refused.png.
+// attached-phone.png (390 wide), lost.png, refused.png and
+// reconnecting.png.
 import { copyFileSync, mkdirSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import * as H from './harness.mjs';
 
@@ -338,6 +340,88 @@ await check('save_into_file_mode_writes_reach_the_file', async () => {
   assert(ok, `file after flush: ${JSON.stringify(onDisk)}`);
   await card('lab').getByRole('button', { name: 'Eject' }).click();
   await waitState('lab', 'ejected');
+});
+
+// A TCP proxy to the daemon that the test can cut: every connection
+// reset at once (no close frame, as a network that went away leaves it),
+// and new ones refused until restored.
+function cuttableProxy(target) {
+  const conns = new Set();
+  let down = false;
+  const server = createServer((c) => {
+    if (down) {
+      c.resetAndDestroy();
+      return;
+    }
+    const u = tcpConnect(target, '127.0.0.1');
+    conns.add(c).add(u);
+    const end = () => {
+      conns.delete(c);
+      conns.delete(u);
+      c.destroy();
+      u.destroy();
+    };
+    for (const s of [c, u]) s.on('error', end).on('close', end);
+    c.pipe(u).pipe(c);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
+    port: server.address().port,
+    cut() {
+      down = true;
+      for (const s of conns) s.resetAndDestroy();
+      conns.clear();
+    },
+    restore() {
+      down = false;
+    },
+    close() {
+      server.close();
+      for (const s of conns) s.destroy();
+    },
+  })));
+}
+
+await check('websocket_cut_mid_copy_page_reconnects_by_itself_nbdcopy_identical', async () => {
+  const proxy = await cuttableProxy(PORT);
+  const p = await context.newPage();
+  let cutting = false;
+  p.on('pageerror', (e) => consoleErrors.push(`reconnect page: uncaught: ${e.message}`));
+  p.on('console', (m) => {
+    if (m.type() === 'error' && !cutting) consoleErrors.push(`reconnect page: ${m.text()}`);
+  });
+  try {
+    await p.goto(`http://127.0.0.1:${proxy.port}/`);
+    await card('cdrom', p).getByLabel(/Choose an image/).setInputFiles(image);
+    const secretGiven = p.waitForResponse((r) => r.url().endsWith('/api/exports/cdrom/resume-secret') && r.status() === 200, { timeout: 20000 });
+    await card('cdrom', p).getByRole('button', { name: 'Attach' }).click();
+    await waitState('cdrom', 'attached', 10000, p);
+    await secretGiven;
+    rmSync(copy, { force: true });
+    const copying = run('nbdcopy', [uri('cdrom'), copy], { timeout: 180000 });
+    await waitFor(async () => (await apiState('cdrom')).bytes_read >= 8 * MiB, 60000, 'nbdcopy does not get going');
+    cutting = true;
+    proxy.cut();
+    await waitState('cdrom', 'reconnecting', 15000, p);
+    const seen = await apiState('cdrom');
+    assert(seen.state === 'reconnecting' && seen.reconnect_left > 0, `the API shows ${seen.state}, ${seen.reconnect_left} s left`);
+    await p.screenshot({ path: join(work, 'reconnecting.png') });
+    assert(/Reconnecting/.test(await detail('cdrom', p)), `the card reads: ${await detail('cdrom', p)}`);
+    await p.waitForTimeout(3000); // offline for 3 s
+    proxy.restore();
+    await waitState('cdrom', 'attached', 30000, p);
+    const r = await copying;
+    assert(r.code === 0, `nbdcopy: ${r.stderr.trim()}`);
+    const got = await H.sha256(copy);
+    assert(got === sha, `nbdcopy read different bytes across the cut (sha256 ${got.slice(0, 12)}, want ${sha.slice(0, 12)})`);
+    assert(/export cdrom: resumed from/.test(daemon.log()), 'no resume in the daemon log');
+    cutting = false;
+    await card('cdrom', p).getByRole('button', { name: 'Eject' }).click();
+    await waitState('cdrom', 'ejected', 10000, p);
+  } finally {
+    rmSync(copy, { force: true });
+    await p.close();
+    proxy.close();
+  }
 });
 
 await check('no_errors_in_the_page_console', async () => {

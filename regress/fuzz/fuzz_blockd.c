@@ -152,7 +152,9 @@ nbd_nl_connect(struct nbd_nl *nl, const struct nbd_nl_connect *nc)
 		handler_fail("%s: connect of %llu bytes, max-size %llu",
 		    e->name, (unsigned long long)nc->size,
 		    (unsigned long long)e->max_size);
-	if (nc->block_size != 512 || nc->timeout != (uint64_t)e->timeout ||
+	/* the kernel's timeout outlasts the reconnect window (issue 13) */
+	if (nc->block_size != 512 ||
+	    nc->timeout != (uint64_t)e->timeout + (uint64_t)e->reconnect ||
 	    nc->server_flags != cur_attach.flags)
 		handler_fail("%s: connect with blocks %llu, timeout %llu, "
 			     "flags %#llx",

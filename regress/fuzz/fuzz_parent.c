@@ -63,6 +63,10 @@ static const char *const event_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_CONFIG_RELOAD] = "config_reload",
 	[AUDIT_EV_SOURCE_STARTED] = "source_started",
 	[AUDIT_EV_SOURCE_EXITED] = "source_exited",
+	[AUDIT_EV_RECONNECTING] = "reconnecting",
+	[AUDIT_EV_RESUMED] = "resumed",
+	[AUDIT_EV_RESUME_REFUSED] = "resume_refused",
+	[AUDIT_EV_RECONNECT_ENDED] = "reconnect_ended",
 };
 
 /* Only proc_reap() calls it, for a child that died: none does here. */

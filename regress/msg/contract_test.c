@@ -645,6 +645,28 @@ test_bad_fields(void)
 	why = msg_decode(buf, len, -1, PROC_PARENT, PROC_SESSIOND, &m);
 	test_result("msg_decode_audit_login_from_sessiond_accepted",
 	    why == NULL, "%s", why ? why : "");
+	/* The reconnect window's events come after the parent's own. */
+	{
+		static const int32_t window[] = { AUDIT_EV_RECONNECTING,
+			AUDIT_EV_RESUMED, AUDIT_EV_RESUME_REFUSED,
+			AUDIT_EV_RECONNECT_ENDED };
+		size_t i;
+		int ok = 1;
+
+		for (i = 0; i < sizeof(window) / sizeof(window[0]); i++) {
+			valid_payload(MSG_AUDIT, &spoilt);
+			spoilt.u.audit.event = window[i];
+			len = encode(buf, MSG_AUDIT, &spoilt);
+			if (msg_decode(buf, len, -1, PROC_PARENT, PROC_SESSIOND,
+				&m) != NULL ||
+			    msg_decode(buf, len, -1, PROC_PARENT, PROC_BLOCKD,
+				&m) == NULL)
+				ok = 0;
+		}
+		test_result("msg_decode_audit_reconnect_events_from_sessiond_"
+			    "only",
+		    ok, "one was refused from sessiond or taken from blockd");
+	}
 	(void)peer;
 }
 

@@ -12,6 +12,8 @@
 #include "nbd_server.h"
 #include "relay.h"
 #include "relay_model.h"
+#include "sample.h"
+#include "sessiond.h"
 #include "test.h"
 
 static struct evbuffer *
@@ -1528,6 +1530,280 @@ test_structured(void)
 	evbuffer_free(peer);
 }
 
+/*
+ * The reconnect window: unanswered requests kept, sent again in their
+ * order (a cut-off READ first and alone, for its rest only), WRITEs with
+ * their payload; samples unmarked by a write; EIO at the window's end.
+ */
+static void
+test_relay_resend(void)
+{
+	struct relay r;
+	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0 };
+	struct evbuffer *up = buf(), *peer = buf();
+	unsigned char data[4096], wdata[512], got[4096], hdr[NBD_REPLY_SIZE];
+	uint64_t h1, h2, h3;
+	enum relay_result res;
+	int n, ok;
+
+	memset(data, 0x5a, sizeof(data));
+	memset(wdata, 0xc3, sizeof(wdata));
+	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FUA);
+	relay_keep(&r);
+	r.mark_offset[0] = 8192 + 256;
+	r.mark_length[0] = 4096;
+	r.mark_offset[1] = 65536;
+	r.mark_length[1] = 4096;
+	r.marks = 3;
+	request(d.in, NBD_CMD_READ, 1, 0, 4096);
+	request(d.in, NBD_CMD_WRITE, 2, 8192, 512);
+	evbuffer_add(d.in, wdata, sizeof(wdata));
+	request(d.in, NBD_CMD_READ, 3, 16384, 4096);
+	res = relay_requests(&r, &d, up);
+	h1 = up_handle(up, 0);
+	h2 = up_handle(up, 28);
+	h3 = up_handle(up, 28 + 28 + 512);
+	test_result("relay_write_over_a_sample_unmarks_it_only",
+	    res == RELAY_OK && r.marks == 2 && r.kept_bytes == 512, "marks %u",
+	    r.marks);
+	evbuffer_drain(up, evbuffer_get_length(up));
+
+	/* The first READ's header and 1000 bytes arrive; then the drop. */
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h1);
+	evbuffer_add(peer, data, 1000);
+	res = relay_replies(&r, peer);
+	relay_peer_lost(&r);
+	n = relay_resend(&r, up);
+	test_result("relay_resend_cut_off_read_first_alone_for_its_rest",
+	    n == 1 && evbuffer_get_length(up) == 28 && up_handle(up, 0) == h1 &&
+		up_field(up, 0, 16) == 1000 &&
+		(up_field(up, 0, 20) & 0xffffffff) == 3096 &&
+		!relay_resend_due(&r),
+	    "n %d up %zu", n, evbuffer_get_length(up));
+	evbuffer_drain(up, evbuffer_get_length(up));
+
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h3);
+	res = relay_replies(&r, peer);
+	test_result("relay_reply_to_a_request_not_resent_yet_is_violation",
+	    res == RELAY_VIOLATION && strstr(r.reason, "not sent again"), "%s",
+	    r.reason);
+	evbuffer_drain(peer, evbuffer_get_length(peer));
+
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h1);
+	evbuffer_add(peer, data + 1000, 3096);
+	res = relay_replies(&r, peer);
+	test_result("relay_cut_off_read_completes_without_a_second_header",
+	    res == RELAY_OK && evbuffer_get_length(d.out) == 16 + 4096 &&
+		relay_resend_due(&r) && relay_inflight(&r) == 2,
+	    "res %d out %zu", res, evbuffer_get_length(d.out));
+	evbuffer_drain(d.out, evbuffer_get_length(d.out));
+
+	n = relay_resend(&r, up);
+	ok = n == 2 && evbuffer_get_length(up) == 28 + 512 + 28 &&
+	    up_handle(up, 0) == h2 && up_field(up, 0, 16) == 8192 &&
+	    up_handle(up, 28 + 512) == h3;
+	if (ok) {
+		struct evbuffer_ptr ptr;
+
+		evbuffer_ptr_set(up, &ptr, 28, EVBUFFER_PTR_SET);
+		evbuffer_copyout_from(up, &ptr, got, 512);
+		ok = memcmp(got, wdata, 512) == 0;
+	}
+	test_result("relay_resend_the_rest_in_order_write_with_its_payload", ok,
+	    "n %d up %zu", n, evbuffer_get_length(up));
+	evbuffer_drain(up, evbuffer_get_length(up));
+
+	reply(peer, NBD_SIMPLE_REPLY_MAGIC, 0, h2);
+	res = relay_replies(&r, peer);
+	test_result("relay_write_answered_frees_its_kept_payload",
+	    res == RELAY_OK && r.kept_bytes == 0 && relay_inflight(&r) == 1,
+	    "kept %llu", (unsigned long long)r.kept_bytes);
+	evbuffer_drain(d.out, evbuffer_get_length(d.out));
+
+	/* The window ends: the READ still out gets EIO, d is gone. */
+	relay_peer_lost(&r);
+	n = relay_fail_down(&r, &d, NBD_EIO);
+	evbuffer_copyout(d.out, hdr, sizeof(hdr));
+	test_result("relay_window_end_answers_eio",
+	    n == 0 && evbuffer_get_length(d.out) == 16 &&
+		nbd_get32(hdr + 4) == NBD_EIO && nbd_get64(hdr + 8) == 3,
+	    "n %d out %zu", n, evbuffer_get_length(d.out));
+	relay_free(&r);
+
+	/* Without the window nothing is kept. */
+	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS);
+	request(d.in, NBD_CMD_WRITE, 2, 8192, 512);
+	evbuffer_add(d.in, wdata, sizeof(wdata));
+	res = relay_requests(&r, &d, up);
+	test_result("relay_keeps_no_write_payload_without_the_window",
+	    res == RELAY_OK && r.kept_bytes == 0 &&
+		r.slots[up_handle(up, 0) & 0xffff].kept == NULL,
+	    "kept %llu", (unsigned long long)r.kept_bytes);
+	relay_free(&r);
+	evbuffer_free(up);
+	evbuffer_free(peer);
+	evbuffer_free(d.in);
+	evbuffer_free(d.out);
+}
+
+/* A peer's answers to the sample reads, from image. */
+static void
+sample_answers(struct evbuffer *in, const struct sample_set *plan,
+    const unsigned char *image, int order_reversed, int fail_one)
+{
+	int k, i;
+
+	for (k = 0; k < SAMPLE_COUNT; k++) {
+		i = order_reversed ? SAMPLE_COUNT - 1 - k : k;
+		reply(in, NBD_SIMPLE_REPLY_MAGIC, i == fail_one ? NBD_EIO : 0,
+		    SAMPLE_HANDLE | (uint64_t)i);
+		if (i != fail_one)
+			evbuffer_add(in, image + plan->offset[i],
+			    plan->length[i]);
+	}
+}
+
+static void
+test_samples(void)
+{
+	static unsigned char image[1 << 20], other[1 << 20];
+	struct sample_set plan;
+	struct sampler a, b;
+	struct evbuffer *out = buf(), *in = buf();
+	enum sample_result r;
+	size_t i;
+	int ok;
+
+	for (i = 0; i < sizeof(image); i++)
+		image[i] = (unsigned char)(i * 7 + (i >> 12));
+	memcpy(other, image, sizeof(other));
+	other[(1 << 20) - 1] ^= 1; /* the last byte differs */
+
+	sample_plan(&plan, sizeof(image));
+	ok = plan.offset[0] == 0 && plan.offset[3] == sizeof(image) - 4096;
+	for (i = 0; i < SAMPLE_COUNT; i++)
+		ok = ok && plan.length[i] == 4096 &&
+		    plan.offset[i] + plan.length[i] <= sizeof(image);
+	test_result("sample_plan_spreads_four_blocks_to_the_end", ok,
+	    "offsets %llu %llu", (unsigned long long)plan.offset[1],
+	    (unsigned long long)plan.offset[3]);
+	sample_plan(&plan, 1000);
+	test_result("sample_plan_small_image_whole",
+	    plan.offset[3] == 0 && plan.length[0] == 1000, "len %u",
+	    plan.length[0]);
+
+	sample_plan(&plan, sizeof(image));
+	sample_start(&a, &plan, out);
+	test_result("sample_reads_sent_under_their_own_handles",
+	    evbuffer_get_length(out) == 4 * NBD_REQUEST_SIZE &&
+		up_field(out, 0, 8) == SAMPLE_HANDLE &&
+		up_field(out, 3 * 28, 8) == (SAMPLE_HANDLE | 3),
+	    "out %zu", evbuffer_get_length(out));
+	evbuffer_drain(out, evbuffer_get_length(out));
+	sample_answers(in, &plan, image, 0, -1);
+	/* fed a byte at a time for the first reply: partial input */
+	r = SAMPLE_MORE;
+	{
+		struct evbuffer *drip = buf();
+		unsigned char byte;
+
+		while (evbuffer_get_length(in) > 0 && r == SAMPLE_MORE) {
+			evbuffer_remove(in, &byte, 1);
+			evbuffer_add(drip, &byte, 1);
+			r = sample_input(&a, drip);
+		}
+		evbuffer_free(drip);
+	}
+	test_result("sample_replies_hashed_byte_by_byte",
+	    r == SAMPLE_DONE && a.set.have == 15, "r %d have %u", r,
+	    a.set.have);
+
+	sample_start(&b, &plan, out);
+	sample_answers(in, &plan, image, 1, -1);
+	r = sample_input(&b, in);
+	test_result("sample_same_image_in_any_order_matches",
+	    r == SAMPLE_DONE && sample_differs(&a.set, 15, &b.set) == 0, "r %d",
+	    r);
+
+	sample_start(&b, &plan, out);
+	sample_answers(in, &plan, other, 0, -1);
+	r = sample_input(&b, in);
+	test_result("sample_other_image_differs_at_its_last_block",
+	    r == SAMPLE_DONE && sample_differs(&a.set, 15, &b.set) == 4, "r %d",
+	    r);
+	test_result("sample_written_over_does_not_count",
+	    sample_differs(&a.set, 7, &b.set) == 0, "differs");
+
+	sample_start(&b, &plan, out);
+	sample_answers(in, &plan, image, 0, 2);
+	r = sample_input(&b, in);
+	test_result("sample_refused_by_the_new_peer_differs",
+	    r == SAMPLE_DONE && b.set.have == 11 &&
+		sample_differs(&a.set, 15, &b.set) == 3,
+	    "r %d have %u", r, b.set.have);
+
+	sample_start(&b, &plan, out);
+	reply(in, NBD_SIMPLE_REPLY_MAGIC, 0, 0x1234);
+	r = sample_input(&b, in);
+	test_result("sample_reply_not_asked_for_is_an_error",
+	    r == SAMPLE_ERROR && strstr(b.reason, "not asked for"), "%s",
+	    b.reason);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	evbuffer_free(in);
+	evbuffer_free(out);
+}
+
+static void
+test_resume_body(void)
+{
+	static const char *const bad[] = {
+		"",
+		"{}",
+		"{\"secret\":\"00\"}",
+		"{\"secret\":\"0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcdeg\"}",
+		"{\"secret\":\"0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcdef0\"}",
+		"{\"secret\":\"0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcdef\",\"x\":1}",
+		"{\"secret\":\"0123456789abcdef0123456789abcdef0123456789abcdef"
+		"0123456789abcdef\"}x",
+		"[\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab"
+		"cdef\"]",
+		"{\"secret\":0123456789}",
+		"{\"secret\":\"\\u0030123456789abcdef0123456789abcdef0123456789a"
+		"bcdef0123456789abcdef\"}",
+	};
+	const char *good =
+	    " {\n \"secret\" : \"0123456789ABCDEF0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef\" } \n";
+	unsigned char secret[SESSION_SECRET_LEN];
+	size_t i;
+	int refused = 1, took;
+
+	memset(secret, 0, sizeof(secret));
+	took = resume_body_parse(good, strlen(good), secret) == 0;
+	test_result("resume_body_takes_64_hex_digits",
+	    took && secret[0] == 0x01 && secret[7] == 0xef &&
+		secret[31] == 0xef,
+	    "%02x", secret[0]);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (resume_body_parse(bad[i], strlen(bad[i]), secret) != -1)
+			refused = 0;
+	test_result("resume_body_refuses_anything_else", refused,
+	    "one was taken");
+	/* a body cut short anywhere is refused, and never read past */
+	for (i = 0; i < strlen(good) - 4; i++) {
+		char *cut = malloc(i ? i : 1);
+
+		memcpy(cut, good, i);
+		if (resume_body_parse(cut, i, secret) != -1)
+			refused = 0;
+		free(cut);
+	}
+	test_result("resume_body_cut_short_is_refused", refused, "taken");
+}
+
 int
 main(void)
 {
@@ -1540,6 +1816,9 @@ main(void)
 	test_server_network();
 	test_relay();
 	test_structured();
+	test_relay_resend();
+	test_samples();
+	test_resume_body();
 	test_readahead();
 	test_readahead_pace();
 	test_relay_model();

@@ -75,6 +75,19 @@ help(void)
 	    "      --die-after-bytes n  drop TCP after n bytes of READ payload\n"
 	    "      --daemon-ready file  write \"ready\" there after the NBD handshake\n"
 	    "      --once               serve one session, then exit (the default)\n"
+	    "      --login user:pw      log in first (POST /api/login), then use its cookie\n"
+	    "      --resume             once attached, fetch the resume secret; after the\n"
+	    "                           --die-after-bytes cut, resume the session with it\n"
+	    "      --resume-after s     seconds to wait after the cut (default 1)\n"
+	    "      --resume-wait file   or wait until file exists\n"
+	    "      --resume-image file  serve this image after the cut\n"
+	    "      --secret-file file   write the resume secret there (tests)\n"
+	    "      --cut-rst            the cut resets the connection instead of a FIN\n"
+	    "      --cut-silent         the cut leaves the connection open but unused\n"
+	    "      --cut-after-requests n  cut between requests, after n answered\n"
+	    "      --cut-after-written n   cut once n bytes are written, that write\n"
+	    "                           stored but not answered\n"
+	    "      --cookie name=value  the login's cookie (and Origin) on every request\n"
 	    "Sizes take a K, M, G or T suffix (powers of 1024).\n"
 	    "Faults (reply faults hit request n, read faults the first READ from n on):");
 	for (i = 0; i < sizeof(fault_names) / sizeof(fault_names[0]); i++)
@@ -152,11 +165,29 @@ write_ready(const char *path)
 	return 0;
 }
 
+/* The resume secret's child and pipe, while the first session runs. */
+static int secret_fd = -1;
+static pid_t secret_pid = -1;
+static const struct peer_url *secret_url;
+
+/*
+ * The first session is attached: say so (--ready) and start fetching the
+ * resume secret (--resume). A resumed session does neither again.
+ */
 static int
 ready(const struct peer_opts *o, uint64_t size)
 {
+	static int sessions;
+
 	(void)size;
-	return write_ready(o->ready_file);
+	if (sessions++ > 0)
+		return 0;
+	if (o->ready_file != NULL && write_ready(o->ready_file) == -1)
+		return -1;
+	if (o->resume &&
+	    (secret_fd = api_fetch_secret(secret_url, o, &secret_pid)) == -1)
+		return -1;
+	return 0;
 }
 
 enum {
@@ -172,6 +203,17 @@ enum {
 	OPT_BASIC,
 	OPT_CA,
 	OPT_INSECURE,
+	OPT_LOGIN,
+	OPT_RESUME,
+	OPT_RESUME_AFTER,
+	OPT_RESUME_WAIT,
+	OPT_RESUME_IMAGE,
+	OPT_SECRET_FILE,
+	OPT_CUT_RST,
+	OPT_CUT_AFTER_REQUESTS,
+	OPT_CUT_AFTER_WRITTEN,
+	OPT_COOKIE,
+	OPT_CUT_SILENT,
 };
 
 static const struct option longopts[] = {
@@ -190,6 +232,18 @@ static const struct option longopts[] = {
 	{ "basic", required_argument, NULL, OPT_BASIC },
 	{ "ca", required_argument, NULL, OPT_CA },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
+	{ "login", required_argument, NULL, OPT_LOGIN },
+	{ "resume", no_argument, NULL, OPT_RESUME },
+	{ "resume-after", required_argument, NULL, OPT_RESUME_AFTER },
+	{ "resume-wait", required_argument, NULL, OPT_RESUME_WAIT },
+	{ "resume-image", required_argument, NULL, OPT_RESUME_IMAGE },
+	{ "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+	{ "cut-rst", no_argument, NULL, OPT_CUT_RST },
+	{ "cut-after-requests", required_argument, NULL,
+	    OPT_CUT_AFTER_REQUESTS },
+	{ "cut-after-written", required_argument, NULL, OPT_CUT_AFTER_WRITTEN },
+	{ "cookie", required_argument, NULL, OPT_COOKIE },
+	{ "cut-silent", no_argument, NULL, OPT_CUT_SILENT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -272,6 +326,54 @@ parse_option(int ch, const char *arg, struct peer_opts *o)
 	case OPT_INSECURE:
 		o->insecure = 1;
 		return 0;
+	case OPT_LOGIN:
+		if (strchr(arg, ':') != NULL && arg[0] != ':') {
+			o->login = arg;
+			return 0;
+		}
+		break;
+	case OPT_RESUME:
+		o->resume = 1;
+		o->on_ready = ready;
+		return 0;
+	case OPT_RESUME_AFTER:
+		if (peer_parse_size(arg, &v) == 0 && v <= 3600) {
+			o->resume_after = (int)v;
+			return 0;
+		}
+		break;
+	case OPT_RESUME_WAIT:
+		o->resume_wait = arg;
+		return 0;
+	case OPT_RESUME_IMAGE:
+		o->resume_image = arg;
+		return 0;
+	case OPT_SECRET_FILE:
+		o->secret_file = arg;
+		return 0;
+	case OPT_CUT_RST:
+		o->cut_rst = 1;
+		return 0;
+	case OPT_CUT_SILENT:
+		o->cut_silent = 1;
+		return 0;
+	case OPT_CUT_AFTER_REQUESTS:
+		if (peer_parse_size(arg, &o->cut_after_requests) == 0)
+			return 0;
+		break;
+	case OPT_CUT_AFTER_WRITTEN:
+		if (peer_parse_size(arg, &o->cut_after_written) == 0)
+			return 0;
+		break;
+	case OPT_COOKIE:
+		if (strchr(arg, '=') != NULL &&
+		    strlen(strchr(arg, '=') + 1) < sizeof(o->cookie) &&
+		    strpbrk(arg, "\r\n;") == NULL) {
+			snprintf(o->cookie, sizeof(o->cookie), "%s",
+			    strchr(arg, '=') + 1);
+			return 0;
+		}
+		break;
 	default:
 		return -1;
 	}
@@ -279,11 +381,72 @@ parse_option(int ch, const char *arg, struct peer_opts *o)
 	return -1;
 }
 
+/* Writes the secret where the tests read it, then renames it there. */
+static int
+write_secret(const char *path, const char *hex)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		return -1;
+	fprintf(f, "%s\n", hex);
+	if (fclose(f) != 0 || rename(tmp, path) == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * After the cut: wait, arm the resume with the secret, and serve the
+ * same (or --resume-image) image on a new WebSocket.
+ */
+static int
+resume(const struct peer_url *url, int fd, struct peer_opts *o, uint64_t size)
+{
+	char hex[65];
+	struct stat sb;
+	int rfd = fd, rc, status, i;
+
+	if (api_secret_collect(secret_fd, secret_pid, hex) == -1) {
+		peer_warnx("resume: no secret was given");
+		return PEER_EXIT_LOCAL;
+	}
+	if (o->secret_file != NULL && write_secret(o->secret_file, hex) == -1) {
+		peer_warnx("%s: %s", o->secret_file, strerror(errno));
+		return PEER_EXIT_LOCAL;
+	}
+	if (o->resume_wait != NULL) {
+		for (i = 0; access(o->resume_wait, F_OK) == -1; i++)
+			usleep(100000);
+	} else
+		sleep(o->resume_after);
+	if (o->resume_image != NULL) {
+		if ((rfd = peer_open_image(o->resume_image, o, &sb)) == -1)
+			return PEER_EXIT_LOCAL;
+		size = peer_export_size(o, &sb);
+	}
+	peer_log(1, "resuming");
+	status = api_resume(url, o, hex);
+	explicit_bzero(hex, sizeof(hex));
+	if (status != 200)
+		return PEER_EXIT_REFUSED;
+	o->die_after_bytes = UINT64_MAX;
+	o->cut_after_requests = 0;
+	o->cut_after_written = 0;
+	peer_stats.cut = 0;
+	rc = peer_run(url, rfd, o, size);
+	if (rfd != fd)
+		close(rfd);
+	return rc;
+}
+
 int
 main(int argc, char *argv[])
 {
 	struct peer_opts o = { .max_frame = DEFAULT_MAX_FRAME,
-		.die_after_bytes = UINT64_MAX };
+		.die_after_bytes = UINT64_MAX,
+		.resume_after = 1 };
 	struct peer_url url;
 	struct sigaction sa;
 	struct stat sb;
@@ -324,7 +487,17 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	secret_url = &url;
+	if (o.login != NULL && api_login(&url, &o) == -1)
+		return PEER_EXIT_REFUSED;
 	rc = peer_run(&url, fd, &o, peer_export_size(&o, &sb));
+	if (o.resume && peer_stats.cut && rc == PEER_EXIT_OK)
+		rc = resume(&url, fd, &o, peer_export_size(&o, &sb));
+	else if (secret_pid > 0) {
+		kill(secret_pid, SIGTERM);
+		(void)api_secret_collect(secret_fd, secret_pid,
+		    (char[65]){ 0 });
+	}
 	stats_print();
 	close(fd);
 	return rc;

@@ -32,6 +32,8 @@ max-connections = $1
 socket = $work/lab.sock
 default = yes
 timeout = 3
+; no samples before the relay: the attacks here see it at once
+reconnect = 0
 CONF
 }
 

@@ -25,19 +25,24 @@ description = Writable lab image
 socket = $work/lab.sock
 default = yes
 timeout = 3
+; today's teardown when a peer goes; regress/peer tests the window
+reconnect = 0
 
 [export "ro"]
 description = Read-only image
 socket = $work/ro.sock
 read-only = yes
+reconnect = 0
 
 [export "small"]
 socket = $work/small.sock
 max-size = 1M
+reconnect = 0
 
 [export "cd"]
 device = /dev/nbd0
 read-only = yes
+reconnect = 0
 CONF
 
 start_daemon small

@@ -336,7 +336,7 @@ safe_name() {
 # peer NAME EXPORT IMAGE [options]: a peer in the background; answers
 # "ready SIZE SHA256" once vmediad calls the export active.
 cmd_peer() {
-	local name=$1 export=$2 image=$3 i
+	local name=$1 export=$2 image=$3 i auth
 	shift 3
 	if ! safe_name "$name" || ! safe_name "$export" ||
 	    ! safe_name "$image" || [ ! -f "$img/$image" ]; then
@@ -355,9 +355,15 @@ cmd_peer() {
 		out="failed export $export not idle: $(export_state "$export")"
 		return
 	fi
+	# A peer that resumes sends the cookie (and Origin) on its API calls
+	# too: --cookie.
+	if [[ " $* " == *" --resume "* ]]; then
+		auth=(--cookie "$cookie")
+	else
+		auth=(--header "Cookie: $cookie" --header "Origin: $base")
+	fi
 	"$peer" -v --daemon-ready "$work/$name.ready" \
-	    --ca "$work/cert.pem" --header "Cookie: $cookie" \
-	    --header "Origin: $base" "$@" \
+	    --ca "$work/cert.pem" "${auth[@]}" "$@" \
 	    "wss://127.0.0.1:$port/nbd/$export" "$img/$image" \
 	    >"$work/$name.out" 2>&1 &
 	peer_pid[$name]=$!

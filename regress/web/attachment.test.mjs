@@ -7,7 +7,7 @@ import { FakeSocket, READ, WRITE, clientFlags, concat, hex, option, pattern, req
 
 const info = (more = {}) => ({ name: 'lab', description: '', kind: 'socket', read_only: false, default: false, state: 'idle', ...more });
 
-function setup(exportInfo = info(), apiOverrides = {}, user = null) {
+function setup(exportInfo = info(), apiOverrides = {}, user = null, options = {}) {
   const sockets = [];
   const calls = [];
   const api = {
@@ -32,6 +32,7 @@ function setup(exportInfo = info(), apiOverrides = {}, user = null) {
     url: (name) => `ws://host/nbd/${name}`,
     api,
     user: () => user,
+    ...options,
   });
   const states = [];
   a.addEventListener('change', () => {
@@ -293,4 +294,187 @@ test('classifyClose: what each end means', () => {
   assert.equal(classifyClose(open(1006), { ejectRequested: true, wasAttached: true }).state, 'ejected');
   assert.equal(classifyClose({ code: 1006, opened: false }, {}).state, 'error');
   assert.equal(classifyClose(open(4000), { localError: 'bad request magic' }).message, 'Session failed: bad request magic.');
+});
+
+// --- the reconnect window: the page takes the session back by itself ------
+
+const SECRET = 'ab'.repeat(32);
+const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function resumable(apiOverrides = {}) {
+  const t = setup(info({ reconnect: 30 }), {
+    async resumeSecret(name) {
+      t.calls.push(['resume-secret', name]);
+      return { secret: SECRET, reconnect: 30 };
+    },
+    async resume(name, secret) {
+      t.calls.push(['resume', name, secret]);
+      return { resume: true, expires: 10 };
+    },
+    ...apiOverrides,
+  }, null, { resumeDelays: [1] });
+  return t;
+}
+
+test('a drop with the window open: reconnects by itself, same image, writes kept', async () => {
+  const { a, socket, sockets, calls, states } = resumable();
+  a.choose(file());
+  await a.attach();
+  handshake(socket());
+  await settle();
+  assert.deepEqual(calls, []); // not before the listing shows it attached
+  a.update(info({ state: 'active', reconnect: 30 }));
+  await settle();
+  assert.deepEqual(calls, [['resume-secret', 'lab']]);
+  socket().deliver(request(WRITE, 1, 100, 4, { data: [9, 8, 7, 6] }).buffer);
+  await settle();
+  socket().output();
+  socket().dropped(1006);
+  await settle();
+  assert.equal(a.state, 'reconnecting');
+  assert.match(a.message, /lost.*Reconnecting/);
+  assert.equal(a.busy, true);
+  await wait(5);
+  await settle();
+  assert.deepEqual(calls.at(-1), ['resume', 'lab', SECRET]);
+  assert.equal(sockets.length, 2);
+  handshake(socket());
+  assert.equal(a.state, 'attached');
+  assert.equal(a.message, 'Reconnected.');
+  socket().deliver(request(READ, 2, 98, 8).buffer);
+  await settle();
+  assert.equal(hex(socket().output()), hex(simpleReply(2, 0, [98, 99, 9, 8, 7, 6, 104, 105])));
+  assert.deepEqual(states, ['idle', 'connecting', 'attached', 'reconnecting', 'attached']);
+});
+
+test('reconnecting: an unreachable server is tried again, backing off', async () => {
+  let fails = 2;
+  const { a, socket, sockets, calls } = resumable({
+    async resume(name, secret) {
+      calls.push(['resume', name, secret]);
+      if (fails-- > 0) throw Object.assign(new Error('unreachable'), { status: 0 });
+      return { resume: true };
+    },
+  });
+  a.choose(file());
+  await a.attach();
+  handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
+  await settle();
+  socket().dropped(1006);
+  await settle();
+  for (let i = 0; i < 20 && sockets.length < 2; i++) {
+    await wait(5);
+    await settle();
+  }
+  assert.equal(calls.filter((c) => c[0] === 'resume').length, 3);
+  assert.equal(sockets.length, 2);
+  assert.equal(a.state, 'reconnecting');
+  // The resume's socket fails too: another try.
+  socket().dropped(1006);
+  for (let i = 0; i < 20 && sockets.length < 3; i++) {
+    await wait(5);
+    await settle();
+  }
+  assert.equal(sockets.length, 3);
+  handshake(socket());
+  assert.equal(a.state, 'attached');
+});
+
+test('reconnecting: a resume refused for its image (4002) is an error, not retried', async () => {
+  const { a, socket, sockets } = resumable();
+  a.choose(file());
+  await a.attach();
+  handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
+  await settle();
+  socket().dropped(1006);
+  await settle();
+  await wait(5);
+  await settle();
+  socket().open();
+  socket().dropped(4002, "resume refused: the image's content differs");
+  await settle();
+  await wait(5);
+  await settle();
+  assert.equal(a.state, 'error');
+  assert.match(a.message, /content differs \(code 4002\)/);
+  assert.equal(sockets.length, 2);
+});
+
+test('reconnecting: the window over (409) is lost, as without one', async () => {
+  const { a, socket } = resumable({
+    async resume() {
+      throw Object.assign(new Error('nothing is reconnecting'), { status: 409 });
+    },
+  });
+  a.choose(file());
+  await a.attach();
+  handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
+  await settle();
+  socket().dropped(1006);
+  await settle();
+  await wait(5);
+  await settle();
+  assert.equal(a.state, 'lost');
+  assert.equal(a.canReattach, true);
+});
+
+test('reconnecting: Eject ends it at once through the API', async () => {
+  const { a, socket, sockets, calls } = resumable({
+    async eject(name) {
+      calls.push(['eject', name]);
+      return { ejected: true };
+    },
+  });
+  a.choose(file());
+  await a.attach();
+  handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
+  await settle();
+  socket().dropped(1006);
+  await settle();
+  assert.equal(a.state, 'reconnecting');
+  await a.eject();
+  await settle();
+  await wait(5);
+  await settle();
+  assert.equal(a.state, 'ejected');
+  assert.deepEqual(calls.at(-1), ['eject', 'lab']);
+  assert.equal(calls.filter((c) => c[0] === 'resume').length, 0);
+  assert.equal(sockets.length, 1);
+});
+
+test('a server that closed the session (1001, going away) is lost, not resumed', async () => {
+  const { a, socket, calls } = resumable();
+  a.choose(file());
+  await a.attach();
+  handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
+  await settle();
+  socket().dropped(1001, 'vmediad stopping');
+  await settle();
+  await wait(5);
+  await settle();
+  assert.equal(a.state, 'lost');
+  assert.equal(calls.filter((c) => c[0] === 'resume').length, 0);
+});
+
+test('no window (reconnect 0 or no secret): a drop is lost as before', async () => {
+  const { a, socket, calls } = setup(info({ reconnect: 0 }), {
+    async resumeSecret() {
+      calls.push(['resume-secret']);
+      return { secret: SECRET, reconnect: 0 };
+    },
+  });
+  a.choose(file());
+  await a.attach();
+  handshake(socket());
+  a.update(info({ state: 'active', reconnect: 0 }));
+  await settle();
+  socket().dropped(1006);
+  await settle();
+  assert.equal(a.state, 'lost');
+  assert.deepEqual(calls, []);
 });
