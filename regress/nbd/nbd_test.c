@@ -1539,7 +1539,7 @@ static void
 test_relay_resend(void)
 {
 	struct relay r;
-	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0 };
+	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
 	struct evbuffer *up = buf(), *peer = buf();
 	unsigned char data[4096], wdata[512], got[4096], hdr[NBD_REPLY_SIZE];
 	uint64_t h1, h2, h3;
