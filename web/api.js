@@ -35,8 +35,9 @@ export function onUnauthorized(fn) {
  * options.login: a 401 is the answer itself (wrong password), not a sign
  * that the login ended, so onUnauthorized's handler is not called.
  */
-export async function request(method, path, body, { login = false } = {}) {
+export async function request(method, path, body, { login = false, keepalive = false } = {}) {
   const init = { method, headers: { Accept: 'application/json' }, credentials: 'same-origin', cache: 'no-store' };
+  if (keepalive) init.keepalive = true; // outlives the page (pagehide)
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -88,9 +89,12 @@ export async function listExports() {
   return data;
 }
 
-/** Ends the session on an export (its owner, or an admin). */
-export function eject(name) {
-  return request('POST', `/api/exports/${encodeURIComponent(name)}/eject`);
+/**
+ * Ends the session on an export (its owner, or an admin). options.keepalive:
+ * the request outlives the page (sent from pagehide).
+ */
+export function eject(name, { keepalive = false } = {}) {
+  return request('POST', `/api/exports/${encodeURIComponent(name)}/eject`, undefined, { keepalive });
 }
 
 /**

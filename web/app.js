@@ -389,6 +389,11 @@ for (const type of ['dragover', 'drop']) {
   });
 }
 
+// A session the server holds for this page to resume ends with the page.
+window.addEventListener('pagehide', () => {
+  for (const card of cards.values()) card.attachment.abandon();
+});
+
 window.addEventListener('beforeunload', (e) => {
   if ([...cards.values()].some((c) => c.attachment.busy)) {
     e.preventDefault();

@@ -139,6 +139,11 @@ export class Attachment extends EventTarget {
     return this.#info;
   }
 
+  /** The server gave this session a secret to resume it after a drop. */
+  get canResume() {
+    return this.#secret !== null;
+  }
+
   /** A session of ours is opening, serving or ending. */
   get busy() {
     return BUSY.has(this.state);
@@ -284,6 +289,19 @@ export class Attachment extends EventTarget {
       // 409 (already over), unreachable server, ...: end it from here.
       session.close('ejected');
     }
+  }
+
+  /**
+   * The page is going away (pagehide): a session the server holds for us
+   * to resume is ended now, not at the end of its window. An open socket
+   * needs nothing: the browser closes it, and a close frame ends it.
+   */
+  abandon() {
+    if (this.state !== 'reconnecting') return;
+    this.#ejectRequested = true;
+    clearTimeout(this.#reconnectTimer);
+    this.#secret = null;
+    this.#api.eject(this.name, { keepalive: true }).catch(() => {});
   }
 
   /**

@@ -344,30 +344,36 @@ await check('save_into_file_mode_writes_reach_the_file', async () => {
 
 // A TCP proxy to the daemon that the test can cut: every connection
 // reset at once (no close frame, as a network that went away leaves it),
-// and new ones refused until restored.
+// and new ones refused until restored: all of them, or with cut('nbd')
+// only the NBD WebSocket upgrades (the API still reaches the daemon).
 function cuttableProxy(target) {
   const conns = new Set();
   let down = false;
+  const refused = (first) => down === 'all' || (down === 'nbd' && first.toString('latin1').startsWith('GET /nbd/'));
   const server = createServer((c) => {
-    if (down) {
-      c.resetAndDestroy();
-      return;
-    }
-    const u = tcpConnect(target, '127.0.0.1');
-    conns.add(c).add(u);
-    const end = () => {
-      conns.delete(c);
-      conns.delete(u);
-      c.destroy();
-      u.destroy();
-    };
-    for (const s of [c, u]) s.on('error', end).on('close', end);
-    c.pipe(u).pipe(c);
+    c.on('error', () => {});
+    c.once('data', (first) => {
+      if (refused(first)) {
+        c.resetAndDestroy();
+        return;
+      }
+      const u = tcpConnect(target, '127.0.0.1');
+      conns.add(c).add(u);
+      const end = () => {
+        conns.delete(c);
+        conns.delete(u);
+        c.destroy();
+        u.destroy();
+      };
+      for (const s of [c, u]) s.on('error', end).on('close', end);
+      u.write(first);
+      c.pipe(u).pipe(c);
+    });
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
     port: server.address().port,
-    cut() {
-      down = true;
+    cut(what = 'all') {
+      down = what;
       for (const s of conns) s.resetAndDestroy();
       conns.clear();
     },
@@ -420,6 +426,31 @@ await check('websocket_cut_mid_copy_page_reconnects_by_itself_nbdcopy_identical'
   } finally {
     rmSync(copy, { force: true });
     await p.close();
+    proxy.close();
+  }
+});
+
+await check('closing_the_tab_while_reconnecting_ends_the_held_session', async () => {
+  const proxy = await cuttableProxy(PORT);
+  const p = await context.newPage();
+  try {
+    await p.goto(`http://127.0.0.1:${proxy.port}/`);
+    await card('cdrom', p).getByLabel(/Choose an image/).setInputFiles(image);
+    const secretGiven = p.waitForResponse((r) => r.url().endsWith('/api/exports/cdrom/resume-secret') && r.status() === 200, { timeout: 20000 });
+    await card('cdrom', p).getByRole('button', { name: /^(Attach|Reattach)/ }).click();
+    await waitState('cdrom', 'attached', 10000, p);
+    await secretGiven;
+    await waitFor(() => p.evaluate(() => globalThis.vmedia.attachment('cdrom').canResume), 5000, 'the page holds no resume secret');
+    // The NBD socket fails and cannot come back; the API still answers.
+    proxy.cut('nbd');
+    await waitState('cdrom', 'reconnecting', 15000, p);
+    assert((await apiState('cdrom')).state === 'reconnecting', 'the daemon does not hold cdrom');
+    await p.close({ runBeforeUnload: false });
+    await waitFor(async () => (await apiState('cdrom')).state === 'idle', 5000,
+      'the daemon still holds cdrom after its tab closed');
+    assert(/export cdrom: ejected by/.test(daemon.log()), 'no eject in the daemon log');
+  } finally {
+    if (!p.isClosed()) await p.close();
     proxy.close();
   }
 });

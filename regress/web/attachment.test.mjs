@@ -478,3 +478,29 @@ test('no window (reconnect 0 or no secret): a drop is lost as before', async () 
   assert.equal(a.state, 'lost');
   assert.deepEqual(calls, []);
 });
+
+test('abandon (the page going away) ends a held session with a keepalive eject', async () => {
+  const ejects = [];
+  const { a, socket } = resumable({
+    async resume() {
+      throw Object.assign(new Error('unreachable'), { status: 0 });
+    },
+    async eject(name, options) {
+      ejects.push([name, options]);
+      return { ejected: true };
+    },
+  });
+  a.choose(file());
+  await a.attach();
+  handshake(socket());
+  a.update(info({ state: 'active', reconnect: 30 }));
+  await settle();
+  assert.equal(a.canResume, true);
+  a.abandon(); // attached: the browser's close frame ends it
+  assert.deepEqual(ejects, []);
+  socket().dropped(1006);
+  await settle();
+  assert.equal(a.state, 'reconnecting');
+  a.abandon();
+  assert.deepEqual(ejects, [['lab', { keepalive: true }]]);
+});
