@@ -356,5 +356,52 @@ wait_gone $labpid 30
 daemon_survived daemon_survives_certificates_and_refusals
 stop_daemon
 
+# --- the reference's composition: an old-style-only upstream over TLS -----
+
+# nbdkit -o speaks only the old-style handshake; vmediad takes it as an
+# export's source (nbdkit's nbd plugin through libnbd) and serves it to
+# network clients as fixed new-style, STARTTLS required.
+oport=18413
+nbdkit -o -f -i 127.0.0.1 -p $oport file "$img" >"$work/old.log" 2>&1 &
+oldpid=$!
+for i in $(seq 50); do
+	nbdinfo --size "nbd://127.0.0.1:$oport" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+proto=$(nbdinfo --json "nbd://127.0.0.1:$oport" 2>&1 | json 'd["protocol"]')
+cat >"$work/vmediad.conf" <<CONF
+[vmediad]
+listen = 127.0.0.1:$port
+nbd-listen = 127.0.0.1:$tport
+user = nobody
+chroot = $work/empty
+web = $top/web
+auth = none
+tls-certificate = $work/cert.pem
+tls-key = $work/key.pem
+
+[export "old"]
+description = An old-style-only upstream
+socket = $work/old.sock
+read-only = yes
+source = nbd://127.0.0.1:$oport/
+nbd-clients = yes
+CONF
+start_daemon old
+for i in $(seq 100); do
+	curl -s "$base/api/exports" | grep -q '"state": "attached"' && break
+	sleep 0.1
+done
+sha=$(sha256sum <"$img")
+nbdcopy "$(tls old)" "$work/copy.bin" 2>"$work/err"
+[ "$proto" = oldstyle ] && [ "$(sha256sum <"$work/copy.bin")" = "$sha" ] &&
+	ok oldstyle_upstream_served_newstyle_over_tls_byte_identical ||
+	notok oldstyle_upstream_served_newstyle_over_tls_byte_identical \
+	    "upstream $proto: $(cat "$work/err") $(grep -i 'source\|nbdkit' "$log" | tail -2)"
+rm -f "$work/copy.bin"
+stop_daemon
+kill $oldpid 2>/dev/null
+wait $oldpid 2>/dev/null
+
 rm -f "$img" "$work/patch.bin" "$work/ro.bin"
 test_done
