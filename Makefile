@@ -142,7 +142,7 @@ $(O)/bin/vmedia-attach: $(call objs,$(ATTACH_SRCS))
 CROSS_PKGS = crossbuild-essential-arm64 crossbuild-essential-armhf
 DEB_PKGS = build-essential pkg-config clang libevent-dev libseccomp-dev \
 	   libcap-ng-dev libinih-dev libssl-dev libnbd-bin python3-libnbd qemu-utils curl \
-	   nbdkit nginx python3-sushy redfishtool \
+	   nbdkit nginx nbd-client python3-sushy redfishtool \
 	   python3 openssl chromium qemu-system-x86 qemu-system-arm busybox-static \
 	   xorriso systemd kmod clang-format iproute2 $(BENCH_PKGS) $(CROSS_PKGS)
 # make bench's reference rows: nbdkit (its file plugin), a socat hop,

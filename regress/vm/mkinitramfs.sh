@@ -21,7 +21,8 @@
 # (/usr/bin/nbdkit, where vmediad's launcher runs it) with the plugins and
 # filters sources use (nbd, curl; retry, readahead, cow) at their
 # installed paths, every library they load, and TLS_DIR's source-ca.pem
-# as /etc/vmediad/source-ca.pem.
+# as /etc/vmediad/source-ca.pem; and the sysroot's nbd-client with
+# TLS_DIR/nbdtls's CA and client certificates in /etc/nbd-client.
 set -eu
 
 usage="usage: mkinitramfs.sh ARCH KERNEL_DIR TOP BUILD SYSROOT OUT TLS_DIR"
@@ -146,6 +147,18 @@ if [ "${VM_NBDKIT:-no}" = yes ]; then
 	done
 	[ -f "$tls/source-ca.pem" ] || die "VM_NBDKIT: no $tls/source-ca.pem"
 	install -m 644 "$tls/source-ca.pem" etc/vmediad/source-ca.pem
+	# Debian's nbd-client (gnutls) for network NBD over TLS to the
+	# host's vmediad; the CA and the client certificates of alice and
+	# mallory it presents.
+	nc=$sysroot/usr/sbin/nbd-client
+	[ -f "$nc" ] || die "VM_NBDKIT: no $nc (package nbd-client, $arch)"
+	elf_is "$nc" || die "VM_NBDKIT: $nc is not an $arch executable"
+	cp -L "$nc" usr/sbin/nbd-client
+	mkdir -p etc/nbd-client
+	for f in ca.pem alice.pem alice.key mallory.pem mallory.key; do
+		[ -f "$tls/nbdtls/$f" ] || die "VM_NBDKIT: no $tls/nbdtls/$f"
+		install -m 600 "$tls/nbdtls/$f" "etc/nbd-client/$f"
+	done
 fi
 
 # Every library the binaries load, by their NEEDED entries, from the
@@ -153,7 +166,7 @@ fi
 # path); and the loader at the path the binaries name.
 libdirs="$sysroot/lib/$triplet $sysroot/usr/lib/$triplet"
 todo=$(for f in usr/sbin/vmediad usr/libexec/vmediad/* usr/local/bin/* \
-    usr/bin/nbdkit $nbdkit_so; do
+    usr/bin/nbdkit usr/sbin/nbd-client $nbdkit_so; do
 	if [ -f "$f" ]; then needed "$f"; fi
 done)
 [ -n "$todo" ] || die "readelf listed no libraries of $build/sbin/vmediad"

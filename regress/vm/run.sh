@@ -28,6 +28,10 @@
 # not nbdkit, its plugins and their libraries (libnbd, libcurl, libxml2
 # with ICU's data: some 50 MB more in an initramfs that the emulated
 # boards unpack, and a 64 MiB HTTPS read over the AST2600's few MB/s).
+# Also on x86_64 (part 13): a second vmediad here (the test build) serves
+# an export over network NBD with STARTTLS and client certificates that
+# name users; Debian's nbd-client in the guest reads it as /dev/nbd1
+# with alice's certificate, and is refused without TLS or as mallory.
 # VM_MODE=bench-far (x86_64 only; make bench-far, regress/bench/far.sh)
 # boots guest/bench-far instead of guest/init, with what it needs (veth,
 # sch_netem, iproute2's ip and tc, nbdcopy, vmedia-peer), in build/bench-far
@@ -177,6 +181,35 @@ if [ $sources = yes ]; then
 	} >"$work/openssl.log" 2>&1 ||
 		fatal vm_tls_certificate_made "sources' CA: $(tail -3 "$work/openssl.log")"
 	chmod 600 "$work/source-ca.key" "$work/web.key"
+	# Network NBD (issue 15): a CA for the host's second vmediad, its
+	# certificate for 10.0.2.2, client certificates of alice and mallory
+	# (CN = user) that the guest's nbd-client presents.
+	nt=$work/nbdtls ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+	rm -rf "$nt" && mkdir -p "$nt"
+	{
+		openssl req -x509 $ec -subj /CN=vmediad-vm-nbd-ca -days 2 \
+		    -addext basicConstraints=critical,CA:TRUE \
+		    -addext keyUsage=critical,keyCertSign \
+		    -keyout "$nt/ca.key" -out "$nt/ca.pem" &&
+			printf 'subjectAltName=IP:10.0.2.2,IP:127.0.0.1\n' >"$nt/san.ext" &&
+			openssl req $ec -subj /CN=10.0.2.2 -keyout "$nt/server.key" \
+			    -out "$nt/server.csr" &&
+			openssl x509 -req -in "$nt/server.csr" -CA "$nt/ca.pem" \
+			    -CAkey "$nt/ca.key" -CAcreateserial -days 2 \
+			    -extfile "$nt/san.ext" -out "$nt/server.pem" &&
+			for u in alice mallory; do
+				openssl req $ec -subj "/CN=$u" -keyout "$nt/$u.key" \
+				    -out "$nt/$u.csr" &&
+					openssl x509 -req -in "$nt/$u.csr" -CA "$nt/ca.pem" \
+					    -CAkey "$nt/ca.key" -CAcreateserial -days 2 \
+					    -out "$nt/$u.pem" || exit 1
+			done
+	} >"$work/openssl.log" 2>&1 ||
+		fatal vm_tls_certificate_made "network NBD's CA: $(tail -3 "$work/openssl.log")"
+	chmod 600 "$nt"/*.key
+	# The host's second vmediad is the test build (as regress/netnbd's).
+	make -s -C "$top" O=build/test TEST=1 all >"$work/make-test.log" 2>&1 ||
+		fatal vm_release_build "make O=build/test TEST=1 failed: $(tail -3 "$work/make-test.log")"
 fi
 mkinit_env=()
 [ $sources = yes ] && mkinit_env=(VM_NBDKIT=yes)
@@ -295,6 +328,66 @@ NGINX
 		return
 	fi
 	src_append="SRC_NBD_PORT=$nbd_port SRC_WEB_PORT=$web_port"
+}
+
+# Network NBD (x86_64): a second vmediad (the test build) on this side
+# with nbd-listen (STARTTLS required), client certificates naming users
+# (nbd-client-ca), auth = users; its export "net" (nbd-clients = yes,
+# alice only) served by a peer from net.img; the guest's Debian
+# nbd-client connects to it through 10.0.2.2.
+start_netnbd() {
+	local d=$work/netnbd hport nport i
+	hport=$(free_port 18250 18264) && nport=$(free_port 18265 18279) ||
+		{ notok vm_network_nbd_server_starts "no free port in 18250-18279"; return; }
+	rm -rf "$d" && mkdir -p "$d/empty" && chmod 755 "$d/empty"
+	head -c 8M /dev/urandom >"$img/net.img"
+	pwhash() { printf '%s\n' "$1" | "$top/build/test/sbin/vmediad" -P; }
+	cat >"$d/vmediad.conf" <<CONF
+[vmediad]
+listen = 127.0.0.1:$hport
+nbd-listen = 127.0.0.1:$nport
+user = nobody
+chroot = $d/empty
+web = $top/web
+auth = users
+audit = $d/audit.log
+tls-certificate = $work/nbdtls/server.pem
+tls-key = $work/nbdtls/server.key
+nbd-client-ca = $work/nbdtls/ca.pem
+
+[export "net"]
+socket = $d/net.sock
+nbd-clients = yes
+allow = alice
+
+[user "alice"]
+password = $(pwhash alicepw)
+
+[user "mallory"]
+password = $(pwhash mallorypw)
+CONF
+	"$top/build/test/sbin/vmediad" -d -v -f "$d/vmediad.conf" \
+	    >"$d/vmediad.log" 2>&1 &
+	netnbd_pid=$!
+	for ((i = 0; i < 50; i++)); do
+		grep -q "local clients on $d/net.sock" "$d/vmediad.log" && break
+		sleep 0.1
+	done
+	"$peer" -v --daemon-ready "$d/peer.ready" --basic alice:alicepw \
+	    "ws://127.0.0.1:$hport/nbd/net" "$img/net.img" >"$d/peer.out" 2>&1 &
+	netnbd_peer=$!
+	for ((i = 0; i < 100; i++)); do
+		[ -e "$d/peer.ready" ] && break
+		kill -0 $netnbd_peer 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! [ -e "$d/peer.ready" ] || ! kill -0 $netnbd_pid 2>/dev/null; then
+		notok vm_network_nbd_server_starts \
+		    "$(tail -2 "$d/vmediad.log" "$d/peer.out" | tr '\n' ' ')"
+		return
+	fi
+	ok vm_network_nbd_server_starts
+	src_append="$src_append NET_NBD_PORT=$nport"
 }
 
 json() {
@@ -493,7 +586,7 @@ syscall_names() {
 # serial port): QEMU appends the guest's output to console.out, a plain
 # file, and reads the host's answers from console.in, a FIFO.
 rm -f "$console.in" "$console.out" "$work/host.log" "$work/bench.rows"
-[ $sources = yes ] && start_sources
+[ $sources = yes ] && { start_sources; start_netnbd; }
 mkfifo "$console.in"
 : >"$console.out"
 echo "# $suite: $qemu_bin ${machine[*]}"
@@ -520,7 +613,7 @@ stop_qemu() {
 # Nothing of ours outlives the suite, whatever happens.
 # nginx's master stops its worker on a TERM, not when killed.
 trap 'stop_qemu; kill -TERM ${nginx_pid:-} 2>/dev/null; sleep 0.5
-kill -9 ${tailpid:-} ${peer_pid[*]} $(jobs -p) 2>/dev/null' EXIT
+kill -9 ${tailpid:-} ${peer_pid[*]} ${netnbd_peer:-} ${netnbd_pid:-} $(jobs -p) 2>/dev/null' EXIT
 # Read and write ends both ours: opening never blocks on QEMU.
 exec 5<>"$console.in"
 exec 4< <(exec tail -n +1 -F "$console.out" 2>/dev/null)
