@@ -387,6 +387,7 @@ CONF
 		return
 	fi
 	ok vm_network_nbd_server_starts
+	netnbd_up=yes
 	src_append="$src_append NET_NBD_PORT=$nport"
 }
 
@@ -672,6 +673,19 @@ else
 fi
 # The guest has said all it will (poweroff -f follows "done").
 stop_qemu
+# Network NBD: the server's audit saw alice's session only (no session
+# for the client without TLS) and mallory refused on export "net".
+if [ "${netnbd_up:-}" = yes ] && [ $done_seen -eq 1 ]; then
+	a=$work/netnbd/audit.log
+	if [ "$(grep -c '"event": "session_start"' "$a")" = 1 ] &&
+	    grep -q '"event": "session_start", "session": [0-9]*, "user": "alice", .*"export": "net"' "$a" &&
+	    grep -q '"event": "access_denied", "user": "mallory", .*"export": "net"' "$a"; then
+		ok vm_network_nbd_audit_alice_only_mallory_denied
+	else
+		notok vm_network_nbd_audit_alice_only_mallory_denied \
+		    "$(cut -c1-160 "$a" | tr '\n' ' ')"
+	fi
+fi
 if [ $test_failed -gt 0 ]; then
 	cp "$console.out" "$work/console-failed.log"
 	echo "# $suite: the guest's console is in $work/console-failed.log"
