@@ -333,10 +333,76 @@ check_source_insert(const struct msg *m, enum msg_proc from)
 	if ((r = credentials_bad(in->cred_user, sizeof(in->cred_user),
 		 in->cred_password, sizeof(in->cred_password))) != NULL)
 		return r;
+	if ((in->verify != 0 && in->verify != 1) || in->ncas < 0 ||
+	    in->ncas > MSG_CAS_MAX || (in->verify == 0 && in->ncas != 0))
+		return "verify or ncas out of range";
 	return in->cred_user[0] == '\0' || src.scheme == CONF_SCHEME_HTTPS ||
 		src.scheme == CONF_SCHEME_HTTP ?
 	    NULL :
 	    "credentials for a source that is not https:// or http://";
+}
+
+/*
+ * One certificate in PEM as sessiond writes it (PEM_write_bio_X509):
+ * its BEGIN line, base64 lines, its END line, nothing else.
+ */
+static const char *
+pem_bad(const char *pem, size_t size)
+{
+	static const char begin[] = "-----BEGIN CERTIFICATE-----\n",
+			  end[] = "-----END CERTIFICATE-----\n";
+	size_t len, body;
+
+	if (!conf_terminated(pem, size))
+		return "pem not terminated";
+	len = strlen(pem);
+	if (len < sizeof(begin) - 1 + sizeof(end) - 1 + 2 ||
+	    strncmp(pem, begin, sizeof(begin) - 1) != 0 ||
+	    strcmp(pem + len - (sizeof(end) - 1), end) != 0)
+		return "pem is not one certificate";
+	body = len - (sizeof(begin) - 1) - (sizeof(end) - 1);
+	if (strspn(pem + sizeof(begin) - 1,
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		"0123456789+/=\n") != body)
+		return "pem is not one certificate";
+	return NULL;
+}
+
+static const char *
+check_insert_ca(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_ca *ca = &m->u.ca;
+
+	(void)from;
+	if (!name_ok(ca->export, sizeof(ca->export)))
+		return "export is not a valid name";
+	if (ca->count < 1 || ca->count > MSG_CAS_MAX || ca->index < 0 ||
+	    ca->index >= ca->count)
+		return "index or count out of range";
+	if (ca->verify != 1)
+		return "a CA with verification off";
+	return pem_bad(ca->pem, sizeof(ca->pem));
+}
+
+static const char *
+check_source_ca(const struct msg *m, enum msg_proc from)
+{
+	const struct msg_ca *ca = &m->u.ca;
+
+	(void)from;
+	if (!name_ok(ca->export, sizeof(ca->export)))
+		return "export is not a valid name";
+	if (ca->verify == 0)
+		return ca->count == 0 && ca->index == 0 && ca->pem[0] == '\0' &&
+			conf_terminated(ca->pem, sizeof(ca->pem)) ?
+		    NULL :
+		    "a CA with verification off";
+	if (ca->verify != 1)
+		return "verify neither 0 nor 1";
+	if (ca->count < 1 || ca->count > MSG_CAS_MAX || ca->index < 0 ||
+	    ca->index >= ca->count)
+		return "index or count out of range";
+	return pem_bad(ca->pem, sizeof(ca->pem));
 }
 
 static const char *
@@ -467,7 +533,8 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    check_source_insert,
 	    "insert a source into an export (POST .../insert); export a "
 	    "name, user a name or none, uri a source but nbd+unix, "
-	    "credentials both or neither and only for https:// or http://" },
+	    "credentials both or neither and only for https:// or http://, "
+	    "verify 0 or 1, ncas 0-4 and 0 without verify" },
 	[MSG_SOURCE_EJECT] = { "SOURCE_EJECT", "struct msg_source",
 	    sizeof(struct msg_source), MSG_FD_NEVER, BY_SESSIOND, BY_PARENT,
 	    check_source_eject,
@@ -489,12 +556,25 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	    "an inserted source's HTTP user and password, for the SOURCE_START "
 	    "that follows; export a name, a user of name characters, a "
 	    "password without control bytes" },
+	[MSG_INSERT_CA] = { "INSERT_CA", "struct msg_ca", sizeof(struct msg_ca),
+	    MSG_FD_NEVER, BY_SESSIOND, BY_PARENT, check_insert_ca,
+	    "one CA certificate the SOURCE_INSERT that follows is to trust "
+	    "alone (Redfish Certificates); export a name, index below count, "
+	    "count 1-4, verify 1, one PEM certificate" },
+	[MSG_SOURCE_CA] = { "SOURCE_CA", "struct msg_ca", sizeof(struct msg_ca),
+	    MSG_FD_NEVER, BY_PARENT, BY_LAUNCHER, check_source_ca,
+	    "an inserted source's CA for the SOURCE_START that follows "
+	    "(cainfo=), or verify 0: no check (sslverify=false); export a "
+	    "name, index below count 1-4 and one PEM certificate, or count "
+	    "0 and no PEM with verify 0" },
 };
 
 _Static_assert(sizeof(struct conf_global) <= MSG_PAYLOAD_MAX,
     "conf_global must fit one message");
 _Static_assert(sizeof(struct conf_export) <= MSG_PAYLOAD_MAX,
     "conf_export must fit one message");
+_Static_assert(sizeof(struct msg_ca) <= MSG_PAYLOAD_MAX,
+    "a CA must fit one message");
 /* Twice the largest burst, a whole config push, fits a channel's queue. */
 #define MSG_OUT(type) (sizeof(struct msg_hdr) + sizeof(type))
 _Static_assert(2 *

@@ -81,6 +81,8 @@ enum msg_type {
 	MSG_SOURCE_ENDED,
 	MSG_SOURCE_STOP,
 	MSG_SOURCE_CREDENTIALS,
+	MSG_INSERT_CA,
+	MSG_SOURCE_CA,
 	MSG_TYPE_COUNT
 };
 
@@ -243,6 +245,25 @@ struct msg_insert {
 	/* HTTP credentials for an https:// or http:// source, or empty */
 	char cred_user[CONF_NAME_MAX];
 	char cred_password[MSG_SECRET_MAX];
+	/* Redfish: the image server's certificate checked (1) or not (0) */
+	int32_t verify;
+	int32_t ncas; /* INSERT_CAs just before: the CAs to trust alone */
+};
+
+/*
+ * One CA certificate (PEM) an inserted https:// source is to trust, of
+ * count: sessiond's INSERT_CAs come just before their SOURCE_INSERT, the
+ * parent's SOURCE_CAs just before each SOURCE_START of that source. A
+ * SOURCE_CA with verify 0 (count 0, no PEM) turns verification off.
+ */
+#define MSG_CAS_MAX 4
+#define MSG_PEM_MAX 3584
+struct msg_ca {
+	char export[CONF_NAME_MAX];
+	int32_t index;
+	int32_t count;
+	int32_t verify;
+	char pem[MSG_PEM_MAX];
 };
 
 /*
@@ -281,6 +302,7 @@ struct msg {
 		struct msg_source source;
 		struct msg_insert insert;
 		struct msg_credentials credentials;
+		struct msg_ca ca;
 		uint64_t align;
 	} u;
 };

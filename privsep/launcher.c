@@ -56,6 +56,15 @@ static struct launched {
 static char rundir[64];
 /* An inserted source's HTTP credentials, for its next SOURCE_START. */
 static struct msg_credentials pending;
+/* Its CAs (SOURCE_CA), joined, or verification off; for the same. */
+static struct {
+	char export[CONF_NAME_MAX];
+	int verify;
+	int count;
+	int n; /* came so far; -1: out of order */
+	size_t len;
+	char bundle[MSG_CAS_MAX * MSG_PEM_MAX];
+} trust;
 
 static void
 launcher_describe(int status, char *buf, size_t size)
@@ -239,11 +248,85 @@ launcher_credentials(const struct conf_export *e, char *file, size_t size)
 	return &with;
 }
 
+/* A SOURCE_CA: one more CA for the next start, or none to check. */
+static void
+launcher_trust_add(const struct msg_ca *ca)
+{
+	size_t len = strlen(ca->pem);
+
+	if (ca->index == 0) {
+		memset(&trust, 0, sizeof(trust));
+		snprintf(trust.export, sizeof(trust.export), "%s", ca->export);
+		trust.verify = ca->verify;
+		trust.count = ca->count;
+	}
+	if (strcmp(trust.export, ca->export) != 0 || ca->index != trust.n ||
+	    ca->verify != trust.verify || ca->count != trust.count ||
+	    trust.len + len > sizeof(trust.bundle)) {
+		trust.n = -1;
+		return;
+	}
+	if (ca->verify) {
+		memcpy(trust.bundle + trust.len, ca->pem, len);
+		trust.len += len;
+		trust.n++;
+	}
+}
+
+/*
+ * The trust that came for export e: the CAs as a file root alone reads,
+ * named as source-ca in a copy of e (nbdkit's cainfo= trusts them
+ * alone), or SOURCE_NO_VERIFY in *flags. Returns e itself if none came,
+ * NULL if they cannot be used; the file is there if file[0] != 0.
+ */
+static const struct conf_export *
+launcher_trust(const struct conf_export *e, char *file, size_t size,
+    unsigned int *flags)
+{
+	static struct conf_export with;
+	int fd, ok;
+
+	file[0] = '\0';
+	if (trust.export[0] == '\0' || strcmp(trust.export, e->name) != 0) {
+		memset(&trust, 0, sizeof(trust));
+		return e;
+	}
+	if (trust.n == -1 || (trust.verify && trust.n != trust.count)) {
+		memset(&trust, 0, sizeof(trust));
+		return NULL;
+	}
+	if (!trust.verify) {
+		*flags |= SOURCE_NO_VERIFY;
+		memset(&trust, 0, sizeof(trust));
+		return e;
+	}
+	if ((size_t)snprintf(file, size, "%s/%s.cas", rundir, e->name) >= size)
+		fatalx("CA file for %s too long", e->name);
+	unlink(file);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	ok = fd != -1 &&
+	    write(fd, trust.bundle, trust.len) == (ssize_t)trust.len;
+	if (fd != -1)
+		close(fd);
+	memset(&trust, 0, sizeof(trust));
+	if (!ok) {
+		log_warn("source %s: %s", e->name, file);
+		unlink(file);
+		file[0] = '\0';
+		return NULL;
+	}
+	with = *e;
+	snprintf(with.source_ca, sizeof(with.source_ca), "%s", file);
+	return &with;
+}
+
 static void
 launcher_start(const struct conf_export *e, uid_t uid, gid_t gid)
 {
 	struct source_child c;
-	char why[256], credentials[CONF_PATH_MAX];
+	char why[256], credentials[CONF_PATH_MAX], cas[CONF_PATH_MAX];
+	unsigned int flags = SOURCE_STDERR;
 	int i, slot = -1;
 
 	for (i = 0; i < CONF_EXPORT_MAX; i++) {
@@ -265,16 +348,26 @@ launcher_start(const struct conf_export *e, uid_t uid, gid_t gid)
 		fatalx("source folder for %s too long", e->name);
 	if ((e = launcher_credentials(e, credentials, sizeof(credentials))) ==
 	    NULL) {
+		memset(&trust, 0, sizeof(trust));
 		launcher_tell(MSG_SOURCE_EXITED, launched[slot].export, 0,
 		    "cannot write the credentials for nbdkit", -1);
 		return;
 	}
+	if ((e = launcher_trust(e, cas, sizeof(cas), &flags)) == NULL) {
+		if (credentials[0] != '\0')
+			unlink(credentials);
+		launcher_tell(MSG_SOURCE_EXITED, launched[slot].export, 0,
+		    "cannot write the certificates for nbdkit", -1);
+		return;
+	}
 	if (source_prepare(e, launched[slot].dir, uid, gid, why, sizeof(why)) ==
 		-1 ||
-	    source_spawn(e, launched[slot].dir, uid, gid, 1, &c, why,
+	    source_spawn(e, launched[slot].dir, uid, gid, flags, &c, why,
 		sizeof(why)) == -1) {
 		if (credentials[0] != '\0')
 			unlink(credentials);
+		if (cas[0] != '\0')
+			unlink(cas);
 		source_cleanup(launched[slot].dir);
 		log_warnx("source %s: %s", e->name, why);
 		launcher_tell(MSG_SOURCE_EXITED, e->name, 0, why, -1);
@@ -283,6 +376,8 @@ launcher_start(const struct conf_export *e, uid_t uid, gid_t gid)
 	/* Copied into nbdkit's folder: ours goes. */
 	if (credentials[0] != '\0')
 		unlink(credentials);
+	if (cas[0] != '\0')
+		unlink(cas);
 	launched[slot].pid = c.pid;
 	launched[slot].err_fd = c.err_fd;
 	launched[slot].errlen = launched[slot].logged = 0;
@@ -406,6 +501,8 @@ static void __attribute__((noreturn)) launcher_main(const struct conf_global *g)
 			launcher_start(&m.u.export, g->uid, g->gid);
 		else if (r == 1 && m.type == MSG_SOURCE_STOP)
 			launcher_stop_one(&m.u.source);
+		else if (r == 1 && m.type == MSG_SOURCE_CA)
+			launcher_trust_add(&m.u.ca);
 		else if (r == 1 && m.type == MSG_SOURCE_CREDENTIALS) {
 			pending = m.u.credentials;
 			explicit_bzero(&m.u.credentials,
@@ -494,6 +591,7 @@ run_new(struct vmediad *env, const char *export)
 	if ((timer = run->timer) == NULL &&
 	    (timer = evtimer_new(env->base, source_retry, run)) == NULL)
 		fatalx("cannot make the timer of source %s", export);
+	free(run->cas);
 	memset(run, 0, sizeof(*run));
 	run->timer = timer;
 	run->state = SOURCE_GONE;
@@ -502,13 +600,16 @@ run_new(struct vmediad *env, const char *export)
 	return run;
 }
 
-/* No more starts: its credentials are forgotten. */
+/* No more starts: its credentials and CAs are forgotten. */
 static void
 run_gone(struct source_run *run)
 {
 	run->state = SOURCE_GONE;
 	explicit_bzero(run->cred_user, sizeof(run->cred_user));
 	explicit_bzero(run->cred_password, sizeof(run->cred_password));
+	free(run->cas);
+	run->cas = NULL;
+	run->ncas = 0;
 }
 
 /* The export of a config source, as it is now configured. */
@@ -587,6 +688,33 @@ source_send_credentials(struct source_run *run)
 }
 
 /*
+ * Before its SOURCE_START, after the credentials: the CAs it trusts
+ * alone, or that it checks none.
+ */
+static void
+source_send_cas(struct source_run *run)
+{
+	static struct msg_ca ca;
+	int i;
+
+	memset(&ca, 0, sizeof(ca));
+	snprintf(ca.export, sizeof(ca.export), "%s", run->export);
+	ca.verify = run->verify;
+	if (!run->verify) {
+		chan_send(&run->env->launcher, MSG_SOURCE_CA, &ca, sizeof(ca),
+		    -1);
+		return;
+	}
+	ca.count = run->ncas;
+	for (i = 0; i < run->ncas; i++) {
+		ca.index = i;
+		memcpy(ca.pem, run->cas[i], sizeof(ca.pem));
+		chan_send(&run->env->launcher, MSG_SOURCE_CA, &ca, sizeof(ca),
+		    -1);
+	}
+}
+
+/*
  * The export as it is now configured; gone from the config, no more. An
  * inserted source goes as its export is, with its URI and no file but
  * the export's source-ca (conf_check.c allows no other).
@@ -620,6 +748,8 @@ source_request(struct source_run *run)
 		e = &copy;
 		if (run->cred_user[0] != '\0')
 			source_send_credentials(run);
+		if (!run->verify || run->ncas > 0)
+			source_send_cas(run);
 	} else if ((e = export_of(env, run->export)) == NULL) {
 		log_info("source %s: no longer configured", run->export);
 		run->state = SOURCE_GONE;
@@ -785,6 +915,33 @@ launcher_attach(struct vmediad *env)
 }
 
 /*
+ * sessiond's INSERT_CAs, in order, for the SOURCE_INSERT right behind
+ * them (one insert at a time comes down the channel).
+ */
+static struct {
+	char export[CONF_NAME_MAX];
+	int n; /* -1: out of order */
+	char pem[MSG_CAS_MAX][MSG_PEM_MAX];
+} incoming;
+
+void
+launcher_insert_ca(struct vmediad *env, const struct msg_ca *ca)
+{
+	(void)env;
+	if (ca->index == 0) {
+		memset(&incoming, 0, sizeof(incoming));
+		snprintf(incoming.export, sizeof(incoming.export), "%s",
+		    ca->export);
+	}
+	if (strcmp(incoming.export, ca->export) != 0 ||
+	    ca->index != incoming.n) {
+		incoming.n = -1;
+		return;
+	}
+	memcpy(incoming.pem[incoming.n++], ca->pem, MSG_PEM_MAX);
+}
+
+/*
  * POST /api/exports/NAME/insert, checked by sessiond: checked again
  * here against our config, then started as a source of that export.
  * Whatever stops it, sessiond hears (SOURCE_ENDED) and answers.
@@ -813,10 +970,26 @@ launcher_insert(struct vmediad *env, const struct msg_insert *in)
 		    "the last source is still stopping; try again");
 		return;
 	}
+	if (in->ncas > 0 &&
+	    (incoming.n != in->ncas ||
+		strcmp(incoming.export, in->export) != 0)) {
+		memset(&incoming, 0, sizeof(incoming));
+		source_tell_sessiond(env, in->export, 0,
+		    "its certificates did not all come");
+		return;
+	}
 	if ((run = run_new(env, in->export)) == NULL) {
 		source_tell_sessiond(env, in->export, 0, "too many sources");
 		return;
 	}
+	run->verify = in->verify;
+	if (in->ncas > 0) {
+		if ((run->cas = calloc(in->ncas, MSG_PEM_MAX)) == NULL)
+			fatal("the certificates of source %s", in->export);
+		memcpy(run->cas, incoming.pem, (size_t)in->ncas * MSG_PEM_MAX);
+		run->ncas = in->ncas;
+	}
+	memset(&incoming, 0, sizeof(incoming));
 	snprintf(run->uri, sizeof(run->uri), "%s", in->uri);
 	memcpy(run->cred_user, in->cred_user, sizeof(run->cred_user));
 	memcpy(run->cred_password, in->cred_password,

@@ -10,6 +10,7 @@
 extern const struct sandbox_policy launcher_policy;
 
 struct vmediad;
+struct msg_ca;
 struct msg_insert;
 struct msg_source;
 
@@ -19,6 +20,7 @@ void launcher_attach(struct vmediad *);
 void launcher_stop(struct vmediad *);
 int launcher_reaped(struct vmediad *, pid_t, int);
 void launcher_insert(struct vmediad *, const struct msg_insert *);
+void launcher_insert_ca(struct vmediad *, const struct msg_ca *);
 void launcher_eject(struct vmediad *, const struct msg_source *);
 void launcher_reload(struct vmediad *);
 

@@ -115,6 +115,9 @@ proc_dispatch(struct chan *c, struct msg *m, void *arg)
 	case MSG_SOURCE_EJECT:
 		launcher_eject(p->env, &m->u.source);
 		break;
+	case MSG_INSERT_CA:
+		launcher_insert_ca(p->env, &m->u.ca);
+		break;
 	default:
 		fatalx("%s from %s allowed but not handled",
 		    msg_type_name(m->type), p->name);

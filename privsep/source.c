@@ -388,7 +388,8 @@ argv_nbd(const struct conf_export *e, const struct conf_source *src,
 
 static int
 argv_curl(const struct conf_export *e, const struct conf_source *src,
-    const char *dir, struct source_argv *a, char *why, size_t size)
+    const char *dir, unsigned int flags, struct source_argv *a, char *why,
+    size_t size)
 {
 	char path[CONF_PATH_MAX * 2], *user;
 	size_t len;
@@ -401,7 +402,9 @@ argv_curl(const struct conf_export *e, const struct conf_source *src,
 	r |= arg(a, "protocols=%s",
 	    src->scheme == CONF_SCHEME_HTTPS ? "https" : "http");
 	r |= arg(a, "followlocation=false");
-	if (e->source_ca[0] != '\0') {
+	if (flags & SOURCE_NO_VERIFY)
+		r |= arg(a, "sslverify=false");
+	else if (e->source_ca[0] != '\0') {
 		if (join(path, sizeof(path), dir, "cas") == 0 &&
 		    stat(path, &st) == 0)
 			r |= arg(a, "capath=%s", path);
@@ -427,7 +430,7 @@ argv_curl(const struct conf_export *e, const struct conf_source *src,
  */
 int
 source_build_argv(const struct conf_export *e, const char *dir,
-    struct source_argv *a, char *why, size_t size)
+    unsigned int flags, struct source_argv *a, char *why, size_t size)
 {
 	struct conf_source src;
 	const char *r;
@@ -454,7 +457,7 @@ source_build_argv(const struct conf_export *e, const char *dir,
 			return fail(why, size, "%s: path too long", dir);
 		a->envp[1] = a->envs[1];
 	}
-	if ((http ? argv_curl(e, &src, dir, a, why, size) :
+	if ((http ? argv_curl(e, &src, dir, flags, a, why, size) :
 		    argv_nbd(e, &src, dir, a, why, size)) != 0)
 		return why[0] != '\0' ?
 		    -1 :
@@ -496,21 +499,22 @@ source_exec(struct source_argv *a, int sock, int errfd, uid_t uid, gid_t gid)
 
 /*
  * Starts nbdkit for export e, prepared in dir, as uid:gid. With
- * want_stderr its stderr comes back in c->err_fd; otherwise it shares
+ * SOURCE_STDERR its stderr comes back in c->err_fd; otherwise it shares
  * ours. Returns 0, or -1 and why.
  */
 int
 source_spawn(const struct conf_export *e, const char *dir, uid_t uid, gid_t gid,
-    int want_stderr, struct source_child *c, char *why, size_t size)
+    unsigned int flags, struct source_child *c, char *why, size_t size)
 {
 	static struct source_argv a;
+	int want_stderr = (flags & SOURCE_STDERR) != 0;
 	int sp[2], errpipe[2] = { -1, -1 };
 
 	c->pid = -1;
 	c->fd = c->err_fd = -1;
 	if (uid == 0)
 		return fail(why, size, "nbdkit must not run as root");
-	if (source_build_argv(e, dir, &a, why, size) == -1)
+	if (source_build_argv(e, dir, flags, &a, why, size) == -1)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1)
 		return fail(why, size, "socketpair: %s", strerror(errno));

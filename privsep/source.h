@@ -16,6 +16,10 @@
 #define SOURCE_STDERR_MAX 2048 /* the tail of nbdkit's stderr kept */
 
 #define SOURCE_ENV_MAX 2
+
+/* source_spawn and source_build_argv flags */
+#define SOURCE_STDERR 0x01	 /* nbdkit's stderr comes back in err_fd */
+#define SOURCE_NO_VERIFY 0x02	 /* https: sslverify=false (Redfish) */
 #define SOURCE_OVERLAY "overlay" /* the cow filter's folder (TMPDIR) */
 
 /*
@@ -40,10 +44,10 @@ struct source_child {
 int source_prepare(const struct conf_export *, const char *, uid_t, gid_t,
     char *, size_t);
 void source_cleanup(const char *);
-int source_build_argv(const struct conf_export *, const char *,
+int source_build_argv(const struct conf_export *, const char *, unsigned int,
     struct source_argv *, char *, size_t);
-int source_spawn(const struct conf_export *, const char *, uid_t, gid_t, int,
-    struct source_child *, char *, size_t);
+int source_spawn(const struct conf_export *, const char *, uid_t, gid_t,
+    unsigned int, struct source_child *, char *, size_t);
 
 /* source_reason.c */
 int source_reason(const char *, size_t, char *, size_t);

@@ -38,6 +38,10 @@ struct source_run {
 	/* an inserted source's HTTP credentials, kept for its restarts */
 	char cred_user[CONF_NAME_MAX];
 	char cred_password[MSG_SECRET_MAX];
+	/* and its trust (Redfish): verify 0 is sslverify=false; the CAs */
+	int verify;
+	int ncas;
+	char (*cas)[MSG_PEM_MAX];
 	enum source_state state;
 	int ending; /* ejected, or a reload took it away: never again */
 	pid_t pid;

@@ -71,12 +71,31 @@ auth_may_use(const struct identity *id, const struct conf_export *e)
 	return 0;
 }
 
+/*
+ * Redfish's SessionService SessionTimeout, PATCHed by an admin: it stands
+ * for login-idle until the next reload (0: login-idle).
+ */
+static int login_idle_set;
+
+void
+auth_login_idle_set(int seconds)
+{
+	login_idle_set = seconds;
+}
+
+int
+auth_login_idle(void)
+{
+	return login_idle_set > 0 ? login_idle_set :
+				    sd_child->conf->global.login_idle;
+}
+
 static int
 login_expired(const struct login *l, time_t now)
 {
 	const struct conf_global *g = &sd_child->conf->global;
 
-	return now - l->used > g->login_idle ||
+	return now - l->used > auth_login_idle() ||
 	    now - l->created > g->login_lifetime || auth_user(l->user) == NULL;
 }
 
@@ -207,6 +226,7 @@ login_lookup(const char *token)
 	return found;
 }
 
+/* 0 with id filled; -1 for no such login, -2 for one that expired. */
 int
 auth_login_find(const char *token, struct identity *id, enum auth_how how)
 {
@@ -217,7 +237,7 @@ auth_login_find(const char *token, struct identity *id, enum auth_how how)
 		return -1;
 	if (login_expired(l, now)) {
 		memset(l, 0, sizeof(*l));
-		return -1;
+		return -2;
 	}
 	l->used = now;
 	auth_identity_user(id, how, l->user);

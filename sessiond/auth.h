@@ -44,6 +44,8 @@ int auth_may_use(const struct identity *, const struct conf_export *);
 int auth_login_create(const char *, char[CRED_TOKEN_LEN + 1],
     struct auth_dropped *);
 int auth_login_find(const char *, struct identity *, enum auth_how);
+void auth_login_idle_set(int);
+int auth_login_idle(void);
 void auth_login_remove(const char *);
 int auth_login_next(int *, char[AUTH_RID_LEN + 1], char[CONF_NAME_MAX]);
 int auth_login_rid_user(const char *, char[CONF_NAME_MAX]);

@@ -67,6 +67,8 @@ static const struct http_field http_fields[] = {
 	{ "Transfer-Encoding", HTTP_F_TRANSFER_ENCODING, 0, 0, NULL },
 	HTTP_FIELD("X-Auth-Token", HTTP_F_STRING, x_auth_token,
 	    HTTP_X_AUTH_TOKEN_MAX, NULL),
+	HTTP_FIELD("If-Match", HTTP_F_STRING, if_match, HTTP_IF_MATCH_MAX,
+	    ", "),
 };
 
 #define HTTP_NFIELDS (sizeof(http_fields) / sizeof(http_fields[0]))

@@ -32,6 +32,7 @@ struct evbuffer;
 #define HTTP_AUTHORIZATION_MAX 1025
 #define HTTP_CONTENT_TYPE_MAX 257
 #define HTTP_X_AUTH_TOKEN_MAX 129
+#define HTTP_IF_MATCH_MAX 257
 
 enum http_method {
 	HTTP_METHOD_OTHER = 0, /* answered 405 by the caller */
@@ -74,6 +75,7 @@ struct http_request {
 	char authorization[HTTP_AUTHORIZATION_MAX];
 	char content_type[HTTP_CONTENT_TYPE_MAX];
 	char x_auth_token[HTTP_X_AUTH_TOKEN_MAX]; /* Redfish sessions */
+	char if_match[HTTP_IF_MATCH_MAX];	  /* Redfish PATCH, actions */
 	int has_content_length;
 	uint64_t content_length;
 	unsigned int nheaders; /* header lines, all of them */

@@ -114,6 +114,33 @@ insert_check(const struct export_rt *ex, const struct cred_insert *b,
 }
 
 /*
+ * The member's trust for the insert: VerifyCertificate, and its
+ * Certificates as INSERT_CAs just before the SOURCE_INSERT.
+ */
+static void
+insert_send_cas(const struct export_rt *ex, struct msg_insert *in)
+{
+	static struct msg_ca ca;
+	int i, n = 0;
+
+	in->verify = !ex->no_verify;
+	for (i = 0; in->verify && i < MSG_CAS_MAX; i++)
+		n += ex->cas[i] != NULL;
+	memset(&ca, 0, sizeof(ca));
+	snprintf(ca.export, sizeof(ca.export), "%s", ex->conf.name);
+	ca.count = n;
+	ca.verify = 1;
+	for (i = 0; n > 0 && i < MSG_CAS_MAX; i++) {
+		if (ex->cas[i] == NULL)
+			continue;
+		snprintf(ca.pem, sizeof(ca.pem), "%s", ex->cas[i]);
+		insert_tell_parent(MSG_INSERT_CA, &ca, sizeof(ca));
+		ca.index++;
+	}
+	in->ncas = n;
+}
+
+/*
  * An insert into ex for c, whoever parsed the request (the JSON API
  * below, Redfish's InsertMedia): the export's allow-source decides, the
  * answer comes when the source attached or failed (insert_answer), in
@@ -161,6 +188,7 @@ insert_start(struct conn *c, struct export_rt *ex, struct cred_insert *body)
 	log_info("export %s: %s inserts %s%s", ex->conf.name,
 	    c->id.user[0] ? c->id.user : c->addr, in.uri,
 	    in.cred_user[0] ? " with credentials" : "");
+	insert_send_cas(ex, &in);
 	insert_tell_parent(MSG_SOURCE_INSERT, &in, sizeof(in));
 	explicit_bzero(&in, sizeof(in));
 }

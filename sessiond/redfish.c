@@ -9,8 +9,12 @@
  */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "child.h"
@@ -52,6 +56,10 @@ enum rf_msg {
 	RF_PROPERTY_DUPLICATE,
 	RF_PROPERTY_VALUE_FORMAT_ERROR,
 	RF_PROPERTY_VALUE_CONFLICT,
+	RF_PROPERTY_NOT_WRITABLE,
+	RF_PROPERTY_VALUE_OUT_OF_RANGE,
+	RF_PRECONDITION_FAILED,
+	RF_CREATE_LIMIT_REACHED,
 };
 
 struct rf_message {
@@ -172,6 +180,29 @@ static const struct rf_message rf_messages[] = {
 	    "The property '%1' could not be written because its value would "
 	    "conflict with the value of the '%2' property.",
 	    2, "Warning", "No resolution is required." },
+	[RF_PROPERTY_NOT_WRITABLE] = { "PropertyNotWritable",
+	    "The property %1 is a read-only property and cannot be assigned "
+	    "a value.",
+	    1, "Warning",
+	    "Remove the property from the request body and resubmit the "
+	    "request if the operation failed." },
+	[RF_PROPERTY_VALUE_OUT_OF_RANGE] = { "PropertyValueOutOfRange",
+	    "The value '%1' for the property %2 is not in the supported "
+	    "range of acceptable values.",
+	    2, "Warning",
+	    "Correct the value for the property in the request body and "
+	    "resubmit the request if the operation failed." },
+	[RF_PRECONDITION_FAILED] = { "PreconditionFailed",
+	    "The ETag supplied did not match the ETag required to change "
+	    "this resource.",
+	    0, "Critical",
+	    "Try the operation again using the appropriate ETag." },
+	[RF_CREATE_LIMIT_REACHED] = { "CreateLimitReachedForResource",
+	    "The create operation failed because the resource has reached "
+	    "the limit of possible resources.",
+	    0, "Critical",
+	    "Either delete resources and resubmit the request if the "
+	    "operation failed or do not resubmit the request." },
 };
 
 /* One error: the status, a registry message and what it is about. */
@@ -473,8 +504,8 @@ serve_root(struct conn *c)
 	rf_send(c, 200, b, NULL, 0, RF_ETAG);
 }
 
-static void
-serve_session_service(struct conn *c)
+static struct evbuffer *
+session_service_body(void)
 {
 	struct evbuffer *b = route_body_new();
 
@@ -486,8 +517,8 @@ serve_session_service(struct conn *c)
 	    "\"ServiceEnabled\": true, \"SessionTimeout\": %d, "
 	    "\"Status\": {\"State\": \"Enabled\", \"Health\": \"OK\"}, "
 	    "\"Sessions\": {\"@odata.id\": \"" RF_SESSIONS "\"}}\n",
-	    sd_child->conf->global.login_idle);
-	rf_send(c, 200, b, NULL, 0, RF_ETAG);
+	    auth_login_idle());
+	return b;
 }
 
 /* One's own logins; an admin sees everyone's. */
@@ -658,8 +689,8 @@ rf_image_name(struct evbuffer *b, const char *uri)
 	evbuffer_add_printf(b, "\"");
 }
 
-static void
-serve_media(struct conn *c, const struct export_rt *ex)
+static struct evbuffer *
+media_body(const struct export_rt *ex)
 {
 	const struct session *s = ex->session;
 	const char *name = ex->conf.name, *mgr = rf_manager();
@@ -693,6 +724,8 @@ serve_media(struct conn *c, const struct export_rt *ex)
 	evbuffer_add_printf(b,
 	    ", \"Inserted\": %s, \"WriteProtected\": %s, "
 	    "\"ConnectedVia\": \"%s\", \"TransferMethod\": \"Stream\", "
+	    "\"VerifyCertificate\": %s, \"Certificates\": {\"@odata.id\": "
+	    "\"" RF_MANAGERS "/%s/VirtualMedia/%s/Certificates\"}, "
 	    "\"Status\": {\"State\": \"Enabled\", \"Health\": \"OK\"}, "
 	    "\"Actions\": {\"#VirtualMedia.InsertMedia\": {\"target\": "
 	    "\"" RF_MANAGERS "/%s/VirtualMedia/%s/Actions/"
@@ -700,8 +733,49 @@ serve_media(struct conn *c, const struct export_rt *ex)
 	    "{\"target\": \"" RF_MANAGERS "/%s/VirtualMedia/%s/Actions/"
 	    "VirtualMedia.EjectMedia\"}}}\n",
 	    inserted ? "true" : "false", ex->conf.read_only ? "true" : "false",
-	    via, mgr, name, mgr, name);
-	rf_send(c, 200, b, NULL, 0, RF_ETAG);
+	    via, ex->no_verify ? "false" : "true", mgr, name, mgr, name, mgr,
+	    name);
+	return b;
+}
+
+/*
+ * If-Match: the request goes on only if one of its tags is the one a GET
+ * of the resource would carry now (its body: now), or "*". Tags compare
+ * weakly (W/ aside): ours are weak, and clients send back what they got.
+ * Returns 1 to go on, 0 after a 412.
+ */
+static int
+rf_if_match(struct conn *c, struct evbuffer *now)
+{
+	const char *p = c->req->if_match, *t;
+	struct rf_err e = { 412, RF_PRECONDITION_FAILED, NULL, { NULL, NULL },
+		NULL };
+	char tag[40];
+	size_t len, tl;
+
+	if (p[0] == '\0') {
+		evbuffer_free(now);
+		return 1;
+	}
+	rf_etag(now, tag, sizeof(tag));
+	evbuffer_free(now);
+	while (*(p += strspn(p, " \t,")) != '\0') {
+		len = strcspn(p, ",");
+		for (tl = len;
+		     tl > 0 && (p[tl - 1] == ' ' || p[tl - 1] == '\t'); tl--)
+			;
+		t = p;
+		if (tl >= 2 && strncmp(t, "W/", 2) == 0) {
+			t += 2;
+			tl -= 2;
+		}
+		if ((tl == 1 && t[0] == '*') ||
+		    (tl == strlen(tag + 2) && memcmp(t, tag + 2, tl) == 0))
+			return 1;
+		p += len;
+	}
+	rf_error(c, &e);
+	return 0;
 }
 
 /* --- actions ---------------------------------------------------------- */
@@ -896,7 +970,8 @@ serve_insert(struct conn *c, struct export_rt *ex)
 	explicit_bzero(c->req->body, sizeof(c->req->body));
 	if (rv == -1)
 		rf_body_refused(c, ex->conf.name, INSERT_ACTION, &body);
-	else if (insert_checked(c, ex, &body) == 0 &&
+	else if (rf_if_match(c, media_body(ex)) &&
+	    insert_checked(c, ex, &body) == 0 &&
 	    insert_body(c, ex, &body, &in) == 0)
 		insert_start(c, ex, &in);
 	rf_body_clear(&body);
@@ -916,12 +991,19 @@ serve_eject(struct conn *c, struct export_rt *ex)
 		rf_body_refused(c, ex->conf.name, EJECT_ACTION, &body);
 		return;
 	}
+	if (!rf_if_match(c, media_body(ex)))
+		return;
 	switch (route_eject(c, ex)) {
 	case ROUTE_EJECT_NOTHING:
-		e.status = 409;
-		e.msg = RF_GENERAL_ERROR;
-		e.detail = "no media is inserted: nothing to eject";
-		rf_error(c, &e);
+		/*
+		 * Nothing in it: the media is out, as asked. sushy's
+		 * eject_media() swallows any error, Ironic and Ansible eject
+		 * only what shows Inserted; a success spares them and a
+		 * script a special case. Nothing happened: no audit.
+		 */
+		log_debug("%s: EjectMedia of %s: nothing inserted", c->addr,
+		    ex->conf.name);
+		rf_send(c, 204, route_body_new(), NULL, 0, 0);
 		return;
 	case ROUTE_EJECT_NOT_OWNER:
 		rf_error(c, &e);
@@ -966,7 +1048,7 @@ login_done(void *arg, int ok)
 	if (!login_password_checked(c, ok, AUTH_HOW_X_AUTH_TOKEN))
 		return;
 	if (auth_login_create(c->id.user, token, &dropped) == -1 ||
-	    auth_login_find(token, &c->id, AUTH_HOW_X_AUTH_TOKEN) == -1) {
+	    auth_login_find(token, &c->id, AUTH_HOW_X_AUTH_TOKEN) != 0) {
 		explicit_bzero(token, sizeof(token));
 		conn_error(c, 503, "cannot create a login");
 		return;
@@ -1042,6 +1124,7 @@ enum rf_allow {
 	RF_GET = 0x01,
 	RF_POST = 0x02,
 	RF_DELETE = 0x04,
+	RF_PATCH = 0x08,
 };
 
 /* The method one of allow; else 405 with Allow. */
@@ -1057,11 +1140,13 @@ rf_method(struct conn *c, int allow)
 	if (((m == HTTP_METHOD_GET || m == HTTP_METHOD_HEAD) &&
 		(allow & RF_GET)) ||
 	    (m == HTTP_METHOD_POST && (allow & RF_POST)) ||
+	    (m == HTTP_METHOD_PATCH && (allow & RF_PATCH)) ||
 	    (m == HTTP_METHOD_DELETE && (allow & RF_DELETE)))
 		return 1;
-	snprintf(list, sizeof(list), "%s%s%s",
+	snprintf(list, sizeof(list), "%s%s%s%s",
 	    allow & RF_GET ? "GET, HEAD" : "",
 	    allow & RF_POST ? (allow & RF_GET ? ", POST" : "POST") : "",
+	    allow & RF_PATCH ? ", PATCH" : "",
 	    allow & RF_DELETE ? ", DELETE" : "");
 	log_debug("%s: 405 %s %s", c->addr, c->req->method_name, c->req->path);
 	rf_send(c, 405, rf_error_body(&e), &h, 1, 0);
@@ -1089,6 +1174,304 @@ rf_not_found(struct conn *c, const char *type, const char *name)
 	rf_error(c, &e);
 }
 
+/* A PATCH's fault: a property this resource has but lets nobody write
+ * is PropertyNotWritable, another one PropertyUnknown. */
+static void
+rf_patch_refused(struct conn *c, const char *export, const struct rf_body *b,
+    const char *const *read_only)
+{
+	struct rf_err e = { 400, RF_PROPERTY_NOT_WRITABLE, NULL,
+		{ b->property, NULL }, b->property };
+
+	for (; b->error == RF_BODY_UNKNOWN && *read_only != NULL; read_only++)
+		if (strcmp(*read_only, b->property) == 0) {
+			rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, export,
+			    "PropertyNotWritable", &e);
+			return;
+		}
+	rf_body_refused(c, export, NULL, b);
+}
+
+static const char *const media_read_only[] = { "@odata.id", "@odata.type",
+	"@odata.context", "@odata.etag", "Id", "Name", "Description",
+	"MediaTypes", "Image", "ImageName", "Inserted", "WriteProtected",
+	"ConnectedVia", "TransferProtocolType", "TransferMethod", "UserName",
+	"Password", "Status", "Actions", "Certificates", NULL };
+
+/*
+ * PATCH of a VirtualMedia: VerifyCertificate alone, for the inserts that
+ * follow (an image already inserted keeps how it was checked).
+ */
+static void
+serve_media_patch(struct conn *c, struct export_rt *ex)
+{
+	struct rf_body body;
+
+	if (!rf_json_body(c, ex->conf.name))
+		return;
+	if (rf_body_parse(c->req->body, c->req->body_len,
+		RF_BIT(RF_M_VERIFY_CERTIFICATE), &body) == -1) {
+		rf_patch_refused(c, ex->conf.name, &body, media_read_only);
+		return;
+	}
+	if (!rf_if_match(c, media_body(ex)))
+		return;
+	if ((body.seen & RF_BIT(RF_M_VERIFY_CERTIFICATE)) &&
+	    ex->no_verify != !body.verify_certificate) {
+		ex->no_verify = !body.verify_certificate;
+		log_info("export %s: %s sets VerifyCertificate %s",
+		    ex->conf.name, c->id.user[0] ? c->id.user : c->addr,
+		    ex->no_verify ? "false" : "true");
+	}
+	rf_send(c, 200, media_body(ex), NULL, 0, RF_ETAG);
+}
+
+static const char *const session_service_read_only[] = { "@odata.id",
+	"@odata.type", "@odata.context", "@odata.etag", "Id", "Name",
+	"Description", "ServiceEnabled", "Status", "Sessions", NULL };
+
+/* Redfish's bounds of SessionTimeout (SessionService v1_1_8). */
+#define RF_SESSION_TIMEOUT_MIN 30
+#define RF_SESSION_TIMEOUT_MAX 86400
+
+/*
+ * PATCH of the SessionService: an admin sets SessionTimeout, which
+ * stands for login-idle until the next reload.
+ */
+static void
+serve_session_service_patch(struct conn *c)
+{
+	struct rf_err e = { 403, RF_INSUFFICIENT_PRIVILEGE, NULL,
+		{ NULL, NULL }, NULL };
+	struct rf_body body;
+	char value[24];
+
+	if (!c->id.admin && c->id.how != AUTH_HOW_ANONYMOUS) {
+		explicit_bzero(c->req->body, sizeof(c->req->body));
+		rf_refuse(c, AUDIT_EV_ACCESS_DENIED, "",
+		    "SessionTimeout is an admin's", &e);
+		return;
+	}
+	if (!rf_json_body(c, ""))
+		return;
+	if (rf_body_parse(c->req->body, c->req->body_len,
+		RF_BIT(RF_M_SESSION_TIMEOUT), &body) == -1) {
+		rf_patch_refused(c, "", &body, session_service_read_only);
+		return;
+	}
+	if (!rf_if_match(c, session_service_body()))
+		return;
+	if (body.seen & RF_BIT(RF_M_SESSION_TIMEOUT)) {
+		if (body.session_timeout < RF_SESSION_TIMEOUT_MIN ||
+		    body.session_timeout > RF_SESSION_TIMEOUT_MAX) {
+			snprintf(value, sizeof(value), "%lld",
+			    body.session_timeout);
+			e.status = 400;
+			e.msg = RF_PROPERTY_VALUE_OUT_OF_RANGE;
+			e.args[0] = value;
+			e.args[1] = e.related = "SessionTimeout";
+			rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, "",
+			    "SessionTimeout out of range", &e);
+			return;
+		}
+		auth_login_idle_set((int)body.session_timeout);
+		log_info("%s sets SessionTimeout %lld s (until a reload)",
+		    c->id.user[0] ? c->id.user : c->addr, body.session_timeout);
+	}
+	rf_send(c, 200, session_service_body(), NULL, 0, RF_ETAG);
+}
+
+/* --- certificates: the CAs an insert on a member trusts alone ---------- */
+
+#define RF_CERTS "Certificates"
+
+static void
+rf_cert_body(struct evbuffer *b, const struct export_rt *ex, int i)
+{
+	char id[16];
+
+	snprintf(id, sizeof(id), "%u", ex->cas_id[i]);
+	evbuffer_add_printf(b,
+	    "{\"@odata.id\": \"" RF_MANAGERS "/%s/VirtualMedia/%s/" RF_CERTS
+	    "/%s\", \"@odata.type\": \"#Certificate.v1_8_0.Certificate\", "
+	    "\"@odata.context\": "
+	    "\"/redfish/v1/$metadata#Certificate.Certificate\", "
+	    "\"Id\": \"%s\", \"Name\": \"Image server CA %s\", "
+	    "\"CertificateType\": \"PEM\", \"CertificateUsageTypes\": "
+	    "[\"Device\"], \"CertificateString\": ",
+	    rf_manager(), ex->conf.name, id, id, id);
+	json_string(b, ex->cas[i]);
+	evbuffer_add_printf(b, "}\n");
+}
+
+static void
+serve_certs(struct conn *c, const struct export_rt *ex)
+{
+	struct evbuffer *b = route_body_new();
+	int i, n = 0;
+
+	rf_head(b, "CertificateCollection.CertificateCollection",
+	    "CertificateCollection.CertificateCollection",
+	    RF_MANAGERS "/%s/VirtualMedia/%s/" RF_CERTS, rf_manager(),
+	    ex->conf.name);
+	evbuffer_add_printf(b,
+	    ", \"Name\": \"Image server CAs\", \"Members\": [");
+	for (i = 0; i < MSG_CAS_MAX; i++) {
+		if (ex->cas[i] == NULL)
+			continue;
+		evbuffer_add_printf(b,
+		    "%s{\"@odata.id\": \"" RF_MANAGERS
+		    "/%s/VirtualMedia/%s/" RF_CERTS "/%u\"}",
+		    n++ ? ", " : "", rf_manager(), ex->conf.name,
+		    ex->cas_id[i]);
+	}
+	evbuffer_add_printf(b, "], \"Members@odata.count\": %d}\n", n);
+	rf_send(c, 200, b, NULL, 0, RF_ETAG);
+}
+
+/*
+ * One X.509 certificate in PEM, nothing else, written back as OpenSSL
+ * writes it into out. Returns 0, or -1 if it is none, or more than one,
+ * or does not fit.
+ */
+static int
+rf_pem_canonical(const char *pem, char *out, size_t size)
+{
+	BIO *in = NULL, *w = NULL;
+	const char *p = pem;
+	X509 *x = NULL;
+	char *data;
+	long len;
+	int r = -1, blocks = 0;
+
+	/* One PEM block: no second certificate, no key beside it. */
+	while ((p = strstr(p, "-----BEGIN")) != NULL) {
+		blocks++;
+		p++;
+	}
+	if (blocks != 1 ||
+	    (in = BIO_new_mem_buf(pem, (int)strlen(pem))) == NULL ||
+	    (x = PEM_read_bio_X509(in, NULL, NULL, NULL)) == NULL ||
+	    (w = BIO_new(BIO_s_mem())) == NULL || !PEM_write_bio_X509(w, x))
+		goto out;
+	len = BIO_get_mem_data(w, &data);
+	if (len <= 0 || (size_t)len >= size)
+		goto out;
+	memcpy(out, data, len);
+	out[len] = '\0';
+	r = 0;
+out:
+	ERR_clear_error();
+	X509_free(x);
+	BIO_free(in);
+	BIO_free(w);
+	return r;
+}
+
+/*
+ * POST to a member's Certificates: one CA in PEM (CertificateString,
+ * CertificateType "PEM"), at most MSG_CAS_MAX of them. 201 with its
+ * Location.
+ */
+static void
+serve_cert_add(struct conn *c, struct export_rt *ex)
+{
+	struct rf_err e = { 400, RF_PROPERTY_MISSING, NULL,
+		{ "CertificateString", NULL }, "CertificateString" };
+	char location[RF_PATH_MAX], pem[MSG_PEM_MAX];
+	struct http_header h = { "Location", location };
+	struct evbuffer *b;
+	struct rf_body body;
+	int i, slot = -1;
+
+	if (!rf_json_body(c, ex->conf.name))
+		return;
+	if (rf_body_parse(c->req->body, c->req->body_len,
+		RF_BIT(RF_M_CERTIFICATE_STRING) | RF_BIT(RF_M_CERTIFICATE_TYPE),
+		&body) == -1) {
+		rf_body_refused(c, ex->conf.name, NULL, &body);
+		return;
+	}
+	if (!(body.seen & RF_BIT(RF_M_CERTIFICATE_STRING)) ||
+	    !(body.seen & RF_BIT(RF_M_CERTIFICATE_TYPE))) {
+		if (body.seen & RF_BIT(RF_M_CERTIFICATE_STRING))
+			e.args[0] = e.related = "CertificateType";
+		rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, ex->conf.name,
+		    "certificate without CertificateString or "
+		    "CertificateType",
+		    &e);
+		return;
+	}
+	if (strcmp(body.certificate_type, "PEM") != 0) {
+		e.msg = RF_PROPERTY_VALUE_NOT_IN_LIST;
+		e.args[0] = body.certificate_type;
+		e.args[1] = e.related = "CertificateType";
+		rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, ex->conf.name,
+		    "CertificateType not PEM", &e);
+		return;
+	}
+	if (rf_pem_canonical(body.certificate, pem, sizeof(pem)) == -1) {
+		e.msg = RF_PROPERTY_VALUE_FORMAT_ERROR;
+		e.args[0] = "";
+		e.args[1] = e.related = "CertificateString";
+		e.detail = "CertificateString must be one X.509 certificate "
+			   "in PEM";
+		rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, ex->conf.name,
+		    "CertificateString not one PEM certificate", &e);
+		return;
+	}
+	for (i = 0; i < MSG_CAS_MAX && slot == -1; i++)
+		if (ex->cas[i] == NULL)
+			slot = i;
+	if (slot == -1 || (ex->cas[slot] = strdup(pem)) == NULL) {
+		e.msg = RF_CREATE_LIMIT_REACHED;
+		e.related = NULL;
+		e.detail = "a virtual media trusts at most 4 certificates";
+		rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, ex->conf.name,
+		    "more than 4 certificates", &e);
+		return;
+	}
+	ex->cas_id[slot] = ++ex->cas_next;
+	log_info("export %s: %s adds certificate %u", ex->conf.name,
+	    c->id.user[0] ? c->id.user : c->addr, ex->cas_id[slot]);
+	snprintf(location, sizeof(location),
+	    RF_MANAGERS "/%s/VirtualMedia/%s/" RF_CERTS "/%u", rf_manager(),
+	    ex->conf.name, ex->cas_id[slot]);
+	b = route_body_new();
+	rf_cert_body(b, ex, slot);
+	rf_send(c, 201, b, &h, 1, 0);
+}
+
+/* GET or DELETE of one of a member's certificates. */
+static void
+serve_cert(struct conn *c, struct export_rt *ex, const char *id)
+{
+	struct evbuffer *b;
+	char want[16];
+	int i;
+
+	for (i = 0; i < MSG_CAS_MAX; i++) {
+		snprintf(want, sizeof(want), "%u", ex->cas_id[i]);
+		if (ex->cas[i] != NULL && strcmp(want, id) == 0)
+			break;
+	}
+	if (i == MSG_CAS_MAX) {
+		rf_not_found(c, "Certificate", id);
+		return;
+	}
+	if (c->req->method == HTTP_METHOD_DELETE) {
+		free(ex->cas[i]);
+		ex->cas[i] = NULL;
+		log_info("export %s: %s deletes certificate %s", ex->conf.name,
+		    c->id.user[0] ? c->id.user : c->addr, id);
+		rf_send(c, 204, route_body_new(), NULL, 0, 0);
+		return;
+	}
+	b = route_body_new();
+	rf_cert_body(b, ex, i);
+	rf_send(c, 200, b, NULL, 0, RF_ETAG);
+}
+
 /* .../VirtualMedia/NAME[/Actions/ACTION]: the caller's exports only. */
 static void
 serve_media_path(struct conn *c, char **seg, int n)
@@ -1105,8 +1488,22 @@ serve_media_path(struct conn *c, char **seg, int n)
 		return;
 	}
 	if (n == 6) {
-		if (rf_method(c, RF_GET))
-			serve_media(c, ex);
+		if (!rf_method(c, RF_GET | RF_PATCH))
+			return;
+		if (c->req->method == HTTP_METHOD_PATCH)
+			serve_media_patch(c, ex);
+		else
+			rf_send(c, 200, media_body(ex), NULL, 0, RF_ETAG);
+	} else if (n == 7 && strcmp(seg[6], RF_CERTS) == 0) {
+		if (!rf_method(c, RF_GET | RF_POST))
+			return;
+		if (c->req->method == HTTP_METHOD_POST)
+			serve_cert_add(c, ex);
+		else
+			serve_certs(c, ex);
+	} else if (n == 8 && strcmp(seg[6], RF_CERTS) == 0) {
+		if (rf_method(c, RF_GET | RF_DELETE))
+			serve_cert(c, ex, seg[7]);
 	} else if (n == 8 && strcmp(seg[6], "Actions") == 0 &&
 	    strcmp(seg[7], INSERT_ACTION) == 0) {
 		if (rf_method(c, RF_POST))
@@ -1131,9 +1528,13 @@ serve_tree(struct conn *c, char **seg, int n)
 	if (!rf_need_identity(c))
 		return;
 	if (strcmp(seg[2], "SessionService") == 0) {
-		if (n == 3 && rf_method(c, RF_GET))
-			serve_session_service(c);
-		else if (n == 4 && strcmp(seg[3], "Sessions") == 0) {
+		if (n == 3 && rf_method(c, RF_GET | RF_PATCH)) {
+			if (c->req->method == HTTP_METHOD_PATCH)
+				serve_session_service_patch(c);
+			else
+				rf_send(c, 200, session_service_body(), NULL, 0,
+				    RF_ETAG);
+		} else if (n == 4 && strcmp(seg[3], "Sessions") == 0) {
 			if (rf_method(c, RF_GET | RF_POST))
 				serve_sessions(c); /* POST went to login */
 		} else if (n == 5 && strcmp(seg[3], "Sessions") == 0) {

@@ -21,6 +21,10 @@ enum rf_member {
 	RF_M_WRITE_PROTECTED,
 	RF_M_TRANSFER_PROTOCOL,
 	RF_M_TRANSFER_METHOD,
+	RF_M_VERIFY_CERTIFICATE, /* a VirtualMedia's, by PATCH */
+	RF_M_SESSION_TIMEOUT,	 /* the SessionService's, by PATCH */
+	RF_M_CERTIFICATE_STRING, /* a Certificate's, by POST */
+	RF_M_CERTIFICATE_TYPE,
 	RF_M_COUNT
 };
 #define RF_BIT(m) (1U << (m))
@@ -35,6 +39,7 @@ enum rf_body_error {
 };
 
 #define RF_TOKEN_MAX 16 /* TransferProtocolType, TransferMethod */
+#define RF_PEM_MAX 4096 /* CertificateString, as sent */
 
 struct rf_body {
 	unsigned int seen; /* RF_BIT()s */
@@ -45,6 +50,10 @@ struct rf_body {
 	int write_protected;
 	char transfer_protocol[RF_TOKEN_MAX];
 	char transfer_method[RF_TOKEN_MAX];
+	int verify_certificate;
+	long long session_timeout; /* a JSON integer, 0 to 10^12 (capped) */
+	char certificate[RF_PEM_MAX];
+	char certificate_type[RF_TOKEN_MAX];
 	enum rf_body_error error;
 	char property[32]; /* the member in question, as sent (cut) */
 };

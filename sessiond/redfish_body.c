@@ -1,7 +1,9 @@
 /*
  * Redfish request bodies: one flat JSON object whose members are among
  * those the endpoint allows (a session's UserName and Password,
- * InsertMedia's parameters), each of its type. Nothing nested, nothing
+ * InsertMedia's parameters, a PATCH's VerifyCertificate or SessionTimeout,
+ * a Certificate's CertificateString and CertificateType), each of its
+ * type. Nothing nested, nothing
  * unbounded; an empty body is an empty object (EjectMedia is often sent
  * without one). What went wrong, and with which member, is told in the
  * result, for the Base registry message that answers it.
@@ -19,6 +21,10 @@ static const char *const member_names[RF_M_COUNT] = {
 	[RF_M_WRITE_PROTECTED] = "WriteProtected",
 	[RF_M_TRANSFER_PROTOCOL] = "TransferProtocolType",
 	[RF_M_TRANSFER_METHOD] = "TransferMethod",
+	[RF_M_VERIFY_CERTIFICATE] = "VerifyCertificate",
+	[RF_M_SESSION_TIMEOUT] = "SessionTimeout",
+	[RF_M_CERTIFICATE_STRING] = "CertificateString",
+	[RF_M_CERTIFICATE_TYPE] = "CertificateType",
 };
 
 const char *
@@ -54,6 +60,28 @@ boolean(struct json_in *in, int *v)
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * A JSON number that is a whole one, 0 or more, into *v (capped at
+ * 10^12); 1 when it was one, 0 for another value (a fraction, a sign, a
+ * string).
+ */
+static int
+integer(struct json_in *in, long long *v)
+{
+	const char *p = in->p;
+
+	if (p >= in->end || *p < '0' || *p > '9' ||
+	    (*p == '0' && p + 1 < in->end && p[1] >= '0' && p[1] <= '9'))
+		return 0;
+	for (*v = 0; p < in->end && *p >= '0' && *p <= '9'; p++)
+		if ((*v = *v * 10 + (*p - '0')) > 1000000000000LL)
+			*v = 1000000000000LL;
+	if (p < in->end && (*p == '.' || *p == 'e' || *p == 'E'))
+		return 0;
+	in->p = p;
+	return 1;
 }
 
 /* A string member into out: a too long one is told from a bad one. */
@@ -95,10 +123,25 @@ value(struct json_in *in, enum rf_member m, struct rf_body *b)
 	case RF_M_TRANSFER_METHOD:
 		return string(in, b->transfer_method,
 		    sizeof(b->transfer_method), b, name);
+	case RF_M_CERTIFICATE_STRING:
+		return string(in, b->certificate, sizeof(b->certificate), b,
+		    name);
+	case RF_M_CERTIFICATE_TYPE:
+		return string(in, b->certificate_type,
+		    sizeof(b->certificate_type), b, name);
+	case RF_M_SESSION_TIMEOUT:
+		if (integer(in, &b->session_timeout))
+			return 0;
+		return fail(b,
+		    json_in_skip(in) == 0 ? RF_BODY_TYPE : RF_BODY_MALFORMED,
+		    name);
 	case RF_M_INSERTED:
 	case RF_M_WRITE_PROTECTED:
+	case RF_M_VERIFY_CERTIFICATE:
 	default:
-		flag = m == RF_M_INSERTED ? &b->inserted : &b->write_protected;
+		flag = m == RF_M_INSERTED     ? &b->inserted :
+		    m == RF_M_WRITE_PROTECTED ? &b->write_protected :
+						&b->verify_certificate;
 		if (boolean(in, flag))
 			return 0;
 		return fail(b,

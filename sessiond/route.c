@@ -131,6 +131,7 @@ static int
 identify(struct conn *c)
 {
 	char token[CRED_TOKEN_LEN + 1];
+	int found;
 
 	memset(&c->id, 0, sizeof(c->id));
 	if (!auth_required()) {
@@ -139,13 +140,15 @@ identify(struct conn *c)
 	}
 	/* Redfish's session header: a login token under another name. */
 	if (c->req->x_auth_token[0] != '\0') {
-		if (cred_token_valid(c->req->x_auth_token,
-			strlen(c->req->x_auth_token)) &&
+		found = cred_token_valid(c->req->x_auth_token,
+			    strlen(c->req->x_auth_token)) ?
 		    auth_login_find(c->req->x_auth_token, &c->id,
-			AUTH_HOW_X_AUTH_TOKEN) == 0)
+			AUTH_HOW_X_AUTH_TOKEN) :
+		    -1;
+		if (found == 0)
 			return 1;
 		refuse(c, 401, AUDIT_EV_LOGIN_FAILED, "", "",
-		    "unknown or expired token");
+		    found == -2 ? "expired token" : "unknown token");
 		return 0;
 	}
 	if (cred_cookie_token(c->req->cookie, token) &&
@@ -154,11 +157,11 @@ identify(struct conn *c)
 	cred_authorization(c->req->authorization, &c->cred);
 	switch (c->cred.kind) {
 	case CRED_BEARER:
-		if (auth_login_find(c->cred.token, &c->id, AUTH_HOW_BEARER) ==
-		    0)
+		if ((found = auth_login_find(c->cred.token, &c->id,
+			 AUTH_HOW_BEARER)) == 0)
 			return 1;
 		refuse(c, 401, AUDIT_EV_LOGIN_FAILED, "", "",
-		    "unknown or expired token");
+		    found == -2 ? "expired token" : "unknown token");
 		return 0;
 	case CRED_BASIC:
 		if (login_password_allowed(c))

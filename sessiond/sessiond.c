@@ -117,6 +117,8 @@ sessiond_conf_applied(struct child *c, const struct conf *old)
 	int i;
 
 	sd_child = c;
+	/* A reload brings login-idle back over a PATCHed SessionTimeout. */
+	auth_login_idle_set(0);
 	if (old == NULL) {
 		/* Before the sandbox: what needs files, threads or keys. */
 		if (ws_init() == -1)

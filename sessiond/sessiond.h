@@ -72,6 +72,15 @@ struct export_rt {
 	int insert_pending;	 /* not yet attached, nor failed */
 	struct conn *inserting;	 /* waits for the insert's answer */
 	char source_reason[128]; /* why its source last ended, or "" */
+	/*
+	 * Redfish: the CAs an https:// insert trusts alone (PEM as
+	 * PEM_write_bio_X509 writes it, malloc'd; Id cas_id), and
+	 * VerifyCertificate false. Kept until sessiond restarts.
+	 */
+	char *cas[MSG_CAS_MAX];
+	unsigned int cas_id[MSG_CAS_MAX];
+	unsigned int cas_next;
+	int no_verify;
 };
 
 /*

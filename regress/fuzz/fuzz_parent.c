@@ -108,6 +108,15 @@ launcher_insert(struct vmediad *e, const struct msg_insert *in)
 }
 
 void
+launcher_insert_ca(struct vmediad *e, const struct msg_ca *ca)
+{
+	(void)e;
+	if (ca->count < 1 || ca->index >= ca->count ||
+	    strncmp(ca->pem, "-----BEGIN CERTIFICATE-----\n", 28) != 0)
+		handler_fail("INSERT_CA the decoder refuses");
+}
+
+void
 launcher_eject(struct vmediad *e, const struct msg_source *s)
 {
 	(void)e;

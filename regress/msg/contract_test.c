@@ -449,6 +449,60 @@ source_credentials_password_unterminated(struct msg *m)
 }
 
 static void
+insert_ca_with_a_key(struct msg *m)
+{
+	snprintf(m->u.ca.pem, MSG_PEM_MAX,
+	    "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n");
+}
+
+static void
+insert_ca_with_text_after(struct msg *m)
+{
+	size_t len = strlen(m->u.ca.pem);
+
+	snprintf(m->u.ca.pem + len, MSG_PEM_MAX - len, "rm -rf /\n");
+}
+
+static void
+insert_ca_index_past_count(struct msg *m)
+{
+	m->u.ca.index = 2;
+}
+
+static void
+insert_ca_five(struct msg *m)
+{
+	m->u.ca.count = 5;
+}
+
+static void
+insert_ca_without_verify(struct msg *m)
+{
+	m->u.ca.verify = 0;
+}
+
+static void
+source_ca_off_with_a_pem(struct msg *m)
+{
+	m->u.ca.verify = 0;
+	m->u.ca.index = m->u.ca.count = 0;
+}
+
+static void
+source_insert_cas_without_verify(struct msg *m)
+{
+	m->u.insert.verify = 0;
+	m->u.insert.ncas = 1;
+}
+
+static void
+source_insert_five_cas(struct msg *m)
+{
+	m->u.insert.verify = 1;
+	m->u.insert.ncas = 5;
+}
+
+static void
 source_eject_with_pid(struct msg *m)
 {
 	m->u.source.pid = 4242;
@@ -611,6 +665,28 @@ static const struct bad_case bad_cases[] = {
 	    MSG_SOURCE_CREDENTIALS, PROC_PARENT,
 	    source_credentials_password_unterminated,
 	    "SOURCE_CREDENTIALS: credentials not terminated" },
+	{ "insert_ca_of_a_private_key_refused", MSG_INSERT_CA, PROC_SESSIOND,
+	    insert_ca_with_a_key, "INSERT_CA: pem is not one certificate" },
+	{ "insert_ca_with_text_after_the_certificate_refused", MSG_INSERT_CA,
+	    PROC_SESSIOND, insert_ca_with_text_after,
+	    "INSERT_CA: pem is not one certificate" },
+	{ "insert_ca_index_past_its_count_refused", MSG_INSERT_CA,
+	    PROC_SESSIOND, insert_ca_index_past_count,
+	    "INSERT_CA: index or count out of range" },
+	{ "insert_ca_count_5_refused", MSG_INSERT_CA, PROC_SESSIOND,
+	    insert_ca_five, "INSERT_CA: index or count out of range" },
+	{ "insert_ca_with_verify_0_refused", MSG_INSERT_CA, PROC_SESSIOND,
+	    insert_ca_without_verify, "INSERT_CA: a CA with verification off" },
+	{ "source_ca_verify_off_with_a_pem_refused", MSG_SOURCE_CA, PROC_PARENT,
+	    source_ca_off_with_a_pem, "SOURCE_CA: a CA with verification off" },
+	{ "source_ca_of_a_private_key_refused", MSG_SOURCE_CA, PROC_PARENT,
+	    insert_ca_with_a_key, "SOURCE_CA: pem is not one certificate" },
+	{ "source_insert_cas_without_verify_refused", MSG_SOURCE_INSERT,
+	    PROC_SESSIOND, source_insert_cas_without_verify,
+	    "SOURCE_INSERT: verify or ncas out of range" },
+	{ "source_insert_five_cas_refused", MSG_SOURCE_INSERT, PROC_SESSIOND,
+	    source_insert_five_cas,
+	    "SOURCE_INSERT: verify or ncas out of range" },
 };
 
 static void

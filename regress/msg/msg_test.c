@@ -75,6 +75,10 @@ const struct contract contract[] = {
 	{ MSG_SOURCE_CREDENTIALS, "SOURCE_CREDENTIALS",
 	    sizeof(struct msg_credentials), 0, P(PARENT), P(LAUNCHER),
 	    "msg_source_credentials_round_trips" },
+	{ MSG_INSERT_CA, "INSERT_CA", sizeof(struct msg_ca), 0, P(SESSIOND),
+	    P(PARENT), "msg_insert_ca_round_trips" },
+	{ MSG_SOURCE_CA, "SOURCE_CA", sizeof(struct msg_ca), 0, P(PARENT),
+	    P(LAUNCHER), "msg_source_ca_round_trips" },
 };
 const size_t ncontract = sizeof(contract) / sizeof(contract[0]);
 
@@ -212,6 +216,16 @@ valid_payload(enum msg_type type, struct msg *m)
 		snprintf(m->u.credentials.export, CONF_NAME_MAX, "cd");
 		snprintf(m->u.credentials.user, CONF_NAME_MAX, "carol");
 		snprintf(m->u.credentials.password, MSG_SECRET_MAX, "a b:c");
+		break;
+	case MSG_INSERT_CA:
+	case MSG_SOURCE_CA:
+		snprintf(m->u.ca.export, CONF_NAME_MAX, "cd");
+		m->u.ca.index = 1;
+		m->u.ca.count = 2;
+		m->u.ca.verify = 1;
+		snprintf(m->u.ca.pem, MSG_PEM_MAX,
+		    "-----BEGIN CERTIFICATE-----\nMIIB+zCCAaGgAwIBAgIU\n"
+		    "-----END CERTIFICATE-----\n");
 		break;
 	case MSG_SOURCE_EJECT:
 		snprintf(m->u.source.export, CONF_NAME_MAX, "cd");

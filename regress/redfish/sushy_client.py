@@ -8,6 +8,12 @@ sushy_client.py URL CA AUTH USER PASSWORD COMMAND [ARGS]
   eject NAME      eject_media(), then the line again
   insert NAME URL insert_media(URL), then the line again
   session         the session's token length and its URI (session auth)
+  verify NAME true|false
+                  set_verify_certificate(), then VerifyCertificate again
+  certs NAME      the Ids of its certificates, then each one's type
+  addcert NAME FILE
+                  certificates.create_member() of FILE's PEM: the new Id
+  delcert NAME ID the certificate's delete(), then the Ids left
 On an HTTP error: "error STATUS CODE" (the Base message's id).
 """
 import sys
@@ -25,6 +31,13 @@ def line(vm):
     via = via.value if hasattr(via, "value") else via
     return "%s %s %s %s %s %s" % (vm.identity, vm.inserted, via, types,
                                   vm.write_protected, vm.image_name)
+
+
+def certs(vm):
+    coll = vm.certificates
+    coll.refresh()
+    return " ".join("%s:%s" % (c.identity, c.certificate_type.value)
+                    for c in coll.get_members())
 
 
 def main():
@@ -51,6 +64,22 @@ def main():
         elif cmd == "insert":
             media[args[0]].insert_media(args[1])
             print(line(media[args[0]]))
+        elif cmd == "verify":
+            media[args[0]].set_verify_certificate(args[1] == "true")
+            media[args[0]].refresh()
+            print(media[args[0]].verify_certificate)
+        elif cmd == "certs":
+            print(certs(media[args[0]]))
+        elif cmd == "addcert":
+            with open(args[1]) as f:
+                cert = media[args[0]].certificates.create_member(
+                    f.read(), sushy.CertificateType.PEM)
+            print(cert.identity, cert.certificate_type.value)
+        elif cmd == "delcert":
+            coll = media[args[0]].certificates
+            coll.get_member(coll.path + "/" + args[1]).delete()
+            media[args[0]].certificates.refresh()
+            print(certs(media[args[0]]))
         elif cmd == "session":
             print(manager.identity, len(auth.get_session_key() or ""),
                   auth.get_session_resource_id())

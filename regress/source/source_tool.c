@@ -46,7 +46,7 @@ main(int argc, char **argv)
 	}
 	if (source_prepare(e, argv[3], conf.global.uid, conf.global.gid, why,
 		sizeof(why)) == -1 ||
-	    source_build_argv(e, argv[3], &a, why, sizeof(why)) == -1) {
+	    source_build_argv(e, argv[3], 0, &a, why, sizeof(why)) == -1) {
 		fprintf(stderr, "source: %s\n", why);
 		return 1;
 	}
