@@ -243,6 +243,7 @@ source_cleanup(const char *dir)
 		if (join(path, sizeof(path), dir, source_files[i]) == 0)
 			unlink(path);
 	remove_files(dir, "cas");
+	remove_files(dir, SOURCE_NO_CAS);
 	/* The cow filter unlinks its file at once; one killed before not. */
 	remove_files(dir, SOURCE_OVERLAY);
 	rmdir(dir);
@@ -283,9 +284,17 @@ source_prepare(const struct conf_export *e, const char *dir, uid_t uid,
 			r = join(path, sizeof(path), dir, "cas") ||
 			    copy_ca_folder(e->source_ca, path, uid, gid, why,
 				size);
-		else
+		else {
 			r = join(path, sizeof(path), dir, "ca-cert.pem") ||
 			    copy_owned(e->source_ca, path, uid, gid, why, size);
+			if (r == 0 &&
+			    (join(path, sizeof(path), dir, SOURCE_NO_CAS) ==
+				    -1 ||
+				mkdir(path, 0700) == -1 ||
+				chown(path, uid, gid) == -1))
+				r = fail(why, size, "%s/%s: %s", dir,
+				    SOURCE_NO_CAS, strerror(errno));
+		}
 	}
 	if (r == 0 && e->source_credentials[0] != '\0') {
 		r = first_line_split(e->source_credentials, user, sizeof(user),
@@ -408,8 +417,16 @@ argv_curl(const struct conf_export *e, const struct conf_source *src,
 		if (join(path, sizeof(path), dir, "cas") == 0 &&
 		    stat(path, &st) == 0)
 			r |= arg(a, "capath=%s", path);
-		else if (join(path, sizeof(path), dir, "ca-cert.pem") == 0)
+		else if (join(path, sizeof(path), dir, "ca-cert.pem") == 0) {
 			r |= arg(a, "cainfo=%s", path);
+			/*
+			 * libcurl keeps its built-in CA folder (Debian's:
+			 * /etc/ssl/certs) beside cainfo: an empty one in its
+			 * place, so that these CAs are trusted alone.
+			 */
+			if (join(path, sizeof(path), dir, SOURCE_NO_CAS) == 0)
+				r |= arg(a, "capath=%s", path);
+		}
 	}
 	if (e->source_credentials[0] != '\0') {
 		if (join(path, sizeof(path), dir, "user") == -1 ||

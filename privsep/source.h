@@ -21,6 +21,7 @@
 #define SOURCE_STDERR 0x01	 /* nbdkit's stderr comes back in err_fd */
 #define SOURCE_NO_VERIFY 0x02	 /* https: sslverify=false (Redfish) */
 #define SOURCE_OVERLAY "overlay" /* the cow filter's folder (TMPDIR) */
+#define SOURCE_NO_CAS "no-cas"	 /* an empty CA folder: cainfo's alone */
 
 /*
  * The argument list of one nbdkit, each argument in its own array, and

@@ -1,6 +1,7 @@
 /*
  * libFuzzer target for Redfish request bodies (sessiond/redfish_body.c):
- * the first byte picks the members the endpoint allows, the rest is the
+ * the first two bytes pick the members the endpoint allows (low byte
+ * first), the rest is the
  * body as sessiond hands it over, bounded, not NUL-ended. What it accepts
  * is within its buffers and the allowed members, and, written back as
  * JSON, parses to the same values; what it refuses says why.
@@ -56,13 +57,15 @@ put_string(char *out, const char *s)
 static void
 check_round_trip(const struct rf_body *b, unsigned int allowed)
 {
-	static char body[16 * CONF_URI_MAX];
+	static char body[64 * 1024];
 	const char *strings[RF_M_COUNT] = {
 		[RF_M_USERNAME] = b->user,
 		[RF_M_PASSWORD] = b->password,
 		[RF_M_IMAGE] = b->image,
 		[RF_M_TRANSFER_PROTOCOL] = b->transfer_protocol,
 		[RF_M_TRANSFER_METHOD] = b->transfer_method,
+		[RF_M_CERTIFICATE_STRING] = b->certificate,
+		[RF_M_CERTIFICATE_TYPE] = b->certificate_type,
 	};
 	struct rf_body again;
 	size_t n = 0;
@@ -80,6 +83,11 @@ check_round_trip(const struct rf_body *b, unsigned int allowed)
 		else if (m == RF_M_WRITE_PROTECTED)
 			n += sprintf(body + n,
 			    b->write_protected ? "true" : "false");
+		else if (m == RF_M_VERIFY_CERTIFICATE)
+			n += sprintf(body + n,
+			    b->verify_certificate ? "true" : "false");
+		else if (m == RF_M_SESSION_TIMEOUT)
+			n += sprintf(body + n, "%lld", b->session_timeout);
 		else
 			n += put_string(body + n, strings[m]);
 	}
@@ -93,6 +101,10 @@ check_round_trip(const struct rf_body *b, unsigned int allowed)
 	CHECK(strcmp(again.transfer_method, b->transfer_method) == 0);
 	CHECK(again.inserted == b->inserted);
 	CHECK(again.write_protected == b->write_protected);
+	CHECK(again.verify_certificate == b->verify_certificate);
+	CHECK(again.session_timeout == b->session_timeout);
+	CHECK(strcmp(again.certificate, b->certificate) == 0);
+	CHECK(strcmp(again.certificate_type, b->certificate_type) == 0);
 	rf_body_clear(&again);
 }
 
@@ -103,23 +115,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned int allowed;
 	char *body;
 
-	if (size < 1)
+	if (size < 2)
 		return 0;
-	allowed = data[0] & (RF_BIT(RF_M_COUNT) - 1);
-	size--;
+	allowed =
+	    (data[0] | (unsigned int)data[1] << 8) & (RF_BIT(RF_M_COUNT) - 1);
+	size -= 2;
 	/* A copy of exactly size bytes: ASan sees any read past the end. */
 	if ((body = malloc(size ? size : 1)) == NULL)
 		return 0;
-	memcpy(body, data + 1, size);
+	memcpy(body, data + 2, size);
 	memset(&b, 0xa5, sizeof(b));
 	if (rf_body_parse(body, size, allowed, &b) == 0) {
 		CHECK(b.error == RF_BODY_OK);
 		CHECK((b.seen & ~allowed) == 0);
 		CHECK(TERMINATED(b.user) && TERMINATED(b.password) &&
 		    TERMINATED(b.image) && TERMINATED(b.transfer_protocol) &&
-		    TERMINATED(b.transfer_method));
+		    TERMINATED(b.transfer_method) &&
+		    TERMINATED(b.certificate) &&
+		    TERMINATED(b.certificate_type));
 		CHECK(b.inserted == 0 || b.inserted == 1);
 		CHECK(b.write_protected == 0 || b.write_protected == 1);
+		CHECK(b.verify_certificate == 0 || b.verify_certificate == 1);
+		CHECK(b.session_timeout >= 0 &&
+		    b.session_timeout <= 1000000000000LL);
 		CHECK(b.property[0] == '\0');
 		/* Only an empty (blank) body has no braces. */
 		CHECK(b.seen == 0 || memchr(body, '{', size) != NULL);

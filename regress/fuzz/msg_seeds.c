@@ -47,6 +47,7 @@ seed(int sp[2], const char *dir, const char *name, enum msg_type type,
 int
 main(int argc, char **argv)
 {
+	static struct msg_ca ca;
 	static struct conf conf;
 	struct msg_conf_end end = { 1, 0, 0 };
 	struct msg_ping ping = { 42 };
@@ -136,5 +137,21 @@ main(int argc, char **argv)
 	audit.session = 1;
 	audit.event = AUDIT_EV_SESSION_START;
 	seed(sp, argv[2], "audit", MSG_AUDIT, &audit, sizeof(audit));
+	/* A Redfish certificate on its way to the launcher, and none. */
+	memset(&ca, 0, sizeof(ca));
+	memcpy(ca.export, attach.export, sizeof(ca.export));
+	ca.count = 1;
+	ca.verify = 1;
+	snprintf(ca.pem, sizeof(ca.pem),
+	    "-----BEGIN CERTIFICATE-----\n"
+	    "MIIBdzCCAR2gAwIBAgIUS0VFUCBJVCBTSE9SVCBBTkQgU0lNUExFMAoGCCqGSM49\n"
+	    "BAMCMBExDzANBgNVBAMMBnRlc3RjYTAeFw0yNjAxMDEwMDAwMDBaFw0yNzAxMDEw\n"
+	    "-----END CERTIFICATE-----\n");
+	seed(sp, argv[2], "insert_ca", MSG_INSERT_CA, &ca, sizeof(ca));
+	seed(sp, argv[2], "source_ca", MSG_SOURCE_CA, &ca, sizeof(ca));
+	memset(ca.pem, 0, sizeof(ca.pem));
+	ca.count = ca.verify = 0;
+	seed(sp, argv[2], "source_ca_no_verify", MSG_SOURCE_CA, &ca,
+	    sizeof(ca));
 	return 0;
 }

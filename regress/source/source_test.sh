@@ -343,6 +343,17 @@ if upstream nginx 18812 nginx -c "$work/nginx/nginx.conf"; then
 	    "source = https://localhost:18812/image.iso" \
 	    "source-ca = $t/test-ca.pem"
 	expect_read source_https_64m_image_reads_byte_identical https "$want_iso"
+	# libcurl's built-in CA folder must not stand beside source-ca.
+	argv=$("$tool" "$work/https.conf" e "$work/priv/https-argv" 2>&1)
+	d=$work/priv/https-argv
+	if printf '%s\n' "$argv" | grep -qx "cainfo=$d/ca-cert.pem" &&
+	    printf '%s\n' "$argv" | grep -qx "capath=$d/no-cas" &&
+	    [ "$(stat -c '%U %a' "$d/no-cas")" = "nobody 700" ] &&
+	    [ -z "$(ls -A "$d/no-cas")" ]; then
+		ok source_https_ca_file_is_trusted_alone_with_an_empty_capath
+	else
+		notok source_https_ca_file_is_trusted_alone_with_an_empty_capath "$argv"
+	fi
 	conf https-cas "read-only = yes" \
 	    "source = https://127.0.0.1:18812/image.iso" "source-ca = $t/cas"
 	expect_read source_https_with_a_ca_folder_reads_byte_identical \
