@@ -311,7 +311,7 @@ launcher_trust(const struct conf_export *e, char *file, size_t size,
 		close(fd);
 	memset(&trust, 0, sizeof(trust));
 	if (!ok) {
-		log_warn("source %s: %s", e->name, file);
+		log_warn("source %s: its CA file", e->name);
 		unlink(file);
 		file[0] = '\0';
 		return NULL;

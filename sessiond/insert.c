@@ -185,10 +185,13 @@ insert_start(struct conn *c, struct export_rt *ex, struct cred_insert *body)
 	conn_hold(c,
 	    sd_child->conf->global.handshake_timeout +
 		sd_child->conf->global.request_timeout + INSERT_GRACE);
-	log_info("export %s: %s inserts %s%s", ex->conf.name,
-	    c->id.user[0] ? c->id.user : c->addr, in.uri,
-	    in.cred_user[0] ? " with credentials" : "");
 	insert_send_cas(ex, &in);
+	log_info("export %s: %s inserts %s%s%s", ex->conf.name,
+	    c->id.user[0] ? c->id.user : c->addr, in.uri,
+	    in.cred_user[0] ? " with credentials" : "",
+	    !in.verify	    ? ", its certificate not verified" :
+		in.ncas > 0 ? ", trusting the member's certificates" :
+			      "");
 	insert_tell_parent(MSG_SOURCE_INSERT, &in, sizeof(in));
 	explicit_bzero(&in, sizeof(in));
 }

@@ -96,11 +96,15 @@ static struct export_rt *
 export_slot(const char *name)
 {
 	struct export_rt *ex;
+	int i;
 
 	if ((ex = export_table_find(&sd_index, name)) != NULL)
 		return ex;
 	if ((ex = export_table_slot(&sd_index, export_unused, NULL)) == NULL)
 		fatalx("export table full: %d exports in use", sd_index.n);
+	/* A gone export's Redfish certificates go with its entry. */
+	for (i = 0; i < MSG_CAS_MAX; i++)
+		free(ex->cas[i]);
 	memset(ex, 0, sizeof(*ex));
 	return ex;
 }

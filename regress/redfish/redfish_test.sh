@@ -618,6 +618,10 @@ got=$(sushy "$work/ca.pem" session alice alicepw delcert untrusted 1)
 got="$got $(sushy "$work/ca.pem" session alice alicepw verify untrusted false)"
 expect sushy_set_verify_certificate_false " False" "$got"
 insert_read redfish_insert_with_verify_certificate_false_skips_the_check untrusted
+grep -q 'export untrusted: alice inserts https://.*, its certificate not verified' "$log" &&
+    grep -q 'export untrusted: alice inserts https://.*, trusting the member.s certificates' "$log" &&
+	ok redfish_insert_logs_how_the_server_is_trusted ||
+	notok redfish_insert_logs_how_the_server_is_trusted "$(grep inserts "$log" | tail -2)"
 got=$(sushy "$work/ca.pem" basic alice alicepw verify untrusted true)
 n0=$(wc -l <"$audit")
 insert_bad redfish_verify_certificate_true_again_checks untrusted \
