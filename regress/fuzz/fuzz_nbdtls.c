@@ -162,8 +162,8 @@ audit_check(const struct msg_audit *a)
 	if (!conf_terminated(a->user, sizeof(a->user)) ||
 	    !conf_terminated(a->addr, sizeof(a->addr)) ||
 	    !conf_terminated(a->export, sizeof(a->export)) ||
-	    !conf_terminated(a->reason, sizeof(a->reason)) ||
-	    a->event <= 0 || a->event >= AUDIT_EV_COUNT ||
+	    !conf_terminated(a->reason, sizeof(a->reason)) || a->event <= 0 ||
+	    a->event >= AUDIT_EV_COUNT ||
 	    (a->user[0] != '\0' && !conf_name_valid(a->user)))
 		abort();
 	audits++;
@@ -198,8 +198,7 @@ session_downstream_setup(struct stream *st, struct relay_down *d, void *owner)
 
 /* No image is attached: a client never joins a session. */
 void
-session_down_done(struct session *s, struct relay_down *d,
-    enum relay_result r)
+session_down_done(struct session *s, struct relay_down *d, enum relay_result r)
 {
 	(void)s;
 	(void)d;
@@ -249,8 +248,8 @@ write_pem(const char *path, EVP_PKEY *key, X509 *cert)
 	FILE *f = fopen(path, "w");
 
 	if (f == NULL ||
-	    (key != NULL && !PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL,
-				NULL)) ||
+	    (key != NULL &&
+		!PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL)) ||
 	    (cert != NULL && !PEM_write_X509(f, cert)))
 		fatalx("cannot write %s", path);
 	fclose(f);
@@ -357,8 +356,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 /* --- the client ------------------------------------------------------- */
 
 static int
-client_psk(SSL *ssl, const EVP_MD *md, const unsigned char **id,
-    size_t *idlen, SSL_SESSION **sessp)
+client_psk(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
+    SSL_SESSION **sessp)
 {
 	static const unsigned char aes128gcm[] = { 0x13, 0x01 };
 	const char *who = SSL_get_app_data(ssl);
@@ -374,8 +373,8 @@ client_psk(SSL *ssl, const EVP_MD *md, const unsigned char **id,
 	    !SSL_SESSION_set_cipher(sess, SSL_CIPHER_find(ssl, aes128gcm)) ||
 	    !SSL_SESSION_set_protocol_version(sess, TLS1_3_VERSION))
 		fatalx("client PSK session");
-	*id = (const unsigned char *)(strcmp(who, "eve") == 0 ? "eve" :
-								"alice");
+	*id =
+	    (const unsigned char *)(strcmp(who, "eve") == 0 ? "eve" : "alice");
 	*idlen = strlen((const char *)*id);
 	*sessp = sess;
 	return 1;
