@@ -160,6 +160,8 @@ child_conf_msg(struct child *c, struct msg *m)
 #endif
 		if (c->role->conf_applied != NULL)
 			c->role->conf_applied(c, old);
+		if (old != NULL)
+			explicit_bzero(old, sizeof(*old)); /* users' keys */
 		free(old);
 		return 1;
 	default:

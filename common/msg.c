@@ -450,7 +450,8 @@ static const struct msg_info msg_table[MSG_TYPE_COUNT] = {
 	[MSG_CONF_USER] = { "CONF_USER", "struct conf_user",
 	    sizeof(struct conf_user), MSG_FD_NEVER, BY_PARENT, BY_SESSIOND,
 	    check_conf_user,
-	    "one login; name a config name, hash and groups terminated" },
+	    "one login; name a config name, hash and groups terminated, "
+	    "TLS-PSK key 0 or 16-64 bytes" },
 	[MSG_CONF_END] = { "CONF_END", "struct msg_conf_end",
 	    sizeof(struct msg_conf_end), MSG_FD_NEVER, BY_PARENT, BY_CHILDREN,
 	    check_conf_end,

@@ -59,6 +59,9 @@ static const struct conf_key global_keys[] = { { "listen", CONF_K_LISTEN, 0, 0,
 	{ "nbd-client-ca", CONF_K_PATH,
 	    offsetof(struct conf_global, nbd_client_ca), CONF_PATH_MAX, 0, 0,
 	    0 },
+	/* An offset into struct conf, not its global: see conf_handler. */
+	{ "nbd-psk-file", CONF_K_PATH, offsetof(struct conf, nbd_psk_file),
+	    CONF_PATH_MAX, 0, 0, 0 },
 	{ "origin", CONF_K_ORIGINS, offsetof(struct conf_global, origins),
 	    CONF_LIST_MAX, 0, 0, 0 },
 	{ "server-name", CONF_K_HOSTS,
@@ -468,7 +471,10 @@ conf_handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	p->seen |= UINT64_C(1) << index;
-	conf_set_value(&p->ctx, label, key, p->target, value);
+	if (p->section == SECTION_GLOBAL && strcmp(name, "nbd-psk-file") == 0)
+		conf_set_value(&p->ctx, label, key, p->ctx.conf, value);
+	else
+		conf_set_value(&p->ctx, label, key, p->target, value);
 	if (p->section == SECTION_EXPORT && strcmp(name, "allow") == 0)
 		((struct conf_export *)p->target)->allow_line = p->ctx.line;
 	if (p->section == SECTION_EXPORT && strcmp(name, "source") == 0)

@@ -47,6 +47,10 @@
 #define CONF_DEFAULT_MAX_HEADERS 64
 #define CONF_DEFAULT_NBD_PER_USER 16   /* network NBD clients of one user */
 #define CONF_DEFAULT_NBD_PER_EXPORT 64 /* and of one export */
+#define CONF_PSK_MIN 16		       /* bytes of an NBD client's PSK */
+#define CONF_PSK_MAX 64
+#define CONF_PSK_LINE_MAX 256	      /* of nbd-psk-file, with the newline */
+#define CONF_PSK_FILE_MAX (64 * 1024) /* refuse PSK files larger */
 
 enum conf_auth {
 	CONF_AUTH_USERS = 0,
@@ -144,6 +148,9 @@ struct conf_user {
 	char groups[CONF_LIST_MAX];
 	int32_t admin;
 	int32_t line;
+	/* nbd-psk-file's key of the identity naming this user: sessiond's */
+	int32_t psk_len; /* 0: none, else CONF_PSK_MIN to CONF_PSK_MAX */
+	unsigned char psk[CONF_PSK_MAX];
 };
 
 struct conf {
@@ -152,6 +159,11 @@ struct conf {
 	int nexports;
 	struct conf_user users[CONF_USER_MAX];
 	int nusers;
+	/*
+	 * Not in global: the parent reads this file into the users' psk and
+	 * tells no child where it is (and CONF_GLOBAL has no room for it).
+	 */
+	char nbd_psk_file[CONF_PATH_MAX];
 };
 
 /* Receives one finished error line, "file:line: problem". */
@@ -162,6 +174,8 @@ int conf_parse_buffer(struct conf *, const char *, const char *, size_t,
 int conf_parse_file(struct conf *, const char *, conf_error_fn, void *);
 int conf_check_system(struct conf *, const char *, conf_error_fn, void *);
 int conf_load(struct conf *, const char *, conf_error_fn, void *);
+int conf_psk_parse_buffer(struct conf *, const char *, const char *, size_t,
+    conf_error_fn, void *);
 int conf_terminated(const char *, size_t);
 int conf_export_valid(const struct conf_export *);
 int conf_user_valid(const struct conf_user *);

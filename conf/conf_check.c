@@ -9,9 +9,12 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "conf_parse.h"
@@ -292,6 +295,9 @@ check_global(struct conf_ctx *ctx)
 	if (g->nbd_client_ca[0] != '\0' && nbdtls == 0)
 		conf_error(ctx, g->line,
 		    "nbd-client-ca without an nbd-listen that requires TLS");
+	if (ctx->conf->nbd_psk_file[0] != '\0' && nbdtls == 0)
+		conf_error(ctx, g->line,
+		    "nbd-psk-file without an nbd-listen that requires TLS");
 	if (http == 0)
 		conf_error(ctx, g->line, "no listen address in [vmediad]");
 	if ((g->tls_certificate[0] == '\0') != (g->tls_key[0] == '\0'))
@@ -470,6 +476,183 @@ check_source_files(struct conf_ctx *ctx, const struct conf_export *e)
 	    e->source_credentials, 0);
 }
 
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * One line of nbd-psk-file, IDENTITY:HEX-KEY as psktool writes it: the
+ * identity names a [user], who gets the key. Errors name the file and
+ * line, and the identity only once it is a valid name; never the key.
+ */
+static void
+psk_line(struct conf_ctx *ctx, char *text, size_t len)
+{
+	struct conf_user *u = NULL;
+	unsigned char key[CONF_PSK_MAX];
+	char *colon, *hex;
+	size_t hlen, i;
+	int hi, lo;
+
+	if (memchr(text, '\0', len) != NULL) {
+		conf_error(ctx, ctx->line, "NUL byte in line");
+		return;
+	}
+	text[len] = '\0';
+	if ((colon = strchr(text, ':')) == NULL) {
+		conf_error(ctx, ctx->line, "expected IDENTITY:HEX-KEY");
+		return;
+	}
+	*colon = '\0';
+	hex = colon + 1;
+	if (!conf_name_valid(text)) {
+		conf_error(ctx, ctx->line,
+		    "the identity must be a user's name: letters, digits, "
+		    "'.', '_' or '-', at most %d",
+		    CONF_NAME_MAX - 1);
+		return;
+	}
+	for (i = 0; i < (size_t)ctx->conf->nusers; i++)
+		if (strcmp(ctx->conf->users[i].name, text) == 0)
+			u = &ctx->conf->users[i];
+	if (u == NULL) {
+		conf_error(ctx, ctx->line, "identity \"%s\" names no [user]",
+		    text);
+		return;
+	}
+	if (u->psk_len != 0) {
+		conf_error(ctx, ctx->line, "identity \"%s\" has a key already",
+		    text);
+		return;
+	}
+	hlen = strlen(hex);
+	if (hlen % 2 != 0 || hlen < 2 * CONF_PSK_MIN ||
+	    hlen > 2 * CONF_PSK_MAX) {
+		conf_error(ctx, ctx->line,
+		    "identity \"%s\": the key must be %d to %d hex digits, an "
+		    "even number",
+		    text, 2 * CONF_PSK_MIN, 2 * CONF_PSK_MAX);
+		return;
+	}
+	for (i = 0; i < hlen / 2; i++) {
+		hi = hex_digit(hex[2 * i]);
+		lo = hex_digit(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			conf_error(ctx, ctx->line,
+			    "identity \"%s\": the key is not hex", text);
+			explicit_bzero(key, sizeof(key));
+			return;
+		}
+		key[i] = (unsigned char)(hi << 4 | lo);
+	}
+	memcpy(u->psk, key, hlen / 2);
+	u->psk_len = (int32_t)(hlen / 2);
+	explicit_bzero(key, sizeof(key));
+}
+
+/*
+ * nbd-psk-file's contents: a key per line for users' identities, lines of
+ * at most CONF_PSK_LINE_MAX bytes, at most one per user; blank lines are
+ * skipped. file names it in messages. Returns the number of errors; on
+ * any, no user keeps a key.
+ */
+int
+conf_psk_parse_buffer(struct conf *conf, const char *file, const char *buf,
+    size_t len, conf_error_fn err, void *arg)
+{
+	struct conf_ctx ctx;
+	char line[CONF_PSK_LINE_MAX + 1];
+	const char *nl;
+	size_t off = 0, n;
+	int i, count = 0;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.conf = conf;
+	ctx.file = file;
+	ctx.err = err;
+	ctx.arg = arg;
+	for (i = 0; i < conf->nusers; i++) {
+		explicit_bzero(conf->users[i].psk, sizeof(conf->users[i].psk));
+		conf->users[i].psk_len = 0;
+	}
+	if (len > CONF_PSK_FILE_MAX)
+		conf_error(&ctx, 0, "file too large (over %d bytes)",
+		    CONF_PSK_FILE_MAX);
+	while (ctx.errors == 0 && off < len) {
+		ctx.line++;
+		nl = memchr(buf + off, '\n', len - off);
+		n = nl != NULL ? (size_t)(nl - (buf + off)) : len - off;
+		if (n > 0 && buf[off + n - 1] == '\r')
+			n--;
+		if (n >= CONF_PSK_LINE_MAX)
+			conf_error(&ctx, ctx.line, "line longer than %d bytes",
+			    CONF_PSK_LINE_MAX - 1);
+		else if (n > 0 && ++count > CONF_USER_MAX)
+			conf_error(&ctx, ctx.line, "more than %d keys",
+			    CONF_USER_MAX);
+		else if (n > 0) {
+			memcpy(line, buf + off, n);
+			psk_line(&ctx, line, n);
+		}
+		off += nl != NULL ? (size_t)(nl - (buf + off)) + 1 : len - off;
+	}
+	explicit_bzero(line, sizeof(line));
+	if (ctx.errors != 0)
+		for (i = 0; i < conf->nusers; i++) {
+			explicit_bzero(conf->users[i].psk,
+			    sizeof(conf->users[i].psk));
+			conf->users[i].psk_len = 0;
+		}
+	return ctx.errors;
+}
+
+/* Read as root at each (re)load; its keys go to sessiond with the users. */
+static void
+check_psk_file(struct conf_ctx *ctx, struct conf *conf)
+{
+	const char *path = conf->nbd_psk_file;
+	size_t len = 0;
+	ssize_t n = 0;
+	char *buf;
+	int fd, errors = ctx->errors;
+
+	if (path[0] == '\0')
+		return;
+	check_secret(ctx, conf->global.line, "", "nbd-psk-file", path);
+	if (ctx->errors != errors)
+		return;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		conf_error(ctx, conf->global.line, "nbd-psk-file %s: %s", path,
+		    strerror(errno));
+		return;
+	}
+	if ((buf = malloc(CONF_PSK_FILE_MAX + 1)) == NULL) {
+		close(fd);
+		conf_error(ctx, conf->global.line, "out of memory");
+		return;
+	}
+	while (len <= CONF_PSK_FILE_MAX &&
+	    (n = read(fd, buf + len, CONF_PSK_FILE_MAX + 1 - len)) > 0)
+		len += n;
+	close(fd);
+	if (n == -1)
+		conf_error(ctx, conf->global.line, "nbd-psk-file %s: %s", path,
+		    strerror(errno));
+	else
+		ctx->errors += conf_psk_parse_buffer(conf, path, buf, len,
+		    ctx->err, ctx->arg);
+	explicit_bzero(buf, len);
+	free(buf);
+}
+
 /* What only this machine can answer: the account, the chroot, the key. */
 int
 conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
@@ -506,6 +689,7 @@ conf_check_system(struct conf *conf, const char *file, conf_error_fn err,
 		    g->chroot);
 	check_secret(&ctx, g->line, "", "tls-key", g->tls_key);
 	check_public(&ctx, g->line, "", "nbd-client-ca", g->nbd_client_ca, 0);
+	check_psk_file(&ctx, conf);
 	for (i = 0; i < conf->nexports; i++)
 		check_source_files(&ctx, &conf->exports[i]);
 	return ctx.errors;
@@ -595,6 +779,8 @@ conf_user_valid(const struct conf_user *u)
 {
 	return conf_terminated(u->name, sizeof(u->name)) &&
 	    conf_name_valid(u->name) &&
+	    (u->psk_len == 0 ||
+		(u->psk_len >= CONF_PSK_MIN && u->psk_len <= CONF_PSK_MAX)) &&
 	    conf_terminated(u->password, sizeof(u->password)) &&
 	    conf_terminated(u->groups, sizeof(u->groups));
 }

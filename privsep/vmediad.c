@@ -94,6 +94,7 @@ reload(struct vmediad *env)
 		snprintf(why, sizeof(why), "rejected: %d errors in %s", errors,
 		    env->conffile);
 		audit_reload(env, why);
+		explicit_bzero(conf, sizeof(*conf)); /* its users' keys */
 		free(conf);
 		return;
 	}
@@ -103,9 +104,11 @@ reload(struct vmediad *env)
 		    env->conffile, why);
 		audit_reload(env,
 		    "rejected: more connections than open files allow");
+		explicit_bzero(conf, sizeof(*conf));
 		free(conf);
 		return;
 	}
+	explicit_bzero(env->conf, sizeof(*env->conf));
 	free(env->conf);
 	env->conf = conf;
 	env->generation++;

@@ -27,6 +27,7 @@
 #include "libevent_tv.h"
 #include "log.h"
 #include "nbd_proto.h"
+#include "route.h"
 #include "sessiond.h"
 #include "stream.h"
 #include "tls.h"
@@ -335,7 +336,7 @@ net_start_tls(struct local_client *lc)
 	lc->starttls = 0;
 	fd = stream_take_fd(lc->stream);
 	lc->stream = NULL;
-	if ((bev = tls_bufferevent_nbd(sd_child->base, fd)) == NULL) {
+	if ((bev = tls_bufferevent_nbd(sd_child->base, fd, &lc->psk)) == NULL) {
 		local_client_close(lc, "TLS could not start");
 		return;
 	}
@@ -356,8 +357,50 @@ is_user(const char *name)
 	return auth_user(name) != NULL;
 }
 
+/* 0 if its user has nbd-connections-per-user network clients already. */
+static int
+net_user_fits(struct local_client *lc)
+{
+	if (net_count_user(lc) < sd_child->conf->global.nbd_per_user)
+		return 1;
+	snprintf(lc->hs.reason, sizeof(lc->hs.reason),
+	    "user %s has nbd-connections-per-user %d already", lc->user,
+	    sd_child->conf->global.nbd_per_user);
+	return 0;
+}
+
 /*
- * Inside TLS, once: who its certificate (if any) says it is. 0 if that
+ * The TLS handshake after STARTTLS failed. If for its PSK identity (one
+ * that names no user with a key, or a user's with another key), that is
+ * logged and audited as a failed login; a failure of any other kind is
+ * the client's own business.
+ */
+static void
+net_tls_failed(struct local_client *lc)
+{
+	char why[128];
+	int wrong = tls_psk_wrong_key(lc->tls, &lc->psk);
+
+	if (lc->psk.state == TLS_PSK_UNKNOWN)
+		snprintf(why, sizeof(why),
+		    "TLS-PSK identity %s%s%s names no "
+		    "user with a key",
+		    lc->psk.identity[0] != '\0' ? "\"" : "(not a name)",
+		    lc->psk.identity, lc->psk.identity[0] != '\0' ? "\"" : "");
+	else if (wrong)
+		snprintf(why, sizeof(why),
+		    "TLS-PSK key of identity \"%s\" is not user %s's",
+		    lc->psk.identity, lc->psk.identity);
+	else
+		return;
+	log_warnx("%s: %s", lc->name, why);
+	refusal_audit_from(lc->host, lc->addr, 0, AUDIT_EV_LOGIN_FAILED,
+	    lc->psk.identity, "", why);
+}
+
+/*
+ * Inside TLS, once: who its PSK identity or its certificate (if any) says
+ * it is. 0 if that
  * user has nbd-connections-per-user network clients already: this one
  * is closed.
  */
@@ -367,18 +410,19 @@ net_identify(struct local_client *lc)
 	char name[sizeof(lc->certname)];
 
 	lc->identified = 1;
+	if (tls_psk_used(lc->tls, &lc->psk)) {
+		snprintf(lc->user, sizeof(lc->user), "%s", lc->psk.identity);
+		tls_describe(lc->tls, name, sizeof(name));
+		log_info("%s: TLS-PSK identity of user %s (%s)", lc->name,
+		    lc->user, name);
+		return net_user_fits(lc);
+	}
 	switch (tls_peer_user(lc->tls, is_user, name, sizeof(name))) {
 	case 1: /* a user's name: shorter than CONF_NAME_MAX */
 		snprintf(lc->user, sizeof(lc->user), "%.*s",
 		    (int)sizeof(lc->user) - 1, name);
 		log_info("%s: certificate of user %s", lc->name, lc->user);
-		if (net_count_user(lc) >= sd_child->conf->global.nbd_per_user) {
-			snprintf(lc->hs.reason, sizeof(lc->hs.reason),
-			    "user %s has nbd-connections-per-user %d already",
-			    lc->user, sd_child->conf->global.nbd_per_user);
-			return 0;
-		}
-		break;
+		return net_user_fits(lc);
 	case 0:
 		snprintf(lc->certname, sizeof(lc->certname), "%s", name);
 		log_warnx("%s: certificate of \"%s\" names no user", lc->name,
@@ -496,6 +540,8 @@ local_event(struct stream *st, short what, void *arg)
 		local_client_cut(lc, why);
 		return;
 	}
+	if (lc->tls != NULL && !lc->identified && !(what & STREAM_EOF))
+		net_tls_failed(lc);
 	local_client_close(lc, (what & STREAM_EOF) ? "hung up" : "error");
 }
 
@@ -581,23 +627,27 @@ local_unlisten(struct export_rt *ex)
 
 /* The address of a net client, for the log and the audit. */
 static void
-net_peer_addr(int fd, char *buf, size_t len)
+net_peer_addr(int fd, char *buf, size_t len, char *host, size_t hostlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
 	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
-	char host[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 
 	snprintf(buf, len, "unknown");
+	snprintf(host, hostlen, "unknown");
 	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == -1)
 		return;
 	if (ss.ss_family == AF_INET &&
-	    inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)) != NULL)
-		snprintf(buf, len, "%s:%u", host, ntohs(sin->sin_port));
+	    inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip)) != NULL)
+		snprintf(buf, len, "%s:%u", ip, ntohs(sin->sin_port));
 	else if (ss.ss_family == AF_INET6 &&
-	    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)) != NULL)
-		snprintf(buf, len, "[%s]:%u", host, ntohs(sin6->sin6_port));
+	    inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip)) != NULL)
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(sin6->sin6_port));
+	else
+		return;
+	snprintf(host, hostlen, "%s", ip);
 }
 
 static void
@@ -618,7 +668,8 @@ net_accepted(int fd, void *arg)
 	lc->net = 1;
 	lc->anonymous = !auth_required();
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	net_peer_addr(fd, lc->addr, sizeof(lc->addr));
+	net_peer_addr(fd, lc->addr, sizeof(lc->addr), lc->host,
+	    sizeof(lc->host));
 	snprintf(lc->name, sizeof(lc->name), "network client %u (%s)",
 	    ++local_seq, lc->addr);
 	lc->stream = stream_new(fd);

@@ -122,16 +122,27 @@ void
 refusal_audit(const struct conn *c, int status, int event, const char *user,
     const char *export, const char *why)
 {
+	refusal_audit_from(c->host, c->addr, status, event, user, export, why);
+}
+
+/*
+ * The same for any client: host is its address without the port (what
+ * is counted), addr with it (what is recorded).
+ */
+void
+refusal_audit_from(const char *host, const char *from, int status, int event,
+    const char *user, const char *export, const char *why)
+{
 	struct refusal_count *rc;
 	struct msg_audit a;
 	char addr[RATELIMIT_ADDR_MAX];
 	time_t now = time(NULL);
 
-	ratelimit_addr(c->host, addr);
+	ratelimit_addr(host, addr);
 	rc = count_get(addr, now);
 	if (rc->recorded < REFUSAL_RECORDS) {
 		rc->recorded++;
-		msg_audit_init(&a, event, user, c->addr, export, why);
+		msg_audit_init(&a, event, user, from, export, why);
 		a.status = status;
 		sd_audit(&a);
 		return;

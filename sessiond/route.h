@@ -40,6 +40,8 @@ void login_record(struct conn *, const struct auth_dropped *);
 void refuse(struct conn *, int, int, const char *, const char *, const char *);
 void refusal_audit(const struct conn *, int, int, const char *, const char *,
     const char *);
+void refusal_audit_from(const char *, const char *, int, int, const char *,
+    const char *, const char *);
 
 /* host.c */
 int host_served(const struct conn *);

@@ -132,7 +132,7 @@ sessiond_conf_applied(struct child *c, const struct conf *old)
 		web_load(c->conf->global.web);
 		if (passwd_init(c->base) == -1)
 			fatal("password worker");
-		tls_init(&c->conf->global);
+		tls_init(&c->conf->global, auth_user);
 	} else
 		log_info("config %u in force", c->generation);
 	http_set_limits((size_t)c->conf->global.max_header_size,

@@ -19,6 +19,7 @@
 #include "resume.h"
 #include "sample.h"
 #include "sandbox.h"
+#include "tls.h"
 #include "ws.h"
 
 struct acceptor;
@@ -102,9 +103,11 @@ struct local_client {
 	char user[CONF_NAME_MAX]; /* net: who, "" for nobody */
 	char certname[64];	  /* net: what a certificate of no user named */
 	struct bufferevent *tls;  /* net: after STARTTLS, the stream's */
+	struct tls_psk psk;	  /* net: the PSK identity it offered */
 	int identified;		  /* net: its certificate was looked at */
 	int anonymous;		  /* net: auth = none */
 	char addr[64];		  /* net: the client's address */
+	char host[48];		  /* net: and without the port */
 };
 TAILQ_HEAD(local_list, local_client);
 

@@ -324,6 +324,90 @@ echo "ca-folder.conf:9: export \"e\": source-ca $src/cas is not a file" \
 expect_errors conf_source_ca_folder_only_for_https "$src" ca-folder.conf \
     "$src/ca-folder.err"
 
+# nbd-psk-file: psktool's IDENTITY:HEX-KEY lines, each identity a [user];
+# read by vmediad -n too. A bad line is refused as FILE:LINE, and the
+# exact expected lines show that no key (nor part of one) is printed.
+pskd=$work/psk
+mkdir -p "$pskd"
+printf 'not really a key\n' >"$pskd/key.pem"
+chmod 600 "$pskd/key.pem"
+hash='$y$j9T$jf4XBcs55t5E/CKGobTwk1$DMOci5RMXjvXia8Fxmc7tU5MznD6Lt.OLQvrWWDOa87'
+pskconf() {
+	printf '[vmediad]\nlisten = 127.0.0.1:8080\nnbd-listen = 192.0.2.1\n'
+	printf 'user = nobody\nchroot = %s\nauth = users\n' "$chroot"
+	printf 'tls-certificate = %s\ntls-key = %s\n' "$work/tls/cert.pem" \
+	    "$pskd/key.pem"
+	printf 'nbd-psk-file = %s\n\n' "$1"
+	printf '[export "cd"]\nsocket = /run/cd.sock\nnbd-clients = yes\n'
+	printf 'allow = alice bob\n\n'
+	printf '[user "alice"]\npassword = %s\n\n' "$hash"
+	printf '[user "bob"]\npassword = %s\n' "$hash"
+}
+k32=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+k16=00112233445566778899AABBCCDDEEFF
+# expect_psk NAME CONTENT PROBLEM: nbd-psk-file holding CONTENT (printf's
+# format) is accepted if PROBLEM is "", else refused with PROBLEM, whose
+# leading "LINE: " follows the file's path.
+expect_psk() {
+	local f=$pskd/$1.psk
+	printf "$2" >"$f"
+	chmod 600 "$f"
+	pskconf "$f" >"$pskd/$1.conf"
+	if [ -z "$3" ]; then
+		expect_ok "$1" "$pskd/$1.conf"
+	else
+		echo "$f:$3" >"$pskd/$1.err"
+		expect_errors "$1" "$pskd" "$1.conf" "$pskd/$1.err"
+	fi
+}
+if [ "$(id -u)" -eq 0 ]; then
+	expect_psk conf_nbd_psk_file_of_two_users_is_accepted \
+	    "alice:$k32\r\n\nbob:$k16\n" ""
+	expect_psk conf_nbd_psk_identity_naming_no_user_is_refused \
+	    "alice:$k32\ncarol:$k32\n" '2: identity "carol" names no [user]'
+	expect_psk conf_nbd_psk_identity_twice_is_refused \
+	    "alice:$k32\nbob:$k16\nalice:$k16\n" \
+	    '3: identity "alice" has a key already'
+	expect_psk conf_nbd_psk_short_key_is_refused "bob:0123abcd\n" \
+	    '1: identity "bob": the key must be 32 to 128 hex digits, an even number'
+	expect_psk conf_nbd_psk_odd_key_is_refused "bob:${k16}0\n" \
+	    '1: identity "bob": the key must be 32 to 128 hex digits, an even number'
+	expect_psk conf_nbd_psk_key_past_64_bytes_is_refused \
+	    "bob:$k32$k32$k16\n" \
+	    '1: identity "bob": the key must be 32 to 128 hex digits, an even number'
+	expect_psk conf_nbd_psk_key_not_hex_is_refused \
+	    "bob:${k16:0:30}zz\n" '1: identity "bob": the key is not hex'
+	expect_psk conf_nbd_psk_line_without_colon_is_refused "alice\n" \
+	    '1: expected IDENTITY:HEX-KEY'
+	expect_psk conf_nbd_psk_identity_not_a_name_is_refused \
+	    "al ice:$k32\n" \
+	    "1: the identity must be a user's name: letters, digits, '.', '_' or '-', at most 31"
+	expect_psk conf_nbd_psk_long_line_is_refused \
+	    "alice:$k32\nbob:$(printf '%*s' 260 '' | tr ' ' 0)\n" \
+	    '2: line longer than 255 bytes'
+	printf 'alice:%s\nbob:\0%s\n' "$k32" "$k16" >"$pskd/nul.psk"
+	chmod 600 "$pskd/nul.psk"
+	pskconf "$pskd/nul.psk" >"$pskd/nul.conf"
+	echo "$pskd/nul.psk:2: NUL byte in line" >"$pskd/nul.err"
+	expect_errors conf_nbd_psk_nul_byte_is_refused "$pskd" nul.conf \
+	    "$pskd/nul.err"
+	head -c 70000 /dev/zero | tr '\0' '\n' >"$pskd/big.psk"
+	chmod 600 "$pskd/big.psk"
+	pskconf "$pskd/big.psk" >"$pskd/big.conf"
+	echo "$pskd/big.psk:0: file too large (over 65536 bytes)" >"$pskd/big.err"
+	expect_errors conf_nbd_psk_file_over_64k_is_refused "$pskd" big.conf \
+	    "$pskd/big.err"
+	printf 'alice:%s\n' "$k32" >"$pskd/shared.psk"
+	chmod 640 "$pskd/shared.psk"
+	pskconf "$pskd/shared.psk" >"$pskd/shared.conf"
+	echo "shared.conf:1: nbd-psk-file $pskd/shared.psk $private" \
+	    >"$pskd/shared.err"
+	expect_errors conf_nbd_psk_file_readable_by_group_is_refused "$pskd" \
+	    shared.conf "$pskd/shared.err"
+else
+	echo "# not root: nbd-psk-file cannot be root's; not checked"
+fi
+
 # The systemd unit, as make install lays it out, passes systemd-analyze
 # verify: its commands exist, its keys are known, its man pages are there.
 # The unit names installed paths; the check points them at the staging

@@ -176,6 +176,18 @@ user_groups_unterminated(struct msg *m)
 }
 
 static void
+user_psk_8_bytes(struct msg *m)
+{
+	m->u.user.psk_len = 8; /* shorter than CONF_PSK_MIN */
+}
+
+static void
+user_psk_65_bytes(struct msg *m)
+{
+	m->u.user.psk_len = CONF_PSK_MAX + 1;
+}
+
+static void
 end_65_exports(struct msg *m)
 {
 	m->u.conf_end.nexports = CONF_EXPORT_MAX + 1;
@@ -531,6 +543,10 @@ static const struct bad_case bad_cases[] = {
 	{ "conf_user_with_unterminated_groups_refused", MSG_CONF_USER,
 	    PROC_PARENT, user_groups_unterminated,
 	    "CONF_USER: not a valid user" },
+	{ "conf_user_with_an_8_byte_psk_refused", MSG_CONF_USER, PROC_PARENT,
+	    user_psk_8_bytes, "CONF_USER: not a valid user" },
+	{ "conf_user_with_a_psk_past_its_array_refused", MSG_CONF_USER,
+	    PROC_PARENT, user_psk_65_bytes, "CONF_USER: not a valid user" },
 	{ "conf_end_with_65_exports_refused", MSG_CONF_END, PROC_PARENT,
 	    end_65_exports, "CONF_END: export count out of range" },
 	{ "conf_end_with_negative_users_refused", MSG_CONF_END, PROC_PARENT,

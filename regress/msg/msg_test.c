@@ -147,6 +147,8 @@ valid_payload(enum msg_type type, struct msg *m)
 	case MSG_CONF_USER:
 		snprintf(m->u.user.name, CONF_NAME_MAX, "alice");
 		snprintf(m->u.user.password, CONF_HASH_MAX, "$6$salt$hash");
+		m->u.user.psk_len = 32; /* a TLS-PSK key travels whole */
+		memset(m->u.user.psk, 0xa5, 32);
 		break;
 	case MSG_CONF_END:
 		m->u.conf_end.generation = 1;

@@ -356,6 +356,156 @@ wait_gone $labpid 30
 daemon_survived daemon_survives_certificates_and_refusals
 stop_daemon
 
+# --- TLS-PSK identities mapped to users ---------------------------------------
+
+# nbd-psk-file, as psktool writes it: alice's and mallory's keys. Clients
+# hold their own files: libnbd's tls-psk-file, qemu's DIR/keys.psk.
+psk() {
+	mkdir -p "$work/psk-$1"
+	printf '%s:%s\n' "$1" "$2" >"$work/psk-$1/keys.psk"
+	chmod 600 "$work/psk-$1/keys.psk"
+}
+akey=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+mkey=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+wkey=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf 'alice:%s\nmallory:%s\n' "$akey" "$mkey" >"$work/server.psk"
+chmod 600 "$work/server.psk"
+psk alice "$akey"
+psk mallory "$mkey"
+psk wrong "$wkey" # alice's identity, another key
+printf 'alice:%s\n' "$wkey" >"$work/psk-wrong/keys.psk"
+psk eve "$akey" # an identity that names no user
+printf 'eve:%s\n' "$akey" >"$work/psk-eve/keys.psk"
+: >"$audit"
+cat >"$work/vmediad.conf" <<CONF
+[vmediad]
+listen = 127.0.0.1:$port
+nbd-listen = 127.0.0.1:$tport
+user = nobody
+chroot = $work/empty
+web = $top/web
+auth = users
+audit = $audit
+tls-certificate = $work/cert.pem
+tls-key = $work/key.pem
+nbd-psk-file = $work/server.psk
+
+[export "lab"]
+socket = $work/lab.sock
+nbd-clients = yes
+allow = alice
+
+[user "alice"]
+password = $(hash alicepw)
+
+[user "mallory"]
+password = $(hash mallorypw)
+CONF
+start_daemon lab
+
+# pskuri EXPORT WHO: libnbd's URI with WHO's key file and identity.
+pskuri() {
+	local id=$2
+	case $2 in wrong) id=alice ;; esac
+	echo "nbds://$id@127.0.0.1:$tport/$1?tls-psk-file=$work/psk-$2/keys.psk"
+}
+# qemu_psk WHO: qemu's PSK credentials object (DIR/keys.psk, username).
+qemu_psk() {
+	local id=$1
+	case $1 in wrong) id=alice ;; esac
+	echo "--object tls-creds-psk,id=tls0,endpoint=client,dir=$work/psk-$1,username=$id"
+}
+qnbd="driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=$tport,export=lab,tls-creds=tls0"
+
+attach_peer lab lab "$img" --basic alice:alicepw
+labpid=$ppid_
+size=$(nbdinfo --size "$(pskuri lab alice)" 2>&1)
+[ "$size" = 67108864 ] && grep -q "TLS-PSK identity of user alice (TLSv1.3, TLS_AES_128_GCM_SHA256)" "$log" &&
+	ok nbdinfo_tls_psk_identity_is_alice ||
+	notok nbdinfo_tls_psk_identity_is_alice "$size"
+proto=$(nbdinfo --json "$(pskuri lab alice)" 2>&1 | json 'd["protocol"]')
+[ "$proto" = newstyle-fixed ] && ok nbdinfo_tls_psk_newstyle_fixed ||
+	notok nbdinfo_tls_psk_newstyle_fixed "$proto"
+
+nbdcopy "$(pskuri lab alice)" "$work/copy.bin" 2>"$work/err"
+[ "$(sha256sum <"$work/copy.bin")" = "$sha" ] &&
+	ok nbdcopy_tls_psk_byte_identical ||
+	notok nbdcopy_tls_psk_byte_identical "$(cat "$work/err")"
+rm -f "$work/copy.bin"
+
+head -c 1M /dev/urandom >"$work/patch.bin"
+out=$(qemu-io $(qemu_psk alice) --image-opts "$qnbd" \
+    -c "write -s $work/patch.bin 12M 1M" 2>&1)
+cmp -s <(dd if="$img" bs=1M skip=12 count=1 2>/dev/null) "$work/patch.bin" &&
+	ok qemu_io_tls_creds_psk_write_lands_in_image ||
+	notok qemu_io_tls_creds_psk_write_lands_in_image "$out"
+sha=$(sha256sum <"$img")
+out=$(qemu-img compare $(qemu_psk alice) --image-opts \
+    "driver=raw,file.filename=$img" "$qnbd" 2>&1)
+[ $? -eq 0 ] && ok qemu_img_compare_tls_creds_psk_identical ||
+	notok qemu_img_compare_tls_creds_psk_identical "$out"
+nbdcopy "$(pskuri lab alice)" "$work/copy.bin" 2>"$work/err"
+[ "$(sha256sum <"$work/copy.bin")" = "$sha" ] &&
+	ok nbdcopy_tls_psk_reads_the_write_back ||
+	notok nbdcopy_tls_psk_reads_the_write_back "$(cat "$work/err")"
+rm -f "$work/copy.bin"
+
+out=$(nbdinfo --size "$(pskuri lab wrong)" 2>&1)
+rc=$?
+qout=$(qemu-img info $(qemu_psk wrong) --image-opts "$qnbd" 2>&1)
+qrc=$?
+sleep 0.5
+n=$(grep -c '"event": "login_failed".*"user": "alice".*TLS-PSK key of identity' "$audit")
+[ $rc -ne 0 ] && [ $qrc -ne 0 ] && [ "$n" = 2 ] &&
+    grep -q "TLS-PSK key of identity \"alice\" is not user alice's" "$log" &&
+	ok tls_psk_wrong_key_refused_and_audited ||
+	notok tls_psk_wrong_key_refused_and_audited "rc $rc $qrc, $n audited: $out"
+
+out=$(nbdinfo --size "$(pskuri lab eve)" 2>&1)
+rc=$?
+qout=$(qemu-img info $(qemu_psk eve) --image-opts "$qnbd" 2>&1)
+qrc=$?
+sleep 0.5
+n=$(grep -c '"event": "login_failed".*"user": "eve".*names no user with a key' "$audit")
+[ $rc -ne 0 ] && [ $qrc -ne 0 ] && [ "$n" = 2 ] &&
+	ok tls_psk_unknown_identity_refused_and_audited ||
+	notok tls_psk_unknown_identity_refused_and_audited "rc $rc $qrc, $n audited: $out"
+
+out=$(qemu-img info $(qemu_psk mallory) --image-opts "$qnbd" 2>&1)
+nbdinfo "$(pskuri lab mallory)" >/dev/null 2>&1
+rc=$?
+sleep 0.5
+[ $rc -ne 0 ] && echo "$out" | grep -q "user mallory may not use export lab" &&
+    grep -q "TLS-PSK identity of user mallory" "$log" &&
+    grep -q '"event": "access_denied".*"user": "mallory".*"export": "lab"' "$audit" &&
+	ok tls_psk_user_not_allowed_refused_and_audited ||
+	notok tls_psk_user_not_allowed_refused_and_audited "rc $rc: $out"
+
+! grep -q "$akey\|$mkey\|$wkey" "$log" "$audit" &&
+	ok tls_psk_keys_never_logged ||
+	notok tls_psk_keys_never_logged "a key in the log or the audit"
+
+size=$(nbdinfo --size "$(pskuri lab alice)" 2>&1)
+[ "$size" = 67108864 ] && ok tls_psk_peer_unharmed_after_refusals ||
+	notok tls_psk_peer_unharmed_after_refusals "$size"
+
+# A reload reads the file again: alice's new key works, her old one not.
+printf 'alice:%s\n' "$wkey" >"$work/server.psk"
+kill -HUP $pid
+for i in $(seq 50); do
+	grep -q "sessiond: config 1 in force" "$log" && break
+	sleep 0.1
+done
+size=$(nbdinfo --size "$(pskuri lab wrong)" 2>&1)
+nbdinfo --size "$(pskuri lab alice)" >/dev/null 2>&1
+rc=$?
+[ "$size" = 67108864 ] && [ $rc -ne 0 ] && ok tls_psk_file_read_again_on_reload ||
+	notok tls_psk_file_read_again_on_reload "rc $rc: $size $(grep -i 'reload\|config 1' "$log" | tail -2)"
+eject lab
+wait_gone $labpid 30
+daemon_survived daemon_survives_tls_psk_clients
+stop_daemon
+
 # --- the reference's composition: an old-style-only upstream over TLS -----
 
 # nbdkit -o speaks only the old-style handshake; vmediad takes it as an
