@@ -107,11 +107,25 @@ PROGS	= $(O)/sbin/vmediad $(O)/libexec/vmediad/sessiond \
 
 objs	= $(patsubst %.c,$(O)/obj/%.o,$(1))
 
+# The data path (every byte relayed passes these) is built as CFLAGS says,
+# for speed; the rest (config, HTTP, Redfish, JSON, the parent, blockd,
+# hookd) runs once per request or per attach and is built for size, since
+# a BMC's flash is small (make size; regress/cross holds the total).
+# make SIZE_OPT= builds everything as CFLAGS says.
+HOT_SRCS = sessiond/stream.c sessiond/relay.c sessiond/ws.c \
+	  sessiond/readahead.c sessiond/flow.c sessiond/session.c \
+	  sessiond/tls.c sessiond/local.c sessiond/nbd_server.c \
+	  common/nbd_proto.c
+SIZE_OPT ?= -Os
+$(O)/obj/%.o: OPT = $(SIZE_OPT)
+$(O)/obj/attach/%.o: OPT =
+$(call objs,$(HOT_SRCS)): OPT =
+
 all: $(PROGS)
 
 $(O)/obj/%.o: %.c | $(CROSS_READY)
 	@mkdir -p $(dir $@)
-	$(CC) $(INCLUDES) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(INCLUDES) $(CPPFLAGS) $(CFLAGS) $(OPT) -MMD -MP -c -o $@ $<
 
 $(O)/sbin/vmediad: $(call objs,$(VMEDIAD_SRCS))
 	@mkdir -p $(dir $@)
