@@ -1174,6 +1174,25 @@ rf_not_found(struct conn *c, const char *type, const char *name)
 	rf_error(c, &e);
 }
 
+/*
+ * Changes only an admin may make. Which image servers a member trusts
+ * (VerifyCertificate, Certificates) is one: every user of the export
+ * inserts under it, so one tenant's CA must not vouch for the server
+ * another tenant's image comes from.
+ */
+static int
+rf_need_admin(struct conn *c, const char *export, const char *why)
+{
+	struct rf_err e = { 403, RF_INSUFFICIENT_PRIVILEGE, NULL,
+		{ NULL, NULL }, NULL };
+
+	if (c->id.admin || c->id.how == AUTH_HOW_ANONYMOUS)
+		return 1;
+	explicit_bzero(c->req->body, sizeof(c->req->body));
+	rf_refuse(c, AUDIT_EV_ACCESS_DENIED, export, why, &e);
+	return 0;
+}
+
 /* A PATCH's fault: a property this resource has but lets nobody write
  * is PropertyNotWritable, another one PropertyUnknown. */
 static void
@@ -1207,6 +1226,8 @@ serve_media_patch(struct conn *c, struct export_rt *ex)
 {
 	struct rf_body body;
 
+	if (!rf_need_admin(c, ex->conf.name, "VerifyCertificate is an admin's"))
+		return;
 	if (!rf_json_body(c, ex->conf.name))
 		return;
 	if (rf_body_parse(c->req->body, c->req->body_len,
@@ -1241,17 +1262,13 @@ static const char *const session_service_read_only[] = { "@odata.id",
 static void
 serve_session_service_patch(struct conn *c)
 {
-	struct rf_err e = { 403, RF_INSUFFICIENT_PRIVILEGE, NULL,
+	struct rf_err e = { 400, RF_PROPERTY_VALUE_OUT_OF_RANGE, NULL,
 		{ NULL, NULL }, NULL };
 	struct rf_body body;
 	char value[24];
 
-	if (!c->id.admin && c->id.how != AUTH_HOW_ANONYMOUS) {
-		explicit_bzero(c->req->body, sizeof(c->req->body));
-		rf_refuse(c, AUDIT_EV_ACCESS_DENIED, "",
-		    "SessionTimeout is an admin's", &e);
+	if (!rf_need_admin(c, "", "SessionTimeout is an admin's"))
 		return;
-	}
 	if (!rf_json_body(c, ""))
 		return;
 	if (rf_body_parse(c->req->body, c->req->body_len,
@@ -1266,8 +1283,6 @@ serve_session_service_patch(struct conn *c)
 		    body.session_timeout > RF_SESSION_TIMEOUT_MAX) {
 			snprintf(value, sizeof(value), "%lld",
 			    body.session_timeout);
-			e.status = 400;
-			e.msg = RF_PROPERTY_VALUE_OUT_OF_RANGE;
 			e.args[0] = value;
 			e.args[1] = e.related = "SessionTimeout";
 			rf_refuse(c, AUDIT_EV_PROTOCOL_VIOLATION, "",
@@ -1384,6 +1399,8 @@ serve_cert_add(struct conn *c, struct export_rt *ex)
 	struct rf_body body;
 	int i, slot = -1;
 
+	if (!rf_need_admin(c, ex->conf.name, "Certificates are an admin's"))
+		return;
 	if (!rf_json_body(c, ex->conf.name))
 		return;
 	if (rf_body_parse(c->req->body, c->req->body_len,
@@ -1460,6 +1477,9 @@ serve_cert(struct conn *c, struct export_rt *ex, const char *id)
 		return;
 	}
 	if (c->req->method == HTTP_METHOD_DELETE) {
+		if (!rf_need_admin(c, ex->conf.name,
+			"Certificates are an admin's"))
+			return;
 		free(ex->cas[i]);
 		ex->cas[i] = NULL;
 		log_info("export %s: %s deletes certificate %s", ex->conf.name,

@@ -395,7 +395,7 @@ c=$(rf DELETE /redfish/v1/Managers -H "$tok")
 allow=$(sed -n 's/^Allow: *\([^\r]*\).*/\1/ip' "$work/headers")
 expect redfish_wrong_method_is_405_with_allow \
     "405 Base.1.16.0.OperationNotAllowed GET, HEAD" "$c $(msg)$allow"
-c=$(rf PATCH $vm/lab -H "$tok" -H "$json_ct" -d '{"Inserted": false}')
+c=$(rf PATCH $vm/lab -u ops:opspw -H "$json_ct" -d '{"Inserted": false}')
 expect redfish_patch_of_inserted_is_property_not_writable \
     "400 Base.1.16.0.PropertyNotWritable #/Inserted" "$c $(msg)"
 c=$(rf GET $vm/lab/$eject -H "$tok")
@@ -589,7 +589,7 @@ expect sushy_certificates_collection_starts_empty "" "$got"
 
 # Certificates: our CA on "untrusted" (whose source-ca is another CA)
 # is what its insert trusts, alone.
-got=$(sushy "$work/ca.pem" session alice alicepw addcert untrusted "$work/ca.pem")
+got=$(sushy "$work/ca.pem" session ops opspw addcert untrusted "$work/ca.pem")
 expect sushy_certificates_create_member_of_a_pem_ca "1 PEM" "$got"
 c=$(rf GET $vm/untrusted/Certificates/1 -u alice:alicepw)
 json 'd["CertificateString"]' <"$work/body" >"$work/got-ca.pem"
@@ -602,27 +602,27 @@ fi
 insert_read redfish_insert_trusts_the_members_certificate untrusted
 # ... and on "iso" (source-ca: our CA), another CA as its certificate
 # means our server is no longer trusted.
-got=$(sushy "$work/ca.pem" session alice alicepw addcert iso "$work/other-ca.pem")
+got=$(sushy "$work/ca.pem" session ops opspw addcert iso "$work/other-ca.pem")
 n0=$(wc -l <"$audit")
 insert_bad redfish_insert_trusts_only_the_members_certificates iso \
     "$image" 502 "Base.1.16.0.GeneralError " 'insert failed.*certificate'
 wait_exited "$n0" iso
-got=$(sushy "$work/ca.pem" session alice alicepw delcert iso 1)
+got=$(sushy "$work/ca.pem" session ops opspw delcert iso 1)
 expect sushy_certificate_delete_leaves_none "" "$got"
 c=$(rf GET $vm/iso/Certificates/1 -u alice:alicepw)
 expect redfish_deleted_certificate_is_404 "404 Base.1.16.0.ResourceNotFound " "$c $(msg)"
 insert_read redfish_insert_without_certificates_trusts_source_ca_again iso
 
 # VerifyCertificate false: an image server no CA vouches for is read.
-got=$(sushy "$work/ca.pem" session alice alicepw delcert untrusted 1)
-got="$got $(sushy "$work/ca.pem" session alice alicepw verify untrusted false)"
+got=$(sushy "$work/ca.pem" session ops opspw delcert untrusted 1)
+got="$got $(sushy "$work/ca.pem" session ops opspw verify untrusted false)"
 expect sushy_set_verify_certificate_false " False" "$got"
 insert_read redfish_insert_with_verify_certificate_false_skips_the_check untrusted
 grep -q 'export untrusted: alice inserts https://.*, its certificate not verified' "$log" &&
     grep -q 'export untrusted: alice inserts https://.*, trusting the member.s certificates' "$log" &&
 	ok redfish_insert_logs_how_the_server_is_trusted ||
 	notok redfish_insert_logs_how_the_server_is_trusted "$(grep inserts "$log" | tail -2)"
-got=$(sushy "$work/ca.pem" basic alice alicepw verify untrusted true)
+got=$(sushy "$work/ca.pem" basic ops opspw verify untrusted true)
 n0=$(wc -l <"$audit")
 insert_bad redfish_verify_certificate_true_again_checks untrusted \
     "$image" 502 "Base.1.16.0.GeneralError " 'insert failed.*certificate'
@@ -631,7 +631,7 @@ wait_exited "$n0" untrusted
 # Bad certificates and PATCHes: each refused, audited, nothing kept.
 n0=$(wc -l <"$audit")
 certpost() {
-	rf POST $vm/shared/Certificates -u bob:bobpw -H "$json_ct" \
+	rf POST $vm/shared/Certificates -u ops:opspw -H "$json_ct" \
 	    --data-binary "$1"
 }
 pemjson() { # the files' PEM as a CertificateString
@@ -667,34 +667,56 @@ expect redfish_four_certificates_kept "1:PEM 2:PEM 3:PEM 4:PEM" "$got"
 c=$(rf POST $vm/bobs/Certificates -u alice:alicepw -H "$json_ct" \
     --data-binary "$(pemjson "$work/ca.pem")")
 expect redfish_certificate_of_another_tenants_media_is_404 404 "$c"
-c=$(rf PATCH $vm/shared/Certificates -u bob:bobpw -H "$json_ct" -d '{}')
+c=$(rf PATCH $vm/shared/Certificates -u ops:opspw -H "$json_ct" -d '{}')
 expect redfish_patch_of_certificates_is_405 405 "$c"
-c=$(rf PATCH $vm/shared -u bob:bobpw -H "$json_ct" -d '{"VerifyCertificate": "no"}')
+c=$(rf PATCH $vm/shared -u ops:opspw -H "$json_ct" -d '{"VerifyCertificate": "no"}')
 expect redfish_patch_verify_certificate_string_is_type_error \
     "400 Base.1.16.0.PropertyValueTypeError #/VerifyCertificate" "$c $(msg)"
-c=$(rf PATCH $vm/shared -u bob:bobpw -H "$json_ct" -d '{"Image": "https://localhost/x.iso"}')
+c=$(rf PATCH $vm/shared -u ops:opspw -H "$json_ct" -d '{"Image": "https://localhost/x.iso"}')
 expect redfish_patch_of_image_is_property_not_writable \
     "400 Base.1.16.0.PropertyNotWritable #/Image" "$c $(msg)"
-c=$(rf PATCH $vm/shared -u bob:bobpw -H "$json_ct" -d '{"Colour": "blue"}')
+c=$(rf PATCH $vm/shared -u ops:opspw -H "$json_ct" -d '{"Colour": "blue"}')
 expect redfish_patch_of_an_unknown_property_is_property_unknown \
     "400 Base.1.16.0.PropertyUnknown #/Colour" "$c $(msg)"
-c=$(rf PATCH $vm/shared -u bob:bobpw -H "$json_ct" -d '{"VerifyCertificate": tru}')
+c=$(rf PATCH $vm/shared -u ops:opspw -H "$json_ct" -d '{"VerifyCertificate": tru}')
 expect redfish_patch_malformed_json "400 Base.1.16.0.MalformedJSON " "$c $(msg)"
-audited "$n0" '"event": "protocol_violation", "user": "bob".*"export": "shared".*PropertyNotWritable' &&
-    audited "$n0" '"event": "protocol_violation", "user": "bob".*"export": "shared".*more than 4 certificates' &&
+audited "$n0" '"event": "protocol_violation", "user": "ops".*"export": "shared".*PropertyNotWritable' &&
+    audited "$n0" '"event": "protocol_violation", "user": "ops".*"export": "shared".*more than 4 certificates' &&
 	ok redfish_bad_certificates_and_patches_are_audited ||
 	notok redfish_bad_certificates_and_patches_are_audited "$(tail -2 "$audit")"
+
+# A member's trust is an admin's: users of the export may read it only.
+n0=$(wc -l <"$audit")
+c=$(rf PATCH $vm/shared -u bob:bobpw -H "$json_ct" -d '{"VerifyCertificate": false}')
+expect redfish_verify_certificate_patch_by_a_user_is_403 \
+    "403 Base.1.16.0.InsufficientPrivilege " "$c $(msg)"
+c=$(rf POST $vm/shared/Certificates -u bob:bobpw -H "$json_ct" \
+    --data-binary "$(pemjson "$work/ca.pem")")
+expect redfish_certificate_post_by_a_user_is_403 \
+    "403 Base.1.16.0.InsufficientPrivilege " "$c $(msg)"
+c=$(rf DELETE $vm/shared/Certificates/1 -u bob:bobpw)
+expect redfish_certificate_delete_by_a_user_is_403 \
+    "403 Base.1.16.0.InsufficientPrivilege " "$c $(msg)"
+got=$(sushy "$work/ca.pem" basic bob bobpw certs shared)
+rf GET $vm/shared -u bob:bobpw >/dev/null
+got="$got $(json 'str(d["VerifyCertificate"])' <"$work/body")"
+expect redfish_users_refused_changes_left_nothing_changed \
+    "1:PEM 2:PEM 3:PEM 4:PEM True" "$got"
+audited "$n0" '"event": "access_denied", "user": "bob".*"export": "shared".*VerifyCertificate is an admin' &&
+    audited "$n0" '"event": "access_denied", "user": "bob".*"export": "shared".*Certificates are an admin' &&
+	ok redfish_users_trust_changes_are_audited ||
+	notok redfish_users_trust_changes_are_audited "$(tail -2 "$audit")"
 
 # ETag and If-Match: a stale tag is 412 PreconditionFailed, the tag of
 # now goes through.
 rf GET $vm/shared -u bob:bobpw >/dev/null
 etag=$(sed -n 's/^ETag: *\([^\r]*\).*/\1/ip' "$work/headers")
-c=$(rf PATCH $vm/shared -u bob:bobpw -H "$json_ct" -H "If-Match: $etag" \
+c=$(rf PATCH $vm/shared -u ops:opspw -H "$json_ct" -H "If-Match: $etag" \
     -d '{"VerifyCertificate": false}')
 etag2=$(sed -n 's/^ETag: *\([^\r]*\).*/\1/ip' "$work/headers")
 expect redfish_patch_with_matching_if_match_proceeds "200 False" \
     "$c $(json 'str(d["VerifyCertificate"])' <"$work/body")"
-c=$(rf PATCH $vm/shared -u bob:bobpw -H "$json_ct" -H "If-Match: $etag" \
+c=$(rf PATCH $vm/shared -u ops:opspw -H "$json_ct" -H "If-Match: $etag" \
     -d '{"VerifyCertificate": true}')
 c="$c $(msg)"
 rf GET $vm/shared -u bob:bobpw >/dev/null
@@ -707,7 +729,7 @@ expect redfish_insert_with_stale_if_match_is_412 \
     "412 Base.1.16.0.PreconditionFailed " "$c $(msg)"
 c=$(rf POST $vm/shared/$eject -u bob:bobpw -H "If-Match: \"0\", $etag2")
 expect redfish_eject_with_if_match_of_now_in_a_list_proceeds 204 "$c"
-c=$(rf PATCH $vm/shared -u bob:bobpw -H "$json_ct" -H 'If-Match: *' \
+c=$(rf PATCH $vm/shared -u ops:opspw -H "$json_ct" -H 'If-Match: *' \
     -d '{"VerifyCertificate": true}')
 expect redfish_patch_with_if_match_star_proceeds "200 True" \
     "$c $(json 'str(d["VerifyCertificate"])' <"$work/body")"
