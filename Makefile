@@ -68,7 +68,8 @@ VMEDIAD_SRCS = $(COMMON_SRCS) common/nbd_netlink.c common/json.c \
 	   privsep/vmediad.c privsep/proc.c privsep/listen.c \
 	   privsep/devices.c privsep/audit.c privsep/vmediad_sandbox.c \
 	   privsep/hashpw.c privsep/nofile.c privsep/launcher.c \
-	   privsep/launcher_sandbox.c privsep/source.c privsep/source_reason.c
+	   privsep/launcher_parent.c privsep/launcher_sandbox.c \
+	   privsep/source.c privsep/source_reason.c
 SESSIOND_SRCS = $(CHILD_SRCS) common/json.c common/nbd_proto.c \
 	   sessiond/sessiond.c sessiond/sessiond_sandbox.c \
 	   sessiond/accept.c sessiond/conn.c sessiond/web.c sessiond/api.c sessiond/session.c \

@@ -71,15 +71,24 @@ enum peer_fault {
 };
 
 /*
- * The faults exist in the test build only: elsewhere these are constants
- * and the code that injects them compiles away.
+ * The faults and the reconnect window's cuts exist in the test build
+ * only: elsewhere these are constants and the code that injects them
+ * compiles away.
  */
 #ifdef PEER_TEST
 #define PEER_FAULT(o) ((o)->fault)
 #define PEER_DIE_AFTER(o) ((o)->die_after_bytes)
+#define PEER_CUT_RST(o) ((o)->cut_rst)
+#define PEER_CUT_SILENT(o) ((o)->cut_silent)
+#define PEER_CUT_AFTER_REQUESTS(o) ((o)->cut_after_requests)
+#define PEER_CUT_AFTER_WRITTEN(o) ((o)->cut_after_written)
 #else
 #define PEER_FAULT(o) ((void)(o), FAULT_NONE)
 #define PEER_DIE_AFTER(o) ((void)(o), UINT64_MAX)
+#define PEER_CUT_RST(o) ((void)(o), 0)
+#define PEER_CUT_SILENT(o) ((void)(o), 0)
+#define PEER_CUT_AFTER_REQUESTS(o) ((void)(o), (uint64_t)0)
+#define PEER_CUT_AFTER_WRITTEN(o) ((void)(o), (uint64_t)0)
 #endif
 
 struct peer_opts {
@@ -102,7 +111,8 @@ struct peer_opts {
 	const char *basic;   /* "user:password" */
 	const char *ca_file; /* instead of the system store */
 	int insecure;	     /* no certificate check */
-	/* the reconnect window */
+#ifdef PEER_TEST
+	/* the reconnect window: the test peer's (regress/peer/peer.c) */
 	const char *login;	  /* "user:password": POST /api/login */
 	char cookie[128];	  /* the login's token */
 	int resume;		  /* fetch the secret; resume after a cut */
@@ -114,6 +124,7 @@ struct peer_opts {
 	int cut_silent;		  /* the cut leaves the socket open, unused */
 	uint64_t cut_after_requests; /* cut between requests; 0: never */
 	uint64_t cut_after_written;  /* cut once this much is written */
+#endif
 };
 
 struct peer_stats {

@@ -172,13 +172,13 @@ xmit_cut_off(struct xmit *x)
 		return -1;
 	if (!x->faulty)
 		x->st->cut = 1;
-	if (!x->faulty && x->o->cut_silent) {
+	if (!x->faulty && PEER_CUT_SILENT(x->o)) {
 		/* half-open, as after a roam: left open, never used again */
 		x->ws->ended = 1;
 		x->ws->status = PEER_EXIT_OK;
 		return -1;
 	}
-	if (!x->faulty && x->o->cut_rst) {
+	if (!x->faulty && PEER_CUT_RST(x->o)) {
 		struct linger l = { 1, 0 };
 
 		/* a reset, as a network that gave up would leave it */
@@ -274,8 +274,8 @@ xmit_write(struct xmit *x, uint64_t handle, uint64_t off, uint32_t len)
 		done += n;
 	}
 	/* --cut-after-written: stored, but its reply never leaves */
-	if (x->o->cut_after_written != 0 &&
-	    x->st->bytes_written >= x->o->cut_after_written)
+	if (PEER_CUT_AFTER_WRITTEN(x->o) != 0 &&
+	    x->st->bytes_written >= PEER_CUT_AFTER_WRITTEN(x->o))
 		return xmit_cut_between(x);
 	return xmit_reply(x, error, handle);
 }
@@ -374,8 +374,8 @@ xmit_serve(struct ws *ws, int fd, const struct peer_opts *o, uint64_t size,
 			(void)xmit_stall(&x);
 			break;
 		}
-		if (o->cut_after_requests != 0 &&
-		    st->requests >= o->cut_after_requests) {
+		if (PEER_CUT_AFTER_REQUESTS(o) != 0 &&
+		    st->requests >= PEER_CUT_AFTER_REQUESTS(o)) {
 			(void)xmit_cut_between(&x);
 			break;
 		}

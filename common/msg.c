@@ -257,17 +257,32 @@ check_source_start(const struct msg *m, enum msg_proc from)
 					       "an export without a source";
 }
 
+/*
+ * What every struct msg_source carries: a valid export name and a
+ * terminated reason, which a start leaves empty (reason 0) and an exit or
+ * an eject gives (reason 1).
+ */
+static const char *
+source_msg_bad(const struct msg_source *s, int reason)
+{
+	if (!name_ok(s->export, sizeof(s->export)))
+		return "export is not a valid name";
+	if (!conf_terminated(s->reason, sizeof(s->reason)) ||
+	    (s->reason[0] != '\0') != reason)
+		return reason ? "reason empty or not terminated" :
+				"a reason with a start";
+	return NULL;
+}
+
 static const char *
 check_source_started(const struct msg *m, enum msg_proc from)
 {
 	const struct msg_source *s = &m->u.source;
+	const char *r;
 
 	(void)from;
-	if (!name_ok(s->export, sizeof(s->export)))
-		return "export is not a valid name";
-	if (!conf_terminated(s->reason, sizeof(s->reason)) ||
-	    s->reason[0] != '\0')
-		return "a reason with a start";
+	if ((r = source_msg_bad(s, 0)) != NULL)
+		return r;
 	return s->pid > 1 ? NULL : "no pid";
 }
 
@@ -275,13 +290,11 @@ static const char *
 check_source_exited(const struct msg *m, enum msg_proc from)
 {
 	const struct msg_source *s = &m->u.source;
+	const char *r;
 
 	(void)from;
-	if (!name_ok(s->export, sizeof(s->export)))
-		return "export is not a valid name";
-	if (!conf_terminated(s->reason, sizeof(s->reason)) ||
-	    s->reason[0] == '\0')
-		return "reason empty or not terminated";
+	if ((r = source_msg_bad(s, 1)) != NULL)
+		return r;
 	return s->pid == 0 || s->pid > 1 ? NULL : "pid out of range";
 }
 
@@ -423,13 +436,11 @@ static const char *
 check_source_eject(const struct msg *m, enum msg_proc from)
 {
 	const struct msg_source *s = &m->u.source;
+	const char *r;
 
 	(void)from;
-	if (!name_ok(s->export, sizeof(s->export)))
-		return "export is not a valid name";
-	if (!conf_terminated(s->reason, sizeof(s->reason)) ||
-	    s->reason[0] == '\0')
-		return "reason empty or not terminated";
+	if ((r = source_msg_bad(s, 1)) != NULL)
+		return r;
 	return s->pid == 0 ? NULL : "a pid";
 }
 

@@ -27,7 +27,8 @@
  */
 #define AUDIT_LINE_MAX (6 * sizeof(struct msg_audit) + 512)
 
-static const char *const audit_names[AUDIT_EV_COUNT] = {
+/* The names of the events, as vmediad.8 lists them. */
+const char *const audit_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_LOGIN] = "login",
 	[AUDIT_EV_LOGIN_FAILED] = "login_failed",
 	[AUDIT_EV_LOGOUT] = "logout",

@@ -7,6 +7,8 @@
 
 #include "sandbox.h"
 
+#define LAUNCHER_FD 3 /* the launcher's channel to the parent */
+
 extern const struct sandbox_policy launcher_policy;
 
 struct vmediad;
@@ -14,6 +16,10 @@ struct msg_ca;
 struct msg_insert;
 struct msg_source;
 
+/* launcher.c: the launcher process */
+void launcher_main(const struct conf_global *) __attribute__((noreturn));
+
+/* launcher_parent.c: the parent's side */
 int launcher_wanted(const struct conf *);
 void launcher_fork(struct vmediad *);
 void launcher_attach(struct vmediad *);

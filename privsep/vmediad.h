@@ -113,6 +113,7 @@ void listen_send_http(struct vmediad *);
 void listen_exports(struct vmediad *);
 void listen_cleanup(struct vmediad *);
 
+extern const char *const audit_names[AUDIT_EV_COUNT];
 void audit_open(struct vmediad *);
 void audit_record(struct vmediad *, const struct msg_audit *);
 void audit_reload(struct vmediad *, const char *);

@@ -12,6 +12,7 @@ tport=18441
 mkdir -p "$work"
 rm -f "$work"/*.out "$work"/*.err "$work"/copy.bin
 . "$top/regress/lib/session.sh"
+. "$top/regress/lib/certs.sh"
 
 att=$top/build/bin/vmedia-attach
 audit=$work/audit.log
@@ -24,18 +25,12 @@ hash() {
 }
 
 # A CA made here, and the server's certificate signed by it.
-ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-openssl req -x509 $ec -subj /CN=attach-test-CA -days 2 \
-    -addext basicConstraints=critical,CA:TRUE \
-    -addext keyUsage=critical,keyCertSign \
-    -keyout "$work/ca.key" -out "$work/ca.pem" >/dev/null 2>&1
-openssl req $ec -subj /CN=localhost -keyout "$work/key.pem" \
-    -out "$work/srv.csr" >/dev/null 2>&1
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$work/san.ext"
-openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.pem" \
-    -CAkey "$work/ca.key" -CAcreateserial -days 2 -extfile "$work/san.ext" \
-    -out "$work/cert.pem" >/dev/null 2>&1
-chmod 600 "$work/key.pem"
+CERT_KEY=ec
+{
+	cert_ca attach-test-CA "$work/ca"
+	cert_sign localhost "$work/ca" "$work/key.pem" "$work/cert.pem" \
+	    subjectAltName=DNS:localhost,IP:127.0.0.1
+} >/dev/null 2>&1
 
 cat >"$work/vmediad.conf" <<CONF
 [vmediad]

@@ -45,30 +45,6 @@ static const char *const parent_fatal_ok[] = {
 	"PONG from %s for a ping never sent", NULL
 };
 
-/* The names of the events, as vmediad.8 lists them. */
-static const char *const event_names[AUDIT_EV_COUNT] = {
-	[AUDIT_EV_LOGIN] = "login",
-	[AUDIT_EV_LOGIN_FAILED] = "login_failed",
-	[AUDIT_EV_LOGOUT] = "logout",
-	[AUDIT_EV_SESSION_START] = "session_start",
-	[AUDIT_EV_SESSION_END] = "session_end",
-	[AUDIT_EV_EJECT] = "eject",
-	[AUDIT_EV_PROTOCOL_VIOLATION] = "protocol_violation",
-	[AUDIT_EV_HOOK_FAILED] = "hook_failed",
-	[AUDIT_EV_ACCESS_DENIED] = "access_denied",
-	[AUDIT_EV_NOT_RECORDED] = "not_recorded",
-	[AUDIT_EV_SOURCE_INSERTED] = "source_inserted",
-	[AUDIT_EV_INSERT_REFUSED] = "insert_refused",
-	[AUDIT_EV_INSERT_FAILED] = "insert_failed",
-	[AUDIT_EV_CONFIG_RELOAD] = "config_reload",
-	[AUDIT_EV_SOURCE_STARTED] = "source_started",
-	[AUDIT_EV_SOURCE_EXITED] = "source_exited",
-	[AUDIT_EV_RECONNECTING] = "reconnecting",
-	[AUDIT_EV_RESUMED] = "resumed",
-	[AUDIT_EV_RESUME_REFUSED] = "resume_refused",
-	[AUDIT_EV_RECONNECT_ENDED] = "reconnect_ended",
-};
-
 /* Only proc_reap() calls it, for a child that died: none does here. */
 void
 devices_release(struct vmediad *e)
@@ -451,7 +427,7 @@ check_line(const char *line, size_t len, const struct msg_audit *a)
 		handler_fail("audit: not a JSON object: %.*s", (int)len, line);
 	check_time(&fields[0]);
 	if (strcmp(fields[1].key, "event") != 0 || fields[1].is_number ||
-	    strcmp(fields[1].text, event_names[ev]) != 0)
+	    strcmp(fields[1].text, audit_names[ev]) != 0)
 		handler_fail("audit: event %s for %d", fields[1].text, ev);
 	session_event =
 	    ev == AUDIT_EV_SESSION_START || ev == AUDIT_EV_SESSION_END;

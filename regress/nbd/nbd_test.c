@@ -903,21 +903,52 @@ up_handle(struct evbuffer *up, size_t at)
 	return up_field(up, at, 8);
 }
 
+/*
+ * The relay fixture: a relay of size bytes with those transmission flags,
+ * one downstream (of structured replies or not), the upstream's buffer
+ * and the peer's; relay_fixture_free ends them all.
+ */
+static void
+relay_fixture(struct relay *r, struct relay_down *d, struct evbuffer **up,
+    struct evbuffer **peer, uint64_t size, uint16_t tflags, int structured)
+{
+	*d = (struct relay_down){
+		.in = buf(),
+		.out = buf(),
+		.structured = structured,
+	};
+	*up = buf();
+	*peer = buf();
+	relay_init(r, size, tflags);
+}
+
+static void
+relay_fixture_free(struct relay *r, struct relay_down *d, struct evbuffer *up,
+    struct evbuffer *peer)
+{
+	relay_free(r);
+	evbuffer_free(d->in);
+	evbuffer_free(d->out);
+	evbuffer_free(up);
+	evbuffer_free(peer);
+}
+
 static void
 test_relay(void)
 {
 	struct relay r;
-	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
-	struct relay_down d2 = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
-	struct evbuffer *up = buf(), *peer = buf();
+	struct relay_down d;
+	struct relay_down d2 = { .in = buf(), .out = buf() };
+	struct evbuffer *up, *peer;
 	unsigned char data[4096], hdr[NBD_REPLY_SIZE];
 	enum relay_result res;
 	uint64_t h;
 	int i;
 
 	memset(data, 0x5a, sizeof(data));
-	relay_init(&r, 1 << 20,
-	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY | NBD_TFLAG_SEND_FLUSH);
+	relay_fixture(&r, &d, &up, &peer, 1 << 20,
+	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_READ_ONLY | NBD_TFLAG_SEND_FLUSH,
+	    0);
 	request(d.in, NBD_CMD_READ, 0xabcdef, 4096, 4096);
 	res = relay_requests(&r, &d, up);
 	h = up_handle(up, 0);
@@ -1135,15 +1166,16 @@ test_readahead(void)
 {
 	static unsigned char image[1 << 20];
 	struct relay r;
-	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
-	struct evbuffer *up = buf(), *peer = buf();
+	struct relay_down d;
+	struct evbuffer *up, *peer;
 	const uint64_t window = 4 * RA_TEST_BLOCK;
 	size_t i, n;
 	int good;
 
 	for (i = 0; i < sizeof(image); i++)
 		image[i] = (unsigned char)(i * 7 + (i >> 12));
-	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
+	relay_fixture(&r, &d, &up, &peer, sizeof(image), NBD_TFLAG_HAS_FLAGS,
+	    0);
 	ra_init(&r.ra, window, 0);
 
 	request(d.in, NBD_CMD_READ, 100, 0, RA_TEST_BLOCK);
@@ -1301,11 +1333,7 @@ test_readahead(void)
 		evbuffer_get_length(d.out) == 0 && r.ra.held <= window,
 	    "inflight %d", relay_inflight(&r));
 
-	relay_free(&r);
-	evbuffer_free(d.in);
-	evbuffer_free(d.out);
-	evbuffer_free(up);
-	evbuffer_free(peer);
+	relay_fixture_free(&r, &d, up, peer);
 }
 
 /*
@@ -1318,12 +1346,13 @@ test_readahead_pace(void)
 {
 	static unsigned char image[1 << 20];
 	struct relay r;
-	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
-	struct evbuffer *up = buf(), *peer = buf();
+	struct relay_down d;
+	struct evbuffer *up, *peer;
 	const uint64_t window = 8 * RA_TEST_BLOCK;
 	size_t n, i;
 
-	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
+	relay_fixture(&r, &d, &up, &peer, sizeof(image), NBD_TFLAG_HAS_FLAGS,
+	    0);
 	ra_init(&r.ra, window, 8); /* a rate's 2 s ahead */
 	request(d.in, NBD_CMD_READ, 1, 0, RA_TEST_BLOCK);
 	relay_requests(&r, &d, up);
@@ -1344,11 +1373,7 @@ test_readahead_pace(void)
 	    "rate %llu held %llu, %zu requests", (unsigned long long)r.ra.rate,
 	    (unsigned long long)r.ra.held, n);
 	relay_down_gone(&r, &d);
-	relay_free(&r);
-	evbuffer_free(d.in);
-	evbuffer_free(d.out);
-	evbuffer_free(up);
-	evbuffer_free(peer);
+	relay_fixture_free(&r, &d, up, peer);
 }
 
 /*
@@ -1410,8 +1435,8 @@ static void
 test_structured(void)
 {
 	struct relay r;
-	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0, 1, 0 };
-	struct evbuffer *up = buf(), *peer = buf();
+	struct relay_down d;
+	struct evbuffer *up, *peer;
 	unsigned char data[4096], got[4096], p[12];
 	enum relay_result res;
 	struct chunk c;
@@ -1419,7 +1444,8 @@ test_structured(void)
 	int ok;
 
 	memset(data, 0x3c, sizeof(data));
-	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH);
+	relay_fixture(&r, &d, &up, &peer, 1 << 20,
+	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FLUSH, 1);
 	request(d.in, NBD_CMD_READ, 0x51, 8192, 4096);
 	res = relay_requests(&r, &d, up);
 	h = up_handle(up, 0);
@@ -1523,11 +1549,7 @@ test_structured(void)
 	    ok && r.ra.hits >= 1 && evbuffer_get_length(d.out) == 0,
 	    "ok %d hits %llu left %zu", ok, (unsigned long long)r.ra.hits,
 	    evbuffer_get_length(d.out));
-	relay_free(&r);
-	evbuffer_free(d.in);
-	evbuffer_free(d.out);
-	evbuffer_free(up);
-	evbuffer_free(peer);
+	relay_fixture_free(&r, &d, up, peer);
 }
 
 /*
@@ -1539,8 +1561,8 @@ static void
 test_relay_resend(void)
 {
 	struct relay r;
-	struct relay_down d = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
-	struct evbuffer *up = buf(), *peer = buf();
+	struct relay_down d;
+	struct evbuffer *up, *peer;
 	unsigned char data[4096], wdata[512], got[4096], hdr[NBD_REPLY_SIZE];
 	uint64_t h1, h2, h3;
 	enum relay_result res;
@@ -1548,7 +1570,8 @@ test_relay_resend(void)
 
 	memset(data, 0x5a, sizeof(data));
 	memset(wdata, 0xc3, sizeof(wdata));
-	relay_init(&r, 1 << 20, NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FUA);
+	relay_fixture(&r, &d, &up, &peer, 1 << 20,
+	    NBD_TFLAG_HAS_FLAGS | NBD_TFLAG_SEND_FUA, 0);
 	relay_keep(&r);
 	r.mark_offset[0] = 8192 + 256;
 	r.mark_length[0] = 4096;
@@ -1639,11 +1662,7 @@ test_relay_resend(void)
 	    res == RELAY_OK && r.kept_bytes == 0 &&
 		r.slots[up_handle(up, 0) & 0xffff].kept == NULL,
 	    "kept %llu", (unsigned long long)r.kept_bytes);
-	relay_free(&r);
-	evbuffer_free(up);
-	evbuffer_free(peer);
-	evbuffer_free(d.in);
-	evbuffer_free(d.out);
+	relay_fixture_free(&r, &d, up, peer);
 }
 
 /* A peer's answers to the sample reads, from image. */

@@ -18,21 +18,16 @@ tport=18412 # STARTTLS required
 rm -rf "$work"
 mkdir -p "$work"
 . "$top/regress/lib/session.sh"
+. "$top/regress/lib/certs.sh"
 unset REQUESTS_CA_BUNDLE CURL_CA_BUNDLE SSL_CERT_FILE SSL_CERT_DIR
 
 # A CA made here, and the server's certificate signed by it.
-ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
-openssl req -x509 $ec -subj /CN=netnbd-test-CA -days 2 \
-    -addext basicConstraints=critical,CA:TRUE \
-    -addext keyUsage=critical,keyCertSign \
-    -keyout "$work/ca.key" -out "$work/ca.pem" >/dev/null 2>&1
-openssl req $ec -subj /CN=localhost -keyout "$work/key.pem" \
-    -out "$work/srv.csr" >/dev/null 2>&1
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$work/san.ext"
-openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.pem" \
-    -CAkey "$work/ca.key" -CAcreateserial -days 2 -extfile "$work/san.ext" \
-    -out "$work/cert.pem" >/dev/null 2>&1
-chmod 600 "$work/key.pem"
+CERT_KEY=ec
+{
+	cert_ca netnbd-test-CA "$work/ca"
+	cert_sign localhost "$work/ca" "$work/key.pem" "$work/cert.pem" \
+	    subjectAltName=DNS:localhost,IP:127.0.0.1
+} >/dev/null 2>&1
 # What libnbd reads from tls-certificates=DIR: the CA, nothing of ours.
 mkdir -p "$work/anon"
 cp "$work/ca.pem" "$work/anon/ca-cert.pem"
@@ -66,20 +61,6 @@ socket = $work/hidden.sock
 CONF
 
 start_daemon hidden
-
-attach_peer() {
-	local name=$1 export=$2 image=$3
-	shift 3
-	start_peer "$name" "ws://127.0.0.1:$port/nbd/$export" "$image" "$@"
-	for i in $(seq 30); do
-		curl -s "$base/api/exports" | grep -q "\"name\": \"$export\".*\"state\": \"active\"" && break
-		sleep 0.1
-	done
-}
-
-eject() {
-	curl -s -X POST "$base/api/exports/$1/eject" >/dev/null
-}
 
 plain() {
 	echo "nbd://127.0.0.1:$nport/${1:-}"
@@ -186,16 +167,10 @@ client() {
 	local d=$work/$1 ca=${3:-ca}
 	mkdir -p "$d"
 	cp "$work/ca.pem" "$d/ca-cert.pem"
-	openssl req $ec -subj "/CN=$2" -keyout "$d/client-key.pem" \
-	    -out "$d/client.csr" >/dev/null 2>&1
-	openssl x509 -req -in "$d/client.csr" -CA "$work/$ca.pem" \
-	    -CAkey "$work/$ca.key" -CAcreateserial -days 2 \
-	    -out "$d/client-cert.pem" >/dev/null 2>&1
+	cert_sign "$2" "$work/$ca" "$d/client-key.pem" "$d/client-cert.pem" \
+	    >/dev/null 2>&1
 }
-openssl req -x509 $ec -subj /CN=rogue-CA -days 2 \
-    -addext basicConstraints=critical,CA:TRUE \
-    -addext keyUsage=critical,keyCertSign \
-    -keyout "$work/rogue.key" -out "$work/rogue.pem" >/dev/null 2>&1
+cert_ca rogue-CA "$work/rogue" >/dev/null 2>&1
 client alice alice
 client mallory mallory
 client stranger stranger

@@ -14,6 +14,8 @@ wport=18442 # nginx, HTTPS
 rm -rf "$work"
 mkdir -p "$work"
 . "$top/regress/lib/session.sh"
+. "$top/regress/lib/certs.sh"
+. "$top/regress/lib/nginx.sh"
 # The clients must trust our CA alone.
 unset SSL_CERT_FILE SSL_CERT_DIR CURL_CA_BUNDLE REQUESTS_CA_BUNDLE
 
@@ -37,18 +39,13 @@ hash() {
 }
 
 # A CA and a server certificate it signed, made here.
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=redfish-test-ca \
-    -days 2 -keyout "$work/ca.key" -out "$work/ca.pem" >/dev/null 2>&1
-openssl req -newkey rsa:2048 -nodes -subj /CN=localhost \
-    -keyout "$work/key.pem" -out "$work/cert.csr" >/dev/null 2>&1
-printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$work/ext"
-openssl x509 -req -in "$work/cert.csr" -CA "$work/ca.pem" \
-    -CAkey "$work/ca.key" -CAcreateserial -days 2 -extfile "$work/ext" \
-    -out "$work/cert.pem" >/dev/null 2>&1
-chmod 600 "$work/key.pem"
-# nbdkit (as nobody) reads the CAs; a second CA trusts nothing of ours.
-openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=other-ca -days 2 \
-    -keyout "$work/other-ca.key" -out "$work/other-ca.pem" >/dev/null 2>&1
+{
+	cert_ca redfish-test-ca "$work/ca"
+	cert_sign localhost "$work/ca" "$work/key.pem" "$work/cert.pem" \
+	    subjectAltName=DNS:localhost,IP:127.0.0.1
+	# nbdkit (as nobody) reads the CAs; a second CA trusts nothing of ours.
+	cert_ca other-ca "$work/other-ca"
+} >/dev/null 2>&1
 chmod 755 "$work"
 chmod 644 "$work/ca.pem" "$work/other-ca.pem"
 
@@ -420,20 +417,7 @@ webpw=$(openssl rand -hex 12)
 printf 'carol:%s\n' "$(openssl passwd -apr1 "$webpw")" >"$work/htpasswd"
 chmod 644 "$work/htpasswd"
 want_iso="$(stat -c %s "$www/installer.iso") $(sha256sum "$www/installer.iso" | cut -d' ' -f1)"
-cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 64; }
-http {
-	access_log $work/nginx/access.log;
-	client_body_temp_path $work/nginx/body;
-	proxy_temp_path $work/nginx/proxy;
-	fastcgi_temp_path $work/nginx/fastcgi;
-	uwsgi_temp_path $work/nginx/uwsgi;
-	scgi_temp_path $work/nginx/scgi;
-	server {
+nginx_conf "$work/nginx" <<NGINX
 		listen 127.0.0.1:$wport ssl;
 		server_name localhost;
 		ssl_certificate $work/cert.pem;
@@ -443,8 +427,6 @@ http {
 			auth_basic "vmediad test";
 			auth_basic_user_file $work/htpasswd;
 		}
-	}
-}
 NGINX
 nginx -c "$work/nginx/nginx.conf" >"$work/nginx.log" 2>&1 &
 for i in $(seq 100); do

@@ -47,22 +47,6 @@ CONF
 
 start_daemon small
 
-# attach_peer NAME EXPORT IMAGE [options]: start_peer on the export's
-# WebSocket, then wait until the API shows the export active.
-attach_peer() {
-	local name=$1 export=$2 image=$3
-	shift 3
-	start_peer "$name" "ws://127.0.0.1:$port/nbd/$export" "$image" "$@"
-	for i in $(seq 30); do
-		curl -s "$base/api/exports" | grep -q "\"name\": \"$export\".*\"state\": \"active\"" && break
-		sleep 0.1
-	done
-}
-
-eject() {
-	curl -s -X POST "$base/api/exports/$1/eject" >/dev/null
-}
-
 # --- HTTP -----------------------------------------------------------------
 
 out=$(curl -s "$base/api/exports")

@@ -12,6 +12,8 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 . "$top/regress/lib/test.sh"
+. "$top/regress/lib/certs.sh"
+. "$top/regress/lib/nginx.sh"
 
 tool=$top/build/regress/source_tool
 work=$top/build/regress/source
@@ -234,23 +236,14 @@ expect_refused source_nbd_without_tls_to_a_tls_server_is_refused \
 # --- TLS with X.509: a CA, the server's and a client's certificate ----------
 
 t=$work/tls
-mkca() {
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$1" \
-	    -keyout "$t/$1.key" -out "$t/$1.pem" 2>/dev/null
-}
-# sign NAME CA EXT: a key and a certificate for NAME signed by CA.
+# sign NAME CA EXTENSION...: a key and a certificate for NAME signed by CA.
 sign() {
-	openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -keyout "$t/$1.key" \
-	    -out "$t/$1.csr" 2>/dev/null &&
-		printf '%s\n' "$3" >"$t/$1.ext" &&
-		openssl x509 -req -in "$t/$1.csr" -CA "$t/$2.pem" \
-		    -CAkey "$t/$2.key" -CAcreateserial -days 2 \
-		    -extfile "$t/$1.ext" -out "$t/$1.pem" 2>/dev/null
+	cert_sign "$1" "$t/$2" "$t/$1.key" "$t/$1.pem" "${@:3}"
 }
-if mkca test-ca && mkca other-ca &&
-    sign localhost test-ca "subjectAltName=DNS:localhost,IP:127.0.0.1
-extendedKeyUsage=serverAuth" &&
-    sign client test-ca "extendedKeyUsage=clientAuth"; then
+if { cert_ca test-ca "$t/test-ca" && cert_ca other-ca "$t/other-ca" &&
+    sign localhost test-ca subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        extendedKeyUsage=serverAuth &&
+    sign client test-ca extendedKeyUsage=clientAuth; } 2>/dev/null; then
 	mkdir -p "$t/server"
 	cp "$t/test-ca.pem" "$t/server/ca-cert.pem"
 	cp "$t/localhost.pem" "$t/server/server-cert.pem"
@@ -310,20 +303,7 @@ umask 022
 mkdir -p "$t/cas"
 cp "$t/test-ca.pem" "$t/cas/test-ca.pem"
 openssl rehash "$t/cas" 2>/dev/null || c_rehash "$t/cas" >/dev/null 2>&1
-cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 64; }
-http {
-	access_log $work/nginx/access.log;
-	client_body_temp_path $work/nginx/body;
-	proxy_temp_path $work/nginx/proxy;
-	fastcgi_temp_path $work/nginx/fastcgi;
-	uwsgi_temp_path $work/nginx/uwsgi;
-	scgi_temp_path $work/nginx/scgi;
-	server {
+nginx_conf "$work/nginx" <<NGINX
 		listen 127.0.0.1:18812 ssl;
 		listen 127.0.0.1:18813;
 		server_name localhost;
@@ -335,8 +315,6 @@ http {
 			auth_basic "vmediad test";
 			auth_basic_user_file $t/htpasswd;
 		}
-	}
-}
 NGINX
 if upstream nginx 18812 nginx -c "$work/nginx/nginx.conf"; then
 	conf https "read-only = yes" \

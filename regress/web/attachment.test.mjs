@@ -316,6 +316,23 @@ function resumable(apiOverrides = {}) {
   return t;
 }
 
+// Chooses a file, attaches, negotiates and sees the export listed active
+// with a window of reconnect seconds.
+async function attachActive(a, socket, reconnect = 30) {
+  a.choose(file());
+  await a.attach();
+  handshake(socket());
+  a.update(info({ state: 'active', reconnect }));
+  await settle();
+}
+
+// The same, then the connection drops with that close code and reason.
+async function attachAndDrop(a, socket, reconnect = 30, code = 1006, reason = '') {
+  await attachActive(a, socket, reconnect);
+  socket().dropped(code, reason);
+  await settle();
+}
+
 test('a drop with the window open: reconnects by itself, same image, writes kept', async () => {
   const { a, socket, sockets, calls, states } = resumable();
   a.choose(file());
@@ -356,13 +373,7 @@ test('reconnecting: an unreachable server is tried again, backing off', async ()
       return { resume: true };
     },
   });
-  a.choose(file());
-  await a.attach();
-  handshake(socket());
-  a.update(info({ state: 'active', reconnect: 30 }));
-  await settle();
-  socket().dropped(1006);
-  await settle();
+  await attachAndDrop(a, socket);
   for (let i = 0; i < 20 && sockets.length < 2; i++) {
     await wait(5);
     await settle();
@@ -383,13 +394,7 @@ test('reconnecting: an unreachable server is tried again, backing off', async ()
 
 test('reconnecting: a resume refused for its image (4002) is an error, not retried', async () => {
   const { a, socket, sockets } = resumable();
-  a.choose(file());
-  await a.attach();
-  handshake(socket());
-  a.update(info({ state: 'active', reconnect: 30 }));
-  await settle();
-  socket().dropped(1006);
-  await settle();
+  await attachAndDrop(a, socket);
   await wait(5);
   await settle();
   socket().open();
@@ -408,13 +413,7 @@ test('reconnecting: the window over (409) is lost, as without one', async () => 
       throw Object.assign(new Error('nothing is reconnecting'), { status: 409 });
     },
   });
-  a.choose(file());
-  await a.attach();
-  handshake(socket());
-  a.update(info({ state: 'active', reconnect: 30 }));
-  await settle();
-  socket().dropped(1006);
-  await settle();
+  await attachAndDrop(a, socket);
   await wait(5);
   await settle();
   assert.equal(a.state, 'lost');
@@ -428,13 +427,7 @@ test('reconnecting: Eject ends it at once through the API', async () => {
       return { ejected: true };
     },
   });
-  a.choose(file());
-  await a.attach();
-  handshake(socket());
-  a.update(info({ state: 'active', reconnect: 30 }));
-  await settle();
-  socket().dropped(1006);
-  await settle();
+  await attachAndDrop(a, socket);
   assert.equal(a.state, 'reconnecting');
   await a.eject();
   await settle();
@@ -448,13 +441,7 @@ test('reconnecting: Eject ends it at once through the API', async () => {
 
 test('a server that closed the session (1001, going away) is lost, not resumed', async () => {
   const { a, socket, calls } = resumable();
-  a.choose(file());
-  await a.attach();
-  handshake(socket());
-  a.update(info({ state: 'active', reconnect: 30 }));
-  await settle();
-  socket().dropped(1001, 'vmediad stopping');
-  await settle();
+  await attachAndDrop(a, socket, 30, 1001, 'vmediad stopping');
   await wait(5);
   await settle();
   assert.equal(a.state, 'lost');
@@ -468,13 +455,7 @@ test('no window (reconnect 0 or no secret): a drop is lost as before', async () 
       return { secret: SECRET, reconnect: 0 };
     },
   });
-  a.choose(file());
-  await a.attach();
-  handshake(socket());
-  a.update(info({ state: 'active', reconnect: 0 }));
-  await settle();
-  socket().dropped(1006);
-  await settle();
+  await attachAndDrop(a, socket, 0);
   assert.equal(a.state, 'lost');
   assert.deepEqual(calls, []);
 });
@@ -490,11 +471,7 @@ test('abandon (the page going away) ends a held session with a keepalive eject',
       return { ejected: true };
     },
   });
-  a.choose(file());
-  await a.attach();
-  handshake(socket());
-  a.update(info({ state: 'active', reconnect: 30 }));
-  await settle();
+  await attachActive(a, socket);
   assert.equal(a.canResume, true);
   a.abandon(); // attached: the browser's close frame ends it
   assert.deepEqual(ejects, []);
