@@ -100,7 +100,11 @@ try:
         print("eof" if gone(s) else "open")
     elif case == "idle":
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        want = max(hard, n + 64)  # root may raise it past the hard limit
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         socks = {}
         p = select.poll()
         for i in range(n):
