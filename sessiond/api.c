@@ -30,7 +30,9 @@ state_name(enum export_state s)
 
 /*
  * The export's read-ahead window, and what the session holds of it now:
- * the memory it takes, and how many reads it answered.
+ * the memory it takes, how many reads it answered, the bytes it read
+ * ahead and how many of those it dropped unread (overwritten, skipped,
+ * or left behind by a reader that went elsewhere).
  */
 static void
 api_read_ahead(struct evbuffer *out, const struct export_rt *ex)
@@ -41,9 +43,10 @@ api_read_ahead(struct evbuffer *out, const struct export_rt *ex)
 
 	evbuffer_add_printf(out,
 	    ", \"read_ahead\": {\"window\": %" PRIu64 ", \"held\": %" PRIu64
-	    ", \"hits\": %" PRIu64 ", \"bytes\": %" PRIu64 "}}",
+	    ", \"hits\": %" PRIu64 ", \"bytes\": %" PRIu64
+	    ", \"dropped\": %" PRIu64 "}}",
 	    ex->conf.read_ahead, ra ? ra->held : 0, ra ? ra->hits : 0,
-	    ra ? ra->asked : 0);
+	    ra ? ra->asked : 0, ra ? ra->dropped : 0);
 }
 
 /*

@@ -14,9 +14,18 @@
  * ahead over a WRITE or TRIM in flight: the peer may carry out the two in
  * either order.
  *
- * One sequential stream per session: reads from two places at once see
- * each other as random. Memory: at most window bytes of payload per
- * session, and RA_BLOCKS blocks.
+ * Up to RA_STREAMS sequential readers at once (the connections of a
+ * multi-conn client each read their own part of the image, a copy may go
+ * on beside random reads): a read is sequential if it starts where a
+ * read of one of those streams ended, and the stream follows it. A read
+ * that starts nowhere known takes the place of the stream no read has
+ * followed for longest, whose blocks are dropped. Each stream reading
+ * ahead may hold an equal share of the window (one over its share, as
+ * when another starts, asks for more only once its reader has taken
+ * enough); a stream no read has followed for RA_IDLE reads is idle: it
+ * counts for no share, and a stream that needs room drops what an idle
+ * one holds. Memory: at most
+ * window bytes of payload per session, and RA_BLOCKS blocks.
  *
  * Reads ahead go to the peer before the downstream's later reads, which
  * wait behind them: on a slow link a whole window could outlast the
@@ -84,6 +93,8 @@ static void
 block_release(struct readahead *ra, struct ra_block *b)
 {
 	ra->held -= b->length - b->taken;
+	ra->streams[b->stream].held -= b->length - b->taken;
+	ra->dropped += b->length - b->taken;
 	evbuffer_drain(b->data, evbuffer_get_length(b->data));
 	b->state = RA_FREE;
 	b->nwaiters = 0;
@@ -117,6 +128,8 @@ serve(struct relay *r, struct ra_block *b, struct relay_down *d,
 	evbuffer_remove_buffer(b->data, relay_answer_out(r, d), length);
 	b->taken += skip + length;
 	r->ra.held -= skip + length;
+	r->ra.streams[b->stream].held -= skip + length;
+	r->ra.dropped += skip;
 	r->bytes_read += length;
 	r->ra.hits++;
 	if (b->taken == b->length)
@@ -156,21 +169,98 @@ ra_read(struct relay *r, struct relay_down *d, const struct nbd_request *req)
 	return 1;
 }
 
-/* Drops every block; those in flight are dropped when they come. */
+/*
+ * Drops the blocks of stream i; those in flight are dropped when they
+ * come. Its reads ahead start again at from.
+ */
 static void
-ra_reset(struct readahead *ra, uint64_t from)
+stream_reset(struct readahead *ra, int i, uint64_t from)
 {
 	struct ra_block *b;
-	int i;
+	int j;
 
-	for (i = 0; i < RA_BLOCKS; i++) {
-		b = &ra->blocks[i];
+	for (j = 0; j < RA_BLOCKS; j++) {
+		b = &ra->blocks[j];
+		if (b->stream != i)
+			continue;
 		if (b->state == RA_READY)
 			block_release(ra, b);
 		else if (b->state == RA_INFLIGHT)
 			b->state = RA_STALE;
 	}
-	ra->end = from;
+	ra->streams[i].end = from;
+}
+
+static int
+stream_idle(const struct readahead *ra, const struct ra_stream *st)
+{
+	return ra->clock - st->used > RA_IDLE;
+}
+
+/*
+ * The stream a READ of [offset, end) follows, now moved on past it; -1
+ * if it starts where no stream's last read ended: it then takes the
+ * place of the stream followed longest ago. (Streams never followed have
+ * next 0: a read from the start is sequential.)
+ */
+static int
+stream_follow(struct readahead *ra, uint64_t offset, uint64_t end)
+{
+	struct ra_stream *st;
+	int i, lru = 0;
+
+	ra->clock++;
+	for (i = 0; i < RA_STREAMS; i++) {
+		st = &ra->streams[i];
+		if (st->next == offset) {
+			st->next = end;
+			st->used = ra->clock;
+			st->sequential = 1;
+			return i;
+		}
+		if (st->used < ra->streams[lru].used)
+			lru = i;
+	}
+	stream_reset(ra, lru, end);
+	ra->streams[lru].next = end;
+	ra->streams[lru].used = ra->clock;
+	ra->streams[lru].sequential = 0;
+	return -1;
+}
+
+/*
+ * How much stream i may hold or have in flight: an equal share of limit
+ * among the sequential streams that are not idle, i among them.
+ */
+static uint64_t
+stream_share(const struct readahead *ra, int i, uint64_t limit, uint32_t length)
+{
+	const struct ra_stream *st;
+	uint64_t share;
+	int j, active = 1;
+
+	for (j = 0; j < RA_STREAMS; j++) {
+		st = &ra->streams[j];
+		if (j != i && st->sequential && !stream_idle(ra, st))
+			active++;
+	}
+	share = limit / (uint64_t)active;
+	return share < length ? length : share;
+}
+
+/* Stream i needs room: what idle streams hold is dropped. */
+static void
+drop_idle(struct readahead *ra, int i)
+{
+	struct ra_stream *st;
+	int j;
+
+	for (j = 0; j < RA_STREAMS; j++) {
+		st = &ra->streams[j];
+		if (j != i && st->held > 0 &&
+		    (!st->sequential || stream_idle(ra, st)))
+			stream_reset(ra, j, st->next);
+	}
 }
 
 static struct ra_block *
@@ -190,40 +280,51 @@ block_free_one(struct readahead *ra)
 
 /*
  * Called with each READ a downstream sends (answered or not). A
- * sequential one tops the window up with reads of its size after the
- * furthest asked for, leaving half the slots to the downstreams.
+ * sequential one tops its stream's share of the window up with reads of
+ * its size after the furthest asked for, leaving half the slots to the
+ * downstreams.
  */
 void
 ra_follow(struct relay *r, const struct nbd_request *req, struct evbuffer *up)
 {
 	struct readahead *ra = &r->ra;
 	uint64_t end = req->offset + req->length;
+	uint64_t limit, share;
 	struct nbd_request ask;
+	struct ra_stream *st;
 	struct ra_block *b;
 	uint32_t length;
-	int sequential = req->offset == ra->next;
+	int i;
 
-	ra->next = end;
-	if (!sequential || req->length > ra->window)
+	if ((i = stream_follow(ra, req->offset, end)) == -1 ||
+	    req->length > ra->window)
 		return;
-	if (ra->end < end || ra->end > end + ra->window)
-		ra_reset(ra, end);
-	while (ra->held + req->length <= ra_limit(ra, req->length) &&
-	    ra->end < r->size && r->nfree > RELAY_SLOTS / 2) {
-		length = r->size - ra->end < req->length ?
-		    (uint32_t)(r->size - ra->end) :
+	st = &ra->streams[i];
+	if (st->end < end || st->end > end + ra->window)
+		stream_reset(ra, i, end);
+	limit = ra_limit(ra, req->length);
+	share = stream_share(ra, i, limit, req->length);
+	if (ra->held - st->held + share > limit)
+		drop_idle(ra, i); /* the others leave it less than its share */
+	while (ra->held + req->length <= limit &&
+	    st->held + req->length <= share && st->end < r->size &&
+	    r->nfree > RELAY_SLOTS / 2) {
+		length = r->size - st->end < req->length ?
+		    (uint32_t)(r->size - st->end) :
 		    req->length;
-		if (relay_write_pending(r, ra->end, length) ||
+		if (relay_write_pending(r, st->end, length) ||
 		    (b = block_free_one(ra)) == NULL)
 			break;
 		b->state = RA_INFLIGHT;
-		b->offset = ra->end;
+		b->stream = i;
+		b->offset = st->end;
 		b->length = length;
 		b->taken = 0;
 		b->nwaiters = 0;
 		ra->held += b->length;
+		st->held += b->length;
 		ra->asked += b->length;
-		ra->end += b->length;
+		st->end += b->length;
 		memset(&ask, 0, sizeof(ask));
 		ask.magic = NBD_REQUEST_MAGIC;
 		ask.type = NBD_CMD_READ;

@@ -11,6 +11,8 @@
 #define RELAY_SLOTS 256 /* requests in flight to the peer */
 #define RA_BLOCKS 32	/* read-ahead requests held or in flight */
 #define RA_WAITERS 8	/* reads waiting for one such request */
+#define RA_STREAMS 4	/* sequential readers followed at once */
+#define RA_IDLE 256 /* READs after which a stream no read followed is idle */
 #define RELAY_KEEP_MAX (64 * 1024 * 1024) /* WRITE payload kept to resend */
 #define RELAY_MARKS 4			  /* ranges a write unmarks */
 
@@ -71,25 +73,41 @@ struct ra_block {
 	uint32_t length;
 	uint32_t taken;	       /* from the front: handed out or skipped */
 	struct evbuffer *data; /* bytes [offset + taken, offset + length) */
+	int stream;	       /* the readahead.streams[] it was read for */
 	struct ra_waiter waiters[RA_WAITERS];
 	int nwaiters;
 };
 
 /*
- * Read-ahead: once a downstream reads where the last read ended, reads of
- * the same size follow it to the peer, up to window bytes held or owed,
- * and later reads are answered from them.
+ * A sequential reader read-ahead follows: reads that start where one of
+ * its reads ended are its. Several readers (the connections of one
+ * multi-conn client, a reader beside a random one) each keep their own.
+ */
+struct ra_stream {
+	uint64_t next;	/* where its next read would start */
+	uint64_t end;	/* end of the furthest block asked for it */
+	uint64_t held;	/* in its blocks, not yet handed out */
+	uint64_t used;	/* readahead.clock when a read last was its */
+	int sequential; /* a read followed one of its own */
+};
+
+/*
+ * Read-ahead: once a downstream reads where a read ended, reads of the
+ * same size follow it to the peer, up to window bytes held or owed (in
+ * all, shared by the streams reading ahead), and later reads are answered
+ * from them.
  */
 struct readahead {
-	uint64_t window; /* 0: off */
-	uint64_t next;	 /* where a sequential read would start */
-	uint64_t end;	 /* end of the furthest block asked for */
-	uint64_t held;	 /* in blocks, not yet handed out */
-	uint64_t hits;	 /* reads answered from blocks */
-	uint64_t asked;	 /* bytes read ahead */
-	uint64_t rate;	 /* READ payload from the peer per second, lately */
-	uint64_t seen;	 /* relay.payload_in at the last tick */
-	int pace;	 /* seconds of that rate held ahead; 0: no cap */
+	uint64_t window;  /* 0: off */
+	uint64_t held;	  /* in blocks, not yet handed out */
+	uint64_t hits;	  /* reads answered from blocks */
+	uint64_t asked;	  /* bytes read ahead */
+	uint64_t dropped; /* of those, never handed out */
+	uint64_t rate;	  /* READ payload from the peer per second, lately */
+	uint64_t seen;	  /* relay.payload_in at the last tick */
+	uint64_t clock;	  /* READs seen */
+	int pace;	  /* seconds of that rate held ahead; 0: no cap */
+	struct ra_stream streams[RA_STREAMS];
 	struct ra_block blocks[RA_BLOCKS];
 };
 

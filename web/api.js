@@ -81,7 +81,7 @@ export async function session() {
  * default, state: 'idle'|'connecting'|'active'|'closing', user, size,
  * bytes_read, bytes_written, since, source: null or {uri, state:
  * 'waiting'|'connecting'|'attached'}, read_ahead: {window, held, hits,
- * bytes}}, ...]
+ * bytes, dropped}}, ...]
  */
 export async function listExports() {
   const data = await request('GET', '/api/exports');

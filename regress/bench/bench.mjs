@@ -145,7 +145,8 @@ const procs = [];
 let daemon = null;
 let peer = null;
 let roPeer = null;
-const multiConn = { 1: [], 4: [], error: null }; // MB/s per run, read-only export
+const multiConn = { 1: [], 4: [], error: null, totals: {} }; // MB/s per run, read-only export
+for (const n of [1, 4]) multiConn.totals[n] = { conns: 0, cpu: 0, busy: 0, all: 0, hits: 0, bytes: 0, dropped: 0 };
 let browser = null;
 const rows = [
   { name: 'direct (nbdkit file)', runs: [], error: null },
@@ -335,10 +336,29 @@ try {
   // ---- one connection and four on the read-only export, alternating --------
   if (!multiConn.error) {
     try {
+      const joined = () => (daemon.log().match(/: local client \d+ \(pid \d+, uid \d+\) joined$/gm) ?? []).length;
+      const readAhead = async () => (await daemon.exports()).find((e) => e.name === 'c-peer-ro')?.read_ahead ?? {};
+      const cpu = () => H.cpuSeconds(daemon.sessiondPid()) + H.cpuSeconds(roPeer.pid);
+      // The whole machine's CPU (every process's, others' too): busy and
+      // all jiffies, from /proc/stat's first line.
+      const machine = () => {
+        const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+        const all = f.reduce((a, b) => a + b, 0);
+        return [all - f[3] - f[4], all];
+      };
       for (let i = -1; i < RUNS; i++)
         for (const n of [1, 4]) {
+          const [j0, ra0, c0, m0] = [joined(), await readAhead(), cpu(), machine()];
           const r = await copy(daemon.uri('c-peer-ro'), { connections: n });
-          if (i >= 0) multiConn[n].push(r.mbs);
+          const [j1, ra1, c1, m1] = [joined(), await readAhead(), cpu(), machine()];
+          if (i < 0) continue;
+          multiConn[n].push(r.mbs);
+          const t = multiConn.totals[n];
+          t.conns += j1 - j0;
+          t.cpu += c1 - c0;
+          t.busy += m1[0] - m0[0];
+          t.all += m1[1] - m0[1];
+          for (const k of ['hits', 'bytes', 'dropped']) t[k] += (ra1[k] ?? 0) - (ra0[k] ?? 0);
         }
     } catch (e) {
       multiConn.error = String(e?.message ?? e);
@@ -446,6 +466,21 @@ else if (multiConn[1].length)
   console.log(`read-only export (C peer, NBD_FLAG_CAN_MULTI_CONN), median of ${RUNS} alternating runs: ` +
     `--connections=1 ${median(multiConn[1]).toFixed(0)} MB/s, --connections=4 ${median(multiConn[4]).toFixed(0)} MB/s` +
     ` (every run: ${multiConn[1].map((x) => x.toFixed(0)).join(' ')} / ${multiConn[4].map((x) => x.toFixed(0)).join(' ')})`);
+if (!multiConn.error && multiConn[1].length) {
+  // What each copy cost: connections nbdcopy opened (it opens at most as
+  // many as it has threads, one per core unless --threads), CPU of
+  // sessiond and the peer per GiB, and the read-ahead's share: bytes
+  // asked of the peer ahead of the readers, and of those never read; and
+  // how busy the whole machine's cores were meanwhile (others' work too).
+  const per = (n) => {
+    const t = multiConn.totals[n];
+    const runs = multiConn[n].length;
+    const mib = (x) => `${(x / runs / 1048576).toFixed(0)} MiB`;
+    return `--connections=${n}: ${(t.conns / runs).toFixed(1)} connections, sessiond+peer ${(t.cpu / runs / (SIZE / 2 ** 30)).toFixed(2)} s CPU per GiB, ` +
+      `read ahead ${mib(t.bytes)} (dropped unread ${mib(t.dropped)}), machine ${Math.round((100 * t.busy) / t.all)}% busy`;
+  };
+  console.log(`  per copy: ${per(1)}; ${per(4)}`);
+}
 if (syscalls) console.log(`sessiond syscalls per MiB relayed: ${syscalls.perMiB.toFixed(1)} (goal <= 100; one extra C-peer run under strace -c); most: ${syscalls.top.join(', ')}`);
 if (latency) {
   const us = (x) => `${x.toFixed(0)} µs`;

@@ -1336,6 +1336,132 @@ test_readahead(void)
 	relay_fixture_free(&r, &d, up, peer);
 }
 
+/* The peer answers every request in up (each of one block), in order. */
+static void
+peer_answers_all(struct relay *r, struct evbuffer *peer, struct evbuffer *up,
+    const unsigned char *image)
+{
+	size_t i;
+
+	for (i = 0; i < evbuffer_get_length(up); i += NBD_REQUEST_SIZE)
+		peer_answers(peer, up, i, image, 0);
+	evbuffer_drain(up, evbuffer_get_length(up));
+	relay_replies(r, peer);
+}
+
+/*
+ * Read-ahead follows several sequential readers at once (the connections
+ * of a multi-conn client, each reading its own part): one's reads do not
+ * drop another's blocks, those reading share the window, random reads in
+ * between leave a reader its blocks, and what an idle one holds goes to
+ * one that reads.
+ */
+static void
+test_readahead_streams(void)
+{
+	static unsigned char image[4 << 20];
+	const uint64_t B = RA_TEST_BLOCK, window = 4 * B, mid = 128 * B;
+	struct relay r;
+	struct relay_down a = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
+	struct relay_down b = { buf(), buf(), 0, NULL, 0, 0, 0, 0 };
+	struct evbuffer *up = buf(), *peer = buf();
+	uint64_t handle = 1, next;
+	size_t i, n;
+	int good;
+
+	for (i = 0; i < sizeof(image); i++)
+		image[i] = (unsigned char)(i * 7 + (i >> 12));
+	relay_init(&r, sizeof(image), NBD_TFLAG_HAS_FLAGS);
+	ra_init(&r.ra, window, 0);
+
+	/* A reads from 0 and draws the whole window; B starts at mid. */
+	request(a.in, NBD_CMD_READ, handle++, 0, B);
+	relay_requests(&r, &a, up);
+	request(b.in, NBD_CMD_READ, handle++, mid, B);
+	request(b.in, NBD_CMD_READ, handle++, mid + B, B);
+	relay_requests(&r, &b, up);
+	/* A's next read still waits for its block, asking nothing. */
+	request(a.in, NBD_CMD_READ, handle++, B, B);
+	relay_requests(&r, &a, up);
+	n = evbuffer_get_length(up) / NBD_REQUEST_SIZE;
+	test_result("readahead_second_reader_keeps_the_first_ones_blocks",
+	    n == 7 && up_offset(up, 6 * NBD_REQUEST_SIZE) == mid + B &&
+		r.ra.held == window && r.ra.dropped == 0,
+	    "%zu requests, held %llu, dropped %llu", n,
+	    (unsigned long long)r.ra.held, (unsigned long long)r.ra.dropped);
+
+	/*
+	 * All come; A reads block 2 from what is here. Both read on: each
+	 * holds half the window.
+	 */
+	peer_answers_all(&r, peer, up, image);
+	good = answered(a.out, 1, image, 0) && answered(a.out, 4, image, B) &&
+	    answered(b.out, 2, image, mid) &&
+	    answered(b.out, 3, image, mid + B);
+	request(a.in, NBD_CMD_READ, handle++, 2 * B, B);
+	relay_requests(&r, &a, up);
+	good = good && answered(a.out, handle - 1, image, 2 * B) &&
+	    evbuffer_get_length(up) == 0;
+	request(b.in, NBD_CMD_READ, handle++, mid + 2 * B, B);
+	relay_requests(&r, &b, up);
+	n = evbuffer_get_length(up) / NBD_REQUEST_SIZE;
+	test_result("readahead_readers_share_the_window",
+	    good && n == 3 && up_offset(up, NBD_REQUEST_SIZE) == mid + 3 * B &&
+		up_offset(up, 2 * NBD_REQUEST_SIZE) == mid + 4 * B &&
+		r.ra.held == window && r.ra.hits == 2 && r.ra.dropped == 0,
+	    "good %d, %zu requests, held %llu hits %llu dropped %llu", good, n,
+	    (unsigned long long)r.ra.held, (unsigned long long)r.ra.hits,
+	    (unsigned long long)r.ra.dropped);
+	peer_answers_all(&r, peer, up, image);
+	evbuffer_drain(b.out, evbuffer_get_length(b.out));
+
+	/* Two random reads between A's: A's next is answered from its block. */
+	request(b.in, NBD_CMD_READ, handle++, 700 * B, B);
+	request(b.in, NBD_CMD_READ, handle++, 900 * B, B);
+	relay_requests(&r, &b, up);
+	peer_answers_all(&r, peer, up, image);
+	evbuffer_drain(b.out, evbuffer_get_length(b.out));
+	request(a.in, NBD_CMD_READ, handle++, 3 * B, B);
+	relay_requests(&r, &a, up);
+	test_result("readahead_random_reads_between_leave_a_reader_its_blocks",
+	    answered(a.out, handle - 1, image, 3 * B) && r.ra.hits == 3 &&
+		r.ra.dropped == 0,
+	    "hits %llu dropped %llu", (unsigned long long)r.ra.hits,
+	    (unsigned long long)r.ra.dropped);
+	peer_answers_all(&r, peer, up, image);
+
+	/*
+	 * A stops (its blocks 4 and 5 held); B reads on alone: once A is
+	 * idle, B takes the whole window, A's blocks dropped for the room.
+	 */
+	good = 1;
+	for (i = 0, next = mid + 3 * B; good && i < RA_IDLE + 8;
+	     i++, next += B) {
+		request(b.in, NBD_CMD_READ, handle++, next, B);
+		relay_requests(&r, &b, up);
+		peer_answers_all(&r, peer, up, image);
+		good = answered(b.out, handle - 1, image, next);
+	}
+	request(b.in, NBD_CMD_READ, handle++, next, B);
+	relay_requests(&r, &b, up);
+	n = evbuffer_get_length(up) / NBD_REQUEST_SIZE;
+	test_result("readahead_idle_readers_room_goes_to_one_reading",
+	    good && r.ra.dropped == 2 * B && r.ra.held == window &&
+		answered(b.out, handle - 1, image, next),
+	    "good %d, %zu requests, held %llu dropped %llu", good, n,
+	    (unsigned long long)r.ra.held, (unsigned long long)r.ra.dropped);
+
+	relay_down_gone(&r, &a);
+	relay_down_gone(&r, &b);
+	relay_free(&r);
+	evbuffer_free(a.in);
+	evbuffer_free(a.out);
+	evbuffer_free(b.in);
+	evbuffer_free(b.out);
+	evbuffer_free(up);
+	evbuffer_free(peer);
+}
+
 /*
  * Paced read-ahead: until the peer's rate is known one block goes ahead;
  * then as much as it delivers in a quarter of the timeout, within the
@@ -1840,6 +1966,7 @@ main(void)
 	test_resume_body();
 	test_readahead();
 	test_readahead_pace();
+	test_readahead_streams();
 	test_relay_model();
 	return test_done();
 }

@@ -7,8 +7,10 @@
  * as a server's must be: for a request it has outstanding, once, well
  * framed, and a READ carries the image as it was when the READ was sent.
  * In the end every request must have its answer. Read-ahead is on when
- * the first byte says so; with its top bit the downstream negotiated
- * structured replies and base:allocation, and sends BLOCK_STATUS too.
+ * the first byte says so (two sequential readers interleave, beside
+ * random reads, and what it holds stays within its window); with its top bit
+ * the downstream negotiated structured replies and base:allocation, and sends
+ * BLOCK_STATUS too.
  */
 #include <event2/buffer.h>
 #include <stdarg.h>
@@ -52,7 +54,8 @@ struct model {
 	struct evbuffer *up, *peer;
 	struct asked asked[MODEL_OUT];
 	uint64_t next_handle;
-	uint64_t next_offset; /* where a sequential READ goes */
+	uint64_t next_offset[2]; /* where each sequential reader goes on */
+	int reader;		 /* the one whose READ is being sent */
 	struct peer_req queue[MODEL_QUEUE];
 	int nqueue;
 	unsigned char *partial; /* a reply being sent in pieces */
@@ -121,7 +124,7 @@ send_request(struct model *m, uint16_t type, uint64_t off, uint32_t len,
 		if ((a->expect = malloc(len)) == NULL)
 			abort();
 		memcpy(a->expect, m->image + off, len);
-		m->next_offset = off + len;
+		m->next_offset[m->reader] = off + len;
 	}
 	nbd_request_encode(&req, hdr);
 	evbuffer_add(m->d.in, hdr, sizeof(hdr));
@@ -379,6 +382,23 @@ down_read(struct model *m)
 	return 0;
 }
 
+/* Read-ahead holds at most its window, its streams' shares add up. */
+static int
+ra_check(struct model *m)
+{
+	uint64_t sum = 0;
+	int i;
+
+	for (i = 0; i < RA_STREAMS; i++)
+		sum += m->r.ra.streams[i].held;
+	if (m->r.ra.held > m->r.ra.window || sum != m->r.ra.held)
+		return fail(m,
+		    "read-ahead holds %llu (streams %llu), window %llu",
+		    (unsigned long long)m->r.ra.held, (unsigned long long)sum,
+		    (unsigned long long)m->r.ra.window);
+	return 0;
+}
+
 static int
 relay_turn(struct model *m)
 {
@@ -391,6 +411,8 @@ relay_turn(struct model *m)
 		return -1;
 	if (relay_replies(&m->r, m->peer) != RELAY_OK)
 		return fail(m, "relay saw a violation: %s", m->r.reason);
+	if (ra_check(m) == -1)
+		return -1;
 	return down_read(m);
 }
 
@@ -404,14 +426,20 @@ step(struct model *m, const uint8_t *p)
 		len = (uint32_t)(MODEL_SIZE - off);
 	switch (p[0] & 7) {
 	case 0:
-	case 1: /* sequential */
-		off = m->next_offset < MODEL_SIZE ? m->next_offset : 0;
+	case 1: /* sequential, reader 0 or 1 (starting mid-image) */
+		m->reader = p[0] & 1;
+		off = m->next_offset[m->reader];
+		if (off >= MODEL_SIZE)
+			off = m->reader * (MODEL_SIZE / 2);
 		if (off + len > MODEL_SIZE)
 			len = (uint32_t)(MODEL_SIZE - off);
 		send_request(m, NBD_CMD_READ, off, len, 0);
+		m->reader = 0;
 		break;
 	case 2:
+		m->reader = 1; /* random: reader 1 goes on from it */
 		send_request(m, NBD_CMD_READ, off, len, 0);
+		m->reader = 0;
 		break;
 	case 3:
 		if (m->structured && (p[0] & 16))
