@@ -44,7 +44,12 @@
 // is not used (strace slows it); QD1 4 KiB read latency (latency.py:
 // python3-libnbd, BENCH_LAT_N random reads, default 2000, interleaved over
 // direct, the hop and vmediad's C-peer export), median and p99 and the
-// median vmediad adds over direct; sessiond's VmRSS idle (daemon up, no
+// median vmediad adds over direct, measured twice: as the processes run,
+// and with every process on the path (nbdkit, socat, sessiond, the C
+// peer, latency.py) on one CPU, where a wake-up is a context switch rather
+// than a cross-CPU wake-up whose delay is the host's scheduling (unpinned,
+// the added figure swung from 1 to 81 µs between runs on this machine);
+// sessiond's VmRSS idle (daemon up, no
 // session), with the C peer's session attached and after one copy through
 // it, and its peak (VmHWM) after the MB/s runs with three sessions attached;
 // and nbdcopy --connections=1 against --connections=4 (alternating, after
@@ -160,8 +165,33 @@ const fail = (row, e) => {
   if (!row.error) row.error = String(e?.message ?? e).replace(/\s+/g, ' ').trim();
 };
 const rss = {};
+
+// latency.py over targets with pids (and their threads and later children)
+// and itself on CPU 0; every CPU again after. null, and a problem line, if
+// taskset fails.
+async function latencyOnOneCpu(targets, pids) {
+  const all = `0-${(await import('node:os')).cpus().length - 1}`;
+  const pin = async (cpus) => {
+    for (const pid of pids.filter(Boolean)) {
+      const r = await H.run('taskset', ['-a', '-cp', cpus, String(pid)]);
+      if (r.code !== 0) throw new Error(`taskset ${pid}: ${r.stderr.trim()}`);
+    }
+  };
+  try {
+    await pin('0');
+    const r = await H.run('taskset', ['-c', '0', PYTHON, join(H.here, '../bench/latency.py'), String(LAT_N), String(SIZE), ...targets], { timeout: 300000 });
+    if (r.code !== 0) throw new Error(`latency.py: ${r.stderr.trim().split('\n').slice(-1)[0] || `exit ${r.code}`}`);
+    return JSON.parse(r.stdout);
+  } catch (e) {
+    problem('QD1 4 KiB latency on one CPU', e);
+    return null;
+  } finally {
+    await pin(all).catch((e) => problem('QD1 4 KiB latency on one CPU', e));
+  }
+}
 let syscalls = null;
 let latency = null;
+let latencyPinned = null;
 let chromiumSplit = '';
 let nbdkit = null;
 let socatHop = null;
@@ -411,6 +441,7 @@ try {
     } catch (e) {
       problem('QD1 4 KiB latency', e);
     }
+    latencyPinned = await latencyOnOneCpu(targets, [nbdkit.pid, socatHop?.pid, daemon.sessiondPid(), peer.pid]);
   }
 
   if (browser && !chromium.error) {
@@ -482,6 +513,13 @@ if (!multiConn.error && multiConn[1].length) {
   console.log(`  per copy: ${per(1)}; ${per(4)}`);
 }
 if (syscalls) console.log(`sessiond syscalls per MiB relayed: ${syscalls.perMiB.toFixed(1)} (goal <= 100; one extra C-peer run under strace -c); most: ${syscalls.top.join(', ')}`);
+if (latencyPinned) {
+  const us = (x) => `${x.toFixed(0)} µs`;
+  const parts = Object.entries(latencyPinned).map(([k, v]) => `${k} ${us(v.median)} (p99 ${us(v.p99)})`);
+  console.log(`QD1 4 KiB read latency, every process on CPU 0: ${parts.join(', ')}`);
+  console.log(`  added by vmediad over direct on one CPU: ${us(latencyPinned.vmediad.median - latencyPinned.direct.median)} (goal <= 30 µs)` +
+    (latencyPinned.hop ? `; by the socat hop: ${us(latencyPinned.hop.median - latencyPinned.direct.median)}` : ''));
+}
 if (latency) {
   const us = (x) => `${x.toFixed(0)} µs`;
   const parts = Object.entries(latency).map(([k, v]) => `${k} ${us(v.median)} (p99 ${us(v.p99)})`);
