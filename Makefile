@@ -235,6 +235,11 @@ bench-far: deps
 	$(MAKE) all
 	$(MAKE) -C regress/bench bench-far
 
+# Headless Chromium's own cost to read a File and send over a WebSocket
+# (no NBD): the bound on make bench's Chromium row. About two minutes.
+bench-chromium: deps
+	$(MAKE) -C regress/bench bench-chromium
+
 # Like regress, installs what it needs first, so it works on a fresh machine.
 demo: deps
 	$(MAKE) all
@@ -273,5 +278,5 @@ clean:
 	rm -rf build
 
 .PHONY: all deps deps-cross cross-toolchain sysroot size test-build regress format fuzz bench \
-	bench-far \
+	bench-far bench-chromium \
 	demo install clean
