@@ -193,6 +193,8 @@ enum msg_audit_event {
 	AUDIT_EV_RESUMED,
 	AUDIT_EV_RESUME_REFUSED,
 	AUDIT_EV_RECONNECT_ENDED,
+	AUDIT_EV_SETTING_CHANGED, /* Redfish: what inserts trust, logins' idle
+				   */
 	AUDIT_EV_COUNT
 };
 

@@ -49,6 +49,7 @@ const char *const audit_names[AUDIT_EV_COUNT] = {
 	[AUDIT_EV_RESUMED] = "resumed",
 	[AUDIT_EV_RESUME_REFUSED] = "resume_refused",
 	[AUDIT_EV_RECONNECT_ENDED] = "reconnect_ended",
+	[AUDIT_EV_SETTING_CHANGED] = "setting_changed",
 };
 
 /* Before the sandbox: the file, created 0600 if need be, append-only. */

@@ -1240,9 +1240,10 @@ serve_media_patch(struct conn *c, struct export_rt *ex)
 	if ((body.seen & RF_BIT(RF_M_VERIFY_CERTIFICATE)) &&
 	    ex->no_verify != !body.verify_certificate) {
 		ex->no_verify = !body.verify_certificate;
-		log_info("export %s: %s sets VerifyCertificate %s",
-		    ex->conf.name, c->id.user[0] ? c->id.user : c->addr,
-		    ex->no_verify ? "false" : "true");
+		route_audit(c, AUDIT_EV_SETTING_CHANGED, c->id.user,
+		    ex->conf.name,
+		    ex->no_verify ? "VerifyCertificate false" :
+				    "VerifyCertificate true");
 	}
 	rf_send(c, 200, media_body(ex), NULL, 0, RF_ETAG);
 }
@@ -1290,8 +1291,9 @@ serve_session_service_patch(struct conn *c)
 			return;
 		}
 		auth_login_idle_set((int)body.session_timeout);
-		log_info("%s sets SessionTimeout %lld s (until a reload)",
-		    c->id.user[0] ? c->id.user : c->addr, body.session_timeout);
+		snprintf(value, sizeof(value), "SessionTimeout %lld s",
+		    body.session_timeout);
+		route_audit(c, AUDIT_EV_SETTING_CHANGED, c->id.user, "", value);
 	}
 	rf_send(c, 200, session_service_body(), NULL, 0, RF_ETAG);
 }
@@ -1384,6 +1386,39 @@ out:
 }
 
 /*
+ * An admin's certificate change, audited with the certificate's SHA-256
+ * fingerprint: the audit trail must say which CA was trusted, and when.
+ */
+static void
+rf_cert_audit(struct conn *c, const struct export_rt *ex, int i,
+    const char *what)
+{
+	static const char hexd[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char why[128], fp[2 * 32 + 1] = "?";
+	unsigned int n = 0, k;
+	BIO *in;
+	X509 *x = NULL;
+
+	if ((in = BIO_new_mem_buf(ex->cas[i], -1)) != NULL &&
+	    (x = PEM_read_bio_X509(in, NULL, NULL, NULL)) != NULL &&
+	    X509_digest(x, EVP_sha256(), md, &n) && n == 32) {
+		for (k = 0; k < n; k++) {
+			fp[2 * k] = hexd[md[k] >> 4];
+			fp[2 * k + 1] = hexd[md[k] & 15];
+		}
+		fp[2 * n] = '\0';
+	}
+	ERR_clear_error();
+	X509_free(x);
+	BIO_free(in);
+	snprintf(why, sizeof(why), "certificate %u %s, SHA-256 %s",
+	    ex->cas_id[i], what, fp);
+	route_audit(c, AUDIT_EV_SETTING_CHANGED, c->id.user, ex->conf.name,
+	    why);
+}
+
+/*
  * POST to a member's Certificates: one CA in PEM (CertificateString,
  * CertificateType "PEM"), at most MSG_CAS_MAX of them. 201 with its
  * Location.
@@ -1449,8 +1484,7 @@ serve_cert_add(struct conn *c, struct export_rt *ex)
 		return;
 	}
 	ex->cas_id[slot] = ++ex->cas_next;
-	log_info("export %s: %s adds certificate %u", ex->conf.name,
-	    c->id.user[0] ? c->id.user : c->addr, ex->cas_id[slot]);
+	rf_cert_audit(c, ex, slot, "added");
 	snprintf(location, sizeof(location),
 	    RF_MANAGERS "/%s/VirtualMedia/%s/" RF_CERTS "/%u", rf_manager(),
 	    ex->conf.name, ex->cas_id[slot]);
@@ -1480,10 +1514,9 @@ serve_cert(struct conn *c, struct export_rt *ex, const char *id)
 		if (!rf_need_admin(c, ex->conf.name,
 			"Certificates are an admin's"))
 			return;
+		rf_cert_audit(c, ex, i, "deleted");
 		free(ex->cas[i]);
 		ex->cas[i] = NULL;
-		log_info("export %s: %s deletes certificate %s", ex->conf.name,
-		    c->id.user[0] ? c->id.user : c->addr, id);
 		rf_send(c, 204, route_body_new(), NULL, 0, 0);
 		return;
 	}

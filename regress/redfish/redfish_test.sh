@@ -571,6 +571,7 @@ expect sushy_certificates_collection_starts_empty "" "$got"
 
 # Certificates: our CA on "untrusted" (whose source-ca is another CA)
 # is what its insert trusts, alone.
+n_trust=$(wc -l <"$audit")
 got=$(sushy "$work/ca.pem" session ops opspw addcert untrusted "$work/ca.pem")
 expect sushy_certificates_create_member_of_a_pem_ca "1 PEM" "$got"
 c=$(rf GET $vm/untrusted/Certificates/1 -u alice:alicepw)
@@ -599,6 +600,15 @@ insert_read redfish_insert_without_certificates_trusts_source_ca_again iso
 got=$(sushy "$work/ca.pem" session ops opspw delcert untrusted 1)
 got="$got $(sushy "$work/ca.pem" session ops opspw verify untrusted false)"
 expect sushy_set_verify_certificate_false " False" "$got"
+fp() { # a PEM file's SHA-256 fingerprint as the audit writes it
+	openssl x509 -noout -fingerprint -sha256 -in "$1" |
+	    sed 's/.*=//; s/://g' | tr A-F a-f
+}
+audited "$n_trust" "\"event\": \"setting_changed\", \"user\": \"ops\".*\"export\": \"untrusted\".*certificate 1 added, SHA-256 $(fp "$work/ca.pem")" &&
+    audited "$n_trust" "\"event\": \"setting_changed\", \"user\": \"ops\".*\"export\": \"iso\".*certificate 1 deleted, SHA-256 $(fp "$work/other-ca.pem")" &&
+    audited "$n_trust" '"event": "setting_changed", "user": "ops".*"export": "untrusted".*VerifyCertificate false' &&
+	ok redfish_trust_changes_are_audited_with_fingerprints ||
+	notok redfish_trust_changes_are_audited_with_fingerprints "$(grep setting_changed "$audit" | tail -3)"
 insert_read redfish_insert_with_verify_certificate_false_skips_the_check untrusted
 grep -q 'export untrusted: alice inserts https://.*, its certificate not verified' "$log" &&
     grep -q 'export untrusted: alice inserts https://.*, trusting the member.s certificates' "$log" &&
@@ -747,6 +757,9 @@ expect redfish_session_service_stale_if_match_is_412 412 "$c"
 c=$(rf PATCH $ssvc -u ops:opspw -H "$json_ct" -d '{"SessionTimeout": 30}')
 expect redfish_admin_patches_session_timeout "200 30" \
     "$c $(json 'str(d["SessionTimeout"])' <"$work/body")"
+audited "$n0" '"event": "setting_changed", "user": "ops".*SessionTimeout 30 s' &&
+	ok redfish_session_timeout_change_is_audited ||
+	notok redfish_session_timeout_change_is_audited "$(tail -2 "$audit")"
 c=$(rf POST /redfish/v1/SessionService/Sessions -H "$json_ct" \
     -d '{"UserName": "alice", "Password": "alicepw"}')
 token=$(sed -n 's/^X-Auth-Token: *\([0-9a-f]*\).*/\1/ip' "$work/headers")
